@@ -1,0 +1,150 @@
+//! The berth client library: the types and gRPC clients generated from
+//! `proto/berth/v1`, and [`connect`] to reach a daemon.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use berth::pb::{containers_client::ContainersClient, ListRequest};
+//! let channel = berth::connect("unix:///run/berth/berth.sock").await?;
+//! let mut containers = ContainersClient::new(channel);
+//! let list = containers.list(ListRequest { all: true }).await?.into_inner();
+//! println!("{} containers", list.containers.len());
+//! # Ok(()) }
+//! ```
+
+use std::path::PathBuf;
+use tonic::transport::{Channel, Endpoint, Uri};
+
+/// Generated protobuf types, clients and servers of package `berth.v1`.
+pub mod pb {
+    #![allow(clippy::all, missing_docs)]
+    tonic::include_proto!("berth.v1");
+}
+
+/// The encoded file descriptor set of `proto/`, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/berth_descriptor.bin"));
+
+/// Where the daemon listens unless told otherwise.
+pub const DEFAULT_SOCKET: &str = "/run/berth/berth.sock";
+
+/// The default host URI.
+pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
+
+/// Why a connection could not be made.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// The host is not a URI berth understands.
+    BadHost(String),
+    /// The transport failed.
+    Transport(tonic::transport::Error),
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnectError::BadHost(h) => write!(
+                f,
+                "invalid host {h:?}: use unix:///path/to.sock, tcp://host:port or http://host:port"
+            ),
+            ConnectError::Transport(e) => {
+                write!(f, "cannot connect: {e}")?;
+                let mut source = std::error::Error::source(e);
+                while let Some(s) = source {
+                    write!(f, ": {s}")?;
+                    source = s.source();
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+/// Where a host string points.
+#[derive(Debug, PartialEq, Eq)]
+enum Target {
+    Unix(PathBuf),
+    Http(String),
+}
+
+fn parse_host(host: &str) -> Result<Target, ConnectError> {
+    if let Some(path) = host.strip_prefix("unix://") {
+        return unix_target(path, host);
+    }
+    if let Some(path) = host.strip_prefix("unix:") {
+        return unix_target(path, host);
+    }
+    if host.starts_with('/') {
+        return unix_target(host, host);
+    }
+    if let Some(addr) = host.strip_prefix("tcp://") {
+        return Ok(Target::Http(format!("http://{addr}")));
+    }
+    if host.starts_with("http://") || host.starts_with("https://") {
+        return Ok(Target::Http(host.to_string()));
+    }
+    Err(ConnectError::BadHost(host.to_string()))
+}
+
+fn unix_target(path: &str, host: &str) -> Result<Target, ConnectError> {
+    if path.starts_with('/') {
+        Ok(Target::Unix(PathBuf::from(path)))
+    } else {
+        Err(ConnectError::BadHost(host.to_string()))
+    }
+}
+
+/// Connects to a daemon. `host` is `unix:///path/to.sock` (or a bare
+/// absolute path), `tcp://host:port` or `http://host:port`.
+pub async fn connect(host: &str) -> Result<Channel, ConnectError> {
+    match parse_host(host)? {
+        Target::Unix(path) => {
+            // The URI is required by the API but unused: the connector
+            // below always dials the socket.
+            let endpoint = Endpoint::from_static("http://berth.sock");
+            endpoint
+                .connect_with_connector(tower::service_fn(move |_: Uri| {
+                    let path = path.clone();
+                    async move {
+                        let stream = tokio::net::UnixStream::connect(path).await?;
+                        Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+                    }
+                }))
+                .await
+                .map_err(ConnectError::Transport)
+        }
+        Target::Http(uri) => Endpoint::from_shared(uri.clone())
+            .map_err(|_| ConnectError::BadHost(uri))?
+            .connect()
+            .await
+            .map_err(ConnectError::Transport),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts() {
+        assert_eq!(
+            parse_host("unix:///run/b.sock").unwrap(),
+            Target::Unix("/run/b.sock".into())
+        );
+        assert_eq!(
+            parse_host("unix:/run/b.sock").unwrap(),
+            Target::Unix("/run/b.sock".into())
+        );
+        assert_eq!(
+            parse_host("/tmp/x.sock").unwrap(),
+            Target::Unix("/tmp/x.sock".into())
+        );
+        assert_eq!(
+            parse_host("tcp://127.0.0.1:7000").unwrap(),
+            Target::Http("http://127.0.0.1:7000".into())
+        );
+        assert!(parse_host("unix://relative.sock").is_err());
+        assert!(parse_host("ftp://x").is_err());
+    }
+}

@@ -1,0 +1,178 @@
+//! The gRPC services: each request is checked, handed to the runtime, and
+//! its result turned into a response or a status.
+
+use crate::events::{Bus, Filter};
+use crate::runtime::{spec, Error, Runtime, WaitCondition};
+use berth::pb::{self, containers_server::Containers, events_server::Events};
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio::sync::watch;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+impl From<Error> for Status {
+    fn from(e: Error) -> Status {
+        let msg = e.to_string();
+        match e {
+            Error::NotFound(_) => Status::not_found(msg),
+            Error::AlreadyExists(_) => Status::already_exists(msg),
+            Error::InvalidArgument(_) => Status::invalid_argument(msg),
+            Error::FailedPrecondition(_) => Status::failed_precondition(msg),
+            Error::Internal(_) => Status::internal(msg),
+            Error::ShuttingDown => Status::unavailable(msg),
+        }
+    }
+}
+
+pub struct ContainersService {
+    pub rt: Arc<Runtime>,
+}
+
+type Res<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl Containers for ContainersService {
+    async fn create(&self, req: Request<pb::CreateRequest>) -> Res<pb::CreateResponse> {
+        let r = req.into_inner();
+        let request = spec::Request {
+            name: r.name,
+            rootfs: r.rootfs,
+            args: r.args,
+            env: r.env,
+            working_dir: r.working_dir,
+            hostname: r.hostname,
+            labels: r.labels.into_iter().collect(),
+            init: r.init,
+            stop_signal: r.stop_signal,
+            stop_timeout: r.stop_timeout_seconds,
+            mounts: r
+                .mounts
+                .into_iter()
+                .map(|m| spec::MountSpec {
+                    source: m.source,
+                    destination: m.destination,
+                    read_only: m.read_only,
+                })
+                .collect(),
+            network: r.network,
+        };
+        let (id, name) = self.rt.create(request).await?;
+        Ok(Response::new(pb::CreateResponse { id, name }))
+    }
+
+    async fn start(&self, req: Request<pb::StartRequest>) -> Res<pb::StartResponse> {
+        self.rt.start(&req.into_inner().id).await?;
+        Ok(Response::new(pb::StartResponse {}))
+    }
+
+    async fn stop(&self, req: Request<pb::StopRequest>) -> Res<pb::StopResponse> {
+        let r = req.into_inner();
+        // The stop goes on even if the client goes away.
+        let rt = self.rt.clone();
+        tokio::spawn(async move { rt.stop(&r.id, r.timeout_seconds, r.signal.as_deref()).await })
+            .await
+            .map_err(|e| Status::internal(format!("stop: {e}")))??;
+        Ok(Response::new(pb::StopResponse {}))
+    }
+
+    async fn kill(&self, req: Request<pb::KillRequest>) -> Res<pb::KillResponse> {
+        let r = req.into_inner();
+        self.rt.kill(&r.id, &r.signal).await?;
+        Ok(Response::new(pb::KillResponse {}))
+    }
+
+    async fn pause(&self, req: Request<pb::PauseRequest>) -> Res<pb::PauseResponse> {
+        self.rt.pause(&req.into_inner().id).await?;
+        Ok(Response::new(pb::PauseResponse {}))
+    }
+
+    async fn unpause(&self, req: Request<pb::UnpauseRequest>) -> Res<pb::UnpauseResponse> {
+        self.rt.unpause(&req.into_inner().id).await?;
+        Ok(Response::new(pb::UnpauseResponse {}))
+    }
+
+    async fn remove(&self, req: Request<pb::RemoveRequest>) -> Res<pb::RemoveResponse> {
+        let r = req.into_inner();
+        let rt = self.rt.clone();
+        tokio::spawn(async move { rt.remove(&r.id, r.force).await })
+            .await
+            .map_err(|e| Status::internal(format!("remove: {e}")))??;
+        Ok(Response::new(pb::RemoveResponse {}))
+    }
+
+    async fn wait(&self, req: Request<pb::WaitRequest>) -> Res<pb::WaitResponse> {
+        let r = req.into_inner();
+        let cond = match pb::WaitCondition::try_from(r.condition) {
+            Ok(pb::WaitCondition::NotRunning) => WaitCondition::NotRunning,
+            Ok(pb::WaitCondition::NextExit) => WaitCondition::NextExit,
+            Ok(pb::WaitCondition::Removed) => WaitCondition::Removed,
+            Err(_) => {
+                return Err(Status::invalid_argument(format!(
+                    "invalid wait condition {}: use NOT_RUNNING, NEXT_EXIT or REMOVED",
+                    r.condition
+                )))
+            }
+        };
+        let (exit_code, signal) = self.rt.wait(&r.id, cond).await?;
+        Ok(Response::new(pb::WaitResponse { exit_code, signal }))
+    }
+
+    async fn inspect(&self, req: Request<pb::InspectRequest>) -> Res<pb::InspectResponse> {
+        let container = self.rt.inspect(&req.into_inner().id)?;
+        Ok(Response::new(pb::InspectResponse {
+            container: Some(container),
+        }))
+    }
+
+    async fn list(&self, req: Request<pb::ListRequest>) -> Res<pb::ListResponse> {
+        let containers = self.rt.list(req.into_inner().all);
+        Ok(Response::new(pb::ListResponse { containers }))
+    }
+}
+
+pub struct EventsService {
+    pub bus: Arc<Bus>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<pb::Event, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Events for EventsService {
+    type SubscribeStream = EventStream;
+
+    async fn subscribe(&self, req: Request<pb::SubscribeRequest>) -> Res<Self::SubscribeStream> {
+        let r = req.into_inner();
+        if let Some(a) = r.actions.iter().find(|a| pb::Action::try_from(**a).is_err()) {
+            return Err(Status::invalid_argument(format!("invalid action {a}")));
+        }
+        let mut rx = self
+            .bus
+            .subscribe(Filter::from_request(&r))
+            .ok_or_else(|| Status::unavailable("the daemon is shutting down"))?;
+        let mut shutdown = self.shutdown.clone();
+        let stream = async_stream(move |tx| async move {
+            loop {
+                tokio::select! {
+                    ev = rx.recv() => match ev {
+                        Some(ev) => if tx.send(Ok(ev)).await.is_err() { return },
+                        None => return,
+                    },
+                    _ = crate::runtime::shutting_down(&mut shutdown) => return,
+                }
+            }
+        });
+        Ok(Response::new(stream))
+    }
+}
+
+/// A stream fed by a task; the task ends when the stream is dropped.
+fn async_stream<F, Fut>(f: F) -> EventStream
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<pb::Event, Status>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(f(tx));
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+}

@@ -1,0 +1,136 @@
+//! `berthd`: the berth daemon. Serves the berth API on a unix socket and
+//! runs containers; `berthd monitor DIR` is the per-container monitor it
+//! starts for itself (not for users).
+
+mod api;
+mod events;
+mod runtime;
+mod store;
+
+use berth::pb::{containers_server::ContainersServer, events_server::EventsServer};
+use clap::Parser;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::watch;
+
+#[derive(Parser, Debug)]
+#[command(name = "berthd", version, about = "The berth container daemon")]
+struct Args {
+    /// Unix socket to serve the API on.
+    #[arg(long, env = "BERTH_SOCKET", default_value = berth::DEFAULT_SOCKET)]
+    socket: PathBuf,
+    /// Directory for the daemon's state: database and containers.
+    #[arg(long, env = "BERTH_ROOT", default_value = "/var/lib/berth")]
+    root: PathBuf,
+    /// Log filter (tracing's env-filter syntax), e.g. "info" or "berthd=debug".
+    #[arg(long, env = "BERTH_LOG", default_value = "info")]
+    log: String,
+}
+
+fn main() {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|a| a == "monitor") {
+        // The monitor forks: it must stay single-threaded, so no tokio.
+        init_tracing("info");
+        match argv.get(2) {
+            Some(dir) => runtime::monitor::main(Path::new(dir)),
+            None => {
+                eprintln!("usage: berthd monitor DIR");
+                std::process::exit(2)
+            }
+        }
+    }
+    let args = Args::parse();
+    init_tracing(&args.log);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            std::process::exit(1)
+        }
+    };
+    if let Err(e) = rt.block_on(serve(args)) {
+        tracing::error!(error = %e, "berthd failed");
+        std::process::exit(1);
+    }
+}
+
+fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let (shutdown_tx, shutdown) = watch::channel(false);
+    let bus = Arc::new(events::Bus::default());
+    let rt = runtime::Runtime::open(&args.root, bus.clone(), shutdown.clone())?;
+    let listener = bind(&args.socket)?;
+
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(berth::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<ContainersServer<api::ContainersService>>().await;
+    health.set_serving::<EventsServer<api::EventsService>>().await;
+
+    let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+    let stop = {
+        let bus = bus.clone();
+        async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down; containers keep running");
+            let _ = shutdown_tx.send(true);
+            bus.close();
+        }
+    };
+    tracing::info!(socket = %args.socket.display(), root = %args.root.display(), "berthd serving");
+    tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(ContainersServer::new(api::ContainersService { rt }))
+        .add_service(EventsServer::new(api::EventsService { bus, shutdown }))
+        .serve_with_incoming_shutdown(incoming, stop)
+        .await?;
+    let _ = std::fs::remove_file(&args.socket);
+    Ok(())
+}
+
+/// Binds the socket with mode 0660, replacing a stale socket file but
+/// never a live one or anything that is not a socket.
+fn bind(path: &Path) -> Result<tokio::net::UnixListener, Box<dyn std::error::Error>> {
+    use std::os::unix::fs::FileTypeExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(format!("{} exists and is not a socket", path.display()).into());
+        }
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(format!("{} is in use by another daemon", path.display()).into());
+        }
+        std::fs::remove_file(path)?;
+    }
+    let listener = tokio::net::UnixListener::bind(path)
+        .map_err(|e| format!("bind {}: {e}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+    Ok(listener)
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

@@ -1,0 +1,220 @@
+//! `berthd monitor DIR`: the single-threaded process that owns one running
+//! container. berthd starts it (fork+exec of its own binary) with its
+//! stdout connected to a unix socket; the monitor creates the cgroup,
+//! clones PID 1 into new namespaces, reports the pid and a pidfd for it over
+//! that socket, then waits for PID 1 and writes its exit status to
+//! `DIR/exit.json` atomically. It is PID 1's parent, so the status is never
+//! lost, even while berthd is down. No tokio here: it forks.
+
+use super::cgroup::Cgroup;
+use super::linux::{self, Forked};
+use super::setup;
+use super::spec::{Network, Spec};
+use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::io::{IoSlice, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+/// Written by berthd to `DIR/config.json` before it starts the monitor.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Config {
+    pub id: String,
+    pub spec: Spec,
+}
+
+/// The one message the monitor sends berthd.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Handshake {
+    /// PID 1 runs (its pidfd travels with the message).
+    Started { pid: i32, started_at: i64 },
+    /// The container could not be started; nothing is left behind.
+    Failed { step: String, message: String },
+}
+
+/// `DIR/exit.json`: how the last run ended.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ExitRecord {
+    pub exit_code: i32,
+    pub signal: i32,
+    /// Unix time in nanoseconds.
+    pub finished_at: i64,
+}
+
+pub const CONFIG_FILE: &str = "config.json";
+pub const EXIT_FILE: &str = "exit.json";
+pub const OUTPUT_FILE: &str = "output.log";
+
+pub fn now_nanos() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// A failure while starting, with the step that failed.
+pub struct StepError {
+    pub step: &'static str,
+    pub message: String,
+}
+
+impl StepError {
+    pub fn new(step: &'static str, e: impl std::fmt::Display) -> StepError {
+        StepError {
+            step,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Entry point of `berthd monitor DIR`; never returns.
+pub fn main(dir: &Path) -> ! {
+    // Detach from berthd's session so that signals to its process group
+    // (Ctrl-C in a terminal) do not reach containers.
+    let _ = nix::unistd::setsid();
+    let mut report = take_stdout();
+    let code = match run(dir, &mut report) {
+        Ok(()) => 0,
+        Err(e) => {
+            tracing::error!(dir = %dir.display(), step = e.step, error = %e.message, "container failed");
+            if let Some(r) = report.take() {
+                let msg = Handshake::Failed {
+                    step: e.step.to_string(),
+                    message: e.message,
+                };
+                send(&r, &msg, None);
+            }
+            1
+        }
+    };
+    std::process::exit(code)
+}
+
+/// fd 1 is the handshake socket: move it to a fresh fd and point fd 1 at
+/// /dev/null, so nothing else can write into the handshake.
+fn take_stdout() -> Option<File> {
+    let sock = nix::unistd::dup(std::io::stdout()).ok()?;
+    if let Ok(null) = File::options().write(true).open("/dev/null") {
+        let _ = nix::unistd::dup2_stdout(&null);
+    }
+    Some(File::from(sock))
+}
+
+fn send(report: &File, msg: &Handshake, pidfd: Option<&OwnedFd>) {
+    let data = match serde_json::to_vec(msg) {
+        Ok(d) => d,
+        Err(_) => return,
+    };
+    let fds;
+    let cmsgs: &[ControlMessage] = match pidfd {
+        Some(fd) => {
+            fds = [fd.as_raw_fd()];
+            &[ControlMessage::ScmRights(&fds)]
+        }
+        None => &[],
+    };
+    let iov = [IoSlice::new(&data)];
+    if let Err(e) = sendmsg::<()>(report.as_raw_fd(), &iov, cmsgs, MsgFlags::empty(), None) {
+        tracing::warn!(error = %e, "cannot report to berthd");
+    }
+}
+
+fn run(dir: &Path, report: &mut Option<File>) -> Result<(), StepError> {
+    let config: Config = std::fs::read(dir.join(CONFIG_FILE))
+        .map_err(|e| StepError::new("read config", e))
+        .and_then(|b| serde_json::from_slice(&b).map_err(|e| StepError::new("parse config", e)))?;
+    let cgroup = Cgroup::load(&config.id);
+    cgroup.create().map_err(|e| StepError::new("create cgroup", e))?;
+    let result = run_in_cgroup(dir, &config, &cgroup, report);
+    if let Err(e) = cgroup.delete() {
+        tracing::warn!(container = %config.id, error = %e, "cannot remove cgroup");
+    }
+    result
+}
+
+fn run_in_cgroup(
+    dir: &Path,
+    config: &Config,
+    cgroup: &Cgroup,
+    report: &mut Option<File>,
+) -> Result<(), StepError> {
+    let output = File::options()
+        .create(true)
+        .append(true)
+        .open(dir.join(OUTPUT_FILE))
+        .map_err(|e| StepError::new("open output log", e))?;
+    let (sync_r, sync_w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| StepError::new("pipe", e))?;
+    let (err_r, err_w) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| StepError::new("pipe", e))?;
+    let mut flags = libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
+    if config.spec.network == Network::None {
+        flags |= libc::CLONE_NEWNET;
+    }
+    let (pid, pidfd) = match linux::clone_with_pidfd(flags).map_err(|e| StepError::new("clone", e))? {
+        Forked::Child => {
+            drop(sync_w);
+            drop(err_r);
+            let e = setup::container_main(dir, config, sync_r, &output, &err_w);
+            let mut err_w = File::from(err_w);
+            let _ = write!(err_w, "{}\0{}", e.step, e.message);
+            // SAFETY: _exit ends the child without running the parent's
+            // atexit handlers or destructors, as a forked child must.
+            unsafe { libc::_exit(127) }
+        }
+        Forked::Parent { pid, pidfd } => (pid, pidfd),
+    };
+    drop(sync_r);
+    drop(err_w);
+    drop(output);
+    let fail = |e: StepError| -> StepError {
+        let _ = linux::pidfd_send_signal(&pidfd, libc::SIGKILL);
+        let _ = linux::waitid_pidfd(&pidfd, false);
+        e
+    };
+    if let Err(e) = cgroup.add_process(pid) {
+        return Err(fail(StepError::new("join cgroup", e)));
+    }
+    // Let the child go on; it execs the process or reports why not.
+    if let Err(e) = File::from(sync_w).write_all(b"1") {
+        return Err(fail(StepError::new("sync with container", e)));
+    }
+    let mut failure = Vec::new();
+    let _ = File::from(err_r).read_to_end(&mut failure);
+    if !failure.is_empty() {
+        let text = String::from_utf8_lossy(&failure);
+        let (step, message) = text.split_once('\0').unwrap_or(("start", &text));
+        let step = setup::STEPS.iter().find(|s| **s == step).copied().unwrap_or("start");
+        return Err(fail(StepError::new(step, message)));
+    }
+    let started_at = now_nanos();
+    tracing::info!(container = %config.id, pid, "container started");
+    if let Some(r) = report.take() {
+        send(&r, &Handshake::Started { pid, started_at }, Some(&pidfd));
+    }
+    let status = linux::waitid_pidfd(&pidfd, false)
+        .map_err(|e| StepError::new("wait", e))?
+        .ok_or_else(|| StepError::new("wait", "no status"))?;
+    let record = ExitRecord {
+        exit_code: status.code(),
+        signal: status.signal(),
+        finished_at: now_nanos(),
+    };
+    tracing::info!(container = %config.id, exit_code = record.exit_code, signal = record.signal, "container exited");
+    let data = serde_json::to_vec(&record).map_err(|e| StepError::new("encode exit status", e))?;
+    linux::write_atomic(&dir.join(EXIT_FILE), &data)
+        .map_err(|e| StepError::new("write exit status", e))?;
+    Ok(())
+}
+
+/// Reads `DIR/exit.json` if the monitor wrote one.
+pub fn read_exit(dir: &Path) -> Option<ExitRecord> {
+    let data = std::fs::read(dir.join(EXIT_FILE)).ok()?;
+    serde_json::from_slice(&data).ok()
+}
+
+/// The container directory of `id` under the daemon root.
+pub fn container_dir(root: &Path, id: &str) -> PathBuf {
+    root.join("containers").join(id)
+}

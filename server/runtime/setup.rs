@@ -1,0 +1,287 @@
+//! What runs in the cloned child, inside the new namespaces, before the
+//! user's process: the overlay root, /proc, /dev, /sys, bind mounts,
+//! pivot_root, hostname, loopback, working directory, stdio, then exec
+//! (directly, or under berth's init).
+
+use super::init;
+use super::monitor::{Config, StepError};
+use super::spec::{Network, Spec};
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::signal::{SigSet, SigmaskHow};
+use nix::sys::stat::{makedev, mknod, umask, Mode, SFlag};
+use nix::unistd::{chdir, pivot_root, sethostname};
+use std::ffi::CString;
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Every step name a failure can carry back to berthd.
+pub const STEPS: &[&str] = &[
+    "wait for cgroup",
+    "make mounts private",
+    "mount overlay rootfs",
+    "mount /proc",
+    "mount /dev",
+    "create device nodes",
+    "mount /dev/pts",
+    "mount /dev/shm",
+    "mount /sys",
+    "bind mount",
+    "pivot_root",
+    "set hostname",
+    "bring loopback up",
+    "working directory",
+    "stdio",
+    "exec",
+    "init",
+];
+
+fn step<T, E: std::fmt::Display>(name: &'static str, r: Result<T, E>) -> Result<T, StepError> {
+    r.map_err(|e| StepError::new(name, e))
+}
+
+/// Runs in the child; returns only on failure.
+pub fn container_main(
+    dir: &Path,
+    config: &Config,
+    sync_r: OwnedFd,
+    output: &File,
+    err_w: &OwnedFd,
+) -> StepError {
+    match prepare(dir, config, sync_r, output) {
+        Ok(exec) => {
+            if config.spec.init {
+                init::run(exec, err_w)
+            } else {
+                exec.run()
+            }
+        }
+        Err(e) => e,
+    }
+}
+
+/// A resolved program, ready to exec.
+pub struct Exec {
+    path: CString,
+    args: Vec<CString>,
+    env: Vec<CString>,
+    shown: String,
+}
+
+impl Exec {
+    /// Resets what the process inherited from berth, then execs. Returns
+    /// only on failure.
+    pub fn run(&self) -> StepError {
+        reset_signals();
+        umask(Mode::from_bits_truncate(0o022));
+        match nix::unistd::execve(&self.path, &self.args, &self.env) {
+            Err(e) => StepError::new("exec", format!("cannot exec {:?}: {e}", self.shown)),
+            Ok(never) => match never {},
+        }
+    }
+}
+
+/// Signal dispositions set to default and nothing blocked: ignored signals
+/// survive exec, and berth's processes ignore SIGPIPE.
+fn reset_signals() {
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: setting a default disposition installs no handler code.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+}
+
+fn prepare(dir: &Path, config: &Config, sync_r: OwnedFd, output: &File) -> Result<Exec, StepError> {
+    // Wait until the monitor has put us into the cgroup; EOF means it died.
+    let mut byte = [0u8; 1];
+    match File::from(sync_r).read(&mut byte) {
+        Ok(1) => {}
+        _ => return Err(StepError::new("wait for cgroup", "the monitor went away")),
+    }
+    let spec = &config.spec;
+    umask(Mode::empty());
+    step(
+        "make mounts private",
+        mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>),
+    )?;
+    let merged = dir.join("merged");
+    let options = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        spec.rootfs,
+        dir.join("upper").display(),
+        dir.join("work").display()
+    );
+    step(
+        "mount overlay rootfs",
+        mount(Some("overlay"), &merged, Some("overlay"), MsFlags::empty(), Some(options.as_str())),
+    )?;
+    mount_proc_dev_sys(&merged)?;
+    for m in &spec.mounts {
+        bind_mount(&merged, &m.source, &m.destination, m.read_only)?;
+    }
+    step("pivot_root", chdir(&merged))?;
+    step("pivot_root", pivot_root(".", "."))?;
+    step("pivot_root", umount2(".", MntFlags::MNT_DETACH))?;
+    step("pivot_root", chdir("/"))?;
+    step("set hostname", sethostname(&spec.hostname))?;
+    if spec.network == Network::None {
+        step("bring loopback up", super::linux::loopback_up())?;
+    }
+    step("working directory", std::fs::create_dir_all(&spec.working_dir))?;
+    step("working directory", chdir(spec.working_dir.as_str()))?;
+    let null = step("stdio", File::open("/dev/null"))?;
+    step("stdio", nix::unistd::dup2_stdin(&null))?;
+    step("stdio", nix::unistd::dup2_stdout(output))?;
+    step("stdio", nix::unistd::dup2_stderr(output))?;
+    resolve(spec)
+}
+
+fn mount_proc_dev_sys(root: &Path) -> Result<(), StepError> {
+    let nosuid_noexec_nodev = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
+    let proc = mkdir(root, "proc", "mount /proc")?;
+    step(
+        "mount /proc",
+        mount(Some("proc"), &proc, Some("proc"), nosuid_noexec_nodev, None::<&str>),
+    )?;
+    let dev = mkdir(root, "dev", "mount /dev")?;
+    step(
+        "mount /dev",
+        mount(
+            Some("tmpfs"),
+            &dev,
+            Some("tmpfs"),
+            MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+            Some("mode=755,size=65536k"),
+        ),
+    )?;
+    for (name, major, minor) in [
+        ("null", 1, 3),
+        ("zero", 1, 5),
+        ("full", 1, 7),
+        ("random", 1, 8),
+        ("urandom", 1, 9),
+        ("tty", 5, 0),
+    ] {
+        step(
+            "create device nodes",
+            mknod(
+                &dev.join(name),
+                SFlag::S_IFCHR,
+                Mode::from_bits_truncate(0o666),
+                makedev(major, minor),
+            ),
+        )?;
+    }
+    let pts = mkdir(&dev, "pts", "mount /dev/pts")?;
+    step(
+        "mount /dev/pts",
+        mount(
+            Some("devpts"),
+            &pts,
+            Some("devpts"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+            Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
+        ),
+    )?;
+    step("mount /dev/pts", symlink("pts/ptmx", dev.join("ptmx")))?;
+    let shm = mkdir(&dev, "shm", "mount /dev/shm")?;
+    step(
+        "mount /dev/shm",
+        mount(
+            Some("shm"),
+            &shm,
+            Some("tmpfs"),
+            nosuid_noexec_nodev,
+            Some("mode=1777,size=65536k"),
+        ),
+    )?;
+    for (link, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        step("mount /dev", symlink(target, dev.join(link)))?;
+    }
+    let sys = mkdir(root, "sys", "mount /sys")?;
+    step(
+        "mount /sys",
+        mount(
+            Some("sysfs"),
+            &sys,
+            Some("sysfs"),
+            nosuid_noexec_nodev | MsFlags::MS_RDONLY,
+            None::<&str>,
+        ),
+    )?;
+    Ok(())
+}
+
+fn mkdir(parent: &Path, name: &str, what: &'static str) -> Result<PathBuf, StepError> {
+    let p = parent.join(name);
+    step(what, std::fs::create_dir_all(&p))?;
+    Ok(p)
+}
+
+fn bind_mount(root: &Path, source: &str, dest: &str, read_only: bool) -> Result<(), StepError> {
+    let target = root.join(dest.trim_start_matches('/'));
+    let err = |e: &dyn std::fmt::Display| StepError::new("bind mount", format!("{source} on {dest}: {e}"));
+    let meta = std::fs::metadata(source).map_err(|e| err(&e))?;
+    if meta.is_dir() {
+        std::fs::create_dir_all(&target).map_err(|e| err(&e))?;
+    } else {
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| err(&e))?;
+        }
+        if std::fs::symlink_metadata(&target).is_err() {
+            File::create(&target).map_err(|e| err(&e))?;
+            let _ = std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644));
+        }
+    }
+    let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
+    mount(Some(source), &target, None::<&str>, flags, None::<&str>).map_err(|e| err(&e))?;
+    if read_only {
+        let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+        mount(None::<&str>, &target, None::<&str>, ro, None::<&str>).map_err(|e| err(&e))?;
+    }
+    Ok(())
+}
+
+/// Finds the executable (through the container's PATH when it has no "/")
+/// and builds argv and envp.
+fn resolve(spec: &Spec) -> Result<Exec, StepError> {
+    let cs = |s: &str| step("exec", super::linux::cstring(s));
+    let env = spec.environment();
+    let program = &spec.args[0];
+    let path = if program.contains('/') {
+        program.clone()
+    } else {
+        let search = env
+            .iter()
+            .rev()
+            .find_map(|e| e.strip_prefix("PATH="))
+            .unwrap_or(super::spec::DEFAULT_PATH);
+        search
+            .split(':')
+            .filter(|d| !d.is_empty())
+            .map(|d| format!("{d}/{program}"))
+            .find(|p| nix::unistd::access(p.as_str(), nix::unistd::AccessFlags::X_OK).is_ok())
+            .ok_or_else(|| {
+                StepError::new(
+                    "exec",
+                    format!("executable file {program:?} not found in $PATH"),
+                )
+            })?
+    };
+    Ok(Exec {
+        path: cs(&path)?,
+        args: spec.args.iter().map(|a| cs(a)).collect::<Result<_, _>>()?,
+        env: env.iter().map(|e| cs(e)).collect::<Result<_, _>>()?,
+        shown: program.clone(),
+    })
+}

@@ -1,0 +1,399 @@
+//! A container's configuration as the runtime keeps it, and the validation
+//! that turns a request into one. Everything a request can get wrong is
+//! caught here, before anything is created.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Component, Path};
+
+/// Default `PATH` inside a container, as Docker sets it.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Seconds Stop waits before SIGKILL when nothing else is said.
+pub const DEFAULT_STOP_TIMEOUT: i32 = 10;
+
+/// A bind mount.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MountSpec {
+    pub source: String,
+    pub destination: String,
+    pub read_only: bool,
+}
+
+/// The container's network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    /// Its own network namespace with loopback up.
+    None,
+    /// The host's network namespace.
+    Host,
+}
+
+impl Network {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Network::None => "none",
+            Network::Host => "host",
+        }
+    }
+}
+
+/// A validated container configuration, defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Spec {
+    pub name: String,
+    pub rootfs: String,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub working_dir: String,
+    pub hostname: String,
+    pub labels: BTreeMap<String, String>,
+    pub init: bool,
+    pub stop_signal: i32,
+    pub stop_timeout: i32,
+    pub mounts: Vec<MountSpec>,
+    pub network: Network,
+}
+
+/// What is wrong with a request.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Error {
+    #[error("invalid container name {0:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-]* is allowed")]
+    Name(String),
+    #[error("invalid rootfs {0:?}: {1}")]
+    Rootfs(String, &'static str),
+    #[error("args must not be empty: give the command to run")]
+    EmptyArgs,
+    #[error("invalid env entry {0:?}: use KEY=VALUE")]
+    Env(String),
+    #[error("invalid working_dir {0:?}: it must be an absolute path without \"..\"")]
+    WorkingDir(String),
+    #[error("invalid hostname {0:?}: use at most 64 letters, digits, '-' and '.'")]
+    Hostname(String),
+    #[error("invalid signal {0:?}: use a name like \"TERM\", \"SIGTERM\" or a number from 1 to 64")]
+    Signal(String),
+    #[error("invalid mount source {0:?}: {1}")]
+    MountSource(String, &'static str),
+    #[error("invalid mount destination {0:?}: it must be an absolute path without \"..\"")]
+    MountDestination(String),
+    #[error("invalid network {0:?}: use \"none\" or \"host\"")]
+    Network(String),
+    #[error("invalid label key {0:?}: it must not be empty")]
+    Label(String),
+}
+
+/// Docker's container name rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+pub fn validate_name(name: &str) -> Result<(), Error> {
+    let mut chars = name.chars();
+    let ok = match chars.next() {
+        Some(c) if c.is_ascii_alphanumeric() => {
+            chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        }
+        _ => false,
+    };
+    // Names also become parts of paths nowhere, but keep them sane in length.
+    if ok && name.len() <= 128 {
+        Ok(())
+    } else {
+        Err(Error::Name(name.to_string()))
+    }
+}
+
+/// Whether `path` is absolute and has no `..` component.
+fn clean_absolute(path: &str) -> bool {
+    let p = Path::new(path);
+    p.is_absolute() && !p.components().any(|c| c == Component::ParentDir)
+}
+
+/// Signal names and numbers as Linux knows them (x86_64 and most others).
+const SIGNALS: &[(&str, i32)] = &[
+    ("HUP", 1),
+    ("INT", 2),
+    ("QUIT", 3),
+    ("ILL", 4),
+    ("TRAP", 5),
+    ("ABRT", 6),
+    ("IOT", 6),
+    ("BUS", 7),
+    ("FPE", 8),
+    ("KILL", 9),
+    ("USR1", 10),
+    ("SEGV", 11),
+    ("USR2", 12),
+    ("PIPE", 13),
+    ("ALRM", 14),
+    ("TERM", 15),
+    ("STKFLT", 16),
+    ("CHLD", 17),
+    ("CONT", 18),
+    ("STOP", 19),
+    ("TSTP", 20),
+    ("TTIN", 21),
+    ("TTOU", 22),
+    ("URG", 23),
+    ("XCPU", 24),
+    ("XFSZ", 25),
+    ("VTALRM", 26),
+    ("PROF", 27),
+    ("WINCH", 28),
+    ("IO", 29),
+    ("POLL", 29),
+    ("PWR", 30),
+    ("SYS", 31),
+];
+
+/// Parses "KILL", "SIGKILL", "sigkill", "9", "RTMIN+3" into a number.
+pub fn parse_signal(s: &str) -> Result<i32, Error> {
+    let bad = || Error::Signal(s.to_string());
+    let t = s.trim();
+    if let Ok(n) = t.parse::<i32>() {
+        return if (1..=64).contains(&n) { Ok(n) } else { Err(bad()) };
+    }
+    let upper = t.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    if let Some(&(_, n)) = SIGNALS.iter().find(|(k, _)| *k == name) {
+        return Ok(n);
+    }
+    // Real-time signals: RTMIN is 34 on Linux with glibc, RTMAX 64.
+    let rt = |base: i32, rest: &str, sign: i32| -> Result<i32, Error> {
+        let off = if rest.is_empty() {
+            0
+        } else {
+            rest.parse::<i32>().map_err(|_| bad())?
+        };
+        let n = base + sign * off;
+        if (34..=64).contains(&n) {
+            Ok(n)
+        } else {
+            Err(bad())
+        }
+    };
+    if let Some(rest) = name.strip_prefix("RTMIN") {
+        return rt(34, rest.strip_prefix('+').unwrap_or(rest), 1);
+    }
+    if let Some(rest) = name.strip_prefix("RTMAX") {
+        return rt(64, rest.strip_prefix('-').unwrap_or(rest), -1);
+    }
+    Err(bad())
+}
+
+/// The name of a signal number, "SIGTERM" for 15.
+pub fn signal_name(n: i32) -> String {
+    match SIGNALS.iter().find(|(_, v)| *v == n) {
+        Some((k, _)) => format!("SIG{k}"),
+        None => format!("signal {n}"),
+    }
+}
+
+/// The unvalidated fields of a create request.
+#[derive(Debug, Default, Clone)]
+pub struct Request {
+    pub name: String,
+    pub rootfs: String,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub working_dir: String,
+    pub hostname: String,
+    pub labels: BTreeMap<String, String>,
+    pub init: bool,
+    pub stop_signal: String,
+    pub stop_timeout: Option<i32>,
+    pub mounts: Vec<MountSpec>,
+    pub network: String,
+}
+
+impl Request {
+    /// Checks every field; `name` must already be set (given or generated)
+    /// and `hostname_default` is used when no hostname is given.
+    pub fn validate(self, hostname_default: &str) -> Result<Spec, Error> {
+        validate_name(&self.name)?;
+        if !Path::new(&self.rootfs).is_absolute() {
+            return Err(Error::Rootfs(self.rootfs, "it must be an absolute path"));
+        }
+        match std::fs::metadata(&self.rootfs) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Err(Error::Rootfs(self.rootfs, "it is not a directory")),
+            Err(_) => return Err(Error::Rootfs(self.rootfs, "no such directory")),
+        }
+        if self.args.is_empty() || self.args[0].is_empty() {
+            return Err(Error::EmptyArgs);
+        }
+        for e in &self.env {
+            match e.split_once('=') {
+                Some((k, _)) if !k.is_empty() && !k.contains('\0') && !e.contains('\0') => {}
+                _ => return Err(Error::Env(e.clone())),
+            }
+        }
+        let working_dir = if self.working_dir.is_empty() {
+            "/".to_string()
+        } else if clean_absolute(&self.working_dir) {
+            self.working_dir
+        } else {
+            return Err(Error::WorkingDir(self.working_dir));
+        };
+        let hostname = if self.hostname.is_empty() {
+            hostname_default.to_string()
+        } else if self.hostname.len() <= 64
+            && self
+                .hostname
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        {
+            self.hostname
+        } else {
+            return Err(Error::Hostname(self.hostname));
+        };
+        if let Some(k) = self.labels.keys().find(|k| k.is_empty()) {
+            return Err(Error::Label(k.clone()));
+        }
+        let stop_signal = if self.stop_signal.is_empty() {
+            libc::SIGTERM
+        } else {
+            parse_signal(&self.stop_signal)?
+        };
+        for m in &self.mounts {
+            if !Path::new(&m.source).is_absolute() {
+                return Err(Error::MountSource(
+                    m.source.clone(),
+                    "it must be an absolute path",
+                ));
+            }
+            if std::fs::symlink_metadata(&m.source).is_err() {
+                return Err(Error::MountSource(m.source.clone(), "no such file or directory"));
+            }
+            if !clean_absolute(&m.destination) || m.destination == "/" {
+                return Err(Error::MountDestination(m.destination.clone()));
+            }
+        }
+        let network = match self.network.as_str() {
+            "" | "none" => Network::None,
+            "host" => Network::Host,
+            _ => return Err(Error::Network(self.network)),
+        };
+        Ok(Spec {
+            name: self.name,
+            rootfs: self.rootfs,
+            args: self.args,
+            env: self.env,
+            working_dir,
+            hostname,
+            labels: self.labels,
+            init: self.init,
+            stop_signal,
+            stop_timeout: self.stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT),
+            mounts: self.mounts,
+            network,
+        })
+    }
+}
+
+impl Spec {
+    /// The environment the process gets: PATH and HOSTNAME defaulted, the
+    /// given entries after them (a later entry wins).
+    pub fn environment(&self) -> Vec<String> {
+        let mut env = Vec::with_capacity(self.env.len() + 2);
+        if !self.env.iter().any(|e| e.starts_with("PATH=")) {
+            env.push(format!("PATH={DEFAULT_PATH}"));
+        }
+        if !self.env.iter().any(|e| e.starts_with("HOSTNAME=")) {
+            env.push(format!("HOSTNAME={}", self.hostname));
+        }
+        env.extend(self.env.iter().cloned());
+        env
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> Request {
+        Request {
+            name: "web-1".into(),
+            rootfs: "/".into(),
+            args: vec!["sh".into()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn signals() {
+        assert_eq!(parse_signal("KILL"), Ok(9));
+        assert_eq!(parse_signal("SIGKILL"), Ok(9));
+        assert_eq!(parse_signal("sigterm"), Ok(15));
+        assert_eq!(parse_signal("9"), Ok(9));
+        assert_eq!(parse_signal("HUP"), Ok(1));
+        assert_eq!(parse_signal("RTMIN+2"), Ok(36));
+        assert_eq!(parse_signal("RTMAX"), Ok(64));
+        for bad in ["", "0", "65", "-1", "SIGFOO", "KILLL", "RTMIN+40"] {
+            assert!(parse_signal(bad).is_err(), "{bad}");
+        }
+        assert_eq!(signal_name(15), "SIGTERM");
+    }
+
+    #[test]
+    fn names() {
+        for good in ["a", "web-1", "A.b_c-9", "0"] {
+            assert!(validate_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "-a", "_a", ".a", "a b", "a/b", "../x", "é"] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let spec = request().validate("abc").unwrap();
+        assert_eq!(spec.working_dir, "/");
+        assert_eq!(spec.hostname, "abc");
+        assert_eq!(spec.stop_signal, 15);
+        assert_eq!(spec.stop_timeout, 10);
+        assert_eq!(spec.network, Network::None);
+        assert_eq!(
+            spec.environment(),
+            vec![format!("PATH={DEFAULT_PATH}"), "HOSTNAME=abc".to_string()]
+        );
+    }
+
+    #[test]
+    fn rejects() {
+        let cases: Vec<(Request, &str)> = vec![
+            (Request { rootfs: "rel".into(), ..request() }, "rootfs"),
+            (Request { rootfs: "/no/such/dir".into(), ..request() }, "rootfs"),
+            (Request { args: vec![], ..request() }, "args"),
+            (Request { env: vec!["NOEQ".into()], ..request() }, "env"),
+            (Request { env: vec!["=v".into()], ..request() }, "env"),
+            (Request { working_dir: "x".into(), ..request() }, "working_dir"),
+            (Request { hostname: "a b".into(), ..request() }, "hostname"),
+            (Request { stop_signal: "NOPE".into(), ..request() }, "signal"),
+            (Request { network: "bridge".into(), ..request() }, "network"),
+            (
+                Request {
+                    mounts: vec![MountSpec {
+                        source: "/".into(),
+                        destination: "/a/../../etc".into(),
+                        read_only: false,
+                    }],
+                    ..request()
+                },
+                "destination",
+            ),
+            (
+                Request {
+                    mounts: vec![MountSpec {
+                        source: "tmp".into(),
+                        destination: "/x".into(),
+                        read_only: false,
+                    }],
+                    ..request()
+                },
+                "source",
+            ),
+        ];
+        for (req, what) in cases {
+            let err = req.validate("h").unwrap_err().to_string();
+            assert!(err.contains(what), "{err} should mention {what}");
+        }
+    }
+}
