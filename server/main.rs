@@ -43,7 +43,10 @@ fn main() {
     }
     let args = Args::parse();
     init_tracing(&args.log);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the async runtime");
@@ -71,13 +74,22 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let rt = runtime::Runtime::open(&args.root, bus.clone(), shutdown.clone())?;
     let listener = bind(&args.socket)?;
 
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(berth::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    // Both reflection versions: grpcurl and many other tools still ask for
+    // v1alpha.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(berth::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
     let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<ContainersServer<api::ContainersService>>().await;
-    health.set_serving::<EventsServer<api::EventsService>>().await;
+    health
+        .set_serving::<ContainersServer<api::ContainersService>>()
+        .await;
+    health
+        .set_serving::<EventsServer<api::EventsService>>()
+        .await;
 
     let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
     let stop = {
@@ -92,7 +104,8 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!(socket = %args.socket.display(), root = %args.root.display(), "berthd serving");
     tonic::transport::Server::builder()
         .add_service(health_service)
-        .add_service(reflection)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .add_service(ContainersServer::new(api::ContainersService { rt }))
         .add_service(EventsServer::new(api::EventsService { bus, shutdown }))
         .serve_with_incoming_shutdown(incoming, stop)
@@ -125,8 +138,10 @@ fn bind(path: &Path) -> Result<tokio::net::UnixListener, Box<dyn std::error::Err
 
 async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
-    else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         return std::future::pending().await;
     };
     tokio::select! {

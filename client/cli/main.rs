@@ -1,1 +1,450 @@
-fn main() {}
+//! `berth`: the command-line client, with Docker's verbs.
+
+mod output;
+
+use berth::pb::{
+    self, containers_client::ContainersClient, events_client::EventsClient, CreateRequest,
+};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::process::ExitCode;
+use tonic::transport::Channel;
+
+#[derive(Parser)]
+#[command(
+    name = "berth",
+    version,
+    about = "Run and manage containers through berthd"
+)]
+struct Cli {
+    /// The daemon: unix:///path/to.sock, tcp://host:port or http://host:port.
+    #[arg(long, global = true, env = "BERTH_HOST", default_value = berth::DEFAULT_HOST)]
+    host: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a container: berth create [OPTIONS] ROOTFS COMMAND [ARG...]
+    Create(CreateArgs),
+    /// Create and start a container, and wait for it unless -d is given.
+    Run {
+        /// Run in the background and print the container id.
+        #[arg(short, long)]
+        detach: bool,
+        /// Remove the container when it exits.
+        #[arg(long)]
+        rm: bool,
+        #[command(flatten)]
+        create: CreateArgs,
+    },
+    /// Start one or more containers.
+    Start { containers: Vec<String> },
+    /// Stop one or more containers: stop signal, grace period, then SIGKILL.
+    Stop {
+        /// Seconds to wait before SIGKILL (default: the container's, 10).
+        #[arg(short = 't', long = "time", allow_negative_numbers = true)]
+        time: Option<i32>,
+        /// Signal to send instead of the container's stop signal.
+        #[arg(short, long)]
+        signal: Option<String>,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Send a signal to one or more containers.
+    Kill {
+        /// Signal to send.
+        #[arg(short, long, default_value = "KILL")]
+        signal: String,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Freeze all processes of one or more containers.
+    Pause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Thaw one or more paused containers.
+    Unpause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Remove one or more containers.
+    Rm {
+        /// Kill a running container first.
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Wait for containers to stop and print their exit codes.
+    Wait {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// List containers.
+    Ps {
+        /// Show all containers (default shows just running).
+        #[arg(short, long)]
+        all: bool,
+        /// Only show ids.
+        #[arg(short, long)]
+        quiet: bool,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Show the configuration and state of containers.
+    Inspect {
+        #[arg(long, value_enum, default_value = "json")]
+        format: Format,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Stream events: --filter container=NAME, event=die, label=k=v.
+    Events {
+        #[arg(short, long)]
+        filter: Vec<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}
+
+#[derive(Args)]
+struct CreateArgs {
+    /// Assign a name to the container.
+    #[arg(long)]
+    name: Option<String>,
+    /// Set an environment variable (KEY=VALUE).
+    #[arg(short, long = "env")]
+    env: Vec<String>,
+    /// Set a label (KEY=VALUE).
+    #[arg(short, long = "label")]
+    label: Vec<String>,
+    /// Bind mount: /host/path:/container/path[:ro].
+    #[arg(short, long = "volume")]
+    volume: Vec<String>,
+    /// Working directory inside the container.
+    #[arg(short, long)]
+    workdir: Option<String>,
+    /// Hostname of the container.
+    #[arg(long)]
+    hostname: Option<String>,
+    /// Run berth's init as PID 1 (forwards signals, reaps zombies).
+    #[arg(long)]
+    init: bool,
+    /// Signal to stop the container.
+    #[arg(long)]
+    stop_signal: Option<String>,
+    /// Seconds to wait before killing the container on stop.
+    #[arg(long, allow_negative_numbers = true)]
+    stop_timeout: Option<i32>,
+    /// Network: none (default, own loopback) or host.
+    #[arg(long)]
+    network: Option<String>,
+    /// Host directory used as the container's root filesystem.
+    rootfs: String,
+    /// Command and arguments.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+/// A failure: the message printed and the exit code.
+struct Failure(String, u8);
+
+impl From<tonic::Status> for Failure {
+    fn from(s: tonic::Status) -> Self {
+        Failure(format!("Error response from daemon: {}", s.message()), 1)
+    }
+}
+
+impl From<berth::ConnectError> for Failure {
+    fn from(e: berth::ConnectError) -> Self {
+        Failure(format!("{e}: is berthd running?"), 1)
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => ExitCode::from(code),
+        Err(Failure(msg, code)) => {
+            eprintln!("{msg}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn key_value(s: &str, what: &str) -> Result<(String, String), Failure> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(Failure(format!("invalid {what} {s:?}: use KEY=VALUE"), 125)),
+    }
+}
+
+fn create_request(a: CreateArgs) -> Result<CreateRequest, Failure> {
+    let rootfs = std::path::absolute(&a.rootfs)
+        .map_err(|e| Failure(format!("invalid rootfs {:?}: {e}", a.rootfs), 125))?;
+    let mounts = a
+        .volume
+        .iter()
+        .map(|v| {
+            let parts: Vec<&str> = v.split(':').collect();
+            match parts.as_slice() {
+                [s, d] => Ok((s.to_string(), d.to_string(), false)),
+                [s, d, "ro"] => Ok((s.to_string(), d.to_string(), true)),
+                [s, d, "rw"] => Ok((s.to_string(), d.to_string(), false)),
+                _ => Err(Failure(
+                    format!("invalid volume {v:?}: use /host/path:/container/path[:ro]"),
+                    125,
+                )),
+            }
+        })
+        .map(|r| {
+            r.map(|(source, destination, read_only)| pb::Mount {
+                source,
+                destination,
+                read_only,
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(CreateRequest {
+        name: a.name.unwrap_or_default(),
+        rootfs: rootfs.to_string_lossy().into_owned(),
+        args: a.command,
+        env: a.env,
+        working_dir: a.workdir.unwrap_or_default(),
+        hostname: a.hostname.unwrap_or_default(),
+        labels: a
+            .label
+            .iter()
+            .map(|l| key_value(l, "label"))
+            .collect::<Result<_, _>>()?,
+        init: a.init,
+        stop_signal: a.stop_signal.unwrap_or_default(),
+        stop_timeout_seconds: a.stop_timeout,
+        mounts,
+        network: a.network.unwrap_or_default(),
+    })
+}
+
+/// Runs `f` for each container, printing the name on success like Docker;
+/// fails (exit 1) if any failed.
+async fn each<F, Fut>(containers: &[String], mut f: F) -> Result<u8, Failure>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(), tonic::Status>>,
+{
+    let mut failed = false;
+    for c in containers {
+        match f(c.clone()).await {
+            Ok(()) => println!("{c}"),
+            Err(s) => {
+                eprintln!("Error response from daemon: {}", s.message());
+                failed = true;
+            }
+        }
+    }
+    Ok(u8::from(failed))
+}
+
+async fn run(cli: Cli) -> Result<u8, Failure> {
+    let channel = berth::connect(&cli.host).await?;
+    let mut api = ContainersClient::new(channel.clone());
+    match cli.command {
+        Command::Create(a) => {
+            let created = api.create(create_request(a)?).await?.into_inner();
+            println!("{}", created.id);
+            Ok(0)
+        }
+        Command::Run { detach, rm, create } => run_container(&mut api, detach, rm, create).await,
+        Command::Start { containers } => {
+            each(&containers, |id| {
+                let mut api = api.clone();
+                async move { api.start(pb::StartRequest { id }).await.map(drop) }
+            })
+            .await
+        }
+        Command::Stop {
+            time,
+            signal,
+            containers,
+        } => {
+            each(&containers, |id| {
+                let mut api = api.clone();
+                let signal = signal.clone();
+                async move {
+                    api.stop(pb::StopRequest {
+                        id,
+                        timeout_seconds: time,
+                        signal,
+                    })
+                    .await
+                    .map(drop)
+                }
+            })
+            .await
+        }
+        Command::Kill { signal, containers } => {
+            each(&containers, |id| {
+                let mut api = api.clone();
+                let signal = signal.clone();
+                async move { api.kill(pb::KillRequest { id, signal }).await.map(drop) }
+            })
+            .await
+        }
+        Command::Pause { containers } => {
+            each(&containers, |id| {
+                let mut api = api.clone();
+                async move { api.pause(pb::PauseRequest { id }).await.map(drop) }
+            })
+            .await
+        }
+        Command::Unpause { containers } => {
+            each(&containers, |id| {
+                let mut api = api.clone();
+                async move { api.unpause(pb::UnpauseRequest { id }).await.map(drop) }
+            })
+            .await
+        }
+        Command::Rm { force, containers } => {
+            each(&containers, |id| {
+                let mut api = api.clone();
+                async move { api.remove(pb::RemoveRequest { id, force }).await.map(drop) }
+            })
+            .await
+        }
+        Command::Wait { containers } => {
+            let mut failed = false;
+            for id in containers {
+                match api.wait(pb::WaitRequest { id, condition: 0 }).await {
+                    Ok(r) => println!("{}", r.into_inner().exit_code),
+                    Err(s) => {
+                        eprintln!("Error response from daemon: {}", s.message());
+                        failed = true;
+                    }
+                }
+            }
+            Ok(u8::from(failed))
+        }
+        Command::Ps { all, quiet, format } => {
+            let list = api.list(pb::ListRequest { all }).await?.into_inner();
+            if quiet {
+                for c in &list.containers {
+                    println!("{}", &c.id[..12.min(c.id.len())]);
+                }
+            } else if format == Format::Json {
+                for c in &list.containers {
+                    println!("{}", output::container_json(c));
+                }
+            } else {
+                print!("{}", output::ps_table(&list.containers));
+            }
+            Ok(0)
+        }
+        Command::Inspect { format, containers } => {
+            let mut found = Vec::new();
+            let mut failed = false;
+            for id in containers {
+                match api.inspect(pb::InspectRequest { id }).await {
+                    Ok(r) => found.extend(r.into_inner().container),
+                    Err(s) => {
+                        eprintln!("Error response from daemon: {}", s.message());
+                        failed = true;
+                    }
+                }
+            }
+            let values: Vec<_> = found.iter().map(output::container_json).collect();
+            match format {
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&values).unwrap_or_default()
+                ),
+                Format::Table => print!("{}", output::ps_table(&found)),
+            }
+            Ok(u8::from(failed))
+        }
+        Command::Events { filter, format } => {
+            let mut req = pb::SubscribeRequest::default();
+            for f in &filter {
+                let (k, v) = key_value(f, "filter")?;
+                match k.as_str() {
+                    "container" => req.containers.push(v),
+                    "event" | "action" => {
+                        let name = format!("ACTION_{}", v.to_ascii_uppercase());
+                        let a = pb::Action::from_str_name(&name)
+                            .ok_or_else(|| Failure(format!("invalid event filter {v:?}"), 125))?;
+                        req.actions.push(a as i32);
+                    }
+                    "label" => {
+                        let (lk, lv) = key_value(&v, "label filter")?;
+                        req.labels.insert(lk, lv);
+                    }
+                    _ => {
+                        return Err(Failure(
+                            format!("invalid filter {k:?}: use container=, event= or label="),
+                            125,
+                        ))
+                    }
+                }
+            }
+            let mut stream = EventsClient::new(channel)
+                .subscribe(req)
+                .await?
+                .into_inner();
+            while let Some(ev) = stream.message().await? {
+                match format {
+                    Format::Json => println!("{}", output::event_json(&ev)),
+                    Format::Table => println!("{}", output::event_line(&ev)),
+                }
+            }
+            Ok(0)
+        }
+    }
+}
+
+async fn run_container(
+    api: &mut ContainersClient<Channel>,
+    detach: bool,
+    rm: bool,
+    create: CreateArgs,
+) -> Result<u8, Failure> {
+    let created = api.create(create_request(create)?).await?.into_inner();
+    let id = created.id;
+    if let Err(s) = api.start(pb::StartRequest { id: id.clone() }).await {
+        if rm {
+            let _ = api.remove(pb::RemoveRequest { id, force: true }).await;
+        }
+        // Docker's code for a command that cannot be run.
+        let code = if s.code() == tonic::Code::InvalidArgument {
+            127
+        } else {
+            125
+        };
+        return Err(Failure(
+            format!("Error response from daemon: {}", s.message()),
+            code,
+        ));
+    }
+    if detach {
+        println!("{id}");
+        return Ok(0);
+    }
+    let waited = api
+        .wait(pb::WaitRequest {
+            id: id.clone(),
+            condition: pb::WaitCondition::NotRunning as i32,
+        })
+        .await?
+        .into_inner();
+    if rm {
+        api.remove(pb::RemoveRequest { id, force: true }).await?;
+    }
+    Ok(waited.exit_code.clamp(0, 255) as u8)
+}

@@ -143,7 +143,11 @@ impl Events for EventsService {
 
     async fn subscribe(&self, req: Request<pb::SubscribeRequest>) -> Res<Self::SubscribeStream> {
         let r = req.into_inner();
-        if let Some(a) = r.actions.iter().find(|a| pb::Action::try_from(**a).is_err()) {
+        if let Some(a) = r
+            .actions
+            .iter()
+            .find(|a| pb::Action::try_from(**a).is_err())
+        {
             return Err(Status::invalid_argument(format!("invalid action {a}")));
         }
         let mut rx = self

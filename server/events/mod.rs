@@ -20,13 +20,16 @@ impl Filter {
         Filter {
             containers: req.containers.clone(),
             actions: req.actions.clone(),
-            labels: req.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            labels: req
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         }
     }
 
     pub fn matches(&self, ev: &Event) -> bool {
-        (self.containers.is_empty()
-            || self.containers.iter().any(|c| *c == ev.id || *c == ev.name))
+        (self.containers.is_empty() || self.containers.iter().any(|c| *c == ev.id || *c == ev.name))
             && (self.actions.is_empty() || self.actions.contains(&ev.action))
             && self
                 .labels
@@ -128,9 +131,13 @@ mod tests {
         bus.publish(event("a", Action::Die));
         bus.publish(event("b", Action::Start));
         bus.publish(event("b", Action::Die));
-        let seqs: Vec<u64> = std::iter::from_fn(|| all.try_recv().ok()).map(|e| e.seq).collect();
+        let seqs: Vec<u64> = std::iter::from_fn(|| all.try_recv().ok())
+            .map(|e| e.seq)
+            .collect();
         assert_eq!(seqs, vec![1, 2, 3]);
-        let got: Vec<u64> = std::iter::from_fn(|| dies.try_recv().ok()).map(|e| e.seq).collect();
+        let got: Vec<u64> = std::iter::from_fn(|| dies.try_recv().ok())
+            .map(|e| e.seq)
+            .collect();
         assert_eq!(got, vec![3]);
         bus.close();
         assert!(bus.subscribe(Filter::default()).is_none());

@@ -25,7 +25,9 @@ pub enum Error {
     },
     #[error("cgroup {0}: no freezer controller on this host")]
     NoFreezer(String),
-    #[error("cgroup {0}: the kernel did not report the processes frozen within 5s; thawed them again")]
+    #[error(
+        "cgroup {0}: the kernel did not report the processes frozen within 5s; thawed them again"
+    )]
     FreezeTimeout(String),
 }
 
@@ -66,10 +68,6 @@ impl Cgroup {
         self.inner
             .add_task_by_tgid(CgroupPid::from(pid as u64))
             .map_err(self.err("add process"))
-    }
-
-    pub fn exists(&self) -> bool {
-        self.inner.exists()
     }
 
     /// Removes the cgroup; absent is fine. Retries while the kernel still
@@ -116,7 +114,10 @@ impl Cgroup {
             })?;
             return Ok(text.lines().any(|l| l.trim() == "frozen 1"));
         }
-        let state = self.freezer()?.state().map_err(self.err("read freezer.state"))?;
+        let state = self
+            .freezer()?
+            .state()
+            .map_err(self.err("read freezer.state"))?;
         Ok(matches!(state, FreezerState::Frozen))
     }
 

@@ -171,7 +171,8 @@ impl Runtime {
     ) -> Result<Arc<Runtime>> {
         std::fs::create_dir_all(root.join("containers"))
             .map_err(|e| internal(&format!("create root {}", root.display()), e))?;
-        let exe = std::fs::read_link("/proc/self/exe").map_err(|e| internal("find own binary", e))?;
+        let exe =
+            std::fs::read_link("/proc/self/exe").map_err(|e| internal("find own binary", e))?;
         let store = Store::open(&root.join("berth.redb"))?;
         let records: Vec<Record> = store.load_all()?;
         let rt = Arc::new(Runtime {
@@ -285,7 +286,13 @@ impl Runtime {
             action: action as i32,
             signal,
             exit_code,
-            labels: st.record.spec.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            labels: st
+                .record
+                .spec
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             ..Default::default()
         });
     }
@@ -383,7 +390,9 @@ impl Runtime {
             Handshake::Started { pid, started_at } => (pid, started_at),
             Handshake::Failed { step, message } => {
                 // The monitor cleans up and exits; reap it.
-                let _ = tokio::task::spawn_blocking(move || linux::waitid_pidfd(&monitor_fd, false)).await;
+                let _ =
+                    tokio::task::spawn_blocking(move || linux::waitid_pidfd(&monitor_fd, false))
+                        .await;
                 return Err(if step == "exec" {
                     Error::InvalidArgument(format!("cannot start container {}: {message}", c.name))
                 } else {
@@ -444,14 +453,17 @@ impl Runtime {
             .map_err(|e| internal(&format!("start container {}: spawn monitor", c.name), e))?;
         let monitor_pid = child.id() as i32;
         // Race-free: the monitor is our unreaped child.
-        let monitor_fd = linux::pidfd_open(monitor_pid).map_err(|e| internal("pidfd of monitor", e))?;
+        let monitor_fd =
+            linux::pidfd_open(monitor_pid).map_err(|e| internal("pidfd of monitor", e))?;
         let received = tokio::task::spawn_blocking(move || receive_handshake(&ours))
             .await
             .map_err(|e| internal("monitor handshake", e))?;
         match received {
             Ok((h, fd)) => Ok((monitor_fd, monitor_pid, h, fd)),
             Err(e) => {
-                let _ = tokio::task::spawn_blocking(move || linux::waitid_pidfd(&monitor_fd, false)).await;
+                let _ =
+                    tokio::task::spawn_blocking(move || linux::waitid_pidfd(&monitor_fd, false))
+                        .await;
                 let log = std::fs::read_to_string(c.dir.join("monitor.log")).unwrap_or_default();
                 Err(Error::Internal(format!(
                     "start container {}: monitor handshake: {e}; {}",
@@ -602,7 +614,9 @@ impl Runtime {
             grace.await;
             true
         } else {
-            tokio::time::timeout(Duration::from_secs(timeout as u64), grace).await.is_ok()
+            tokio::time::timeout(Duration::from_secs(timeout as u64), grace)
+                .await
+                .is_ok()
         };
         if !in_time {
             let _op = c.op.lock().await;
@@ -701,7 +715,11 @@ impl Runtime {
                     return Err(Error::FailedPrecondition(format!(
                         "cannot remove container {}: it is {}: stop it first or use force",
                         c.name,
-                        if st.record.status == Status::Paused { "paused" } else { "running" }
+                        if st.record.status == Status::Paused {
+                            "paused"
+                        } else {
+                            "running"
+                        }
                     )));
                 }
                 let _ = self.signal_locked(&c, &mut st, libc::SIGKILL);
@@ -778,7 +796,8 @@ impl Runtime {
             .iter()
             .filter_map(|c| {
                 let st = c.state();
-                (all || st.record.status.is_running()).then(|| (st.record.created_at, to_pb(&st.record)))
+                (all || st.record.status.is_running())
+                    .then(|| (st.record.created_at, to_pb(&st.record)))
             })
             .collect();
         out.sort_by(|a, b| b.0.cmp(&a.0));
@@ -809,7 +828,12 @@ fn receive_handshake(sock: &OwnedFd) -> std::io::Result<(Handshake, Option<Owned
     let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
     let mut iov = [std::io::IoSliceMut::new(&mut buf)];
     let msg = loop {
-        match recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut cmsg), MsgFlags::MSG_CMSG_CLOEXEC) {
+        match recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
             Err(nix::errno::Errno::EINTR) => continue,
             r => break r.map_err(std::io::Error::from)?,
         }
@@ -870,7 +894,11 @@ fn to_pb(r: &Record) -> pb::Container {
             env: s.env.clone(),
             working_dir: s.working_dir.clone(),
             hostname: s.hostname.clone(),
-            labels: s.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            labels: s
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             init: s.init,
             stop_signal: s.stop_signal,
             stop_timeout_seconds: s.stop_timeout,

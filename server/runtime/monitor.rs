@@ -125,7 +125,9 @@ fn run(dir: &Path, report: &mut Option<File>) -> Result<(), StepError> {
         .map_err(|e| StepError::new("read config", e))
         .and_then(|b| serde_json::from_slice(&b).map_err(|e| StepError::new("parse config", e)))?;
     let cgroup = Cgroup::load(&config.id);
-    cgroup.create().map_err(|e| StepError::new("create cgroup", e))?;
+    cgroup
+        .create()
+        .map_err(|e| StepError::new("create cgroup", e))?;
     let result = run_in_cgroup(dir, &config, &cgroup, report);
     if let Err(e) = cgroup.delete() {
         tracing::warn!(container = %config.id, error = %e, "cannot remove cgroup");
@@ -148,23 +150,25 @@ fn run_in_cgroup(
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| StepError::new("pipe", e))?;
     let (err_r, err_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| StepError::new("pipe", e))?;
-    let mut flags = libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
+    let mut flags =
+        libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
     if config.spec.network == Network::None {
         flags |= libc::CLONE_NEWNET;
     }
-    let (pid, pidfd) = match linux::clone_with_pidfd(flags).map_err(|e| StepError::new("clone", e))? {
-        Forked::Child => {
-            drop(sync_w);
-            drop(err_r);
-            let e = setup::container_main(dir, config, sync_r, &output, &err_w);
-            let mut err_w = File::from(err_w);
-            let _ = write!(err_w, "{}\0{}", e.step, e.message);
-            // SAFETY: _exit ends the child without running the parent's
-            // atexit handlers or destructors, as a forked child must.
-            unsafe { libc::_exit(127) }
-        }
-        Forked::Parent { pid, pidfd } => (pid, pidfd),
-    };
+    let (pid, pidfd) =
+        match linux::clone_with_pidfd(flags).map_err(|e| StepError::new("clone", e))? {
+            Forked::Child => {
+                drop(sync_w);
+                drop(err_r);
+                let e = setup::container_main(dir, config, sync_r, &output, &err_w);
+                let mut err_w = File::from(err_w);
+                let _ = write!(err_w, "{}\0{}", e.step, e.message);
+                // SAFETY: _exit ends the child without running the parent's
+                // atexit handlers or destructors, as a forked child must.
+                unsafe { libc::_exit(127) }
+            }
+            Forked::Parent { pid, pidfd } => (pid, pidfd),
+        };
     drop(sync_r);
     drop(err_w);
     drop(output);
@@ -185,7 +189,11 @@ fn run_in_cgroup(
     if !failure.is_empty() {
         let text = String::from_utf8_lossy(&failure);
         let (step, message) = text.split_once('\0').unwrap_or(("start", &text));
-        let step = setup::STEPS.iter().find(|s| **s == step).copied().unwrap_or("start");
+        let step = setup::STEPS
+            .iter()
+            .find(|s| **s == step)
+            .copied()
+            .unwrap_or("start");
         return Err(fail(StepError::new(step, message)));
     }
     let started_at = now_nanos();

@@ -107,7 +107,13 @@ fn prepare(dir: &Path, config: &Config, sync_r: OwnedFd, output: &File) -> Resul
     umask(Mode::empty());
     step(
         "make mounts private",
-        mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>),
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            None::<&str>,
+        ),
     )?;
     let merged = dir.join("merged");
     let options = format!(
@@ -118,7 +124,13 @@ fn prepare(dir: &Path, config: &Config, sync_r: OwnedFd, output: &File) -> Resul
     );
     step(
         "mount overlay rootfs",
-        mount(Some("overlay"), &merged, Some("overlay"), MsFlags::empty(), Some(options.as_str())),
+        mount(
+            Some("overlay"),
+            &merged,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(options.as_str()),
+        ),
     )?;
     mount_proc_dev_sys(&merged)?;
     for m in &spec.mounts {
@@ -132,7 +144,10 @@ fn prepare(dir: &Path, config: &Config, sync_r: OwnedFd, output: &File) -> Resul
     if spec.network == Network::None {
         step("bring loopback up", super::linux::loopback_up())?;
     }
-    step("working directory", std::fs::create_dir_all(&spec.working_dir))?;
+    step(
+        "working directory",
+        std::fs::create_dir_all(&spec.working_dir),
+    )?;
     step("working directory", chdir(spec.working_dir.as_str()))?;
     let null = step("stdio", File::open("/dev/null"))?;
     step("stdio", nix::unistd::dup2_stdin(&null))?;
@@ -146,7 +161,13 @@ fn mount_proc_dev_sys(root: &Path) -> Result<(), StepError> {
     let proc = mkdir(root, "proc", "mount /proc")?;
     step(
         "mount /proc",
-        mount(Some("proc"), &proc, Some("proc"), nosuid_noexec_nodev, None::<&str>),
+        mount(
+            Some("proc"),
+            &proc,
+            Some("proc"),
+            nosuid_noexec_nodev,
+            None::<&str>,
+        ),
     )?;
     let dev = mkdir(root, "dev", "mount /dev")?;
     step(
@@ -230,7 +251,9 @@ fn mkdir(parent: &Path, name: &str, what: &'static str) -> Result<PathBuf, StepE
 
 fn bind_mount(root: &Path, source: &str, dest: &str, read_only: bool) -> Result<(), StepError> {
     let target = root.join(dest.trim_start_matches('/'));
-    let err = |e: &dyn std::fmt::Display| StepError::new("bind mount", format!("{source} on {dest}: {e}"));
+    let err = |e: &dyn std::fmt::Display| {
+        StepError::new("bind mount", format!("{source} on {dest}: {e}"))
+    };
     let meta = std::fs::metadata(source).map_err(|e| err(&e))?;
     if meta.is_dir() {
         std::fs::create_dir_all(&target).map_err(|e| err(&e))?;

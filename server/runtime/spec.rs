@@ -71,7 +71,9 @@ pub enum Error {
     WorkingDir(String),
     #[error("invalid hostname {0:?}: use at most 64 letters, digits, '-' and '.'")]
     Hostname(String),
-    #[error("invalid signal {0:?}: use a name like \"TERM\", \"SIGTERM\" or a number from 1 to 64")]
+    #[error(
+        "invalid signal {0:?}: use a name like \"TERM\", \"SIGTERM\" or a number from 1 to 64"
+    )]
     Signal(String),
     #[error("invalid mount source {0:?}: {1}")]
     MountSource(String, &'static str),
@@ -148,7 +150,11 @@ pub fn parse_signal(s: &str) -> Result<i32, Error> {
     let bad = || Error::Signal(s.to_string());
     let t = s.trim();
     if let Ok(n) = t.parse::<i32>() {
-        return if (1..=64).contains(&n) { Ok(n) } else { Err(bad()) };
+        return if (1..=64).contains(&n) {
+            Ok(n)
+        } else {
+            Err(bad())
+        };
     }
     let upper = t.to_ascii_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);
@@ -176,14 +182,6 @@ pub fn parse_signal(s: &str) -> Result<i32, Error> {
         return rt(64, rest.strip_prefix('-').unwrap_or(rest), -1);
     }
     Err(bad())
-}
-
-/// The name of a signal number, "SIGTERM" for 15.
-pub fn signal_name(n: i32) -> String {
-    match SIGNALS.iter().find(|(_, v)| *v == n) {
-        Some((k, _)) => format!("SIG{k}"),
-        None => format!("signal {n}"),
-    }
 }
 
 /// The unvalidated fields of a create request.
@@ -260,7 +258,10 @@ impl Request {
                 ));
             }
             if std::fs::symlink_metadata(&m.source).is_err() {
-                return Err(Error::MountSource(m.source.clone(), "no such file or directory"));
+                return Err(Error::MountSource(
+                    m.source.clone(),
+                    "no such file or directory",
+                ));
             }
             if !clean_absolute(&m.destination) || m.destination == "/" {
                 return Err(Error::MountDestination(m.destination.clone()));
@@ -329,7 +330,6 @@ mod tests {
         for bad in ["", "0", "65", "-1", "SIGFOO", "KILLL", "RTMIN+40"] {
             assert!(parse_signal(bad).is_err(), "{bad}");
         }
-        assert_eq!(signal_name(15), "SIGTERM");
     }
 
     #[test]
@@ -359,15 +359,69 @@ mod tests {
     #[test]
     fn rejects() {
         let cases: Vec<(Request, &str)> = vec![
-            (Request { rootfs: "rel".into(), ..request() }, "rootfs"),
-            (Request { rootfs: "/no/such/dir".into(), ..request() }, "rootfs"),
-            (Request { args: vec![], ..request() }, "args"),
-            (Request { env: vec!["NOEQ".into()], ..request() }, "env"),
-            (Request { env: vec!["=v".into()], ..request() }, "env"),
-            (Request { working_dir: "x".into(), ..request() }, "working_dir"),
-            (Request { hostname: "a b".into(), ..request() }, "hostname"),
-            (Request { stop_signal: "NOPE".into(), ..request() }, "signal"),
-            (Request { network: "bridge".into(), ..request() }, "network"),
+            (
+                Request {
+                    rootfs: "rel".into(),
+                    ..request()
+                },
+                "rootfs",
+            ),
+            (
+                Request {
+                    rootfs: "/no/such/dir".into(),
+                    ..request()
+                },
+                "rootfs",
+            ),
+            (
+                Request {
+                    args: vec![],
+                    ..request()
+                },
+                "args",
+            ),
+            (
+                Request {
+                    env: vec!["NOEQ".into()],
+                    ..request()
+                },
+                "env",
+            ),
+            (
+                Request {
+                    env: vec!["=v".into()],
+                    ..request()
+                },
+                "env",
+            ),
+            (
+                Request {
+                    working_dir: "x".into(),
+                    ..request()
+                },
+                "working_dir",
+            ),
+            (
+                Request {
+                    hostname: "a b".into(),
+                    ..request()
+                },
+                "hostname",
+            ),
+            (
+                Request {
+                    stop_signal: "NOPE".into(),
+                    ..request()
+                },
+                "signal",
+            ),
+            (
+                Request {
+                    network: "bridge".into(),
+                    ..request()
+                },
+                "network",
+            ),
             (
                 Request {
                     mounts: vec![MountSpec {

@@ -83,4 +83,3 @@ impl Store {
         Ok(out)
     }
 }
-

@@ -1,0 +1,231 @@
+//! How the CLI shows containers and events: Docker-like tables and lines,
+//! or JSON.
+
+use berth::pb::{self, Action, Status};
+use serde_json::{json, Value};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+fn rfc3339(ts: &Option<prost_types::Timestamp>) -> Value {
+    match ts {
+        Some(t) => Value::String(t.to_string()),
+        None => Value::Null,
+    }
+}
+
+fn status_name(s: i32) -> &'static str {
+    match Status::try_from(s) {
+        Ok(Status::Created) => "created",
+        Ok(Status::Running) => "running",
+        Ok(Status::Paused) => "paused",
+        Ok(Status::Exited) => "exited",
+        _ => "unknown",
+    }
+}
+
+fn action_name(a: i32) -> String {
+    Action::try_from(a)
+        .map(|a| {
+            a.as_str_name()
+                .trim_start_matches("ACTION_")
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_else(|_| format!("action{a}"))
+}
+
+pub fn container_json(c: &pb::Container) -> Value {
+    let cfg = c.config.clone().unwrap_or_default();
+    let st = c.state.clone().unwrap_or_default();
+    json!({
+        "Id": c.id,
+        "Name": c.name,
+        "Created": rfc3339(&c.created_at),
+        "State": {
+            "Status": status_name(st.status),
+            "Running": st.status == Status::Running as i32 || st.status == Status::Paused as i32,
+            "Paused": st.status == Status::Paused as i32,
+            "Pid": st.pid,
+            "ExitCode": st.exit_code,
+            "Signal": st.signal,
+            "StartedAt": rfc3339(&st.started_at),
+            "FinishedAt": rfc3339(&st.finished_at),
+        },
+        "Config": {
+            "Rootfs": cfg.rootfs,
+            "Cmd": cfg.args,
+            "Env": cfg.env,
+            "WorkingDir": cfg.working_dir,
+            "Hostname": cfg.hostname,
+            "Labels": cfg.labels,
+            "Init": cfg.init,
+            "StopSignal": cfg.stop_signal,
+            "StopTimeout": cfg.stop_timeout_seconds,
+            "Network": cfg.network,
+            "Mounts": cfg.mounts.iter().map(|m| json!({
+                "Source": m.source,
+                "Destination": m.destination,
+                "ReadOnly": m.read_only,
+            })).collect::<Vec<_>>(),
+        },
+    })
+}
+
+pub fn event_json(e: &pb::Event) -> Value {
+    json!({
+        "seq": e.seq,
+        "time": rfc3339(&e.time),
+        "id": e.id,
+        "name": e.name,
+        "action": action_name(e.action),
+        "signal": e.signal,
+        "exitCode": e.exit_code,
+        "labels": e.labels,
+    })
+}
+
+/// `2026-11-22T07:50:11.093374621Z container die ID (exitCode=137, name=web, signal=9)`
+pub fn event_line(e: &pb::Event) -> String {
+    let mut attrs: Vec<String> = e.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    if let Some(code) = e.exit_code {
+        attrs.push(format!("exitCode={code}"));
+    }
+    attrs.push(format!("name={}", e.name));
+    if e.signal != 0 {
+        attrs.push(format!("signal={}", e.signal));
+    }
+    attrs.sort();
+    let time = e.time.map(|t| t.to_string()).unwrap_or_default();
+    format!(
+        "{time} container {} {} ({}) seq={}",
+        action_name(e.action),
+        e.id,
+        attrs.join(", "),
+        e.seq
+    )
+}
+
+fn secs_since(ts: &Option<prost_types::Timestamp>) -> u64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    ts.map(|t| (now - t.seconds).max(0) as u64).unwrap_or(0)
+}
+
+/// Docker's human durations: "Less than a second", "5 seconds", "About a
+/// minute", "3 minutes", "About an hour", "2 hours", "3 days", ...
+pub fn human(secs: u64) -> String {
+    match secs {
+        0 => "Less than a second".into(),
+        1 => "1 second".into(),
+        s if s < 60 => format!("{s} seconds"),
+        s if s < 120 => "About a minute".into(),
+        s if s < 3600 => format!("{} minutes", s / 60),
+        s if s < 7200 => "About an hour".into(),
+        s if s < 48 * 3600 => format!("{} hours", s / 3600),
+        s if s < 14 * 86400 => format!("{} days", s / 86400),
+        s if s < 60 * 86400 => format!("{} weeks", s / (7 * 86400)),
+        s if s < 365 * 86400 => format!("{} months", s / (30 * 86400)),
+        s => format!("{} years", s / (365 * 86400)),
+    }
+}
+
+fn status_text(st: &pb::ContainerState) -> String {
+    match Status::try_from(st.status) {
+        Ok(Status::Created) => "Created".into(),
+        Ok(Status::Running) => format!("Up {}", human(secs_since(&st.started_at))),
+        Ok(Status::Paused) => format!("Up {} (Paused)", human(secs_since(&st.started_at))),
+        Ok(Status::Exited) => format!(
+            "Exited ({}) {} ago",
+            st.exit_code,
+            human(secs_since(&st.finished_at))
+        ),
+        _ => "Unknown".into(),
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    }
+}
+
+pub fn ps_table(containers: &[pb::Container]) -> String {
+    let header = [
+        "CONTAINER ID",
+        "ROOTFS",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "NAMES",
+    ];
+    let rows: Vec<[String; 6]> = containers
+        .iter()
+        .map(|c| {
+            let cfg = c.config.clone().unwrap_or_default();
+            let st = c.state.clone().unwrap_or_default();
+            [
+                c.id.chars().take(12).collect(),
+                truncate(&cfg.rootfs, 20),
+                format!("\"{}\"", truncate(&cfg.args.join(" "), 20)),
+                format!("{} ago", human(secs_since(&c.created_at))),
+                status_text(&st),
+                c.name.clone(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(|h| h.chars().count());
+    for r in &rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| -> String {
+        let mut s = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(cell);
+            } else {
+                s.push_str(&format!("{cell:<w$}   "));
+            }
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let mut out = line(header.to_vec());
+    for r in &rows {
+        out.push_str(&line(r.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(human(0), "Less than a second");
+        assert_eq!(human(5), "5 seconds");
+        assert_eq!(human(90), "About a minute");
+        assert_eq!(human(600), "10 minutes");
+        assert_eq!(human(3 * 3600), "3 hours");
+    }
+
+    #[test]
+    fn event_lines() {
+        let e = pb::Event {
+            seq: 7,
+            id: "abc".into(),
+            name: "web".into(),
+            action: Action::Die as i32,
+            signal: 9,
+            exit_code: Some(137),
+            ..Default::default()
+        };
+        assert_eq!(
+            event_line(&e),
+            " container die abc (exitCode=137, name=web, signal=9) seq=7"
+        );
+    }
+}
