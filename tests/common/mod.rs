@@ -1,0 +1,398 @@
+//! The end-to-end test harness: a real `berthd` on a temporary socket and
+//! root per test, a rootfs made from host binaries, helpers to read events,
+//! and cleanup that runs even when a test fails.
+#![allow(dead_code)]
+
+use berth::pb::{
+    self, containers_client::ContainersClient, events_client::EventsClient, Action, CreateRequest,
+};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+use tonic::Streaming;
+
+pub type Api = ContainersClient<Channel>;
+
+const ROOTFS_BINARIES: &[&str] = &["sh", "sleep", "cat", "true", "ls", "mkdir", "echo"];
+
+/// A rootfs with a shell and a few tools copied from the host, with the
+/// libraries they load; built once per test binary.
+pub fn rootfs() -> &'static Path {
+    static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
+    ROOTFS.get_or_init(|| {
+        let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        let done = base.join("rootfs");
+        if done.join("bin/sh").exists() {
+            return done;
+        }
+        let tmp = base.join(format!("rootfs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        for d in ["bin", "tmp", "etc"] {
+            std::fs::create_dir_all(tmp.join(d)).unwrap();
+        }
+        for bin in ROOTFS_BINARIES {
+            let host = which(bin);
+            std::fs::copy(&host, tmp.join("bin").join(bin)).unwrap();
+            for lib in libraries(&host) {
+                let dst = tmp.join(lib.strip_prefix("/").unwrap());
+                std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+                std::fs::copy(&lib, &dst).unwrap();
+            }
+        }
+        // Another test binary may have finished first: either copy is fine.
+        if std::fs::rename(&tmp, &done).is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        done
+    })
+}
+
+fn which(bin: &str) -> PathBuf {
+    for dir in ["/usr/bin", "/bin", "/usr/sbin", "/sbin"] {
+        let p = Path::new(dir).join(bin);
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("{bin} not found on the host");
+}
+
+/// The shared libraries `bin` loads, from ldd.
+fn libraries(bin: &Path) -> Vec<PathBuf> {
+    let out = Command::new("ldd").arg(bin).output().expect("run ldd");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter(|w| w.starts_with('/'))
+        .map(PathBuf::from)
+        .collect()
+}
+
+/// A running berthd with its own root and socket.
+pub struct Daemon {
+    pub dir: PathBuf,
+    pub root: PathBuf,
+    pub socket: PathBuf,
+    child: Option<Child>,
+}
+
+pub fn berthd() -> &'static str {
+    env!("CARGO_BIN_EXE_berthd")
+}
+
+pub fn berth_cli() -> &'static str {
+    env!("CARGO_BIN_EXE_berth")
+}
+
+impl Daemon {
+    pub async fn start(test: &str) -> Daemon {
+        let mut raw = [0u8; 4];
+        getrandom(&mut raw);
+        let dir = std::env::temp_dir().join(format!(
+            "berth-test-{test}-{:02x}{:02x}{:02x}{:02x}",
+            raw[0], raw[1], raw[2], raw[3]
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut d = Daemon {
+            root: dir.join("root"),
+            socket: dir.join("berth.sock"),
+            dir,
+            child: None,
+        };
+        d.spawn().await;
+        d
+    }
+
+    /// Starts berthd on this daemon's root and socket, and waits until it
+    /// answers.
+    pub async fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("berthd.log"))
+            .unwrap();
+        let child = Command::new(berthd())
+            .arg("--socket")
+            .arg(&self.socket)
+            .arg("--root")
+            .arg(&self.root)
+            .arg("--log")
+            .arg("berthd=debug,info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn berthd");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "berthd did not come up");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Stops berthd with SIGTERM and waits for it; containers keep running.
+    pub fn stop_daemon(&mut self, signal: i32) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe { libc::kill(child.id() as i32, signal) };
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while child.try_wait().ok().flatten().is_none() {
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    pub async fn api(&self) -> Api {
+        ContainersClient::new(berth::connect(&self.host()).await.unwrap())
+    }
+
+    pub async fn events(&self, containers: &[&str]) -> Events {
+        let mut client = EventsClient::new(berth::connect(&self.host()).await.unwrap());
+        let stream = client
+            .subscribe(pb::SubscribeRequest {
+                containers: containers.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        Events { stream }
+    }
+
+    /// A fresh host directory to bind-mount into a container.
+    pub fn share(&self, name: &str) -> PathBuf {
+        let p = self.dir.join("share").join(name);
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    }
+
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.root.join("containers").join(id)
+    }
+}
+
+impl Drop for Daemon {
+    /// Kills whatever the test left: container processes (through their
+    /// cgroups), monitors, cgroups; stops berthd; removes the directory.
+    fn drop(&mut self) {
+        let ids: Vec<String> = std::fs::read_dir(self.root.join("containers"))
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for id in &ids {
+            kill_cgroup(id);
+        }
+        kill_monitors(&self.root);
+        for id in &ids {
+            remove_cgroup(id);
+        }
+        self.stop_daemon(libc::SIGTERM);
+        if std::thread::panicking() {
+            if let Ok(log) = std::fs::read_to_string(self.dir.join("berthd.log")) {
+                let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                eprintln!("--- berthd.log (last lines) ---");
+                for l in tail.iter().rev() {
+                    eprintln!("{l}");
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The cgroup directories of container `id` on every hierarchy.
+pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+        for e in rd.flatten() {
+            out.push(e.path().join("berth").join(id));
+        }
+    }
+    out.push(PathBuf::from("/sys/fs/cgroup/berth").join(id));
+    out.into_iter().filter(|p| p.exists()).collect()
+}
+
+fn kill_cgroup(id: &str) {
+    for dir in cgroup_dirs(id) {
+        let _ = std::fs::write(dir.join("freezer.state"), "THAWED");
+        let _ = std::fs::write(dir.join("cgroup.freeze"), "0");
+        if let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                // SAFETY: kill(2) with a pid read from the test's own cgroup.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+    }
+}
+
+fn remove_cgroup(id: &str) {
+    for _ in 0..50 {
+        let dirs = cgroup_dirs(id);
+        if dirs.is_empty() {
+            return;
+        }
+        for d in dirs {
+            let _ = std::fs::remove_dir(d);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Monitors of containers under `root`, found by their command line.
+pub fn monitor_pids(root: &Path) -> Vec<i32> {
+    let needle = root.join("containers");
+    let needle = needle.to_string_lossy();
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
+            let cmd = String::from_utf8_lossy(&cmd);
+            if cmd.contains("\0monitor\0") && cmd.contains(needle.as_ref()) {
+                out.push(pid);
+            }
+        }
+    }
+    out
+}
+
+fn kill_monitors(root: &Path) {
+    for pid in monitor_pids(root) {
+        // SAFETY: kill(2) on a monitor of this test's own root.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+}
+
+pub fn getrandom(buf: &mut [u8]) {
+    // SAFETY: the pointer and length describe `buf`.
+    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
+    assert_eq!(n as usize, buf.len());
+}
+
+/// Whether a process with this pid exists (zombies count as gone).
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// A create request for `args` in the test rootfs.
+pub fn spec(name: &str, args: &[&str]) -> CreateRequest {
+    CreateRequest {
+        name: name.to_string(),
+        rootfs: rootfs().display().to_string(),
+        args: args.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+/// A short action name list, for readable assertions.
+pub type Seen = Vec<(Action, i32, Option<i32>)>;
+
+pub struct Events {
+    stream: Streaming<pb::Event>,
+}
+
+impl Events {
+    /// The next event, or None if none arrives within `within`.
+    pub async fn next(&mut self, within: Duration) -> Option<pb::Event> {
+        match tokio::time::timeout(within, self.stream.message()).await {
+            Ok(Ok(Some(e))) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Events up to and including the first `until`, within 30 s.
+    pub async fn until(&mut self, until: Action) -> Vec<pb::Event> {
+        let mut out = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Some(e) = self.next(left).await else {
+                panic!("no {until:?} event within 30s; got {:?}", brief(&out));
+            };
+            let done = e.action == until as i32;
+            out.push(e);
+            if done {
+                return out;
+            }
+        }
+    }
+
+    /// Asserts that nothing arrives for a while.
+    pub async fn quiet(&mut self) {
+        if let Some(e) = self.next(Duration::from_millis(300)).await {
+            panic!("unexpected event {:?}", brief(&[e]));
+        }
+    }
+}
+
+/// (action, signal, exit code) of each event.
+pub fn brief(events: &[pb::Event]) -> Seen {
+    events
+        .iter()
+        .map(|e| (Action::try_from(e.action).unwrap(), e.signal, e.exit_code))
+        .collect()
+}
+
+/// Asserts seq strictly increases.
+pub fn assert_ordered(events: &[pb::Event]) {
+    for w in events.windows(2) {
+        assert!(
+            w[0].seq < w[1].seq,
+            "seq not increasing: {} then {}",
+            w[0].seq,
+            w[1].seq
+        );
+    }
+}
+
+pub async fn status(api: &mut Api, id: &str) -> pb::ContainerState {
+    api.inspect(pb::InspectRequest { id: id.into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .container
+        .unwrap()
+        .state
+        .unwrap()
+}
+
+/// Waits until `path` exists and returns its content.
+pub async fn read_when_ready(path: &Path) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(s) = std::fs::read_to_string(path) {
+            if s.ends_with('\n') {
+                return s;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

@@ -1,0 +1,349 @@
+//! Bad input gets a clear gRPC error and changes nothing: no container,
+//! directory, cgroup, mount or process is left behind.
+
+mod common;
+
+use berth::pb::{self, Action};
+use common::*;
+use tonic::Code;
+
+/// No containers, no container directories, no monitors.
+async fn assert_nothing(d: &Daemon, api: &mut Api) {
+    let list = api
+        .list(pb::ListRequest { all: true })
+        .await
+        .unwrap()
+        .into_inner();
+    let names: Vec<_> = list.containers.iter().map(|c| c.name.clone()).collect();
+    assert_eq!(names, vec!["taken".to_string()]);
+    let dirs = std::fs::read_dir(d.root.join("containers"))
+        .unwrap()
+        .count();
+    assert_eq!(dirs, 1, "a container directory was left");
+    assert!(monitor_pids(&d.root).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_create_requests_are_rejected_and_leave_nothing() {
+    let d = Daemon::start("badcreate").await;
+    let mut api = d.api().await;
+    let mut ev = d.events(&[]).await;
+    api.create(spec("taken", &["true"])).await.unwrap();
+    ev.until(Action::Create).await;
+    let file = d.share("f").join("file");
+    std::fs::write(&file, "x").unwrap();
+    let cases: Vec<(pb::CreateRequest, Code, &str)> = vec![
+        (
+            spec("taken", &["true"]),
+            Code::AlreadyExists,
+            "already in use",
+        ),
+        (
+            spec("-bad", &["true"]),
+            Code::InvalidArgument,
+            "invalid container name",
+        ),
+        (
+            spec("a/b", &["true"]),
+            Code::InvalidArgument,
+            "invalid container name",
+        ),
+        (
+            spec("sp ace", &["true"]),
+            Code::InvalidArgument,
+            "invalid container name",
+        ),
+        (
+            pb::CreateRequest {
+                rootfs: String::new(),
+                ..spec("r1", &["true"])
+            },
+            Code::InvalidArgument,
+            "rootfs",
+        ),
+        (
+            pb::CreateRequest {
+                rootfs: "relative/dir".into(),
+                ..spec("r2", &["true"])
+            },
+            Code::InvalidArgument,
+            "absolute",
+        ),
+        (
+            pb::CreateRequest {
+                rootfs: "/no/such/dir".into(),
+                ..spec("r3", &["true"])
+            },
+            Code::InvalidArgument,
+            "no such directory",
+        ),
+        (
+            pb::CreateRequest {
+                rootfs: file.display().to_string(),
+                ..spec("r4", &["true"])
+            },
+            Code::InvalidArgument,
+            "not a directory",
+        ),
+        (
+            spec("args", &[]),
+            Code::InvalidArgument,
+            "args must not be empty",
+        ),
+        (
+            pb::CreateRequest {
+                env: vec!["NOEQUALS".into()],
+                ..spec("e1", &["true"])
+            },
+            Code::InvalidArgument,
+            "KEY=VALUE",
+        ),
+        (
+            pb::CreateRequest {
+                env: vec!["=v".into()],
+                ..spec("e2", &["true"])
+            },
+            Code::InvalidArgument,
+            "KEY=VALUE",
+        ),
+        (
+            pb::CreateRequest {
+                stop_signal: "SIGNOPE".into(),
+                ..spec("s1", &["true"])
+            },
+            Code::InvalidArgument,
+            "invalid signal",
+        ),
+        (
+            pb::CreateRequest {
+                working_dir: "rel".into(),
+                ..spec("w1", &["true"])
+            },
+            Code::InvalidArgument,
+            "working_dir",
+        ),
+        (
+            pb::CreateRequest {
+                network: "bridge".into(),
+                ..spec("n1", &["true"])
+            },
+            Code::InvalidArgument,
+            "network",
+        ),
+        (
+            pb::CreateRequest {
+                mounts: vec![pb::Mount {
+                    source: "/no/such".into(),
+                    destination: "/x".into(),
+                    read_only: false,
+                }],
+                ..spec("m1", &["true"])
+            },
+            Code::InvalidArgument,
+            "mount source",
+        ),
+        (
+            pb::CreateRequest {
+                mounts: vec![pb::Mount {
+                    source: "/tmp".into(),
+                    destination: "/../../etc".into(),
+                    read_only: false,
+                }],
+                ..spec("m2", &["true"])
+            },
+            Code::InvalidArgument,
+            "mount destination",
+        ),
+    ];
+    for (req, code, text) in cases {
+        let name = req.name.clone();
+        let err = api.create(req).await.unwrap_err();
+        assert_eq!(err.code(), code, "{name}: {}", err.message());
+        assert!(
+            err.message().contains(text),
+            "{name}: {:?} should say {text:?}",
+            err.message()
+        );
+    }
+    assert_nothing(&d, &mut api).await;
+    ev.quiet().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_requests_on_containers() {
+    let d = Daemon::start("badops").await;
+    let mut api = d.api().await;
+    let mut ev = d.events(&[]).await;
+    let id = api
+        .create(spec("taken", &["sleep", "1000"]))
+        .await
+        .unwrap()
+        .into_inner()
+        .id;
+    ev.until(Action::Create).await;
+    // Created, not running.
+    let err = api
+        .kill(pb::KillRequest {
+            id: id.clone(),
+            signal: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    let err = api
+        .pause(pb::PauseRequest { id: id.clone() })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    api.start(pb::StartRequest { id: id.clone() })
+        .await
+        .unwrap();
+    ev.until(Action::Start).await;
+    for bad in ["SIGFOO", "0", "65", "-9", "KILLL"] {
+        let err = api
+            .kill(pb::KillRequest {
+                id: id.clone(),
+                signal: bad.into(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{bad}");
+        assert!(
+            err.message().contains("invalid signal"),
+            "{}",
+            err.message()
+        );
+        let err = api
+            .stop(pb::StopRequest {
+                id: id.clone(),
+                timeout_seconds: None,
+                signal: Some(bad.into()),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{bad}");
+    }
+    for missing in ["nosuch", "0123456789abcdef0123"] {
+        let err = api
+            .kill(pb::KillRequest {
+                id: missing.into(),
+                signal: String::new(),
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::NotFound);
+        assert!(err.message().contains(missing));
+    }
+    let err = api
+        .wait(pb::WaitRequest {
+            id: id.clone(),
+            condition: 99,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    // Nothing happened to it.
+    ev.quiet().await;
+    assert!(alive(status(&mut api, &id).await.pid));
+    api.remove(pb::RemoveRequest { id, force: true })
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_command_that_cannot_run_fails_start_and_leaves_nothing() {
+    let d = Daemon::start("noexec").await;
+    let mut api = d.api().await;
+    let mut ev = d.events(&[]).await;
+    for (name, args) in [
+        ("missing", vec!["nosuchcmd"]),
+        ("path", vec!["/bin/nosuch"]),
+    ] {
+        let id = api.create(spec(name, &args)).await.unwrap().into_inner().id;
+        let err = api
+            .start(pb::StartRequest { id: id.clone() })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{}", err.message());
+        assert!(err.message().contains("nosuch"), "{}", err.message());
+        // Still just created; no cgroup, no process, no monitor.
+        let st = status(&mut api, &id).await;
+        assert_eq!(st.status, pb::Status::Created as i32);
+        assert!(cgroup_dirs(&id).is_empty());
+        assert!(monitor_pids(&d.root).is_empty());
+    }
+    let seen = ev.until(Action::Create).await;
+    assert_eq!(brief(&seen), vec![(Action::Create, 0, None)]);
+    assert_eq!(
+        brief(&[ev.next(std::time::Duration::from_secs(1)).await.unwrap()]),
+        vec![(Action::Create, 0, None)]
+    );
+    ev.quiet().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn records_survive_a_daemon_restart() {
+    let mut d = Daemon::start("restart").await;
+    let mut api = d.api().await;
+    let mut ev = d.events(&[]).await;
+    let exited = api
+        .create(spec("exited", &["sh", "-c", "exit 9"]))
+        .await
+        .unwrap()
+        .into_inner()
+        .id;
+    api.start(pb::StartRequest { id: exited.clone() })
+        .await
+        .unwrap();
+    ev.until(Action::Die).await;
+    let created = api
+        .create(spec("created", &["true"]))
+        .await
+        .unwrap()
+        .into_inner()
+        .id;
+    let running = api
+        .create(spec("running", &["sleep", "1000"]))
+        .await
+        .unwrap()
+        .into_inner()
+        .id;
+    api.start(pb::StartRequest {
+        id: running.clone(),
+    })
+    .await
+    .unwrap();
+    let pid = status(&mut api, &running).await.pid;
+    drop(ev);
+    d.stop_daemon(libc::SIGTERM);
+    assert!(alive(pid), "the container must outlive the daemon");
+    d.spawn().await;
+    let mut api = d.api().await;
+    let list = api
+        .list(pb::ListRequest { all: true })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(list.containers.len(), 3);
+    let st = status(&mut api, &exited).await;
+    assert_eq!((st.status, st.exit_code), (pb::Status::Exited as i32, 9));
+    assert_eq!(
+        status(&mut api, &created).await.status,
+        pb::Status::Created as i32
+    );
+    let st = status(&mut api, &running).await;
+    assert_eq!((st.status, st.pid), (pb::Status::Running as i32, pid));
+    // Re-attached: kill works and its exit is seen.
+    let mut ev = d.events(&["running"]).await;
+    api.kill(pb::KillRequest {
+        id: running.clone(),
+        signal: String::new(),
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        brief(&ev.until(Action::Die).await),
+        vec![(Action::Kill, 9, None), (Action::Die, 9, Some(137))]
+    );
+    assert!(!alive(pid));
+}
