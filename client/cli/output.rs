@@ -34,7 +34,7 @@ fn action_name(a: i32) -> String {
 
 pub fn container_json(c: &pb::Container) -> Value {
     let cfg = c.config.clone().unwrap_or_default();
-    let st = c.state.clone().unwrap_or_default();
+    let st = c.state.unwrap_or_default();
     json!({
         "Id": c.id,
         "Name": c.name,
@@ -164,7 +164,7 @@ pub fn ps_table(containers: &[pb::Container]) -> String {
         .iter()
         .map(|c| {
             let cfg = c.config.clone().unwrap_or_default();
-            let st = c.state.clone().unwrap_or_default();
+            let st = c.state.unwrap_or_default();
             [
                 c.id.chars().take(12).collect(),
                 truncate(&cfg.rootfs, 20),

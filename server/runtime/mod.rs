@@ -341,7 +341,7 @@ impl Runtime {
             finished_at: 0,
         };
         let dir = container_dir(&self.root, &id);
-        let made = self.make_container_dir(&dir, &record).and_then(|()| {
+        let made = self.make_container_dir(&dir).and_then(|()| {
             self.store.put(&id, &record)?;
             Ok(())
         });
@@ -358,18 +358,12 @@ impl Runtime {
         Ok((id, name))
     }
 
-    fn make_container_dir(&self, dir: &Path, record: &Record) -> Result<()> {
+    fn make_container_dir(&self, dir: &Path) -> Result<()> {
         for sub in ["upper", "work", "merged"] {
             std::fs::create_dir_all(dir.join(sub))
                 .map_err(|e| internal(&format!("create {}", dir.join(sub).display()), e))?;
         }
-        let config = monitor::Config {
-            id: record.id.clone(),
-            spec: record.spec.clone(),
-        };
-        let data = serde_json::to_vec(&config).map_err(|e| internal("encode config", e))?;
-        linux::write_atomic(&dir.join(monitor::CONFIG_FILE), &data)
-            .map_err(|e| internal("write config", e))
+        Ok(())
     }
 
     pub async fn start(self: &Arc<Self>, key: &str) -> Result<()> {
@@ -385,6 +379,15 @@ impl Runtime {
             }
         }
         let _ = std::fs::remove_file(c.dir.join(monitor::EXIT_FILE));
+        // The monitor's input for this run. Not fsynced: the durable copy
+        // of the spec is the record in the store, and a crash ends the run.
+        let config = monitor::Config {
+            id: c.id.clone(),
+            spec: c.spec(),
+        };
+        let data = serde_json::to_vec(&config).map_err(|e| internal("encode config", e))?;
+        std::fs::write(c.dir.join(monitor::CONFIG_FILE), data)
+            .map_err(|e| internal(&format!("start container {}: write config", c.name), e))?;
         let (monitor_fd, monitor_pid, handshake, pidfd) = self.spawn_monitor(&c).await?;
         let (pid, started_at) = match handshake {
             Handshake::Started { pid, started_at } => (pid, started_at),
@@ -800,7 +803,7 @@ impl Runtime {
                     .then(|| (st.record.created_at, to_pb(&st.record)))
             })
             .collect();
-        out.sort_by(|a, b| b.0.cmp(&a.0));
+        out.sort_by_key(|c| std::cmp::Reverse(c.0));
         out.into_iter().map(|(_, c)| c).collect()
     }
 }

@@ -75,6 +75,7 @@ pub struct Daemon {
     pub root: PathBuf,
     pub socket: PathBuf,
     child: Option<Child>,
+    log: String,
 }
 
 pub fn berthd() -> &'static str {
@@ -87,6 +88,11 @@ pub fn berth_cli() -> &'static str {
 
 impl Daemon {
     pub async fn start(test: &str) -> Daemon {
+        Daemon::start_with_log(test, "berthd=debug,info").await
+    }
+
+    /// Like `start`, with berthd's log filter given (benchmarks log less).
+    pub async fn start_with_log(test: &str, log: &str) -> Daemon {
         let mut raw = [0u8; 4];
         getrandom(&mut raw);
         let dir = std::env::temp_dir().join(format!(
@@ -99,6 +105,7 @@ impl Daemon {
             socket: dir.join("berth.sock"),
             dir,
             child: None,
+            log: log.to_string(),
         };
         d.spawn().await;
         d
@@ -118,7 +125,7 @@ impl Daemon {
             .arg("--root")
             .arg(&self.root)
             .arg("--log")
-            .arg("berthd=debug,info")
+            .arg(&self.log)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
