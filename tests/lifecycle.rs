@@ -13,6 +13,16 @@ use Action::{Create, Destroy, Die, Kill, Pause, Start, Stop, Unpause};
 /// A shell PID 1 that exits 3 on TERM, once its trap is in place.
 const TERM_EXITS_3: &str = "trap 'exit 3' TERM; echo ready > /out/ready; sleep 1000 & wait";
 
+/// A stop whose signal did not end the process: the grace ran out.
+fn escalated() -> Seen {
+    vec![
+        (Kill, 15, None),
+        (Kill, 9, None),
+        (Die, 9, Some(137)),
+        (Stop, 0, None),
+    ]
+}
+
 /// Creates and starts `req`, asserting create then start.
 async fn run(api: &mut Api, ev: &mut Events, req: pb::CreateRequest) -> String {
     let id = api.create(req).await.unwrap().into_inner().id;
@@ -91,15 +101,7 @@ async fn stop_without_term_handler_waits_the_default_grace() {
     );
     assert!(took < Duration::from_secs(20), "stop took {took:?}");
     let seen = ev.until(Stop).await;
-    assert_eq!(
-        brief(&seen),
-        vec![
-            (Kill, 15, None),
-            (Kill, 9, None),
-            (Die, 9, Some(137)),
-            (Stop, 0, None)
-        ]
-    );
+    assert_eq!(brief(&seen), escalated());
     assert_ordered(&seen);
     let st = status(&mut api, &id).await;
     assert_eq!(
@@ -151,15 +153,7 @@ async fn stop_timeout_zero_on_sleep_is_137() {
     let id = run(&mut api, &mut ev, spec("z", &["sleep", "1000"])).await;
     stop(&mut api, &id, Some(0)).await;
     let seen = ev.until(Stop).await;
-    assert_eq!(
-        brief(&seen),
-        vec![
-            (Kill, 15, None),
-            (Kill, 9, None),
-            (Die, 9, Some(137)),
-            (Stop, 0, None)
-        ]
-    );
+    assert_eq!(brief(&seen), escalated());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -547,15 +541,7 @@ async fn per_container_and_per_call_stop_settings() {
     .await
     .unwrap();
     assert!(t.elapsed() >= Duration::from_millis(900) && t.elapsed() < Duration::from_secs(8));
-    assert_eq!(
-        brief(&ev.until(Stop).await),
-        vec![
-            (Kill, 15, None),
-            (Kill, 9, None),
-            (Die, 9, Some(137)),
-            (Stop, 0, None)
-        ]
-    );
+    assert_eq!(brief(&ev.until(Stop).await), escalated());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -81,7 +81,7 @@ def main():
         ready.wait()
 
         created = containers.Create(c.CreateRequest(
-            name=args.name, rootfs=args.rootfs, args=["sleep", "1000"],
+            name=args.name, rootfs=os.path.abspath(args.rootfs), args=["sleep", "1000"],
             labels={"example": "python"}))
         containers.Start(c.StartRequest(id=created.id))
         containers.Pause(c.PauseRequest(id=args.name))

@@ -226,10 +226,7 @@ impl Runtime {
             None
         };
         let (pidfd, monitor_fd) = match (was_running, monitor) {
-            (true, Some(m)) => match linux::pidfd_open(record.pid) {
-                Ok(fd) => (Some(Arc::new(fd)), Some(m)),
-                Err(_) => (None, Some(m)),
-            },
+            (true, Some(m)) => (attach_pid1(record.pid, record.monitor_pid), Some(m)),
             (true, None) => {
                 let exit = monitor::read_exit(&container_dir(&self.root, &record.id));
                 record.status = Status::Exited;
@@ -642,7 +639,10 @@ impl Runtime {
             }
         }
         let st = c.state();
-        self.emit(&c, &st, Action::Stop, 0, None);
+        // A forced remove that overtook this stop has had the last word.
+        if !st.removed {
+            self.emit(&c, &st, Action::Stop, 0, None);
+        }
         Ok(())
     }
 
@@ -877,6 +877,22 @@ fn attach_monitor(dir: &Path, pid: i32) -> Option<OwnedFd> {
     let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
     let dir = dir.as_os_str().as_encoded_bytes();
     (args.get(1) == Some(&&b"monitor"[..]) && args.get(2) == Some(&dir)).then_some(fd)
+}
+
+/// A pidfd for PID 1 of a container found after a restart. Checked after
+/// opening: the process must be the monitor's child (its only one), so a
+/// reused pid is never signalled.
+fn attach_pid1(pid: i32, monitor: i32) -> Option<Arc<OwnedFd>> {
+    let fd = linux::pidfd_open(pid).ok()?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let ppid: i32 = stat
+        .rsplit_once(") ")?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    (ppid == monitor).then(|| Arc::new(fd))
 }
 
 fn ts(nanos: i64) -> Option<prost_types::Timestamp> {
