@@ -731,3 +731,23 @@ async fn bind_mounts_read_only_and_read_write() {
         .contains("Read-only"));
     assert!(!ro.join("new").exists());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stop_finishes_when_its_client_goes_away() {
+    let d = Daemon::start("gone").await;
+    let mut api = d.api().await;
+    let mut ev = d.events(&["gone"]).await;
+    let id = run(&mut api, &mut ev, spec("gone", &["sleep", "1000"])).await;
+    let mut other = d.api().await;
+    let request = pb::StopRequest {
+        id: id.clone(),
+        timeout_seconds: Some(1),
+        signal: None,
+    };
+    // Give up on the call half-way through the grace period.
+    let cut = tokio::time::timeout(Duration::from_millis(300), other.stop(request)).await;
+    assert!(cut.is_err(), "stop should still have been waiting");
+    drop(other);
+    assert_eq!(brief(&ev.until(Stop).await), escalated());
+    assert_eq!(status(&mut api, &id).await.exit_code, 137);
+}

@@ -30,6 +30,21 @@ pub struct ContainersService {
 
 type Res<T> = Result<Response<T>, Status>;
 
+/// Runs a state-changing operation to completion in its own task: tonic
+/// drops a handler's future when the client goes away, and an operation cut
+/// off half-way (a started container never recorded, a cgroup frozen but
+/// not marked paused) must never happen.
+async fn detached<T, F>(op: F) -> Result<T, Status>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = Result<T, Error>> + Send + 'static,
+{
+    tokio::spawn(op)
+        .await
+        .map_err(|e| Status::internal(format!("operation failed: {e}")))?
+        .map_err(Status::from)
+}
+
 #[tonic::async_trait]
 impl Containers for ContainersService {
     async fn create(&self, req: Request<pb::CreateRequest>) -> Res<pb::CreateResponse> {
@@ -56,47 +71,45 @@ impl Containers for ContainersService {
                 .collect(),
             network: r.network,
         };
-        let (id, name) = self.rt.create(request).await?;
+        let rt = self.rt.clone();
+        let (id, name) = detached(async move { rt.create(request).await }).await?;
         Ok(Response::new(pb::CreateResponse { id, name }))
     }
 
     async fn start(&self, req: Request<pb::StartRequest>) -> Res<pb::StartResponse> {
-        self.rt.start(&req.into_inner().id).await?;
+        let (rt, id) = (self.rt.clone(), req.into_inner().id);
+        detached(async move { rt.start(&id).await }).await?;
         Ok(Response::new(pb::StartResponse {}))
     }
 
     async fn stop(&self, req: Request<pb::StopRequest>) -> Res<pb::StopResponse> {
-        let r = req.into_inner();
-        // The stop goes on even if the client goes away.
-        let rt = self.rt.clone();
-        tokio::spawn(async move { rt.stop(&r.id, r.timeout_seconds, r.signal.as_deref()).await })
-            .await
-            .map_err(|e| Status::internal(format!("stop: {e}")))??;
+        let (rt, r) = (self.rt.clone(), req.into_inner());
+        detached(async move { rt.stop(&r.id, r.timeout_seconds, r.signal.as_deref()).await })
+            .await?;
         Ok(Response::new(pb::StopResponse {}))
     }
 
     async fn kill(&self, req: Request<pb::KillRequest>) -> Res<pb::KillResponse> {
-        let r = req.into_inner();
-        self.rt.kill(&r.id, &r.signal).await?;
+        let (rt, r) = (self.rt.clone(), req.into_inner());
+        detached(async move { rt.kill(&r.id, &r.signal).await }).await?;
         Ok(Response::new(pb::KillResponse {}))
     }
 
     async fn pause(&self, req: Request<pb::PauseRequest>) -> Res<pb::PauseResponse> {
-        self.rt.pause(&req.into_inner().id).await?;
+        let (rt, id) = (self.rt.clone(), req.into_inner().id);
+        detached(async move { rt.pause(&id).await }).await?;
         Ok(Response::new(pb::PauseResponse {}))
     }
 
     async fn unpause(&self, req: Request<pb::UnpauseRequest>) -> Res<pb::UnpauseResponse> {
-        self.rt.unpause(&req.into_inner().id).await?;
+        let (rt, id) = (self.rt.clone(), req.into_inner().id);
+        detached(async move { rt.unpause(&id).await }).await?;
         Ok(Response::new(pb::UnpauseResponse {}))
     }
 
     async fn remove(&self, req: Request<pb::RemoveRequest>) -> Res<pb::RemoveResponse> {
-        let r = req.into_inner();
-        let rt = self.rt.clone();
-        tokio::spawn(async move { rt.remove(&r.id, r.force).await })
-            .await
-            .map_err(|e| Status::internal(format!("remove: {e}")))??;
+        let (rt, r) = (self.rt.clone(), req.into_inner());
+        detached(async move { rt.remove(&r.id, r.force).await }).await?;
         Ok(Response::new(pb::RemoveResponse {}))
     }
 
