@@ -347,3 +347,49 @@ async fn records_survive_a_daemon_restart() {
     );
     assert!(!alive(pid));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_exit_while_the_daemon_is_down_is_recorded() {
+    let mut d = Daemon::start("downexit").await;
+    let mut api = d.api().await;
+    let id = api
+        .create(spec("down", &["sleep", "1000"]))
+        .await
+        .unwrap()
+        .into_inner()
+        .id;
+    api.start(pb::StartRequest { id: id.clone() })
+        .await
+        .unwrap();
+    let pid = status(&mut api, &id).await.pid;
+    d.stop_daemon(libc::SIGTERM);
+    // SAFETY: kill(2) on the container's PID 1, found through the API.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    let t = std::time::Instant::now();
+    while !monitor_pids(&d.root).is_empty() {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(10),
+            "monitor did not exit"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    d.spawn().await;
+    let mut api = d.api().await;
+    let st = status(&mut api, &id).await;
+    assert_eq!(
+        (st.status, st.exit_code, st.signal, st.pid),
+        (pb::Status::Exited as i32, 137, 9, 0)
+    );
+    assert!(st.finished_at.is_some());
+    // And it can run again.
+    api.start(pb::StartRequest { id: id.clone() })
+        .await
+        .unwrap();
+    assert_eq!(
+        status(&mut api, &id).await.status,
+        pb::Status::Running as i32
+    );
+    api.remove(pb::RemoveRequest { id, force: true })
+        .await
+        .unwrap();
+}

@@ -108,7 +108,7 @@ pub struct Record {
 struct State {
     record: Record,
     /// pidfd of PID 1 while it runs.
-    pidfd: Option<Arc<OwnedFd>>,
+    pidfd: Option<OwnedFd>,
     /// Exits seen so far, for `Wait` with next-exit.
     exits: u64,
     removed: bool,
@@ -130,6 +130,17 @@ impl Container {
 
     fn spec(&self) -> Spec {
         self.state().record.spec.clone()
+    }
+
+    /// Resolves once the container has exited more than `exits` times, i.e.
+    /// the run that was current when `exits` was read has ended. `changed`
+    /// must have been subscribed before `exits` was read.
+    async fn exited_after(&self, changed: &mut watch::Receiver<()>, exits: u64) {
+        while self.state().exits == exits {
+            if changed.changed().await.is_err() {
+                return;
+            }
+        }
     }
 }
 
@@ -184,7 +195,7 @@ impl Runtime {
             shutdown,
         });
         for record in records {
-            rt.recover(record)?;
+            rt.recover(record);
         }
         Ok(rt)
     }
@@ -217,39 +228,30 @@ impl Runtime {
         c
     }
 
-    /// Brings a stored container back after a daemon restart.
-    fn recover(self: &Arc<Self>, mut record: Record) -> Result<()> {
+    /// Brings a stored container back after a daemon restart: re-attaches
+    /// to a live monitor, or records the exit of a run that ended while the
+    /// daemon was down.
+    fn recover(self: &Arc<Self>, record: Record) {
         let was_running = record.status.is_running();
+        let dir = container_dir(&self.root, &record.id);
         let monitor = if was_running {
-            attach_monitor(&container_dir(&self.root, &record.id), record.monitor_pid)
+            attach_monitor(&dir, record.monitor_pid)
         } else {
             None
         };
-        let (pidfd, monitor_fd) = match (was_running, monitor) {
-            (true, Some(m)) => (attach_pid1(record.pid, record.monitor_pid), Some(m)),
-            (true, None) => {
-                let exit = monitor::read_exit(&container_dir(&self.root, &record.id));
-                record.status = Status::Exited;
-                record.pid = 0;
-                match exit {
-                    Some(x) => apply_exit(&mut record, x),
-                    None => {
-                        tracing::warn!(container = %record.id, "monitor gone without an exit status");
-                        record.exit_code = 255;
-                    }
-                }
-                self.store.put(&record.id, &record)?;
-                (None, None)
-            }
-            (false, _) => (None, None),
-        };
+        let pidfd = monitor
+            .as_ref()
+            .and_then(|_| attach_pid1(record.pid, record.monitor_pid));
         let c = self.insert(record);
-        if let Some(m) = monitor_fd {
-            c.state().pidfd = pidfd;
-            tracing::info!(container = %c.id, "re-attached to running container");
-            self.spawn_watcher(c, m);
+        match monitor {
+            Some(m) => {
+                c.state().pidfd = pidfd;
+                tracing::info!(container = %c.id, "re-attached to running container");
+                self.spawn_watcher(c, m);
+            }
+            None if was_running => self.record_exit(&c),
+            None => {}
         }
-        Ok(())
     }
 
     /// Finds a container by full id, name or unique id prefix.
@@ -416,7 +418,7 @@ impl Runtime {
             r.exit_code = 0;
             r.signal = 0;
             r.finished_at = 0;
-            st.pidfd = Some(Arc::new(pidfd));
+            st.pidfd = Some(pidfd);
             if let Err(e) = self.persist(&st) {
                 tracing::error!(container = %c.id, error = %e, "cannot record start");
             }
@@ -532,11 +534,11 @@ impl Runtime {
 
     /// Sends `signal` to PID 1 and emits kill; with the state lock held by
     /// the caller so that the die event cannot come first.
-    fn signal_locked(&self, c: &Container, st: &mut State, signal: i32) -> Result<()> {
-        let Some(fd) = st.pidfd.clone() else {
+    fn signal_locked(&self, c: &Container, st: &State, signal: i32) -> Result<()> {
+        let Some(fd) = &st.pidfd else {
             return Err(Error::FailedPrecondition(running_msg(&c.name)));
         };
-        match linux::pidfd_send_signal(&fd, signal) {
+        match linux::pidfd_send_signal(fd, signal) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
                 return Err(Error::FailedPrecondition(running_msg(&c.name)))
@@ -548,7 +550,7 @@ impl Runtime {
     }
 
     /// Thaws a paused container that was just sent SIGKILL (so it can die).
-    fn thaw_for_kill(&self, c: &Container, st: &mut State) {
+    fn thaw_for_kill(&self, c: &Container, st: &State) {
         if st.record.status == Status::Paused {
             if let Err(e) = cgroup::Cgroup::load(&c.id).thaw() {
                 tracing::warn!(container = %c.id, error = %e, "cannot thaw for kill");
@@ -564,16 +566,16 @@ impl Runtime {
         };
         let c = self.find(key)?;
         let _op = c.op.lock().await;
-        let mut st = c.state();
+        let st = c.state();
         if !st.record.status.is_running() {
             return Err(Error::FailedPrecondition(format!(
                 "cannot kill container {}: it is not running",
                 c.name
             )));
         }
-        self.signal_locked(&c, &mut st, signal)?;
+        self.signal_locked(&c, &st, signal)?;
         if signal == libc::SIGKILL {
-            self.thaw_for_kill(&c, &mut st);
+            self.thaw_for_kill(&c, &st);
         }
         Ok(())
     }
@@ -589,12 +591,12 @@ impl Runtime {
         let mut changed = c.changed.subscribe();
         let exits = {
             let _op = c.op.lock().await;
-            let mut st = c.state();
+            let st = c.state();
             if !st.record.status.is_running() {
                 return Ok(());
             }
             let exits = st.exits;
-            match self.signal_locked(&c, &mut st, signal) {
+            match self.signal_locked(&c, &st, signal) {
                 Ok(()) => {}
                 // It exited just now: stopping an exited container is a no-op.
                 Err(Error::FailedPrecondition(_)) => return Ok(()),
@@ -602,19 +604,12 @@ impl Runtime {
             }
             exits
         };
-        let exited = |c: &Container| c.state().exits > exits;
-        let grace = async {
-            while !exited(&c) {
-                if changed.changed().await.is_err() {
-                    break;
-                }
-            }
-        };
         let in_time = if timeout < 0 {
-            grace.await;
+            c.exited_after(&mut changed, exits).await;
             true
         } else {
-            tokio::time::timeout(Duration::from_secs(timeout as u64), grace)
+            let grace = Duration::from_secs(timeout as u64);
+            tokio::time::timeout(grace, c.exited_after(&mut changed, exits))
                 .await
                 .is_ok()
         };
@@ -625,19 +620,15 @@ impl Runtime {
                 if st.record.status == Status::Paused {
                     self.emit(&c, &st, Action::Unpause, 0, None);
                 }
-                // Exited just now: the die event is already out.
-                let _ = self.signal_locked(&c, &mut st, libc::SIGKILL);
-                self.thaw_for_kill(&c, &mut st);
+                // If it exited just now, the die event is already out.
+                let _ = self.signal_locked(&c, &st, libc::SIGKILL);
+                self.thaw_for_kill(&c, &st);
                 if st.record.status == Status::Paused {
                     st.record.status = Status::Running;
                 }
             }
         }
-        while !exited(&c) {
-            if changed.changed().await.is_err() {
-                break;
-            }
-        }
+        c.exited_after(&mut changed, exits).await;
         let st = c.state();
         // A forced remove that overtook this stop has had the last word.
         if !st.removed {
@@ -709,7 +700,7 @@ impl Runtime {
         let _op = c.op.lock().await;
         let mut changed = c.changed.subscribe();
         let kill_wait = {
-            let mut st = c.state();
+            let st = c.state();
             if st.removed {
                 return Err(Error::NotFound(key.to_string()));
             }
@@ -725,19 +716,15 @@ impl Runtime {
                         }
                     )));
                 }
-                let _ = self.signal_locked(&c, &mut st, libc::SIGKILL);
-                self.thaw_for_kill(&c, &mut st);
+                let _ = self.signal_locked(&c, &st, libc::SIGKILL);
+                self.thaw_for_kill(&c, &st);
                 Some(st.exits)
             } else {
                 None
             }
         };
         if let Some(exits) = kill_wait {
-            while c.state().exits == exits {
-                if changed.changed().await.is_err() {
-                    break;
-                }
-            }
+            c.exited_after(&mut changed, exits).await;
         }
         self.store.delete(&c.id)?;
         if let Err(e) = cgroup::Cgroup::load(&c.id).delete() {
@@ -882,7 +869,7 @@ fn attach_monitor(dir: &Path, pid: i32) -> Option<OwnedFd> {
 /// A pidfd for PID 1 of a container found after a restart. Checked after
 /// opening: the process must be the monitor's child (its only one), so a
 /// reused pid is never signalled.
-fn attach_pid1(pid: i32, monitor: i32) -> Option<Arc<OwnedFd>> {
+fn attach_pid1(pid: i32, monitor: i32) -> Option<OwnedFd> {
     let fd = linux::pidfd_open(pid).ok()?;
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let ppid: i32 = stat
@@ -892,7 +879,7 @@ fn attach_pid1(pid: i32, monitor: i32) -> Option<Arc<OwnedFd>> {
         .nth(1)?
         .parse()
         .ok()?;
-    (ppid == monitor).then(|| Arc::new(fd))
+    (ppid == monitor).then_some(fd)
 }
 
 fn ts(nanos: i64) -> Option<prost_types::Timestamp> {
