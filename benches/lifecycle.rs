@@ -64,6 +64,7 @@ async fn main() {
             .wait(pb::WaitRequest {
                 id: id.clone(),
                 condition: 0,
+                exit_count: None,
             })
             .await
             .expect("wait")

@@ -11,7 +11,6 @@ use berth::pb::{containers_server::ContainersServer, events_server::EventsServer
 use clap::Parser;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use tokio::sync::watch;
 
 #[derive(Parser, Debug)]
@@ -23,6 +22,11 @@ struct Args {
     /// Directory for the daemon's state: database and containers.
     #[arg(long, env = "BERTH_ROOT", default_value = "/var/lib/berth")]
     root: PathBuf,
+    /// How many events the journal keeps, and for how long: a count, an
+    /// age (s, m, h, d) or both, e.g. "1000000,7d". Older events are
+    /// removed in the background.
+    #[arg(long, env = "BERTH_EVENTS_RETENTION", default_value = "1000000,7d")]
+    events_retention: events::Retention,
     /// Log filter (tracing's env-filter syntax), e.g. "info" or "berthd=debug".
     #[arg(long, env = "BERTH_LOG", default_value = "info")]
     log: String,
@@ -70,8 +74,9 @@ fn init_tracing(filter: &str) {
 
 async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let (shutdown_tx, shutdown) = watch::channel(false);
-    let bus = Arc::new(events::Bus::default());
-    let rt = runtime::Runtime::open(&args.root, bus.clone(), shutdown.clone())?;
+    let rt = runtime::Runtime::open(&args.root, shutdown.clone())?;
+    let bus = rt.bus();
+    bus.spawn_retention(args.events_retention, shutdown.clone());
     let listener = bind(&args.socket)?;
 
     // Both reflection versions: grpcurl and many other tools still ask for
@@ -107,7 +112,7 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(ContainersServer::new(api::ContainersService { rt }))
-        .add_service(EventsServer::new(api::EventsService { bus, shutdown }))
+        .add_service(EventsServer::new(api::EventsService { bus }))
         .serve_with_incoming_shutdown(incoming, stop)
         .await?;
     let _ = std::fs::remove_file(&args.socket);

@@ -238,6 +238,7 @@ async fn bad_requests_on_containers() {
         .wait(pb::WaitRequest {
             id: id.clone(),
             condition: 99,
+            exit_count: None,
         })
         .await
         .unwrap_err();

@@ -138,6 +138,7 @@ async fn stop_returns_at_once_when_term_exits() {
         .wait(pb::WaitRequest {
             id: id.clone(),
             condition: 0,
+            exit_count: None,
         })
         .await
         .unwrap()
@@ -445,6 +446,7 @@ async fn exit_code_and_restart_keep_the_filesystem() {
         .wait(pb::WaitRequest {
             id: id.clone(),
             condition: 0,
+            exit_count: None,
         })
         .await
         .unwrap()
@@ -632,6 +634,7 @@ async fn wait_conditions() {
                 .wait(pb::WaitRequest {
                     id,
                     condition: pb::WaitCondition::NextExit as i32,
+                    exit_count: None,
                 })
                 .await
                 .map(|r| r.into_inner().exit_code)
@@ -645,6 +648,7 @@ async fn wait_conditions() {
                 .wait(pb::WaitRequest {
                     id,
                     condition: pb::WaitCondition::Removed as i32,
+                    exit_count: None,
                 })
                 .await
                 .map(|r| r.into_inner().exit_code)

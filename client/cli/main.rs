@@ -323,7 +323,14 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Wait { containers } => {
             let mut failed = false;
             for id in containers {
-                match api.wait(pb::WaitRequest { id, condition: 0 }).await {
+                match api
+                    .wait(pb::WaitRequest {
+                        id,
+                        condition: 0,
+                        exit_count: None,
+                    })
+                    .await
+                {
                     Ok(r) => println!("{}", r.into_inner().exit_code),
                     Err(s) => {
                         eprintln!("Error response from daemon: {}", s.message());
@@ -440,6 +447,7 @@ async fn run_container(
         .wait(pb::WaitRequest {
             id: id.clone(),
             condition: pb::WaitCondition::NotRunning as i32,
+            exit_count: None,
         })
         .await?
         .into_inner();

@@ -64,9 +64,15 @@ def main():
         containers = cg.ContainersStub(channel)
         events = eg.EventsStub(channel)
 
-        # Subscribe first so that no event of the lifecycle is missed.
+        created = containers.Create(c.CreateRequest(
+            name=args.name, rootfs=os.path.abspath(args.rootfs), args=["sleep", "1000"],
+            labels={"example": "python"}))
+
+        # Every event is journaled: this subscription replays the create
+        # event from the journal (since_seq=0: from the oldest held) and
+        # then streams the rest live, without a gap.
         got = queue.Queue()
-        stream = events.Subscribe(e.SubscribeRequest(containers=[args.name]))
+        stream = events.Subscribe(e.SubscribeRequest(containers=[created.id], since_seq=0))
         ready = threading.Event()
 
         def pump():
@@ -80,9 +86,6 @@ def main():
         threading.Thread(target=pump, daemon=True).start()
         ready.wait()
 
-        created = containers.Create(c.CreateRequest(
-            name=args.name, rootfs=os.path.abspath(args.rootfs), args=["sleep", "1000"],
-            labels={"example": "python"}))
         containers.Start(c.StartRequest(id=created.id))
         containers.Pause(c.PauseRequest(id=args.name))
         containers.Unpause(c.UnpauseRequest(id=args.name))

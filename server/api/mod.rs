@@ -1,12 +1,12 @@
 //! The gRPC services: each request is checked, handed to the runtime, and
 //! its result turned into a response or a status.
 
-use crate::events::{Bus, Filter};
+use crate::events::{self, Bus, Filter, Start};
 use crate::runtime::{spec, Error, Runtime, WaitCondition};
 use berth::pb::{self, containers_server::Containers, events_server::Events};
 use std::pin::Pin;
 use std::sync::Arc;
-use tokio::sync::watch;
+use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
@@ -20,6 +20,17 @@ impl From<Error> for Status {
             Error::FailedPrecondition(_) => Status::failed_precondition(msg),
             Error::Internal(_) => Status::internal(msg),
             Error::ShuttingDown => Status::unavailable(msg),
+        }
+    }
+}
+
+impl From<events::Error> for Status {
+    fn from(e: events::Error) -> Status {
+        let msg = e.to_string();
+        match e {
+            events::Error::OutOfRange(_) => Status::out_of_range(msg),
+            events::Error::Closed => Status::unavailable(msg),
+            events::Error::Store(_) => Status::internal(msg),
         }
     }
 }
@@ -126,7 +137,7 @@ impl Containers for ContainersService {
                 )))
             }
         };
-        let (exit_code, signal) = self.rt.wait(&r.id, cond).await?;
+        let (exit_code, signal) = self.rt.wait(&r.id, cond, r.exit_count).await?;
         Ok(Response::new(pb::WaitResponse { exit_code, signal }))
     }
 
@@ -145,7 +156,6 @@ impl Containers for ContainersService {
 
 pub struct EventsService {
     pub bus: Arc<Bus>,
-    pub shutdown: watch::Receiver<bool>,
 }
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<pb::Event, Status>> + Send>>;
@@ -163,33 +173,29 @@ impl Events for EventsService {
         {
             return Err(Status::invalid_argument(format!("invalid action {a}")));
         }
-        let mut rx = self
-            .bus
-            .subscribe(Filter::from_request(&r))
-            .ok_or_else(|| Status::unavailable("the daemon is shutting down"))?;
-        let mut shutdown = self.shutdown.clone();
-        let stream = async_stream(move |tx| async move {
-            loop {
-                tokio::select! {
-                    ev = rx.recv() => match ev {
-                        Some(ev) => if tx.send(Ok(ev)).await.is_err() { return },
-                        None => return,
-                    },
-                    _ = crate::runtime::shutting_down(&mut shutdown) => return,
-                }
+        let start = match (r.since_seq, &r.since) {
+            (Some(_), Some(_)) => {
+                return Err(Status::invalid_argument(
+                    "give since_seq or since, not both",
+                ))
             }
-        });
-        Ok(Response::new(stream))
+            (Some(seq), None) => Start::After(seq),
+            (None, Some(t)) => Start::At(events::nanos(t)),
+            (None, None) => Start::Now,
+        };
+        let until = r.until.as_ref().map(events::nanos);
+        if let (Start::At(since), Some(until)) = (start, until) {
+            if until < since {
+                return Err(Status::invalid_argument("until is before since"));
+            }
+        }
+        let filter = Filter {
+            containers: r.containers,
+            actions: r.actions,
+            labels: r.labels.into_iter().collect(),
+        };
+        let rx = self.bus.subscribe(filter, start, until)?;
+        let stream = tokio_stream::StreamExt::map(ReceiverStream::new(rx), Ok);
+        Ok(Response::new(Box::pin(stream)))
     }
-}
-
-/// A stream fed by a task; the task ends when the stream is dropped.
-fn async_stream<F, Fut>(f: F) -> EventStream
-where
-    F: FnOnce(tokio::sync::mpsc::Sender<Result<pb::Event, Status>>) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (tx, rx) = tokio::sync::mpsc::channel(16);
-    tokio::spawn(f(tx));
-    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }

@@ -1,98 +1,408 @@
-//! The event bus: numbers every event with a strictly increasing `seq` and
-//! hands it to every subscriber whose filter matches. Each subscriber has
-//! its own queue, so a slow one never causes a drop or slows the others.
+//! The event bus and its journal. Every event is numbered, written to the
+//! journal in the database (in the same transaction as the state change it
+//! reports) and only then handed to live subscribers.
+//!
+//! A subscriber is a task that reads the journal from its cursor and then
+//! switches to live delivery; the switch happens under the lock that
+//! numbers events, so there is no gap and no duplicate. Live delivery goes
+//! through a bounded queue: a subscriber whose queue is full is unhooked
+//! and goes back to reading the journal from its cursor. Nothing is dropped
+//! and a slow subscriber costs a bounded amount of memory.
 
-use berth::pb::{Action, Event, SubscribeRequest};
+use crate::store::{self, Batch, Entry, Store};
+use berth::pb::{Action, Event};
+use prost::Message;
 use std::collections::BTreeMap;
-use std::sync::Mutex;
-use tokio::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// Events a live subscriber may have queued before it is sent back to
+/// the journal.
+const LIVE_QUEUE: usize = 256;
+/// Events read from the journal per read transaction.
+const REPLAY_BATCH: usize = 1024;
+/// Events removed per retention transaction.
+const PRUNE_CHUNK: u64 = 5000;
+const PRUNE_EVERY: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("event journal: {0}")]
+    Store(#[from] store::Error),
+    #[error("{0}")]
+    OutOfRange(String),
+    #[error("the daemon is shutting down")]
+    Closed,
+}
+
+pub fn now_nanos() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+pub fn timestamp(nanos: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: nanos.div_euclid(1_000_000_000),
+        nanos: nanos.rem_euclid(1_000_000_000) as i32,
+    }
+}
+
+pub fn nanos(ts: &prost_types::Timestamp) -> i64 {
+    ts.seconds
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.nanos as i64)
+}
+
+/// How long events are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub max_events: u64,
+    pub max_age: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            max_events: 1_000_000,
+            max_age: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+impl std::str::FromStr for Retention {
+    type Err = String;
+
+    /// "1000000", "7d", "500000,24h": a plain number limits the count, a
+    /// number with a unit (s, m, h, d) the age; what is not given keeps its
+    /// default.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut r = Retention::default();
+        for part in s.split(',').map(str::trim) {
+            if let Ok(n) = part.parse::<u64>() {
+                if n == 0 {
+                    return Err("the event count limit must be at least 1".into());
+                }
+                r.max_events = n;
+                continue;
+            }
+            let (num, unit) = part.split_at(part.find(|c: char| !c.is_ascii_digit()).unwrap_or(0));
+            let n: u64 = num
+                .parse()
+                .map_err(|_| format!("invalid retention {part:?}: use a count (1000000) or an age (7d, 12h, 30m, 90s)"))?;
+            let secs = match unit {
+                "s" => 1,
+                "m" => 60,
+                "h" => 3600,
+                "d" => 86400,
+                _ => {
+                    return Err(format!(
+                        "invalid retention unit in {part:?}: use s, m, h or d"
+                    ))
+                }
+            };
+            if n == 0 {
+                return Err("the event age limit must be at least 1s".into());
+            }
+            r.max_age = Duration::from_secs(n.saturating_mul(secs));
+        }
+        Ok(r)
+    }
+}
 
 /// What a subscriber wants to see.
 #[derive(Debug, Default, Clone)]
 pub struct Filter {
-    containers: Vec<String>,
-    actions: Vec<i32>,
-    labels: BTreeMap<String, String>,
+    pub containers: Vec<String>,
+    pub actions: Vec<i32>,
+    pub labels: BTreeMap<String, String>,
 }
 
 impl Filter {
-    pub fn from_request(req: &SubscribeRequest) -> Filter {
-        Filter {
-            containers: req.containers.clone(),
-            actions: req.actions.clone(),
-            labels: req
-                .labels
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        }
-    }
-
     pub fn matches(&self, ev: &Event) -> bool {
-        (self.containers.is_empty() || self.containers.iter().any(|c| *c == ev.id || *c == ev.name))
-            && (self.actions.is_empty() || self.actions.contains(&ev.action))
-            && self
-                .labels
-                .iter()
-                .all(|(k, v)| ev.labels.get(k).is_some_and(|x| x == v))
+        let daemon = ev.action == Action::DaemonStart as i32;
+        let container_ok = if daemon {
+            self.containers.is_empty() && self.labels.is_empty()
+        } else {
+            (self.containers.is_empty()
+                || self.containers.iter().any(|c| *c == ev.id || *c == ev.name))
+                && self
+                    .labels
+                    .iter()
+                    .all(|(k, v)| ev.labels.get(k).is_some_and(|x| x == v))
+        };
+        container_ok && (self.actions.is_empty() || self.actions.contains(&ev.action))
     }
 }
 
+/// Where a subscription starts.
+#[derive(Debug, Clone, Copy)]
+pub enum Start {
+    /// With the next event.
+    Now,
+    /// After this seq.
+    After(u64),
+    /// With the first event recorded at or after this time (unix nanos).
+    At(i64),
+}
+
+type Live = Arc<(i64, Event)>;
+
 struct Subscriber {
     filter: Filter,
-    tx: mpsc::UnboundedSender<Event>,
+    tx: mpsc::Sender<Live>,
 }
 
 struct Inner {
     next_seq: u64,
+    last_recorded: i64,
     subscribers: Vec<Subscriber>,
     closed: bool,
 }
 
 pub struct Bus {
+    store: Arc<Store>,
     inner: Mutex<Inner>,
+    /// True once the daemon shuts down: ends every subscription, also one
+    /// waiting for a client that does not read.
+    closed: watch::Sender<bool>,
 }
 
-impl Default for Bus {
-    fn default() -> Self {
-        Bus {
-            inner: Mutex::new(Inner {
-                next_seq: 1,
-                subscribers: Vec::new(),
-                closed: false,
-            }),
-        }
-    }
+enum Register {
+    Live(mpsc::Receiver<Live>),
+    Behind,
+    Done,
 }
 
 impl Bus {
+    /// A bus that numbers on from where the journal left off.
+    pub fn open(store: Arc<Store>) -> Result<Bus, Error> {
+        let next_seq = store.bounds()?.next;
+        Ok(Bus {
+            store,
+            inner: Mutex::new(Inner {
+                next_seq,
+                last_recorded: 0,
+                subscribers: Vec::new(),
+                closed: false,
+            }),
+            closed: watch::Sender::new(false),
+        })
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Numbers `ev`, stamps its time and delivers it.
-    pub fn publish(&self, mut ev: Event) -> u64 {
-        let mut inner = self.lock();
-        ev.seq = inner.next_seq;
-        inner.next_seq += 1;
-        ev.time = Some(prost_types::Timestamp::from(std::time::SystemTime::now()));
-        tracing::debug!(seq = ev.seq, container = %ev.id, action = ?Action::try_from(ev.action), "event");
-        inner
-            .subscribers
-            .retain(|s| !s.filter.matches(&ev) || s.tx.send(ev.clone()).is_ok());
-        ev.seq
+    /// The seq of the newest event, 0 if there has been none.
+    pub fn last_seq(&self) -> u64 {
+        self.lock().next_seq - 1
     }
 
-    /// A queue of every matching event published from now on. None once
-    /// the bus is closed.
-    pub fn subscribe(&self, filter: Filter) -> Option<mpsc::UnboundedReceiver<Event>> {
+    /// Numbers `events`, writes them with `batch` in one durable
+    /// transaction, and then delivers them. An event without a time gets
+    /// the current time. If the write fails nothing is delivered and no
+    /// seq is used.
+    pub fn commit(&self, mut batch: Batch, events: Vec<Event>) -> Result<(), Error> {
+        let mut inner = self.lock();
+        if events.is_empty() {
+            return Ok(self.store.write(&batch)?);
+        }
+        let now = now_nanos();
+        let recorded_at = now.max(inner.last_recorded);
+        let mut seq = inner.next_seq;
+        let mut stamped = Vec::with_capacity(events.len());
+        for mut ev in events {
+            ev.seq = seq;
+            seq += 1;
+            ev.time.get_or_insert_with(|| timestamp(now));
+            batch.event(Entry {
+                seq: ev.seq,
+                recorded_at,
+                data: ev.encode_to_vec(),
+            });
+            stamped.push(ev);
+        }
+        self.store.write(&batch)?;
+        inner.next_seq = seq;
+        inner.last_recorded = recorded_at;
+        for ev in stamped {
+            tracing::debug!(seq = ev.seq, container = %ev.id, action = ?Action::try_from(ev.action), "event");
+            let live: Live = Arc::new((recorded_at, ev));
+            // A full queue unhooks its subscriber, which then reads what it
+            // missed from the journal.
+            inner
+                .subscribers
+                .retain(|s| !s.filter.matches(&live.1) || s.tx.try_send(live.clone()).is_ok());
+        }
+        Ok(())
+    }
+
+    pub fn publish(&self, ev: Event) -> Result<(), Error> {
+        self.commit(Batch::default(), vec![ev])
+    }
+
+    /// Starts a subscription: the stored events from `start` on, then live
+    /// ones, until `until` (unix nanos) or shutdown. Fails at once if
+    /// `start` is outside what the journal holds.
+    pub fn subscribe(
+        self: &Arc<Self>,
+        filter: Filter,
+        start: Start,
+        until: Option<i64>,
+    ) -> Result<mpsc::Receiver<Event>, Error> {
+        let cursor = match start {
+            Start::Now => {
+                let inner = self.lock();
+                if inner.closed {
+                    return Err(Error::Closed);
+                }
+                inner.next_seq - 1
+            }
+            Start::After(seq) => {
+                let b = self.store.bounds()?;
+                if seq >= b.next {
+                    return Err(Error::OutOfRange(format!(
+                        "since_seq {seq} is ahead of the journal: the newest event is {}",
+                        b.next - 1
+                    )));
+                }
+                if seq + 1 < b.oldest {
+                    return Err(Error::OutOfRange(format!(
+                        "events after seq {seq} are no longer held: the oldest event held is {}",
+                        b.oldest
+                    )));
+                }
+                seq
+            }
+            Start::At(t) => {
+                let b = self.store.bounds()?;
+                if b.pruned_until > 0 && t <= b.pruned_until {
+                    return Err(Error::OutOfRange(format!(
+                        "events from that time are no longer held: the oldest event held is {}",
+                        b.oldest
+                    )));
+                }
+                self.store.first_at_or_after(t)? - 1
+            }
+        };
+        let (tx, rx) = mpsc::channel(64);
+        tokio::spawn(self.clone().feed(filter, cursor, until, tx));
+        Ok(rx)
+    }
+
+    /// The subscriber's task: journal, then live, back to the journal if
+    /// the live queue overflowed.
+    async fn feed(
+        self: Arc<Self>,
+        filter: Filter,
+        mut cursor: u64,
+        until: Option<i64>,
+        tx: mpsc::Sender<Event>,
+    ) {
+        let past = |at: i64| until.is_some_and(|u| at > u);
+        let mut closed = self.closed.subscribe();
+        loop {
+            // Replay everything after the cursor.
+            loop {
+                if self.lock().closed {
+                    return;
+                }
+                let (store, after) = (self.store.clone(), cursor);
+                let batch = match tokio::task::spawn_blocking(move || {
+                    store.read(after, REPLAY_BATCH)
+                })
+                .await
+                {
+                    Ok(Ok(b)) => b,
+                    Ok(Err(e)) => {
+                        tracing::error!(error = %e, after, "cannot read the event journal");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+                let n = batch.len();
+                for e in batch {
+                    if past(e.recorded_at) {
+                        return;
+                    }
+                    cursor = e.seq;
+                    match Event::decode(e.data.as_slice()) {
+                        Ok(ev) if filter.matches(&ev) => {
+                            if !send(&tx, ev, &mut closed).await {
+                                return;
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(err) => {
+                            tracing::error!(seq = e.seq, error = %err, "undecodable event in the journal")
+                        }
+                    }
+                }
+                if n < REPLAY_BATCH {
+                    break;
+                }
+            }
+            let mut rx = match self.register(&filter, cursor, until) {
+                Register::Live(rx) => rx,
+                Register::Behind => continue,
+                Register::Done => return,
+            };
+            let deadline = async {
+                match until {
+                    Some(u) => {
+                        let left = u.saturating_sub(now_nanos()).max(0) as u64;
+                        tokio::time::sleep(Duration::from_nanos(left)).await
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::pin!(deadline);
+            loop {
+                tokio::select! {
+                    live = rx.recv() => match live {
+                        Some(live) => {
+                            let (at, ev) = &*live;
+                            if past(*at) {
+                                return;
+                            }
+                            cursor = ev.seq;
+                            if !send(&tx, ev.clone(), &mut closed).await {
+                                return;
+                            }
+                        }
+                        // Unhooked: the queue overflowed, or shutdown.
+                        None => break,
+                    },
+                    _ = &mut deadline => return,
+                    _ = tx.closed() => return,
+                }
+            }
+        }
+    }
+
+    /// Hooks a live queue on if nothing was published after `cursor`;
+    /// Done if nothing more can come (shutdown, or `until` has passed: any
+    /// later event is recorded after now).
+    fn register(&self, filter: &Filter, cursor: u64, until: Option<i64>) -> Register {
         let mut inner = self.lock();
         if inner.closed {
-            return None;
+            return Register::Done;
         }
-        let (tx, rx) = mpsc::unbounded_channel();
-        inner.subscribers.push(Subscriber { filter, tx });
-        Some(rx)
+        if inner.next_seq - 1 != cursor {
+            return Register::Behind;
+        }
+        if until.is_some_and(|u| u < now_nanos()) {
+            return Register::Done;
+        }
+        let (tx, rx) = mpsc::channel(LIVE_QUEUE);
+        inner.subscribers.push(Subscriber {
+            filter: filter.clone(),
+            tx,
+        });
+        Register::Live(rx)
     }
 
     /// Ends every subscription (daemon shutdown).
@@ -100,6 +410,50 @@ impl Bus {
         let mut inner = self.lock();
         inner.closed = true;
         inner.subscribers.clear();
+        self.closed.send_replace(true);
+    }
+
+    /// Removes events beyond `retention` now and every few seconds.
+    pub fn spawn_retention(
+        self: &Arc<Self>,
+        retention: Retention,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let bus = self.clone();
+        tokio::spawn(async move {
+            loop {
+                loop {
+                    let store = bus.store.clone();
+                    let before = now_nanos().saturating_sub(retention.max_age.as_nanos() as i64);
+                    let pruned = tokio::task::spawn_blocking(move || {
+                        store.prune(retention.max_events, before, PRUNE_CHUNK)
+                    })
+                    .await;
+                    match pruned {
+                        Ok(Ok(0)) => break,
+                        Ok(Ok(n)) => tracing::debug!(removed = n, "event retention"),
+                        Ok(Err(e)) => {
+                            tracing::error!(error = %e, "event retention failed");
+                            break;
+                        }
+                        Err(_) => return,
+                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(PRUNE_EVERY) => {}
+                    _ = crate::runtime::shutting_down(&mut shutdown) => return,
+                }
+            }
+        });
+    }
+}
+
+/// Hands `ev` to the subscriber's stream; false if it is gone or the
+/// daemon is shutting down.
+async fn send(tx: &mpsc::Sender<Event>, ev: Event, closed: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        r = tx.send(ev) => r.is_ok(),
+        _ = closed.wait_for(|c| *c) => false,
     }
 }
 
@@ -118,28 +472,33 @@ mod tests {
     }
 
     #[test]
-    fn filters_and_orders() {
-        let bus = Bus::default();
-        let mut all = bus.subscribe(Filter::default()).unwrap();
-        let mut dies = bus
-            .subscribe(Filter::from_request(&SubscribeRequest {
-                containers: vec!["n-b".into()],
-                actions: vec![Action::Die as i32],
-                labels: [("app".to_string(), "web".to_string())].into(),
-            }))
-            .unwrap();
-        bus.publish(event("a", Action::Die));
-        bus.publish(event("b", Action::Start));
-        bus.publish(event("b", Action::Die));
-        let seqs: Vec<u64> = std::iter::from_fn(|| all.try_recv().ok())
-            .map(|e| e.seq)
-            .collect();
-        assert_eq!(seqs, vec![1, 2, 3]);
-        let got: Vec<u64> = std::iter::from_fn(|| dies.try_recv().ok())
-            .map(|e| e.seq)
-            .collect();
-        assert_eq!(got, vec![3]);
-        bus.close();
-        assert!(bus.subscribe(Filter::default()).is_none());
+    fn filters() {
+        let f = Filter {
+            containers: vec!["n-b".into()],
+            actions: vec![Action::Die as i32],
+            labels: [("app".to_string(), "web".to_string())].into(),
+        };
+        assert!(!f.matches(&event("a", Action::Die)));
+        assert!(!f.matches(&event("b", Action::Start)));
+        assert!(f.matches(&event("b", Action::Die)));
+        let daemon = Event {
+            action: Action::DaemonStart as i32,
+            ..Default::default()
+        };
+        assert!(!f.matches(&daemon));
+        assert!(Filter::default().matches(&daemon));
+    }
+
+    #[test]
+    fn retention_parses() {
+        let d = Retention::default();
+        assert_eq!("500".parse::<Retention>().unwrap().max_events, 500);
+        assert_eq!("500".parse::<Retention>().unwrap().max_age, d.max_age);
+        let r: Retention = "10,2h".parse().unwrap();
+        assert_eq!((r.max_events, r.max_age), (10, Duration::from_secs(7200)));
+        assert_eq!("3d".parse::<Retention>().unwrap().max_events, d.max_events);
+        for bad in ["", "0", "7w", "h", "0s", "-1"] {
+            assert!(bad.parse::<Retention>().is_err(), "{bad}");
+        }
     }
 }

@@ -143,4 +143,18 @@ impl Cgroup {
     pub fn thaw(&self) -> Result<(), Error> {
         self.freezer()?.thaw().map_err(self.err("thaw"))
     }
+
+    /// SIGKILLs every process in the cgroup and thaws it so they can die.
+    pub fn kill_all(&self) -> Result<(), Error> {
+        for pid in self.inner.procs() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid.pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        if self.inner.exists() {
+            let _ = self.thaw();
+        }
+        Ok(())
+    }
 }

@@ -4,10 +4,18 @@
 //! Concurrency: each container has an async `op` lock that serialises the
 //! operations on it (create/start/pause/unpause/kill/remove and the signal
 //! phases of stop) and a short std `state` lock that guards its state.
-//! Every state change and the event that reports it happen under the state
-//! lock, and the exit watcher takes only that lock, so per container the
-//! events are in causal order (start before die, kill before die). Waiting
-//! (stop's grace period, wait) holds no lock; it watches `changed`.
+//! Every state change is written to the store together with the events
+//! that report it, in one transaction, under the state lock; the exit
+//! watcher takes only that lock. So per container the events are in causal
+//! order (start before die, kill before die, die before stop) and the
+//! journal always agrees with the records. Waiting (stop's grace period,
+//! wait) holds no lock; it watches `changed`.
+//!
+//! A stop is a property of the container, not of the request: the first
+//! stop sends the signal and records a deadline; later stops can only bring
+//! the deadline forward; a driver task sends SIGKILL when it passes; the
+//! exit that ends the run emits die and then stop. The deadline is stored,
+//! so a stop in progress carries on after a daemon restart.
 
 pub mod cgroup;
 mod init;
@@ -17,8 +25,8 @@ mod names;
 mod setup;
 pub mod spec;
 
-use crate::events::Bus;
-use crate::store::{self, Store};
+use crate::events::{self, now_nanos, timestamp, Bus};
+use crate::store::{self, Batch, Store};
 use berth::pb::{self, Action};
 use monitor::{container_dir, ExitRecord, Handshake};
 use serde::{Deserialize, Serialize};
@@ -57,6 +65,12 @@ impl From<spec::Error> for Error {
 impl From<store::Error> for Error {
     fn from(e: store::Error) -> Self {
         Error::Internal(format!("store: {e}"))
+    }
+}
+
+impl From<events::Error> for Error {
+    fn from(e: events::Error) -> Self {
+        Error::Internal(e.to_string())
     }
 }
 
@@ -103,14 +117,19 @@ pub struct Record {
     pub signal: i32,
     pub started_at: i64,
     pub finished_at: i64,
+    /// How many runs have ended.
+    #[serde(default)]
+    pub exits: u64,
+    /// While a stop is in progress: when SIGKILL is due (unix nanos;
+    /// i64::MAX for never). 0 otherwise.
+    #[serde(default)]
+    pub stop_deadline: i64,
 }
 
 struct State {
     record: Record,
     /// pidfd of PID 1 while it runs.
     pidfd: Option<OwnedFd>,
-    /// Exits seen so far, for `Wait` with next-exit.
-    exits: u64,
     removed: bool,
 }
 
@@ -136,7 +155,7 @@ impl Container {
     /// the run that was current when `exits` was read has ended. `changed`
     /// must have been subscribed before `exits` was read.
     async fn exited_after(&self, changed: &mut watch::Receiver<()>, exits: u64) {
-        while self.state().exits == exits {
+        while self.state().record.exits == exits {
             if changed.changed().await.is_err() {
                 return;
             }
@@ -154,7 +173,6 @@ struct Index {
 pub struct Runtime {
     root: PathBuf,
     exe: PathBuf,
-    store: Store,
     bus: Arc<Bus>,
     index: RwLock<Index>,
     shutdown: watch::Receiver<bool>,
@@ -173,31 +191,49 @@ fn running_msg(name: &str) -> String {
 }
 
 impl Runtime {
-    /// Opens the root (creating it), loads every stored container and
-    /// re-attaches to those whose monitor still runs.
-    pub fn open(
-        root: &Path,
-        bus: Arc<Bus>,
-        shutdown: watch::Receiver<bool>,
-    ) -> Result<Arc<Runtime>> {
-        std::fs::create_dir_all(root.join("containers"))
+    /// Opens the root (creating it) and its database, records the daemon's
+    /// start, loads every stored container and re-attaches to those whose
+    /// monitor still runs.
+    pub fn open(root: &Path, shutdown: watch::Receiver<bool>) -> Result<Arc<Runtime>> {
+        let containers = root.join("containers");
+        std::fs::create_dir_all(&containers)
             .map_err(|e| internal(&format!("create root {}", root.display()), e))?;
         let exe =
             std::fs::read_link("/proc/self/exe").map_err(|e| internal("find own binary", e))?;
-        let store = Store::open(&root.join("berth.redb"))?;
+        let store = Arc::new(Store::open(&root.join("berth.redb"))?);
+        let bus = Arc::new(Bus::open(store.clone())?);
         let records: Vec<Record> = store.load_all()?;
         let rt = Arc::new(Runtime {
             root: root.to_path_buf(),
             exe,
-            store,
             bus,
             index: RwLock::new(Index::default()),
             shutdown,
         });
+        let resumed_from = rt.bus.last_seq();
+        rt.bus.publish(pb::Event {
+            action: Action::DaemonStart as i32,
+            resumed_from_seq: resumed_from,
+            ..Default::default()
+        })?;
+        tracing::info!(
+            resumed_from_seq = resumed_from,
+            containers = records.len(),
+            "daemon start recorded"
+        );
+        let monitors = scan_monitors(&containers);
+        let known: std::collections::HashSet<String> =
+            records.iter().map(|r| r.id.clone()).collect();
         for record in records {
-            rt.recover(record);
+            let monitor = monitors.get(&record.id).copied();
+            rt.recover(record, monitor);
         }
+        rt.remove_orphans(&known);
         Ok(rt)
+    }
+
+    pub fn bus(&self) -> Arc<Bus> {
+        self.bus.clone()
     }
 
     fn index(&self) -> std::sync::RwLockReadGuard<'_, Index> {
@@ -209,7 +245,15 @@ impl Runtime {
     }
 
     fn insert(&self, record: Record) -> Arc<Container> {
-        let c = Arc::new(Container {
+        let c = self.new_container(record);
+        let mut index = self.index_mut();
+        index.names.insert(c.name.clone(), c.id.clone());
+        index.by_id.insert(c.id.clone(), c.clone());
+        c
+    }
+
+    fn new_container(&self, record: Record) -> Arc<Container> {
+        Arc::new(Container {
             id: record.id.clone(),
             name: record.spec.name.clone(),
             dir: container_dir(&self.root, &record.id),
@@ -217,40 +261,63 @@ impl Runtime {
             state: Mutex::new(State {
                 record,
                 pidfd: None,
-                exits: 0,
                 removed: false,
             }),
             changed: watch::Sender::new(()),
-        });
-        let mut index = self.index_mut();
-        index.names.insert(c.name.clone(), c.id.clone());
-        index.by_id.insert(c.id.clone(), c.clone());
-        c
+        })
     }
 
-    /// Brings a stored container back after a daemon restart: re-attaches
-    /// to a live monitor, or records the exit of a run that ended while the
-    /// daemon was down.
-    fn recover(self: &Arc<Self>, record: Record) {
-        let was_running = record.status.is_running();
+    /// Brings a stored container back after a daemon restart. `monitor` is
+    /// the pid of a monitor process found for its directory.
+    fn recover(self: &Arc<Self>, record: Record, monitor: Option<i32>) {
         let dir = container_dir(&self.root, &record.id);
-        let monitor = if was_running {
-            attach_monitor(&dir, record.monitor_pid)
-        } else {
-            None
-        };
-        let pidfd = monitor
-            .as_ref()
-            .and_then(|_| attach_pid1(record.pid, record.monitor_pid));
+        let monitor = monitor.and_then(|pid| attach_monitor(&dir, pid).map(|fd| (pid, fd)));
+        let was_running = record.status.is_running();
         let c = self.insert(record);
         match monitor {
-            Some(m) => {
-                c.state().pidfd = pidfd;
-                tracing::info!(container = %c.id, "re-attached to running container");
-                self.spawn_watcher(c, m);
+            Some((pid, fd)) if was_running => {
+                let (pid1, exits, stopping) = {
+                    let st = c.state();
+                    (st.record.pid, st.record.exits, st.record.stop_deadline != 0)
+                };
+                c.state().pidfd = attach_pid1(pid1, pid);
+                tracing::info!(container = %c.id, monitor = pid, "re-attached to running container");
+                self.spawn_watcher(c.clone(), fd);
+                if stopping {
+                    self.spawn_stop_driver(c, exits);
+                }
+            }
+            Some((pid, fd)) => {
+                // A start the daemon never recorded: the monitor saw the
+                // daemon go before it confirmed, and ends its container.
+                tracing::warn!(container = %c.id, monitor = pid, "ending a start that was never recorded");
+                if !matches!(linux::wait_exit(&fd, Duration::from_secs(10)), Ok(true)) {
+                    let _ = linux::pidfd_send_signal(&fd, libc::SIGKILL);
+                    let _ = cgroup::Cgroup::load(&c.id).kill_all();
+                    let _ = linux::wait_exit(&fd, Duration::from_secs(10));
+                }
+                let _ = cgroup::Cgroup::load(&c.id).delete();
+                let _ = std::fs::remove_file(c.dir.join(monitor::EXIT_FILE));
             }
             None if was_running => self.record_exit(&c),
             None => {}
+        }
+    }
+
+    /// Removes container directories without a record: a crash between
+    /// writing the directory and the record, or between deleting the
+    /// record and the directory.
+    fn remove_orphans(&self, known: &std::collections::HashSet<String>) {
+        let Ok(entries) = std::fs::read_dir(self.root.join("containers")) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !known.contains(&name) {
+                tracing::info!(container = %name, "removing the directory of an unrecorded container");
+                let _ = cgroup::Cgroup::load(&name).delete();
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
         }
     }
 
@@ -278,26 +345,34 @@ impl Runtime {
         }
     }
 
-    fn emit(&self, c: &Container, st: &State, action: Action, signal: i32, exit_code: Option<i32>) {
-        self.bus.publish(pb::Event {
+    fn event(
+        c: &Container,
+        r: &Record,
+        action: Action,
+        signal: i32,
+        exit_code: Option<i32>,
+    ) -> pb::Event {
+        pb::Event {
             id: c.id.clone(),
             name: c.name.clone(),
             action: action as i32,
             signal,
             exit_code,
-            labels: st
-                .record
+            labels: r
                 .spec
                 .labels
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             ..Default::default()
-        });
+        }
     }
 
-    fn persist(&self, st: &State) -> Result<()> {
-        Ok(self.store.put(&st.record.id, &st.record)?)
+    /// Writes `record` and journals `events` in one transaction.
+    fn save(&self, record: &Record, events: Vec<pb::Event>) -> Result<()> {
+        let mut batch = Batch::default();
+        batch.put(&record.id, record)?;
+        Ok(self.bus.commit(batch, events)?)
     }
 
     pub async fn create(&self, req: spec::Request) -> Result<(String, String)> {
@@ -329,7 +404,7 @@ impl Runtime {
         }
         let record = Record {
             id: id.clone(),
-            created_at: monitor::now_nanos(),
+            created_at: now_nanos(),
             spec,
             status: Status::Created,
             pid: 0,
@@ -338,21 +413,24 @@ impl Runtime {
             signal: 0,
             started_at: 0,
             finished_at: 0,
+            exits: 0,
+            stop_deadline: 0,
         };
+        let name = record.spec.name.clone();
         let dir = container_dir(&self.root, &id);
+        // The record and its create event go into the store together, and
+        // the container is visible to others only after that.
+        let c = self.new_container(record.clone());
         let made = self.make_container_dir(&dir).and_then(|()| {
-            self.store.put(&id, &record)?;
-            Ok(())
+            let ev = Self::event(&c, &record, Action::Create, 0, None);
+            self.save(&record, vec![ev])
         });
         if let Err(e) = made {
             let _ = std::fs::remove_dir_all(&dir);
-            self.index_mut().names.remove(&record.spec.name);
+            self.index_mut().names.remove(&name);
             return Err(e);
         }
-        let name = record.spec.name.clone();
-        let c = self.insert(record);
-        let st = c.state();
-        self.emit(&c, &st, Action::Create, 0, None);
+        self.index_mut().by_id.insert(id.clone(), c);
         tracing::info!(container = %id, name = %name, "created");
         Ok((id, name))
     }
@@ -387,14 +465,15 @@ impl Runtime {
         let data = serde_json::to_vec(&config).map_err(|e| internal("encode config", e))?;
         std::fs::write(c.dir.join(monitor::CONFIG_FILE), data)
             .map_err(|e| internal(&format!("start container {}: write config", c.name), e))?;
-        let (monitor_fd, monitor_pid, handshake, pidfd) = self.spawn_monitor(&c).await?;
-        let (pid, started_at) = match handshake {
+        let m = self.spawn_monitor(&c).await?;
+        let reap = |fd: OwnedFd| async move {
+            let _ = tokio::task::spawn_blocking(move || linux::waitid_pidfd(&fd, false)).await;
+        };
+        let (pid, started_at) = match m.handshake {
             Handshake::Started { pid, started_at } => (pid, started_at),
             Handshake::Failed { step, message } => {
                 // The monitor cleans up and exits; reap it.
-                let _ =
-                    tokio::task::spawn_blocking(move || linux::waitid_pidfd(&monitor_fd, false))
-                        .await;
+                reap(m.monitor).await;
                 return Err(if step == "exec" {
                     Error::InvalidArgument(format!("cannot start container {}: {message}", c.name))
                 } else {
@@ -402,39 +481,52 @@ impl Runtime {
                 });
             }
         };
-        let Some(pidfd) = pidfd else {
+        let Some(pidfd) = m.pidfd else {
+            drop(m.sock);
+            reap(m.monitor).await;
             return Err(Error::Internal(format!(
                 "start container {}: the monitor sent no pidfd",
                 c.name
             )));
         };
-        {
+        let saved = {
             let mut st = c.state();
-            let r = &mut st.record;
+            let mut r = st.record.clone();
             r.status = Status::Running;
             r.pid = pid;
-            r.monitor_pid = monitor_pid;
+            r.monitor_pid = m.pid;
             r.started_at = started_at;
             r.exit_code = 0;
             r.signal = 0;
             r.finished_at = 0;
-            st.pidfd = Some(pidfd);
-            if let Err(e) = self.persist(&st) {
-                tracing::error!(container = %c.id, error = %e, "cannot record start");
+            let ev = Self::event(&c, &r, Action::Start, 0, None);
+            let saved = self.save(&r, vec![ev]);
+            if saved.is_ok() {
+                st.record = r;
+                st.pidfd = Some(pidfd);
             }
-            self.emit(&c, &st, Action::Start, 0, None);
+            saved
+        };
+        if let Err(e) = saved {
+            // Unconfirmed, the monitor ends the container.
+            drop(m.sock);
+            reap(m.monitor).await;
+            return Err(e);
         }
+        // Confirm: from here the monitor keeps the container running even
+        // if the daemon goes away.
+        if let Err(e) = nix::unistd::write(&m.sock, b"1") {
+            tracing::warn!(container = %c.id, error = %e, "cannot confirm the start to the monitor");
+        }
+        drop(m.sock);
         c.changed.send_replace(());
         tracing::info!(container = %c.id, pid, "started");
-        self.spawn_watcher(c.clone(), monitor_fd);
+        self.spawn_watcher(c.clone(), m.monitor);
         Ok(())
     }
 
     /// Starts `berthd monitor DIR` and reads its handshake.
-    async fn spawn_monitor(
-        &self,
-        c: &Container,
-    ) -> Result<(OwnedFd, i32, Handshake, Option<OwnedFd>)> {
+    async fn spawn_monitor(&self, c: &Container) -> Result<Spawned> {
         use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
         let (ours, theirs) = socketpair(
             AddressFamily::Unix,
@@ -457,12 +549,22 @@ impl Runtime {
         // Race-free: the monitor is our unreaped child.
         let monitor_fd =
             linux::pidfd_open(monitor_pid).map_err(|e| internal("pidfd of monitor", e))?;
-        let received = tokio::task::spawn_blocking(move || receive_handshake(&ours))
-            .await
-            .map_err(|e| internal("monitor handshake", e))?;
+        let received = tokio::task::spawn_blocking(move || {
+            let r = receive_handshake(&ours);
+            (ours, r)
+        })
+        .await
+        .map_err(|e| internal("monitor handshake", e))?;
         match received {
-            Ok((h, fd)) => Ok((monitor_fd, monitor_pid, h, fd)),
-            Err(e) => {
+            (sock, Ok((handshake, pidfd))) => Ok(Spawned {
+                monitor: monitor_fd,
+                pid: monitor_pid,
+                sock,
+                handshake,
+                pidfd,
+            }),
+            (sock, Err(e)) => {
+                drop(sock);
                 let _ =
                     tokio::task::spawn_blocking(move || linux::waitid_pidfd(&monitor_fd, false))
                         .await;
@@ -498,14 +600,17 @@ impl Runtime {
         });
     }
 
+    /// Records the end of the current run from the monitor's exit file and
+    /// emits die, then stop if a stop was in progress, in one transaction.
     fn record_exit(&self, c: &Container) {
         let exit = monitor::read_exit(&c.dir);
         let mut st = c.state();
         if !st.record.status.is_running() {
             return;
         }
+        let mut r = st.record.clone();
         match exit {
-            Some(x) => apply_exit(&mut st.record, x),
+            Some(x) => apply_exit(&mut r, x),
             None => {
                 // The monitor died without recording: make sure nothing of
                 // the container survives it.
@@ -513,44 +618,55 @@ impl Runtime {
                 if let Some(fd) = &st.pidfd {
                     let _ = linux::pidfd_send_signal(fd, libc::SIGKILL);
                 }
-                st.record.exit_code = 255;
-                st.record.signal = 0;
-                st.record.finished_at = monitor::now_nanos();
+                let _ = cgroup::Cgroup::load(&c.id).kill_all();
+                r.exit_code = 255;
+                r.signal = 0;
+                r.finished_at = now_nanos();
             }
         }
-        st.record.status = Status::Exited;
-        st.record.pid = 0;
-        st.pidfd = None;
-        st.exits += 1;
-        if let Err(e) = self.persist(&st) {
+        let stopping = r.stop_deadline != 0;
+        r.status = Status::Exited;
+        r.pid = 0;
+        r.exits += 1;
+        r.stop_deadline = 0;
+        let mut die = Self::event(c, &r, Action::Die, r.signal, Some(r.exit_code));
+        die.time = Some(timestamp(r.finished_at));
+        let mut events = vec![die];
+        if stopping {
+            events.push(Self::event(c, &r, Action::Stop, 0, None));
+        }
+        // The process is gone whatever the store says: if the write fails
+        // the record keeps saying running, and the next daemon start
+        // records this exit again.
+        if let Err(e) = self.save(&r, events) {
             tracing::error!(container = %c.id, error = %e, "cannot record exit");
         }
-        let (code, signal) = (st.record.exit_code, st.record.signal);
-        self.emit(c, &st, Action::Die, signal, Some(code));
+        let (code, signal) = (r.exit_code, r.signal);
+        st.record = r;
+        st.pidfd = None;
         drop(st);
         c.changed.send_replace(());
         tracing::info!(container = %c.id, exit_code = code, signal, "died");
     }
 
-    /// Sends `signal` to PID 1 and emits kill; with the state lock held by
-    /// the caller so that the die event cannot come first.
-    fn signal_locked(&self, c: &Container, st: &State, signal: i32) -> Result<()> {
+    /// Sends `signal` to PID 1. FailedPrecondition if it has exited. The
+    /// caller holds the state lock, so the die event cannot come before
+    /// the kill event it journals next.
+    fn send_signal(c: &Container, st: &State, signal: i32) -> Result<()> {
         let Some(fd) = &st.pidfd else {
             return Err(Error::FailedPrecondition(running_msg(&c.name)));
         };
         match linux::pidfd_send_signal(fd, signal) {
-            Ok(()) => {}
+            Ok(()) => Ok(()),
             Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
-                return Err(Error::FailedPrecondition(running_msg(&c.name)))
+                Err(Error::FailedPrecondition(running_msg(&c.name)))
             }
-            Err(e) => return Err(internal(&format!("signal container {}", c.name), e)),
+            Err(e) => Err(internal(&format!("signal container {}", c.name), e)),
         }
-        self.emit(c, st, Action::Kill, signal, None);
-        Ok(())
     }
 
     /// Thaws a paused container that was just sent SIGKILL (so it can die).
-    fn thaw_for_kill(&self, c: &Container, st: &State) {
+    fn thaw_for_kill(c: &Container, st: &State) {
         if st.record.status == Status::Paused {
             if let Err(e) = cgroup::Cgroup::load(&c.id).thaw() {
                 tracing::warn!(container = %c.id, error = %e, "cannot thaw for kill");
@@ -573,14 +689,20 @@ impl Runtime {
                 c.name
             )));
         }
-        self.signal_locked(&c, &st, signal)?;
+        Self::send_signal(&c, &st, signal)?;
         if signal == libc::SIGKILL {
-            self.thaw_for_kill(&c, &st);
+            Self::thaw_for_kill(&c, &st);
         }
-        Ok(())
+        let ev = Self::event(&c, &st.record, Action::Kill, signal, None);
+        Ok(self.bus.publish(ev)?)
     }
 
-    pub async fn stop(&self, key: &str, timeout: Option<i32>, signal: Option<&str>) -> Result<()> {
+    pub async fn stop(
+        self: &Arc<Self>,
+        key: &str,
+        timeout: Option<i32>,
+        signal: Option<&str>,
+    ) -> Result<()> {
         let c = self.find(key)?;
         let spec = c.spec();
         let signal = match signal {
@@ -588,53 +710,110 @@ impl Runtime {
             _ => spec.stop_signal,
         };
         let timeout = timeout.unwrap_or(spec.stop_timeout);
+        let deadline = if timeout < 0 {
+            i64::MAX
+        } else {
+            now_nanos().saturating_add(timeout as i64 * 1_000_000_000)
+        };
         let mut changed = c.changed.subscribe();
         let exits = {
             let _op = c.op.lock().await;
-            let st = c.state();
+            let mut st = c.state();
             if !st.record.status.is_running() {
                 return Ok(());
             }
-            let exits = st.exits;
-            match self.signal_locked(&c, &st, signal) {
-                Ok(()) => {}
-                // It exited just now: stopping an exited container is a no-op.
-                Err(Error::FailedPrecondition(_)) => return Ok(()),
-                Err(e) => return Err(e),
+            let exits = st.record.exits;
+            if st.record.stop_deadline != 0 {
+                // Already stopping: the signal went out once; the earliest
+                // deadline wins.
+                if deadline < st.record.stop_deadline {
+                    let mut r = st.record.clone();
+                    r.stop_deadline = deadline;
+                    self.save(&r, vec![])?;
+                    st.record = r;
+                    drop(st);
+                    c.changed.send_replace(());
+                }
+            } else {
+                match Self::send_signal(&c, &st, signal) {
+                    Ok(()) => {}
+                    // It exited just now: stopping an exited container is a no-op.
+                    Err(Error::FailedPrecondition(_)) => return Ok(()),
+                    Err(e) => return Err(e),
+                }
+                let mut r = st.record.clone();
+                r.stop_deadline = deadline;
+                let ev = Self::event(&c, &r, Action::Kill, signal, None);
+                if let Err(e) = self.save(&r, vec![ev]) {
+                    tracing::error!(container = %c.id, error = %e, "cannot record stop");
+                }
+                st.record = r;
+                drop(st);
+                self.spawn_stop_driver(c.clone(), exits);
             }
             exits
         };
-        let in_time = if timeout < 0 {
-            c.exited_after(&mut changed, exits).await;
-            true
-        } else {
-            let grace = Duration::from_secs(timeout as u64);
-            tokio::time::timeout(grace, c.exited_after(&mut changed, exits))
-                .await
-                .is_ok()
-        };
-        if !in_time {
-            let _op = c.op.lock().await;
-            let mut st = c.state();
-            if st.exits == exits && st.record.status.is_running() {
-                if st.record.status == Status::Paused {
-                    self.emit(&c, &st, Action::Unpause, 0, None);
-                }
-                // If it exited just now, the die event is already out.
-                let _ = self.signal_locked(&c, &st, libc::SIGKILL);
-                self.thaw_for_kill(&c, &st);
-                if st.record.status == Status::Paused {
-                    st.record.status = Status::Running;
+        // The exit emits die and stop together.
+        c.exited_after(&mut changed, exits).await;
+        Ok(())
+    }
+
+    /// Sends SIGKILL when the stop deadline of run `exits` passes.
+    fn spawn_stop_driver(self: &Arc<Self>, c: Arc<Container>, exits: u64) {
+        let rt = self.clone();
+        tokio::spawn(async move {
+            let mut changed = c.changed.subscribe();
+            loop {
+                let deadline = {
+                    let st = c.state();
+                    if st.record.exits != exits || !st.record.status.is_running() {
+                        return;
+                    }
+                    st.record.stop_deadline
+                };
+                let grace = async {
+                    match deadline {
+                        i64::MAX => std::future::pending().await,
+                        d => {
+                            let left = d.saturating_sub(now_nanos()).max(0) as u64;
+                            tokio::time::sleep(Duration::from_nanos(left)).await
+                        }
+                    }
+                };
+                tokio::select! {
+                    r = changed.changed() => if r.is_err() { return },
+                    _ = grace => {
+                        rt.grace_over(&c, exits).await;
+                        return;
+                    }
                 }
             }
+        });
+    }
+
+    /// The stop's grace ran out: unpause (if paused) and SIGKILL.
+    async fn grace_over(&self, c: &Container, exits: u64) {
+        let _op = c.op.lock().await;
+        let mut st = c.state();
+        if st.record.exits != exits || !st.record.status.is_running() {
+            return;
         }
-        c.exited_after(&mut changed, exits).await;
-        let st = c.state();
-        // A forced remove that overtook this stop has had the last word.
-        if !st.removed {
-            self.emit(&c, &st, Action::Stop, 0, None);
+        // If it exited just now, its die event is on its way.
+        if Self::send_signal(c, &st, libc::SIGKILL).is_err() {
+            return;
         }
-        Ok(())
+        Self::thaw_for_kill(c, &st);
+        let mut r = st.record.clone();
+        let mut events = Vec::new();
+        if r.status == Status::Paused {
+            r.status = Status::Running;
+            events.push(Self::event(c, &r, Action::Unpause, 0, None));
+        }
+        events.push(Self::event(c, &r, Action::Kill, libc::SIGKILL, None));
+        if let Err(e) = self.save(&r, events) {
+            tracing::error!(container = %c.id, error = %e, "cannot record stop's kill");
+        }
+        st.record = r;
     }
 
     pub async fn pause(&self, key: &str) -> Result<()> {
@@ -643,7 +822,7 @@ impl Runtime {
         let run = {
             let st = c.state();
             match st.record.status {
-                Status::Running => st.record.started_at,
+                Status::Running => st.record.exits,
                 Status::Paused => {
                     return Err(Error::FailedPrecondition(format!(
                         "container {} is already paused",
@@ -656,17 +835,18 @@ impl Runtime {
         let cg = cgroup::Cgroup::load(&c.id);
         let frozen = cg.freeze().await;
         let mut st = c.state();
-        if st.record.status != Status::Running || st.record.started_at != run {
+        if st.record.status != Status::Running || st.record.exits != run {
             return Err(Error::FailedPrecondition(running_msg(&c.name)));
         }
         frozen.map_err(|e| internal(&format!("pause container {}", c.name), e))?;
-        st.record.status = Status::Paused;
-        if let Err(e) = self.persist(&st) {
+        let mut r = st.record.clone();
+        r.status = Status::Paused;
+        let ev = Self::event(&c, &r, Action::Pause, 0, None);
+        if let Err(e) = self.save(&r, vec![ev]) {
             let _ = cg.thaw();
-            st.record.status = Status::Running;
             return Err(e);
         }
-        self.emit(&c, &st, Action::Pause, 0, None);
+        st.record = r;
         drop(st);
         c.changed.send_replace(());
         Ok(())
@@ -682,17 +862,19 @@ impl Runtime {
                 c.name
             )));
         }
-        cgroup::Cgroup::load(&c.id)
-            .thaw()
+        let cg = cgroup::Cgroup::load(&c.id);
+        cg.thaw()
             .map_err(|e| internal(&format!("unpause container {}", c.name), e))?;
-        st.record.status = Status::Running;
-        if let Err(e) = self.persist(&st) {
-            tracing::error!(container = %c.id, error = %e, "cannot record unpause");
-        }
-        self.emit(&c, &st, Action::Unpause, 0, None);
+        let mut r = st.record.clone();
+        r.status = Status::Running;
+        let ev = Self::event(&c, &r, Action::Unpause, 0, None);
+        // The processes run again whatever the store says: if the write
+        // fails, the record says paused until the next change is written.
+        let saved = self.save(&r, vec![ev]);
+        st.record = r;
         drop(st);
         c.changed.send_replace(());
-        Ok(())
+        saved
     }
 
     pub async fn remove(&self, key: &str, force: bool) -> Result<()> {
@@ -716,9 +898,12 @@ impl Runtime {
                         }
                     )));
                 }
-                let _ = self.signal_locked(&c, &st, libc::SIGKILL);
-                self.thaw_for_kill(&c, &st);
-                Some(st.exits)
+                if Self::send_signal(&c, &st, libc::SIGKILL).is_ok() {
+                    Self::thaw_for_kill(&c, &st);
+                    let ev = Self::event(&c, &st.record, Action::Kill, libc::SIGKILL, None);
+                    self.bus.publish(ev)?;
+                }
+                Some(st.record.exits)
             } else {
                 None
             }
@@ -726,7 +911,20 @@ impl Runtime {
         if let Some(exits) = kill_wait {
             c.exited_after(&mut changed, exits).await;
         }
-        self.store.delete(&c.id)?;
+        {
+            let mut st = c.state();
+            let mut batch = Batch::default();
+            batch.delete(&c.id);
+            let ev = Self::event(&c, &st.record, Action::Destroy, 0, None);
+            self.bus.commit(batch, vec![ev])?;
+            st.removed = true;
+        }
+        {
+            let mut index = self.index_mut();
+            index.by_id.remove(&c.id);
+            index.names.remove(&c.name);
+        }
+        c.changed.send_replace(());
         if let Err(e) = cgroup::Cgroup::load(&c.id).delete() {
             tracing::warn!(container = %c.id, error = %e, "cannot remove cgroup");
         }
@@ -735,32 +933,28 @@ impl Runtime {
         if let Ok(Err(e)) | Err(e) = removed.map_err(std::io::Error::other) {
             tracing::warn!(container = %c.id, error = %e, "cannot remove container directory");
         }
-        {
-            let mut index = self.index_mut();
-            index.by_id.remove(&c.id);
-            index.names.remove(&c.name);
-        }
-        let mut st = c.state();
-        st.removed = true;
-        self.emit(&c, &st, Action::Destroy, 0, None);
-        drop(st);
-        c.changed.send_replace(());
         tracing::info!(container = %c.id, "removed");
         Ok(())
     }
 
-    /// Blocks until `cond` holds; returns (exit code, signal).
-    pub async fn wait(&self, key: &str, cond: WaitCondition) -> Result<(i32, i32)> {
+    /// Blocks until `cond` holds; returns (exit code, signal). For
+    /// NextExit, `after` is the exit count to wait past (default: now).
+    pub async fn wait(
+        &self,
+        key: &str,
+        cond: WaitCondition,
+        after: Option<u64>,
+    ) -> Result<(i32, i32)> {
         let c = self.find(key)?;
         let mut changed = c.changed.subscribe();
         let mut shutdown = self.shutdown.clone();
-        let exits = c.state().exits;
+        let exits = after.unwrap_or_else(|| c.state().record.exits);
         loop {
             {
                 let st = c.state();
                 let done = match cond {
                     WaitCondition::NotRunning => !st.record.status.is_running(),
-                    WaitCondition::NextExit => st.exits > exits || st.removed,
+                    WaitCondition::NextExit => st.record.exits > exits || st.removed,
                     WaitCondition::Removed => st.removed,
                 };
                 if done {
@@ -795,6 +989,50 @@ impl Runtime {
     }
 }
 
+/// A monitor just started, with its handshake.
+struct Spawned {
+    monitor: OwnedFd,
+    pid: i32,
+    /// berthd's end of the handshake socket; writing to it confirms the
+    /// start, closing it unconfirmed ends the container.
+    sock: OwnedFd,
+    handshake: Handshake,
+    pidfd: Option<OwnedFd>,
+}
+
+/// The monitors running for containers under `containers`: container id
+/// -> monitor pid, from the command lines in /proc.
+fn scan_monitors(containers: &Path) -> HashMap<String, i32> {
+    let mut out = HashMap::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    let prefix = containers.as_os_str().as_encoded_bytes();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        if args.get(1) != Some(&&b"monitor"[..]) {
+            continue;
+        }
+        let Some(dir) = args.get(2) else { continue };
+        let Some(rest) = dir.strip_prefix(prefix).and_then(|r| r.strip_prefix(b"/")) else {
+            continue;
+        };
+        if !rest.is_empty() && !rest.contains(&b'/') {
+            out.insert(String::from_utf8_lossy(rest).into_owned(), pid);
+        }
+    }
+    out
+}
 /// Resolves once the daemon begins to shut down.
 pub async fn shutting_down(rx: &mut watch::Receiver<bool>) {
     while !*rx.borrow_and_update() {
@@ -883,10 +1121,7 @@ fn attach_pid1(pid: i32, monitor: i32) -> Option<OwnedFd> {
 }
 
 fn ts(nanos: i64) -> Option<prost_types::Timestamp> {
-    (nanos > 0).then(|| prost_types::Timestamp {
-        seconds: nanos.div_euclid(1_000_000_000),
-        nanos: nanos.rem_euclid(1_000_000_000) as i32,
-    })
+    (nanos > 0).then(|| timestamp(nanos))
 }
 
 fn to_pb(r: &Record) -> pb::Container {
@@ -926,6 +1161,7 @@ fn to_pb(r: &Record) -> pb::Container {
             signal: r.signal,
             started_at: ts(r.started_at),
             finished_at: ts(r.finished_at),
+            exit_count: r.exits,
         }),
         created_at: ts(r.created_at),
     }

@@ -5,11 +5,16 @@
 //! that socket, then waits for PID 1 and writes its exit status to
 //! `DIR/exit.json` atomically. It is PID 1's parent, so the status is never
 //! lost, even while berthd is down. No tokio here: it forks.
+//!
+//! berthd confirms the start (one byte on the socket) once it has recorded
+//! it. If berthd goes away before confirming, the start was never recorded:
+//! the monitor kills PID 1, so a container runs only if the store says so.
 
 use super::cgroup::Cgroup;
 use super::linux::{self, Forked};
 use super::setup;
 use super::spec::{Network, Spec};
+use crate::events::now_nanos;
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
@@ -45,13 +50,6 @@ pub struct ExitRecord {
 pub const CONFIG_FILE: &str = "config.json";
 pub const EXIT_FILE: &str = "exit.json";
 pub const OUTPUT_FILE: &str = "output.log";
-
-pub fn now_nanos() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
-}
 
 /// A failure while starting, with the step that failed.
 pub struct StepError {
@@ -200,6 +198,17 @@ fn run_in_cgroup(
     tracing::info!(container = %config.id, pid, "container started");
     if let Some(r) = report.take() {
         send(&r, &Handshake::Started { pid, started_at }, Some(&pidfd));
+        let mut ack = [0u8; 1];
+        let confirmed = loop {
+            match nix::unistd::read(&r, &mut ack) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                r => break matches!(r, Ok(1)),
+            }
+        };
+        if !confirmed {
+            tracing::warn!(container = %config.id, "berthd did not record the start; ending the container");
+            let _ = linux::pidfd_send_signal(&pidfd, libc::SIGKILL);
+        }
     }
     let status = linux::waitid_pidfd(&pidfd, false)
         .map_err(|e| StepError::new("wait", e))?

@@ -1,12 +1,22 @@
 //! The embedded database: one redb file under the daemon root holding a
-//! record per container, so containers and their exit codes survive a
-//! restart of the daemon.
+//! record per container and the event journal, so containers, their exit
+//! codes and every event survive a restart of the daemon.
+//!
+//! A state change and the events that report it are written in one
+//! transaction, so after a crash the journal and the records agree.
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{de::DeserializeOwned, Serialize};
 use std::path::Path;
 
 const CONTAINERS: TableDefinition<&str, &[u8]> = TableDefinition::new("containers");
+/// seq -> recorded_at (unix nanos, 8 bytes little endian) ++ encoded event.
+const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// The seq the next event gets; kept even when retention empties the journal.
+const NEXT_SEQ: &str = "next_seq";
+/// recorded_at of the newest event retention has removed.
+const PRUNED_UNTIL: &str = "pruned_until";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -22,10 +32,75 @@ pub enum Error {
         id: String,
         source: serde_json::Error,
     },
+    #[error("journal entry {0} is corrupt")]
+    Corrupt(u64),
 }
 
 fn db<E: std::fmt::Display>(what: &'static str) -> impl FnOnce(E) -> Error {
     move |e| Error::Db(format!("{what}: {e}"))
+}
+
+/// One journal entry: an encoded event, its seq and when it was recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub seq: u64,
+    /// Unix nanoseconds; never decreases with seq.
+    pub recorded_at: i64,
+    pub data: Vec<u8>,
+}
+
+impl Entry {
+    fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(8 + self.data.len());
+        v.extend_from_slice(&self.recorded_at.to_le_bytes());
+        v.extend_from_slice(&self.data);
+        v
+    }
+
+    fn decode(seq: u64, raw: &[u8]) -> Result<Entry, Error> {
+        let (at, data) = raw.split_at_checked(8).ok_or(Error::Corrupt(seq))?;
+        let at = i64::from_le_bytes(at.try_into().map_err(|_| Error::Corrupt(seq))?);
+        Ok(Entry {
+            seq,
+            recorded_at: at,
+            data: data.to_vec(),
+        })
+    }
+}
+
+/// What the journal holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    /// Seq of the oldest event held; `next` if none is.
+    pub oldest: u64,
+    /// Seq the next event gets.
+    pub next: u64,
+    /// recorded_at of the newest removed event, 0 if none was removed.
+    pub pruned_until: i64,
+}
+
+/// A transaction's worth of changes: at most one container record and any
+/// number of events (in seq order).
+#[derive(Debug, Default)]
+pub struct Batch {
+    record: Option<(String, Option<Vec<u8>>)>,
+    events: Vec<Entry>,
+}
+
+impl Batch {
+    pub fn put<T: Serialize>(&mut self, id: &str, record: &T) -> Result<(), Error> {
+        let value = serde_json::to_vec(record).map_err(db("encode"))?;
+        self.record = Some((id.to_string(), Some(value)));
+        Ok(())
+    }
+
+    pub fn delete(&mut self, id: &str) {
+        self.record = Some((id.to_string(), None));
+    }
+
+    pub fn event(&mut self, entry: Entry) {
+        self.events.push(entry);
+    }
 }
 
 pub struct Store {
@@ -42,27 +117,35 @@ impl Store {
         })?;
         let tx = database.begin_write().map_err(db("begin"))?;
         tx.open_table(CONTAINERS).map_err(db("open table"))?;
+        tx.open_table(EVENTS).map_err(db("open table"))?;
+        tx.open_table(META).map_err(db("open table"))?;
         tx.commit().map_err(db("commit"))?;
         Ok(Store { db: database })
     }
 
-    /// Writes the record of `id`, durably.
-    pub fn put<T: Serialize>(&self, id: &str, record: &T) -> Result<(), Error> {
-        let value = serde_json::to_vec(record).map_err(db("encode"))?;
+    /// Writes `batch` in one durable transaction.
+    pub fn write(&self, batch: &Batch) -> Result<(), Error> {
         let tx = self.db.begin_write().map_err(db("begin"))?;
         {
-            let mut table = tx.open_table(CONTAINERS).map_err(db("open table"))?;
-            table.insert(id, value.as_slice()).map_err(db("insert"))?;
-        }
-        tx.commit().map_err(db("commit"))
-    }
-
-    /// Deletes the record of `id`, durably.
-    pub fn delete(&self, id: &str) -> Result<(), Error> {
-        let tx = self.db.begin_write().map_err(db("begin"))?;
-        {
-            let mut table = tx.open_table(CONTAINERS).map_err(db("open table"))?;
-            table.remove(id).map_err(db("remove"))?;
+            if let Some((id, value)) = &batch.record {
+                let mut table = tx.open_table(CONTAINERS).map_err(db("open table"))?;
+                match value {
+                    Some(v) => table.insert(id.as_str(), v.as_slice()).map(drop),
+                    None => table.remove(id.as_str()).map(drop),
+                }
+                .map_err(db("write record"))?;
+            }
+            if let Some(last) = batch.events.last() {
+                let mut events = tx.open_table(EVENTS).map_err(db("open table"))?;
+                for e in &batch.events {
+                    events
+                        .insert(e.seq, e.encode().as_slice())
+                        .map_err(db("append event"))?;
+                }
+                let mut meta = tx.open_table(META).map_err(db("open table"))?;
+                meta.insert(NEXT_SEQ, last.seq + 1)
+                    .map_err(db("write meta"))?;
+            }
         }
         tx.commit().map_err(db("commit"))
     }
@@ -81,5 +164,176 @@ impl Store {
             out.push(record);
         }
         Ok(out)
+    }
+
+    pub fn bounds(&self) -> Result<Bounds, Error> {
+        let tx = self.db.begin_read().map_err(db("begin read"))?;
+        let events = tx.open_table(EVENTS).map_err(db("open table"))?;
+        let meta = tx.open_table(META).map_err(db("open table"))?;
+        bounds(&events, &meta)
+    }
+
+    /// Up to `limit` entries with seq greater than `after`, in seq order.
+    pub fn read(&self, after: u64, limit: usize) -> Result<Vec<Entry>, Error> {
+        let tx = self.db.begin_read().map_err(db("begin read"))?;
+        let events = tx.open_table(EVENTS).map_err(db("open table"))?;
+        let mut out = Vec::with_capacity(limit.min(4096));
+        for item in events
+            .range(after.saturating_add(1)..)
+            .map_err(db("read"))?
+            .take(limit)
+        {
+            let (k, v) = item.map_err(db("read"))?;
+            out.push(Entry::decode(k.value(), v.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Seq of the first event recorded at or after `t`; `next` if none.
+    pub fn first_at_or_after(&self, t: i64) -> Result<u64, Error> {
+        let tx = self.db.begin_read().map_err(db("begin read"))?;
+        let events = tx.open_table(EVENTS).map_err(db("open table"))?;
+        let meta = tx.open_table(META).map_err(db("open table"))?;
+        let b = bounds(&events, &meta)?;
+        first_at_or_after(&events, b, t)
+    }
+
+    /// Removes events beyond the newest `keep` and those recorded before
+    /// `before`, at most `chunk` of them, and returns how many it removed.
+    pub fn prune(&self, keep: u64, before: i64, chunk: u64) -> Result<u64, Error> {
+        let tx = self.db.begin_write().map_err(db("begin"))?;
+        let removed = {
+            let mut events = tx.open_table(EVENTS).map_err(db("open table"))?;
+            let mut meta = tx.open_table(META).map_err(db("open table"))?;
+            let b = bounds(&events, &meta)?;
+            let by_count = b.next.saturating_sub(keep);
+            let by_age = first_at_or_after(&events, b, before)?;
+            let end = by_count.max(by_age).min(b.oldest.saturating_add(chunk));
+            if end <= b.oldest {
+                return Ok(0);
+            }
+            let last_at = {
+                let raw = events
+                    .get(end - 1)
+                    .map_err(db("read"))?
+                    .ok_or(Error::Corrupt(end - 1))?;
+                Entry::decode(end - 1, raw.value())?.recorded_at
+            };
+            events
+                .retain_in(b.oldest..end, |_, _| false)
+                .map_err(db("remove events"))?;
+            meta.insert(PRUNED_UNTIL, last_at as u64)
+                .map_err(db("write meta"))?;
+            end - b.oldest
+        };
+        tx.commit().map_err(db("commit"))?;
+        Ok(removed)
+    }
+}
+
+fn bounds(
+    events: &impl ReadableTable<u64, &'static [u8]>,
+    meta: &impl ReadableTable<&'static str, u64>,
+) -> Result<Bounds, Error> {
+    let get = |key| -> Result<u64, Error> {
+        Ok(meta
+            .get(key)
+            .map_err(db("read meta"))?
+            .map(|v| v.value())
+            .unwrap_or(0))
+    };
+    let next = get(NEXT_SEQ)?.max(1);
+    let oldest = match events.first().map_err(db("read"))? {
+        Some((k, _)) => k.value(),
+        None => next,
+    };
+    Ok(Bounds {
+        oldest,
+        next,
+        pruned_until: get(PRUNED_UNTIL)? as i64,
+    })
+}
+
+/// Binary search over seq: recorded_at never decreases with seq.
+fn first_at_or_after(
+    events: &impl ReadableTable<u64, &'static [u8]>,
+    b: Bounds,
+    t: i64,
+) -> Result<u64, Error> {
+    let (mut lo, mut hi) = (b.oldest, b.next);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let raw = events
+            .get(mid)
+            .map_err(db("read"))?
+            .ok_or(Error::Corrupt(mid))?;
+        if Entry::decode(mid, raw.value())?.recorded_at < t {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    Ok(lo)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(seq: u64, at: i64) -> Entry {
+        Entry {
+            seq,
+            recorded_at: at,
+            data: seq.to_le_bytes().to_vec(),
+        }
+    }
+
+    fn append(store: &Store, seqs: std::ops::Range<u64>) {
+        let mut b = Batch::default();
+        for s in seqs {
+            b.event(entry(s, s as i64 * 10));
+        }
+        store.write(&b).unwrap();
+    }
+
+    #[test]
+    fn journal_bounds_read_search_prune() {
+        let dir = std::env::temp_dir().join(format!("berth-store-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.redb");
+        let _ = std::fs::remove_file(&path);
+        let store = Store::open(&path).unwrap();
+        let empty = Bounds {
+            oldest: 1,
+            next: 1,
+            pruned_until: 0,
+        };
+        assert_eq!(store.bounds().unwrap(), empty);
+        append(&store, 1..101);
+        assert_eq!(
+            store.read(0, 3).unwrap(),
+            vec![entry(1, 10), entry(2, 20), entry(3, 30)]
+        );
+        assert_eq!(store.read(99, 10).unwrap(), vec![entry(100, 1000)]);
+        assert_eq!(store.first_at_or_after(0).unwrap(), 1);
+        assert_eq!(store.first_at_or_after(455).unwrap(), 46);
+        assert_eq!(store.first_at_or_after(460).unwrap(), 46);
+        assert_eq!(store.first_at_or_after(5000).unwrap(), 101);
+        // Keep 60 by count, in chunks of 25.
+        assert_eq!(store.prune(60, 0, 25).unwrap(), 25);
+        assert_eq!(store.prune(60, 0, 25).unwrap(), 15);
+        assert_eq!(store.prune(60, 0, 25).unwrap(), 0);
+        let b = store.bounds().unwrap();
+        assert_eq!((b.oldest, b.next, b.pruned_until), (41, 101, 400));
+        // By age: everything recorded before 705.
+        assert_eq!(store.prune(1000, 705, 1000).unwrap(), 30);
+        // Everything: next_seq stays.
+        assert_eq!(store.prune(0, 0, 1000).unwrap(), 30);
+        let b = store.bounds().unwrap();
+        assert_eq!((b.oldest, b.next, b.pruned_until), (101, 101, 1000));
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.bounds().unwrap().next, 101);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
