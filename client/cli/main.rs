@@ -83,8 +83,12 @@ enum Command {
         #[arg(required = true)]
         containers: Vec<String>,
     },
-    /// Wait for containers to stop and print their exit codes.
+    /// Wait for containers to stop and print their exit codes. Keeps
+    /// waiting through a restart of the daemon.
     Wait {
+        /// not-running (default), next-exit or removed.
+        #[arg(long, default_value = "not-running")]
+        condition: String,
         #[arg(required = true)]
         containers: Vec<String>,
     },
@@ -110,6 +114,14 @@ enum Command {
     Events {
         #[arg(short, long)]
         filter: Vec<String>,
+        /// Replay stored events first: after a seq (1042), from an RFC 3339
+        /// time (2026-11-22T08:00:00Z), or from a duration ago (10m, 2h).
+        #[arg(long)]
+        since: Option<String>,
+        /// End after the events recorded up to this RFC 3339 time or
+        /// duration ago.
+        #[arg(long)]
+        until: Option<String>,
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
@@ -320,18 +332,25 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             })
             .await
         }
-        Command::Wait { containers } => {
+        Command::Wait {
+            condition,
+            containers,
+        } => {
+            let cond = match condition.as_str() {
+                "not-running" => pb::WaitCondition::NotRunning,
+                "next-exit" => pb::WaitCondition::NextExit,
+                "removed" => pb::WaitCondition::Removed,
+                _ => return Err(Failure(
+                    format!(
+                        "invalid condition {condition:?}: use not-running, next-exit or removed"
+                    ),
+                    125,
+                )),
+            };
             let mut failed = false;
             for id in containers {
-                match api
-                    .wait(pb::WaitRequest {
-                        id,
-                        condition: 0,
-                        exit_count: None,
-                    })
-                    .await
-                {
-                    Ok(r) => println!("{}", r.into_inner().exit_code),
+                match wait(&mut api, id, cond).await {
+                    Ok(r) => println!("{}", r.exit_code),
                     Err(s) => {
                         eprintln!("Error response from daemon: {}", s.message());
                         failed = true;
@@ -377,8 +396,19 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             }
             Ok(u8::from(failed))
         }
-        Command::Events { filter, format } => {
+        Command::Events {
+            filter,
+            since,
+            until,
+            format,
+        } => {
             let mut req = pb::SubscribeRequest::default();
+            match since.as_deref().map(parse_since).transpose()? {
+                Some(Since::Seq(n)) => req.since_seq = Some(n),
+                Some(Since::Time(t)) => req.since = Some(t),
+                None => {}
+            }
+            req.until = until.as_deref().map(parse_time).transpose()?;
             for f in &filter {
                 let (k, v) = key_value(f, "filter")?;
                 match k.as_str() {
@@ -416,6 +446,87 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
     }
 }
 
+/// Waits for `cond`, asking again while the daemon is unavailable (a
+/// restart): a next-exit wait passes the exit count it started from, so an
+/// exit while the daemon was down is not missed.
+async fn wait(
+    api: &mut ContainersClient<tonic::transport::Channel>,
+    id: String,
+    cond: pb::WaitCondition,
+) -> Result<pb::WaitResponse, tonic::Status> {
+    let mut exit_count = None;
+    let mut told = false;
+    loop {
+        if cond == pb::WaitCondition::NextExit && exit_count.is_none() {
+            match api.inspect(pb::InspectRequest { id: id.clone() }).await {
+                Ok(r) => {
+                    exit_count = r
+                        .into_inner()
+                        .container
+                        .and_then(|c| c.state)
+                        .map(|s| s.exit_count)
+                }
+                Err(s) if unavailable(&s) => {}
+                Err(s) => return Err(s),
+            }
+        }
+        if cond != pb::WaitCondition::NextExit || exit_count.is_some() {
+            let req = pb::WaitRequest {
+                id: id.clone(),
+                condition: cond as i32,
+                exit_count,
+            };
+            match api.wait(req).await {
+                Ok(r) => return Ok(r.into_inner()),
+                Err(s) if unavailable(&s) => {}
+                Err(s) => return Err(s),
+            }
+        }
+        if !told {
+            eprintln!("berthd is unavailable; waiting for it to come back");
+            told = true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// The daemon is shutting down, restarting or gone.
+fn unavailable(s: &tonic::Status) -> bool {
+    matches!(s.code(), tonic::Code::Unavailable | tonic::Code::Unknown)
+        && (s.code() == tonic::Code::Unavailable || s.message().contains("transport"))
+}
+
+enum Since {
+    Seq(u64),
+    Time(prost_types::Timestamp),
+}
+
+/// A seq (digits only), an RFC 3339 time or a duration ago.
+fn parse_since(s: &str) -> Result<Since, Failure> {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s
+            .parse()
+            .map(Since::Seq)
+            .map_err(|_| Failure(format!("invalid seq {s:?}"), 125));
+    }
+    parse_time(s).map(Since::Time)
+}
+
+/// An RFC 3339 time or a duration ago ("10m", "1h30m").
+fn parse_time(s: &str) -> Result<prost_types::Timestamp, Failure> {
+    let t = humantime::parse_rfc3339_weak(s)
+        .or_else(|_| {
+            humantime::parse_duration(s).map(|d| std::time::SystemTime::now() - d)
+        })
+        .map_err(|_| {
+            Failure(
+                format!("invalid time {s:?}: use an RFC 3339 time (2026-11-22T08:00:00Z) or a duration (10m)"),
+                125,
+            )
+        })?;
+    Ok(prost_types::Timestamp::from(t))
+}
+
 async fn run_container(
     api: &mut ContainersClient<Channel>,
     detach: bool,
@@ -443,14 +554,7 @@ async fn run_container(
         println!("{id}");
         return Ok(0);
     }
-    let waited = api
-        .wait(pb::WaitRequest {
-            id: id.clone(),
-            condition: pb::WaitCondition::NotRunning as i32,
-            exit_count: None,
-        })
-        .await?
-        .into_inner();
+    let waited = wait(api, id.clone(), pb::WaitCondition::NotRunning).await?;
     if rm {
         api.remove(pb::RemoveRequest { id, force: true }).await?;
     }

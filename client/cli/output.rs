@@ -79,11 +79,19 @@ pub fn event_json(e: &pb::Event) -> Value {
         "signal": e.signal,
         "exitCode": e.exit_code,
         "labels": e.labels,
+        "resumedFromSeq": e.resumed_from_seq,
     })
 }
 
 /// `2026-11-22T07:50:11.093374621Z container die ID (exitCode=137, name=web, signal=9)`
 pub fn event_line(e: &pb::Event) -> String {
+    let time = e.time.map(|t| t.to_string()).unwrap_or_default();
+    if e.action == Action::DaemonStart as i32 {
+        return format!(
+            "{time} daemon start (resumed_from_seq={}) seq={}",
+            e.resumed_from_seq, e.seq
+        );
+    }
     let mut attrs: Vec<String> = e.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     if let Some(code) = e.exit_code {
         attrs.push(format!("exitCode={code}"));
@@ -93,7 +101,6 @@ pub fn event_line(e: &pb::Event) -> String {
         attrs.push(format!("signal={}", e.signal));
     }
     attrs.sort();
-    let time = e.time.map(|t| t.to_string()).unwrap_or_default();
     format!(
         "{time} container {} {} ({}) seq={}",
         action_name(e.action),
