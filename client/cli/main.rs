@@ -340,12 +340,14 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
                 "not-running" => pb::WaitCondition::NotRunning,
                 "next-exit" => pb::WaitCondition::NextExit,
                 "removed" => pb::WaitCondition::Removed,
-                _ => return Err(Failure(
-                    format!(
+                _ => {
+                    return Err(Failure(
+                        format!(
                         "invalid condition {condition:?}: use not-running, next-exit or removed"
                     ),
-                    125,
-                )),
+                        125,
+                    ))
+                }
             };
             let mut failed = false;
             for id in containers {

@@ -261,6 +261,7 @@ impl Bus {
                 }
                 inner.next_seq - 1
             }
+            Start::After(0) => self.store.bounds()?.oldest - 1,
             Start::After(seq) => {
                 let b = self.store.bounds()?;
                 if seq >= b.next {
@@ -374,7 +375,10 @@ impl Bus {
                             }
                         }
                         // Unhooked: the queue overflowed, or shutdown.
-                        None => break,
+                        None => {
+                            tracing::debug!(cursor, "subscriber fell behind; reading the journal");
+                            break;
+                        }
                     },
                     _ = &mut deadline => return,
                     _ = tx.closed() => return,

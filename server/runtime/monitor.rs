@@ -19,7 +19,7 @@ use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{IoSlice, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 /// Written by berthd to `DIR/config.json` before it starts the monitor.
@@ -92,7 +92,11 @@ pub fn main(dir: &Path) -> ! {
 /// fd 1 is the handshake socket: move it to a fresh fd and point fd 1 at
 /// /dev/null, so nothing else can write into the handshake.
 fn take_stdout() -> Option<File> {
-    let sock = nix::unistd::dup(std::io::stdout()).ok()?;
+    // Close-on-exec, so PID 1 does not inherit it.
+    let sock =
+        nix::fcntl::fcntl(std::io::stdout(), nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3)).ok()?;
+    // SAFETY: F_DUPFD_CLOEXEC returned a new fd that nothing else owns.
+    let sock = unsafe { OwnedFd::from_raw_fd(sock) };
     if let Ok(null) = File::options().write(true).open("/dev/null") {
         let _ = nix::unistd::dup2_stdout(&null);
     }

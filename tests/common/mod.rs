@@ -76,6 +76,8 @@ pub struct Daemon {
     pub socket: PathBuf,
     child: Option<Child>,
     log: String,
+    /// More berthd flags.
+    pub args: Vec<String>,
 }
 
 pub fn berthd() -> &'static str {
@@ -89,6 +91,15 @@ pub fn berth_cli() -> &'static str {
 impl Daemon {
     pub async fn start(test: &str) -> Daemon {
         Daemon::start_with_log(test, "berthd=debug,info").await
+    }
+
+    /// Like `start`, with more berthd flags.
+    pub async fn start_with_args(test: &str, args: &[&str]) -> Daemon {
+        let mut d = Daemon::start(test).await;
+        d.stop_daemon(libc::SIGTERM);
+        d.args = args.iter().map(|s| s.to_string()).collect();
+        d.spawn().await;
+        d
     }
 
     /// Like `start`, with berthd's log filter given (benchmarks log less).
@@ -106,6 +117,7 @@ impl Daemon {
             dir,
             child: None,
             log: log.to_string(),
+            args: Vec::new(),
         };
         d.spawn().await;
         d
@@ -126,6 +138,7 @@ impl Daemon {
             .arg(&self.root)
             .arg("--log")
             .arg(&self.log)
+            .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -178,6 +191,31 @@ impl Daemon {
             .unwrap()
             .into_inner();
         Events { stream }
+    }
+
+    /// A subscription as given.
+    pub async fn subscribe(&self, req: pb::SubscribeRequest) -> Result<Events, tonic::Status> {
+        let mut client = EventsClient::new(berth::connect(&self.host()).await.unwrap());
+        let stream = client.subscribe(req).await?.into_inner();
+        Ok(Events { stream })
+    }
+
+    /// Every event the journal holds, up to now.
+    pub async fn journal(&self) -> Vec<pb::Event> {
+        let mut ev = self
+            .subscribe(pb::SubscribeRequest {
+                since_seq: Some(0),
+                until: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        ev.to_end().await
+    }
+
+    /// berthd's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("berthd.log")).unwrap_or_default()
     }
 
     /// A fresh host directory to bind-mount into a container.
@@ -345,6 +383,28 @@ impl Events {
                 return out;
             }
         }
+    }
+
+    /// Every event until the stream ends (within 30 s).
+    pub async fn to_end(&mut self) -> Vec<pb::Event> {
+        let mut out = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.stream.message()).await {
+                Ok(Ok(Some(e))) => out.push(e),
+                Ok(Ok(None)) => return out,
+                Ok(Err(s)) => panic!("stream failed: {s}"),
+                Err(_) => panic!("stream did not end within 30s; got {}", out.len()),
+            }
+        }
+    }
+
+    /// The next event or the stream's end or error, within 30 s.
+    pub async fn message(&mut self) -> Result<Option<pb::Event>, tonic::Status> {
+        tokio::time::timeout(Duration::from_secs(30), self.stream.message())
+            .await
+            .expect("no message within 30s")
     }
 
     /// Asserts that nothing arrives for a while.
