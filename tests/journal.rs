@@ -125,7 +125,7 @@ async fn since_and_until_select_by_time_and_bad_cursors_are_refused() {
         })
         .await
         .unwrap();
-    let got = from_middle.to_end().await;
+    let got = from_middle.read_to_end().await;
     assert_eq!(
         got.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
         vec!["b"]
@@ -139,7 +139,7 @@ async fn since_and_until_select_by_time_and_bad_cursors_are_refused() {
         })
         .await
         .unwrap()
-        .to_end()
+        .read_to_end()
         .await;
     assert_eq!(
         brief(&upto),
@@ -156,7 +156,7 @@ async fn since_and_until_select_by_time_and_bad_cursors_are_refused() {
         .unwrap();
     api.create(spec("c", &["true"])).await.unwrap();
     let t = Instant::now();
-    let got = live.to_end().await;
+    let got = live.read_to_end().await;
     assert_eq!(
         got.iter().map(|e| e.name.as_str()).collect::<Vec<_>>(),
         vec!["c"]
@@ -172,7 +172,7 @@ async fn since_and_until_select_by_time_and_bad_cursors_are_refused() {
         })
         .await
         .unwrap()
-        .to_end()
+        .read_to_end()
         .await;
     assert_eq!(only_b.len(), 1);
 

@@ -210,7 +210,7 @@ impl Daemon {
             })
             .await
             .unwrap();
-        ev.to_end().await
+        ev.read_to_end().await
     }
 
     /// berthd's log so far.
@@ -386,7 +386,7 @@ impl Events {
     }
 
     /// Every event until the stream ends (within 30 s).
-    pub async fn to_end(&mut self) -> Vec<pb::Event> {
+    pub async fn read_to_end(&mut self) -> Vec<pb::Event> {
         let mut out = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
