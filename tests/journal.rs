@@ -36,15 +36,7 @@ async fn seq_survives_restarts_and_a_cursor_resumes_exactly_once() {
     assert_eq!((first[0].seq, first[0].resumed_from_seq), (1, 0));
 
     let mut ev = d.events(&[]).await;
-    let id = api
-        .create(spec("r", &["sh", "-c", "exit 4"]))
-        .await
-        .unwrap()
-        .into_inner()
-        .id;
-    api.start(pb::StartRequest { id: id.clone() })
-        .await
-        .unwrap();
+    let id = started(&mut api, spec("r", &["sh", "-c", "exit 4"])).await;
     let seen = ev.until(Action::Die).await;
     // A subscriber that saw only the first event resumes from it.
     drop(ev);
@@ -314,37 +306,15 @@ async fn concurrent_stops_signal_once_and_the_earliest_deadline_wins() {
     let mut api = d.api().await;
     let mut ev = d.events(&["s"]).await;
     // PID 1 without a TERM handler ignores TERM: only SIGKILL ends it.
-    let id = api
-        .create(spec("s", &["sleep", "1000"]))
-        .await
-        .unwrap()
-        .into_inner()
-        .id;
-    api.start(pb::StartRequest { id: id.clone() })
-        .await
-        .unwrap();
+    let id = started(&mut api, spec("s", &["sleep", "1000"])).await;
     ev.until(Action::Start).await;
-    let stop = |timeout: i32| {
-        let (host, id) = (d.host(), id.clone());
-        tokio::spawn(async move {
-            let mut api =
-                pb::containers_client::ContainersClient::new(berth::connect(&host).await.unwrap());
-            api.stop(pb::StopRequest {
-                id,
-                timeout_seconds: Some(timeout),
-                signal: None,
-            })
-            .await
-            .unwrap();
-        })
-    };
     let t = Instant::now();
-    let long = stop(60);
+    let long = d.stop_in_background(&id, 60);
     ev.until(Action::Kill).await;
-    let short = stop(1);
-    let later = stop(30);
+    let short = d.stop_in_background(&id, 1);
+    let later = d.stop_in_background(&id, 30);
     for s in [long, short, later] {
-        s.await.unwrap();
+        s.await.unwrap().unwrap();
     }
     let took = t.elapsed();
     assert!(

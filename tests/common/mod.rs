@@ -213,6 +213,25 @@ impl Daemon {
         ev.read_to_end().await
     }
 
+    /// A Stop request in its own task and connection.
+    pub fn stop_in_background(
+        &self,
+        id: &str,
+        timeout: i32,
+    ) -> tokio::task::JoinHandle<Result<(), tonic::Status>> {
+        let (host, id) = (self.host(), id.to_string());
+        tokio::spawn(async move {
+            let mut api = ContainersClient::new(berth::connect(&host).await.unwrap());
+            api.stop(pb::StopRequest {
+                id,
+                timeout_seconds: Some(timeout),
+                signal: None,
+            })
+            .await
+            .map(drop)
+        })
+    }
+
     /// berthd's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("berthd.log")).unwrap_or_default()
@@ -350,6 +369,15 @@ pub fn spec(name: &str, args: &[&str]) -> CreateRequest {
         args: args.iter().map(|s| s.to_string()).collect(),
         ..Default::default()
     }
+}
+
+/// Creates and starts a container; its id.
+pub async fn started(api: &mut Api, req: CreateRequest) -> String {
+    let id = api.create(req).await.unwrap().into_inner().id;
+    api.start(pb::StartRequest { id: id.clone() })
+        .await
+        .unwrap();
+    id
 }
 
 /// A short action name list, for readable assertions.
