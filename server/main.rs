@@ -74,7 +74,7 @@ fn init_tracing(filter: &str) {
 
 async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let (shutdown_tx, shutdown) = watch::channel(false);
-    let rt = runtime::Runtime::open(&args.root, shutdown.clone())?;
+    let rt = runtime::Runtime::open(&args.root, shutdown.clone()).await?;
     let bus = rt.bus();
     bus.spawn_retention(args.events_retention, shutdown.clone());
     let listener = bind(&args.socket)?;

@@ -194,7 +194,7 @@ impl Runtime {
     /// Opens the root (creating it) and its database, records the daemon's
     /// start, loads every stored container and re-attaches to those whose
     /// monitor still runs.
-    pub fn open(root: &Path, shutdown: watch::Receiver<bool>) -> Result<Arc<Runtime>> {
+    pub async fn open(root: &Path, shutdown: watch::Receiver<bool>) -> Result<Arc<Runtime>> {
         let containers = root.join("containers");
         std::fs::create_dir_all(&containers)
             .map_err(|e| internal(&format!("create root {}", root.display()), e))?;
@@ -226,7 +226,7 @@ impl Runtime {
             records.iter().map(|r| r.id.clone()).collect();
         for record in records {
             let monitor = monitors.get(&record.id).copied();
-            rt.recover(record, monitor);
+            rt.recover(record, monitor).await;
         }
         rt.remove_orphans(&known);
         Ok(rt)
@@ -269,18 +269,30 @@ impl Runtime {
 
     /// Brings a stored container back after a daemon restart. `monitor` is
     /// the pid of a monitor process found for its directory.
-    fn recover(self: &Arc<Self>, record: Record, monitor: Option<i32>) {
+    async fn recover(self: &Arc<Self>, record: Record, monitor: Option<i32>) {
         let dir = container_dir(&self.root, &record.id);
         let monitor = monitor.and_then(|pid| attach_monitor(&dir, pid).map(|fd| (pid, fd)));
         let was_running = record.status.is_running();
         let c = self.insert(record);
         match monitor {
             Some((pid, fd)) if was_running => {
-                let (pid1, exits, stopping) = {
+                let (pid1, exits, stopping, status) = {
                     let st = c.state();
-                    (st.record.pid, st.record.exits, st.record.stop_deadline != 0)
+                    let r = &st.record;
+                    (r.pid, r.exits, r.stop_deadline != 0, r.status)
                 };
                 c.state().pidfd = attach_pid1(pid1, pid);
+                // A pause or unpause the daemon did not get to record is
+                // undone: the freezer follows the record.
+                let cg = cgroup::Cgroup::load(&c.id);
+                let matched = if status == Status::Paused {
+                    cg.freeze().await
+                } else {
+                    cg.thaw()
+                };
+                if let Err(e) = matched {
+                    tracing::warn!(container = %c.id, error = %e, "cannot bring the freezer in line with the record");
+                }
                 tracing::info!(container = %c.id, monitor = pid, "re-attached to running container");
                 self.spawn_watcher(c.clone(), fd);
                 if stopping {
@@ -1016,14 +1028,9 @@ fn scan_monitors(containers: &Path) -> HashMap<String, i32> {
         else {
             continue;
         };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+        let Some(dir) = monitor_dir(pid) else {
             continue;
         };
-        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        if args.get(1) != Some(&&b"monitor"[..]) {
-            continue;
-        }
-        let Some(dir) = args.get(2) else { continue };
         let Some(rest) = dir.strip_prefix(prefix).and_then(|r| r.strip_prefix(b"/")) else {
             continue;
         };
@@ -1097,11 +1104,23 @@ fn attach_monitor(dir: &Path, pid: i32) -> Option<OwnedFd> {
     }
     let fd = linux::pidfd_open(pid).ok()?;
     // Checked after opening the pidfd: if the pid was reused before, the
-    // command line shows it; after, the pidfd still names the old process.
+    // check fails; after, the pidfd still names the old process.
+    (monitor_dir(pid)?.as_slice() == dir.as_os_str().as_encoded_bytes()).then_some(fd)
+}
+
+/// The container directory `pid` is the monitor of, if it is one: its
+/// command line is `berthd monitor DIR` and it lives in our pid namespace
+/// (berth's init, a fork of the monitor, has the same command line but
+/// lives in the container's).
+fn monitor_dir(pid: i32) -> Option<Vec<u8>> {
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-    let dir = dir.as_os_str().as_encoded_bytes();
-    (args.get(1) == Some(&&b"monitor"[..]) && args.get(2) == Some(&dir)).then_some(fd)
+    let mut args = cmdline.split(|b| *b == 0).skip(1);
+    if args.next()? != b"monitor" {
+        return None;
+    }
+    let dir = args.next()?.to_vec();
+    let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
+    (ns(&pid.to_string())? == ns("self")?).then_some(dir)
 }
 
 /// A pidfd for PID 1 of a container found after a restart. Checked after

@@ -319,7 +319,8 @@ fn remove_cgroup(id: &str) {
     }
 }
 
-/// Monitors of containers under `root`, found by their command line.
+/// Monitors of containers under `root`, found by their command line and
+/// pid namespace.
 pub fn monitor_pids(root: &Path) -> Vec<i32> {
     let needle = root.join("containers");
     let needle = needle.to_string_lossy();
@@ -328,9 +329,15 @@ pub fn monitor_pids(root: &Path) -> Vec<i32> {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
             continue;
         };
+        // berth's init is a fork of the monitor: same command line, but
+        // in the container's pid namespace.
+        let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
         if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
             let cmd = String::from_utf8_lossy(&cmd);
-            if cmd.contains("\0monitor\0") && cmd.contains(needle.as_ref()) {
+            if cmd.contains("\0monitor\0")
+                && cmd.contains(needle.as_ref())
+                && ns(&pid.to_string()) == ns("self")
+            {
                 out.push(pid);
             }
         }
