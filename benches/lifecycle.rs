@@ -9,21 +9,6 @@ mod common;
 use berth::pb;
 use std::time::{Duration, Instant};
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
-
-fn report(name: &str, mut samples: Vec<Duration>) {
-    samples.sort();
-    println!(
-        "{name:<10} median {:>8.3} ms   p99 {:>8.3} ms   min {:>8.3} ms",
-        percentile(&samples, 0.5).as_secs_f64() * 1e3,
-        percentile(&samples, 0.99).as_secs_f64() * 1e3,
-        samples[0].as_secs_f64() * 1e3,
-    );
-}
-
 #[tokio::main]
 async fn main() {
     // `cargo bench` passes --bench; there are no other options.
@@ -85,8 +70,8 @@ async fn main() {
         }
     }
     println!("lifecycle of /bin/true through the API, {n} containers one after another:");
-    report("lifecycle", total);
+    common::report("lifecycle", total);
     for (name, samples) in steps.iter().zip(per_step) {
-        report(name, samples);
+        common::report(name, samples);
     }
 }

@@ -498,3 +498,15 @@ pub async fn read_when_ready(path: &Path) -> String {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// Prints the median, p99 and minimum of `samples` (for benchmarks).
+pub fn report(name: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let at = |p: f64| samples[((samples.len() as f64 - 1.0) * p).round() as usize];
+    println!(
+        "{name:<10} median {:>8.3} ms   p99 {:>8.3} ms   min {:>8.3} ms",
+        at(0.5).as_secs_f64() * 1e3,
+        at(0.99).as_secs_f64() * 1e3,
+        samples[0].as_secs_f64() * 1e3,
+    );
+}
