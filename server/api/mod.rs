@@ -195,7 +195,8 @@ impl Events for EventsService {
             labels: r.labels.into_iter().collect(),
         };
         let rx = self.bus.subscribe(filter, start, until)?;
-        let stream = tokio_stream::StreamExt::map(ReceiverStream::new(rx), Ok);
+        let stream =
+            tokio_stream::StreamExt::map(ReceiverStream::new(rx), |r| r.map_err(Status::from));
         Ok(Response::new(Box::pin(stream)))
     }
 }

@@ -252,7 +252,7 @@ impl Bus {
         filter: Filter,
         start: Start,
         until: Option<i64>,
-    ) -> Result<mpsc::Receiver<Event>, Error> {
+    ) -> Result<mpsc::Receiver<Result<Event, Error>>, Error> {
         let cursor = match start {
             Start::Now => {
                 let inner = self.lock();
@@ -301,7 +301,7 @@ impl Bus {
         filter: Filter,
         mut cursor: u64,
         until: Option<i64>,
-        tx: mpsc::Sender<Event>,
+        tx: mpsc::Sender<Result<Event, Error>>,
     ) {
         let past = |at: i64| until.is_some_and(|u| at > u);
         let mut closed = self.closed.subscribe();
@@ -325,6 +325,16 @@ impl Bus {
                     Err(_) => return,
                 };
                 let n = batch.len();
+                // Retention removed events this subscriber had not read:
+                // say so rather than skip them.
+                if batch.first().is_some_and(|e| e.seq != cursor + 1) {
+                    let oldest = batch[0].seq;
+                    let lost = Error::OutOfRange(format!(
+                        "events after seq {cursor} were removed by retention before this subscriber read them: the oldest event held is {oldest}"
+                    ));
+                    let _ = tx.send(Err(lost)).await;
+                    return;
+                }
                 for e in batch {
                     if past(e.recorded_at) {
                         return;
@@ -454,9 +464,13 @@ impl Bus {
 
 /// Hands `ev` to the subscriber's stream; false if it is gone or the
 /// daemon is shutting down.
-async fn send(tx: &mpsc::Sender<Event>, ev: Event, closed: &mut watch::Receiver<bool>) -> bool {
+async fn send(
+    tx: &mpsc::Sender<Result<Event, Error>>,
+    ev: Event,
+    closed: &mut watch::Receiver<bool>,
+) -> bool {
     tokio::select! {
-        r = tx.send(ev) => r.is_ok(),
+        r = tx.send(Ok(ev)) => r.is_ok(),
         _ = closed.wait_for(|c| *c) => false,
     }
 }
