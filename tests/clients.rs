@@ -132,6 +132,31 @@ async fn cli_lifecycle_reads_like_docker() {
     );
     let _ = ev_child.kill();
     let _ = ev_child.wait();
+    // The same events again from the journal: after a seq, and by time.
+    let replay = stdout(&berth(&d, &["events", "--since", "0", "--until", "0s"]));
+    let lines: Vec<&str> = replay.lines().collect();
+    assert!(
+        lines[0].contains("daemon start (resumed_from_seq=0) seq=1"),
+        "{replay}"
+    );
+    assert_eq!(lines.len(), 10, "{replay}");
+    assert!(lines[9].contains("container destroy") && lines[9].ends_with("seq=10"));
+    let dies = stdout(&berth(
+        &d,
+        &[
+            "events",
+            "--since",
+            "10m",
+            "--until",
+            "0s",
+            "--filter",
+            "event=die",
+        ],
+    ));
+    assert_eq!(dies.lines().count(), 1, "{dies}");
+    assert!(dies.contains("exitCode=137"), "{dies}");
+    let o = berth(&d, &["events", "--since", "yesterday"]);
+    assert_eq!(o.status.code(), Some(125));
 
     // run without -d waits and exits with the container's code; --rm removes.
     let o = berth(
