@@ -136,7 +136,7 @@ fn append_to_store(store: &store::Store, n: u64, per_tx: u64) -> f64 {
             });
             seq += 1;
         }
-        store.write(&batch).unwrap();
+        store.write_all(&[batch]).unwrap();
     }
     n as f64 / t.elapsed().as_secs_f64()
 }

@@ -30,7 +30,7 @@ impl From<events::Error> for Status {
         match e {
             events::Error::OutOfRange(_) => Status::out_of_range(msg),
             events::Error::Closed => Status::unavailable(msg),
-            events::Error::Store(_) => Status::internal(msg),
+            events::Error::Store(_) | events::Error::Journal(_) => Status::internal(msg),
         }
     }
 }

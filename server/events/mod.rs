@@ -12,8 +12,8 @@
 use crate::store::{self, Batch, Entry, Store};
 use berth::pb::{Action, Event};
 use prost::Message;
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
@@ -30,6 +30,8 @@ const PRUNE_EVERY: Duration = Duration::from_secs(10);
 pub enum Error {
     #[error("event journal: {0}")]
     Store(#[from] store::Error),
+    #[error("event journal: {0}")]
+    Journal(String),
     #[error("{0}")]
     OutOfRange(String),
     #[error("the daemon is shutting down")]
@@ -160,11 +162,22 @@ struct Inner {
     last_recorded: i64,
     subscribers: Vec<Subscriber>,
     closed: bool,
+    /// Group commit: changes waiting to be written, in ticket order.
+    queue: Vec<(Batch, Vec<Event>)>,
+    /// Whether a caller is writing a group now.
+    committing: bool,
+    /// The ticket of the newest queued change, and of the newest written.
+    last_ticket: u64,
+    finished: u64,
+    /// Tickets whose write failed, with the error.
+    failed: HashMap<u64, String>,
 }
 
 pub struct Bus {
     store: Arc<Store>,
     inner: Mutex<Inner>,
+    /// Signalled when a group is written.
+    wake: Condvar,
     /// True once the daemon shuts down: ends every subscription, also one
     /// waiting for a client that does not read.
     closed: watch::Sender<bool>,
@@ -187,7 +200,13 @@ impl Bus {
                 last_recorded: 0,
                 subscribers: Vec::new(),
                 closed: false,
+                queue: Vec::new(),
+                committing: false,
+                last_ticket: 0,
+                finished: 0,
+                failed: HashMap::new(),
             }),
+            wake: Condvar::new(),
             closed: watch::Sender::new(false),
         })
     }
@@ -201,43 +220,82 @@ impl Bus {
         self.lock().next_seq - 1
     }
 
-    /// Numbers `events`, writes them with `batch` in one durable
-    /// transaction, and then delivers them. An event without a time gets
-    /// the current time. If the write fails nothing is delivered and no
-    /// seq is used.
-    pub fn commit(&self, mut batch: Batch, events: Vec<Event>) -> Result<(), Error> {
+    /// Numbers `events`, writes them with `batch` durably, and then
+    /// delivers them; returns once that is done. An event without a time
+    /// gets the current time. If the write fails nothing is delivered and
+    /// no seq is used.
+    ///
+    /// Group commit: callers queue their changes; whoever finds no commit
+    /// in progress numbers everything queued and writes it in one
+    /// transaction while the others wait. Each caller's events keep their
+    /// order, and a caller's commit is done before it can queue another.
+    pub fn commit(&self, batch: Batch, events: Vec<Event>) -> Result<(), Error> {
         let mut inner = self.lock();
-        if events.is_empty() {
-            return Ok(self.store.write(&batch)?);
+        inner.last_ticket += 1;
+        let ticket = inner.last_ticket;
+        inner.queue.push((batch, events));
+        loop {
+            if inner.finished >= ticket {
+                return match inner.failed.remove(&ticket) {
+                    Some(e) => Err(Error::Journal(e)),
+                    None => Ok(()),
+                };
+            }
+            if inner.committing {
+                inner = self.wake.wait(inner).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            inner.committing = true;
+            let group = std::mem::take(&mut inner.queue);
+            let first = inner.finished + 1;
+            let n = group.len() as u64;
+            let now = now_nanos();
+            let recorded_at = now.max(inner.last_recorded);
+            let mut seq = inner.next_seq;
+            let mut batches = Vec::with_capacity(group.len());
+            let mut stamped = Vec::new();
+            for (mut batch, events) in group {
+                for mut ev in events {
+                    ev.seq = seq;
+                    seq += 1;
+                    ev.time.get_or_insert_with(|| timestamp(now));
+                    batch.event(Entry {
+                        seq: ev.seq,
+                        recorded_at,
+                        data: ev.encode_to_vec(),
+                    });
+                    stamped.push(ev);
+                }
+                batches.push(batch);
+            }
+            drop(inner);
+            let written = self.store.write_all(&batches);
+            inner = self.lock();
+            match written {
+                Ok(()) => {
+                    inner.next_seq = seq;
+                    inner.last_recorded = recorded_at;
+                    for ev in stamped {
+                        tracing::debug!(seq = ev.seq, container = %ev.id, action = ?Action::try_from(ev.action), "event");
+                        let live: Live = Arc::new((recorded_at, ev));
+                        // A full queue unhooks its subscriber, which then
+                        // reads what it missed from the journal.
+                        inner.subscribers.retain(|s| {
+                            !s.filter.matches(&live.1) || s.tx.try_send(live.clone()).is_ok()
+                        });
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, changes = n, "cannot write to the journal");
+                    for t in first..first + n {
+                        inner.failed.insert(t, e.to_string());
+                    }
+                }
+            }
+            inner.finished += n;
+            inner.committing = false;
+            self.wake.notify_all();
         }
-        let now = now_nanos();
-        let recorded_at = now.max(inner.last_recorded);
-        let mut seq = inner.next_seq;
-        let mut stamped = Vec::with_capacity(events.len());
-        for mut ev in events {
-            ev.seq = seq;
-            seq += 1;
-            ev.time.get_or_insert_with(|| timestamp(now));
-            batch.event(Entry {
-                seq: ev.seq,
-                recorded_at,
-                data: ev.encode_to_vec(),
-            });
-            stamped.push(ev);
-        }
-        self.store.write(&batch)?;
-        inner.next_seq = seq;
-        inner.last_recorded = recorded_at;
-        for ev in stamped {
-            tracing::debug!(seq = ev.seq, container = %ev.id, action = ?Action::try_from(ev.action), "event");
-            let live: Live = Arc::new((recorded_at, ev));
-            // A full queue unhooks its subscriber, which then reads what it
-            // missed from the journal.
-            inner
-                .subscribers
-                .retain(|s| !s.filter.matches(&live.1) || s.tx.try_send(live.clone()).is_ok());
-        }
-        Ok(())
     }
 
     pub fn publish(&self, ev: Event) -> Result<(), Error> {
@@ -505,6 +563,60 @@ mod tests {
         };
         assert!(!f.matches(&daemon));
         assert!(Filter::default().matches(&daemon));
+    }
+
+    #[test]
+    fn concurrent_commits_are_numbered_once_in_order_and_journaled() {
+        let dir = std::env::temp_dir().join(format!("berth-bus-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Arc::new(Store::open(&dir.join("t.redb")).unwrap());
+        let bus = Arc::new(Bus::open(store.clone()).unwrap());
+        const THREADS: usize = 8;
+        const EACH: usize = 100;
+        let threads: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let bus = bus.clone();
+                std::thread::spawn(move || {
+                    for i in 0..EACH {
+                        // Two events per commit: they must stay adjacent.
+                        let ev = |n: usize| Event {
+                            id: format!("t{t}"),
+                            signal: n as i32,
+                            ..Default::default()
+                        };
+                        bus.commit(Batch::default(), vec![ev(2 * i), ev(2 * i + 1)])
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let all = store.read(0, usize::MAX).unwrap();
+        assert_eq!(all.len(), THREADS * EACH * 2);
+        assert_eq!(bus.last_seq(), all.len() as u64);
+        let events: Vec<Event> = all
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                assert_eq!(e.seq, i as u64 + 1);
+                Event::decode(e.data.as_slice()).unwrap()
+            })
+            .collect();
+        for pair in events.chunks(2) {
+            assert_eq!(pair[0].id, pair[1].id);
+            assert_eq!(pair[0].signal + 1, pair[1].signal);
+        }
+        for t in 0..THREADS {
+            let mine: Vec<i32> = events
+                .iter()
+                .filter(|e| e.id == format!("t{t}"))
+                .map(|e| e.signal)
+                .collect();
+            assert_eq!(mine, (0..2 * EACH as i32).collect::<Vec<_>>());
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

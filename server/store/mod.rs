@@ -123,28 +123,31 @@ impl Store {
         Ok(Store { db: database })
     }
 
-    /// Writes `batch` in one durable transaction.
-    pub fn write(&self, batch: &Batch) -> Result<(), Error> {
+    /// Writes `batches`, in order, in one durable transaction.
+    pub fn write_all(&self, batches: &[Batch]) -> Result<(), Error> {
         let tx = self.db.begin_write().map_err(db("begin"))?;
         {
-            if let Some((id, value)) = &batch.record {
-                let mut table = tx.open_table(CONTAINERS).map_err(db("open table"))?;
-                match value {
-                    Some(v) => table.insert(id.as_str(), v.as_slice()).map(drop),
-                    None => table.remove(id.as_str()).map(drop),
+            let mut table = tx.open_table(CONTAINERS).map_err(db("open table"))?;
+            let mut events = tx.open_table(EVENTS).map_err(db("open table"))?;
+            let mut next = None;
+            for batch in batches {
+                if let Some((id, value)) = &batch.record {
+                    match value {
+                        Some(v) => table.insert(id.as_str(), v.as_slice()).map(drop),
+                        None => table.remove(id.as_str()).map(drop),
+                    }
+                    .map_err(db("write record"))?;
                 }
-                .map_err(db("write record"))?;
-            }
-            if let Some(last) = batch.events.last() {
-                let mut events = tx.open_table(EVENTS).map_err(db("open table"))?;
                 for e in &batch.events {
                     events
                         .insert(e.seq, e.encode().as_slice())
                         .map_err(db("append event"))?;
+                    next = Some(e.seq + 1);
                 }
+            }
+            if let Some(next) = next {
                 let mut meta = tx.open_table(META).map_err(db("open table"))?;
-                meta.insert(NEXT_SEQ, last.seq + 1)
-                    .map_err(db("write meta"))?;
+                meta.insert(NEXT_SEQ, next).map_err(db("write meta"))?;
             }
         }
         tx.commit().map_err(db("commit"))
@@ -293,7 +296,7 @@ mod tests {
         for s in seqs {
             b.event(entry(s, s as i64 * 10));
         }
-        store.write(&b).unwrap();
+        store.write_all(&[b]).unwrap();
     }
 
     #[test]
