@@ -3,8 +3,8 @@
 //! - kill -> die: a Kill request to the die event at a subscriber, and the
 //!   process's exit (the monitor's reap time, the die event's `time`) to
 //!   the die event at the subscriber.
-//! - journal append: events/s through the API (Kill requests, one and
-//!   eight clients), and in the store alone (one event per durable
+//! - journal append: events/s through the API (Kill requests, one client,
+//!   and eight on eight containers), and in the store alone (one event per durable
 //!   transaction, and 1,000 per transaction).
 //! - replay: a journal of 1,000,000 events read back, by the store and by
 //!   a subscriber over gRPC.
@@ -80,12 +80,18 @@ async fn kill_to_die(d: &Daemon, n: usize) {
 
 async fn append_through_api(d: &Daemon) {
     let mut api = d.api().await;
-    let id = sleeper(&mut api, "appender").await;
+    // One container per client: changes to one container are serialised,
+    // changes to different containers share journal transactions.
+    let mut ids = Vec::new();
+    for i in 0..8 {
+        ids.push(sleeper(&mut api, &format!("appender{i}")).await);
+    }
     for clients in [1usize, 8] {
         let per = 2000 / clients;
         let t = Instant::now();
-        let tasks: Vec<_> = (0..clients)
-            .map(|_| {
+        let tasks: Vec<_> = ids[..clients]
+            .iter()
+            .map(|id| {
                 let (host, id) = (d.host(), id.clone());
                 tokio::spawn(async move {
                     let mut api = pb::containers_client::ContainersClient::new(
@@ -101,11 +107,13 @@ async fn append_through_api(d: &Daemon) {
             t.await.unwrap();
         }
         let rate = (per * clients) as f64 / t.elapsed().as_secs_f64();
-        println!("journal append through the API, {clients} client(s): {rate:>9.0} events/s");
+        println!("journal append through the API, {clients} client(s) on their own containers: {rate:>9.0} events/s");
     }
-    api.remove(pb::RemoveRequest { id, force: true })
-        .await
-        .unwrap();
+    for id in ids {
+        api.remove(pb::RemoveRequest { id, force: true })
+            .await
+            .unwrap();
+    }
 }
 
 fn event(seq: u64) -> pb::Event {

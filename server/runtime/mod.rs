@@ -384,7 +384,16 @@ impl Runtime {
     fn save(&self, record: &Record, events: Vec<pb::Event>) -> Result<()> {
         let mut batch = Batch::default();
         batch.put(&record.id, record)?;
-        Ok(self.bus.commit(batch, events)?)
+        self.commit(batch, events)
+    }
+
+    /// Writes `batch` with `events` through the bus. The write blocks on
+    /// the disk: the worker thread hands its other tasks on meanwhile, so
+    /// other containers' changes can join the same transaction.
+    fn commit(&self, batch: Batch, events: Vec<pb::Event>) -> Result<()> {
+        Ok(tokio::task::block_in_place(|| {
+            self.bus.commit(batch, events)
+        })?)
     }
 
     pub async fn create(&self, req: spec::Request) -> Result<(String, String)> {
@@ -706,7 +715,7 @@ impl Runtime {
             Self::thaw_for_kill(&c, &st);
         }
         let ev = Self::event(&c, &st.record, Action::Kill, signal, None);
-        Ok(self.bus.publish(ev)?)
+        self.commit(Batch::default(), vec![ev])
     }
 
     pub async fn stop(
@@ -913,7 +922,7 @@ impl Runtime {
                 if Self::send_signal(&c, &st, libc::SIGKILL).is_ok() {
                     Self::thaw_for_kill(&c, &st);
                     let ev = Self::event(&c, &st.record, Action::Kill, libc::SIGKILL, None);
-                    self.bus.publish(ev)?;
+                    self.commit(Batch::default(), vec![ev])?;
                 }
                 Some(st.record.exits)
             } else {
@@ -928,7 +937,7 @@ impl Runtime {
             let mut batch = Batch::default();
             batch.delete(&c.id);
             let ev = Self::event(&c, &st.record, Action::Destroy, 0, None);
-            self.bus.commit(batch, vec![ev])?;
+            self.commit(batch, vec![ev])?;
             st.removed = true;
         }
         {
