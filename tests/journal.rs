@@ -347,3 +347,61 @@ async fn concurrent_stops_signal_once_and_the_earliest_deadline_wins() {
     );
     ev.quiet().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_thousand_subscribers_each_get_every_event() {
+    let d = Daemon::start_with_log("thousand", "info").await;
+    let mut api = d.api().await;
+    let mut streams = Vec::new();
+    // 100 streams per connection.
+    for _ in 0..10 {
+        let channel = berth::connect(&d.host()).await.unwrap();
+        for _ in 0..100 {
+            let s = pb::events_client::EventsClient::new(channel.clone())
+                .subscribe(pb::SubscribeRequest::default())
+                .await
+                .unwrap()
+                .into_inner();
+            streams.push(s);
+        }
+    }
+    let id = started(&mut api, spec("t", &["sleep", "1000"])).await;
+    api.remove(pb::RemoveRequest { id, force: true })
+        .await
+        .unwrap();
+    let readers: Vec<_> = streams
+        .into_iter()
+        .map(|mut s| {
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                while got.len() < 5 {
+                    let e = tokio::time::timeout(Duration::from_secs(30), s.message())
+                        .await
+                        .expect("event within 30s")
+                        .unwrap()
+                        .unwrap();
+                    got.push(e);
+                }
+                got
+            })
+        })
+        .collect();
+    let mut first: Option<Vec<pb::Event>> = None;
+    for r in readers {
+        let got = r.await.unwrap();
+        assert_eq!(
+            brief(&got),
+            vec![
+                (Action::Create, 0, None),
+                (Action::Start, 0, None),
+                (Action::Kill, 9, None),
+                (Action::Die, 9, Some(137)),
+                (Action::Destroy, 0, None)
+            ]
+        );
+        match &first {
+            Some(f) => assert_eq!(&got, f),
+            None => first = Some(got),
+        }
+    }
+}
