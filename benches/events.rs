@@ -272,10 +272,7 @@ async fn fan_out(d: &Daemon) {
 
 #[tokio::main]
 async fn main() {
-    let n: usize = std::env::var("BERTH_BENCH_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(300);
+    let n = common::samples();
     let mut d = Daemon::start_with_log("events-bench", "warn").await;
     kill_to_die(&d, n).await;
     append_through_api(&d).await;

@@ -12,10 +12,7 @@ use std::time::{Duration, Instant};
 #[tokio::main]
 async fn main() {
     // `cargo bench` passes --bench; there are no other options.
-    let n: usize = std::env::var("BERTH_BENCH_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(300);
+    let n = common::samples();
     let d = common::Daemon::start_with_log("bench", "warn").await;
     let mut api = d.api().await;
     let rootfs = common::rootfs().display().to_string();

@@ -510,3 +510,11 @@ pub fn report(name: &str, mut samples: Vec<Duration>) {
         samples[0].as_secs_f64() * 1e3,
     );
 }
+
+/// How many samples a benchmark takes: BERTH_BENCH_N, default 300.
+pub fn samples() -> usize {
+    std::env::var("BERTH_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300)
+}
