@@ -30,6 +30,33 @@ pub const DEFAULT_SOCKET: &str = "/run/berth/berth.sock";
 /// The default host URI.
 pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
 
+/// A size in bytes: a number with an optional k, m or g suffix (powers of
+/// 1024), e.g. "64m".
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, unit) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&t[..i], c),
+        _ => (t, ' '),
+    };
+    let shift = match unit {
+        ' ' => 0,
+        'k' => 10,
+        'm' => 20,
+        'g' => 30,
+        _ => {
+            return Err(format!(
+                "invalid size {s:?}: use bytes or a k, m or g suffix"
+            ))
+        }
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("invalid size {s:?}: use bytes or a k, m or g suffix"))?;
+    n.checked_mul(1 << shift)
+        .ok_or_else(|| format!("invalid size {s:?}: too large"))
+}
+
 /// Why a connection could not be made.
 #[derive(Debug)]
 pub enum ConnectError {
@@ -125,6 +152,17 @@ pub async fn connect(host: &str) -> Result<Channel, ConnectError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("512"), Ok(512));
+        assert_eq!(parse_size("4k"), Ok(4096));
+        assert_eq!(parse_size("10m"), Ok(10 << 20));
+        assert_eq!(parse_size("1GB"), Ok(1 << 30));
+        for bad in ["", "m", "1x", "-1k", "99999999999g"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn hosts() {

@@ -27,6 +27,12 @@ struct Args {
     /// removed in the background.
     #[arg(long, env = "BERTH_EVENTS_RETENTION", default_value = "1000000,7d")]
     events_retention: events::Retention,
+    /// Default size at which a container's log is rotated (k, m, g suffixes).
+    #[arg(long, env = "BERTH_LOG_MAX_SIZE", default_value = "10m", value_parser = berth::parse_size)]
+    log_max_size: u64,
+    /// Default number of log files kept per container, the current one included.
+    #[arg(long, env = "BERTH_LOG_MAX_FILES", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    log_max_files: u32,
     /// Log filter (tracing's env-filter syntax), e.g. "info" or "berthd=debug".
     #[arg(long, env = "BERTH_LOG", default_value = "info")]
     log: String,
@@ -74,7 +80,15 @@ fn init_tracing(filter: &str) {
 
 async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let (shutdown_tx, shutdown) = watch::channel(false);
-    let rt = runtime::Runtime::open(&args.root, shutdown.clone()).await?;
+    let rt = runtime::Runtime::open(
+        &args.root,
+        runtime::logs::Limits {
+            max_size: args.log_max_size,
+            max_files: args.log_max_files,
+        },
+        shutdown.clone(),
+    )
+    .await?;
     let bus = rt.bus();
     bus.spawn_retention(args.events_retention, shutdown.clone());
     let listener = bind(&args.socket)?;

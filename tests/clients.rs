@@ -162,10 +162,20 @@ async fn cli_lifecycle_reads_like_docker() {
     let o = berth(
         &d,
         &[
-            "run", "--rm", "--name", "seven", &rootfs, "sh", "-c", "exit 7",
+            "run",
+            "--rm",
+            "--name",
+            "seven",
+            &rootfs,
+            "sh",
+            "-c",
+            "echo out; echo err >&2; exit 7",
         ],
     );
     assert_eq!(o.status.code(), Some(7), "{o:?}");
+    // Its output, live, on the matching streams.
+    assert_eq!(stdout(&o), "out\n");
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "err\n");
     assert!(!stdout(&berth(&d, &["ps", "-a"])).contains("seven"));
     let o = berth(&d, &["run", "--rm", &rootfs, "nosuchcmd"]);
     assert_eq!(o.status.code(), Some(127));

@@ -103,6 +103,25 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// Show a container's output.
+    Logs {
+        /// Keep streaming new output until the container stops.
+        #[arg(short, long)]
+        follow: bool,
+        /// Only the last N lines ("all" for everything).
+        #[arg(short = 'n', long, default_value = "all")]
+        tail: String,
+        /// Prefix each line with its time.
+        #[arg(short, long)]
+        timestamps: bool,
+        /// Only output since this RFC 3339 time or duration ago (10m).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only output until this RFC 3339 time or duration ago.
+        #[arg(long)]
+        until: Option<String>,
+        container: String,
+    },
     /// Show the configuration and state of containers.
     Inspect {
         #[arg(long, value_enum, default_value = "json")]
@@ -159,6 +178,12 @@ struct CreateArgs {
     /// Network: none (default, own loopback) or host.
     #[arg(long)]
     network: Option<String>,
+    /// Rotate the container's log at this size (e.g. 20m; default: the daemon's).
+    #[arg(long)]
+    log_max_size: Option<String>,
+    /// Log files to keep, the current one included (default: the daemon's).
+    #[arg(long)]
+    log_max_files: Option<u32>,
     /// Host directory used as the container's root filesystem.
     rootfs: String,
     /// Command and arguments.
@@ -243,6 +268,14 @@ fn create_request(a: CreateArgs) -> Result<CreateRequest, Failure> {
         stop_timeout_seconds: a.stop_timeout,
         mounts,
         network: a.network.unwrap_or_default(),
+        log_max_size_bytes: a
+            .log_max_size
+            .as_deref()
+            .map(berth::parse_size)
+            .transpose()
+            .map_err(|e| Failure(e, 125))?
+            .unwrap_or(0),
+        log_max_files: a.log_max_files.unwrap_or(0),
     })
 }
 
@@ -361,6 +394,33 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             }
             Ok(u8::from(failed))
         }
+        Command::Logs {
+            follow,
+            tail,
+            timestamps,
+            since,
+            until,
+            container,
+        } => {
+            let tail = match tail.as_str() {
+                "all" => None,
+                n => Some(n.parse().map_err(|_| {
+                    Failure(format!("invalid tail {n:?}: use a number or all"), 125)
+                })?),
+            };
+            let req = pb::LogsRequest {
+                id: container,
+                follow,
+                tail,
+                since: since.as_deref().map(parse_time).transpose()?,
+                until: until.as_deref().map(parse_time).transpose()?,
+                timestamps,
+                stdout: false,
+                stderr: false,
+            };
+            print_logs(&mut api, req).await?;
+            Ok(0)
+        }
         Command::Ps { all, quiet, format } => {
             let list = api.list(pb::ListRequest { all }).await?.into_inner();
             if quiet {
@@ -446,6 +506,32 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             Ok(0)
         }
     }
+}
+
+/// Writes log lines to stdout or stderr, as the container wrote them.
+async fn print_logs(
+    api: &mut ContainersClient<Channel>,
+    req: pb::LogsRequest,
+) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut stream = api.logs(req).await?.into_inner();
+    while let Some(e) = stream.message().await? {
+        let prefix = e.time.map(|t| format!("{t} ")).unwrap_or_default();
+        let written = if e.stream == pb::LogStream::Stderr as i32 {
+            let mut err = std::io::stderr().lock();
+            err.write_all(prefix.as_bytes())
+                .and_then(|()| err.write_all(&e.line))
+        } else {
+            let mut out = std::io::stdout().lock();
+            out.write_all(prefix.as_bytes())
+                .and_then(|()| out.write_all(&e.line))
+                .and_then(|()| out.flush())
+        };
+        if written.is_err() {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// Waits for `cond`, asking again while the daemon is unavailable (a
@@ -556,6 +642,13 @@ async fn run_container(
         println!("{id}");
         return Ok(0);
     }
+    // The container's output as it runs; the stream ends when it stops.
+    let follow = pb::LogsRequest {
+        id: id.clone(),
+        follow: true,
+        ..Default::default()
+    };
+    print_logs(api, follow).await?;
     let waited = wait(api, id.clone(), pb::WaitCondition::NotRunning).await?;
     if rm {
         api.remove(pb::RemoveRequest { id, force: true }).await?;

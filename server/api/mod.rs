@@ -81,6 +81,8 @@ impl Containers for ContainersService {
                 })
                 .collect(),
             network: r.network,
+            log_max_size: r.log_max_size_bytes,
+            log_max_files: r.log_max_files,
         };
         let rt = self.rt.clone();
         let (id, name) = detached(async move { rt.create(request).await }).await?;
@@ -139,6 +141,27 @@ impl Containers for ContainersService {
         };
         let (exit_code, signal) = self.rt.wait(&r.id, cond, r.exit_count).await?;
         Ok(Response::new(pb::WaitResponse { exit_code, signal }))
+    }
+
+    type LogsStream = Pin<Box<dyn Stream<Item = Result<pb::LogEntry, Status>> + Send>>;
+
+    async fn logs(&self, req: Request<pb::LogsRequest>) -> Res<Self::LogsStream> {
+        let r = req.into_inner();
+        let both = !r.stdout && !r.stderr;
+        let q = crate::runtime::LogsQuery {
+            follow: r.follow,
+            tail: r.tail.map(|n| n as usize),
+            since: r.since.as_ref().map(events::nanos),
+            until: r.until.as_ref().map(events::nanos),
+            timestamps: r.timestamps,
+            stdout: r.stdout || both,
+            stderr: r.stderr || both,
+        };
+        let rx = self.rt.logs(&r.id, q)?;
+        Ok(Response::new(Box::pin(tokio_stream::StreamExt::map(
+            ReceiverStream::new(rx),
+            Ok,
+        ))))
     }
 
     async fn inspect(&self, req: Request<pb::InspectRequest>) -> Res<pb::InspectResponse> {

@@ -20,6 +20,7 @@
 pub mod cgroup;
 mod init;
 pub mod linux;
+pub mod logs;
 pub mod monitor;
 mod names;
 mod setup;
@@ -174,6 +175,8 @@ pub struct Runtime {
     root: PathBuf,
     exe: PathBuf,
     bus: Arc<Bus>,
+    /// The daemon's default log rotation.
+    log_limits: logs::Limits,
     index: RwLock<Index>,
     shutdown: watch::Receiver<bool>,
 }
@@ -194,7 +197,11 @@ impl Runtime {
     /// Opens the root (creating it) and its database, records the daemon's
     /// start, loads every stored container and re-attaches to those whose
     /// monitor still runs.
-    pub async fn open(root: &Path, shutdown: watch::Receiver<bool>) -> Result<Arc<Runtime>> {
+    pub async fn open(
+        root: &Path,
+        log_limits: logs::Limits,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<Arc<Runtime>> {
         let containers = root.join("containers");
         std::fs::create_dir_all(&containers)
             .map_err(|e| internal(&format!("create root {}", root.display()), e))?;
@@ -207,6 +214,7 @@ impl Runtime {
             root: root.to_path_buf(),
             exe,
             bus,
+            log_limits,
             index: RwLock::new(Index::default()),
             shutdown,
         });
@@ -479,9 +487,21 @@ impl Runtime {
         let _ = std::fs::remove_file(c.dir.join(monitor::EXIT_FILE));
         // The monitor's input for this run. Not fsynced: the durable copy
         // of the spec is the record in the store, and a crash ends the run.
+        let spec = c.spec();
+        let log = logs::Limits {
+            max_size: match spec.log_max_size {
+                0 => self.log_limits.max_size,
+                n => n,
+            },
+            max_files: match spec.log_max_files {
+                0 => self.log_limits.max_files,
+                n => n,
+            },
+        };
         let config = monitor::Config {
             id: c.id.clone(),
-            spec: c.spec(),
+            spec,
+            log,
         };
         let data = serde_json::to_vec(&config).map_err(|e| internal("encode config", e))?;
         std::fs::write(c.dir.join(monitor::CONFIG_FILE), data)
@@ -989,6 +1009,24 @@ impl Runtime {
         }
     }
 
+    /// Streams the container's log as `q` asks; with follow, until the
+    /// container stops, the client goes away or the daemon shuts down.
+    pub fn logs(
+        &self,
+        key: &str,
+        q: LogsQuery,
+    ) -> Result<tokio::sync::mpsc::Receiver<pb::LogEntry>> {
+        let c = self.find(key)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        let shutdown = self.shutdown.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = send_logs(&c, &q, &tx, &shutdown) {
+                tracing::warn!(container = %c.id, error = %e, "cannot read the log");
+            }
+        });
+        Ok(rx)
+    }
+
     pub fn inspect(&self, key: &str) -> Result<pb::Container> {
         let c = self.find(key)?;
         let st = c.state();
@@ -1007,6 +1045,121 @@ impl Runtime {
             .collect();
         out.sort_by_key(|c| std::cmp::Reverse(c.0));
         out.into_iter().map(|(_, c)| c).collect()
+    }
+}
+
+/// What a Logs request asks for.
+#[derive(Debug, Clone, Default)]
+pub struct LogsQuery {
+    pub follow: bool,
+    pub tail: Option<usize>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub timestamps: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+impl LogsQuery {
+    fn wants(&self, r: &logs::Record) -> bool {
+        let stream = match r.stream {
+            logs::STDOUT => self.stdout,
+            logs::STDERR => self.stderr,
+            _ => false,
+        };
+        stream && self.since.is_none_or(|t| r.time >= t) && self.until.is_none_or(|t| r.time <= t)
+    }
+
+    fn entry(&self, r: logs::Record) -> pb::LogEntry {
+        pb::LogEntry {
+            time: self.timestamps.then(|| timestamp(r.time)),
+            stream: match r.stream {
+                logs::STDOUT => pb::LogStream::Stdout,
+                _ => pb::LogStream::Stderr,
+            } as i32,
+            line: r.line,
+        }
+    }
+}
+
+/// The body of a Logs request, on a blocking thread: what is kept, then
+/// (following) new records, polling the current file and noticing
+/// rotation by its inode.
+fn send_logs(
+    c: &Container,
+    q: &LogsQuery,
+    tx: &tokio::sync::mpsc::Sender<pb::LogEntry>,
+    shutdown: &watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let send = |r: logs::Record| tx.blocking_send(q.entry(r)).is_ok();
+    let current_path = c.dir.join(logs::LOG_FILE);
+    let mut current: Option<(std::fs::File, u64)> = None;
+    let mut tail = std::collections::VecDeque::new();
+    for path in logs::files(&c.dir) {
+        let Ok(mut f) = std::fs::File::open(&path) else {
+            continue;
+        };
+        let (records, end) = logs::read_from(&mut f, 0)?;
+        for r in records.into_iter().filter(|r| q.wants(r)) {
+            match q.tail {
+                Some(n) => {
+                    tail.push_back(r);
+                    if tail.len() > n {
+                        tail.pop_front();
+                    }
+                }
+                None if !send(r) => return Ok(()),
+                None => {}
+            }
+        }
+        if path == current_path {
+            current = Some((f, end));
+        }
+    }
+    for r in tail {
+        if !send(r) {
+            return Ok(());
+        }
+    }
+    if !q.follow {
+        return Ok(());
+    }
+    loop {
+        if tx.is_closed() || *shutdown.borrow() {
+            return Ok(());
+        }
+        // Read after checking: once it is not running, its monitor has
+        // written everything.
+        let running = {
+            let st = c.state();
+            st.record.status.is_running() && !st.removed
+        };
+        if current.is_none() {
+            current = std::fs::File::open(&current_path).ok().map(|f| (f, 0));
+        }
+        if let Some((f, offset)) = &mut current {
+            let (records, end) = logs::read_from(f, *offset)?;
+            *offset = end;
+            for r in records.into_iter().filter(|r| q.wants(r)) {
+                if !send(r) {
+                    return Ok(());
+                }
+            }
+            let rotated = match std::fs::metadata(&current_path) {
+                Ok(m) => m.ino() != f.metadata()?.ino(),
+                Err(_) => false,
+            };
+            if rotated {
+                // The old file is read to its end: go on with the new one.
+                current = None;
+                continue;
+            }
+        }
+        if !running || q.until.is_some_and(|u| u < now_nanos()) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -1181,6 +1334,8 @@ fn to_pb(r: &Record) -> pb::Container {
                 })
                 .collect(),
             network: s.network.as_str().to_string(),
+            log_max_size_bytes: s.log_max_size,
+            log_max_files: s.log_max_files,
         }),
         state: Some(pb::ContainerState {
             status: r.status.to_pb() as i32,

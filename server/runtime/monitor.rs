@@ -12,6 +12,7 @@
 
 use super::cgroup::Cgroup;
 use super::linux::{self, Forked};
+use super::logs;
 use super::setup;
 use super::spec::{Network, Spec};
 use crate::events::now_nanos;
@@ -27,6 +28,9 @@ use std::path::{Path, PathBuf};
 pub struct Config {
     pub id: String,
     pub spec: Spec,
+    /// The log's rotation, resolved from the spec and the daemon's defaults.
+    #[serde(default)]
+    pub log: logs::Limits,
 }
 
 /// The one message the monitor sends berthd.
@@ -49,7 +53,6 @@ pub struct ExitRecord {
 
 pub const CONFIG_FILE: &str = "config.json";
 pub const EXIT_FILE: &str = "exit.json";
-pub const OUTPUT_FILE: &str = "output.log";
 
 /// A failure while starting, with the step that failed.
 pub struct StepError {
@@ -143,11 +146,10 @@ fn run_in_cgroup(
     cgroup: &Cgroup,
     report: &mut Option<File>,
 ) -> Result<(), StepError> {
-    let output = File::options()
-        .create(true)
-        .append(true)
-        .open(dir.join(OUTPUT_FILE))
-        .map_err(|e| StepError::new("open output log", e))?;
+    let pipe =
+        || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| StepError::new("pipe", e));
+    let (stdout_r, stdout_w) = pipe()?;
+    let (stderr_r, stderr_w) = pipe()?;
     let (sync_r, sync_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| StepError::new("pipe", e))?;
     let (err_r, err_w) =
@@ -162,7 +164,9 @@ fn run_in_cgroup(
             Forked::Child => {
                 drop(sync_w);
                 drop(err_r);
-                let e = setup::container_main(dir, config, sync_r, &output, &err_w);
+                drop(stdout_r);
+                drop(stderr_r);
+                let e = setup::container_main(dir, config, sync_r, [&stdout_w, &stderr_w], &err_w);
                 let mut err_w = File::from(err_w);
                 let _ = write!(err_w, "{}\0{}", e.step, e.message);
                 // SAFETY: _exit ends the child without running the parent's
@@ -173,7 +177,8 @@ fn run_in_cgroup(
         };
     drop(sync_r);
     drop(err_w);
-    drop(output);
+    drop(stdout_w);
+    drop(stderr_w);
     let fail = |e: StepError| -> StepError {
         let _ = linux::pidfd_send_signal(&pidfd, libc::SIGKILL);
         let _ = linux::waitid_pidfd(&pidfd, false);
@@ -214,6 +219,7 @@ fn run_in_cgroup(
             let _ = linux::pidfd_send_signal(&pidfd, libc::SIGKILL);
         }
     }
+    pump_output(dir, config, [stdout_r, stderr_r], &pidfd);
     let status = linux::waitid_pidfd(&pidfd, false)
         .map_err(|e| StepError::new("wait", e))?
         .ok_or_else(|| StepError::new("wait", "no status"))?;
@@ -227,6 +233,105 @@ fn run_in_cgroup(
     linux::write_atomic(&dir.join(EXIT_FILE), &data)
         .map_err(|e| StepError::new("write exit status", e))?;
     Ok(())
+}
+
+/// Copies PID 1's stdout and stderr into the log until PID 1 has exited
+/// and the pipes are closed (or for at most a second after PID 1 exits, in
+/// case something outside the container holds them). A write error drops
+/// output rather than blocking the container.
+fn pump_output(dir: &Path, config: &Config, pipes: [OwnedFd; 2], pidfd: &OwnedFd) {
+    let mut writer = logs::Writer::open(dir, config.log)
+        .map_err(|e| tracing::warn!(container = %config.id, error = %e, "cannot open the log"))
+        .ok();
+    let mut splitters = [logs::Splitter::default(), logs::Splitter::default()];
+    let streams = [logs::STDOUT, logs::STDERR];
+    let mut open: [Option<OwnedFd>; 2] = pipes.map(Some);
+    let mut exited_at: Option<std::time::Instant> = None;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut failed = false;
+    let mut record = |writer: &mut Option<logs::Writer>, stream: u8, line: &[u8]| {
+        if let Some(w) = writer {
+            if let Err(e) = w.write(now_nanos(), stream, line) {
+                if !failed {
+                    tracing::warn!(container = %config.id, error = %e, "cannot write the log; dropping output");
+                    failed = true;
+                }
+            }
+        }
+    };
+    loop {
+        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(3);
+        let mut which = Vec::with_capacity(3);
+        for (i, fd) in open.iter().enumerate() {
+            if let Some(fd) = fd {
+                fds.push(libc::pollfd {
+                    fd: fd.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+                which.push(Some(i));
+            }
+        }
+        if exited_at.is_none() {
+            fds.push(libc::pollfd {
+                fd: pidfd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
+            which.push(None);
+        }
+        let timeout = match exited_at {
+            Some(t) if open.iter().any(Option::is_some) => {
+                let left = std::time::Duration::from_secs(1).saturating_sub(t.elapsed());
+                if left.is_zero() {
+                    break;
+                }
+                left.as_millis() as i32 + 1
+            }
+            Some(_) => break,
+            None => -1,
+        };
+        // SAFETY: `fds` is a valid array of pollfd for the whole call.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+        if n < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            break;
+        }
+        for (pfd, w) in fds.iter().zip(&which) {
+            if pfd.revents == 0 {
+                continue;
+            }
+            let Some(i) = *w else {
+                exited_at = Some(std::time::Instant::now());
+                continue;
+            };
+            let Some(fd) = &open[i] else { continue };
+            let got = match nix::unistd::read(fd, &mut buf) {
+                Err(nix::errno::Errno::EINTR) | Err(nix::errno::Errno::EAGAIN) => continue,
+                Ok(0) | Err(_) => 0,
+                Ok(n) => n,
+            };
+            let stream = streams[i];
+            if got == 0 {
+                splitters[i].finish(&mut |l| record(&mut writer, stream, l));
+                open[i] = None;
+            } else {
+                splitters[i].push(&buf[..got], &mut |l| record(&mut writer, stream, l));
+            }
+        }
+        if let Some(w) = &mut writer {
+            let _ = w.flush();
+        }
+    }
+    for (i, s) in splitters.iter_mut().enumerate() {
+        let stream = streams[i];
+        s.finish(&mut |l| record(&mut writer, stream, l));
+    }
+    if let Some(w) = &mut writer {
+        let _ = w.flush();
+    }
 }
 
 /// Reads `DIR/exit.json` if the monitor wrote one.

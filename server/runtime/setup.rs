@@ -47,10 +47,10 @@ pub fn container_main(
     dir: &Path,
     config: &Config,
     sync_r: OwnedFd,
-    output: &File,
+    stdio: [&OwnedFd; 2],
     err_w: &OwnedFd,
 ) -> StepError {
-    match prepare(dir, config, sync_r, output) {
+    match prepare(dir, config, sync_r, stdio) {
         Ok(exec) => {
             if config.spec.init {
                 init::run(exec, err_w)
@@ -96,7 +96,12 @@ fn reset_signals() {
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
 }
 
-fn prepare(dir: &Path, config: &Config, sync_r: OwnedFd, output: &File) -> Result<Exec, StepError> {
+fn prepare(
+    dir: &Path,
+    config: &Config,
+    sync_r: OwnedFd,
+    [stdout, stderr]: [&OwnedFd; 2],
+) -> Result<Exec, StepError> {
     // Wait until the monitor has put us into the cgroup; EOF means it died.
     let mut byte = [0u8; 1];
     match File::from(sync_r).read(&mut byte) {
@@ -151,8 +156,8 @@ fn prepare(dir: &Path, config: &Config, sync_r: OwnedFd, output: &File) -> Resul
     step("working directory", chdir(spec.working_dir.as_str()))?;
     let null = step("stdio", File::open("/dev/null"))?;
     step("stdio", nix::unistd::dup2_stdin(&null))?;
-    step("stdio", nix::unistd::dup2_stdout(output))?;
-    step("stdio", nix::unistd::dup2_stderr(output))?;
+    step("stdio", nix::unistd::dup2_stdout(stdout))?;
+    step("stdio", nix::unistd::dup2_stderr(stderr))?;
     resolve(spec)
 }
 

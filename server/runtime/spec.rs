@@ -54,6 +54,11 @@ pub struct Spec {
     pub stop_timeout: i32,
     pub mounts: Vec<MountSpec>,
     pub network: Network,
+    /// Log rotation for this container; 0 means the daemon's default.
+    #[serde(default)]
+    pub log_max_size: u64,
+    #[serde(default)]
+    pub log_max_files: u32,
 }
 
 /// What is wrong with a request.
@@ -199,6 +204,8 @@ pub struct Request {
     pub stop_timeout: Option<i32>,
     pub mounts: Vec<MountSpec>,
     pub network: String,
+    pub log_max_size: u64,
+    pub log_max_files: u32,
 }
 
 impl Request {
@@ -285,6 +292,8 @@ impl Request {
             stop_timeout: self.stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT),
             mounts: self.mounts,
             network,
+            log_max_size: self.log_max_size,
+            log_max_files: self.log_max_files,
         })
     }
 }

@@ -1,0 +1,270 @@
+//! Container logs: the monitor reads PID 1's stdout and stderr and appends
+//! each line, with its stream and time, to `DIR/container.log`, rotating by
+//! size into `container.log.1` (newest) .. `container.log.N`. berthd reads
+//! them back for the Logs RPC. The monitor always reads the pipes, so a
+//! container never blocks on a full pipe, also while berthd is down.
+//!
+//! A record is a frame: payload length (u32 LE), time (i64 LE, unix nanos),
+//! stream (u8: 1 stdout, 2 stderr), payload (the line, with its newline
+//! when it had one). Output is kept byte for byte.
+
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+pub const LOG_FILE: &str = "container.log";
+/// A line longer than this is cut into records of this size.
+pub const MAX_LINE: usize = 16 * 1024;
+const HEADER: usize = 13;
+
+pub const STDOUT: u8 = 1;
+pub const STDERR: u8 = 2;
+
+/// How big the log may grow: each file up to `max_size` bytes, `max_files`
+/// files in all (the current one included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    pub max_size: u64,
+    pub max_files: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_size: 10 * 1024 * 1024,
+            max_files: 3,
+        }
+    }
+}
+
+/// One line of output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub time: i64,
+    pub stream: u8,
+    pub line: Vec<u8>,
+}
+
+/// Appends records to the log, rotating by size.
+pub struct Writer {
+    dir: PathBuf,
+    out: BufWriter<File>,
+    size: u64,
+    limits: Limits,
+}
+
+impl Writer {
+    pub fn open(dir: &Path, limits: Limits) -> io::Result<Writer> {
+        let file = File::options()
+            .create(true)
+            .append(true)
+            .open(dir.join(LOG_FILE))?;
+        let size = file.metadata()?.len();
+        Ok(Writer {
+            dir: dir.to_path_buf(),
+            out: BufWriter::new(file),
+            size,
+            limits,
+        })
+    }
+
+    pub fn write(&mut self, time: i64, stream: u8, line: &[u8]) -> io::Result<()> {
+        let len = (HEADER + line.len()) as u64;
+        if self.size > 0 && self.size + len > self.limits.max_size {
+            self.rotate()?;
+        }
+        self.out.write_all(&(line.len() as u32).to_le_bytes())?;
+        self.out.write_all(&time.to_le_bytes())?;
+        self.out.write_all(&[stream])?;
+        self.out.write_all(line)?;
+        self.size += len;
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    /// container.log.(i) -> .(i+1), the oldest dropped; container.log ->
+    /// .1; a new container.log.
+    fn rotate(&mut self) -> io::Result<()> {
+        self.out.flush()?;
+        let keep = self.limits.max_files.max(1) - 1;
+        let name = |i: u32| self.dir.join(format!("{LOG_FILE}.{i}"));
+        if keep == 0 {
+            std::fs::remove_file(self.dir.join(LOG_FILE))?;
+        } else {
+            let _ = std::fs::remove_file(name(keep));
+            for i in (1..keep).rev() {
+                let _ = std::fs::rename(name(i), name(i + 1));
+            }
+            std::fs::rename(self.dir.join(LOG_FILE), name(1))?;
+        }
+        let file = File::options()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(LOG_FILE))?;
+        self.out = BufWriter::new(file);
+        self.size = 0;
+        Ok(())
+    }
+}
+
+/// Cuts a stream of bytes into lines (kept with their newline), and lines
+/// longer than MAX_LINE into pieces.
+#[derive(Default)]
+pub struct Splitter {
+    buf: Vec<u8>,
+}
+
+impl Splitter {
+    pub fn push(&mut self, mut data: &[u8], emit: &mut impl FnMut(&[u8])) {
+        while let Some(i) = data.iter().position(|b| *b == b'\n') {
+            let (line, rest) = data.split_at(i + 1);
+            if self.buf.is_empty() {
+                emit(line);
+            } else {
+                self.buf.extend_from_slice(line);
+                emit(&self.buf);
+                self.buf.clear();
+            }
+            data = rest;
+        }
+        self.buf.extend_from_slice(data);
+        while self.buf.len() >= MAX_LINE {
+            let rest = self.buf.split_off(MAX_LINE);
+            emit(&self.buf);
+            self.buf = rest;
+        }
+    }
+
+    /// Emits what is left (a last line without a newline).
+    pub fn finish(&mut self, emit: &mut impl FnMut(&[u8])) {
+        if !self.buf.is_empty() {
+            emit(&self.buf);
+            self.buf.clear();
+        }
+    }
+}
+
+/// The log files of `dir`, oldest first.
+pub fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut rotated: Vec<(u32, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name();
+            let n = name.to_str()?.strip_prefix(LOG_FILE)?.strip_prefix('.')?;
+            Some((n.parse().ok()?, e.path()))
+        })
+        .collect();
+    rotated.sort_by_key(|r| std::cmp::Reverse(r.0));
+    let mut out: Vec<PathBuf> = rotated.into_iter().map(|(_, p)| p).collect();
+    let current = dir.join(LOG_FILE);
+    if current.exists() {
+        out.push(current);
+    }
+    out
+}
+
+/// Reads the complete records of `file` from `offset` on; returns them and
+/// the offset after the last complete one.
+pub fn read_from(file: &mut File, offset: u64) -> io::Result<(Vec<Record>, u64)> {
+    file.seek(SeekFrom::Start(offset))?;
+    let mut data = Vec::new();
+    file.read_to_end(&mut data)?;
+    let mut out = Vec::new();
+    let mut at = 0;
+    while data.len() - at >= HEADER {
+        let len = u32::from_le_bytes(data[at..at + 4].try_into().expect("4 bytes")) as usize;
+        if data.len() - at < HEADER + len {
+            break;
+        }
+        let time = i64::from_le_bytes(data[at + 4..at + 12].try_into().expect("8 bytes"));
+        out.push(Record {
+            time,
+            stream: data[at + 12],
+            line: data[at + HEADER..at + HEADER + len].to_vec(),
+        });
+        at += HEADER + len;
+    }
+    Ok((out, offset + at as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_lines_and_long_lines() {
+        let mut s = Splitter::default();
+        let mut got: Vec<Vec<u8>> = Vec::new();
+        let mut emit = |l: &[u8]| got.push(l.to_vec());
+        s.push(b"a\nb", &mut emit);
+        s.push(b"c\n\nd", &mut emit);
+        s.finish(&mut emit);
+        let long = vec![b'x'; MAX_LINE + 5];
+        s.push(&long, &mut emit);
+        s.push(b"\n", &mut emit);
+        assert_eq!(
+            got[..4],
+            [
+                b"a\n".to_vec(),
+                b"bc\n".to_vec(),
+                b"\n".to_vec(),
+                b"d".to_vec()
+            ]
+        );
+        assert_eq!(got[4].len(), MAX_LINE);
+        assert_eq!(got[5], b"xxxxx\n");
+    }
+
+    #[test]
+    fn writes_rotates_and_reads_back() {
+        let dir = std::env::temp_dir().join(format!("berth-logs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let limits = Limits {
+            max_size: 100,
+            max_files: 3,
+        };
+        let mut w = Writer::open(&dir, limits).unwrap();
+        for i in 0..30 {
+            w.write(
+                i,
+                STDOUT + (i % 2) as u8,
+                format!("line {i:02}\n").as_bytes(),
+            )
+            .unwrap();
+        }
+        w.flush().unwrap();
+        let files = files(&dir);
+        assert_eq!(files.len(), 3);
+        let mut all = Vec::new();
+        for f in &files {
+            assert!(std::fs::metadata(f).unwrap().len() <= 100);
+            let (recs, end) = read_from(&mut File::open(f).unwrap(), 0).unwrap();
+            assert_eq!(end, std::fs::metadata(f).unwrap().len());
+            all.extend(recs);
+        }
+        // The newest lines, in order, each with its stream and time.
+        let last = all.last().unwrap();
+        assert_eq!(
+            (last.time, last.stream, last.line.as_slice()),
+            (29, STDERR, &b"line 29\n"[..])
+        );
+        for w in all.windows(2) {
+            assert_eq!(w[0].time + 1, w[1].time);
+        }
+        // A torn last record is not returned.
+        let cur = dir.join(LOG_FILE);
+        let len = std::fs::metadata(&cur).unwrap().len();
+        let mut f = File::options().append(true).open(&cur).unwrap();
+        f.write_all(&[9, 0, 0, 0, 1]).unwrap();
+        let (_, end) = read_from(&mut File::open(&cur).unwrap(), 0).unwrap();
+        assert_eq!(end, len);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
