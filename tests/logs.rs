@@ -8,17 +8,6 @@ use common::*;
 use std::time::{Duration, Instant};
 use tonic::Code;
 
-/// `args` with the share directory `s` mounted at /s.
-fn shared(d: &Daemon, name: &str, args: &[&str]) -> pb::CreateRequest {
-    let mut req = spec(name, args);
-    req.mounts.push(pb::Mount {
-        source: d.share("s").display().to_string(),
-        destination: "/s".into(),
-        read_only: false,
-    });
-    req
-}
-
 fn logs(id: &str) -> pb::LogsRequest {
     pb::LogsRequest {
         id: id.into(),

@@ -9,17 +9,6 @@ use common::*;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// `args` with the share directory `s` mounted at /s.
-fn shared(d: &Daemon, name: &str, args: &[&str]) -> pb::CreateRequest {
-    let mut req = spec(name, args);
-    req.mounts.push(pb::Mount {
-        source: d.share("s").display().to_string(),
-        destination: "/s".into(),
-        read_only: false,
-    });
-    req
-}
-
 async fn until_dead(pid: u32) {
     let t = Instant::now();
     while alive(pid) {

@@ -378,6 +378,18 @@ pub fn spec(name: &str, args: &[&str]) -> CreateRequest {
     }
 }
 
+/// A create request for `args` with the test's share directory `s`
+/// mounted at /s.
+pub fn shared(d: &Daemon, name: &str, args: &[&str]) -> CreateRequest {
+    let mut req = spec(name, args);
+    req.mounts.push(pb::Mount {
+        source: d.share("s").display().to_string(),
+        destination: "/s".into(),
+        read_only: false,
+    });
+    req
+}
+
 /// Creates and starts a container; its id.
 pub async fn started(api: &mut Api, req: CreateRequest) -> String {
     let id = api.create(req).await.unwrap().into_inner().id;
