@@ -123,10 +123,10 @@ impl Splitter {
         while let Some(i) = data.iter().position(|b| *b == b'\n') {
             let (line, rest) = data.split_at(i + 1);
             if self.buf.is_empty() {
-                emit(line);
+                line.chunks(MAX_LINE).for_each(&mut *emit);
             } else {
                 self.buf.extend_from_slice(line);
-                emit(&self.buf);
+                self.buf.chunks(MAX_LINE).for_each(&mut *emit);
                 self.buf.clear();
             }
             data = rest;
@@ -208,6 +208,10 @@ mod tests {
         let long = vec![b'x'; MAX_LINE + 5];
         s.push(&long, &mut emit);
         s.push(b"\n", &mut emit);
+        // In one write, with its newline.
+        let mut whole = vec![b'y'; 2 * MAX_LINE + 1];
+        whole.push(b'\n');
+        s.push(&whole, &mut emit);
         assert_eq!(
             got[..4],
             [
@@ -219,6 +223,9 @@ mod tests {
         );
         assert_eq!(got[4].len(), MAX_LINE);
         assert_eq!(got[5], b"xxxxx\n");
+        assert_eq!((got[6].len(), got[7].len()), (MAX_LINE, MAX_LINE));
+        assert_eq!(got[8], b"y\n");
+        assert_eq!(got.len(), 9);
     }
 
     #[test]
