@@ -13,16 +13,6 @@ use Action::{Create, Destroy, Die, Kill, Pause, Start, Stop, Unpause};
 /// A shell PID 1 that exits 3 on TERM, once its trap is in place.
 const TERM_EXITS_3: &str = "trap 'exit 3' TERM; echo ready > /out/ready; sleep 1000 & wait";
 
-/// A stop whose signal did not end the process: the grace ran out.
-fn escalated() -> Seen {
-    vec![
-        (Kill, 15, None),
-        (Kill, 9, None),
-        (Die, 9, Some(137)),
-        (Stop, 0, None),
-    ]
-}
-
 /// Creates and starts `req`, asserting create then start.
 async fn run(api: &mut Api, ev: &mut Events, req: pb::CreateRequest) -> String {
     let id = api.create(req).await.unwrap().into_inner().id;

@@ -462,6 +462,17 @@ impl Events {
     }
 }
 
+/// A stop whose signal did not end the process: TERM, the grace ran out,
+/// KILL.
+pub fn escalated() -> Seen {
+    vec![
+        (Action::Kill, 15, None),
+        (Action::Kill, 9, None),
+        (Action::Die, 9, Some(137)),
+        (Action::Stop, 0, None),
+    ]
+}
+
 /// (action, signal, exit code) of each event.
 pub fn brief(events: &[pb::Event]) -> Seen {
     events
