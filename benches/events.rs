@@ -42,6 +42,7 @@ async fn kill(api: &mut Api, id: &str, signal: &str) {
     api.kill(pb::KillRequest {
         id: id.into(),
         signal: signal.into(),
+        ..Default::default()
     })
     .await
     .expect("kill");

@@ -191,6 +191,125 @@ async fn cli_lifecycle_reads_like_docker() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn cli_limits_update_stats_and_oom() {
+    let d = Daemon::start("clilimits").await;
+    let rootfs = rootfs().display().to_string();
+    let o = berth(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "svc",
+            "-m",
+            "64m",
+            "--cpus",
+            "0.5",
+            "--pids-limit",
+            "50",
+            "-c",
+            "512",
+            &rootfs,
+            "sleep",
+            "1000",
+        ],
+    );
+    assert!(o.status.success(), "{o:?}");
+    let inspect: serde_json::Value =
+        serde_json::from_str(&stdout(&berth(&d, &["inspect", "svc"]))).unwrap();
+    let res = &inspect[0]["Resources"];
+    assert_eq!(res["Memory"], 64 << 20);
+    assert_eq!(res["MemorySwap"], 128 << 20);
+    assert_eq!(res["NanoCpus"], 500_000_000);
+    assert_eq!(res["CpuShares"], 512);
+    assert_eq!(res["PidsLimit"], 50);
+    let o = berth(
+        &d,
+        &["update", "--memory", "100m", "--memory-swap", "-1", "svc"],
+    );
+    assert_eq!(stdout(&o), "svc\n", "{o:?}");
+    let inspect: serde_json::Value =
+        serde_json::from_str(&stdout(&berth(&d, &["inspect", "svc"]))).unwrap();
+    assert_eq!(inspect[0]["Resources"]["Memory"], 100 << 20);
+    assert_eq!(inspect[0]["Resources"]["MemorySwap"], -1);
+    let o = berth(&d, &["update", "--cpus", "1000", "svc"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("invalid cpus 1000"));
+
+    // One sample, as `docker stats --no-stream` prints it.
+    let table = stdout(&berth(&d, &["stats", "--no-stream"]));
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 2, "{table}");
+    for col in [
+        "CONTAINER ID",
+        "NAME",
+        "CPU %",
+        "MEM USAGE / LIMIT",
+        "MEM %",
+        "PIDS",
+    ] {
+        assert!(lines[0].contains(col), "{table}");
+    }
+    assert!(
+        lines[1].contains("svc") && lines[1].contains(" / 100MiB"),
+        "{table}"
+    );
+    assert!(lines[1].ends_with(" 1"), "{table}");
+    let json = stdout(&berth(
+        &d,
+        &["stats", "--no-stream", "--format", "json", "svc"],
+    ));
+    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(
+        (v["Name"].as_str(), v["PIDs"].as_u64()),
+        (Some("svc"), Some(1))
+    );
+    assert_eq!(v["PIDsLimit"], 50);
+
+    // An OOM kill shows in run's exit code, inspect and the event line.
+    let o = berth(
+        &d,
+        &[
+            "run",
+            "--name",
+            "hog",
+            "-m",
+            "32m",
+            &rootfs,
+            "dd",
+            "if=/dev/zero",
+            "of=/dev/null",
+            "bs=200M",
+            "count=1",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(137), "{o:?}");
+    let inspect: serde_json::Value =
+        serde_json::from_str(&stdout(&berth(&d, &["inspect", "hog"]))).unwrap();
+    assert_eq!(inspect[0]["State"]["OOMKilled"], true);
+    let events = stdout(&berth(
+        &d,
+        &[
+            "events",
+            "--since",
+            "0",
+            "--until",
+            "0s",
+            "--filter",
+            "container=hog",
+        ],
+    ));
+    let actions: Vec<&str> = events
+        .lines()
+        .map(|l| l.split_whitespace().nth(2).unwrap())
+        .collect();
+    assert_eq!(actions, ["create", "start", "oom", "die"], "{events}");
+    assert!(events.contains("oomKilled=true"), "{events}");
+    let o = berth(&d, &["kill", "--all", "svc"]);
+    assert_eq!(stdout(&o), "svc\n", "{o:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn grpcurl_lists_services_and_runs_a_lifecycle() {
     if !have("grpcurl", Command::new("grpcurl").arg("-version")) {
         return;

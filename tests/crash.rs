@@ -89,6 +89,7 @@ async fn worker(host: String, acked: Arc<Mutex<Acked>>, seed: u64) {
                 .kill(pb::KillRequest {
                     id,
                     signal: if rng.below(2) == 0 { "KILL" } else { "TERM" }.into(),
+                    ..Default::default()
                 })
                 .await
                 .is_ok(),

@@ -186,6 +186,7 @@ async fn bad_requests_on_containers() {
         .kill(pb::KillRequest {
             id: id.clone(),
             signal: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -204,6 +205,7 @@ async fn bad_requests_on_containers() {
             .kill(pb::KillRequest {
                 id: id.clone(),
                 signal: bad.into(),
+                ..Default::default()
             })
             .await
             .unwrap_err();
@@ -228,6 +230,7 @@ async fn bad_requests_on_containers() {
             .kill(pb::KillRequest {
                 id: missing.into(),
                 signal: String::new(),
+                ..Default::default()
             })
             .await
             .unwrap_err();

@@ -294,6 +294,7 @@ async fn a_subscriber_that_does_not_read_loses_nothing() {
         api.kill(pb::KillRequest {
             id: id.clone(),
             signal: "CONT".into(),
+            ..Default::default()
         })
         .await
         .unwrap();

@@ -157,6 +157,7 @@ async fn kill_defaults_to_sigkill_without_stop_event() {
     api.kill(pb::KillRequest {
         id: id.clone(),
         signal: String::new(),
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -181,6 +182,7 @@ async fn kill_hup_without_handler_leaves_it_running() {
         api.kill(pb::KillRequest {
             id: id.clone(),
             signal: signal.into(),
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -303,6 +305,7 @@ async fn kill_of_paused_container() {
     api.kill(pb::KillRequest {
         id: id.clone(),
         signal: "KILL".into(),
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -462,6 +465,7 @@ async fn exit_code_and_restart_keep_the_filesystem() {
         .kill(pb::KillRequest {
             id: id.clone(),
             signal: String::new(),
+            ..Default::default()
         })
         .await
         .unwrap_err();

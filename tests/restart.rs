@@ -17,6 +17,17 @@ async fn until_dead(pid: u32) {
     }
 }
 
+async fn until_monitors_gone(d: &Daemon) {
+    let t = Instant::now();
+    while !monitor_pids(&d.root).is_empty() {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "monitors did not exit"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 fn resume(seq: u64) -> pb::SubscribeRequest {
     pb::SubscribeRequest {
         since_seq: Some(seq),
@@ -86,6 +97,7 @@ async fn containers_outlive_kill_9_and_everything_works_after() {
     api.kill(pb::KillRequest {
         id: run_id.clone(),
         signal: String::new(),
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -176,14 +188,7 @@ async fn exits_while_the_daemon_is_down_are_reported_when_it_returns() {
     for pid in pids {
         until_dead(pid).await;
     }
-    let t = Instant::now();
-    while !monitor_pids(&d.root).is_empty() {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "monitors did not exit"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until_monitors_gone(&d).await;
     d.spawn().await;
     let mut api = d.api().await;
     let mut ev = d.subscribe(resume(last)).await.unwrap();
@@ -343,6 +348,7 @@ async fn records_survive_a_daemon_restart() {
     api.kill(pb::KillRequest {
         id: running.clone(),
         signal: String::new(),
+        ..Default::default()
     })
     .await
     .unwrap();
@@ -362,14 +368,7 @@ async fn an_exit_while_the_daemon_is_down_is_recorded() {
     d.stop_daemon(libc::SIGTERM);
     // SAFETY: kill(2) on the container's PID 1, found through the API.
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-    let t = std::time::Instant::now();
-    while !monitor_pids(&d.root).is_empty() {
-        assert!(
-            t.elapsed() < std::time::Duration::from_secs(10),
-            "monitor did not exit"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    until_monitors_gone(&d).await;
     d.spawn().await;
     let mut api = d.api().await;
     let st = status(&mut api, &id).await;
@@ -389,4 +388,47 @@ async fn an_exit_while_the_daemon_is_down_is_recorded() {
     api.remove(pb::RemoveRequest { id, force: true })
         .await
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oom_kill_while_the_daemon_is_down_is_reported_when_it_returns() {
+    let mut d = Daemon::start("oomdown").await;
+    let mut api = d.api().await;
+    let mut ev = d.events(&[]).await;
+    // Allocates 200 MiB under a 32 MiB limit once /s/go exists.
+    let script =
+        "while [ ! -e /s/go ]; do sleep 0.05; done; dd if=/dev/zero of=/dev/null bs=200M count=1";
+    let mut req = shared(&d, "hog", &["sh", "-c", script]);
+    req.resources = Some(pb::Resources {
+        memory_limit_bytes: Some(32 << 20),
+        ..Default::default()
+    });
+    let id = started(&mut api, req).await;
+    let last = ev.until(Action::Start).await.last().unwrap().seq;
+    d.stop_daemon(libc::SIGKILL);
+    std::fs::write(d.share("s").join("go"), "").unwrap();
+    until_monitors_gone(&d).await;
+    d.spawn().await;
+    let mut api = d.api().await;
+    let mut ev = d.subscribe(resume(last)).await.unwrap();
+    let mut seen = vec![];
+    for _ in 0..3 {
+        seen.push(ev.next(Duration::from_secs(5)).await.unwrap());
+    }
+    ev.quiet().await;
+    // The monitor counted the kill; the OOM event comes before die, both
+    // with times from before the restart. sh exits 137 for its child.
+    assert_eq!(
+        brief(&seen),
+        vec![
+            (Action::DaemonStart, 0, None),
+            (Action::Oom, 0, None),
+            (Action::Die, 0, Some(137)),
+        ]
+    );
+    assert!(seen[2].oom_killed);
+    assert_eq!(seen[1].time, seen[2].time);
+    let st = status(&mut api, &id).await;
+    assert!(st.oom_killed);
+    assert_eq!(st.exit_code, 137);
 }

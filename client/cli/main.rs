@@ -62,6 +62,9 @@ enum Command {
         /// Signal to send.
         #[arg(short, long, default_value = "KILL")]
         signal: String,
+        /// Signal every process of the container, not only its PID 1.
+        #[arg(long)]
+        all: bool,
         #[arg(required = true)]
         containers: Vec<String>,
     },
@@ -121,6 +124,23 @@ enum Command {
         #[arg(long)]
         until: Option<String>,
         container: String,
+    },
+    /// Change the resource limits of one or more containers.
+    Update {
+        #[command(flatten)]
+        limits: LimitArgs,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Show containers' resource usage live (all running ones if none is
+    /// named).
+    Stats {
+        /// Print one sample and exit.
+        #[arg(long)]
+        no_stream: bool,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        containers: Vec<String>,
     },
     /// Show the configuration and state of containers.
     Inspect {
@@ -184,11 +204,55 @@ struct CreateArgs {
     /// Log files to keep, the current one included (default: the daemon's).
     #[arg(long)]
     log_max_files: Option<u32>,
+    #[command(flatten)]
+    limits: LimitArgs,
     /// Host directory used as the container's root filesystem.
     rootfs: String,
     /// Command and arguments.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<String>,
+}
+
+#[derive(Args)]
+struct LimitArgs {
+    /// Memory limit (e.g. 64m; at least 6m).
+    #[arg(short, long)]
+    memory: Option<String>,
+    /// Memory plus swap (e.g. 128m; equal to --memory: no swap); -1:
+    /// unlimited swap.
+    #[arg(long, allow_negative_numbers = true)]
+    memory_swap: Option<String>,
+    /// CPUs the container may use (e.g. 0.5).
+    #[arg(long)]
+    cpus: Option<f64>,
+    /// Relative CPU weight (default 1024).
+    #[arg(short = 'c', long)]
+    cpu_shares: Option<u64>,
+    /// Most processes at once (-1: no limit).
+    #[arg(long, allow_negative_numbers = true)]
+    pids_limit: Option<i64>,
+}
+
+impl LimitArgs {
+    fn resources(&self) -> Result<pb::Resources, Failure> {
+        let size = |s: &Option<String>| -> Result<Option<i64>, Failure> {
+            match s.as_deref() {
+                None => Ok(None),
+                Some("-1") => Ok(Some(-1)),
+                Some(v) => berth::parse_size(v)
+                    .and_then(|n| i64::try_from(n).map_err(|_| format!("invalid size {v:?}")))
+                    .map(Some)
+                    .map_err(|e| Failure(e, 125)),
+            }
+        };
+        Ok(pb::Resources {
+            memory_limit_bytes: size(&self.memory)?,
+            memory_swap_limit_bytes: size(&self.memory_swap)?,
+            cpus: self.cpus,
+            cpu_shares: self.cpu_shares,
+            pids_limit: self.pids_limit,
+        })
+    }
 }
 
 /// A failure: the message printed and the exit code.
@@ -226,6 +290,7 @@ fn key_value(s: &str, what: &str) -> Result<(String, String), Failure> {
 }
 
 fn create_request(a: CreateArgs) -> Result<CreateRequest, Failure> {
+    let resources = a.limits.resources()?;
     let rootfs = std::path::absolute(&a.rootfs)
         .map_err(|e| Failure(format!("invalid rootfs {:?}: {e}", a.rootfs), 125))?;
     let mounts = a
@@ -276,6 +341,7 @@ fn create_request(a: CreateArgs) -> Result<CreateRequest, Failure> {
             .map_err(|e| Failure(e, 125))?
             .unwrap_or(0),
         log_max_files: a.log_max_files.unwrap_or(0),
+        resources: Some(resources),
     })
 }
 
@@ -336,13 +402,67 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             })
             .await
         }
-        Command::Kill { signal, containers } => {
+        Command::Kill {
+            signal,
+            all,
+            containers,
+        } => {
             each(&containers, |id| {
                 let mut api = api.clone();
                 let signal = signal.clone();
-                async move { api.kill(pb::KillRequest { id, signal }).await.map(drop) }
+                async move {
+                    api.kill(pb::KillRequest { id, signal, all })
+                        .await
+                        .map(drop)
+                }
             })
             .await
+        }
+        Command::Update { limits, containers } => {
+            let resources = limits.resources()?;
+            each(&containers, |id| {
+                let mut api = api.clone();
+                let resources = Some(resources);
+                async move {
+                    api.update(pb::UpdateRequest { id, resources })
+                        .await
+                        .map(drop)
+                }
+            })
+            .await
+        }
+        Command::Stats {
+            no_stream,
+            format,
+            containers,
+        } => {
+            let req = pb::StatsRequest {
+                ids: containers,
+                stream: !no_stream,
+                interval_ms: 0,
+            };
+            let mut stream = api.stats(req).await?.into_inner();
+            let mut first = true;
+            while let Some(sample) = stream.message().await? {
+                match format {
+                    Format::Json => {
+                        for c in &sample.containers {
+                            println!("{}", output::stats_json(c));
+                        }
+                    }
+                    Format::Table => {
+                        // Like `docker stats`: redraw in place on a terminal.
+                        if !no_stream && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                            print!("\x1b[2J\x1b[H");
+                        } else if !first {
+                            println!();
+                        }
+                        print!("{}", output::stats_table(&sample.containers));
+                    }
+                }
+                first = false;
+            }
+            Ok(0)
         }
         Command::Pause { containers } => {
             each(&containers, |id| {

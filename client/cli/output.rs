@@ -35,6 +35,7 @@ fn action_name(a: i32) -> String {
 pub fn container_json(c: &pb::Container) -> Value {
     let cfg = c.config.clone().unwrap_or_default();
     let st = c.state.unwrap_or_default();
+    let res = cfg.resources.unwrap_or_default();
     json!({
         "Id": c.id,
         "Name": c.name,
@@ -48,6 +49,8 @@ pub fn container_json(c: &pb::Container) -> Value {
             "Signal": st.signal,
             "StartedAt": rfc3339(&st.started_at),
             "FinishedAt": rfc3339(&st.finished_at),
+            "OOMKilled": st.oom_killed,
+            "ExitCount": st.exit_count,
         },
         "Config": {
             "Rootfs": cfg.rootfs,
@@ -66,6 +69,13 @@ pub fn container_json(c: &pb::Container) -> Value {
                 "ReadOnly": m.read_only,
             })).collect::<Vec<_>>(),
         },
+        "Resources": {
+            "Memory": res.memory_limit_bytes.unwrap_or(0),
+            "MemorySwap": res.memory_swap_limit_bytes.unwrap_or(0),
+            "NanoCpus": (res.cpus.unwrap_or(0.0) * 1e9).round() as i64,
+            "CpuShares": res.cpu_shares.unwrap_or(0),
+            "PidsLimit": res.pids_limit.unwrap_or(0),
+        },
     })
 }
 
@@ -80,6 +90,7 @@ pub fn event_json(e: &pb::Event) -> Value {
         "exitCode": e.exit_code,
         "labels": e.labels,
         "resumedFromSeq": e.resumed_from_seq,
+        "oomKilled": e.oom_killed,
     })
 }
 
@@ -99,6 +110,9 @@ pub fn event_line(e: &pb::Event) -> String {
     attrs.push(format!("name={}", e.name));
     if e.signal != 0 {
         attrs.push(format!("signal={}", e.signal));
+    }
+    if e.oom_killed {
+        attrs.push("oomKilled=true".into());
     }
     attrs.sort();
     format!(
@@ -158,6 +172,80 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
+/// Bytes as `docker stats` shows them: "1.535MiB", "64MiB".
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    // Four significant digits, trailing zeros dropped.
+    let decimals = match v {
+        v if v >= 1000.0 => 0,
+        v if v >= 100.0 => 1,
+        v if v >= 10.0 => 2,
+        _ => 3,
+    };
+    let mut text = format!("{v:.decimals$}");
+    if text.contains('.') {
+        text = text.trim_end_matches('0').trim_end_matches('.').to_string();
+    }
+    format!("{text}{}", UNITS[unit])
+}
+
+pub fn stats_json(c: &pb::ContainerStats) -> Value {
+    json!({
+        "ID": c.id,
+        "Name": c.name,
+        "Status": status_name(c.status),
+        "CPUPerc": c.cpu_percent,
+        "CPUUsageNanos": c.cpu_usage_nanos,
+        "MemUsage": c.memory_usage_bytes,
+        "MemLimit": c.memory_limit_bytes,
+        "MemCache": c.memory_cache_bytes,
+        "PIDs": c.pids_current,
+        "PIDsLimit": c.pids_limit,
+    })
+}
+
+/// `docker stats`' table.
+pub fn stats_table(stats: &[pb::ContainerStats]) -> String {
+    let rows: Vec<Vec<String>> = stats
+        .iter()
+        .map(|c| {
+            let mem_percent = match c.memory_limit_bytes {
+                0 => 0.0,
+                l => c.memory_usage_bytes as f64 / l as f64 * 100.0,
+            };
+            vec![
+                c.id.chars().take(12).collect(),
+                c.name.clone(),
+                format!("{:.2}%", c.cpu_percent),
+                format!(
+                    "{} / {}",
+                    bytes(c.memory_usage_bytes),
+                    bytes(c.memory_limit_bytes)
+                ),
+                format!("{mem_percent:.2}%"),
+                c.pids_current.to_string(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "CONTAINER ID",
+            "NAME",
+            "CPU %",
+            "MEM USAGE / LIMIT",
+            "MEM %",
+            "PIDS",
+        ],
+        &rows,
+    )
+}
+
 pub fn ps_table(containers: &[pb::Container]) -> String {
     let header = [
         "CONTAINER ID",
@@ -167,12 +255,12 @@ pub fn ps_table(containers: &[pb::Container]) -> String {
         "STATUS",
         "NAMES",
     ];
-    let rows: Vec<[String; 6]> = containers
+    let rows: Vec<Vec<String>> = containers
         .iter()
         .map(|c| {
             let cfg = c.config.clone().unwrap_or_default();
             let st = c.state.unwrap_or_default();
-            [
+            vec![
                 c.id.chars().take(12).collect(),
                 truncate(&cfg.rootfs, 20),
                 format!("\"{}\"", truncate(&cfg.args.join(" "), 20)),
@@ -182,15 +270,20 @@ pub fn ps_table(containers: &[pb::Container]) -> String {
             ]
         })
         .collect();
-    let mut widths = header.map(|h| h.chars().count());
-    for r in &rows {
+    table(&header, &rows)
+}
+
+/// Columns padded to their widest cell, three spaces apart.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
         for (w, cell) in widths.iter_mut().zip(r) {
             *w = (*w).max(cell.chars().count());
         }
     }
     let line = |cells: Vec<&str>| -> String {
         let mut s = String::new();
-        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
             if i + 1 == cells.len() {
                 s.push_str(cell);
             } else {
@@ -200,7 +293,7 @@ pub fn ps_table(containers: &[pb::Container]) -> String {
         s.trim_end().to_string() + "\n"
     };
     let mut out = line(header.to_vec());
-    for r in &rows {
+    for r in rows {
         out.push_str(&line(r.iter().map(String::as_str).collect()));
     }
     out
@@ -217,6 +310,14 @@ mod tests {
         assert_eq!(human(90), "About a minute");
         assert_eq!(human(600), "10 minutes");
         assert_eq!(human(3 * 3600), "3 hours");
+    }
+
+    #[test]
+    fn byte_sizes() {
+        assert_eq!(bytes(0), "0B");
+        assert_eq!(bytes(64 << 20), "64MiB");
+        assert_eq!(bytes(1_609_564), "1.535MiB");
+        assert_eq!(bytes(16_741_244_928), "15.59GiB");
     }
 
     #[test]

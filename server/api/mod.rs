@@ -83,6 +83,7 @@ impl Containers for ContainersService {
             network: r.network,
             log_max_size: r.log_max_size_bytes,
             log_max_files: r.log_max_files,
+            resources: resources_request(r.resources.unwrap_or_default()),
         };
         let rt = self.rt.clone();
         let (id, name) = detached(async move { rt.create(request).await }).await?;
@@ -104,7 +105,7 @@ impl Containers for ContainersService {
 
     async fn kill(&self, req: Request<pb::KillRequest>) -> Res<pb::KillResponse> {
         let (rt, r) = (self.rt.clone(), req.into_inner());
-        detached(async move { rt.kill(&r.id, &r.signal).await }).await?;
+        detached(async move { rt.kill(&r.id, &r.signal, r.all).await }).await?;
         Ok(Response::new(pb::KillResponse {}))
     }
 
@@ -139,8 +140,46 @@ impl Containers for ContainersService {
                 )))
             }
         };
-        let (exit_code, signal) = self.rt.wait(&r.id, cond, r.exit_count).await?;
-        Ok(Response::new(pb::WaitResponse { exit_code, signal }))
+        let exit = self.rt.wait(&r.id, cond, r.exit_count).await?;
+        Ok(Response::new(pb::WaitResponse {
+            exit_code: exit.code,
+            signal: exit.signal,
+            oom_killed: exit.oom_killed,
+        }))
+    }
+
+    async fn update(&self, req: Request<pb::UpdateRequest>) -> Res<pb::UpdateResponse> {
+        let (rt, r) = (self.rt.clone(), req.into_inner());
+        let wanted = resources_request(r.resources.unwrap_or_default());
+        let now = detached(async move { rt.update(&r.id, wanted).await }).await?;
+        Ok(Response::new(pb::UpdateResponse {
+            resources: Some(crate::runtime::resources_pb(&now)),
+        }))
+    }
+
+    type StatsStream = Pin<Box<dyn Stream<Item = Result<pb::StatsResponse, Status>> + Send>>;
+
+    async fn stats(&self, req: Request<pb::StatsRequest>) -> Res<Self::StatsStream> {
+        let r = req.into_inner();
+        let interval = match r.interval_ms {
+            0 => 1000,
+            n if n < 100 => {
+                return Err(Status::invalid_argument(format!(
+                    "invalid interval_ms {n}: use 0 for 1000, or at least 100"
+                )))
+            }
+            n => n,
+        };
+        let q = crate::runtime::StatsQuery {
+            keys: r.ids,
+            stream: r.stream,
+            interval: std::time::Duration::from_millis(interval.into()),
+        };
+        let rx = self.rt.stats(q)?;
+        Ok(Response::new(Box::pin(tokio_stream::StreamExt::map(
+            ReceiverStream::new(rx),
+            Ok,
+        ))))
     }
 
     type LogsStream = Pin<Box<dyn Stream<Item = Result<pb::LogEntry, Status>> + Send>>;
@@ -174,6 +213,16 @@ impl Containers for ContainersService {
     async fn list(&self, req: Request<pb::ListRequest>) -> Res<pb::ListResponse> {
         let containers = self.rt.list(req.into_inner().all);
         Ok(Response::new(pb::ListResponse { containers }))
+    }
+}
+
+fn resources_request(r: pb::Resources) -> spec::ResourcesRequest {
+    spec::ResourcesRequest {
+        memory: r.memory_limit_bytes,
+        memory_swap: r.memory_swap_limit_bytes,
+        cpus: r.cpus,
+        cpu_shares: r.cpu_shares,
+        pids_limit: r.pids_limit,
     }
 }
 

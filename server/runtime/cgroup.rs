@@ -1,13 +1,27 @@
-//! The container's cgroup, through cgroups-rs, on v1, v2 and hybrid hosts.
-//! cgroups-rs writes the freezer's requested state but does not wait for
-//! the kernel to reach it; [`Cgroup::freeze`] does.
+//! The container's cgroup, through cgroups-rs, on v1, v2 and hybrid hosts:
+//! creation, resource limits, usage, OOM notification, freezing and
+//! killing every process. cgroups-rs writes the freezer's requested state
+//! but does not wait for the kernel to reach it; [`Cgroup::freeze`] does.
 
+use super::spec::Resources;
+use cgroups_rs::fs::cpu::CpuController;
+use cgroups_rs::fs::memory::MemController;
+use cgroups_rs::fs::pid::PidController;
 use cgroups_rs::fs::{freezer::FreezerController, hierarchies, Cgroup as Inner};
+use cgroups_rs::fs::{Controller, MaxValue};
 use cgroups_rs::{CgroupPid, FreezerState};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// How long freezing may take before it is undone and reported.
 const FREEZE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long killing every process may take before it is reported.
+const KILL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The CFS period berth sets with a CPU quota, as Docker: 100 ms.
+const CFS_PERIOD_US: u64 = 100_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -29,6 +43,10 @@ pub enum Error {
         "cgroup {0}: the kernel did not report the processes frozen within 5s; thawed them again"
     )]
     FreezeTimeout(String),
+    #[error("cgroup {0}: processes were still alive 5s after SIGKILL")]
+    KillTimeout(String),
+    #[error("this host cannot enforce {0}")]
+    Unsupported(&'static str),
 }
 
 /// The relative cgroup path of container `id`.
@@ -122,8 +140,8 @@ impl Cgroup {
     }
 
     /// Freezes the cgroup and returns once the kernel reports it frozen;
-    /// thaws again and fails if that takes longer than 5 s.
-    pub async fn freeze(&self) -> Result<(), Error> {
+    /// thaws again and fails if that takes longer than 5 s. Blocks.
+    pub fn freeze(&self) -> Result<(), Error> {
         self.freezer()?.freeze().map_err(self.err("freeze"))?;
         let start = Instant::now();
         let mut delay = Duration::from_micros(200);
@@ -135,7 +153,7 @@ impl Cgroup {
                 let _ = self.thaw();
                 return Err(Error::FreezeTimeout(self.path()));
             }
-            tokio::time::sleep(delay).await;
+            std::thread::sleep(delay);
             delay = (delay * 2).min(Duration::from_millis(20));
         }
     }
@@ -144,17 +162,426 @@ impl Cgroup {
         self.freezer()?.thaw().map_err(self.err("thaw"))
     }
 
-    /// SIGKILLs every process in the cgroup and thaws it so they can die.
-    pub fn kill_all(&self) -> Result<(), Error> {
-        for pid in self.inner.procs() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid.pid as i32),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+    /// Sends `signal` to every process of the cgroup. SIGKILL uses
+    /// cgroup.kill where the kernel has it (v2); otherwise the cgroup is
+    /// frozen while the signal goes out, so nothing forks past it, then
+    /// thawed: always for SIGKILL (frozen processes cannot die), else only
+    /// if it was not frozen before.
+    pub fn signal_all(&self, signal: i32) -> Result<(), Error> {
+        if !self.inner.exists() {
+            return Ok(());
         }
-        if self.inner.exists() {
-            let _ = self.thaw();
+        if signal == libc::SIGKILL && self.inner.v2() && self.inner.kill().is_ok() {
+            return Ok(());
+        }
+        let was_frozen = self.is_frozen().unwrap_or(false);
+        let frozen = was_frozen || self.freeze().is_ok();
+        let sig = nix::sys::signal::Signal::try_from(signal).ok();
+        for pid in self.inner.procs() {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid.pid as i32), sig);
+        }
+        if frozen && (signal == libc::SIGKILL || !was_frozen) {
+            self.thaw()?;
         }
         Ok(())
+    }
+
+    /// SIGKILLs every process of the cgroup and waits until it is empty.
+    /// Blocks.
+    pub fn kill_all(&self) -> Result<(), Error> {
+        let start = Instant::now();
+        loop {
+            if self.inner.procs().is_empty() {
+                return Ok(());
+            }
+            if start.elapsed() > KILL_TIMEOUT {
+                return Err(Error::KillTimeout(self.path()));
+            }
+            self.signal_all(libc::SIGKILL)?;
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    /// The directory of controller `C` for this cgroup, if the host has it.
+    fn dir<C>(&self) -> Option<PathBuf>
+    where
+        C: Controller + cgroups_rs::fs::ControllIdentifier,
+        for<'a> &'a C: From<&'a cgroups_rs::fs::Subsystem>,
+    {
+        controller_dir::<C>(&self.inner)
+    }
+
+    /// Sets the limits that differ between `from` (what the cgroup has: the
+    /// defaults for a new one) and `to`.
+    pub fn set_limits(&self, from: &Resources, to: &Resources) -> Result<(), Error> {
+        let v2 = self.inner.v2();
+        if (from.memory, from.memory_swap) != (to.memory, to.memory_swap) {
+            let mem = self
+                .inner
+                .controller_of::<MemController>()
+                .ok_or(Error::Unsupported("a memory limit: no memory controller"))?;
+            let limit = if to.memory > 0 { to.memory } else { -1 };
+            // v1 takes memory plus swap, v2 swap alone. None: leave it.
+            let swap = match to.memory_swap {
+                -1 => Some(-1),
+                0 if to.memory == 0 => Some(-1),
+                0 => None,
+                s if v2 => Some(s - to.memory),
+                s => Some(s),
+            };
+            // Unlimited is all a host without swap accounting can have.
+            let swap_file = if v2 {
+                "memory.swap.max"
+            } else {
+                "memory.memsw.limit_in_bytes"
+            };
+            let swap = swap.filter(|_| mem.path().join(swap_file).exists());
+            // v1 requires memory <= memory+swap at every step: when the
+            // memory limit goes up past the old memory+swap, swap goes first.
+            if mem.set_limit(limit).is_err() {
+                if let Some(s) = swap {
+                    mem.set_memswap_limit(s)
+                        .map_err(self.err("set memory+swap limit"))?;
+                }
+                mem.set_limit(limit).map_err(self.err("set memory limit"))?;
+            } else if let Some(s) = swap {
+                mem.set_memswap_limit(s)
+                    .map_err(self.err("set memory+swap limit"))?;
+            }
+        }
+        if from.nano_cpus != to.nano_cpus || from.cpu_shares != to.cpu_shares {
+            let cpu = self
+                .inner
+                .controller_of::<CpuController>()
+                .ok_or(Error::Unsupported("a CPU limit: no cpu controller"))?;
+            if from.nano_cpus != to.nano_cpus {
+                let quota = match to.nano_cpus {
+                    0 => -1,
+                    n => (n as i128 * CFS_PERIOD_US as i128 / 1_000_000_000) as i64,
+                };
+                cpu.set_cfs_quota_and_period(Some(quota), Some(CFS_PERIOD_US))
+                    .map_err(self.err("set CPU quota"))?;
+            }
+            if from.cpu_shares != to.cpu_shares {
+                let value = match (to.cpu_shares, v2) {
+                    (0, false) => 1024,
+                    (0, true) => 100,
+                    (s, false) => s,
+                    (s, true) => shares_to_weight(s),
+                };
+                cpu.set_shares(value).map_err(self.err("set CPU shares"))?;
+            }
+        }
+        if from.pids_limit != to.pids_limit {
+            let pids = self
+                .inner
+                .controller_of::<PidController>()
+                .ok_or(Error::Unsupported("a pids limit: no pids controller"))?;
+            let max = match to.pids_limit {
+                0 => MaxValue::Max,
+                n => MaxValue::Value(n),
+            };
+            pids.set_pid_max(max).map_err(self.err("set pids limit"))?;
+        }
+        Ok(())
+    }
+
+    /// What the container uses now. Fields the host cannot report are 0.
+    pub fn usage(&self) -> Usage {
+        let v2 = self.inner.v2();
+        let read = |dir: &Option<PathBuf>, file: &str| {
+            dir.as_ref()
+                .and_then(|d| std::fs::read_to_string(d.join(file)).ok())
+        };
+        let number = |text: Option<String>| -> Option<u64> { text?.trim().parse().ok() };
+        let mut u = Usage::default();
+        let mem = self.dir::<MemController>();
+        let stat = read(&mem, "memory.stat").unwrap_or_default();
+        let (inactive, cache) = if v2 {
+            (keyed(&stat, "inactive_file"), keyed(&stat, "file"))
+        } else {
+            (
+                keyed(&stat, "total_inactive_file"),
+                keyed(&stat, "total_cache"),
+            )
+        };
+        let (current, limit) = if v2 {
+            (read(&mem, "memory.current"), read(&mem, "memory.max"))
+        } else {
+            (
+                read(&mem, "memory.usage_in_bytes"),
+                read(&mem, "memory.limit_in_bytes"),
+            )
+        };
+        let current = number(current).unwrap_or(0);
+        u.memory = current.saturating_sub(inactive.unwrap_or(0));
+        u.memory_cache = cache.unwrap_or(0);
+        // v1 reports "no limit" as a huge page-aligned number.
+        u.memory_limit = number(limit).filter(|l| *l < 1 << 62).unwrap_or(0);
+        u.cpu_nanos = if v2 {
+            let stat = read(&self.dir::<CpuController>(), "cpu.stat").unwrap_or_default();
+            keyed(&stat, "usage_usec").unwrap_or(0) * 1000
+        } else {
+            let acct = self.dir::<cgroups_rs::fs::cpuacct::CpuAcctController>();
+            number(read(&acct, "cpuacct.usage")).unwrap_or(0)
+        };
+        let pids = self.dir::<PidController>();
+        u.pids = number(read(&pids, "pids.current")).unwrap_or(0);
+        u.pids_limit = number(read(&pids, "pids.max")).unwrap_or(0);
+        u
+    }
+
+    /// How many processes the kernel's OOM killer has killed in this
+    /// cgroup (v1 memory.oom_control, v2 memory.events); None if the
+    /// cgroup or its memory controller is gone.
+    pub fn oom_kills(&self) -> Option<u64> {
+        let dir = self.dir::<MemController>()?;
+        let file = if self.inner.v2() {
+            "memory.events"
+        } else {
+            "memory.oom_control"
+        };
+        keyed(&std::fs::read_to_string(dir.join(file)).ok()?, "oom_kill")
+    }
+
+    /// An fd that becomes readable when the memory controller reports an
+    /// OOM in this cgroup (v1: an eventfd on memory.oom_control; v2:
+    /// inotify on memory.events), and when the cgroup goes away. Read
+    /// [`Cgroup::oom_kills`] after it fires; drain it with `drain`.
+    pub fn oom_notifier(&self) -> Result<OwnedFd, Error> {
+        use nix::sys::eventfd::{EfdFlags, EventFd};
+        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+        use std::os::fd::AsRawFd;
+        let dir = self
+            .dir::<MemController>()
+            .ok_or(Error::Unsupported("OOM notification: no memory controller"))?;
+        let io = |step| {
+            let path = self.path();
+            move |e: nix::errno::Errno| Error::Io {
+                path,
+                step,
+                source: e.into(),
+            }
+        };
+        if self.inner.v2() {
+            let fd = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
+                .map_err(io("inotify"))?;
+            fd.add_watch(&dir.join("memory.events"), AddWatchFlags::IN_MODIFY)
+                .map_err(io("watch memory.events"))?;
+            return Ok(fd.into());
+        }
+        let efd = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
+            .map_err(io("eventfd"))?;
+        let control =
+            std::fs::File::open(dir.join("memory.oom_control")).map_err(|source| Error::Io {
+                path: self.path(),
+                step: "open memory.oom_control",
+                source,
+            })?;
+        let line = format!("{} {}", efd.as_raw_fd(), control.as_raw_fd());
+        std::fs::write(dir.join("cgroup.event_control"), line).map_err(|source| Error::Io {
+            path: self.path(),
+            step: "register for OOM events",
+            source,
+        })?;
+        Ok(efd.into())
+    }
+}
+
+impl Error {
+    /// Whether the kernel refused a write as busy: a memory limit below
+    /// what the cgroup uses and cannot reclaim.
+    pub fn is_busy(&self) -> bool {
+        let Error::Cgroups { source, .. } = self else {
+            return false;
+        };
+        let mut cause: Option<&(dyn std::error::Error + 'static)> =
+            std::error::Error::source(source);
+        while let Some(e) = cause {
+            if let Some(io) = e.downcast_ref::<std::io::Error>() {
+                return io.raw_os_error() == Some(libc::EBUSY);
+            }
+            cause = e.source();
+        }
+        false
+    }
+}
+
+/// Empties an fd from [`Cgroup::oom_notifier`] after it fired.
+pub fn drain(fd: &OwnedFd) {
+    let mut buf = [0u8; 4096];
+    while matches!(nix::unistd::read(fd, &mut buf), Ok(n) if n > 0) {}
+}
+
+/// A container's resource usage, from its cgroup.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub cpu_nanos: u64,
+    /// In use, without inactive page cache.
+    pub memory: u64,
+    /// 0: no limit.
+    pub memory_limit: u64,
+    pub memory_cache: u64,
+    pub pids: u64,
+    /// 0: no limit.
+    pub pids_limit: u64,
+}
+
+/// The directory of controller `C` for `cg`, if the host has it.
+fn controller_dir<C>(cg: &Inner) -> Option<PathBuf>
+where
+    C: Controller + cgroups_rs::fs::ControllIdentifier,
+    for<'a> &'a C: From<&'a cgroups_rs::fs::Subsystem>,
+{
+    cg.controller_of::<C>().map(|c| c.path().to_path_buf())
+}
+
+/// The value of `key` in a "key value" per line file.
+fn keyed(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once(' ')?;
+        (k == key).then(|| v.trim().parse().ok()).flatten()
+    })
+}
+
+/// cgroup v1 cpu.shares to v2 cpu.weight, as runc converts them.
+fn shares_to_weight(shares: u64) -> u64 {
+    1 + (shares.clamp(2, 262_144) - 2) * 9999 / 262_142
+}
+
+/// What the host's cgroups can enforce, probed once on berth's parent
+/// cgroup.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Support {
+    pub memory: bool,
+    /// The memory controller accounts swap (v1 memory.memsw.*, v2
+    /// memory.swap.max).
+    pub swap: bool,
+    /// CFS bandwidth control (v1 cpu.cfs_quota_us, v2 cpu.max).
+    pub cpu_quota: bool,
+    pub cpu_shares: bool,
+    pub pids: bool,
+}
+
+impl Support {
+    /// Creates berth's parent cgroup if needed and looks at what it has.
+    pub fn probe() -> Support {
+        let parent = Inner::load(hierarchies::auto(), "berth");
+        if let Err(e) = parent.create() {
+            tracing::warn!(error = %e, "cannot create berth's parent cgroup");
+        }
+        let v2 = parent.v2();
+        let has = |dir: Option<&Path>, v1: &str, v2_file: &str| {
+            dir.is_some_and(|d| d.join(if v2 { v2_file } else { v1 }).exists())
+        };
+        let mem = controller_dir::<MemController>(&parent);
+        let cpu = controller_dir::<CpuController>(&parent);
+        let pids = controller_dir::<PidController>(&parent);
+        Support {
+            memory: has(mem.as_deref(), "memory.limit_in_bytes", "memory.max"),
+            swap: has(
+                mem.as_deref(),
+                "memory.memsw.limit_in_bytes",
+                "memory.swap.max",
+            ),
+            cpu_quota: has(cpu.as_deref(), "cpu.cfs_quota_us", "cpu.max"),
+            cpu_shares: has(cpu.as_deref(), "cpu.shares", "cpu.weight"),
+            pids: has(pids.as_deref(), "pids.max", "pids.max"),
+        }
+    }
+
+    /// Fails naming the first limit of `r` this host cannot enforce.
+    pub fn check(&self, r: &Resources) -> Result<(), Error> {
+        let missing = [
+            (r.memory > 0 && !self.memory, "a memory limit: the memory controller is missing"),
+            (
+                r.memory_swap > 0 && !self.swap,
+                "a memory+swap limit: the memory controller does not account swap (boot with swapaccount=1)",
+            ),
+            (r.nano_cpus > 0 && !self.cpu_quota, "a CPU limit: the cpu controller has no CFS bandwidth control"),
+            (r.cpu_shares > 0 && !self.cpu_shares, "CPU shares: the cpu controller is missing"),
+            (r.pids_limit > 0 && !self.pids, "a pids limit: the pids controller is missing"),
+        ];
+        match missing.iter().find(|(m, _)| *m) {
+            Some((_, what)) => Err(Error::Unsupported(what)),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_limit_the_host_cannot_enforce_is_refused() {
+        let all = Support {
+            memory: true,
+            swap: true,
+            cpu_quota: true,
+            cpu_shares: true,
+            pids: true,
+        };
+        let limited = Resources {
+            memory: 64 << 20,
+            memory_swap: 128 << 20,
+            nano_cpus: 500_000_000,
+            cpu_shares: 512,
+            pids_limit: 50,
+        };
+        assert!(all.check(&limited).is_ok());
+        let cases = [
+            (
+                Support {
+                    memory: false,
+                    ..all
+                },
+                "memory limit",
+            ),
+            (Support { swap: false, ..all }, "swapaccount=1"),
+            (
+                Support {
+                    cpu_quota: false,
+                    ..all
+                },
+                "CFS bandwidth",
+            ),
+            (
+                Support {
+                    cpu_shares: false,
+                    ..all
+                },
+                "CPU shares",
+            ),
+            (Support { pids: false, ..all }, "pids limit"),
+        ];
+        for (host, says) in cases {
+            let err = host.check(&limited).unwrap_err().to_string();
+            assert!(err.starts_with("this host cannot enforce"), "{err}");
+            assert!(err.contains(says), "{err}");
+            // Without limits, nothing is needed.
+            assert!(host.check(&Resources::default()).is_ok());
+        }
+        // Unlimited swap needs no swap accounting.
+        let unlimited_swap = Resources {
+            memory_swap: -1,
+            ..limited
+        };
+        assert!(Support { swap: false, ..all }
+            .check(&unlimited_swap)
+            .is_ok());
+    }
+
+    #[test]
+    fn cgroup_files() {
+        let stat = "cache 4096\ntotal_cache 8192\ntotal_inactive_file 1024\n";
+        assert_eq!(keyed(stat, "total_cache"), Some(8192));
+        assert_eq!(keyed(stat, "cache"), Some(4096));
+        assert_eq!(keyed(stat, "rss"), None);
+        let events = "low 0\nhigh 0\nmax 3\noom 2\noom_kill 1\n";
+        assert_eq!(keyed(events, "oom_kill"), Some(1));
+        assert_eq!(shares_to_weight(2), 1);
+        assert_eq!(shares_to_weight(1024), 39);
+        assert_eq!(shares_to_weight(262_144), 10_000);
     }
 }

@@ -25,6 +25,9 @@ pub mod monitor;
 mod names;
 mod setup;
 pub mod spec;
+mod stats;
+
+pub use stats::StatsQuery;
 
 use crate::events::{self, now_nanos, timestamp, Bus};
 use crate::store::{self, Batch, Store};
@@ -66,6 +69,15 @@ impl From<spec::Error> for Error {
 impl From<store::Error> for Error {
     fn from(e: store::Error) -> Self {
         Error::Internal(format!("store: {e}"))
+    }
+}
+
+impl From<cgroup::Error> for Error {
+    fn from(e: cgroup::Error) -> Self {
+        match e {
+            cgroup::Error::Unsupported(_) => Error::FailedPrecondition(e.to_string()),
+            e => Error::Internal(e.to_string()),
+        }
     }
 }
 
@@ -125,6 +137,12 @@ pub struct Record {
     /// i64::MAX for never). 0 otherwise.
     #[serde(default)]
     pub stop_deadline: i64,
+    /// OOM kills of the current run journaled so far.
+    #[serde(default)]
+    pub oom_kills: u64,
+    /// The kernel's OOM killer killed a process during the last run.
+    #[serde(default)]
+    pub oom_killed: bool,
 }
 
 struct State {
@@ -177,6 +195,11 @@ pub struct Runtime {
     bus: Arc<Bus>,
     /// The daemon's default log rotation.
     log_limits: logs::Limits,
+    /// What the host's cgroups can enforce.
+    support: cgroup::Support,
+    host: spec::Host,
+    /// The host's memory, reported as the limit of unlimited containers.
+    host_memory: u64,
     index: RwLock<Index>,
     shutdown: watch::Receiver<bool>,
 }
@@ -210,11 +233,20 @@ impl Runtime {
         let store = Arc::new(Store::open(&root.join("berth.redb"))?);
         let bus = Arc::new(Bus::open(store.clone())?);
         let records: Vec<Record> = store.load_all()?;
+        let support = cgroup::Support::probe();
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+        tracing::info!(?support, cpus, "cgroup support");
         let rt = Arc::new(Runtime {
             root: root.to_path_buf(),
             exe,
             bus,
             log_limits,
+            support,
+            host: spec::Host {
+                cpus,
+                swap: support.swap,
+            },
+            host_memory: host_memory(),
             index: RwLock::new(Index::default()),
             shutdown,
         });
@@ -294,7 +326,7 @@ impl Runtime {
                 // undone: the freezer follows the record.
                 let cg = cgroup::Cgroup::load(&c.id);
                 let matched = if status == Status::Paused {
-                    cg.freeze().await
+                    tokio::task::block_in_place(|| cg.freeze())
                 } else {
                     cg.thaw()
                 };
@@ -303,6 +335,7 @@ impl Runtime {
                 }
                 tracing::info!(container = %c.id, monitor = pid, "re-attached to running container");
                 self.spawn_watcher(c.clone(), fd);
+                self.spawn_oom_watcher(c.clone(), exits);
                 if stopping {
                     self.spawn_stop_driver(c, exits);
                 }
@@ -419,7 +452,8 @@ impl Runtime {
         if generated {
             req.name = names::generate(&raw);
         }
-        let spec = req.validate(&id[..12])?;
+        let spec = req.validate(&id[..12], self.host)?;
+        self.support.check(&spec.resources)?;
         // Reserve the name first, so two creates cannot both take it.
         {
             let mut index = self.index_mut();
@@ -444,6 +478,8 @@ impl Runtime {
             finished_at: 0,
             exits: 0,
             stop_deadline: 0,
+            oom_kills: 0,
+            oom_killed: false,
         };
         let name = record.spec.name.clone();
         let dir = container_dir(&self.root, &id);
@@ -530,7 +566,7 @@ impl Runtime {
                 c.name
             )));
         };
-        let saved = {
+        let (saved, exits) = {
             let mut st = c.state();
             let mut r = st.record.clone();
             r.status = Status::Running;
@@ -540,13 +576,15 @@ impl Runtime {
             r.exit_code = 0;
             r.signal = 0;
             r.finished_at = 0;
+            r.oom_kills = 0;
+            r.oom_killed = false;
             let ev = Self::event(&c, &r, Action::Start, 0, None);
             let saved = self.save(&r, vec![ev]);
             if saved.is_ok() {
                 st.record = r;
                 st.pidfd = Some(pidfd);
             }
-            saved
+            (saved, st.record.exits)
         };
         if let Err(e) = saved {
             // Unconfirmed, the monitor ends the container.
@@ -563,6 +601,7 @@ impl Runtime {
         c.changed.send_replace(());
         tracing::info!(container = %c.id, pid, "started");
         self.spawn_watcher(c.clone(), m.monitor);
+        self.spawn_oom_watcher(c.clone(), exits);
         Ok(())
     }
 
@@ -650,8 +689,12 @@ impl Runtime {
             return;
         }
         let mut r = st.record.clone();
+        let reported = r.oom_kills;
         match exit {
-            Some(x) => apply_exit(&mut r, x),
+            Some(x) => {
+                apply_exit(&mut r, x);
+                r.oom_kills = x.oom_kills.unwrap_or(0).max(reported);
+            }
             None => {
                 // The monitor died without recording: make sure nothing of
                 // the container survives it.
@@ -670,9 +713,20 @@ impl Runtime {
         r.pid = 0;
         r.exits += 1;
         r.stop_deadline = 0;
+        r.oom_killed = r.oom_kills > 0;
+        // OOM kills the watcher did not get to journal come first; they
+        // happened before the exit, so they carry its time at the latest.
+        let mut events: Vec<pb::Event> = (reported..r.oom_kills)
+            .map(|_| {
+                let mut oom = Self::event(c, &r, Action::Oom, 0, None);
+                oom.time = Some(timestamp(r.finished_at));
+                oom
+            })
+            .collect();
         let mut die = Self::event(c, &r, Action::Die, r.signal, Some(r.exit_code));
         die.time = Some(timestamp(r.finished_at));
-        let mut events = vec![die];
+        die.oom_killed = r.oom_killed;
+        events.push(die);
         if stopping {
             events.push(Self::event(c, &r, Action::Stop, 0, None));
         }
@@ -688,6 +742,76 @@ impl Runtime {
         drop(st);
         c.changed.send_replace(());
         tracing::info!(container = %c.id, exit_code = code, signal, "died");
+    }
+
+    /// Journals the OOM kills of run `exits` as the kernel reports them,
+    /// until the run ends. Whatever it has not journaled when the run ends,
+    /// `record_exit` does, from the count the monitor read last.
+    fn spawn_oom_watcher(self: &Arc<Self>, c: Arc<Container>, exits: u64) {
+        let cg = cgroup::Cgroup::load(&c.id);
+        let fd = cg.oom_notifier().map_err(Error::from).and_then(|fd| {
+            // SAFETY: the AsyncFd owns the OwnedFd, so the fd stays open
+            // and the same for as long as it is registered.
+            unsafe { AsyncFd::register(fd) }.map_err(|e| internal("register OOM notifier", e))
+        });
+        let fd = match fd {
+            Ok(fd) => fd,
+            Err(e) => {
+                tracing::warn!(container = %c.id, error = %e, "cannot watch for OOM kills");
+                return;
+            }
+        };
+        let rt = self.clone();
+        tokio::spawn(async move {
+            let mut changed = c.changed.subscribe();
+            let mut noted = rt.note_ooms(&c, &cg, exits);
+            while noted.is_some() {
+                tokio::select! {
+                    r = fd.readable() => match r {
+                        Ok(mut ready) => {
+                            cgroup::drain(fd.get_ref());
+                            ready.clear_ready();
+                        }
+                        Err(_) => return,
+                    },
+                    r = changed.changed() => if r.is_err() { return },
+                }
+                // v1 notifies before the OOM killer has chosen and counted
+                // its victim: look again for a while.
+                for delay in [0, 1, 4, 16, 64, 256, 1024] {
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                    noted = rt.note_ooms(&c, &cg, exits);
+                    if noted != Some(false) {
+                        break;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Journals an OOM event for each kill of run `exits` the cgroup
+    /// counts beyond those already journaled. Whether there were any; None
+    /// once the run is over.
+    fn note_ooms(&self, c: &Container, cg: &cgroup::Cgroup, exits: u64) -> Option<bool> {
+        let count = cg.oom_kills();
+        let mut st = c.state();
+        if st.removed || st.record.exits != exits || !st.record.status.is_running() {
+            return None;
+        }
+        let Some(n) = count.filter(|n| *n > st.record.oom_kills) else {
+            return Some(false);
+        };
+        let mut r = st.record.clone();
+        let events = (r.oom_kills..n)
+            .map(|_| Self::event(c, &r, Action::Oom, 0, None))
+            .collect();
+        r.oom_kills = n;
+        match self.save(&r, events) {
+            Ok(()) => st.record = r,
+            Err(e) => tracing::error!(container = %c.id, error = %e, "cannot record OOM kill"),
+        }
+        tracing::info!(container = %c.id, oom_kills = n, "OOM kill");
+        Some(true)
     }
 
     /// Sends `signal` to PID 1. FailedPrecondition if it has exited. The
@@ -715,7 +839,9 @@ impl Runtime {
         }
     }
 
-    pub async fn kill(&self, key: &str, signal: &str) -> Result<()> {
+    /// Sends `signal` to PID 1, or with `all` to every process of the
+    /// container.
+    pub async fn kill(&self, key: &str, signal: &str, all: bool) -> Result<()> {
         let signal = if signal.is_empty() {
             libc::SIGKILL
         } else {
@@ -730,7 +856,15 @@ impl Runtime {
                 c.name
             )));
         }
-        Self::send_signal(&c, &st, signal)?;
+        if all {
+            // Signal 0 checks that PID 1 has not exited.
+            Self::send_signal(&c, &st, 0)?;
+            let cg = cgroup::Cgroup::load(&c.id);
+            tokio::task::block_in_place(|| cg.signal_all(signal))
+                .map_err(|e| internal(&format!("signal container {}", c.name), e))?;
+        } else {
+            Self::send_signal(&c, &st, signal)?;
+        }
         if signal == libc::SIGKILL {
             Self::thaw_for_kill(&c, &st);
         }
@@ -874,7 +1008,7 @@ impl Runtime {
             }
         };
         let cg = cgroup::Cgroup::load(&c.id);
-        let frozen = cg.freeze().await;
+        let frozen = tokio::task::block_in_place(|| cg.freeze());
         let mut st = c.state();
         if st.record.status != Status::Running || st.record.exits != run {
             return Err(Error::FailedPrecondition(running_msg(&c.name)));
@@ -916,6 +1050,59 @@ impl Runtime {
         drop(st);
         c.changed.send_replace(());
         saved
+    }
+
+    /// Changes the container's limits: on its cgroup at once if it runs,
+    /// and in its record for later starts. Returns the limits in force.
+    pub async fn update(&self, key: &str, req: spec::ResourcesRequest) -> Result<spec::Resources> {
+        let c = self.find(key)?;
+        let _op = c.op.lock().await;
+        let old = {
+            let st = c.state();
+            if st.removed {
+                return Err(Error::NotFound(key.to_string()));
+            }
+            st.record.spec.resources
+        };
+        let new = old.merge(&req, self.host)?;
+        self.support.check(&new)?;
+        if new == old {
+            return Ok(new);
+        }
+        let cg = cgroup::Cgroup::load(&c.id);
+        let mut st = c.state();
+        let running = st.record.status.is_running();
+        if running {
+            let set = match tokio::task::block_in_place(|| cg.set_limits(&old, &new)) {
+                // It exited meanwhile: no cgroup to update.
+                Err(_) if Self::send_signal(&c, &st, 0).is_err() => Ok(()),
+                set => set,
+            };
+            if let Err(e) = set {
+                // Put back what was written before the failure.
+                let _ = cg.set_limits(&new, &old);
+                let msg = format!("update container {}: {e}", c.name);
+                return Err(if e.is_busy() {
+                    Error::FailedPrecondition(format!(
+                        "{msg}: it uses more memory than that and the kernel could not reclaim it"
+                    ))
+                } else {
+                    Error::Internal(msg)
+                });
+            }
+        }
+        let mut r = st.record.clone();
+        r.spec.resources = new;
+        let ev = Self::event(&c, &r, Action::Update, 0, None);
+        if let Err(e) = self.save(&r, vec![ev]) {
+            if running {
+                let _ = cg.set_limits(&new, &old);
+            }
+            return Err(e);
+        }
+        st.record = r;
+        tracing::info!(container = %c.id, resources = ?new, "updated");
+        Ok(new)
     }
 
     pub async fn remove(&self, key: &str, force: bool) -> Result<()> {
@@ -978,14 +1165,9 @@ impl Runtime {
         Ok(())
     }
 
-    /// Blocks until `cond` holds; returns (exit code, signal). For
+    /// Blocks until `cond` holds; returns how the last run ended. For
     /// NextExit, `after` is the exit count to wait past (default: now).
-    pub async fn wait(
-        &self,
-        key: &str,
-        cond: WaitCondition,
-        after: Option<u64>,
-    ) -> Result<(i32, i32)> {
+    pub async fn wait(&self, key: &str, cond: WaitCondition, after: Option<u64>) -> Result<Exit> {
         let c = self.find(key)?;
         let mut changed = c.changed.subscribe();
         let mut shutdown = self.shutdown.clone();
@@ -999,7 +1181,11 @@ impl Runtime {
                     WaitCondition::Removed => st.removed,
                 };
                 if done {
-                    return Ok((st.record.exit_code, st.record.signal));
+                    return Ok(Exit {
+                        code: st.record.exit_code,
+                        signal: st.record.signal,
+                        oom_killed: st.record.oom_killed,
+                    });
                 }
             }
             tokio::select! {
@@ -1046,6 +1232,26 @@ impl Runtime {
         out.sort_by_key(|c| std::cmp::Reverse(c.0));
         out.into_iter().map(|(_, c)| c).collect()
     }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exit {
+    pub code: i32,
+    pub signal: i32,
+    pub oom_killed: bool,
+}
+
+/// The host's memory in bytes, from /proc/meminfo (0 if unreadable).
+fn host_memory() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            let line = m.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kb * 1024)
+        })
+        .unwrap_or(0)
 }
 
 /// What a Logs request asks for.
@@ -1336,6 +1542,7 @@ fn to_pb(r: &Record) -> pb::Container {
             network: s.network.as_str().to_string(),
             log_max_size_bytes: s.log_max_size,
             log_max_files: s.log_max_files,
+            resources: Some(resources_pb(&s.resources)),
         }),
         state: Some(pb::ContainerState {
             status: r.status.to_pb() as i32,
@@ -1345,7 +1552,19 @@ fn to_pb(r: &Record) -> pb::Container {
             started_at: ts(r.started_at),
             finished_at: ts(r.finished_at),
             exit_count: r.exits,
+            oom_killed: r.oom_killed,
         }),
         created_at: ts(r.created_at),
+    }
+}
+
+/// Limits as the API shows them: every field set.
+pub fn resources_pb(r: &spec::Resources) -> pb::Resources {
+    pb::Resources {
+        memory_limit_bytes: Some(r.memory),
+        memory_swap_limit_bytes: Some(r.memory_swap),
+        cpus: Some(r.nano_cpus as f64 / 1e9),
+        cpu_shares: Some(r.cpu_shares),
+        pids_limit: Some(r.pids_limit),
     }
 }

@@ -2,7 +2,8 @@
 //! container. berthd starts it (fork+exec of its own binary) with its
 //! stdout connected to a unix socket; the monitor creates the cgroup,
 //! clones PID 1 into new namespaces, reports the pid and a pidfd for it over
-//! that socket, then waits for PID 1 and writes its exit status to
+//! that socket, then waits for PID 1, kills whatever is left in the cgroup
+//! and writes the exit status (with the cgroup's OOM kill count) to
 //! `DIR/exit.json` atomically. It is PID 1's parent, so the status is never
 //! lost, even while berthd is down. No tokio here: it forks.
 //!
@@ -49,6 +50,10 @@ pub struct ExitRecord {
     pub signal: i32,
     /// Unix time in nanoseconds.
     pub finished_at: i64,
+    /// Processes the kernel's OOM killer killed in the container during
+    /// the run; None if the cgroup could not tell.
+    #[serde(default)]
+    pub oom_kills: Option<u64>,
 }
 
 pub const CONFIG_FILE: &str = "config.json";
@@ -133,7 +138,10 @@ fn run(dir: &Path, report: &mut Option<File>) -> Result<(), StepError> {
     cgroup
         .create()
         .map_err(|e| StepError::new("create cgroup", e))?;
-    let result = run_in_cgroup(dir, &config, &cgroup, report);
+    let result = cgroup
+        .set_limits(&Default::default(), &config.spec.resources)
+        .map_err(|e| StepError::new("set resource limits", e))
+        .and_then(|()| run_in_cgroup(dir, &config, &cgroup, report));
     if let Err(e) = cgroup.delete() {
         tracing::warn!(container = %config.id, error = %e, "cannot remove cgroup");
     }
@@ -223,10 +231,17 @@ fn run_in_cgroup(
     let status = linux::waitid_pidfd(&pidfd, false)
         .map_err(|e| StepError::new("wait", e))?
         .ok_or_else(|| StepError::new("wait", "no status"))?;
+    let finished_at = now_nanos();
+    // The kernel killed PID 1's namespace with it; anything in the cgroup
+    // but outside that namespace goes now, so nothing outlives the run.
+    if let Err(e) = cgroup.kill_all() {
+        tracing::warn!(container = %config.id, error = %e, "cannot kill what is left of the container");
+    }
     let record = ExitRecord {
         exit_code: status.code(),
         signal: status.signal(),
-        finished_at: now_nanos(),
+        finished_at,
+        oom_kills: cgroup.oom_kills(),
     };
     tracing::info!(container = %config.id, exit_code = record.exit_code, signal = record.signal, "container exited");
     let data = serde_json::to_vec(&record).map_err(|e| StepError::new("encode exit status", e))?;

@@ -59,10 +59,109 @@ pub struct Spec {
     pub log_max_size: u64,
     #[serde(default)]
     pub log_max_files: u32,
+    #[serde(default)]
+    pub resources: Resources,
+}
+
+/// A container's resource limits, as enforced; 0 is "no limit" for each.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resources {
+    /// Memory limit in bytes.
+    pub memory: i64,
+    /// Memory plus swap in bytes; -1: unlimited swap; 0: not limited
+    /// separately (no memory limit, or a host without swap accounting).
+    pub memory_swap: i64,
+    /// CPU time in billionths of a CPU (Docker's NanoCpus).
+    pub nano_cpus: i64,
+    /// Relative CPU weight (cpu.shares); 0: the kernel's default.
+    pub cpu_shares: u64,
+    /// Most processes at once.
+    pub pids_limit: i64,
+}
+
+/// Limits as a request gives them: `None` is "not given".
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ResourcesRequest {
+    pub memory: Option<i64>,
+    pub memory_swap: Option<i64>,
+    pub cpus: Option<f64>,
+    pub cpu_shares: Option<u64>,
+    pub pids_limit: Option<i64>,
+}
+
+/// What the host offers that validation depends on.
+#[derive(Debug, Clone, Copy)]
+pub struct Host {
+    pub cpus: u32,
+    /// Whether the memory controller accounts swap.
+    pub swap: bool,
+}
+
+/// The smallest memory limit accepted, as Docker's.
+pub const MIN_MEMORY: i64 = 6 << 20;
+
+/// Docker's range of cpu.shares.
+pub const SHARES: std::ops::RangeInclusive<u64> = 2..=262_144;
+
+impl Resources {
+    /// These limits with the given fields of `req` changed, checked. A new
+    /// memory limit without a swap limit, where none was set, gets
+    /// twice the memory as memory plus swap (Docker's default) if the host
+    /// accounts swap.
+    pub fn merge(&self, req: &ResourcesRequest, host: Host) -> Result<Resources, Error> {
+        let mut r = *self;
+        if let Some(m) = req.memory {
+            if m != 0 && m < MIN_MEMORY {
+                return Err(Error::Memory(m));
+            }
+            r.memory = m;
+        }
+        match req.memory_swap.filter(|s| *s != 0) {
+            Some(s) if s < -1 => return Err(Error::MemorySwap(s, r.memory)),
+            Some(s) => r.memory_swap = s,
+            // A memory limit given alone: swap follows it unless it has a
+            // limit of its own.
+            None if req.memory.is_some() && (self.memory_swap == 0 || r.memory == 0) => {
+                r.memory_swap = if r.memory > 0 && host.swap {
+                    r.memory.saturating_mul(2)
+                } else {
+                    0
+                };
+            }
+            None => {}
+        }
+        if r.memory == 0 && r.memory_swap > 0 {
+            return Err(Error::SwapWithoutMemory);
+        }
+        if r.memory_swap > 0 && r.memory_swap < r.memory {
+            return Err(Error::MemorySwap(r.memory_swap, r.memory));
+        }
+        if let Some(c) = req.cpus {
+            let max = f64::from(host.cpus);
+            if !c.is_finite() || c < 0.0 || (c > 0.0 && c < 0.01) || c > max {
+                return Err(Error::Cpus(c, host.cpus));
+            }
+            r.nano_cpus = (c * 1e9).round() as i64;
+        }
+        if let Some(s) = req.cpu_shares {
+            if s != 0 && !SHARES.contains(&s) {
+                return Err(Error::CpuShares(s));
+            }
+            r.cpu_shares = s;
+        }
+        if let Some(p) = req.pids_limit {
+            r.pids_limit = match p {
+                -1 | 0 => 0,
+                p if p > 0 => p,
+                p => return Err(Error::PidsLimit(p)),
+            };
+        }
+        Ok(r)
+    }
 }
 
 /// What is wrong with a request.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error, PartialEq)]
 pub enum Error {
     #[error("invalid container name {0:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-]* is allowed")]
     Name(String),
@@ -88,6 +187,18 @@ pub enum Error {
     Network(String),
     #[error("invalid label key {0:?}: it must not be empty")]
     Label(String),
+    #[error("invalid memory limit {0}: use 0 for none or at least 6 MiB (6291456 bytes)")]
+    Memory(i64),
+    #[error("invalid memory+swap limit {0}: use -1 for unlimited swap, or at least the memory limit ({1}); change both together")]
+    MemorySwap(i64, i64),
+    #[error("a memory+swap limit needs a memory limit: set memory_limit_bytes too")]
+    SwapWithoutMemory,
+    #[error("invalid cpus {0}: use 0 for no limit or 0.01 to {1}, the CPUs of this host")]
+    Cpus(f64, u32),
+    #[error("invalid cpu shares {0}: use 0 for the default or 2 to 262144")]
+    CpuShares(u64),
+    #[error("invalid pids limit {0}: use 0 or -1 for none, or a positive number")]
+    PidsLimit(i64),
 }
 
 /// Docker's container name rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
@@ -206,13 +317,15 @@ pub struct Request {
     pub network: String,
     pub log_max_size: u64,
     pub log_max_files: u32,
+    pub resources: ResourcesRequest,
 }
 
 impl Request {
     /// Checks every field; `name` must already be set (given or generated)
     /// and `hostname_default` is used when no hostname is given.
-    pub fn validate(self, hostname_default: &str) -> Result<Spec, Error> {
+    pub fn validate(self, hostname_default: &str, host: Host) -> Result<Spec, Error> {
         validate_name(&self.name)?;
+        let resources = Resources::default().merge(&self.resources, host)?;
         if !Path::new(&self.rootfs).is_absolute() {
             return Err(Error::Rootfs(self.rootfs, "it must be an absolute path"));
         }
@@ -294,6 +407,7 @@ impl Request {
             network,
             log_max_size: self.log_max_size,
             log_max_files: self.log_max_files,
+            resources,
         })
     }
 }
@@ -317,6 +431,157 @@ impl Spec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const HOST: Host = Host {
+        cpus: 2,
+        swap: true,
+    };
+
+    const MIB: i64 = 1 << 20;
+
+    fn merged(from: Resources, req: ResourcesRequest) -> Result<Resources, Error> {
+        from.merge(&req, HOST)
+    }
+
+    #[test]
+    fn resources_on_create() {
+        let none = Resources::default();
+        let r = merged(
+            none,
+            ResourcesRequest {
+                memory: Some(64 * MIB),
+                cpus: Some(0.5),
+                cpu_shares: Some(512),
+                pids_limit: Some(50),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        // Docker's default: swap as much as memory.
+        assert_eq!(
+            r,
+            Resources {
+                memory: 64 * MIB,
+                memory_swap: 128 * MIB,
+                nano_cpus: 500_000_000,
+                cpu_shares: 512,
+                pids_limit: 50,
+            }
+        );
+        let no_swap = Host {
+            swap: false,
+            ..HOST
+        };
+        let r = none
+            .merge(
+                &ResourcesRequest {
+                    memory: Some(64 * MIB),
+                    ..Default::default()
+                },
+                no_swap,
+            )
+            .unwrap();
+        assert_eq!(r.memory_swap, 0);
+        let r = merged(
+            none,
+            ResourcesRequest {
+                memory: Some(64 * MIB),
+                memory_swap: Some(64 * MIB),
+                pids_limit: Some(-1),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!((r.memory_swap, r.pids_limit), (64 * MIB, 0));
+        assert_eq!(merged(none, ResourcesRequest::default()).unwrap(), none);
+    }
+
+    #[test]
+    fn bad_resources() {
+        let none = Resources::default();
+        let bad = |req: ResourcesRequest| merged(none, req).unwrap_err();
+        let mem = |m| ResourcesRequest {
+            memory: Some(m),
+            ..Default::default()
+        };
+        assert_eq!(bad(mem(MIB)), Error::Memory(MIB));
+        assert_eq!(bad(mem(-5)), Error::Memory(-5));
+        assert_eq!(
+            bad(ResourcesRequest {
+                memory: Some(64 * MIB),
+                memory_swap: Some(32 * MIB),
+                ..Default::default()
+            }),
+            Error::MemorySwap(32 * MIB, 64 * MIB)
+        );
+        assert_eq!(
+            bad(ResourcesRequest {
+                memory_swap: Some(64 * MIB),
+                ..Default::default()
+            }),
+            Error::SwapWithoutMemory
+        );
+        for c in [-1.0, 0.001, 2.5, f64::NAN, f64::INFINITY] {
+            let err = bad(ResourcesRequest {
+                cpus: Some(c),
+                ..Default::default()
+            });
+            assert!(matches!(err, Error::Cpus(_, 2)), "{c}");
+        }
+        for s in [1, 262_145] {
+            let err = bad(ResourcesRequest {
+                cpu_shares: Some(s),
+                ..Default::default()
+            });
+            assert_eq!(err, Error::CpuShares(s));
+        }
+        let err = bad(ResourcesRequest {
+            pids_limit: Some(-2),
+            ..Default::default()
+        });
+        assert_eq!(err, Error::PidsLimit(-2));
+    }
+
+    #[test]
+    fn resources_on_update() {
+        let limited = Resources {
+            memory: 64 * MIB,
+            memory_swap: 128 * MIB,
+            ..Default::default()
+        };
+        let up = |m| ResourcesRequest {
+            memory: Some(m),
+            ..Default::default()
+        };
+        // Within the memory+swap limit: swap keeps its limit.
+        assert_eq!(
+            merged(limited, up(100 * MIB)).unwrap().memory_swap,
+            128 * MIB
+        );
+        // Past it: both must change together, as on Docker.
+        assert_eq!(
+            merged(limited, up(256 * MIB)).unwrap_err(),
+            Error::MemorySwap(128 * MIB, 256 * MIB)
+        );
+        let both = ResourcesRequest {
+            memory: Some(256 * MIB),
+            memory_swap: Some(-1),
+            ..Default::default()
+        };
+        assert_eq!(merged(limited, both).unwrap().memory_swap, -1);
+        // No memory limit: no swap limit either.
+        assert_eq!(merged(limited, up(0)).unwrap(), Resources::default());
+        // Unset fields keep their value.
+        let pids = ResourcesRequest {
+            pids_limit: Some(10),
+            ..Default::default()
+        };
+        let r = merged(limited, pids).unwrap();
+        assert_eq!(
+            (r.memory, r.memory_swap, r.pids_limit),
+            (64 * MIB, 128 * MIB, 10)
+        );
+    }
 
     fn request() -> Request {
         Request {
@@ -353,7 +618,7 @@ mod tests {
 
     #[test]
     fn defaults() {
-        let spec = request().validate("abc").unwrap();
+        let spec = request().validate("abc", HOST).unwrap();
         assert_eq!(spec.working_dir, "/");
         assert_eq!(spec.hostname, "abc");
         assert_eq!(spec.stop_signal, 15);
@@ -455,7 +720,7 @@ mod tests {
             ),
         ];
         for (req, what) in cases {
-            let err = req.validate("h").unwrap_err().to_string();
+            let err = req.validate("h", HOST).unwrap_err().to_string();
             assert!(err.contains(what), "{err} should mention {what}");
         }
     }

@@ -15,7 +15,7 @@ use tonic::Streaming;
 
 pub type Api = ContainersClient<Channel>;
 
-const ROOTFS_BINARIES: &[&str] = &["sh", "sleep", "cat", "true", "ls", "mkdir", "echo"];
+const ROOTFS_BINARIES: &[&str] = &["sh", "sleep", "cat", "true", "ls", "mkdir", "echo", "dd"];
 
 /// A rootfs with a shell and a few tools copied from the host, with the
 /// libraries they load; built once per test binary.
@@ -24,7 +24,10 @@ pub fn rootfs() -> &'static Path {
     ROOTFS.get_or_init(|| {
         let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
         let done = base.join("rootfs");
-        if done.join("bin/sh").exists() {
+        if ROOTFS_BINARIES
+            .iter()
+            .all(|b| done.join("bin").join(b).exists())
+        {
             return done;
         }
         let tmp = base.join(format!("rootfs-{}", std::process::id()));
@@ -42,7 +45,18 @@ pub fn rootfs() -> &'static Path {
             }
         }
         // Another test binary may have finished first: either copy is fine.
+        // An older rootfs without every tool is replaced.
         if std::fs::rename(&tmp, &done).is_err() {
+            let complete = ROOTFS_BINARIES
+                .iter()
+                .all(|b| done.join("bin").join(b).exists());
+            if !complete {
+                let old = base.join(format!("rootfs-old-{}", std::process::id()));
+                if std::fs::rename(&done, &old).is_ok() {
+                    let _ = std::fs::remove_dir_all(&old);
+                }
+                let _ = std::fs::rename(&tmp, &done);
+            }
             let _ = std::fs::remove_dir_all(&tmp);
         }
         done
@@ -293,6 +307,31 @@ pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
     out.into_iter().filter(|p| p.exists()).collect()
 }
 
+/// The content of cgroup file `file` of container `id`, from whichever
+/// hierarchy has it.
+pub fn cgroup_file(id: &str, file: &str) -> Option<String> {
+    cgroup_dirs(id)
+        .iter()
+        .find_map(|d| std::fs::read_to_string(d.join(file)).ok())
+        .map(|s| s.trim().to_string())
+}
+
+/// Host pids in the container's cgroup.
+pub fn cgroup_pids(id: &str) -> Vec<u32> {
+    let mut pids: Vec<u32> = cgroup_dirs(id)
+        .iter()
+        .filter_map(|d| std::fs::read_to_string(d.join("cgroup.procs")).ok())
+        .flat_map(|s| {
+            s.lines()
+                .filter_map(|l| l.trim().parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    pids
+}
+
 fn kill_cgroup(id: &str) {
     for dir in cgroup_dirs(id) {
         let _ = std::fs::write(dir.join("freezer.state"), "THAWED");
@@ -493,15 +532,17 @@ pub fn assert_ordered(events: &[pb::Event]) {
     }
 }
 
-pub async fn status(api: &mut Api, id: &str) -> pb::ContainerState {
+pub async fn inspect(api: &mut Api, id: &str) -> pb::Container {
     api.inspect(pb::InspectRequest { id: id.into() })
         .await
         .unwrap()
         .into_inner()
         .container
         .unwrap()
-        .state
-        .unwrap()
+}
+
+pub async fn status(api: &mut Api, id: &str) -> pb::ContainerState {
+    inspect(api, id).await.state.unwrap()
 }
 
 /// Waits until `path` exists and returns its content.
