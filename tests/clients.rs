@@ -363,6 +363,27 @@ async fn grpcurl_lists_services_and_runs_a_lifecycle() {
     .unwrap();
     assert_eq!(created["name"], "g1");
     grpcurl(&["-d", r#"{"id":"g1"}"#, &sock, "berth.v1.Containers/Start"]);
+    let updated: serde_json::Value = serde_json::from_str(&grpcurl(&[
+        "-d",
+        r#"{"id":"g1","resources":{"memory_limit_bytes":"134217728","pids_limit":"100"}}"#,
+        &sock,
+        "berth.v1.Containers/Update",
+    ]))
+    .unwrap();
+    assert_eq!(updated["resources"]["pidsLimit"], "100");
+    let stats: serde_json::Value = serde_json::from_str(&grpcurl(&[
+        "-d",
+        r#"{"ids":["g1"],"interval_ms":100}"#,
+        &sock,
+        "berth.v1.Containers/Stats",
+    ]))
+    .unwrap();
+    let g1 = &stats["containers"][0];
+    assert_eq!(
+        (&g1["name"], &g1["pidsCurrent"]),
+        (&"g1".into(), &"1".into())
+    );
+    assert_eq!(g1["memoryLimitBytes"], "134217728");
     grpcurl(&[
         "-d",
         r#"{"id":"g1","signal":"TERM"}"#,
@@ -401,6 +422,7 @@ async fn grpcurl_lists_services_and_runs_a_lifecycle() {
         [
             "ACTION_CREATE",
             "ACTION_START",
+            "ACTION_UPDATE",
             "ACTION_KILL",
             "ACTION_KILL",
             "ACTION_KILL",
