@@ -16,9 +16,13 @@ use tokio::sync::watch;
 #[derive(Parser, Debug)]
 #[command(name = "berthd", version, about = "The berth container daemon")]
 struct Args {
-    /// Unix socket to serve the API on.
+    /// Unix socket to serve the API on. Created 0660, owned by root and
+    /// --group; its directory must be root's and not writable by others.
     #[arg(long, env = "BERTH_SOCKET", default_value = berth::DEFAULT_SOCKET)]
     socket: PathBuf,
+    /// Group whose members may use the socket (default: root only).
+    #[arg(long, env = "BERTH_GROUP")]
+    group: Option<String>,
     /// Directory for the daemon's state: database and containers.
     #[arg(long, env = "BERTH_ROOT", default_value = "/var/lib/berth")]
     root: PathBuf,
@@ -74,12 +78,25 @@ fn init_tracing(filter: &str) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
 }
 
 async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let (shutdown_tx, shutdown) = watch::channel(false);
+    // Before anything else: a daemon that cannot secure its socket does
+    // not start.
+    secure_dir(&args.socket)?;
+    let gid = match &args.group {
+        Some(name) => Some(
+            nix::unistd::Group::from_name(name)
+                .map_err(|e| format!("look up group {name:?}: {e}"))?
+                .ok_or_else(|| format!("no group {name:?} on this host"))?
+                .gid,
+        ),
+        None => None,
+    };
     let rt = runtime::Runtime::open(
         &args.root,
         runtime::logs::Limits {
@@ -91,7 +108,7 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     .await?;
     let bus = rt.bus();
     bus.spawn_retention(args.events_retention, shutdown.clone());
-    let listener = bind(&args.socket)?;
+    let listener = bind(&args.socket, gid)?;
 
     // Both reflection versions: grpcurl and many other tools still ask for
     // v1alpha.
@@ -110,7 +127,24 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .set_serving::<EventsServer<api::EventsService>>()
         .await;
 
-    let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
+    // Every caller is logged with its peer credentials.
+    let incoming = tokio_stream::StreamExt::map(
+        tokio_stream::wrappers::UnixListenerStream::new(listener),
+        |conn| {
+            if let Ok(cred) = conn.as_ref().map(|c| c.peer_cred()) {
+                match cred {
+                    Ok(c) => tracing::info!(
+                        uid = c.uid(),
+                        gid = c.gid(),
+                        pid = c.pid().unwrap_or(0),
+                        "client connected"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "client connected; no peer credentials"),
+                }
+            }
+            conn
+        },
+    );
     let stop = {
         let bus = bus.clone();
         async move {
@@ -133,13 +167,41 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Binds the socket with mode 0660, replacing a stale socket file but
-/// never a live one or anything that is not a socket.
-fn bind(path: &Path) -> Result<tokio::net::UnixListener, Box<dyn std::error::Error>> {
-    use std::os::unix::fs::FileTypeExt;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+/// Creates the socket's directory if needed, and refuses one that others
+/// could write to: they could swap the socket for their own.
+fn secure_dir(path: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir)?;
+    let d = std::fs::metadata(dir)?;
+    let others_write = d.mode() & 0o022 != 0;
+    let sticky = d.mode() & 0o1000 != 0;
+    if d.uid() != 0 || (others_write && !sticky) {
+        return Err(format!(
+            "cannot secure the socket {}: its directory must be owned by root and not writable by others (it is uid {}, mode {:o})",
+            path.display(),
+            d.uid(),
+            d.mode() & 0o7777
+        )
+        .into());
     }
+    Ok(())
+}
+
+/// Binds the socket, owned by root and `gid` (root if none) with mode
+/// 0660, replacing a stale socket file but never a live one or anything
+/// that is not a socket.
+fn bind(
+    path: &Path,
+    gid: Option<nix::unistd::Gid>,
+) -> Result<tokio::net::UnixListener, Box<dyn std::error::Error>> {
+    use std::os::unix::fs::FileTypeExt;
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {
             return Err(format!("{} exists and is not a socket", path.display()).into());
@@ -149,8 +211,13 @@ fn bind(path: &Path) -> Result<tokio::net::UnixListener, Box<dyn std::error::Err
         }
         std::fs::remove_file(path)?;
     }
-    let listener = tokio::net::UnixListener::bind(path)
-        .map_err(|e| format!("bind {}: {e}", path.display()))?;
+    // Nobody but root can connect before the mode and owner are set.
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
+    let bound = tokio::net::UnixListener::bind(path);
+    nix::sys::stat::umask(old);
+    let listener = bound.map_err(|e| format!("bind {}: {e}", path.display()))?;
+    nix::unistd::chown(path, Some(nix::unistd::Uid::from_raw(0)), gid)
+        .map_err(|e| format!("chown {}: {e}", path.display()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
     Ok(listener)
 }
