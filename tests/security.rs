@@ -127,3 +127,46 @@ fn the_daemon_refuses_a_socket_it_cannot_secure() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_symlinked_mount_destination_stays_inside_the_container() {
+    let d = Daemon::start("symlinkdest").await;
+    let mut api = d.api().await;
+    std::fs::write(d.share("s").join("marker"), "shared\n").unwrap();
+    let outside = d.dir.join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    // The mount goes to /evil/m; /evil is a link to a host directory, as
+    // a container could have left one in its own layer.
+    let mut req = spec("esc", &["cat", "/evil/m/marker"]);
+    req.mounts.push(berth::pb::Mount {
+        source: d.share("s").display().to_string(),
+        destination: "/evil/m".into(),
+        read_only: true,
+    });
+    let id = api.create(req).await.unwrap().into_inner().id;
+    std::os::unix::fs::symlink(&outside, d.container_dir(&id).join("upper/evil")).unwrap();
+    api.start(berth::pb::StartRequest { id: id.clone() })
+        .await
+        .unwrap();
+    let exit = api
+        .wait(berth::pb::WaitRequest {
+            id: id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    // The link resolved inside the container: the host directory is
+    // untouched, and the container reads the mount through its link.
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+    assert_eq!(exit.exit_code, 0);
+    let mut logs = api
+        .logs(berth::pb::LogsRequest {
+            id,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(logs.message().await.unwrap().unwrap().line, b"shared\n");
+}
