@@ -348,7 +348,10 @@ impl Bus {
             }
         };
         let (tx, rx) = mpsc::channel(64);
-        tokio::spawn(self.clone().feed(filter, cursor, until, tx));
+        // "From the oldest event held" stays true if retention removes
+        // events before the first read.
+        let from_oldest = matches!(start, Start::After(0));
+        tokio::spawn(self.clone().feed(filter, cursor, from_oldest, until, tx));
         Ok(rx)
     }
 
@@ -358,6 +361,7 @@ impl Bus {
         self: Arc<Self>,
         filter: Filter,
         mut cursor: u64,
+        mut from_oldest: bool,
         until: Option<i64>,
         tx: mpsc::Sender<Result<Event, Error>>,
     ) {
@@ -385,7 +389,7 @@ impl Bus {
                 let n = batch.len();
                 // Retention removed events this subscriber had not read:
                 // say so rather than skip them.
-                if batch.first().is_some_and(|e| e.seq != cursor + 1) {
+                if batch.first().is_some_and(|e| e.seq != cursor + 1) && !from_oldest {
                     let oldest = batch[0].seq;
                     let lost = Error::OutOfRange(format!(
                         "events after seq {cursor} were removed by retention before this subscriber read them: the oldest event held is {oldest}"
@@ -393,6 +397,7 @@ impl Bus {
                     let _ = tx.send(Err(lost)).await;
                     return;
                 }
+                from_oldest &= n == 0;
                 for e in batch {
                     if past(e.recorded_at) {
                         return;
@@ -563,6 +568,32 @@ mod tests {
         };
         assert!(!f.matches(&daemon));
         assert!(Filter::default().matches(&daemon));
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn from_the_oldest_held_survives_retention_before_the_first_read() {
+        let dir = std::env::temp_dir().join(format!("berth-oldest-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Arc::new(Store::open(&dir.join("t.redb")).unwrap());
+        let bus = Arc::new(Bus::open(store.clone()).unwrap());
+        for _ in 0..10 {
+            bus.publish(event("a", Action::Start)).unwrap();
+        }
+        let subscribe = |start| bus.subscribe(Filter::default(), start, Some(now_nanos()));
+        let mut oldest = subscribe(Start::After(0)).unwrap();
+        let mut third = subscribe(Start::After(2)).unwrap();
+        // Retention runs before either subscriber's task first reads (on
+        // this single-threaded runtime they have not run yet).
+        store.prune(5, 0, 100).unwrap();
+        let mut seqs = Vec::new();
+        while let Some(e) = oldest.recv().await {
+            seqs.push(e.unwrap().seq);
+        }
+        assert_eq!(seqs, [6, 7, 8, 9, 10]);
+        // A cursor of its own still learns that events it asked for went.
+        let err = third.recv().await.unwrap().unwrap_err();
+        assert!(matches!(err, Error::OutOfRange(_)), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
