@@ -1,5 +1,7 @@
-//! Who may call the API: the unix socket is root's and its group's only,
-//! and the daemon refuses a socket it cannot secure.
+//! Who may call the API, and what a container may do: the unix socket is
+//! root's and its group's only; containers get Docker's default
+//! capabilities, no_new_privs, masked and read-only /proc and /sys paths,
+//! and bind-mount destinations that cannot lead to the host.
 
 mod common;
 
@@ -148,25 +150,147 @@ async fn a_symlinked_mount_destination_stays_inside_the_container() {
     api.start(berth::pb::StartRequest { id: id.clone() })
         .await
         .unwrap();
-    let exit = api
-        .wait(berth::pb::WaitRequest {
-            id: id.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let (code, out) = finished(&mut api, &id).await;
     // The link resolved inside the container: the host directory is
     // untouched, and the container reads the mount through its link.
     assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
-    assert_eq!(exit.exit_code, 0);
-    let mut logs = api
-        .logs(berth::pb::LogsRequest {
-            id,
+    assert_eq!((code, out.as_str()), (0, "shared\n"));
+}
+
+/// Runs `script` in a container made by `req` to its end: exit code and
+/// everything it wrote.
+async fn run_script(
+    api: &mut Api,
+    mut req: berth::pb::CreateRequest,
+    script: &str,
+) -> (i32, String) {
+    req.args = vec!["sh".into(), "-c".into(), script.into()];
+    let id = started(api, req).await;
+    finished(api, &id).await
+}
+
+/// Waits for the container to exit: its exit code and everything it
+/// wrote (stdout and stderr, in order).
+async fn finished(api: &mut Api, id: &str) -> (i32, String) {
+    let exit = api
+        .wait(berth::pb::WaitRequest {
+            id: id.into(),
             ..Default::default()
         })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(logs.message().await.unwrap().unwrap().line, b"shared\n");
+    let mut logs = api
+        .logs(berth::pb::LogsRequest {
+            id: id.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut out = String::new();
+    while let Some(e) = logs.message().await.unwrap() {
+        out.push_str(&String::from_utf8_lossy(&e.line));
+    }
+    (exit.exit_code, out)
+}
+
+/// The value of `key` in /proc/self/status text.
+fn status_field<'a>(status: &'a str, key: &str) -> &'a str {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .unwrap_or_else(|| panic!("no {key} in {status}"))
+        .trim()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn capabilities_are_dockers_defaults_and_no_new_privs_is_set() {
+    let d = Daemon::start("caps").await;
+    let mut api = d.api().await;
+    let (code, status) = run_script(&mut api, spec("default", &[]), "cat /proc/self/status").await;
+    assert_eq!(code, 0, "{status}");
+    // CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP
+    // NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP
+    for set in ["CapBnd", "CapEff", "CapPrm", "CapInh"] {
+        assert_eq!(status_field(&status, set), "00000000a80425fb", "{set}");
+    }
+    assert_eq!(status_field(&status, "CapAmb"), "0000000000000000");
+    assert_eq!(status_field(&status, "NoNewPrivs"), "1");
+
+    let mut req = spec("tweaked", &[]);
+    req.cap_add = vec!["sys_admin".into()];
+    req.cap_drop = vec!["CAP_NET_RAW".into()];
+    let (_, status) = run_script(&mut api, req, "cat /proc/self/status").await;
+    // + SYS_ADMIN (bit 21), - NET_RAW (bit 13).
+    assert_eq!(status_field(&status, "CapEff"), "00000000a82405fb");
+
+    let mut req = spec("privileged", &[]);
+    req.privileged = true;
+    let (_, status) = run_script(&mut api, req, "cat /proc/self/status").await;
+    // Every capability the daemon has itself.
+    let host = std::fs::read_to_string("/proc/self/status").unwrap();
+    assert_eq!(
+        status_field(&status, "CapBnd"),
+        status_field(&host, "CapBnd")
+    );
+    assert_eq!(
+        status_field(&status, "CapEff"),
+        status_field(&host, "CapBnd")
+    );
+    assert_eq!(status_field(&status, "NoNewPrivs"), "0");
+
+    let mut bad = spec("bad", &["true"]);
+    bad.cap_add = vec!["FLY".into()];
+    let err = api.create(bad).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(
+        err.message().contains("invalid capability \"FLY\""),
+        "{}",
+        err.message()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_default_container_cannot_reach_the_host() {
+    let d = Daemon::start("escape").await;
+    let mut api = d.api().await;
+    let host_name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    // Each attempt prints "ok" or "refused"; every one must be refused.
+    let attempts = [
+        ("mount", "mount -t tmpfs none /tmp"),
+        ("hostname", "hostname evil"),
+        ("proc sys", "echo 1 > /proc/sys/vm/drop_caches"),
+        ("sysrq", "echo h > /proc/sysrq-trigger"),
+        ("kcore", "test -s /proc/kcore"),
+        ("keys", "test -s /proc/keys"),
+        ("firmware", "ls /sys/firmware | grep -q ."),
+        ("host pids", "test -e /proc/2"),
+    ];
+    let script: String = attempts
+        .iter()
+        .map(|(name, cmd)| {
+            format!(
+                "if {{ {cmd}; }} 2>/dev/null; then echo '{name}: ok'; else echo '{name}: refused'; fi; "
+            )
+        })
+        .collect();
+    let (code, out) = run_script(&mut api, spec("attempts", &[]), &script).await;
+    assert_eq!(code, 0, "{out}");
+    let expected: String = attempts
+        .iter()
+        .map(|(name, _)| format!("{name}: refused\n"))
+        .collect();
+    assert_eq!(out, expected);
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap(),
+        host_name
+    );
+
+    // A privileged container can: what --privileged gives away.
+    let mut req = spec("privileged", &[]);
+    req.privileged = true;
+    let (_, out) = run_script(&mut api, req, &script).await;
+    assert!(out.contains("mount: ok"), "{out}");
+    assert!(out.contains("hostname: ok"), "{out}");
 }

@@ -206,6 +206,16 @@ struct CreateArgs {
     log_max_files: Option<u32>,
     #[command(flatten)]
     limits: LimitArgs,
+    /// Add a capability to the default set (e.g. NET_ADMIN, or ALL).
+    #[arg(long)]
+    cap_add: Vec<String>,
+    /// Drop a capability from the default set (or ALL).
+    #[arg(long)]
+    cap_drop: Vec<String>,
+    /// Give the container every capability and no masked paths: it can
+    /// do what root on the host can.
+    #[arg(long)]
+    privileged: bool,
     /// Host directory used as the container's root filesystem.
     rootfs: String,
     /// Command and arguments.
@@ -342,6 +352,9 @@ fn create_request(a: CreateArgs) -> Result<CreateRequest, Failure> {
             .unwrap_or(0),
         log_max_files: a.log_max_files.unwrap_or(0),
         resources: Some(resources),
+        cap_add: a.cap_add,
+        cap_drop: a.cap_drop,
+        privileged: a.privileged,
     })
 }
 

@@ -84,6 +84,9 @@ impl Containers for ContainersService {
             log_max_size: r.log_max_size_bytes,
             log_max_files: r.log_max_files,
             resources: resources_request(r.resources.unwrap_or_default()),
+            cap_add: r.cap_add,
+            cap_drop: r.cap_drop,
+            privileged: r.privileged,
         };
         let rt = self.rt.clone();
         let (id, name) = detached(async move { rt.create(request).await }).await?;

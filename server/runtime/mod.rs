@@ -18,6 +18,7 @@
 //! so a stop in progress carries on after a daemon restart.
 
 pub mod cgroup;
+mod confine;
 mod init;
 pub mod linux;
 pub mod logs;
@@ -1543,6 +1544,9 @@ fn to_pb(r: &Record) -> pb::Container {
             log_max_size_bytes: s.log_max_size,
             log_max_files: s.log_max_files,
             resources: Some(resources_pb(&s.resources)),
+            cap_add: s.cap_add.clone(),
+            cap_drop: s.cap_drop.clone(),
+            privileged: s.privileged,
         }),
         state: Some(pb::ContainerState {
             status: r.status.to_pb() as i32,

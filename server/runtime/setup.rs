@@ -34,6 +34,9 @@ pub const STEPS: &[&str] = &[
     "bring loopback up",
     "working directory",
     "stdio",
+    "mask paths",
+    "capabilities",
+    "no_new_privs",
     "exec",
     "init",
 ];
@@ -158,7 +161,9 @@ fn prepare(
     step("stdio", nix::unistd::dup2_stdin(&null))?;
     step("stdio", nix::unistd::dup2_stdout(stdout))?;
     step("stdio", nix::unistd::dup2_stderr(stderr))?;
-    resolve(spec)
+    let exec = resolve(spec)?;
+    super::confine::confine(spec)?;
+    Ok(exec)
 }
 
 fn mount_proc_dev_sys(root: &Path) -> Result<(), StepError> {

@@ -61,6 +61,119 @@ pub struct Spec {
     pub log_max_files: u32,
     #[serde(default)]
     pub resources: Resources,
+    /// Capabilities added to and dropped from Docker's default set, as
+    /// given (upper case, without "CAP_").
+    #[serde(default)]
+    pub cap_add: Vec<String>,
+    #[serde(default)]
+    pub cap_drop: Vec<String>,
+    /// Every capability, no masked paths, no no_new_privs.
+    #[serde(default)]
+    pub privileged: bool,
+}
+
+/// Capability names by number, as Linux numbers them.
+pub const CAPABILITIES: &[&str] = &[
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+];
+
+/// Docker's default capabilities.
+pub const DEFAULT_CAPABILITIES: &[&str] = &[
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FSETID",
+    "FOWNER",
+    "MKNOD",
+    "NET_RAW",
+    "SETGID",
+    "SETUID",
+    "SETFCAP",
+    "SETPCAP",
+    "NET_BIND_SERVICE",
+    "SYS_CHROOT",
+    "KILL",
+    "AUDIT_WRITE",
+];
+
+/// "net_admin", "CAP_NET_ADMIN" -> "NET_ADMIN"; "all" -> "ALL".
+fn capability_name(s: &str) -> Result<String, Error> {
+    let upper = s.trim().to_ascii_uppercase();
+    let name = upper.strip_prefix("CAP_").unwrap_or(&upper);
+    if name == "ALL" || CAPABILITIES.contains(&name) {
+        Ok(name.to_string())
+    } else {
+        Err(Error::Capability(s.to_string()))
+    }
+}
+
+fn bit(name: &str) -> u64 {
+    CAPABILITIES
+        .iter()
+        .position(|c| *c == name)
+        .map_or(0, |n| 1 << n)
+}
+
+impl Spec {
+    /// The container's capabilities as a bit set, as Docker computes them:
+    /// every one when privileged or when "ALL" is added (less those
+    /// dropped); otherwise the default set less those dropped ("ALL":
+    /// every one) plus those added.
+    pub fn capabilities(&self) -> u64 {
+        let all = (1u64 << CAPABILITIES.len()) - 1;
+        let set = |names: &[String]| names.iter().fold(0, |acc, n| acc | bit(n));
+        let (add, drop) = (set(&self.cap_add), set(&self.cap_drop));
+        if self.privileged {
+            return all;
+        }
+        if self.cap_add.iter().any(|c| c == "ALL") {
+            return all & !drop;
+        }
+        let mut caps = DEFAULT_CAPABILITIES.iter().fold(0, |acc, n| acc | bit(n));
+        if self.cap_drop.iter().any(|c| c == "ALL") {
+            caps = 0;
+        }
+        (caps & !drop) | add
+    }
 }
 
 /// A container's resource limits, as enforced; 0 is "no limit" for each.
@@ -199,6 +312,10 @@ pub enum Error {
     CpuShares(u64),
     #[error("invalid pids limit {0}: use 0 or -1 for none, or a positive number")]
     PidsLimit(i64),
+    #[error(
+        "invalid capability {0:?}: use a name like \"NET_ADMIN\" or \"CAP_NET_ADMIN\", or \"ALL\""
+    )]
+    Capability(String),
 }
 
 /// Docker's container name rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
@@ -318,6 +435,9 @@ pub struct Request {
     pub log_max_size: u64,
     pub log_max_files: u32,
     pub resources: ResourcesRequest,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub privileged: bool,
 }
 
 impl Request {
@@ -326,6 +446,10 @@ impl Request {
     pub fn validate(self, hostname_default: &str, host: Host) -> Result<Spec, Error> {
         validate_name(&self.name)?;
         let resources = Resources::default().merge(&self.resources, host)?;
+        let caps = |names: &[String]| -> Result<Vec<String>, Error> {
+            names.iter().map(|n| capability_name(n)).collect()
+        };
+        let (cap_add, cap_drop) = (caps(&self.cap_add)?, caps(&self.cap_drop)?);
         if !Path::new(&self.rootfs).is_absolute() {
             return Err(Error::Rootfs(self.rootfs, "it must be an absolute path"));
         }
@@ -408,6 +532,9 @@ impl Request {
             log_max_size: self.log_max_size,
             log_max_files: self.log_max_files,
             resources,
+            cap_add,
+            cap_drop,
+            privileged: self.privileged,
         })
     }
 }
@@ -441,6 +568,33 @@ mod tests {
 
     fn merged(from: Resources, req: ResourcesRequest) -> Result<Resources, Error> {
         from.merge(&req, HOST)
+    }
+
+    #[test]
+    fn capabilities_as_docker_computes_them() {
+        let with = |add: &[&str], drop: &[&str], privileged| {
+            let mut req = request();
+            req.cap_add = add.iter().map(|s| s.to_string()).collect();
+            req.cap_drop = drop.iter().map(|s| s.to_string()).collect();
+            req.privileged = privileged;
+            req.validate("h", HOST).map(|s| s.capabilities())
+        };
+        let default = 0xa804_25fb;
+        let all = (1u64 << 41) - 1;
+        assert_eq!(with(&[], &[], false), Ok(default));
+        let raw = 1 << 13;
+        let admin = 1 << 21;
+        assert_eq!(
+            with(&["sys_admin"], &["CAP_NET_RAW"], false),
+            Ok(default & !raw | admin)
+        );
+        assert_eq!(with(&["NET_RAW"], &["ALL"], false), Ok(raw));
+        assert_eq!(with(&["ALL"], &["SYS_ADMIN"], false), Ok(all & !admin));
+        assert_eq!(with(&[], &["ALL"], true), Ok(all));
+        assert_eq!(
+            with(&["FLY"], &[], false),
+            Err(Error::Capability("FLY".into()))
+        );
     }
 
     #[test]

@@ -15,7 +15,9 @@ use tonic::Streaming;
 
 pub type Api = ContainersClient<Channel>;
 
-const ROOTFS_BINARIES: &[&str] = &["sh", "sleep", "cat", "true", "ls", "mkdir", "echo", "dd"];
+const ROOTFS_BINARIES: &[&str] = &[
+    "sh", "sleep", "cat", "true", "ls", "mkdir", "echo", "dd", "mount", "hostname",
+];
 
 /// A rootfs with a shell and a few tools copied from the host, with the
 /// libraries they load; built once per test binary.
