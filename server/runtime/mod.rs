@@ -775,7 +775,14 @@ impl Runtime {
                         }
                         Err(_) => return,
                     },
-                    r = changed.changed() => if r.is_err() { return },
+                    r = changed.changed() => {
+                        if r.is_err() {
+                            return;
+                        }
+                        // A state change: only whether the run is over.
+                        noted = rt.note_ooms(&c, &cg, exits);
+                        continue;
+                    }
                 }
                 // v1 notifies before the OOM killer has chosen and counted
                 // its victim: look again for a while.
