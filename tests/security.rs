@@ -294,3 +294,151 @@ async fn a_default_container_cannot_reach_the_host() {
     assert!(out.contains("mount: ok"), "{out}");
     assert!(out.contains("hostname: ok"), "{out}");
 }
+
+/// A perl script that makes each system call and prints "name: ok" or
+/// "name: ERRNO". `disk` is a host disk's major:minor.
+fn syscall_attempts(disk: (u64, u64), host_pid: u32, mount_first: bool) -> String {
+    let dev = libc::makedev(disk.0 as u32, disk.1 as u32);
+    // The mount hides the rootfs's /tmp; the disk node goes on it if it
+    // succeeds.
+    let disk_path = if mount_first { "/tmp/disk" } else { "/disk" };
+    format!(
+        r#"
+sub str {{ my $x = shift; $x }}
+sub try {{ my ($name, $r) = @_; printf "%s: %s\n", $name, $r == -1 ? 0 + $! : "ok"; }}
+open(my $st, "<", "/proc/self/status"); my ($sc) = grep {{ /^Seccomp:/ }} <$st>; print $sc;
+try("add_key", syscall({add_key}, str("user"), str("k"), str("v"), 1, -2));
+try("keyctl", syscall({keyctl}, 0, -2, 0));
+try("init_module", syscall({init_module}, str("\0" x 64), 64, str("")));
+open(my $z, "<", "/dev/zero"); try("finit_module", syscall({finit_module}, fileno($z), str(""), 0));
+try("clone3", syscall({clone3}, 0, 0));
+try("personality", syscall({personality}, 0x0040000));
+try("socket vsock", syscall({socket}, 40, 1, 0));
+try("ptrace host", syscall({ptrace}, 16, {host_pid}, 0, 0));
+try("mount", syscall({mount}, str("none"), str("/tmp"), str("tmpfs"), 0, 0));
+try("mknod disk", syscall({mknodat}, -100, str("{disk_path}"), 0060600, {dev}));
+my ($d, $buf); try("read disk", open($d, "<", "{disk_path}") && sysread($d, $buf, {n}) == {n} && $buf eq "{marker}" ? 0 : -1);
+# Last: a new user namespace takes the capabilities away.
+try("unshare user", syscall({unshare}, 0x10000000));
+"#,
+        unshare = libc::SYS_unshare,
+        add_key = libc::SYS_add_key,
+        keyctl = libc::SYS_keyctl,
+        init_module = libc::SYS_init_module,
+        finit_module = libc::SYS_finit_module,
+        clone3 = libc::SYS_clone3,
+        personality = libc::SYS_personality,
+        socket = libc::SYS_socket,
+        ptrace = libc::SYS_ptrace,
+        mknodat = libc::SYS_mknodat,
+        mount = libc::SYS_mount,
+        n = DISK_MARKER.len(),
+        marker = String::from_utf8_lossy(DISK_MARKER),
+    )
+}
+
+/// A loop device over a file that starts with a marker: a disk the host
+/// can read, detached when dropped.
+struct LoopDisk {
+    path: String,
+    numbers: (u64, u64),
+}
+
+const DISK_MARKER: &[u8] = b"berth raw disk marker";
+
+impl LoopDisk {
+    fn new(dir: &std::path::Path) -> LoopDisk {
+        let file = dir.join("disk.img");
+        let mut data = DISK_MARKER.to_vec();
+        data.resize(1 << 20, 0);
+        std::fs::write(&file, data).unwrap();
+        let out = Command::new("losetup")
+            .args(["--find", "--show"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "losetup: {out:?}");
+        let path = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        let meta = std::fs::metadata(&path).unwrap();
+        use std::os::unix::fs::FileTypeExt;
+        assert!(meta.file_type().is_block_device());
+        let rdev = meta.rdev();
+        let numbers = (libc::major(rdev) as u64, libc::minor(rdev) as u64);
+        LoopDisk { path, numbers }
+    }
+}
+
+impl Drop for LoopDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").args(["-d", &self.path]).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn system_calls_raw_disks_and_host_processes_are_out_of_reach() {
+    let d = Daemon::start("syscalls").await;
+    let mut api = d.api().await;
+    // A disk the host can read: what the container is refused is real.
+    let disk = LoopDisk::new(&d.dir);
+    let numbers = disk.numbers;
+    let mut buf = vec![0u8; DISK_MARKER.len()];
+    use std::io::Read;
+    std::fs::File::open(&disk.path)
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .unwrap();
+    assert_eq!(buf, DISK_MARKER);
+    let host_pid = std::process::id();
+    let run = |name: &str, mount_first: bool| {
+        let script = syscall_attempts(numbers, host_pid, mount_first);
+        spec(name, &["perl", "-e", &script])
+    };
+
+    // Default: seccomp (EPERM, ENOSYS for clone3), no capability for
+    // modules, no host pid to trace, a disk node made but not opened.
+    let id = started(&mut api, run("default", false)).await;
+    let (code, out) = finished(&mut api, &id).await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        out,
+        "Seccomp:\t2\n\
+         add_key: 1\n\
+         keyctl: 1\n\
+         init_module: 1\n\
+         finit_module: 1\n\
+         clone3: 38\n\
+         personality: 1\n\
+         socket vsock: 1\n\
+         ptrace host: 3\n\
+         mount: 1\n\
+         mknod disk: ok\n\
+         read disk: 13\n\
+         unshare user: 1\n"
+    );
+
+    // SYS_ADMIN added: its calls pass the filter, and a disk node on a
+    // fresh tmpfs (not nodev) is still refused, by the devices cgroup.
+    let mut req = run("admin", true);
+    req.cap_add = vec!["SYS_ADMIN".into()];
+    let id = started(&mut api, req).await;
+    let (_, out) = finished(&mut api, &id).await;
+    for line in [
+        "unshare user: ok",
+        "keyctl: 1",
+        "clone3: 22", // EINVAL: past the filter
+        "mount: ok",
+        "mknod disk: ok",
+        "read disk: 1",
+        "init_module: 1",
+    ] {
+        assert!(out.contains(&format!("{line}\n")), "{line} in {out}");
+    }
+
+    // Privileged: no filter, no device limits.
+    let mut req = run("privileged", false);
+    req.privileged = true;
+    let id = started(&mut api, req).await;
+    let (_, out) = finished(&mut api, &id).await;
+    for line in ["Seccomp:\t0", "unshare user: ok", "read disk: ok"] {
+        assert!(out.contains(&format!("{line}\n")), "{line} in {out}");
+    }
+}

@@ -5,6 +5,7 @@
 
 use super::spec::Resources;
 use cgroups_rs::fs::cpu::CpuController;
+use cgroups_rs::fs::devices::{DevicePermissions, DeviceType, DevicesController};
 use cgroups_rs::fs::memory::MemController;
 use cgroups_rs::fs::pid::PidController;
 use cgroups_rs::fs::{freezer::FreezerController, hierarchies, Cgroup as Inner};
@@ -209,6 +210,40 @@ impl Cgroup {
         for<'a> &'a C: From<&'a cgroups_rs::fs::Subsystem>,
     {
         controller_dir::<C>(&self.inner)
+    }
+
+    /// Limits device access to the standard devices, as Docker's defaults
+    /// do: null, zero, full, random, urandom, tty, ptmx and the ptys may be
+    /// used; any device node may be created (mknod) but no other opened.
+    /// Through the devices controller on cgroup v1; cgroup v2 has none
+    /// (there the rootfs and /dev are mounted nodev instead).
+    pub fn limit_devices(&self) -> Result<(), Error> {
+        let Some(devices) = self.inner.controller_of::<DevicesController>() else {
+            return Ok(());
+        };
+        use DevicePermissions::{MkNod, Read, Write};
+        let rwm = [Read, Write, MkNod];
+        devices
+            .deny_device(DeviceType::All, -1, -1, &rwm)
+            .map_err(self.err("deny all devices"))?;
+        let allow = [
+            (DeviceType::Char, -1, -1, &[MkNod][..]),
+            (DeviceType::Block, -1, -1, &[MkNod][..]),
+            (DeviceType::Char, 1, 3, &rwm[..]),    // null
+            (DeviceType::Char, 1, 5, &rwm[..]),    // zero
+            (DeviceType::Char, 1, 7, &rwm[..]),    // full
+            (DeviceType::Char, 1, 8, &rwm[..]),    // random
+            (DeviceType::Char, 1, 9, &rwm[..]),    // urandom
+            (DeviceType::Char, 5, 0, &rwm[..]),    // tty
+            (DeviceType::Char, 5, 2, &rwm[..]),    // ptmx
+            (DeviceType::Char, 136, -1, &rwm[..]), // pts
+        ];
+        for (kind, major, minor, perms) in allow {
+            devices
+                .allow_device(kind, major, minor, perms)
+                .map_err(self.err("allow a device"))?;
+        }
+        Ok(())
     }
 
     /// Sets the limits that differ between `from` (what the cgroup has: the

@@ -1,9 +1,11 @@
 //! What confines the container's process, set in the cloned child after
 //! pivot_root and before exec, as Docker's defaults do: masked and
 //! read-only paths in /proc and /sys, the capability sets reduced to the
-//! container's, and no_new_privs. A privileged container keeps all of it.
+//! container's, no_new_privs and the seccomp filter. A privileged container
+//! is spared all of it.
 
 use super::monitor::StepError;
+use super::seccomp::{self, Program};
 use super::spec::Spec;
 use nix::mount::{mount, MsFlags};
 use std::path::Path;
@@ -34,8 +36,9 @@ const READ_ONLY: &[&str] = &[
     "/proc/sysrq-trigger",
 ];
 
-/// Applies everything; the last step before exec (or berth's init).
-pub fn confine(spec: &Spec) -> Result<(), StepError> {
+/// Applies everything; the last step before exec (or berth's init). The
+/// seccomp filter comes last: it forbids calls made before it.
+pub fn confine(spec: &Spec, filter: Option<&Program>) -> Result<(), StepError> {
     if !spec.privileged {
         for path in MASKED {
             mask(Path::new(path))
@@ -55,6 +58,9 @@ pub fn confine(spec: &Spec) -> Result<(), StepError> {
                 std::io::Error::last_os_error(),
             ));
         }
+    }
+    if let Some(filter) = filter {
+        seccomp::load(filter).map_err(|e| StepError::new("seccomp", e))?;
     }
     Ok(())
 }

@@ -24,6 +24,7 @@ pub mod linux;
 pub mod logs;
 pub mod monitor;
 mod names;
+mod seccomp;
 mod setup;
 pub mod spec;
 mod stats;
@@ -198,6 +199,8 @@ pub struct Runtime {
     log_limits: logs::Limits,
     /// What the host's cgroups can enforce.
     support: cgroup::Support,
+    /// Seccomp filters, compiled once per capability set.
+    filters: seccomp::Filters,
     host: spec::Host,
     /// The host's memory, reported as the limit of unlimited containers.
     host_memory: u64,
@@ -243,6 +246,7 @@ impl Runtime {
             bus,
             log_limits,
             support,
+            filters: seccomp::Filters::new(),
             host: spec::Host {
                 cpus,
                 swap: support.swap,
@@ -535,10 +539,12 @@ impl Runtime {
                 n => n,
             },
         };
+        let seccomp = (!spec.privileged).then(|| self.filters.get(spec.capabilities()));
         let config = monitor::Config {
             id: c.id.clone(),
             spec,
             log,
+            seccomp: seccomp.as_deref().cloned(),
         };
         let data = serde_json::to_vec(&config).map_err(|e| internal("encode config", e))?;
         std::fs::write(c.dir.join(monitor::CONFIG_FILE), data)

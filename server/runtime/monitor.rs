@@ -32,6 +32,10 @@ pub struct Config {
     /// The log's rotation, resolved from the spec and the daemon's defaults.
     #[serde(default)]
     pub log: logs::Limits,
+    /// The seccomp filter, compiled by berthd; None: unconfined
+    /// (privileged).
+    #[serde(default)]
+    pub seccomp: Option<super::seccomp::Program>,
 }
 
 /// The one message the monitor sends berthd.
@@ -138,9 +142,17 @@ fn run(dir: &Path, report: &mut Option<File>) -> Result<(), StepError> {
     cgroup
         .create()
         .map_err(|e| StepError::new("create cgroup", e))?;
-    let result = cgroup
-        .set_limits(&Default::default(), &config.spec.resources)
-        .map_err(|e| StepError::new("set resource limits", e))
+    let devices = match config.spec.privileged {
+        true => Ok(()),
+        false => cgroup.limit_devices(),
+    };
+    let result = devices
+        .map_err(|e| StepError::new("limit devices", e))
+        .and_then(|()| {
+            cgroup
+                .set_limits(&Default::default(), &config.spec.resources)
+                .map_err(|e| StepError::new("set resource limits", e))
+        })
         .and_then(|()| run_in_cgroup(dir, &config, &cgroup, report));
     if let Err(e) = cgroup.delete() {
         tracing::warn!(container = %config.id, error = %e, "cannot remove cgroup");

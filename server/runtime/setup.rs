@@ -8,7 +8,7 @@ use super::monitor::{Config, StepError};
 use super::spec::{Network, Spec};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::signal::{SigSet, SigmaskHow};
-use nix::sys::stat::{makedev, mknod, umask, Mode, SFlag};
+use nix::sys::stat::{umask, Mode};
 use nix::unistd::{chdir, pivot_root, sethostname};
 use std::ffi::CString;
 use std::fs::File;
@@ -37,6 +37,7 @@ pub const STEPS: &[&str] = &[
     "mask paths",
     "capabilities",
     "no_new_privs",
+    "seccomp",
     "exec",
     "init",
 ];
@@ -130,17 +131,23 @@ fn prepare(
         dir.join("upper").display(),
         dir.join("work").display()
     );
+    // Device nodes in the rootfs or /dev cannot be opened (bar the standard
+    // ones, bind-mounted), whatever the cgroup version; privileged: they can.
+    let nodev = match spec.privileged {
+        true => MsFlags::empty(),
+        false => MsFlags::MS_NODEV,
+    };
     step(
         "mount overlay rootfs",
         mount(
             Some("overlay"),
             &merged,
             Some("overlay"),
-            MsFlags::empty(),
+            nodev,
             Some(options.as_str()),
         ),
     )?;
-    mount_proc_dev_sys(&merged)?;
+    mount_proc_dev_sys(&merged, nodev)?;
     for m in &spec.mounts {
         bind_mount(&merged, &m.source, &m.destination, m.read_only)?;
     }
@@ -162,11 +169,12 @@ fn prepare(
     step("stdio", nix::unistd::dup2_stdout(stdout))?;
     step("stdio", nix::unistd::dup2_stderr(stderr))?;
     let exec = resolve(spec)?;
-    super::confine::confine(spec)?;
+    super::confine::confine(spec, config.seccomp.as_ref())?;
     Ok(exec)
 }
 
-fn mount_proc_dev_sys(root: &Path) -> Result<(), StepError> {
+/// `nodev`: the flag for /dev (MS_NODEV unless privileged).
+fn mount_proc_dev_sys(root: &Path, nodev: MsFlags) -> Result<(), StepError> {
     let nosuid_noexec_nodev = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
     let proc = mkdir(root, "proc", "mount /proc")?;
     step(
@@ -186,25 +194,24 @@ fn mount_proc_dev_sys(root: &Path) -> Result<(), StepError> {
             Some("tmpfs"),
             &dev,
             Some("tmpfs"),
-            MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME,
+            MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME | nodev,
             Some("mode=755,size=65536k"),
         ),
     )?;
-    for (name, major, minor) in [
-        ("null", 1, 3),
-        ("zero", 1, 5),
-        ("full", 1, 7),
-        ("random", 1, 8),
-        ("urandom", 1, 9),
-        ("tty", 5, 0),
-    ] {
+    // The host's device nodes, bind-mounted: on a nodev /dev a node made
+    // with mknod cannot be opened.
+    for name in ["null", "zero", "full", "random", "urandom", "tty"] {
+        let node = dev.join(name);
+        let host = Path::new("/dev").join(name);
+        step("create device nodes", File::create(&node))?;
         step(
             "create device nodes",
-            mknod(
-                &dev.join(name),
-                SFlag::S_IFCHR,
-                Mode::from_bits_truncate(0o666),
-                makedev(major, minor),
+            mount(
+                Some(&host),
+                &node,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
             ),
         )?;
     }

@@ -16,7 +16,8 @@ use tonic::Streaming;
 pub type Api = ContainersClient<Channel>;
 
 const ROOTFS_BINARIES: &[&str] = &[
-    "sh", "sleep", "cat", "true", "ls", "mkdir", "echo", "dd", "mount", "hostname",
+    "sh", "sleep", "cat", "true", "ls", "mkdir", "echo", "dd", "mount", "hostname", "perl",
+    "mknod", "id",
 ];
 
 /// A rootfs with a shell and a few tools copied from the host, with the
