@@ -216,6 +216,12 @@ struct CreateArgs {
     /// do what root on the host can.
     #[arg(long)]
     privileged: bool,
+    /// Mount the container's root filesystem read-only.
+    #[arg(long)]
+    read_only: bool,
+    /// Run as this user: uid[:gid] or name[:group].
+    #[arg(short, long)]
+    user: Option<String>,
     /// Host directory used as the container's root filesystem.
     rootfs: String,
     /// Command and arguments.
@@ -355,6 +361,8 @@ fn create_request(a: CreateArgs) -> Result<CreateRequest, Failure> {
         cap_add: a.cap_add,
         cap_drop: a.cap_drop,
         privileged: a.privileged,
+        read_only: a.read_only,
+        user: a.user.unwrap_or_default(),
     })
 }
 

@@ -87,6 +87,8 @@ impl Containers for ContainersService {
             cap_add: r.cap_add,
             cap_drop: r.cap_drop,
             privileged: r.privileged,
+            read_only: r.read_only,
+            user: r.user,
         };
         let rt = self.rt.clone();
         let (id, name) = detached(async move { rt.create(request).await }).await?;

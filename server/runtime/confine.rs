@@ -6,7 +6,7 @@
 
 use super::monitor::StepError;
 use super::seccomp::{self, Program};
-use super::spec::Spec;
+use super::spec::{parse_user, Id, Spec};
 use nix::mount::{mount, MsFlags};
 use std::path::Path;
 
@@ -49,7 +49,11 @@ pub fn confine(spec: &Spec, filter: Option<&Program>) -> Result<(), StepError> {
                 .map_err(|e| StepError::new("mask paths", format!("{path}: {e}")))?;
         }
     }
-    capabilities(spec.capabilities()).map_err(|e| StepError::new("capabilities", e))?;
+    let caps = bounding_set(spec.capabilities()).map_err(|e| StepError::new("capabilities", e))?;
+    if !spec.user.is_empty() {
+        switch_user(&spec.user)?;
+    }
+    capabilities(caps).map_err(|e| StepError::new("capabilities", e))?;
     if !spec.privileged {
         // SAFETY: prctl with integer arguments only.
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
@@ -108,10 +112,9 @@ fn read_only(path: &Path) -> nix::Result<()> {
     mount(None::<&str>, path, None::<&str>, flags, None::<&str>)
 }
 
-/// Reduces the bounding set to `caps` and sets the effective, permitted
-/// and inheritable sets to it; the ambient set is cleared. Capabilities the
-/// daemon itself lacks are left out: "all" is all it has.
-fn capabilities(caps: u64) -> std::io::Result<()> {
+/// Reduces the bounding set to `caps`, leaving out capabilities the
+/// daemon itself lacks ("all" is all it has); returns the set kept.
+fn bounding_set(caps: u64) -> std::io::Result<u64> {
     let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
         .ok()
         .and_then(|s| s.trim().parse().ok())
@@ -132,6 +135,14 @@ fn capabilities(caps: u64) -> std::io::Result<()> {
             return Err(std::io::Error::last_os_error());
         }
     }
+    Ok(caps)
+}
+
+/// Sets the effective and permitted sets to `caps`; the inheritable and
+/// ambient sets are emptied (as Docker does since 20.10.14), so a program
+/// run by a user other than root gains no capability, whatever its file
+/// capabilities say.
+fn capabilities(caps: u64) -> std::io::Result<()> {
     // SAFETY: prctl with integer arguments only.
     unsafe {
         libc::prctl(
@@ -164,7 +175,7 @@ fn capabilities(caps: u64) -> std::io::Result<()> {
         Data {
             effective: v,
             permitted: v,
-            inheritable: v,
+            inheritable: 0,
         }
     };
     let data = [word(0), word(32)];
@@ -175,4 +186,68 @@ fn capabilities(caps: u64) -> std::io::Result<()> {
         return Err(std::io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Switches to `user` ("uid[:gid]" or "name[:group]", names from the
+/// container's /etc/passwd and /etc/group): supplementary groups from
+/// /etc/group, then gid, then uid. The permitted set is kept across the
+/// uid change for `capabilities`; exec as a user other than root then
+/// leaves the process none.
+fn switch_user(user: &str) -> Result<(), StepError> {
+    let fail = |m: String| StepError::new("user", m);
+    let (u, g) = parse_user(user).ok_or_else(|| fail(format!("invalid user {user:?}")))?;
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    // name:password:uid:gid:...
+    let entry = passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| {
+            f.len() >= 4
+                && match u {
+                    Id::Number(n) => f[2].parse() == Ok(n),
+                    Id::Name(name) => f[0] == name,
+                }
+        });
+    let uid = match (&u, &entry) {
+        (Id::Number(n), _) => *n,
+        (Id::Name(_), Some(f)) => f[2]
+            .parse()
+            .map_err(|_| fail(format!("bad /etc/passwd entry for {user:?}")))?,
+        (Id::Name(name), None) => return Err(fail(format!("no user {name:?} in /etc/passwd"))),
+    };
+    let gid = match g {
+        Some(Id::Number(n)) => n,
+        Some(Id::Name(name)) => group
+            .lines()
+            .map(|l| l.split(':').collect::<Vec<_>>())
+            .find(|f| f.len() >= 3 && f[0] == name)
+            .and_then(|f| f[2].parse().ok())
+            .ok_or_else(|| fail(format!("no group {name:?} in /etc/group")))?,
+        None => entry.as_ref().and_then(|f| f[3].parse().ok()).unwrap_or(0),
+    };
+    // Groups that list the user by name (name:password:gid:members).
+    let mut groups = vec![nix::unistd::Gid::from_raw(gid)];
+    if let Some(name) = entry.as_ref().map(|f| f[0]) {
+        for f in group.lines().map(|l| l.split(':').collect::<Vec<_>>()) {
+            if f.len() >= 4 && f[3].split(',').any(|m| m == name) {
+                if let Ok(g) = f[2].parse() {
+                    groups.push(nix::unistd::Gid::from_raw(g));
+                }
+            }
+        }
+    }
+    let sys = |what: &str, r: nix::Result<()>| r.map_err(|e| fail(format!("{what}: {e}")));
+    sys("setgroups", nix::unistd::setgroups(&groups))?;
+    let g = nix::unistd::Gid::from_raw(gid);
+    sys("setresgid", nix::unistd::setresgid(g, g, g))?;
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) } != 0 {
+        return Err(fail(format!(
+            "keep capabilities: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    let u = nix::unistd::Uid::from_raw(uid);
+    sys("setresuid", nix::unistd::setresuid(u, u, u))
 }

@@ -558,7 +558,9 @@ impl Runtime {
             Handshake::Failed { step, message } => {
                 // The monitor cleans up and exits; reap it.
                 reap(m.monitor).await;
-                return Err(if step == "exec" {
+                // The program or the user is not in the rootfs: the
+                // request's fault, as with a bad path.
+                return Err(if step == "exec" || step == "user" {
                     Error::InvalidArgument(format!("cannot start container {}: {message}", c.name))
                 } else {
                     Error::Internal(format!("start container {}: {step}: {message}", c.name))
@@ -1560,6 +1562,8 @@ fn to_pb(r: &Record) -> pb::Container {
             cap_add: s.cap_add.clone(),
             cap_drop: s.cap_drop.clone(),
             privileged: s.privileged,
+            read_only: s.read_only,
+            user: s.user.clone(),
         }),
         state: Some(pb::ContainerState {
             status: r.status.to_pb() as i32,

@@ -33,9 +33,11 @@ pub const STEPS: &[&str] = &[
     "set hostname",
     "bring loopback up",
     "working directory",
+    "read-only rootfs",
     "stdio",
     "mask paths",
     "capabilities",
+    "user",
     "no_new_privs",
     "seccomp",
     "exec",
@@ -164,6 +166,13 @@ fn prepare(
         std::fs::create_dir_all(&spec.working_dir),
     )?;
     step("working directory", chdir(spec.working_dir.as_str()))?;
+    if spec.read_only {
+        let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | nodev;
+        step(
+            "read-only rootfs",
+            mount(None::<&str>, "/", None::<&str>, flags, None::<&str>),
+        )?;
+    }
     let null = step("stdio", File::open("/dev/null"))?;
     step("stdio", nix::unistd::dup2_stdin(&null))?;
     step("stdio", nix::unistd::dup2_stdout(stdout))?;

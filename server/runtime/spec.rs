@@ -70,6 +70,12 @@ pub struct Spec {
     /// Every capability, no masked paths, no no_new_privs.
     #[serde(default)]
     pub privileged: bool,
+    /// The rootfs is mounted read-only.
+    #[serde(default)]
+    pub read_only: bool,
+    /// "uid[:gid]" or "name[:group]", as given; empty: root.
+    #[serde(default)]
+    pub user: String,
 }
 
 /// Capability names by number, as Linux numbers them.
@@ -316,6 +322,8 @@ pub enum Error {
         "invalid capability {0:?}: use a name like \"NET_ADMIN\" or \"CAP_NET_ADMIN\", or \"ALL\""
     )]
     Capability(String),
+    #[error("invalid user {0:?}: use uid[:gid] or name[:group]")]
+    User(String),
 }
 
 /// Docker's container name rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
@@ -417,6 +425,33 @@ pub fn parse_signal(s: &str) -> Result<i32, Error> {
     Err(bad())
 }
 
+/// A user given as "uid[:gid]" or "name[:group]".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Id<'a> {
+    Number(u32),
+    Name(&'a str),
+}
+
+/// Splits and checks a user: numbers, or names of letters, digits and
+/// "_.-" (not starting with '-').
+pub fn parse_user(user: &str) -> Option<(Id<'_>, Option<Id<'_>>)> {
+    fn id(s: &str) -> Option<Id<'_>> {
+        if let Ok(n) = s.parse::<u32>() {
+            return Some(Id::Number(n));
+        }
+        let ok = !s.is_empty()
+            && s.len() <= 32
+            && !s.starts_with('-')
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        ok.then_some(Id::Name(s))
+    }
+    match user.split_once(':') {
+        Some((u, g)) => Some((id(u)?, Some(id(g)?))),
+        None => Some((id(user)?, None)),
+    }
+}
+
 /// The unvalidated fields of a create request.
 #[derive(Debug, Default, Clone)]
 pub struct Request {
@@ -438,6 +473,8 @@ pub struct Request {
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
     pub privileged: bool,
+    pub read_only: bool,
+    pub user: String,
 }
 
 impl Request {
@@ -511,6 +548,11 @@ impl Request {
                 return Err(Error::MountDestination(m.destination.clone()));
             }
         }
+        let user = match self.user.as_str() {
+            "" => String::new(),
+            u if parse_user(u).is_some() => self.user,
+            _ => return Err(Error::User(self.user)),
+        };
         let network = match self.network.as_str() {
             "" | "none" => Network::None,
             "host" => Network::Host,
@@ -535,6 +577,8 @@ impl Request {
             cap_add,
             cap_drop,
             privileged: self.privileged,
+            read_only: self.read_only,
+            user,
         })
     }
 }

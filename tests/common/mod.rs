@@ -17,7 +17,7 @@ pub type Api = ContainersClient<Channel>;
 
 const ROOTFS_BINARIES: &[&str] = &[
     "sh", "sleep", "cat", "true", "ls", "mkdir", "echo", "dd", "mount", "hostname", "perl",
-    "mknod", "id",
+    "mknod", "touch",
 ];
 
 /// A rootfs with a shell and a few tools copied from the host, with the
