@@ -11,8 +11,8 @@
 //! # Ok(()) }
 //! ```
 
-use std::path::PathBuf;
-use tonic::transport::{Channel, Endpoint, Uri};
+use std::path::{Path, PathBuf};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity, Uri};
 
 /// Generated protobuf types, clients and servers of package `berth.v1`.
 pub mod pb {
@@ -64,6 +64,8 @@ pub enum ConnectError {
     BadHost(String),
     /// The transport failed.
     Transport(tonic::transport::Error),
+    /// A TLS file could not be read, or TLS options do not fit the host.
+    Tls(String),
 }
 
 impl std::fmt::Display for ConnectError {
@@ -73,6 +75,7 @@ impl std::fmt::Display for ConnectError {
                 f,
                 "invalid host {h:?}: use unix:///path/to.sock, tcp://host:port or http://host:port"
             ),
+            ConnectError::Tls(m) => write!(f, "TLS: {m}"),
             ConnectError::Transport(e) => {
                 write!(f, "cannot connect: {e}")?;
                 let mut source = std::error::Error::source(e);
@@ -122,10 +125,64 @@ fn unix_target(path: &str, host: &str) -> Result<Target, ConnectError> {
     }
 }
 
+/// TLS for a TCP connection: the CA that signed the daemon's certificate,
+/// and this client's certificate and key (the daemon requires one).
+/// The berth CLI reads them from --tls-ca, --tls-cert and --tls-key, or
+/// BERTH_TLS_CA, BERTH_TLS_CERT and BERTH_TLS_KEY.
+#[derive(Debug, Clone, Default)]
+pub struct Tls {
+    /// PEM file of the CA that signed the daemon's certificate.
+    pub ca: PathBuf,
+    /// PEM file of the client's certificate.
+    pub cert: PathBuf,
+    /// PEM file of the client's private key.
+    pub key: PathBuf,
+    /// The name to check the daemon's certificate against (default: the
+    /// host of the address).
+    pub server_name: Option<String>,
+}
+
+impl Tls {
+    fn config(&self) -> Result<ClientTlsConfig, ConnectError> {
+        let read = |p: &Path| {
+            std::fs::read(p).map_err(|e| ConnectError::Tls(format!("read {}: {e}", p.display())))
+        };
+        let mut config = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(read(&self.ca)?))
+            .identity(Identity::from_pem(read(&self.cert)?, read(&self.key)?));
+        if let Some(name) = &self.server_name {
+            config = config.domain_name(name.clone());
+        }
+        Ok(config)
+    }
+}
+
 /// Connects to a daemon. `host` is `unix:///path/to.sock` (or a bare
-/// absolute path), `tcp://host:port` or `http://host:port`.
+/// absolute path), `tcp://host:port` or `http://host:port` (plain, for a
+/// daemon run with --insecure-tcp). For mutual TLS use [`connect_with`].
 pub async fn connect(host: &str) -> Result<Channel, ConnectError> {
-    match parse_host(host)? {
+    connect_with(host, None).await
+}
+
+/// Connects to a daemon, over mutual TLS if `tls` is given (`host` is then
+/// `tcp://host:port` or `https://host:port`).
+pub async fn connect_with(host: &str, tls: Option<&Tls>) -> Result<Channel, ConnectError> {
+    let target = parse_host(host)?;
+    let target = match (target, tls) {
+        (Target::Unix(_), Some(_)) => {
+            return Err(ConnectError::Tls(
+                "TLS options are for tcp:// hosts, not a unix socket".into(),
+            ))
+        }
+        (Target::Http(uri), Some(_)) => Target::Http(uri.replacen("http://", "https://", 1)),
+        (Target::Http(uri), None) if uri.starts_with("https://") => {
+            return Err(ConnectError::Tls(
+                "an https:// host needs the TLS options (CA, certificate and key)".into(),
+            ))
+        }
+        (target, _) => target,
+    };
+    match target {
         Target::Unix(path) => {
             // The URI is required by the API but unused: the connector
             // below always dials the socket.
@@ -141,11 +198,16 @@ pub async fn connect(host: &str) -> Result<Channel, ConnectError> {
                 .await
                 .map_err(ConnectError::Transport)
         }
-        Target::Http(uri) => Endpoint::from_shared(uri.clone())
-            .map_err(|_| ConnectError::BadHost(uri))?
-            .connect()
-            .await
-            .map_err(ConnectError::Transport),
+        Target::Http(uri) => {
+            let mut endpoint =
+                Endpoint::from_shared(uri.clone()).map_err(|_| ConnectError::BadHost(uri))?;
+            if let Some(tls) = tls {
+                endpoint = endpoint
+                    .tls_config(tls.config()?)
+                    .map_err(ConnectError::Transport)?;
+            }
+            endpoint.connect().await.map_err(ConnectError::Transport)
+        }
     }
 }
 

@@ -1,11 +1,12 @@
-//! `berthd`: the berth daemon. Serves the berth API on a unix socket and
-//! runs containers; `berthd monitor DIR` is the per-container monitor it
+//! `berthd`: the berth daemon. Serves the berth API on a unix socket (and
+//! on TCP with mutual TLS if asked) and runs containers; `berthd monitor DIR` is the per-container monitor it
 //! starts for itself (not for users).
 
 mod api;
 mod events;
 mod runtime;
 mod store;
+mod tcp;
 
 use berth::pb::{containers_server::ContainersServer, events_server::EventsServer};
 use clap::Parser;
@@ -40,7 +41,20 @@ struct Args {
     /// Log filter (tracing's env-filter syntax), e.g. "info" or "berthd=debug".
     #[arg(long, env = "BERTH_LOG", default_value = "info")]
     log: String,
+    #[command(flatten)]
+    tcp: tcp::TcpArgs,
+    /// Most requests and streams one connection may have open at once;
+    /// more wait until one ends.
+    #[arg(long, env = "BERTH_MAX_STREAMS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    max_streams: u32,
 }
+
+/// The largest request message accepted; bigger ones are refused
+/// (OUT_OF_RANGE) before they are decoded.
+const MAX_REQUEST_BYTES: usize = 1 << 20;
+
+/// The largest header block a request may send.
+const MAX_HEADER_BYTES: u32 = 64 << 10;
 
 fn main() {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -97,6 +111,7 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         ),
         None => None,
     };
+    let tcp = args.tcp.config()?;
     let rt = runtime::Runtime::open(
         &args.root,
         runtime::logs::Limits {
@@ -109,6 +124,10 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let bus = rt.bus();
     bus.spawn_retention(args.events_retention, shutdown.clone());
     let listener = bind(&args.socket, gid)?;
+    let tcp = match tcp {
+        Some(config) => Some(config.bind().await?),
+        None => None,
+    };
 
     // Both reflection versions: grpcurl and many other tools still ask for
     // v1alpha.
@@ -126,6 +145,23 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     health
         .set_serving::<EventsServer<api::EventsService>>()
         .await;
+
+    let routes = tonic::service::Routes::new(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(
+            ContainersServer::new(api::ContainersService { rt })
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            EventsServer::new(api::EventsService { bus: bus.clone() })
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        );
+    let server = || {
+        tonic::transport::Server::builder()
+            .max_concurrent_streams(args.max_streams)
+            .http2_max_header_list_size(MAX_HEADER_BYTES)
+    };
 
     // Every caller is logged with its peer credentials.
     let incoming = tokio_stream::StreamExt::map(
@@ -145,24 +181,32 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             conn
         },
     );
-    let stop = {
-        let bus = bus.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down; containers keep running");
+        let _ = shutdown_tx.send(true);
+        bus.close();
+    });
+    let stopped = || {
+        let mut shutdown = shutdown.clone();
         async move {
-            wait_for_signal().await;
-            tracing::info!("shutting down; containers keep running");
-            let _ = shutdown_tx.send(true);
-            bus.close();
+            let _ = shutdown.wait_for(|stop| *stop).await;
         }
     };
     tracing::info!(socket = %args.socket.display(), root = %args.root.display(), "berthd serving");
-    tonic::transport::Server::builder()
-        .add_service(health_service)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .add_service(ContainersServer::new(api::ContainersService { rt }))
-        .add_service(EventsServer::new(api::EventsService { bus }))
-        .serve_with_incoming_shutdown(incoming, stop)
-        .await?;
+    let unix = server()
+        .add_routes(routes.clone())
+        .serve_with_incoming_shutdown(incoming, stopped());
+    let tcp = async {
+        match tcp {
+            Some(tcp) => tcp.serve(server(), routes, stopped()).await,
+            None => Ok(()),
+        }
+    };
+    tokio::try_join!(
+        async { unix.await.map_err(Box::<dyn std::error::Error>::from) },
+        tcp
+    )?;
     let _ = std::fs::remove_file(&args.socket);
     Ok(())
 }

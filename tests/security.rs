@@ -8,8 +8,8 @@ mod common;
 use common::*;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 const NOBODY: u32 = 65534;
 const NOGROUP: u32 = 65534;
@@ -70,24 +70,6 @@ async fn the_socket_is_for_root_and_its_group_only() {
 }
 
 /// Runs berthd with `args` and returns how it ended (it must end).
-fn berthd_fails(args: &[&str]) -> Output {
-    let mut child = Command::new(berthd())
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let t = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if t.elapsed() > Duration::from_secs(10) {
-            let _ = child.kill();
-            panic!("berthd {args:?} kept running");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
-}
-
 #[test]
 fn the_daemon_refuses_a_socket_it_cannot_secure() {
     let mut raw = [0u8; 4];
@@ -532,4 +514,48 @@ async fn a_user_and_a_read_only_rootfs() {
         "touch: cannot touch '/new': Read-only file system\nwritten\n"
     );
     assert!(d.share("s").join("ok").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oversized_requests_and_too_many_streams_are_held_off() {
+    let d = Daemon::start_with_args("limits", &["--max-streams", "4"]).await;
+    let channel = berth::connect(&d.host()).await.unwrap();
+    let mut api = berth::pb::containers_client::ContainersClient::new(channel.clone());
+
+    // A request over 1 MiB is refused before it is decoded; nothing made.
+    let mut big = spec("big", &["true"]);
+    big.env = vec![format!("X={}", "x".repeat(2 << 20))];
+    let err = api.create(big).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::OutOfRange, "{err:?}");
+    let list = api
+        .list(berth::pb::ListRequest { all: true })
+        .await
+        .unwrap();
+    assert!(list.into_inner().containers.is_empty());
+
+    // Four streams fill the connection: a fifth call waits until one ends.
+    let mut streams = Vec::new();
+    for _ in 0..4 {
+        let mut events = berth::pb::events_client::EventsClient::new(channel.clone());
+        let s = events
+            .subscribe(berth::pb::SubscribeRequest::default())
+            .await
+            .unwrap();
+        streams.push(s.into_inner());
+    }
+    let list = || {
+        let mut api = api.clone();
+        async move { api.list(berth::pb::ListRequest { all: true }).await }
+    };
+    let held = tokio::time::timeout(Duration::from_millis(500), list()).await;
+    assert!(held.is_err(), "a fifth stream was let in");
+    streams.pop();
+    let r = tokio::time::timeout(Duration::from_secs(5), list()).await;
+    assert!(r.expect("the call waited after a stream ended").is_ok());
+    // Another connection is not held up by this one.
+    let mut other = d.api().await;
+    other
+        .list(berth::pb::ListRequest { all: true })
+        .await
+        .unwrap();
 }

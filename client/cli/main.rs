@@ -19,6 +19,16 @@ struct Cli {
     /// The daemon: unix:///path/to.sock, tcp://host:port or http://host:port.
     #[arg(long, global = true, env = "BERTH_HOST", default_value = berth::DEFAULT_HOST)]
     host: String,
+    /// CA that signed the daemon's certificate (PEM), for a tcp:// host
+    /// with mutual TLS.
+    #[arg(long, global = true, env = "BERTH_TLS_CA")]
+    tls_ca: Option<std::path::PathBuf>,
+    /// This client's certificate (PEM).
+    #[arg(long, global = true, env = "BERTH_TLS_CERT")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// This client's private key (PEM).
+    #[arg(long, global = true, env = "BERTH_TLS_KEY")]
+    tls_key: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -387,7 +397,22 @@ where
 }
 
 async fn run(cli: Cli) -> Result<u8, Failure> {
-    let channel = berth::connect(&cli.host).await?;
+    let tls = match (cli.tls_ca, cli.tls_cert, cli.tls_key) {
+        (None, None, None) => None,
+        (Some(ca), Some(cert), Some(key)) => Some(berth::Tls {
+            ca,
+            cert,
+            key,
+            server_name: None,
+        }),
+        _ => {
+            return Err(Failure(
+                "TLS needs all of --tls-ca, --tls-cert and --tls-key".into(),
+                125,
+            ))
+        }
+    };
+    let channel = berth::connect_with(&cli.host, tls.as_ref()).await?;
     let mut api = ContainersClient::new(channel.clone());
     match cli.command {
         Command::Create(a) => {

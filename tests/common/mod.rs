@@ -585,3 +585,22 @@ pub fn samples() -> usize {
         .and_then(|v| v.parse().ok())
         .unwrap_or(300)
 }
+
+/// Runs berthd with `args` alone, expecting it to exit within 10 s.
+pub fn berthd_fails(args: &[&str]) -> std::process::Output {
+    let mut child = Command::new(berthd())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("berthd {args:?} kept running");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
