@@ -177,6 +177,24 @@ async fn cli_lifecycle_reads_like_docker() {
     assert_eq!(stdout(&o), "out\n");
     assert_eq!(String::from_utf8_lossy(&o.stderr), "err\n");
     assert!(!stdout(&berth(&d, &["ps", "-a"])).contains("seven"));
+    // --user and --read-only.
+    let o = berth(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "-u",
+            "1000:1000",
+            "--read-only",
+            &rootfs,
+            "sh",
+            "-c",
+            "cat /proc/self/status | while read k v; do [ $k = Uid: ] && echo $v; done; mkdir /x",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert_eq!(stdout(&o), "1000 1000 1000 1000\n");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("Read-only file system"));
     let o = berth(&d, &["run", "--rm", &rootfs, "nosuchcmd"]);
     assert_eq!(o.status.code(), Some(127));
     assert!(String::from_utf8_lossy(&o.stderr).contains("not found"));

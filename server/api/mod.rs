@@ -59,37 +59,7 @@ where
 #[tonic::async_trait]
 impl Containers for ContainersService {
     async fn create(&self, req: Request<pb::CreateRequest>) -> Res<pb::CreateResponse> {
-        let r = req.into_inner();
-        let request = spec::Request {
-            name: r.name,
-            rootfs: r.rootfs,
-            args: r.args,
-            env: r.env,
-            working_dir: r.working_dir,
-            hostname: r.hostname,
-            labels: r.labels.into_iter().collect(),
-            init: r.init,
-            stop_signal: r.stop_signal,
-            stop_timeout: r.stop_timeout_seconds,
-            mounts: r
-                .mounts
-                .into_iter()
-                .map(|m| spec::MountSpec {
-                    source: m.source,
-                    destination: m.destination,
-                    read_only: m.read_only,
-                })
-                .collect(),
-            network: r.network,
-            log_max_size: r.log_max_size_bytes,
-            log_max_files: r.log_max_files,
-            resources: resources_request(r.resources.unwrap_or_default()),
-            cap_add: r.cap_add,
-            cap_drop: r.cap_drop,
-            privileged: r.privileged,
-            read_only: r.read_only,
-            user: r.user,
-        };
+        let request = spec::Request::from(req.into_inner());
         let rt = self.rt.clone();
         let (id, name) = detached(async move { rt.create(request).await }).await?;
         Ok(Response::new(pb::CreateResponse { id, name }))
@@ -155,7 +125,7 @@ impl Containers for ContainersService {
 
     async fn update(&self, req: Request<pb::UpdateRequest>) -> Res<pb::UpdateResponse> {
         let (rt, r) = (self.rt.clone(), req.into_inner());
-        let wanted = resources_request(r.resources.unwrap_or_default());
+        let wanted = spec::ResourcesRequest::from(r.resources.unwrap_or_default());
         let now = detached(async move { rt.update(&r.id, wanted).await }).await?;
         Ok(Response::new(pb::UpdateResponse {
             resources: Some(crate::runtime::resources_pb(&now)),
@@ -218,16 +188,6 @@ impl Containers for ContainersService {
     async fn list(&self, req: Request<pb::ListRequest>) -> Res<pb::ListResponse> {
         let containers = self.rt.list(req.into_inner().all);
         Ok(Response::new(pb::ListResponse { containers }))
-    }
-}
-
-fn resources_request(r: pb::Resources) -> spec::ResourcesRequest {
-    spec::ResourcesRequest {
-        memory: r.memory_limit_bytes,
-        memory_swap: r.memory_swap_limit_bytes,
-        cpus: r.cpus,
-        cpu_shares: r.cpu_shares,
-        pids_limit: r.pids_limit,
     }
 }
 
