@@ -1,0 +1,77 @@
+//! Request validation and the parsers behind it, on arbitrary input: the
+//! bytes as a CreateRequest off the wire (through the daemon's own
+//! conversion and validation), and as text through the signal, name, user,
+//! capability and size parsers. Nothing may panic, and whatever is accepted
+//! must be safe to use: a name is one plain path component, a working
+//! directory and mount destinations are absolute without "..", and limits
+//! are within their ranges.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use prost::Message;
+use std::path::{Component, Path};
+
+#[path = "../../server/runtime/spec.rs"]
+#[allow(dead_code)]
+mod spec;
+
+fn clean_absolute(p: &str) -> bool {
+    Path::new(p).is_absolute()
+        && Path::new(p)
+            .components()
+            .all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
+}
+
+fn text(s: &str) {
+    if spec::validate_name(s).is_ok() {
+        let joined = Path::new("/var/lib/berth/containers").join(s);
+        assert_eq!(joined.parent(), Some(Path::new("/var/lib/berth/containers")));
+        assert!(matches!(
+            Path::new(s).components().collect::<Vec<_>>()[..],
+            [Component::Normal(_)]
+        ));
+    }
+    if let Ok(sig) = spec::parse_signal(s) {
+        assert!((1..=64).contains(&sig), "{s:?} -> {sig}");
+    }
+    if let Some((user, group)) = spec::parse_user(s) {
+        for id in std::iter::once(user).chain(group) {
+            if let spec::Id::Name(n) = id {
+                assert!(!n.is_empty() && !n.contains(':') && !n.contains('/'));
+            }
+        }
+    }
+    let _ = berth::parse_size(s);
+}
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(s) = std::str::from_utf8(data) {
+        text(s);
+    }
+    let Ok(req) = berth::pb::CreateRequest::decode(data) else {
+        return;
+    };
+    let host = spec::Host { cpus: 2, swap: true };
+    let mut request = spec::Request::from(req);
+    if request.name.is_empty() {
+        request.name = "fuzz".into();
+    }
+    if let Ok(spec) = request.validate("host", host) {
+        spec::validate_name(&spec.name).unwrap();
+        assert!(clean_absolute(&spec.working_dir), "{:?}", spec.working_dir);
+        assert!(!spec.args.is_empty() && !spec.args[0].is_empty());
+        assert!(spec.hostname.len() <= 64);
+        for m in &spec.mounts {
+            assert!(clean_absolute(&m.destination) && m.destination != "/");
+            assert!(Path::new(&m.source).is_absolute());
+        }
+        assert!((1..=64).contains(&spec.stop_signal));
+        let r = spec.resources;
+        assert!(r.memory == 0 || r.memory >= 6 << 20);
+        assert!(r.nano_cpus >= 0 && r.nano_cpus <= 2_000_000_000);
+        assert!(r.memory_swap == -1 || r.memory_swap == 0 || r.memory_swap >= r.memory);
+        let _ = spec.capabilities();
+        let _ = spec.environment();
+    }
+});
