@@ -111,7 +111,16 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         ),
         None => None,
     };
-    let tcp = args.tcp.config()?;
+    let server = || {
+        tonic::transport::Server::builder()
+            .max_concurrent_streams(args.max_streams)
+            .http2_max_header_list_size(MAX_HEADER_BYTES)
+    };
+    // A TCP address in use stops the daemon before it opens its root.
+    let tcp = match args.tcp.config(server())? {
+        Some(config) => Some(config.bind().await?),
+        None => None,
+    };
     let rt = runtime::Runtime::open(
         &args.root,
         runtime::logs::Limits {
@@ -124,10 +133,6 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let bus = rt.bus();
     bus.spawn_retention(args.events_retention, shutdown.clone());
     let listener = bind(&args.socket, gid)?;
-    let tcp = match tcp {
-        Some(config) => Some(config.bind().await?),
-        None => None,
-    };
 
     // Both reflection versions: grpcurl and many other tools still ask for
     // v1alpha.
@@ -157,11 +162,6 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             EventsServer::new(api::EventsService { bus: bus.clone() })
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
         );
-    let server = || {
-        tonic::transport::Server::builder()
-            .max_concurrent_streams(args.max_streams)
-            .http2_max_header_list_size(MAX_HEADER_BYTES)
-    };
 
     // Every caller is logged with its peer credentials.
     let incoming = tokio_stream::StreamExt::map(
@@ -199,7 +199,7 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .serve_with_incoming_shutdown(incoming, stopped());
     let tcp = async {
         match tcp {
-            Some(tcp) => tcp.serve(server(), routes, stopped()).await,
+            Some(tcp) => tcp.serve(routes, stopped()).await.map_err(Into::into),
             None => Ok(()),
         }
     };

@@ -53,15 +53,19 @@ pub enum Error {
     Serve(SocketAddr, tonic::transport::Error),
 }
 
-/// A checked TCP configuration: the address, and TLS unless insecure.
+/// A checked TCP configuration: the address, and the server to run on it,
+/// with TLS unless insecure.
 pub struct Config {
     addr: SocketAddr,
-    tls: Option<ServerTlsConfig>,
+    server: Server,
+    tls: bool,
 }
 
 impl TcpArgs {
-    /// Checks the flags and reads the certificates; None without --listen.
-    pub fn config(&self) -> Result<Option<Config>, Error> {
+    /// Checks the flags and reads the certificates, so a bad certificate
+    /// or key stops the daemon before it starts; None without --listen.
+    /// `server` has the settings every listener shares.
+    pub fn config(&self, server: Server) -> Result<Option<Config>, Error> {
         let tls_given = [&self.tls_cert, &self.tls_key, &self.tls_client_ca]
             .iter()
             .any(|f| f.is_some());
@@ -82,7 +86,11 @@ impl TcpArgs {
             if !addr.ip().is_loopback() {
                 return Err(Error::NotLoopback(addr));
             }
-            return Ok(Some(Config { addr, tls: None }));
+            return Ok(Some(Config {
+                addr,
+                server,
+                tls: false,
+            }));
         }
         let (Some(cert), Some(key), Some(ca)) =
             (&self.tls_cert, &self.tls_key, &self.tls_client_ca)
@@ -92,13 +100,10 @@ impl TcpArgs {
         let tls = ServerTlsConfig::new()
             .identity(Identity::from_pem(read(cert)?, read(key)?))
             .client_ca_root(Certificate::from_pem(read(ca)?));
-        // Checked now, so a bad certificate or key stops the daemon here.
-        Server::builder()
-            .tls_config(tls.clone())
-            .map_err(Error::Tls)?;
         Ok(Some(Config {
             addr,
-            tls: Some(tls),
+            server: server.tls_config(tls).map_err(Error::Tls)?,
+            tls: true,
         }))
     }
 }
@@ -111,7 +116,7 @@ fn read(path: &Path) -> Result<Vec<u8>, Error> {
 pub struct Listener {
     listener: tokio::net::TcpListener,
     addr: SocketAddr,
-    tls: Option<ServerTlsConfig>,
+    server: Server,
 }
 
 impl Config {
@@ -121,8 +126,8 @@ impl Config {
             .map_err(|e| Error::Bind(self.addr, e))?;
         let addr = listener.local_addr().unwrap_or(self.addr);
         match self.tls {
-            Some(_) => tracing::info!(%addr, "serving TCP with mutual TLS"),
-            None => tracing::warn!(
+            true => tracing::info!(%addr, "serving TCP with mutual TLS"),
+            false => tracing::warn!(
                 %addr,
                 "serving plain TCP without TLS: every local user and process that can connect controls this host"
             ),
@@ -130,7 +135,7 @@ impl Config {
         Ok(Listener {
             listener,
             addr,
-            tls: self.tls,
+            server: self.server,
         })
     }
 }
@@ -140,15 +145,10 @@ impl Listener {
     /// address.
     pub async fn serve(
         self,
-        server: Server,
         routes: tonic::service::Routes,
         stop: impl std::future::Future<Output = ()>,
-    ) -> Result<(), Box<dyn std::error::Error>> {
-        let addr = self.addr;
-        let mut server = match self.tls {
-            Some(tls) => server.tls_config(tls).map_err(Error::Tls)?,
-            None => server,
-        };
+    ) -> Result<(), Error> {
+        let (addr, mut server) = (self.addr, self.server);
         let incoming = tokio_stream::StreamExt::map(
             tokio_stream::wrappers::TcpListenerStream::new(self.listener),
             |conn| {

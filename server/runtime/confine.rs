@@ -63,8 +63,11 @@ pub fn confine(spec: &Spec, filter: Option<&Program>) -> Result<(), StepError> {
             ));
         }
     }
-    if let Some(filter) = filter {
-        seccomp::load(filter).map_err(|e| StepError::new("seccomp", e))?;
+    match (filter, spec.privileged) {
+        (Some(filter), _) => seccomp::load(filter).map_err(|e| StepError::new("seccomp", e))?,
+        (None, true) => {}
+        // Fail closed: only a privileged container runs unfiltered.
+        (None, false) => return Err(StepError::new("seccomp", "no filter in the config")),
     }
     Ok(())
 }
