@@ -139,44 +139,6 @@ async fn a_symlinked_mount_destination_stays_inside_the_container() {
     assert_eq!((code, out.as_str()), (0, "shared\n"));
 }
 
-/// Runs `script` in a container made by `req` to its end: exit code and
-/// everything it wrote.
-async fn run_script(
-    api: &mut Api,
-    mut req: berth::pb::CreateRequest,
-    script: &str,
-) -> (i32, String) {
-    req.args = vec!["sh".into(), "-c".into(), script.into()];
-    let id = started(api, req).await;
-    finished(api, &id).await
-}
-
-/// Waits for the container to exit: its exit code and everything it
-/// wrote (stdout and stderr, in order).
-async fn finished(api: &mut Api, id: &str) -> (i32, String) {
-    let exit = api
-        .wait(berth::pb::WaitRequest {
-            id: id.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut logs = api
-        .logs(berth::pb::LogsRequest {
-            id: id.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let mut out = String::new();
-    while let Some(e) = logs.message().await.unwrap() {
-        out.push_str(&String::from_utf8_lossy(&e.line));
-    }
-    (exit.exit_code, out)
-}
-
 /// The value of `key` in /proc/self/status text.
 fn status_field<'a>(status: &'a str, key: &str) -> &'a str {
     status
@@ -299,6 +261,7 @@ try("clone3", syscall({clone3}, 0, 0));
 try("personality", syscall({personality}, 0x0040000));
 try("socket vsock", syscall({socket}, 40, 1, 0));
 try("ptrace host", syscall({ptrace}, 16, {host_pid}, 0, 0));
+try("io_uring_setup", syscall({io_uring_setup}, 1, str("\0" x 120)));
 try("mount", syscall({mount}, str("none"), str("/tmp"), str("tmpfs"), 0, 0));
 try("mknod disk", syscall({mknodat}, -100, str("{disk_path}"), 0060600, {dev}));
 my ($d, $buf); try("read disk", open($d, "<", "{disk_path}") && sysread($d, $buf, {n}) == {n} && $buf eq "{marker}" ? 0 : -1);
@@ -314,6 +277,7 @@ try("unshare user", syscall({unshare}, 0x10000000));
         personality = libc::SYS_personality,
         socket = libc::SYS_socket,
         ptrace = libc::SYS_ptrace,
+        io_uring_setup = libc::SYS_io_uring_setup,
         mknodat = libc::SYS_mknodat,
         mount = libc::SYS_mount,
         n = DISK_MARKER.len(),
@@ -393,6 +357,7 @@ async fn system_calls_raw_disks_and_host_processes_are_out_of_reach() {
          personality: 1\n\
          socket vsock: 1\n\
          ptrace host: 3\n\
+         io_uring_setup: 1\n\
          mount: 1\n\
          mknod disk: ok\n\
          read disk: 13\n\

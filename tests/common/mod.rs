@@ -95,6 +95,10 @@ pub struct Daemon {
     log: String,
     /// More berthd flags.
     pub args: Vec<String>,
+    /// More environment for berthd.
+    pub env: Vec<(String, String)>,
+    /// Open files berthd inherits, as fds 7, 8, ….
+    pub inherit: Vec<std::os::fd::OwnedFd>,
 }
 
 pub fn berthd() -> &'static str {
@@ -135,6 +139,8 @@ impl Daemon {
             child: None,
             log: log.to_string(),
             args: Vec::new(),
+            env: Vec::new(),
+            inherit: Vec::new(),
         };
         d.spawn().await;
         d
@@ -148,19 +154,42 @@ impl Daemon {
             .append(true)
             .open(self.dir.join("berthd.log"))
             .unwrap();
-        let child = Command::new(berthd())
-            .arg("--socket")
+        let mut cmd = Command::new(berthd());
+        cmd.arg("--socket")
             .arg(&self.socket)
             .arg("--root")
             .arg(&self.root)
             .arg("--log")
             .arg(&self.log)
             .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn berthd");
+            .stderr(log);
+        if !self.inherit.is_empty() {
+            use std::os::fd::AsRawFd;
+            use std::os::unix::process::CommandExt;
+            let fds: Vec<i32> = self.inherit.iter().map(|f| f.as_raw_fd()).collect();
+            // SAFETY: between fork and exec only dup2 runs, which is
+            // async-signal-safe; the new fds are not close-on-exec. Through
+            // fds 200+ first, in case a source is already one of 7, 8, ….
+            unsafe {
+                cmd.pre_exec(move || {
+                    for (i, fd) in fds.iter().enumerate() {
+                        if libc::dup2(*fd, 200 + i as i32) < 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                    }
+                    for i in 0..fds.len() as i32 {
+                        if libc::dup2(200 + i, 7 + i) < 0 || libc::close(200 + i) < 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let child = cmd.spawn().expect("spawn berthd");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -546,6 +575,40 @@ pub async fn inspect(api: &mut Api, id: &str) -> pb::Container {
 
 pub async fn status(api: &mut Api, id: &str) -> pb::ContainerState {
     inspect(api, id).await.state.unwrap()
+}
+
+/// Runs `script` in a container made by `req` to its end: exit code and
+/// everything it wrote.
+pub async fn run_script(api: &mut Api, mut req: pb::CreateRequest, script: &str) -> (i32, String) {
+    req.args = vec!["sh".into(), "-c".into(), script.into()];
+    let id = started(api, req).await;
+    finished(api, &id).await
+}
+
+/// Waits for the container to exit: its exit code and everything it
+/// wrote (stdout and stderr, in order).
+pub async fn finished(api: &mut Api, id: &str) -> (i32, String) {
+    let exit = api
+        .wait(pb::WaitRequest {
+            id: id.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut logs = api
+        .logs(pb::LogsRequest {
+            id: id.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut out = String::new();
+    while let Some(e) = logs.message().await.unwrap() {
+        out.push_str(&String::from_utf8_lossy(&e.line));
+    }
+    (exit.exit_code, out)
 }
 
 /// Waits until `path` exists and returns its content.
