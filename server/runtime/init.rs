@@ -1,63 +1,95 @@
-//! berth's built-in init, PID 1 of a container created with `init: true`.
-//! It runs from the monitor's own code after clone, so nothing needs to
-//! exist in the rootfs. It forks the user's process, forwards every signal
-//! it can catch to it, reaps every zombie, and exits with the process's
-//! status (128+n if a signal ended it).
+//! Starts berth-init (server/init), PID 1 of a container created with
+//! `init: true`. The program is embedded in berthd; the container's
+//! process copies it into a sealed memfd and executes that, last thing
+//! after its confinement. So nothing needs to exist in the rootfs, and
+//! PID 1's executable, environment and command line are the init's and
+//! the container's: not berthd's file (readable, and a target for
+//! CVE-2019-5736-style overwrites), nor the daemon's environment or paths.
 
 use super::monitor::StepError;
 use super::setup::Exec;
-use nix::sys::signal::{kill, SigSet, Signal};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use nix::unistd::{fork, ForkResult, Pid};
-use std::os::fd::OwnedFd;
+use std::ffi::CString;
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-/// Returns only if the process could not be forked.
-pub fn run(exec: Exec, err_w: &OwnedFd) -> StepError {
-    // Block everything before the fork so that no signal is lost between
-    // the fork and the first sigwait; blocked signals are queued even for
-    // a namespace's PID 1, which would otherwise drop signals it has no
-    // handler for.
-    let all = SigSet::all();
-    if let Err(e) = all.thread_block() {
-        return StepError::new("init", format!("block signals: {e}"));
+/// The static berth-init executable.
+static INIT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/berth-init"));
+
+/// The sealed copy of berth-init, made before confinement so that the
+/// seccomp filter never has to allow what it takes.
+pub struct Image(OwnedFd);
+
+impl Image {
+    pub fn new() -> Result<Image, StepError> {
+        let err = |e: std::io::Error| StepError::new("init", format!("copy berth-init: {e}"));
+        let name = c"berth-init";
+        let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+        // MFD_EXEC (Linux 6.3+) keeps the memfd executable where the host
+        // makes memfds non-executable by default; older kernels refuse it.
+        const MFD_EXEC: libc::c_uint = 0x10;
+        // SAFETY: memfd_create takes a NUL-terminated name and flags.
+        let mut fd = unsafe { libc::memfd_create(name.as_ptr(), flags | MFD_EXEC) };
+        if fd < 0 {
+            // SAFETY: as above.
+            fd = unsafe { libc::memfd_create(name.as_ptr(), flags) };
+        }
+        if fd < 0 {
+            return Err(err(std::io::Error::last_os_error()));
+        }
+        // SAFETY: memfd_create returned a new fd that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let mut file = std::fs::File::from(fd);
+        file.write_all(INIT).map_err(err)?;
+        let seals =
+            libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+        // SAFETY: F_ADD_SEALS on a memfd made with MFD_ALLOW_SEALING.
+        if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
+            return Err(err(std::io::Error::last_os_error()));
+        }
+        Ok(Image(file.into()))
     }
-    // SAFETY: this process is single-threaded (a clone of the monitor).
-    let child = match unsafe { fork() } {
-        Err(e) => return StepError::new("init", format!("fork: {e}")),
-        Ok(ForkResult::Child) => return exec.run(),
-        Ok(ForkResult::Parent { child }) => child,
-    };
-    // The error pipe now belongs to the child alone: it closes on its exec.
-    // SAFETY: closing our copy of an fd we are done with; the OwnedFd is
-    // never used again by this process, which exits from the loop below.
-    unsafe { libc::close(std::os::fd::AsRawFd::as_raw_fd(err_w)) };
-    loop {
-        let sig = match all.wait() {
-            Ok(s) => s,
-            Err(_) => continue,
+
+    /// Executes berth-init with `exec`'s program, arguments and
+    /// environment. Returns only on failure.
+    pub fn run(&self, exec: &Exec) -> StepError {
+        exec.reset();
+        // Blocked across exec until berth-init waits for signals: one sent
+        // to a namespace's PID 1 before it blocks them would be dropped.
+        if let Err(e) = nix::sys::signal::SigSet::all().thread_block() {
+            return StepError::new("init", format!("block signals: {e}"));
+        }
+        let mut argv: Vec<&std::ffi::CStr> = vec![c"berth-init", c"--"];
+        argv.extend(exec.args.iter().map(CString::as_c_str));
+        let argv: Vec<*const libc::c_char> = argv
+            .iter()
+            .map(|a| a.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect();
+        let envp: Vec<*const libc::c_char> = exec
+            .env
+            .iter()
+            .map(|e| e.as_ptr())
+            .chain(std::iter::once(std::ptr::null()))
+            .collect();
+        // SAFETY: argv and envp are NULL-terminated arrays of pointers to
+        // C strings that outlive the call; AT_EMPTY_PATH with "" executes
+        // the fd itself.
+        unsafe {
+            libc::syscall(
+                libc::SYS_execveat,
+                self.0.as_raw_fd(),
+                c"".as_ptr(),
+                argv.as_ptr(),
+                envp.as_ptr(),
+                libc::AT_EMPTY_PATH,
+            )
         };
-        if sig == Signal::SIGCHLD {
-            reap(child);
-        } else {
-            let _ = kill(child, sig);
-        }
+        StepError::new(
+            "init",
+            format!(
+                "cannot exec berth-init: {}",
+                std::io::Error::last_os_error()
+            ),
+        )
     }
-}
-
-/// Reaps every exited child; exits when `main` is among them.
-fn reap(main: Pid) {
-    loop {
-        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(pid, code)) if pid == main => exit(code),
-            Ok(WaitStatus::Signaled(pid, sig, _)) if pid == main => exit(128 + sig as i32),
-            Ok(WaitStatus::StillAlive) | Err(_) => return,
-            Ok(_) => {}
-        }
-    }
-}
-
-fn exit(code: i32) -> ! {
-    // SAFETY: _exit ends PID 1 at once; the kernel then kills the rest of
-    // the namespace.
-    unsafe { libc::_exit(code) }
 }

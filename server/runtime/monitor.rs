@@ -186,7 +186,7 @@ fn run_in_cgroup(
                 drop(err_r);
                 drop(stdout_r);
                 drop(stderr_r);
-                let e = setup::container_main(dir, config, sync_r, [&stdout_w, &stderr_w], &err_w);
+                let e = setup::container_main(dir, config, sync_r, [&stdout_w, &stderr_w]);
                 let mut err_w = File::from(err_w);
                 let _ = write!(err_w, "{}\0{}", e.step, e.message);
                 // SAFETY: _exit ends the child without running the parent's

@@ -54,16 +54,10 @@ pub fn container_main(
     config: &Config,
     sync_r: OwnedFd,
     stdio: [&OwnedFd; 2],
-    err_w: &OwnedFd,
 ) -> StepError {
     match prepare(dir, config, sync_r, stdio) {
-        Ok(exec) => {
-            if config.spec.init {
-                init::run(exec, err_w)
-            } else {
-                exec.run()
-            }
-        }
+        Ok((exec, Some(init))) => init.run(&exec),
+        Ok((exec, None)) => exec.run(),
         Err(e) => e,
     }
 }
@@ -71,8 +65,8 @@ pub fn container_main(
 /// A resolved program, ready to exec.
 pub struct Exec {
     path: CString,
-    args: Vec<CString>,
-    env: Vec<CString>,
+    pub args: Vec<CString>,
+    pub env: Vec<CString>,
     shown: String,
 }
 
@@ -80,12 +74,18 @@ impl Exec {
     /// Resets what the process inherited from berth, then execs. Returns
     /// only on failure.
     pub fn run(&self) -> StepError {
-        reset_signals();
-        umask(Mode::from_bits_truncate(0o022));
+        self.reset();
         match nix::unistd::execve(&self.path, &self.args, &self.env) {
             Err(e) => StepError::new("exec", format!("cannot exec {:?}: {e}", self.shown)),
             Ok(never) => match never {},
         }
+    }
+
+    /// What a program must not inherit from berth: signal dispositions and
+    /// mask, and the umask.
+    pub fn reset(&self) {
+        reset_signals();
+        umask(Mode::from_bits_truncate(0o022));
     }
 }
 
@@ -107,7 +107,7 @@ fn prepare(
     config: &Config,
     sync_r: OwnedFd,
     [stdout, stderr]: [&OwnedFd; 2],
-) -> Result<Exec, StepError> {
+) -> Result<(Exec, Option<init::Image>), StepError> {
     // Wait until the monitor has put us into the cgroup; EOF means it died.
     let mut byte = [0u8; 1];
     match File::from(sync_r).read(&mut byte) {
@@ -177,9 +177,16 @@ fn prepare(
     step("stdio", nix::unistd::dup2_stdin(&null))?;
     step("stdio", nix::unistd::dup2_stdout(stdout))?;
     step("stdio", nix::unistd::dup2_stderr(stderr))?;
+    // The process gets fds 0, 1 and 2 and nothing else, whatever the
+    // monitor holds (the error pipe closes on exec, telling it so).
+    step("stdio", super::linux::cloexec_inherited())?;
     let exec = resolve(spec)?;
+    let init = match spec.init {
+        true => Some(init::Image::new()?),
+        false => None,
+    };
     super::confine::confine(spec, config.seccomp.as_ref())?;
-    Ok(exec)
+    Ok((exec, init))
 }
 
 /// `nodev`: the flag for /dev (MS_NODEV unless privileged).
