@@ -14,6 +14,8 @@
 use std::path::{Path, PathBuf};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity, Uri};
 
+pub mod codec;
+
 /// Generated protobuf types, clients and servers of package `berth.v1`.
 pub mod pb {
     #![allow(clippy::all, missing_docs)]
