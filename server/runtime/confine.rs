@@ -6,7 +6,7 @@
 
 use super::monitor::StepError;
 use super::seccomp::{self, Program};
-use super::spec::{parse_user, Id, Spec};
+use super::spec::{parse_id, parse_user, Id, Spec};
 use nix::mount::{mount, MsFlags};
 use std::path::Path;
 
@@ -208,15 +208,15 @@ fn switch_user(user: &str) -> Result<(), StepError> {
         .find(|f| {
             f.len() >= 4
                 && match u {
-                    Id::Number(n) => f[2].parse() == Ok(n),
+                    Id::Number(n) => parse_id(f[2]) == Some(n),
                     Id::Name(name) => f[0] == name,
                 }
         });
     let uid = match (&u, &entry) {
         (Id::Number(n), _) => *n,
-        (Id::Name(_), Some(f)) => f[2]
-            .parse()
-            .map_err(|_| fail(format!("bad /etc/passwd entry for {user:?}")))?,
+        (Id::Name(_), Some(f)) => {
+            parse_id(f[2]).ok_or_else(|| fail(format!("bad uid in /etc/passwd for {user:?}")))?
+        }
         (Id::Name(name), None) => return Err(fail(format!("no user {name:?} in /etc/passwd"))),
     };
     let gid = match g {
@@ -225,16 +225,21 @@ fn switch_user(user: &str) -> Result<(), StepError> {
             .lines()
             .map(|l| l.split(':').collect::<Vec<_>>())
             .find(|f| f.len() >= 3 && f[0] == name)
-            .and_then(|f| f[2].parse().ok())
+            .and_then(|f| parse_id(f[2]))
             .ok_or_else(|| fail(format!("no group {name:?} in /etc/group")))?,
-        None => entry.as_ref().and_then(|f| f[3].parse().ok()).unwrap_or(0),
+        None => match entry.as_ref().map(|f| f[3]) {
+            Some(g) => {
+                parse_id(g).ok_or_else(|| fail(format!("bad gid in /etc/passwd for {user:?}")))?
+            }
+            None => 0,
+        },
     };
     // Groups that list the user by name (name:password:gid:members).
     let mut groups = vec![nix::unistd::Gid::from_raw(gid)];
     if let Some(name) = entry.as_ref().map(|f| f[0]) {
         for f in group.lines().map(|l| l.split(':').collect::<Vec<_>>()) {
             if f.len() >= 4 && f[3].split(',').any(|m| m == name) {
-                if let Ok(g) = f[2].parse() {
+                if let Some(g) = parse_id(f[2]) {
                     groups.push(nix::unistd::Gid::from_raw(g));
                 }
             }

@@ -20,6 +20,40 @@ pub struct MountSpec {
     pub read_only: bool,
 }
 
+impl MountSpec {
+    /// Checks source and destination; the destination comes back
+    /// normalised. As runc, nothing may be mounted on the root, /proc,
+    /// /sys or /dev, nor anywhere below /proc and /sys.
+    fn validate(self) -> Result<MountSpec, Error> {
+        let source = |why| Err(Error::MountSource(self.source.as_str().into(), why));
+        if !Path::new(&self.source).is_absolute() || self.source.contains('\0') {
+            return source("it must be an absolute path");
+        }
+        if std::fs::symlink_metadata(&self.source).is_err() {
+            return source("no such file or directory");
+        }
+        let dest = |why| {
+            Err(Error::MountDestination(
+                self.destination.as_str().into(),
+                why,
+            ))
+        };
+        let Some(clean) = normalize(&self.destination) else {
+            return dest("it must be an absolute path without \"..\" or NUL");
+        };
+        if clean == "/" || clean == "/dev" {
+            return dest("it would hide the container's own root or /dev");
+        }
+        if within(&clean, "/proc") || within(&clean, "/sys") {
+            return dest("nothing may be mounted on or under /proc and /sys");
+        }
+        Ok(MountSpec {
+            destination: clean,
+            ..self
+        })
+    }
+}
+
 /// The container's network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -38,6 +72,15 @@ impl Network {
         }
     }
 }
+
+/// The most processes a pids limit may allow: the kernel's PID_MAX_LIMIT
+/// (pids.max refuses more).
+pub const MAX_PIDS: i64 = 1 << 22;
+/// Bounds of a container's log rotation: rotating is a rename per file
+/// kept, so the count stays small.
+pub const MAX_LOG_FILES: u32 = 100;
+pub const MIN_LOG_SIZE: u64 = 1 << 10;
+pub const MAX_LOG_SIZE: u64 = 1 << 40;
 
 /// A validated container configuration, defaults filled in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,7 +191,7 @@ fn capability_name(s: &str) -> Result<String, Error> {
     if name == "ALL" || CAPABILITIES.contains(&name) {
         Ok(name.to_string())
     } else {
-        Err(Error::Capability(s.to_string()))
+        Err(Error::Capability(s.into()))
     }
 }
 
@@ -271,7 +314,7 @@ impl Resources {
         if let Some(p) = req.pids_limit {
             r.pids_limit = match p {
                 -1 | 0 => 0,
-                p if p > 0 => p,
+                p if p > 0 && p <= MAX_PIDS => p,
                 p => return Err(Error::PidsLimit(p)),
             };
         }
@@ -279,33 +322,96 @@ impl Resources {
     }
 }
 
+/// Text a client sent, as error messages quote it: at most
+/// `Input::SHOWN` bytes of it, so that a huge value is never echoed back
+/// (a reply bigger than the client accepts would hide the error itself).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Input(pub String);
+
+impl Input {
+    pub const SHOWN: usize = 100;
+}
+
+impl Input {
+    /// The text shown, and how long the whole was if it was cut.
+    fn shown(&self) -> (&str, Option<usize>) {
+        let s = &self.0;
+        if s.len() <= Input::SHOWN {
+            return (s, None);
+        }
+        let mut cut = Input::SHOWN;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        (&s[..cut], Some(s.len()))
+    }
+}
+
+/// Quoted: `"abc"`, or `"abc…"… (123456 bytes)` when cut.
+impl std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.shown() {
+            (s, None) => write!(f, "{s:?}"),
+            (s, Some(n)) => write!(f, "{s:?}… ({n} bytes)"),
+        }
+    }
+}
+
+/// As given: `abc`, or `abc… (123456 bytes)` when cut.
+impl std::fmt::Display for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.shown() {
+            (s, None) => f.write_str(s),
+            (s, Some(n)) => write!(f, "{s}… ({n} bytes)"),
+        }
+    }
+}
+
+impl From<&str> for Input {
+    fn from(s: &str) -> Input {
+        Input(s.to_string())
+    }
+}
+
+impl From<String> for Input {
+    fn from(s: String) -> Input {
+        Input(s)
+    }
+}
+
 /// What is wrong with a request.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum Error {
     #[error("invalid container name {0:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-]* is allowed")]
-    Name(String),
+    Name(Input),
     #[error("invalid rootfs {0:?}: {1}")]
-    Rootfs(String, &'static str),
+    Rootfs(Input, &'static str),
     #[error("args must not be empty: give the command to run")]
     EmptyArgs,
     #[error("invalid env entry {0:?}: use KEY=VALUE")]
-    Env(String),
-    #[error("invalid working_dir {0:?}: it must be an absolute path without \"..\"")]
-    WorkingDir(String),
+    Env(Input),
+    #[error("invalid working_dir {0:?}: {1}")]
+    WorkingDir(Input, &'static str),
     #[error("invalid hostname {0:?}: use at most 64 letters, digits, '-' and '.'")]
-    Hostname(String),
+    Hostname(Input),
     #[error(
         "invalid signal {0:?}: use a name like \"TERM\", \"SIGTERM\" or a number from 1 to 64"
     )]
-    Signal(String),
+    Signal(Input),
     #[error("invalid mount source {0:?}: {1}")]
-    MountSource(String, &'static str),
-    #[error("invalid mount destination {0:?}: it must be an absolute path without \"..\"")]
-    MountDestination(String),
+    MountSource(Input, &'static str),
+    #[error("invalid mount destination {0:?}: {1}")]
+    MountDestination(Input, &'static str),
     #[error("invalid network {0:?}: use \"none\" or \"host\"")]
-    Network(String),
-    #[error("invalid label key {0:?}: it must not be empty")]
-    Label(String),
+    Network(Input),
+    #[error("invalid label key {0:?}: it must not be empty or hold NUL")]
+    Label(Input),
+    #[error("invalid argument {0:?}: it must not hold NUL")]
+    Args(Input),
+    #[error("invalid log_max_files {0}: use 0 for the daemon's default, or 1 to {max}", max = MAX_LOG_FILES)]
+    LogMaxFiles(u32),
+    #[error("invalid log_max_size_bytes {0}: use 0 for the daemon's default, or {min} to {max}", min = MIN_LOG_SIZE, max = MAX_LOG_SIZE)]
+    LogMaxSize(u64),
     #[error("invalid memory limit {0}: use 0 for none or at least 6 MiB (6291456 bytes)")]
     Memory(i64),
     #[error("invalid memory+swap limit {0}: use -1 for unlimited swap, or at least the memory limit ({1}); change both together")]
@@ -316,14 +422,14 @@ pub enum Error {
     Cpus(f64, u32),
     #[error("invalid cpu shares {0}: use 0 for the default or 2 to 262144")]
     CpuShares(u64),
-    #[error("invalid pids limit {0}: use 0 or -1 for none, or a positive number")]
+    #[error("invalid pids limit {0}: use 0 or -1 for none, or 1 to {max}", max = MAX_PIDS)]
     PidsLimit(i64),
     #[error(
         "invalid capability {0:?}: use a name like \"NET_ADMIN\" or \"CAP_NET_ADMIN\", or \"ALL\""
     )]
-    Capability(String),
+    Capability(Input),
     #[error("invalid user {0:?}: use uid[:gid] or name[:group]")]
-    User(String),
+    User(Input),
 }
 
 /// Docker's container name rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
@@ -339,14 +445,83 @@ pub fn validate_name(name: &str) -> Result<(), Error> {
     if ok && name.len() <= 128 {
         Ok(())
     } else {
-        Err(Error::Name(name.to_string()))
+        Err(Error::Name(name.into()))
     }
 }
 
 /// Whether `path` is absolute and has no `..` component.
 fn clean_absolute(path: &str) -> bool {
     let p = Path::new(path);
-    p.is_absolute() && !p.components().any(|c| c == Component::ParentDir)
+    p.is_absolute() && !p.components().any(|c| c == Component::ParentDir) && !path.contains('\0')
+}
+
+/// `path` in its plain form: "/a//b/./c/" is "/a/b/c", "/." and "//" are
+/// "/". None unless it is absolute, without "..", without NUL.
+pub fn normalize(path: &str) -> Option<String> {
+    if !clean_absolute(path) {
+        return None;
+    }
+    let mut out = String::with_capacity(path.len());
+    for c in Path::new(path).components() {
+        if let Component::Normal(n) = c {
+            out.push('/');
+            out.push_str(n.to_str()?);
+        }
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    Some(out)
+}
+
+/// Whether `path` (normalised) is `dir` or below it.
+fn within(path: &str, dir: &str) -> bool {
+    path == dir || path.strip_prefix(dir).is_some_and(|r| r.starts_with('/'))
+}
+
+/// The rootfs must be a directory, and not one of the kernel's
+/// pseudo-filesystems (/proc/1/root is the host's root).
+fn validate_rootfs(rootfs: String) -> Result<String, Error> {
+    if !Path::new(&rootfs).is_absolute() || rootfs.contains('\0') {
+        return Err(Error::Rootfs(rootfs.into(), "it must be an absolute path"));
+    }
+    let real = match std::fs::canonicalize(&rootfs) {
+        Ok(p) => p,
+        Err(_) => return Err(Error::Rootfs(rootfs.into(), "no such directory")),
+    };
+    let real = real.to_string_lossy();
+    if within(&real, "/proc") || within(&real, "/sys") {
+        return Err(Error::Rootfs(
+            rootfs.into(),
+            "it must not be under /proc or /sys",
+        ));
+    }
+    match std::fs::metadata(&rootfs) {
+        Ok(m) if m.is_dir() => Ok(rootfs),
+        _ => Err(Error::Rootfs(rootfs.into(), "it is not a directory")),
+    }
+}
+
+/// The working directory, normalised ("/" if none); one the rootfs has as
+/// something other than a directory is refused now rather than at start.
+fn validate_working_dir(rootfs: &str, dir: String) -> Result<String, Error> {
+    if dir.is_empty() {
+        return Ok("/".into());
+    }
+    let Some(clean) = normalize(&dir) else {
+        return Err(Error::WorkingDir(
+            dir.into(),
+            "it must be an absolute path without \"..\" or NUL",
+        ));
+    };
+    let in_rootfs = Path::new(rootfs).join(clean.trim_start_matches('/'));
+    match std::fs::symlink_metadata(in_rootfs) {
+        Ok(m) if !m.is_dir() && !m.file_type().is_symlink() => Err(Error::WorkingDir(
+            dir.into(),
+            "the rootfs has a file there, not a directory",
+        )),
+        _ => Ok(clean),
+    }
 }
 
 /// Signal names and numbers as Linux knows them (x86_64 and most others).
@@ -388,7 +563,7 @@ const SIGNALS: &[(&str, i32)] = &[
 
 /// Parses "KILL", "SIGKILL", "sigkill", "9", "RTMIN+3" into a number.
 pub fn parse_signal(s: &str) -> Result<i32, Error> {
-    let bad = || Error::Signal(s.to_string());
+    let bad = || Error::Signal(s.into());
     let t = s.trim();
     if let Ok(n) = t.parse::<i32>() {
         return if (1..=64).contains(&n) {
@@ -432,12 +607,18 @@ pub enum Id<'a> {
     Name(&'a str),
 }
 
-/// Splits and checks a user: numbers, or names of letters, digits and
-/// "_.-" (not starting with '-').
+/// A uid or gid as a number: 0 to 2^32-2. (uid_t)-1 means "unchanged" to
+/// the kernel (setresuid(-1, -1, -1) keeps root), so it is never an id.
+pub fn parse_id(s: &str) -> Option<u32> {
+    s.parse::<u32>().ok().filter(|n| *n != u32::MAX)
+}
+
+/// Splits and checks a user: numbers (see `parse_id`), or names of
+/// letters, digits and "_.-" (not starting with '-', not all digits).
 pub fn parse_user(user: &str) -> Option<(Id<'_>, Option<Id<'_>>)> {
     fn id(s: &str) -> Option<Id<'_>> {
-        if let Ok(n) = s.parse::<u32>() {
-            return Some(Id::Number(n));
+        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+            return parse_id(s).map(Id::Number);
         }
         let ok = !s.is_empty()
             && s.len() <= 32
@@ -534,30 +715,20 @@ impl Request {
             names.iter().map(|n| capability_name(n)).collect()
         };
         let (cap_add, cap_drop) = (caps(&self.cap_add)?, caps(&self.cap_drop)?);
-        if !Path::new(&self.rootfs).is_absolute() {
-            return Err(Error::Rootfs(self.rootfs, "it must be an absolute path"));
-        }
-        match std::fs::metadata(&self.rootfs) {
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => return Err(Error::Rootfs(self.rootfs, "it is not a directory")),
-            Err(_) => return Err(Error::Rootfs(self.rootfs, "no such directory")),
-        }
+        let rootfs = validate_rootfs(self.rootfs)?;
         if self.args.is_empty() || self.args[0].is_empty() {
             return Err(Error::EmptyArgs);
         }
+        if let Some(a) = self.args.iter().find(|a| a.contains('\0')) {
+            return Err(Error::Args(a.as_str().into()));
+        }
         for e in &self.env {
             match e.split_once('=') {
-                Some((k, _)) if !k.is_empty() && !k.contains('\0') && !e.contains('\0') => {}
-                _ => return Err(Error::Env(e.clone())),
+                Some((k, _)) if !k.is_empty() && !e.contains('\0') => {}
+                _ => return Err(Error::Env(e.as_str().into())),
             }
         }
-        let working_dir = if self.working_dir.is_empty() {
-            "/".to_string()
-        } else if clean_absolute(&self.working_dir) {
-            self.working_dir
-        } else {
-            return Err(Error::WorkingDir(self.working_dir));
-        };
+        let working_dir = validate_working_dir(&rootfs, self.working_dir)?;
         let hostname = if self.hostname.is_empty() {
             hostname_default.to_string()
         } else if self.hostname.len() <= 64
@@ -568,46 +739,44 @@ impl Request {
         {
             self.hostname
         } else {
-            return Err(Error::Hostname(self.hostname));
+            return Err(Error::Hostname(self.hostname.into()));
         };
-        if let Some(k) = self.labels.keys().find(|k| k.is_empty()) {
-            return Err(Error::Label(k.clone()));
+        if let Some(k) = self
+            .labels
+            .keys()
+            .find(|k| k.is_empty() || k.contains('\0'))
+        {
+            return Err(Error::Label(k.as_str().into()));
+        }
+        if self.log_max_files > MAX_LOG_FILES {
+            return Err(Error::LogMaxFiles(self.log_max_files));
+        }
+        if self.log_max_size != 0 && !(MIN_LOG_SIZE..=MAX_LOG_SIZE).contains(&self.log_max_size) {
+            return Err(Error::LogMaxSize(self.log_max_size));
         }
         let stop_signal = if self.stop_signal.is_empty() {
             libc::SIGTERM
         } else {
             parse_signal(&self.stop_signal)?
         };
-        for m in &self.mounts {
-            if !Path::new(&m.source).is_absolute() {
-                return Err(Error::MountSource(
-                    m.source.clone(),
-                    "it must be an absolute path",
-                ));
-            }
-            if std::fs::symlink_metadata(&m.source).is_err() {
-                return Err(Error::MountSource(
-                    m.source.clone(),
-                    "no such file or directory",
-                ));
-            }
-            if !clean_absolute(&m.destination) || m.destination == "/" {
-                return Err(Error::MountDestination(m.destination.clone()));
-            }
-        }
+        let mounts = self
+            .mounts
+            .into_iter()
+            .map(MountSpec::validate)
+            .collect::<Result<Vec<_>, _>>()?;
         let user = match self.user.as_str() {
             "" => String::new(),
             u if parse_user(u).is_some() => self.user,
-            _ => return Err(Error::User(self.user)),
+            _ => return Err(Error::User(self.user.into())),
         };
         let network = match self.network.as_str() {
             "" | "none" => Network::None,
             "host" => Network::Host,
-            _ => return Err(Error::Network(self.network)),
+            _ => return Err(Error::Network(self.network.into())),
         };
         Ok(Spec {
             name: self.name,
-            rootfs: self.rootfs,
+            rootfs,
             args: self.args,
             env: self.env,
             working_dir,
@@ -616,7 +785,7 @@ impl Request {
             init: self.init,
             stop_signal,
             stop_timeout: self.stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT),
-            mounts: self.mounts,
+            mounts,
             network,
             log_max_size: self.log_max_size,
             log_max_files: self.log_max_files,
