@@ -49,7 +49,7 @@ use tokio::sync::watch;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("no such container: {0}")]
-    NotFound(String),
+    NotFound(spec::Input),
     #[error("{0}")]
     AlreadyExists(String),
     #[error("{0}")]
@@ -397,9 +397,10 @@ impl Runtime {
         match (found.next(), found.next()) {
             (Some((_, c)), None) => Ok(c.clone()),
             (Some(_), Some(_)) => Err(Error::InvalidArgument(format!(
-                "id prefix {key:?} is ambiguous: give more characters or the name"
+                "id prefix {:?} is ambiguous: give more characters or the name",
+                spec::Input::from(key)
             ))),
-            _ => Err(Error::NotFound(key.to_string())),
+            _ => Err(Error::NotFound(key.into())),
         }
     }
 
@@ -519,7 +520,7 @@ impl Runtime {
         {
             let st = c.state();
             if st.removed {
-                return Err(Error::NotFound(key.to_string()));
+                return Err(Error::NotFound(key.into()));
             }
             if st.record.status.is_running() {
                 return Ok(());
@@ -846,6 +847,25 @@ impl Runtime {
         }
     }
 
+    /// Whether PID 1 has exited (zombies included), though its exit may not
+    /// be recorded yet: a cgroup operation that failed then failed because
+    /// the container is going away, which is the caller's "not running".
+    fn pid1_exited(st: &State) -> bool {
+        st.pidfd
+            .as_ref()
+            .is_none_or(|fd| linux::wait_exit(fd, Duration::ZERO).unwrap_or(true))
+    }
+
+    /// A cgroup operation's failure: "not running" if the container exited
+    /// meanwhile, else what failed.
+    fn cgroup_failed(c: &Container, st: &State, what: &str, e: cgroup::Error) -> Error {
+        if Self::pid1_exited(st) {
+            Error::FailedPrecondition(running_msg(&c.name))
+        } else {
+            internal(&format!("{what} container {}", c.name), e)
+        }
+    }
+
     /// Thaws a paused container that was just sent SIGKILL (so it can die).
     fn thaw_for_kill(c: &Container, st: &State) {
         if st.record.status == Status::Paused {
@@ -877,7 +897,7 @@ impl Runtime {
             Self::send_signal(&c, &st, 0)?;
             let cg = cgroup::Cgroup::load(&c.id);
             tokio::task::block_in_place(|| cg.signal_all(signal))
-                .map_err(|e| internal(&format!("signal container {}", c.name), e))?;
+                .map_err(|e| Self::cgroup_failed(&c, &st, "signal", e))?;
         } else {
             Self::send_signal(&c, &st, signal)?;
         }
@@ -1029,7 +1049,10 @@ impl Runtime {
         if st.record.status != Status::Running || st.record.exits != run {
             return Err(Error::FailedPrecondition(running_msg(&c.name)));
         }
-        frozen.map_err(|e| internal(&format!("pause container {}", c.name), e))?;
+        if let Err(e) = frozen {
+            let _ = cg.thaw();
+            return Err(Self::cgroup_failed(&c, &st, "pause", e));
+        }
         let mut r = st.record.clone();
         r.status = Status::Paused;
         let ev = Self::event(&c, &r, Action::Pause, 0, None);
@@ -1055,7 +1078,7 @@ impl Runtime {
         }
         let cg = cgroup::Cgroup::load(&c.id);
         cg.thaw()
-            .map_err(|e| internal(&format!("unpause container {}", c.name), e))?;
+            .map_err(|e| Self::cgroup_failed(&c, &st, "unpause", e))?;
         let mut r = st.record.clone();
         r.status = Status::Running;
         let ev = Self::event(&c, &r, Action::Unpause, 0, None);
@@ -1076,7 +1099,7 @@ impl Runtime {
         let old = {
             let st = c.state();
             if st.removed {
-                return Err(Error::NotFound(key.to_string()));
+                return Err(Error::NotFound(key.into()));
             }
             st.record.spec.resources
         };
@@ -1091,7 +1114,7 @@ impl Runtime {
         if running {
             let set = match tokio::task::block_in_place(|| cg.set_limits(&old, &new)) {
                 // It exited meanwhile: no cgroup to update.
-                Err(_) if Self::send_signal(&c, &st, 0).is_err() => Ok(()),
+                Err(_) if Self::pid1_exited(&st) => Ok(()),
                 set => set,
             };
             if let Err(e) = set {
@@ -1128,7 +1151,7 @@ impl Runtime {
         let kill_wait = {
             let st = c.state();
             if st.removed {
-                return Err(Error::NotFound(key.to_string()));
+                return Err(Error::NotFound(key.into()));
             }
             if st.record.status.is_running() {
                 if !force {
@@ -1205,7 +1228,7 @@ impl Runtime {
                 }
             }
             tokio::select! {
-                r = changed.changed() => if r.is_err() { return Err(Error::NotFound(key.to_string())) },
+                r = changed.changed() => if r.is_err() { return Err(Error::NotFound(key.into())) },
                 _ = shutting_down(&mut shutdown) => return Err(Error::ShuttingDown),
             }
         }
