@@ -10,6 +10,7 @@ mod tcp;
 
 use berth::pb::{containers_server::ContainersServer, events_server::EventsServer};
 use clap::Parser;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use tokio::sync::watch;
@@ -57,6 +58,12 @@ const MAX_REQUEST_BYTES: usize = 1 << 20;
 const MAX_HEADER_BYTES: u32 = 64 << 10;
 
 fn main() {
+    // Nothing berthd inherited reaches a monitor or a container: an open
+    // directory passed down would be a way out of a container's root.
+    if let Err(e) = runtime::linux::cloexec_inherited() {
+        eprintln!("berthd: cannot mark inherited file descriptors close-on-exec: {e}");
+        std::process::exit(1);
+    }
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if argv.get(1).is_some_and(|a| a == "monitor") {
         // The monitor forks: it must stay single-threaded, so no tokio.
@@ -98,6 +105,7 @@ fn init_tracing(filter: &str) {
 }
 
 async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let signalled = shutdown_signals()?;
     let (shutdown_tx, shutdown) = watch::channel(false);
     // Before anything else: a daemon that cannot secure its socket does
     // not start.
@@ -182,7 +190,7 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         },
     );
     tokio::spawn(async move {
-        wait_for_signal().await;
+        signalled.await;
         tracing::info!("shutting down; containers keep running");
         let _ = shutdown_tx.send(true);
         bus.close();
@@ -211,10 +219,14 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Creates the socket's directory if needed, and refuses one that others
-/// could write to: they could swap the socket for their own.
+/// Creates the socket's directory if needed, and refuses a path that
+/// anyone but root could change: every directory from the socket's up to
+/// / (as given and with symlinks resolved) must be root's and not writable
+/// by others unless sticky, as sshd's StrictModes wants. Whoever could
+/// write one of them could swap the socket for their own and receive
+/// root's requests.
 fn secure_dir(path: &Path) -> Result<(), Box<dyn std::error::Error>> {
-    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    use std::os::unix::fs::DirBuilderExt;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -223,15 +235,27 @@ fn secure_dir(path: &Path) -> Result<(), Box<dyn std::error::Error>> {
         .recursive(true)
         .mode(0o755)
         .create(dir)?;
-    let d = std::fs::metadata(dir)?;
-    let others_write = d.mode() & 0o022 != 0;
-    let sticky = d.mode() & 0o1000 != 0;
-    if d.uid() != 0 || (others_write && !sticky) {
+    let given = std::path::absolute(dir)?;
+    let real = std::fs::canonicalize(dir)?;
+    for p in given.ancestors().chain(real.ancestors()) {
+        check_owner(path, p)?;
+    }
+    Ok(())
+}
+
+/// `p` (not followed if a symlink) must be root's, and a directory must
+/// not be writable by group or others unless sticky.
+fn check_owner(socket: &Path, p: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(p).map_err(|e| format!("check {}: {e}", p.display()))?;
+    let writable = m.is_dir() && m.mode() & 0o022 != 0 && m.mode() & 0o1000 == 0;
+    if m.uid() != 0 || writable {
         return Err(format!(
-            "cannot secure the socket {}: its directory must be owned by root and not writable by others (it is uid {}, mode {:o})",
-            path.display(),
-            d.uid(),
-            d.mode() & 0o7777
+            "cannot secure the socket {}: {} must be owned by root and not writable by others (it is uid {}, mode {:o}); use a socket path under root's directories only",
+            socket.display(),
+            p.display(),
+            m.uid(),
+            m.mode() & 0o7777
         )
         .into());
     }
@@ -240,11 +264,13 @@ fn secure_dir(path: &Path) -> Result<(), Box<dyn std::error::Error>> {
 
 /// Binds the socket, owned by root and `gid` (root if none) with mode
 /// 0660, replacing a stale socket file but never a live one or anything
-/// that is not a socket.
+/// that is not a socket. Owner and mode are final before it listens, so
+/// no client ever connects to it with others.
 fn bind(
     path: &Path,
     gid: Option<nix::unistd::Gid>,
 ) -> Result<tokio::net::UnixListener, Box<dyn std::error::Error>> {
+    use nix::sys::socket::{self, AddressFamily, Backlog, SockFlag, SockType, UnixAddr};
     use std::os::unix::fs::FileTypeExt;
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {
@@ -255,27 +281,41 @@ fn bind(
         }
         std::fs::remove_file(path)?;
     }
-    // Nobody but root can connect before the mode and owner are set.
+    let fail = |step: &str, e: &dyn std::fmt::Display| format!("{step} {}: {e}", path.display());
+    let sock = socket::socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None,
+    )
+    .map_err(|e| fail("socket for", &e))?;
+    let addr = UnixAddr::new(path).map_err(|e| fail("address", &e))?;
+    // Nobody but root can open it until the mode and owner are set.
     let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
-    let bound = tokio::net::UnixListener::bind(path);
+    let bound = socket::bind(sock.as_raw_fd(), &addr);
     nix::sys::stat::umask(old);
-    let listener = bound.map_err(|e| format!("bind {}: {e}", path.display()))?;
+    bound.map_err(|e| fail("bind", &e))?;
     nix::unistd::chown(path, Some(nix::unistd::Uid::from_raw(0)), gid)
-        .map_err(|e| format!("chown {}: {e}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
-    Ok(listener)
+        .map_err(|e| fail("chown", &e))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .map_err(|e| fail("chmod", &e))?;
+    socket::listen(&sock, Backlog::MAXCONN).map_err(|e| fail("listen on", &e))?;
+    Ok(tokio::net::UnixListener::from_std(
+        std::os::unix::net::UnixListener::from(sock),
+    )?)
 }
 
-async fn wait_for_signal() {
+/// SIGTERM and SIGINT, caught from the moment this is called: one that
+/// comes while the daemon starts up is a shutdown too, never the default
+/// action (which would leave the socket behind).
+fn shutdown_signals() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
 }
