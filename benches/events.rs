@@ -9,6 +9,9 @@
 //! - replay: a journal of 1,000,000 events read back, by the store and by
 //!   a subscriber over gRPC.
 //! - fan-out: one event to 1,000 live subscribers.
+//! - operations beside subscribers: Start and Stop latency with no
+//!   subscriber, then with 1,000 subscribers reading every event (read by
+//!   a thread of their own, as other processes would).
 //!
 //! BERTH_BENCH_N sets the number of kill -> die samples (default 300).
 
@@ -271,9 +274,100 @@ async fn fan_out(d: &Daemon) {
         .unwrap();
 }
 
+/// `SUBSCRIBERS` subscriptions to every event, 100 per connection, each
+/// read to its end on a thread of their own at nice value `nice`, as other
+/// processes would.
+fn subscribers(d: &Daemon, nice: i32) -> std::thread::JoinHandle<()> {
+    let host = d.host();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        // SAFETY: setpriority on this thread's own tid.
+        unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as u32, nice) };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let mut tasks = Vec::new();
+            for _ in 0..SUBSCRIBERS / 100 {
+                let channel = berth::connect(&host).await.unwrap();
+                for _ in 0..100 {
+                    let mut s = EventsClient::new(channel.clone())
+                        .subscribe(pb::SubscribeRequest::default())
+                        .await
+                        .unwrap()
+                        .into_inner();
+                    tasks.push(tokio::spawn(async move {
+                        while let Ok(Some(_)) = s.message().await {}
+                    }));
+                }
+            }
+            ready_tx.send(()).unwrap();
+            for t in tasks {
+                let _ = t.await;
+            }
+        })
+    });
+    ready_rx.recv().unwrap();
+    thread
+}
+
+/// Start and Stop latency of `n` containers.
+async fn start_stop(api: &mut Api, n: usize, tag: &str) -> (Vec<Duration>, Vec<Duration>) {
+    let (mut starts, mut stops) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        let req = common::spec(&format!("{tag}{i}"), &["sleep", "100000"]);
+        let id = api.create(req).await.unwrap().into_inner().id;
+        let t = Instant::now();
+        api.start(pb::StartRequest { id: id.clone() })
+            .await
+            .unwrap();
+        starts.push(t.elapsed());
+        let t = Instant::now();
+        api.stop(pb::StopRequest {
+            id: id.clone(),
+            timeout_seconds: Some(0),
+            signal: None,
+        })
+        .await
+        .unwrap();
+        stops.push(t.elapsed());
+        api.remove(pb::RemoveRequest { id, force: true })
+            .await
+            .unwrap();
+    }
+    (starts, stops)
+}
+
+/// Start and Stop with no subscriber, then with 1,000 whose readers run at
+/// normal priority (the machine's CPU is shared with them), then with
+/// readers at nice 19 (what the daemon's own delivery work costs).
+async fn beside_subscribers(n: usize) {
+    let n = n.min(100);
+    for (round, nice) in [(0, None), (1, Some(0)), (2, Some(19))] {
+        let d = Daemon::start_with_log("subscribers-bench", "warn").await;
+        let mut api = d.api().await;
+        let readers = nice.map(|nice| subscribers(&d, nice));
+        let (starts, stops) = start_stop(&mut api, n, &format!("r{round}-")).await;
+        match nice {
+            None => println!("with no subscriber, {n} containers"),
+            Some(nice) => println!(
+                "with {SUBSCRIBERS} subscribers to every event, readers at nice {nice}, {n} containers"
+            ),
+        }
+        report("start", starts);
+        report("stop", stops);
+        drop(d);
+        if let Some(r) = readers {
+            r.join().unwrap();
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let n = common::samples();
+    beside_subscribers(n).await;
     let mut d = Daemon::start_with_log("events-bench", "warn").await;
     kill_to_die(&d, n).await;
     append_through_api(&d).await;

@@ -50,6 +50,12 @@ struct Args {
     max_streams: u32,
 }
 
+/// How much less CPU the threads serving connections get than those
+/// running container operations when both want it (a nice value, for those
+/// threads alone): delivering events to a thousand subscribers must not
+/// slow a start.
+const SERVER_NICE: i32 = 10;
+
 /// The largest request message accepted; bigger ones are refused
 /// (OUT_OF_RANGE) before they are decoded.
 const MAX_REQUEST_BYTES: usize = 1 << 20;
@@ -78,17 +84,26 @@ fn main() {
     }
     let args = Args::parse();
     init_tracing(&args.log);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start the async runtime");
-            std::process::exit(1)
-        }
+    // Two runtimes: one serves connections (gRPC, event delivery, logs),
+    // the other runs container operations and watchers. However many
+    // subscribers and log followers keep the first busy, an operation's
+    // next step never queues behind their work.
+    let runtime = |name: &str, nice: i32| {
+        tokio::runtime::Builder::new_multi_thread()
+            .thread_name(name)
+            .on_thread_start(move || runtime::linux::set_nice(nice))
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "cannot start the async runtime");
+                std::process::exit(1)
+            })
     };
-    if let Err(e) = rt.block_on(serve(args)) {
+    let (server, ops) = (
+        runtime("berthd-server", SERVER_NICE),
+        runtime("berthd-ops", 0),
+    );
+    if let Err(e) = server.block_on(serve(args, ops.handle().clone())) {
         tracing::error!(error = %e, "berthd failed");
         std::process::exit(1);
     }
@@ -104,7 +119,7 @@ fn init_tracing(filter: &str) {
         .init();
 }
 
-async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+async fn serve(args: Args, ops: tokio::runtime::Handle) -> Result<(), Box<dyn std::error::Error>> {
     let signalled = shutdown_signals()?;
     let (shutdown_tx, shutdown) = watch::channel(false);
     // Before anything else: a daemon that cannot secure its socket does
@@ -129,15 +144,14 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         Some(config) => Some(config.bind().await?),
         None => None,
     };
-    let rt = runtime::Runtime::open(
-        &args.root,
-        runtime::logs::Limits {
-            max_size: args.log_max_size,
-            max_files: args.log_max_files,
-        },
-        shutdown.clone(),
-    )
-    .await?;
+    let limits = runtime::logs::Limits {
+        max_size: args.log_max_size,
+        max_files: args.log_max_files,
+    };
+    let (root, stop) = (args.root.clone(), shutdown.clone());
+    let rt = ops
+        .spawn(async move { runtime::Runtime::open(&root, limits, stop).await })
+        .await??;
     let bus = rt.bus();
     bus.spawn_retention(args.events_retention, shutdown.clone());
     let listener = bind(&args.socket, gid)?;
@@ -163,7 +177,7 @@ async fn serve(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(
-            ContainersServer::new(api::ContainersService { rt })
+            ContainersServer::new(api::ContainersService { rt, ops })
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
         )
         .add_service(

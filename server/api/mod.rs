@@ -37,6 +37,8 @@ impl From<events::Error> for Status {
 
 pub struct ContainersService {
     pub rt: Arc<Runtime>,
+    /// The runtime operations run on (see main).
+    pub ops: tokio::runtime::Handle,
 }
 
 type Res<T> = Result<Response<T>, Status>;
@@ -45,12 +47,12 @@ type Res<T> = Result<Response<T>, Status>;
 /// drops a handler's future when the client goes away, and an operation cut
 /// off half-way (a started container never recorded, a cgroup frozen but
 /// not marked paused) must never happen.
-async fn detached<T, F>(op: F) -> Result<T, Status>
+async fn detached<T, F>(ops: &tokio::runtime::Handle, op: F) -> Result<T, Status>
 where
     T: Send + 'static,
     F: std::future::Future<Output = Result<T, Error>> + Send + 'static,
 {
-    tokio::spawn(op)
+    ops.spawn(op)
         .await
         .map_err(|e| Status::internal(format!("operation failed: {e}")))?
         .map_err(Status::from)
@@ -61,44 +63,50 @@ impl Containers for ContainersService {
     async fn create(&self, req: Request<pb::CreateRequest>) -> Res<pb::CreateResponse> {
         let request = spec::Request::from(req.into_inner());
         let rt = self.rt.clone();
-        let (id, name) = detached(async move { rt.create(request).await }).await?;
+        let (id, name) = detached(&self.ops, async move { rt.create(request).await }).await?;
         Ok(Response::new(pb::CreateResponse { id, name }))
     }
 
     async fn start(&self, req: Request<pb::StartRequest>) -> Res<pb::StartResponse> {
         let (rt, id) = (self.rt.clone(), req.into_inner().id);
-        detached(async move { rt.start(&id).await }).await?;
+        detached(&self.ops, async move { rt.start(&id).await }).await?;
         Ok(Response::new(pb::StartResponse {}))
     }
 
     async fn stop(&self, req: Request<pb::StopRequest>) -> Res<pb::StopResponse> {
         let (rt, r) = (self.rt.clone(), req.into_inner());
-        detached(async move { rt.stop(&r.id, r.timeout_seconds, r.signal.as_deref()).await })
-            .await?;
+        detached(&self.ops, async move {
+            rt.stop(&r.id, r.timeout_seconds, r.signal.as_deref()).await
+        })
+        .await?;
         Ok(Response::new(pb::StopResponse {}))
     }
 
     async fn kill(&self, req: Request<pb::KillRequest>) -> Res<pb::KillResponse> {
         let (rt, r) = (self.rt.clone(), req.into_inner());
-        detached(async move { rt.kill(&r.id, &r.signal, r.all).await }).await?;
+        detached(
+            &self.ops,
+            async move { rt.kill(&r.id, &r.signal, r.all).await },
+        )
+        .await?;
         Ok(Response::new(pb::KillResponse {}))
     }
 
     async fn pause(&self, req: Request<pb::PauseRequest>) -> Res<pb::PauseResponse> {
         let (rt, id) = (self.rt.clone(), req.into_inner().id);
-        detached(async move { rt.pause(&id).await }).await?;
+        detached(&self.ops, async move { rt.pause(&id).await }).await?;
         Ok(Response::new(pb::PauseResponse {}))
     }
 
     async fn unpause(&self, req: Request<pb::UnpauseRequest>) -> Res<pb::UnpauseResponse> {
         let (rt, id) = (self.rt.clone(), req.into_inner().id);
-        detached(async move { rt.unpause(&id).await }).await?;
+        detached(&self.ops, async move { rt.unpause(&id).await }).await?;
         Ok(Response::new(pb::UnpauseResponse {}))
     }
 
     async fn remove(&self, req: Request<pb::RemoveRequest>) -> Res<pb::RemoveResponse> {
         let (rt, r) = (self.rt.clone(), req.into_inner());
-        detached(async move { rt.remove(&r.id, r.force).await }).await?;
+        detached(&self.ops, async move { rt.remove(&r.id, r.force).await }).await?;
         Ok(Response::new(pb::RemoveResponse {}))
     }
 
@@ -126,7 +134,7 @@ impl Containers for ContainersService {
     async fn update(&self, req: Request<pb::UpdateRequest>) -> Res<pb::UpdateResponse> {
         let (rt, r) = (self.rt.clone(), req.into_inner());
         let wanted = spec::ResourcesRequest::from(r.resources.unwrap_or_default());
-        let now = detached(async move { rt.update(&r.id, wanted).await }).await?;
+        let now = detached(&self.ops, async move { rt.update(&r.id, wanted).await }).await?;
         Ok(Response::new(pb::UpdateResponse {
             resources: Some(crate::runtime::resources_pb(&now)),
         }))
@@ -231,9 +239,8 @@ impl Events for EventsService {
             actions: r.actions,
             labels: r.labels.into_iter().collect(),
         };
-        let rx = self.bus.subscribe(filter, start, until)?;
-        let stream =
-            tokio_stream::StreamExt::map(ReceiverStream::new(rx), |r| r.map_err(Status::from));
+        let events = self.bus.subscribe(filter, start, until)?;
+        let stream = tokio_stream::StreamExt::map(events, |r| r.map_err(Status::from));
         Ok(Response::new(Box::pin(stream)))
     }
 }

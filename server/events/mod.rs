@@ -4,10 +4,12 @@
 //!
 //! A subscriber is a task that reads the journal from its cursor and then
 //! switches to live delivery; the switch happens under the lock that
-//! numbers events, so there is no gap and no duplicate. Live delivery goes
-//! through a bounded queue: a subscriber whose queue is full is unhooked
-//! and goes back to reading the journal from its cursor. Nothing is dropped
-//! and a slow subscriber costs a bounded amount of memory.
+//! numbers events, so there is no gap and no duplicate. Live delivery is one
+//! bounded ring shared by every subscriber (a broadcast channel): appending
+//! an event costs the same however many subscribers there are, and each
+//! subscriber filters for itself. One that falls a whole ring behind goes
+//! back to reading the journal from its cursor. Nothing is dropped and a
+//! slow subscriber costs a bounded amount of memory.
 
 use crate::store::{self, Batch, Entry, Store};
 use berth::pb::{Action, Event};
@@ -15,13 +17,14 @@ use prost::Message;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{broadcast, watch};
 
-/// Events a live subscriber may have queued before it is sent back to
-/// the journal.
-const LIVE_QUEUE: usize = 256;
-/// Events read from the journal per read transaction.
-const REPLAY_BATCH: usize = 1024;
+mod subscription;
+pub use subscription::Subscription;
+
+/// Events the live ring holds: a subscriber further behind than this is
+/// sent back to the journal.
+const LIVE_RING: usize = 256;
 /// Events removed per retention transaction.
 const PRUNE_CHUNK: u64 = 5000;
 const PRUNE_EVERY: Duration = Duration::from_secs(10);
@@ -150,17 +153,11 @@ pub enum Start {
     At(i64),
 }
 
-type Live = Arc<(i64, Event)>;
-
-struct Subscriber {
-    filter: Filter,
-    tx: mpsc::Sender<Live>,
-}
+pub(super) type Live = Arc<(i64, Event)>;
 
 struct Inner {
     next_seq: u64,
     last_recorded: i64,
-    subscribers: Vec<Subscriber>,
     closed: bool,
     /// Group commit: changes waiting to be written, in ticket order.
     queue: Vec<(Batch, Vec<Event>)>,
@@ -176,6 +173,8 @@ struct Inner {
 pub struct Bus {
     store: Arc<Store>,
     inner: Mutex<Inner>,
+    /// Live events, in seq order; sent to under `inner`'s lock.
+    live: broadcast::Sender<Live>,
     /// Signalled when a group is written.
     wake: Condvar,
     /// True once the daemon shuts down: ends every subscription, also one
@@ -183,8 +182,8 @@ pub struct Bus {
     closed: watch::Sender<bool>,
 }
 
-enum Register {
-    Live(mpsc::Receiver<Live>),
+pub(super) enum Register {
+    Live(broadcast::Receiver<Live>),
     Behind,
     Done,
 }
@@ -195,10 +194,10 @@ impl Bus {
         let next_seq = store.bounds()?.next;
         Ok(Bus {
             store,
+            live: broadcast::Sender::new(LIVE_RING),
             inner: Mutex::new(Inner {
                 next_seq,
                 last_recorded: 0,
-                subscribers: Vec::new(),
                 closed: false,
                 queue: Vec::new(),
                 committing: false,
@@ -277,12 +276,8 @@ impl Bus {
                     inner.last_recorded = recorded_at;
                     for ev in stamped {
                         tracing::debug!(seq = ev.seq, container = %ev.id, action = ?Action::try_from(ev.action), "event");
-                        let live: Live = Arc::new((recorded_at, ev));
-                        // A full queue unhooks its subscriber, which then
-                        // reads what it missed from the journal.
-                        inner.subscribers.retain(|s| {
-                            !s.filter.matches(&live.1) || s.tx.try_send(live.clone()).is_ok()
-                        });
+                        // No receiver is not an error: nobody is live.
+                        let _ = self.live.send(Arc::new((recorded_at, ev)));
                     }
                 }
                 Err(e) => {
@@ -310,7 +305,7 @@ impl Bus {
         filter: Filter,
         start: Start,
         until: Option<i64>,
-    ) -> Result<mpsc::Receiver<Result<Event, Error>>, Error> {
+    ) -> Result<Subscription, Error> {
         let cursor = match start {
             Start::Now => {
                 let inner = self.lock();
@@ -347,124 +342,23 @@ impl Bus {
                 self.store.first_at_or_after(t)? - 1
             }
         };
-        let (tx, rx) = mpsc::channel(64);
         // "From the oldest event held" stays true if retention removes
         // events before the first read.
         let from_oldest = matches!(start, Start::After(0));
-        tokio::spawn(self.clone().feed(filter, cursor, from_oldest, until, tx));
-        Ok(rx)
+        Ok(Subscription::new(
+            self.clone(),
+            filter,
+            cursor,
+            from_oldest,
+            until,
+        ))
     }
 
-    /// The subscriber's task: journal, then live, back to the journal if
-    /// the live queue overflowed.
-    async fn feed(
-        self: Arc<Self>,
-        filter: Filter,
-        mut cursor: u64,
-        mut from_oldest: bool,
-        until: Option<i64>,
-        tx: mpsc::Sender<Result<Event, Error>>,
-    ) {
-        let past = |at: i64| until.is_some_and(|u| at > u);
-        let mut closed = self.closed.subscribe();
-        loop {
-            // Replay everything after the cursor.
-            loop {
-                if self.lock().closed {
-                    return;
-                }
-                let (store, after) = (self.store.clone(), cursor);
-                let batch = match tokio::task::spawn_blocking(move || {
-                    store.read(after, REPLAY_BATCH)
-                })
-                .await
-                {
-                    Ok(Ok(b)) => b,
-                    Ok(Err(e)) => {
-                        tracing::error!(error = %e, after, "cannot read the event journal");
-                        return;
-                    }
-                    Err(_) => return,
-                };
-                let n = batch.len();
-                // Retention removed events this subscriber had not read:
-                // say so rather than skip them.
-                if batch.first().is_some_and(|e| e.seq != cursor + 1) && !from_oldest {
-                    let oldest = batch[0].seq;
-                    let lost = Error::OutOfRange(format!(
-                        "events after seq {cursor} were removed by retention before this subscriber read them: the oldest event held is {oldest}"
-                    ));
-                    let _ = tx.send(Err(lost)).await;
-                    return;
-                }
-                from_oldest &= n == 0;
-                for e in batch {
-                    if past(e.recorded_at) {
-                        return;
-                    }
-                    cursor = e.seq;
-                    match Event::decode(e.data.as_slice()) {
-                        Ok(ev) if filter.matches(&ev) => {
-                            if !send(&tx, ev, &mut closed).await {
-                                return;
-                            }
-                        }
-                        Ok(_) => {}
-                        Err(err) => {
-                            tracing::error!(seq = e.seq, error = %err, "undecodable event in the journal")
-                        }
-                    }
-                }
-                if n < REPLAY_BATCH {
-                    break;
-                }
-            }
-            let mut rx = match self.register(&filter, cursor, until) {
-                Register::Live(rx) => rx,
-                Register::Behind => continue,
-                Register::Done => return,
-            };
-            let deadline = async {
-                match until {
-                    Some(u) => {
-                        let left = u.saturating_sub(now_nanos()).max(0) as u64;
-                        tokio::time::sleep(Duration::from_nanos(left)).await
-                    }
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::pin!(deadline);
-            loop {
-                tokio::select! {
-                    live = rx.recv() => match live {
-                        Some(live) => {
-                            let (at, ev) = &*live;
-                            if past(*at) {
-                                return;
-                            }
-                            cursor = ev.seq;
-                            if !send(&tx, ev.clone(), &mut closed).await {
-                                return;
-                            }
-                        }
-                        // Unhooked: the queue overflowed, or shutdown.
-                        None => {
-                            tracing::debug!(cursor, "subscriber fell behind; reading the journal");
-                            break;
-                        }
-                    },
-                    _ = &mut deadline => return,
-                    _ = tx.closed() => return,
-                }
-            }
-        }
-    }
-
-    /// Hooks a live queue on if nothing was published after `cursor`;
-    /// Done if nothing more can come (shutdown, or `until` has passed: any
-    /// later event is recorded after now).
-    fn register(&self, filter: &Filter, cursor: u64, until: Option<i64>) -> Register {
-        let mut inner = self.lock();
+    /// Joins the live ring if nothing was published after `cursor`; Done
+    /// if nothing more can come (shutdown, or `until` has passed: any later
+    /// event is recorded after now).
+    pub(super) fn register(&self, cursor: u64, until: Option<i64>) -> Register {
+        let inner = self.lock();
         if inner.closed {
             return Register::Done;
         }
@@ -474,19 +368,15 @@ impl Bus {
         if until.is_some_and(|u| u < now_nanos()) {
             return Register::Done;
         }
-        let (tx, rx) = mpsc::channel(LIVE_QUEUE);
-        inner.subscribers.push(Subscriber {
-            filter: filter.clone(),
-            tx,
-        });
-        Register::Live(rx)
+        // Under the lock that sends: the receiver starts right after
+        // `cursor`.
+        Register::Live(self.live.subscribe())
     }
 
     /// Ends every subscription (daemon shutdown).
     pub fn close(&self) {
         let mut inner = self.lock();
         inner.closed = true;
-        inner.subscribers.clear();
         self.closed.send_replace(true);
     }
 
@@ -522,19 +412,6 @@ impl Bus {
                 }
             }
         });
-    }
-}
-
-/// Hands `ev` to the subscriber's stream; false if it is gone or the
-/// daemon is shutting down.
-async fn send(
-    tx: &mpsc::Sender<Result<Event, Error>>,
-    ev: Event,
-    closed: &mut watch::Receiver<bool>,
-) -> bool {
-    tokio::select! {
-        r = tx.send(Ok(ev)) => r.is_ok(),
-        _ = closed.wait_for(|c| *c) => false,
     }
 }
 
@@ -582,16 +459,16 @@ mod tests {
         let subscribe = |start| bus.subscribe(Filter::default(), start, Some(now_nanos()));
         let mut oldest = subscribe(Start::After(0)).unwrap();
         let mut third = subscribe(Start::After(2)).unwrap();
-        // Retention runs before either subscriber's task first reads (on
-        // this single-threaded runtime they have not run yet).
+        // Retention runs before either subscriber first reads.
         store.prune(5, 0, 100).unwrap();
         let mut seqs = Vec::new();
-        while let Some(e) = oldest.recv().await {
+        use tokio_stream::StreamExt;
+        while let Some(e) = oldest.next().await {
             seqs.push(e.unwrap().seq);
         }
         assert_eq!(seqs, [6, 7, 8, 9, 10]);
         // A cursor of its own still learns that events it asked for went.
-        let err = third.recv().await.unwrap().unwrap_err();
+        let err = third.next().await.unwrap().unwrap_err();
         assert!(matches!(err, Error::OutOfRange(_)), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -265,3 +265,14 @@ pub fn cloexec_inherited() -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Sets the nice value of the calling thread alone (Linux keeps one per
+/// thread); failures are ignored: it only weighs CPU time.
+pub fn set_nice(nice: i32) {
+    // SAFETY: gettid and setpriority take and return plain integers; a tid
+    // with PRIO_PROCESS names this thread only.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, nice);
+    }
+}
