@@ -264,3 +264,157 @@ async fn output_written_while_the_daemon_is_down_is_kept_and_remove_deletes_it()
     let err = api.logs(logs(&id)).await.err().unwrap();
     assert_eq!(err.code(), Code::NotFound);
 }
+
+/// Writes a log of `n` records of `len` bytes in berth's format (a file
+/// header saying no lines came before, then "NNNNNNN xxx…\n" lines).
+fn write_big_log(path: &std::path::Path, n: usize, len: usize) {
+    use std::io::Write;
+    let mut f = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path).unwrap());
+    let record = |f: &mut std::io::BufWriter<std::fs::File>, stream: u8, line: &[u8]| {
+        f.write_all(&(line.len() as u32).to_le_bytes()).unwrap();
+        f.write_all(&1_000_000_000i64.to_le_bytes()).unwrap();
+        f.write_all(&[stream]).unwrap();
+        f.write_all(line).unwrap();
+    };
+    record(&mut f, 0, &0u64.to_le_bytes());
+    let pad = "x".repeat(len - 9);
+    for i in 0..n {
+        record(&mut f, 1, format!("{i:07} {pad}\n").as_bytes());
+    }
+    f.flush().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tail_reads_from_the_end_in_little_memory() {
+    let d = Daemon::start("bigtail").await;
+    let mut api = d.api().await;
+    let id = api
+        .create(spec("big", &["true"]))
+        .await
+        .unwrap()
+        .into_inner()
+        .id;
+    // 200 MiB of 200-byte lines.
+    let n = 1_000_000;
+    write_big_log(&d.container_dir(&id).join("container.log"), n, 200);
+    let before = proc_status(d.pid(), "VmRSS");
+    let mut req = logs(&id);
+    req.tail = Some(2);
+    let got = read_logs(&mut api, req).await;
+    let got: Vec<String> = lines(&got)
+        .into_iter()
+        .map(|(_, l)| l[..7].to_string())
+        .collect();
+    assert_eq!(got, [format!("{:07}", n - 2), format!("{:07}", n - 1)]);
+    let peak = proc_status(d.pid(), "VmHWM");
+    assert!(
+        peak < before + 16 * 1024,
+        "the daemon grew from {before} kB to a peak of {peak} kB"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn followers_hold_no_thread_and_all_get_each_line() {
+    let d = Daemon::start("followers").await;
+    let mut api = d.api().await;
+    let mut req = shared(
+        &d,
+        "chatty",
+        &[
+            "sh",
+            "-c",
+            "while [ ! -e /s/go ]; do sleep 0.05; done; echo hello",
+        ],
+    );
+    req.args[2] = "while [ ! -e /s/go ]; do sleep 0.05; done; echo hello; sleep 1000".into();
+    let id = started(&mut api, req).await;
+    // More followers than tokio has blocking threads (512).
+    const FOLLOWERS: usize = 600;
+    let mut streams = Vec::new();
+    for _ in 0..FOLLOWERS / 100 {
+        let channel = berth::connect(&d.host()).await.unwrap();
+        for _ in 0..100 {
+            let mut req = logs(&id);
+            req.follow = true;
+            let s = pb::containers_client::ContainersClient::new(channel.clone())
+                .logs(req)
+                .await
+                .unwrap()
+                .into_inner();
+            streams.push(s);
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let threads = proc_status(d.pid(), "Threads");
+    assert!(threads < 64, "{threads} threads for {FOLLOWERS} followers");
+    // The daemon still starts containers, and every follower gets the line.
+    let other = tokio::time::timeout(
+        Duration::from_secs(20),
+        started(&mut api, spec("other", &["true"])),
+    )
+    .await
+    .expect("a start beside the followers");
+    assert_eq!(wait_exit(&mut api, &other).await, 0);
+    std::fs::write(d.share("s").join("go"), "").unwrap();
+    for s in &mut streams {
+        let e = tokio::time::timeout(Duration::from_secs(20), s.message())
+            .await
+            .expect("the line within 20s")
+            .unwrap()
+            .unwrap();
+        assert_eq!(e.line, b"hello\n");
+    }
+    api.remove(pb::RemoveRequest { id, force: true })
+        .await
+        .unwrap();
+    for s in &mut streams {
+        let end = tokio::time::timeout(Duration::from_secs(20), s.message()).await;
+        assert!(matches!(end, Ok(Ok(None))), "{end:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_follower_behind_rotation_is_told_how_many_lines_it_missed() {
+    let d = Daemon::start("lostlines").await;
+    let mut api = d.api().await;
+    const N: usize = 3000;
+    let script = format!(
+        "sleep 0.5; exec perl -e 'for $i (1..{N}) {{ printf \"%05d %s\\n\", $i, \"x\" x 500 }}'"
+    );
+    let mut req = spec("fast", &["sh", "-c", &script]);
+    req.log_max_size_bytes = 1024;
+    req.log_max_files = 2;
+    let id = started(&mut api, req).await;
+    let mut follow = logs(&id);
+    follow.follow = true;
+    let mut stream = api.logs(follow).await.unwrap().into_inner();
+    // Not read while the container writes everything and rotates.
+    assert_eq!(wait_exit(&mut api, &id).await, 0);
+    let (mut seen, mut lost, mut told) = (Vec::new(), 0, 0);
+    while let Some(e) = tokio::time::timeout(Duration::from_secs(30), stream.message())
+        .await
+        .expect("logs within 30s")
+        .unwrap()
+    {
+        if e.lost_lines > 0 {
+            lost += e.lost_lines as usize;
+            told += 1;
+        } else {
+            seen.push(
+                String::from_utf8_lossy(&e.line[..5])
+                    .parse::<usize>()
+                    .unwrap(),
+            );
+        }
+    }
+    assert!(told > 0, "never told of lost lines; saw {}", seen.len());
+    // Every line is either delivered, in order, or counted as lost.
+    assert_eq!(
+        seen.len() + lost,
+        N,
+        "{} seen, {lost} lost: {seen:?}",
+        seen.len()
+    );
+    assert!(seen.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(seen.last(), Some(&N));
+}

@@ -682,6 +682,13 @@ async fn print_logs(
     use std::io::Write;
     let mut stream = api.logs(req).await?.into_inner();
     while let Some(e) = stream.message().await? {
+        if e.lost_lines > 0 {
+            eprintln!(
+                "berth: {} lines were rotated away before they could be shown",
+                e.lost_lines
+            );
+            continue;
+        }
         let prefix = e.time.map(|t| format!("{t} ")).unwrap_or_default();
         let written = if e.stream == pb::LogStream::Stderr as i32 {
             let mut err = std::io::stderr().lock();

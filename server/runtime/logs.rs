@@ -6,7 +6,9 @@
 //!
 //! A record is a frame: payload length (u32 LE), time (i64 LE, unix nanos),
 //! stream (u8: 1 stdout, 2 stderr), payload (the line, with its newline
-//! when it had one). Output is kept byte for byte.
+//! when it had one). Output is kept byte for byte. Each file starts with a
+//! record of stream 0 whose payload (u64 LE) counts the lines written before
+//! it, so a reader that finds files missing knows how many lines went.
 
 use serde::{Deserialize, Serialize};
 use std::fs::File;
@@ -18,6 +20,8 @@ pub const LOG_FILE: &str = "container.log";
 pub const MAX_LINE: usize = 16 * 1024;
 const HEADER: usize = 13;
 
+/// The first record of a file: the count of lines before it.
+pub const META: u8 = 0;
 pub const STDOUT: u8 = 1;
 pub const STDERR: u8 = 2;
 
@@ -52,21 +56,31 @@ pub struct Writer {
     out: BufWriter<File>,
     size: u64,
     limits: Limits,
+    /// Lines written to the log so far, in all files.
+    lines: u64,
 }
 
 impl Writer {
     pub fn open(dir: &Path, limits: Limits) -> io::Result<Writer> {
-        let file = File::options()
-            .create(true)
-            .append(true)
-            .open(dir.join(LOG_FILE))?;
+        let path = dir.join(LOG_FILE);
+        let file = File::options().create(true).append(true).open(&path)?;
         let size = file.metadata()?.len();
-        Ok(Writer {
+        let mut w = Writer {
             dir: dir.to_path_buf(),
             out: BufWriter::new(file),
             size,
             limits,
-        })
+            lines: 0,
+        };
+        if size == 0 {
+            w.record(0, META, &0u64.to_le_bytes())?;
+            w.flush()?;
+        } else {
+            let mut f = File::open(&path)?;
+            let (lines, _) = count(&mut f, 0, u64::MAX)?;
+            w.lines = lines_before(&mut f)?.unwrap_or(0) + lines;
+        }
+        Ok(w)
     }
 
     pub fn write(&mut self, time: i64, stream: u8, line: &[u8]) -> io::Result<()> {
@@ -74,11 +88,17 @@ impl Writer {
         if self.size > 0 && self.size + len > self.limits.max_size {
             self.rotate()?;
         }
+        self.record(time, stream, line)?;
+        self.lines += 1;
+        Ok(())
+    }
+
+    fn record(&mut self, time: i64, stream: u8, line: &[u8]) -> io::Result<()> {
         self.out.write_all(&(line.len() as u32).to_le_bytes())?;
         self.out.write_all(&time.to_le_bytes())?;
         self.out.write_all(&[stream])?;
         self.out.write_all(line)?;
-        self.size += len;
+        self.size += (HEADER + line.len()) as u64;
         Ok(())
     }
 
@@ -107,7 +127,9 @@ impl Writer {
             .open(self.dir.join(LOG_FILE))?;
         self.out = BufWriter::new(file);
         self.size = 0;
-        Ok(())
+        let lines = self.lines;
+        self.record(0, META, &lines.to_le_bytes())?;
+        self.flush()
     }
 }
 
@@ -169,28 +191,126 @@ pub fn files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Reads the complete records of `file` from `offset` on; returns them and
-/// the offset after the last complete one.
+/// Reads the complete records of `file` from `offset` on; returns them
+/// (lines only, no META records) and the offset after the last complete
+/// one.
 pub fn read_from(file: &mut File, offset: u64) -> io::Result<(Vec<Record>, u64)> {
+    read_chunk(file, offset, u64::MAX)
+}
+
+/// Like `read_from`, reading about `max` bytes at most (always at least one
+/// whole record, if there is one).
+pub fn read_chunk(file: &mut File, offset: u64, max: u64) -> io::Result<(Vec<Record>, u64)> {
     file.seek(SeekFrom::Start(offset))?;
-    let mut data = Vec::new();
-    file.read_to_end(&mut data)?;
+    let mut r = io::BufReader::with_capacity(64 << 10, file);
     let mut out = Vec::new();
-    let mut at = 0;
-    while data.len() - at >= HEADER {
-        let len = u32::from_le_bytes(data[at..at + 4].try_into().expect("4 bytes")) as usize;
-        if data.len() - at < HEADER + len {
+    let mut at = offset;
+    while at - offset < max {
+        let Some((len, time, stream)) = header(&mut r)? else {
+            break;
+        };
+        let mut line = vec![0; len as usize];
+        if !read_full(&mut r, &mut line)? {
             break;
         }
-        let time = i64::from_le_bytes(data[at + 4..at + 12].try_into().expect("8 bytes"));
-        out.push(Record {
-            time,
-            stream: data[at + 12],
-            line: data[at + HEADER..at + HEADER + len].to_vec(),
-        });
-        at += HEADER + len;
+        at += HEADER as u64 + len;
+        if stream != META {
+            out.push(Record { time, stream, line });
+        }
     }
-    Ok((out, offset + at as u64))
+    Ok((out, at))
+}
+
+/// The next record's header, or None at the end (or a torn header).
+fn header(r: &mut impl Read) -> io::Result<Option<(u64, i64, u8)>> {
+    let mut h = [0u8; HEADER];
+    if !read_full(r, &mut h)? {
+        return Ok(None);
+    }
+    let len = u32::from_le_bytes(h[0..4].try_into().expect("4 bytes"));
+    let time = i64::from_le_bytes(h[4..12].try_into().expect("8 bytes"));
+    Ok(Some((len as u64, time, h[12])))
+}
+
+/// Fills `buf`; false if the input ended first.
+fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<bool> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => return Ok(false),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}
+
+/// The count of lines written before `file`, from its first record; None
+/// for a file without one.
+pub fn lines_before(file: &mut File) -> io::Result<Option<u64>> {
+    file.seek(SeekFrom::Start(0))?;
+    let mut r = io::BufReader::with_capacity(64, file);
+    match header(&mut r)? {
+        Some((8, _, META)) => {
+            let mut n = [0u8; 8];
+            Ok(read_full(&mut r, &mut n)?.then(|| u64::from_le_bytes(n)))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Where a record is, and what a query needs to know of it without
+/// reading its line.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry {
+    pub offset: u64,
+    pub time: i64,
+    pub stream: u8,
+}
+
+/// Walks the records of `file` from `offset` to `end` (or its end)
+/// reading only their headers; calls `each` for every line. Returns the
+/// count of lines and the offset after the last complete record.
+pub fn scan(
+    file: &mut File,
+    offset: u64,
+    end: u64,
+    each: &mut impl FnMut(Entry),
+) -> io::Result<(u64, u64)> {
+    file.seek(SeekFrom::Start(offset))?;
+    let size = file.metadata()?.len().min(end);
+    let mut r = io::BufReader::with_capacity(64 << 10, file);
+    let (mut at, mut lines) = (offset, 0);
+    while at < size {
+        let Some((len, time, stream)) = header(&mut r)? else {
+            break;
+        };
+        if at + HEADER as u64 + len > size {
+            break;
+        }
+        r.seek_relative(len as i64)?;
+        if stream != META {
+            each(Entry {
+                offset: at,
+                time,
+                stream,
+            });
+            lines += 1;
+        }
+        at += HEADER as u64 + len;
+    }
+    Ok((lines, at))
+}
+
+/// The count of lines from `offset` to `end` and the offset after them.
+pub fn count(file: &mut File, offset: u64, end: u64) -> io::Result<(u64, u64)> {
+    scan(file, offset, end, &mut |_| {})
+}
+
+/// The record at `offset` (a line).
+pub fn read_at(file: &mut File, offset: u64) -> io::Result<Option<Record>> {
+    Ok(read_chunk(file, offset, 1)?.0.into_iter().next())
 }
 
 #[cfg(test)]
@@ -265,6 +385,23 @@ mod tests {
         for w in all.windows(2) {
             assert_eq!(w[0].time + 1, w[1].time);
         }
+        // Each file says how many lines came before it.
+        let befores: Vec<Option<u64>> = files
+            .iter()
+            .map(|f| lines_before(&mut File::open(f).unwrap()).unwrap())
+            .collect();
+        let counts: Vec<u64> = files
+            .iter()
+            .map(|f| count(&mut File::open(f).unwrap(), 0, u64::MAX).unwrap().0)
+            .collect();
+        assert_eq!(befores[2], Some(30 - counts[2]));
+        assert_eq!(befores[1], Some(30 - counts[2] - counts[1]));
+        // A writer opened again goes on counting.
+        drop(w);
+        let mut w = Writer::open(&dir, limits).unwrap();
+        assert_eq!(w.lines, 30);
+        w.write(30, STDOUT, b"line 30\n").unwrap();
+        w.flush().unwrap();
         // A torn last record is not returned.
         let cur = dir.join(LOG_FILE);
         let len = std::fs::metadata(&cur).unwrap().len();

@@ -21,6 +21,8 @@ pub mod cgroup;
 mod confine;
 mod init;
 pub mod linux;
+mod log_reader;
+mod log_watch;
 pub mod logs;
 pub mod monitor;
 mod names;
@@ -206,6 +208,8 @@ pub struct Runtime {
     host_memory: u64,
     index: RwLock<Index>,
     shutdown: watch::Receiver<bool>,
+    /// Tells log followers of new output.
+    log_watch: Arc<log_watch::LogWatch>,
 }
 
 /// What `Wait` waits for.
@@ -254,6 +258,8 @@ impl Runtime {
             host_memory: host_memory(),
             index: RwLock::new(Index::default()),
             shutdown,
+            log_watch: log_watch::LogWatch::start()
+                .map_err(|e| internal("watch container logs (inotify)", e))?,
         });
         let resumed_from = rt.bus.last_seq();
         rt.bus.publish(pb::Event {
@@ -1243,12 +1249,14 @@ impl Runtime {
     ) -> Result<tokio::sync::mpsc::Receiver<pb::LogEntry>> {
         let c = self.find(key)?;
         let (tx, rx) = tokio::sync::mpsc::channel(256);
-        let shutdown = self.shutdown.clone();
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = send_logs(&c, &q, &tx, &shutdown) {
-                tracing::warn!(container = %c.id, error = %e, "cannot read the log");
-            }
-        });
+        let reader = log_reader::Reader {
+            c,
+            q,
+            tx,
+            watch: self.log_watch.clone(),
+            shutdown: self.shutdown.clone(),
+        };
+        tokio::spawn(reader.run());
         Ok(rx)
     }
 
@@ -1323,88 +1331,8 @@ impl LogsQuery {
                 _ => pb::LogStream::Stderr,
             } as i32,
             line: r.line,
+            lost_lines: 0,
         }
-    }
-}
-
-/// The body of a Logs request, on a blocking thread: what is kept, then
-/// (following) new records, polling the current file and noticing
-/// rotation by its inode.
-fn send_logs(
-    c: &Container,
-    q: &LogsQuery,
-    tx: &tokio::sync::mpsc::Sender<pb::LogEntry>,
-    shutdown: &watch::Receiver<bool>,
-) -> std::io::Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let send = |r: logs::Record| tx.blocking_send(q.entry(r)).is_ok();
-    let current_path = c.dir.join(logs::LOG_FILE);
-    let mut current: Option<(std::fs::File, u64)> = None;
-    let mut tail = std::collections::VecDeque::new();
-    for path in logs::files(&c.dir) {
-        let Ok(mut f) = std::fs::File::open(&path) else {
-            continue;
-        };
-        let (records, end) = logs::read_from(&mut f, 0)?;
-        for r in records.into_iter().filter(|r| q.wants(r)) {
-            match q.tail {
-                Some(n) => {
-                    tail.push_back(r);
-                    if tail.len() > n {
-                        tail.pop_front();
-                    }
-                }
-                None if !send(r) => return Ok(()),
-                None => {}
-            }
-        }
-        if path == current_path {
-            current = Some((f, end));
-        }
-    }
-    for r in tail {
-        if !send(r) {
-            return Ok(());
-        }
-    }
-    if !q.follow {
-        return Ok(());
-    }
-    loop {
-        if tx.is_closed() || *shutdown.borrow() {
-            return Ok(());
-        }
-        // Read after checking: once it is not running, its monitor has
-        // written everything.
-        let running = {
-            let st = c.state();
-            st.record.status.is_running() && !st.removed
-        };
-        if current.is_none() {
-            current = std::fs::File::open(&current_path).ok().map(|f| (f, 0));
-        }
-        if let Some((f, offset)) = &mut current {
-            let (records, end) = logs::read_from(f, *offset)?;
-            *offset = end;
-            for r in records.into_iter().filter(|r| q.wants(r)) {
-                if !send(r) {
-                    return Ok(());
-                }
-            }
-            let rotated = match std::fs::metadata(&current_path) {
-                Ok(m) => m.ino() != f.metadata()?.ino(),
-                Err(_) => false,
-            };
-            if rotated {
-                // The old file is read to its end: go on with the new one.
-                current = None;
-                continue;
-            }
-        }
-        if !running || q.until.is_some_and(|u| u < now_nanos()) {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

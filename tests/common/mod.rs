@@ -218,6 +218,11 @@ impl Daemon {
         }
     }
 
+    /// berthd's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("berthd runs").id()
+    }
+
     pub fn host(&self) -> String {
         format!("unix://{}", self.socket.display())
     }
@@ -427,6 +432,16 @@ pub fn getrandom(buf: &mut [u8]) {
     // SAFETY: the pointer and length describe `buf`.
     let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
     assert_eq!(n as usize, buf.len());
+}
+
+/// A field of /proc/PID/status, as a number (kB for memory fields).
+pub fn proc_status(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in {status}"))
 }
 
 /// Whether a process with this pid exists (zombies count as gone).
