@@ -24,6 +24,8 @@ use tokio::sync::{mpsc, watch};
 
 /// How much one blocking read takes in.
 const CHUNK: u64 = 1 << 20;
+/// At most this much is read without a blocking thread.
+const INLINE: u64 = 64 << 10;
 
 /// Where a reader is: a file, what came before it, how far it has read.
 struct Cursor {
@@ -57,6 +59,27 @@ impl Cursor {
     /// The count of lines up to the end of what was read.
     fn lines(&self) -> Option<u64> {
         self.before.map(|b| b + self.read)
+    }
+}
+
+/// Reads on from the cursor, about `max` bytes: in place if little is
+/// left (just written, so in the page cache), else on a blocking thread.
+async fn read(at: Cursor, max: u64) -> io::Result<(Vec<logs::Record>, Cursor)> {
+    let left = at.file.metadata()?.len().saturating_sub(at.offset);
+    let go = move || {
+        let mut at = at;
+        // A file just made may not have its first record yet.
+        if at.before.is_none() && at.offset == 0 {
+            at.before = logs::lines_before(&mut at.file)?;
+        }
+        let (records, end) = logs::read_chunk(&mut at.file, at.offset, max)?;
+        at.offset = end;
+        at.read += records.len() as u64;
+        Ok((records, at))
+    };
+    match left <= INLINE {
+        true => go(),
+        false => blocking(go).await,
     }
 }
 
@@ -169,18 +192,8 @@ impl Reader {
 
     /// Reads on from `at`: lines sent, a move to the next file, or the end
     /// of the newest file.
-    async fn step(&self, mut at: Cursor) -> io::Result<(Cursor, Step)> {
-        let (records, mut at) = blocking(move || {
-            // A file just made may not have its first record yet.
-            if at.before.is_none() && at.offset == 0 {
-                at.before = logs::lines_before(&mut at.file)?;
-            }
-            let (records, end) = logs::read_chunk(&mut at.file, at.offset, CHUNK)?;
-            at.offset = end;
-            at.read += records.len() as u64;
-            Ok((records, at))
-        })
-        .await?;
+    async fn step(&self, at: Cursor) -> io::Result<(Cursor, Step)> {
+        let (records, mut at) = read(at, CHUNK).await?;
         if let (Some(had), Some(before)) = (at.expect, at.before) {
             at.expect = None;
             if before > had {
@@ -203,25 +216,20 @@ impl Reader {
             }
             return Ok((at, Step::Read));
         }
+        // The newest file is the one written to: one stat says whether the
+        // reader is on it.
+        let current = self.c.dir.join(logs::LOG_FILE);
+        if std::fs::metadata(current).is_ok_and(|m| m.ino() == at.inode) {
+            return Ok((at, Step::End));
+        }
         let dir = self.c.dir.clone();
-        let (at, next) = blocking(move || {
-            let next = next_file(&dir, at.inode)?;
-            Ok((at, next))
-        })
-        .await?;
-        let Some(path) = next else {
+        let inode = at.inode;
+        let Some(path) = blocking(move || next_file(&dir, inode)).await? else {
             return Ok((at, Step::End));
         };
         // The file was rotated: what it got before that is read now, then
         // the next one.
-        let (at, rest) = blocking(move || {
-            let mut at = at;
-            let (records, end) = logs::read_from(&mut at.file, at.offset)?;
-            at.offset = end;
-            at.read += records.len() as u64;
-            Ok((at, records))
-        })
-        .await?;
+        let (rest, at) = read(at, u64::MAX).await?;
         for r in rest.into_iter().filter(|r| self.q.wants(r)) {
             if !self.send(self.q.entry(r)).await {
                 return Ok((at, Step::Gone));

@@ -194,6 +194,7 @@ pub fn files(dir: &Path) -> Vec<PathBuf> {
 /// Reads the complete records of `file` from `offset` on; returns them
 /// (lines only, no META records) and the offset after the last complete
 /// one.
+#[cfg(test)]
 pub fn read_from(file: &mut File, offset: u64) -> io::Result<(Vec<Record>, u64)> {
     read_chunk(file, offset, u64::MAX)
 }
