@@ -3,6 +3,7 @@
 
 use crate::events::{self, Bus, Filter, Start};
 use crate::runtime::{spec, Error, Runtime, WaitCondition};
+use crate::store;
 use berth::pb::{self, containers_server::Containers, events_server::Events};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ impl From<Error> for Status {
             Error::InvalidArgument(_) => Status::invalid_argument(msg),
             Error::FailedPrecondition(_) => Status::failed_precondition(msg),
             Error::Internal(_) => Status::internal(msg),
+            Error::ResourceExhausted(_) => Status::resource_exhausted(msg),
             Error::ShuttingDown => Status::unavailable(msg),
         }
     }
@@ -29,6 +31,9 @@ impl From<events::Error> for Status {
         let msg = e.to_string();
         match e {
             events::Error::OutOfRange(_) => Status::out_of_range(msg),
+            events::Error::Full(_) | events::Error::Store(store::Error::Full { .. }) => {
+                Status::resource_exhausted(msg)
+            }
             events::Error::Closed => Status::unavailable(msg),
             events::Error::Store(_) | events::Error::Journal(_) => Status::internal(msg),
         }

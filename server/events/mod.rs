@@ -35,6 +35,9 @@ pub enum Error {
     Store(#[from] store::Error),
     #[error("event journal: {0}")]
     Journal(String),
+    /// The journal's filesystem is full.
+    #[error("{0}")]
+    Full(String),
     #[error("{0}")]
     OutOfRange(String),
     #[error("the daemon is shutting down")]
@@ -166,8 +169,9 @@ struct Inner {
     /// The ticket of the newest queued change, and of the newest written.
     last_ticket: u64,
     finished: u64,
-    /// Tickets whose write failed, with the error.
-    failed: HashMap<u64, String>,
+    /// Tickets whose write failed, with the error and whether the
+    /// filesystem was full.
+    failed: HashMap<u64, (String, bool)>,
 }
 
 pub struct Bus {
@@ -236,7 +240,8 @@ impl Bus {
         loop {
             if inner.finished >= ticket {
                 return match inner.failed.remove(&ticket) {
-                    Some(e) => Err(Error::Journal(e)),
+                    Some((e, true)) => Err(Error::Full(e)),
+                    Some((e, false)) => Err(Error::Journal(e)),
                     None => Ok(()),
                 };
             }
@@ -283,7 +288,8 @@ impl Bus {
                 Err(e) => {
                     tracing::error!(error = %e, changes = n, "cannot write to the journal");
                     for t in first..first + n {
-                        inner.failed.insert(t, e.to_string());
+                        let full = matches!(e, store::Error::Full { .. });
+                        inner.failed.insert(t, (e.to_string(), full));
                     }
                 }
             }

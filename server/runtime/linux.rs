@@ -188,6 +188,48 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
+/// Makes `path` a file of `len` bytes whose blocks are allocated now, so
+/// that writing up to `len` bytes into it later cannot fail for want of
+/// space.
+pub fn reserve(path: &Path, len: u64) -> io::Result<()> {
+    let f = std::fs::File::create(path)?;
+    // SAFETY: fallocate on an fd we own, mode 0 (allocate), a valid range.
+    let allocated = match unsafe { libc::fallocate(f.as_raw_fd(), 0, 0, len as libc::off_t) } {
+        0 => Ok(()),
+        _ => match io::Error::last_os_error() {
+            // A filesystem without fallocate: zeros take the blocks.
+            e if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
+                use std::io::Write;
+                (&f).write_all(&vec![0; len as usize])
+            }
+            e => Err(e),
+        },
+    };
+    if let Err(e) = allocated.and_then(|()| f.sync_all()) {
+        let _ = std::fs::remove_file(path);
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Writes `data` to `path` atomically through `reserved`, a file made by
+/// `reserve` beforehand: written in place (no new blocks), cut to size,
+/// fsynced, renamed over `path`. Without the reserved file, as
+/// `write_atomic`.
+pub fn write_reserved(reserved: &Path, path: &Path, data: &[u8]) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let f = match std::fs::File::options().write(true).open(reserved) {
+        Ok(f) if f.metadata()?.len() >= data.len() as u64 => f,
+        _ => return write_atomic(path, data),
+    };
+    f.write_all_at(data, 0)?;
+    f.set_len(data.len() as u64)?;
+    f.sync_all()?;
+    std::fs::rename(reserved, path)?;
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    std::fs::File::open(dir)?.sync_all()
+}
+
 /// Brings the loopback interface of the current network namespace up.
 pub fn loopback_up() -> io::Result<()> {
     // SAFETY: creating a socket has no memory-safety preconditions.

@@ -60,6 +60,9 @@ pub enum Error {
     FailedPrecondition(String),
     #[error("{0}")]
     Internal(String),
+    /// A filesystem berthd writes to is full.
+    #[error("{0}")]
+    ResourceExhausted(String),
     #[error("the daemon is shutting down")]
     ShuttingDown,
 }
@@ -72,7 +75,10 @@ impl From<spec::Error> for Error {
 
 impl From<store::Error> for Error {
     fn from(e: store::Error) -> Self {
-        Error::Internal(format!("store: {e}"))
+        match e {
+            store::Error::Full { .. } => Error::ResourceExhausted(e.to_string()),
+            e => Error::Internal(format!("store: {e}")),
+        }
     }
 }
 
@@ -87,12 +93,29 @@ impl From<cgroup::Error> for Error {
 
 impl From<events::Error> for Error {
     fn from(e: events::Error) -> Self {
-        Error::Internal(e.to_string())
+        match e {
+            events::Error::Full(_) | events::Error::Store(store::Error::Full { .. }) => {
+                Error::ResourceExhausted(e.to_string())
+            }
+            e => Error::Internal(e.to_string()),
+        }
     }
 }
 
 fn internal(step: &str, e: impl std::fmt::Display) -> Error {
     Error::Internal(format!("{step}: {e}"))
+}
+
+/// A failed file operation under `dir`: RESOURCE_EXHAUSTED naming the
+/// filesystem if it is full, else what failed.
+fn io_failed(step: &str, dir: &Path, e: std::io::Error) -> Error {
+    if store::is_full(&e) {
+        return Error::ResourceExhausted(format!(
+            "the filesystem of {} is full ({step}: {e}): free space there; berthd carries on once there is",
+            store::filesystem_of(dir).display()
+        ));
+    }
+    internal(step, e)
 }
 
 type Result<T, E = Error> = std::result::Result<T, E>;
@@ -363,7 +386,13 @@ impl Runtime {
                 let _ = cgroup::Cgroup::load(&c.id).delete();
                 let _ = std::fs::remove_file(c.dir.join(monitor::EXIT_FILE));
             }
-            None if was_running => self.record_exit(&c),
+            None if was_running => {
+                // Recorded before the daemon serves, if the store takes it.
+                if let Err(e) = self.record_exit(&c) {
+                    tracing::error!(container = %c.id, error = %e, "cannot record the exit; trying again");
+                    tokio::spawn(self.clone().finish_run(c));
+                }
+            }
             None => {}
         }
     }
@@ -456,7 +485,7 @@ impl Runtime {
         if req.rootfs.contains([',', ':', '\\']) {
             return Err(Error::InvalidArgument(format!(
                 "invalid rootfs {:?}: ',', ':' and '\\' cannot be used in an overlay layer path",
-                req.rootfs
+                spec::Input::from(req.rootfs.as_str())
             )));
         }
         let mut req = req;
@@ -515,7 +544,7 @@ impl Runtime {
     fn make_container_dir(&self, dir: &Path) -> Result<()> {
         for sub in ["upper", "work", "merged"] {
             std::fs::create_dir_all(dir.join(sub))
-                .map_err(|e| internal(&format!("create {}", dir.join(sub).display()), e))?;
+                .map_err(|e| io_failed(&format!("create {}", dir.join(sub).display()), dir, e))?;
         }
         Ok(())
     }
@@ -554,8 +583,25 @@ impl Runtime {
             seccomp: seccomp.as_deref().cloned(),
         };
         let data = serde_json::to_vec(&config).map_err(|e| internal("encode config", e))?;
-        std::fs::write(c.dir.join(monitor::CONFIG_FILE), data)
-            .map_err(|e| internal(&format!("start container {}: write config", c.name), e))?;
+        std::fs::write(c.dir.join(monitor::CONFIG_FILE), data).map_err(|e| {
+            io_failed(
+                &format!("start container {}: write config", c.name),
+                &c.dir,
+                e,
+            )
+        })?;
+        // Room for the exit status, taken now: the monitor must be able to
+        // record how the run ended even if the disk fills meanwhile.
+        linux::reserve(&c.dir.join(monitor::EXIT_RESERVE), monitor::EXIT_ROOM).map_err(|e| {
+            io_failed(
+                &format!(
+                    "start container {}: reserve room for the exit status",
+                    c.name
+                ),
+                &c.dir,
+                e,
+            )
+        })?;
         let m = self.spawn_monitor(&c).await?;
         let reap = |fd: OwnedFd| async move {
             let _ = tokio::task::spawn_blocking(move || linux::waitid_pidfd(&fd, false)).await;
@@ -632,7 +678,7 @@ impl Runtime {
         )
         .map_err(|e| internal("monitor socket", e))?;
         let log = std::fs::File::create(c.dir.join("monitor.log"))
-            .map_err(|e| internal("create monitor log", e))?;
+            .map_err(|e| io_failed("create monitor log", &c.dir, e))?;
         let child = std::process::Command::new(&self.exe)
             .arg("monitor")
             .arg(&c.dir)
@@ -692,17 +738,17 @@ impl Runtime {
                     return;
                 }
             }
-            rt.record_exit(&c);
+            rt.finish_run(c).await;
         });
     }
 
     /// Records the end of the current run from the monitor's exit file and
     /// emits die, then stop if a stop was in progress, in one transaction.
-    fn record_exit(&self, c: &Container) {
+    fn record_exit(&self, c: &Container) -> Result<()> {
         let exit = monitor::read_exit(&c.dir);
         let mut st = c.state();
         if !st.record.status.is_running() {
-            return;
+            return Ok(());
         }
         let mut r = st.record.clone();
         let reported = r.oom_kills;
@@ -746,18 +792,34 @@ impl Runtime {
         if stopping {
             events.push(Self::event(c, &r, Action::Stop, 0, None));
         }
-        // The process is gone whatever the store says: if the write fails
-        // the record keeps saying running, and the next daemon start
-        // records this exit again.
-        if let Err(e) = self.save(&r, events) {
-            tracing::error!(container = %c.id, error = %e, "cannot record exit");
-        }
+        // Until it is written the container stays running here, so its
+        // die event comes before anything that happens to it next.
+        self.save(&r, events)?;
         let (code, signal) = (r.exit_code, r.signal);
         st.record = r;
         st.pidfd = None;
         drop(st);
         c.changed.send_replace(());
         tracing::info!(container = %c.id, exit_code = code, signal, "died");
+        Ok(())
+    }
+
+    /// Records the end of the current run, trying again every second if
+    /// the store cannot take it now (a full disk): the monitor has the
+    /// status on disk, so it is never lost, and the next daemon start
+    /// records it if this one cannot.
+    async fn finish_run(self: Arc<Self>, c: Arc<Container>) {
+        let mut shutdown = self.shutdown.clone();
+        loop {
+            let Err(e) = self.record_exit(&c) else {
+                return;
+            };
+            tracing::error!(container = %c.id, error = %e, "cannot record the exit; trying again");
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = shutting_down(&mut shutdown) => return,
+            }
+        }
     }
 
     /// Journals the OOM kills of run `exits` as the kernel reports them,

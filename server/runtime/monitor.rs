@@ -62,6 +62,9 @@ pub struct ExitRecord {
 
 pub const CONFIG_FILE: &str = "config.json";
 pub const EXIT_FILE: &str = "exit.json";
+/// Room for the exit status, allocated by berthd before each start.
+pub const EXIT_RESERVE: &str = "exit.json.reserved";
+pub const EXIT_ROOM: u64 = 4096;
 
 /// A failure while starting, with the step that failed.
 pub struct StepError {
@@ -257,7 +260,7 @@ fn run_in_cgroup(
     };
     tracing::info!(container = %config.id, exit_code = record.exit_code, signal = record.signal, "container exited");
     let data = serde_json::to_vec(&record).map_err(|e| StepError::new("encode exit status", e))?;
-    linux::write_atomic(&dir.join(EXIT_FILE), &data)
+    linux::write_reserved(&dir.join(EXIT_RESERVE), &dir.join(EXIT_FILE), &data)
         .map_err(|e| StepError::new("write exit status", e))?;
     Ok(())
 }
