@@ -42,6 +42,11 @@ struct Args {
     /// Log filter (tracing's env-filter syntax), e.g. "info" or "berthd=debug".
     #[arg(long, env = "BERTH_LOG", default_value = "info")]
     log: String,
+    /// Set the database aside and rebuild the container records from the
+    /// container directories (when the database is damaged or lost; the
+    /// event journal starts anew).
+    #[arg(long)]
+    rebuild: bool,
     #[command(flatten)]
     tcp: tcp::TcpArgs,
     /// Most requests and streams one connection may have open at once;
@@ -148,9 +153,9 @@ async fn serve(args: Args, ops: tokio::runtime::Handle) -> Result<(), Box<dyn st
         max_size: args.log_max_size,
         max_files: args.log_max_files,
     };
-    let (root, stop) = (args.root.clone(), shutdown.clone());
+    let (root, stop, rebuild) = (args.root.clone(), shutdown.clone(), args.rebuild);
     let rt = ops
-        .spawn(async move { runtime::Runtime::open(&root, limits, stop).await })
+        .spawn(async move { runtime::Runtime::open(&root, limits, stop, rebuild).await })
         .await??;
     let bus = rt.bus();
     bus.spawn_retention(args.events_retention, shutdown.clone());

@@ -143,3 +143,211 @@ async fn a_full_disk_is_resource_exhausted_and_loses_no_exit() {
     let other = started(&mut api, spec("after", &["true"])).await;
     assert_eq!(finished(&mut api, &other).await.0, 0);
 }
+
+/// Two containers, one running, one created; the daemon is then killed.
+async fn two_containers(d: &mut Daemon) -> (String, String, u32) {
+    let mut api = d.api().await;
+    let alive = started(&mut api, spec("alive", &["sleep", "1000"])).await;
+    let pid = status(&mut api, &alive).await.pid;
+    let made = api
+        .create(spec("made", &["true"]))
+        .await
+        .unwrap()
+        .into_inner()
+        .id;
+    d.stop_daemon(libc::SIGKILL);
+    (alive, made, pid)
+}
+
+/// berthd on this root refuses to start; its stderr.
+fn refused_start(d: &Daemon) -> String {
+    let o = berthd_fails(&[
+        "--socket",
+        d.socket.to_str().unwrap(),
+        "--root",
+        d.root.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(!o.status.success(), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let db = d.root.join("berth.redb");
+    assert!(err.contains(&db.display().to_string()), "{err}");
+    assert!(err.contains("--rebuild"), "{err}");
+    err
+}
+
+/// After --rebuild: both containers are back as they were, and work.
+async fn rebuilt(d: &mut Daemon, alive: &str, made: &str, pid: u32) {
+    d.args = vec!["--rebuild".into()];
+    d.spawn().await;
+    let mut api = d.api().await;
+    let st = status(&mut api, alive).await;
+    assert_eq!((st.status, st.pid), (pb::Status::Running as i32, pid));
+    assert_eq!(
+        status(&mut api, made).await.status,
+        pb::Status::Created as i32
+    );
+    let mut ev = d.events(&[alive]).await;
+    api.stop(pb::StopRequest {
+        id: alive.into(),
+        timeout_seconds: Some(0),
+        signal: None,
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        brief(&ev.until(Action::Stop).await),
+        vec![
+            (Action::Kill, 15, None),
+            (Action::Kill, 9, None),
+            (Action::Die, 9, Some(137)),
+            (Action::Stop, 0, None)
+        ]
+    );
+    assert_eq!(finished(&mut api, made).await.0, 0, "never started: exit 0");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_or_missing_database_is_refused_and_rebuilt_from_the_directories() {
+    let mut d = Daemon::start("nodb").await;
+    let (alive, made, pid) = two_containers(&mut d).await;
+    let db = d.root.join("berth.redb");
+    // Empty, then gone: refused both times, nothing deleted, nothing killed.
+    std::fs::File::create(&db).unwrap();
+    refused_start(&d);
+    std::fs::remove_file(&db).unwrap();
+    let err = refused_start(&d);
+    assert!(err.contains("missing or empty"), "{err}");
+    assert!(d.container_dir(&alive).exists() && d.container_dir(&made).exists());
+    assert!(common::alive(pid));
+    rebuilt(&mut d, &alive, &made, pid).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_database_is_refused_without_a_panic_and_set_aside() {
+    let mut d = Daemon::start("baddb").await;
+    let (alive, made, pid) = two_containers(&mut d).await;
+    let db = d.root.join("berth.redb");
+    // Its header overwritten.
+    let mut data = std::fs::read(&db).unwrap();
+    data[..4096].fill(0x5a);
+    std::fs::write(&db, &data).unwrap();
+    let err = refused_start(&d);
+    assert!(err.contains("cannot be read"), "{err}");
+    assert!(common::alive(pid));
+    rebuilt(&mut d, &alive, &made, pid).await;
+    // The damaged file is kept beside the new one.
+    let kept = std::fs::read_dir(&d.root).unwrap().flatten().any(|e| {
+        e.file_name()
+            .to_string_lossy()
+            .starts_with("berth.redb.damaged-")
+    });
+    assert!(kept);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_journal_it_cannot_read_is_an_error_to_the_subscriber() {
+    let mut d = Daemon::start("badjournal").await;
+    let mut api = d.api().await;
+    let filler = started(&mut api, spec("filler", &["sleep", "1000"])).await;
+    let kill = |api: &mut Api| {
+        let id = filler.clone();
+        let mut api = api.clone();
+        async move {
+            api.kill(pb::KillRequest {
+                id,
+                signal: "CONT".into(),
+                all: false,
+            })
+            .await
+            .unwrap();
+        }
+    };
+    for _ in 0..1500 {
+        kill(&mut api).await;
+    }
+    // One container whose events carry a marker, then gone.
+    let mut req = spec("marked", &["true"]);
+    req.labels
+        .insert("m".into(), "MARKER-0123456789-MARKER".into());
+    let id = api.create(req).await.unwrap().into_inner().id;
+    api.remove(pb::RemoveRequest { id, force: true })
+        .await
+        .unwrap();
+    for _ in 0..1500 {
+        kill(&mut api).await;
+    }
+    d.stop_daemon(libc::SIGTERM);
+    // Cut the length of the marker's field in the journal's protobuf (not
+    // in JSON, where a quote comes before it).
+    let db = d.root.join("berth.redb");
+    let mut data = std::fs::read(&db).unwrap();
+    let marker = b"MARKER-0123456789-MARKER";
+    let mut hit = 0;
+    for i in 1..data.len() - marker.len() {
+        if &data[i..i + marker.len()] == marker && data[i - 1] != b'"' {
+            data[i - 1] = 0xff;
+            hit += 1;
+        }
+    }
+    assert!(hit > 0, "marker not found");
+    std::fs::write(&db, &data).unwrap();
+    d.spawn().await;
+    // A replay of everything never ends as if it were complete.
+    let mut ev = d
+        .subscribe(pb::SubscribeRequest {
+            since_seq: Some(0),
+            until: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut n = 0;
+    let end = loop {
+        match ev.message().await {
+            Ok(Some(_)) => n += 1,
+            other => break other,
+        }
+    };
+    let err = end.expect_err(&format!("the replay ended with OK after {n} events"));
+    assert_eq!(err.code(), Code::Internal, "{err:?}");
+    assert!(err.message().contains("damaged"), "{err:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn directories_the_database_does_not_know_are_set_aside_not_deleted() {
+    let mut d = Daemon::start("orphans").await;
+    let mut api = d.api().await;
+    let id = api
+        .create(spec("real", &["true"]))
+        .await
+        .unwrap()
+        .into_inner()
+        .id;
+    d.stop_daemon(libc::SIGTERM);
+    // A container the database does not know, with a file in its layer;
+    // and a directory that never held a container.
+    let stray = "f".repeat(64);
+    let dir = d.container_dir(&stray);
+    std::fs::create_dir_all(dir.join("upper")).unwrap();
+    std::fs::write(dir.join("upper/precious"), "data\n").unwrap();
+    let copy = std::fs::read_to_string(d.container_dir(&id).join("container.json")).unwrap();
+    std::fs::write(dir.join("container.json"), copy.replace(&id, &stray)).unwrap();
+    std::fs::create_dir_all(d.container_dir("junk").join("upper")).unwrap();
+    d.spawn().await;
+    let aside = d.root.join("orphaned").join(&stray);
+    assert_eq!(
+        std::fs::read_to_string(aside.join("upper/precious")).unwrap(),
+        "data\n"
+    );
+    assert!(!dir.exists() && !d.container_dir("junk").exists());
+    assert!(d.log().contains("set aside"), "{}", d.log());
+    let mut api = d.api().await;
+    let all = api
+        .list(pb::ListRequest { all: true })
+        .await
+        .unwrap()
+        .into_inner()
+        .containers;
+    assert_eq!(all.len(), 1);
+}

@@ -127,6 +127,10 @@ impl Reader {
                         return Ok(());
                     }
                 }
+                // Without follow, the last lines are the answer.
+                if !self.q.follow {
+                    return Ok(());
+                }
                 cursor
             }
             None => blocking(move || first_file(&dir)).await?,

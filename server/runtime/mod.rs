@@ -26,6 +26,7 @@ mod log_watch;
 pub mod logs;
 pub mod monitor;
 mod names;
+mod records;
 mod seccomp;
 mod setup;
 pub mod spec;
@@ -34,7 +35,7 @@ mod stats;
 pub use stats::StatsQuery;
 
 use crate::events::{self, now_nanos, timestamp, Bus};
-use crate::store::{self, Batch, Store};
+use crate::store::{self, Batch};
 use berth::pb::{self, Action};
 use monitor::{container_dir, ExitRecord, Handshake};
 use serde::{Deserialize, Serialize};
@@ -255,15 +256,28 @@ impl Runtime {
         root: &Path,
         log_limits: logs::Limits,
         shutdown: watch::Receiver<bool>,
+        rebuild: bool,
     ) -> Result<Arc<Runtime>> {
         let containers = root.join("containers");
         std::fs::create_dir_all(&containers)
             .map_err(|e| internal(&format!("create root {}", root.display()), e))?;
         let exe =
             std::fs::read_link("/proc/self/exe").map_err(|e| internal("find own binary", e))?;
-        let store = Arc::new(Store::open(&root.join("berth.redb"))?);
+        let monitors = scan_monitors(&containers);
+        let (store, records) = match rebuild {
+            true => records::rebuild(root, &monitors)?,
+            false => records::open(root)?,
+        };
+        // Containers made before record copies existed get theirs now.
+        for r in &records {
+            let dir = container_dir(root, &r.id);
+            if dir.is_dir() && !dir.join(records::RECORD_FILE).exists() {
+                if let Err(e) = records::write_copy(&dir, r) {
+                    tracing::warn!(container = %r.id, error = %e, "cannot write the record copy");
+                }
+            }
+        }
         let bus = Arc::new(Bus::open(store.clone())?);
-        let records: Vec<Record> = store.load_all()?;
         let support = cgroup::Support::probe();
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
         tracing::info!(?support, cpus, "cgroup support");
@@ -295,14 +309,13 @@ impl Runtime {
             containers = records.len(),
             "daemon start recorded"
         );
-        let monitors = scan_monitors(&containers);
         let known: std::collections::HashSet<String> =
             records.iter().map(|r| r.id.clone()).collect();
         for record in records {
             let monitor = monitors.get(&record.id).copied();
             rt.recover(record, monitor).await;
         }
-        rt.remove_orphans(&known);
+        records::set_aside_orphans(root, &known);
         Ok(rt)
     }
 
@@ -394,23 +407,6 @@ impl Runtime {
                 }
             }
             None => {}
-        }
-    }
-
-    /// Removes container directories without a record: a crash between
-    /// writing the directory and the record, or between deleting the
-    /// record and the directory.
-    fn remove_orphans(&self, known: &std::collections::HashSet<String>) {
-        let Ok(entries) = std::fs::read_dir(self.root.join("containers")) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if !known.contains(&name) {
-                tracing::info!(container = %name, "removing the directory of an unrecorded container");
-                let _ = cgroup::Cgroup::load(&name).delete();
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
         }
     }
 
@@ -535,6 +531,11 @@ impl Runtime {
             let _ = std::fs::remove_dir_all(&dir);
             self.index_mut().names.remove(&name);
             return Err(e);
+        }
+        // After the record: a directory with a copy always had one (a
+        // copy that could not be written now is written at the next start).
+        if let Err(e) = records::write_copy(&dir, &record) {
+            tracing::warn!(container = %id, error = %e, "cannot write the record copy");
         }
         self.index_mut().by_id.insert(id.clone(), c);
         tracing::info!(container = %id, name = %name, "created");
@@ -1207,6 +1208,11 @@ impl Runtime {
             }
             return Err(e);
         }
+        // The copy is for rebuilding without the database: a failure here
+        // loses nothing now, so it is logged.
+        if let Err(e) = records::write_copy(&c.dir, &r) {
+            tracing::warn!(container = %c.id, error = %e, "cannot write the record copy");
+        }
         st.record = r;
         tracing::info!(container = %c.id, resources = ?new, "updated");
         Ok(new)
@@ -1251,7 +1257,14 @@ impl Runtime {
             let mut batch = Batch::default();
             batch.delete(&c.id);
             let ev = Self::event(&c, &st.record, Action::Destroy, 0, None);
-            self.commit(batch, vec![ev])?;
+            // The copy goes first: a directory without one after a crash is
+            // known to be a removed container's, and safe to delete.
+            let copy = c.dir.join(records::RECORD_FILE);
+            let _ = std::fs::remove_file(&copy);
+            if let Err(e) = self.commit(batch, vec![ev]) {
+                let _ = records::write_copy(&c.dir, &st.record);
+                return Err(e);
+            }
             st.removed = true;
         }
         {
