@@ -68,11 +68,13 @@ async fn read(at: Cursor, max: u64) -> io::Result<(Vec<logs::Record>, Cursor)> {
     let left = at.file.metadata()?.len().saturating_sub(at.offset);
     let go = move || {
         let mut at = at;
-        // A file just made may not have its first record yet.
-        if at.before.is_none() && at.offset == 0 {
+        let start = at.offset;
+        let (records, end) = logs::read_chunk(&mut at.file, at.offset, max)?;
+        // A file just made may not have had its first record when opened;
+        // once anything of it is read, that record is there.
+        if at.before.is_none() && start == 0 && end > 0 {
             at.before = logs::lines_before(&mut at.file)?;
         }
-        let (records, end) = logs::read_chunk(&mut at.file, at.offset, max)?;
         at.offset = end;
         at.read += records.len() as u64;
         Ok((records, at))
