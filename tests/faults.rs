@@ -149,12 +149,7 @@ async fn two_containers(d: &mut Daemon) -> (String, String, u32) {
     let mut api = d.api().await;
     let alive = started(&mut api, spec("alive", &["sleep", "1000"])).await;
     let pid = status(&mut api, &alive).await.pid;
-    let made = api
-        .create(spec("made", &["true"]))
-        .await
-        .unwrap()
-        .into_inner()
-        .id;
+    let made = created(&mut api, spec("made", &["true"])).await;
     d.stop_daemon(libc::SIGKILL);
     (alive, made, pid)
 }
@@ -270,7 +265,7 @@ async fn a_journal_it_cannot_read_is_an_error_to_the_subscriber() {
     let mut req = spec("marked", &["true"]);
     req.labels
         .insert("m".into(), "MARKER-0123456789-MARKER".into());
-    let id = api.create(req).await.unwrap().into_inner().id;
+    let id = created(&mut api, req).await;
     api.remove(pb::RemoveRequest { id, force: true })
         .await
         .unwrap();
@@ -294,14 +289,7 @@ async fn a_journal_it_cannot_read_is_an_error_to_the_subscriber() {
     std::fs::write(&db, &data).unwrap();
     d.spawn().await;
     // A replay of everything never ends as if it were complete.
-    let mut ev = d
-        .subscribe(pb::SubscribeRequest {
-            since_seq: Some(0),
-            until: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let mut ev = d.replay().await;
     let mut n = 0;
     let end = loop {
         match ev.message().await {
@@ -318,12 +306,7 @@ async fn a_journal_it_cannot_read_is_an_error_to_the_subscriber() {
 async fn directories_the_database_does_not_know_are_set_aside_not_deleted() {
     let mut d = Daemon::start("orphans").await;
     let mut api = d.api().await;
-    let id = api
-        .create(spec("real", &["true"]))
-        .await
-        .unwrap()
-        .into_inner()
-        .id;
+    let id = created(&mut api, spec("real", &["true"])).await;
     d.stop_daemon(libc::SIGTERM);
     // A container the database does not know, with a file in its layer;
     // and a directory that never held a container.

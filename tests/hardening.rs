@@ -171,7 +171,7 @@ async fn uid_and_gid_minus_one_are_refused() {
     // A name whose /etc/passwd entry says -1 is refused at start.
     let mut req = spec("named", &["true"]);
     req.user = "evil".into();
-    let id = api.create(req).await.unwrap().into_inner().id;
+    let id = created(&mut api, req).await;
     let etc = d.container_dir(&id).join("upper/etc");
     std::fs::create_dir_all(&etc).unwrap();
     std::fs::write(etc.join("passwd"), "evil:x:4294967295:0::/:/bin/sh\n").unwrap();
@@ -504,12 +504,7 @@ async fn operations_racing_an_exit_say_not_running() {
 
 #[test]
 fn every_directory_above_the_socket_must_be_roots() {
-    let mut raw = [0u8; 4];
-    getrandom(&mut raw);
-    let base = std::env::temp_dir().join(format!(
-        "berth-test-ancestors-{:02x}{:02x}{:02x}{:02x}",
-        raw[0], raw[1], raw[2], raw[3]
-    ));
+    let base = test_dir("ancestors");
     // nobody owns an ancestor two levels up: it could rename the
     // root-owned directory below it away and put its own socket there.
     let owned = base.join("owned");

@@ -288,12 +288,7 @@ fn write_big_log(path: &std::path::Path, n: usize, len: usize) {
 async fn tail_reads_from_the_end_in_little_memory() {
     let d = Daemon::start("bigtail").await;
     let mut api = d.api().await;
-    let id = api
-        .create(spec("big", &["true"]))
-        .await
-        .unwrap()
-        .into_inner()
-        .id;
+    let id = created(&mut api, spec("big", &["true"])).await;
     // 200 MiB of 200-byte lines.
     let n = 1_000_000;
     write_big_log(&d.container_dir(&id).join("container.log"), n, 200);

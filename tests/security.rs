@@ -72,12 +72,7 @@ async fn the_socket_is_for_root_and_its_group_only() {
 /// Runs berthd with `args` and returns how it ended (it must end).
 #[test]
 fn the_daemon_refuses_a_socket_it_cannot_secure() {
-    let mut raw = [0u8; 4];
-    getrandom(&mut raw);
-    let dir = std::env::temp_dir().join(format!(
-        "berth-test-insecure-{:02x}{:02x}{:02x}{:02x}",
-        raw[0], raw[1], raw[2], raw[3]
-    ));
+    let dir = test_dir("insecure");
     let open = dir.join("open");
     std::fs::create_dir_all(&open).unwrap();
     // Anyone could replace a socket here.

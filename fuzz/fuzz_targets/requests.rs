@@ -3,8 +3,9 @@
 //! conversion and validation), and as text through the signal, name, user,
 //! capability and size parsers. Nothing may panic, and whatever is accepted
 //! must be safe to use: a name is one plain path component, a working
-//! directory and mount destinations are absolute without "..", and limits
-//! are within their ranges.
+//! directory and mount destinations are absolute, normalised, without ".."
+//! or NUL, no mount covers /, /dev, /proc or /sys, no user is (uid_t)-1,
+//! and limits are within their ranges.
 
 #![no_main]
 
@@ -37,8 +38,13 @@ fn text(s: &str) {
     }
     if let Some((user, group)) = spec::parse_user(s) {
         for id in std::iter::once(user).chain(group) {
-            if let spec::Id::Name(n) = id {
-                assert!(!n.is_empty() && !n.contains(':') && !n.contains('/'));
+            match id {
+                spec::Id::Name(n) => {
+                    assert!(!n.is_empty() && !n.contains(':') && !n.contains('/'));
+                    assert!(!n.bytes().all(|b| b.is_ascii_digit()), "{n:?} is a number");
+                }
+                // (uid_t)-1 is "unchanged" to the kernel: never a user.
+                spec::Id::Number(n) => assert_ne!(n, u32::MAX),
             }
         }
     }
@@ -62,9 +68,20 @@ fuzz_target!(|data: &[u8]| {
         assert!(clean_absolute(&spec.working_dir), "{:?}", spec.working_dir);
         assert!(!spec.args.is_empty() && !spec.args[0].is_empty());
         assert!(spec.hostname.len() <= 64);
+        assert!(!spec.working_dir.contains('\0'));
+        assert!(spec.args.iter().all(|a| !a.contains('\0')));
+        assert!(spec.labels.keys().all(|k| !k.is_empty() && !k.contains('\0')));
+        assert!(spec.log_max_files <= spec::MAX_LOG_FILES);
+        assert!(spec.resources.pids_limit <= spec::MAX_PIDS);
         for m in &spec.mounts {
-            assert!(clean_absolute(&m.destination) && m.destination != "/");
-            assert!(Path::new(&m.source).is_absolute());
+            let d = &m.destination;
+            assert!(clean_absolute(d) && d != "/" && d != "/dev" && !d.contains('\0'));
+            // Normalised, and nothing on or under /proc and /sys.
+            assert_eq!(spec::normalize(d).as_deref(), Some(d.as_str()));
+            for kernel in ["/proc", "/sys"] {
+                assert!(d != kernel && !d.starts_with(&format!("{kernel}/")), "{d:?}");
+            }
+            assert!(Path::new(&m.source).is_absolute() && !m.source.contains('\0'));
         }
         assert!((1..=64).contains(&spec.stop_signal));
         let r = spec.resources;

@@ -125,13 +125,7 @@ impl Daemon {
 
     /// Like `start`, with berthd's log filter given (benchmarks log less).
     pub async fn start_with_log(test: &str, log: &str) -> Daemon {
-        let mut raw = [0u8; 4];
-        getrandom(&mut raw);
-        let dir = std::env::temp_dir().join(format!(
-            "berth-test-{test}-{:02x}{:02x}{:02x}{:02x}",
-            raw[0], raw[1], raw[2], raw[3]
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = test_dir(test);
         let mut d = Daemon {
             root: dir.join("root"),
             socket: dir.join("berth.sock"),
@@ -251,17 +245,20 @@ impl Daemon {
         Ok(Events { stream })
     }
 
+    /// A replay of every event the journal holds, up to now.
+    pub async fn replay(&self) -> Events {
+        self.subscribe(pb::SubscribeRequest {
+            since_seq: Some(0),
+            until: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+    }
+
     /// Every event the journal holds, up to now.
     pub async fn journal(&self) -> Vec<pb::Event> {
-        let mut ev = self
-            .subscribe(pb::SubscribeRequest {
-                since_seq: Some(0),
-                until: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        ev.read_to_end().await
+        self.replay().await.read_to_end().await
     }
 
     /// A Stop request in its own task and connection.
@@ -428,6 +425,19 @@ fn kill_monitors(root: &Path) {
     }
 }
 
+/// A new directory of the test's own under the system's temporary one
+/// (`berth-test-NAME-RANDOM`).
+pub fn test_dir(name: &str) -> PathBuf {
+    let mut raw = [0u8; 4];
+    getrandom(&mut raw);
+    let dir = std::env::temp_dir().join(format!(
+        "berth-test-{name}-{:02x}{:02x}{:02x}{:02x}",
+        raw[0], raw[1], raw[2], raw[3]
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 pub fn getrandom(buf: &mut [u8]) {
     // SAFETY: the pointer and length describe `buf`.
     let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
@@ -476,9 +486,14 @@ pub fn shared(d: &Daemon, name: &str, args: &[&str]) -> CreateRequest {
     req
 }
 
+/// Creates a container; its id.
+pub async fn created(api: &mut Api, req: CreateRequest) -> String {
+    api.create(req).await.unwrap().into_inner().id
+}
+
 /// Creates and starts a container; its id.
 pub async fn started(api: &mut Api, req: CreateRequest) -> String {
-    let id = api.create(req).await.unwrap().into_inner().id;
+    let id = created(api, req).await;
     api.start(pb::StartRequest { id: id.clone() })
         .await
         .unwrap();
