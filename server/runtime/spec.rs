@@ -489,8 +489,12 @@ fn validate_rootfs(rootfs: String) -> Result<String, Error> {
         Ok(p) => p,
         Err(_) => return Err(Error::Rootfs(rootfs.into(), "no such directory")),
     };
+    // As given and as it resolves: /proc/1/root resolves to a root, but
+    // what it names depends on a process.
+    let given = normalize(&rootfs).unwrap_or_default();
     let real = real.to_string_lossy();
-    if within(&real, "/proc") || within(&real, "/sys") {
+    let kernel = |p: &str| within(p, "/proc") || within(p, "/sys");
+    if kernel(&given) || kernel(&real) {
         return Err(Error::Rootfs(
             rootfs.into(),
             "it must not be under /proc or /sys",
