@@ -83,10 +83,16 @@ impl Cgroup {
         self.inner.create().map_err(self.err("create"))
     }
 
-    pub fn add_process(&self, pid: i32) -> Result<(), Error> {
-        self.inner
-            .add_task_by_tgid(CgroupPid::from(pid as u64))
-            .map_err(self.err("add process"))
+    /// Moves the calling process (single-threaded) into this cgroup. On
+    /// v1 it writes "0" (the calling thread) to each hierarchy's `tasks`,
+    /// which needs no global lock; on v2 "0" to `cgroup.procs`.
+    pub fn join_self(&self) -> Result<(), Error> {
+        let me = CgroupPid::from(0);
+        match self.inner.v2() {
+            true => self.inner.add_task_by_tgid(me),
+            false => self.inner.add_task(me),
+        }
+        .map_err(self.err("join"))
     }
 
     /// Removes the cgroup; absent is fine. Retries while the kernel still

@@ -189,7 +189,7 @@ fn run_in_cgroup(
                 drop(err_r);
                 drop(stdout_r);
                 drop(stderr_r);
-                let e = setup::container_main(dir, config, sync_r, [&stdout_w, &stderr_w]);
+                let e = setup::container_main(dir, config, cgroup, sync_r, [&stdout_w, &stderr_w]);
                 let mut err_w = File::from(err_w);
                 let _ = write!(err_w, "{}\0{}", e.step, e.message);
                 // SAFETY: _exit ends the child without running the parent's
@@ -207,10 +207,8 @@ fn run_in_cgroup(
         let _ = linux::waitid_pidfd(&pidfd, false);
         e
     };
-    if let Err(e) = cgroup.add_process(pid) {
-        return Err(fail(StepError::new("join cgroup", e)));
-    }
-    // Let the child go on; it execs the process or reports why not.
+    // Let the child go on: it joins its cgroup, then execs the process or
+    // reports why not.
     if let Err(e) = File::from(sync_w).write_all(b"1") {
         return Err(fail(StepError::new("sync with container", e)));
     }

@@ -3,6 +3,7 @@
 //! pivot_root, hostname, loopback, working directory, stdio, then exec
 //! (directly, or under berth's init).
 
+use super::cgroup::Cgroup;
 use super::init;
 use super::monitor::{Config, StepError};
 use super::spec::{Network, Spec};
@@ -19,7 +20,8 @@ use std::path::{Path, PathBuf};
 
 /// Every step name a failure can carry back to berthd.
 pub const STEPS: &[&str] = &[
-    "wait for cgroup",
+    "wait for the monitor",
+    "join cgroup",
     "make mounts private",
     "mount overlay rootfs",
     "mount /proc",
@@ -52,10 +54,11 @@ fn step<T, E: std::fmt::Display>(name: &'static str, r: Result<T, E>) -> Result<
 pub fn container_main(
     dir: &Path,
     config: &Config,
+    cgroup: &Cgroup,
     sync_r: OwnedFd,
     stdio: [&OwnedFd; 2],
 ) -> StepError {
-    match prepare(dir, config, sync_r, stdio) {
+    match prepare(dir, config, cgroup, sync_r, stdio) {
         Ok((exec, Some(init))) => init.run(&exec),
         Ok((exec, None)) => exec.run(),
         Err(e) => e,
@@ -105,15 +108,26 @@ fn reset_signals() {
 fn prepare(
     dir: &Path,
     config: &Config,
+    cgroup: &Cgroup,
     sync_r: OwnedFd,
     [stdout, stderr]: [&OwnedFd; 2],
 ) -> Result<(Exec, Option<init::Image>), StepError> {
-    // Wait until the monitor has put us into the cgroup; EOF means it died.
+    // Wait until the monitor is ready for us; EOF means it died.
     let mut byte = [0u8; 1];
     match File::from(sync_r).read(&mut byte) {
         Ok(1) => {}
-        _ => return Err(StepError::new("wait for cgroup", "the monitor went away")),
+        _ => {
+            return Err(StepError::new(
+                "wait for the monitor",
+                "the monitor went away",
+            ))
+        }
     }
+    // Into the container's cgroup, before anything it should be charged
+    // for. The process moves itself: on cgroup v1 moving the calling
+    // thread skips the kernel's global migration lock (and the RCU grace
+    // period it waits for), which a move by the monitor would take.
+    step("join cgroup", cgroup.join_self())?;
     let spec = &config.spec;
     umask(Mode::empty());
     step(
