@@ -135,7 +135,8 @@ impl Reader {
                 }
                 cursor
             }
-            None => blocking(move || first_file(&dir)).await?,
+            // A directory listing and an open: cheap enough in place.
+            None => first_file(&dir)?,
         };
         loop {
             if self.tx.is_closed() || *self.shutdown.borrow() {
@@ -149,13 +150,10 @@ impl Reader {
             };
             match cursor.take() {
                 None => {
-                    let dir = self.c.dir.clone();
-                    let path = dir.join(logs::LOG_FILE);
-                    cursor = blocking(move || match Cursor::open(&path) {
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-                        r => r.map(Some),
-                    })
-                    .await?;
+                    cursor = match Cursor::open(&self.c.dir.join(logs::LOG_FILE)) {
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                        r => Some(r?),
+                    };
                     if cursor.is_some() {
                         continue;
                     }
