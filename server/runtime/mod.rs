@@ -268,10 +268,11 @@ impl Runtime {
             true => records::rebuild(root, &monitors)?,
             false => records::open(root)?,
         };
-        // Containers made before record copies existed get theirs now.
+        // Every copy written again from the database: one a crash cut short
+        // (they are not fsynced), or a container made before copies existed.
         for r in &records {
             let dir = container_dir(root, &r.id);
-            if dir.is_dir() && !dir.join(records::RECORD_FILE).exists() {
+            if dir.is_dir() {
                 if let Err(e) = records::write_copy(&dir, r) {
                     tracing::warn!(container = %r.id, error = %e, "cannot write the record copy");
                 }

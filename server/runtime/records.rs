@@ -2,7 +2,7 @@
 //!
 //! Each container directory holds `container.json`, a copy of the
 //! container's record written when its configuration is (create, update),
-//! after the database has it.
+//! after the database has it, and again from the database at each start.
 //! The database stays the truth; the copies are what `berthd --rebuild`
 //! makes records from when the database is damaged or lost: the
 //! configuration from the copy, the state from what runs (a monitor) and
@@ -16,7 +16,7 @@
 //! sets it aside under `orphaned/` and says so.
 
 use super::monitor::{self, container_dir};
-use super::{linux, Error, Record, Result, Status};
+use super::{Error, Record, Result, Status};
 use crate::store::{Batch, Store};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -28,10 +28,14 @@ pub const DATABASE: &str = "berth.redb";
 /// Where directories of containers the database does not know go.
 pub const ORPHANED: &str = "orphaned";
 
-/// Writes the record's copy into its directory, atomically and durably.
+/// Writes the record's copy into its directory, atomically (a temporary
+/// file renamed over it). Not fsynced: the database is durable, and a copy
+/// a crash lost is written again from it at the next start.
 pub fn write_copy(dir: &Path, r: &Record) -> std::io::Result<()> {
     let data = serde_json::to_vec_pretty(r).map_err(std::io::Error::other)?;
-    linux::write_atomic(&dir.join(RECORD_FILE), &data)
+    let tmp = dir.join(format!("{RECORD_FILE}.tmp"));
+    std::fs::write(&tmp, data)?;
+    std::fs::rename(&tmp, dir.join(RECORD_FILE))
 }
 
 fn read_copy(dir: &Path) -> Option<Record> {
