@@ -103,12 +103,7 @@ async fn a_full_disk_is_resource_exhausted_and_loses_no_exit() {
         }
     }
     assert_eq!(failed, 5, "the store never filled");
-    let all = api
-        .list(pb::ListRequest { all: true })
-        .await
-        .unwrap()
-        .into_inner()
-        .containers;
+    let all = listed(&mut api).await;
     assert_eq!(all.len(), made + 1);
     assert_eq!(
         std::fs::read_dir(d.root.join("containers"))
@@ -326,11 +321,6 @@ async fn directories_the_database_does_not_know_are_set_aside_not_deleted() {
     assert!(!dir.exists() && !d.container_dir("junk").exists());
     assert!(d.log().contains("set aside"), "{}", d.log());
     let mut api = d.api().await;
-    let all = api
-        .list(pb::ListRequest { all: true })
-        .await
-        .unwrap()
-        .into_inner()
-        .containers;
+    let all = listed(&mut api).await;
     assert_eq!(all.len(), 1);
 }

@@ -128,12 +128,7 @@ print "write: ", (open(my $w, ">>", "/proc/1/exe") ? "ok" : 0 + $!), "\n";
 async fn refused(d: &Daemon, api: &mut Api, req: pb::CreateRequest) -> tonic::Status {
     let name = req.name.clone();
     let err = api.create(req).await.expect_err("created");
-    let listed = api
-        .list(pb::ListRequest { all: true })
-        .await
-        .unwrap()
-        .into_inner()
-        .containers;
+    let listed = listed(api).await;
     assert!(!listed.iter().any(|c| c.name == name), "{name} was created");
     let dirs = std::fs::read_dir(d.root.join("containers"))
         .unwrap()

@@ -486,6 +486,15 @@ pub fn shared(d: &Daemon, name: &str, args: &[&str]) -> CreateRequest {
     req
 }
 
+/// Every container, running or not.
+pub async fn listed(api: &mut Api) -> Vec<pb::Container> {
+    api.list(pb::ListRequest { all: true })
+        .await
+        .unwrap()
+        .into_inner()
+        .containers
+}
+
 /// Creates a container; its id.
 pub async fn created(api: &mut Api, req: CreateRequest) -> String {
     api.create(req).await.unwrap().into_inner().id
