@@ -1,7 +1,7 @@
 //! Compiles proto/ into Rust types, the tonic client and server, and a
 //! file descriptor set that the daemon serves through gRPC reflection.
 //! protox parses the protos in-process, so no system `protoc` is needed.
-//! With the `server` feature it also builds berth-init (server/init), a
+//! With the `server` feature it also builds berth-init (server/monitor/child/berth-init.rs), a
 //! small static program that berthd embeds and runs as a container's PID 1.
 
 use prost::Message;
@@ -25,10 +25,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Compiles server/init/main.rs into a static, stripped executable: it runs
+/// Compiles server/monitor/child/berth-init.rs into a static, stripped executable: it runs
 /// inside containers, whose rootfs may have no C library at all.
 fn build_init(out: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
-    let src = "server/init/main.rs";
+    let src = "server/monitor/child/berth-init.rs";
     println!("cargo:rerun-if-changed={src}");
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let target = std::env::var("TARGET")?;

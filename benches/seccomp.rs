@@ -5,7 +5,7 @@
 //! adds to a container's start, its checks on every call of the dynamic
 //! loader and of /bin/true included. BERTH_BENCH_N sets the runs (1000).
 
-#[path = "../server/runtime/seccomp.rs"]
+#[path = "../server/sys/seccomp.rs"]
 #[allow(dead_code)]
 mod seccomp;
 

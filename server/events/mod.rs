@@ -12,6 +12,7 @@
 //! slow subscriber costs a bounded amount of memory.
 
 use crate::store::{self, Batch, Entry, Store};
+pub use crate::sys::time::now_nanos;
 use berth::pb::{Action, Event};
 use prost::Message;
 use std::collections::{BTreeMap, HashMap};
@@ -42,13 +43,6 @@ pub enum Error {
     OutOfRange(String),
     #[error("the daemon is shutting down")]
     Closed,
-}
-
-pub fn now_nanos() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
 }
 
 pub fn timestamp(nanos: i64) -> prost_types::Timestamp {
@@ -414,7 +408,7 @@ impl Bus {
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(PRUNE_EVERY) => {}
-                    _ = crate::runtime::shutting_down(&mut shutdown) => return,
+                    _ = crate::shutdown::shutting_down(&mut shutdown) => return,
                 }
             }
         });

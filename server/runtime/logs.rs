@@ -1,415 +1,407 @@
-//! Container logs: the monitor reads PID 1's stdout and stderr and appends
-//! each line, with its stream and time, to `DIR/container.log`, rotating by
-//! size into `container.log.1` (newest) .. `container.log.N`. berthd reads
-//! them back for the Logs RPC. The monitor always reads the pipes, so a
-//! container never blocks on a full pipe, also while berthd is down.
+//! The Logs RPC: a container's log read back as a query asks, then (with
+//! follow) new lines as the monitor writes them.
 //!
-//! A record is a frame: payload length (u32 LE), time (i64 LE, unix nanos),
-//! stream (u8: 1 stdout, 2 stderr), payload (the line, with its newline
-//! when it had one). Output is kept byte for byte. Each file starts with a
-//! record of stream 0 whose payload (u64 LE) counts the lines written before
-//! it, so a reader that finds files missing knows how many lines went.
+//! A reader is a task on the daemon's runtime; file reads happen in
+//! bounded chunks on blocking threads, and between them it waits for the
+//! log watch or a change of the container, so a follower holds no thread
+//! and never polls. `tail` scans record headers from the newest file back,
+//! keeping the positions of the last lines only, so memory stays small
+//! whatever the size of the log. A follower whose next file was rotated
+//! away before it got there is told how many lines it missed.
 
-use serde::{Deserialize, Serialize};
+use super::container::Container;
+use super::error::Result;
+use super::log_watch::LogWatch;
+use super::Runtime;
+use crate::logs::{self, Entry};
+use crate::sys::time::now_nanos;
+use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::{mpsc, watch};
 
-pub const LOG_FILE: &str = "container.log";
-/// A line longer than this is cut into records of this size.
-pub const MAX_LINE: usize = 16 * 1024;
-const HEADER: usize = 13;
-
-/// The first record of a file: the count of lines before it.
-pub const META: u8 = 0;
-pub const STDOUT: u8 = 1;
-pub const STDERR: u8 = 2;
-
-/// How big the log may grow: each file up to `max_size` bytes, `max_files`
-/// files in all (the current one included).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Limits {
-    pub max_size: u64,
-    pub max_files: u32,
+/// What a Logs request asks for.
+#[derive(Debug, Clone, Default)]
+pub struct LogsQuery {
+    pub follow: bool,
+    pub tail: Option<usize>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub timestamps: bool,
+    pub stdout: bool,
+    pub stderr: bool,
 }
 
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_size: 10 * 1024 * 1024,
-            max_files: 3,
-        }
-    }
-}
-
-/// One line of output.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    pub time: i64,
+/// One line of output as a reader sends it, or (alone) how many lines a
+/// follower missed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogLine {
+    /// When it was written, if the query asked for timestamps.
+    pub time: Option<i64>,
     pub stream: u8,
     pub line: Vec<u8>,
+    pub lost_lines: u64,
 }
 
-/// Appends records to the log, rotating by size.
-pub struct Writer {
-    dir: PathBuf,
-    out: BufWriter<File>,
-    size: u64,
-    limits: Limits,
-    /// Lines written to the log so far, in all files.
-    lines: u64,
-}
-
-impl Writer {
-    pub fn open(dir: &Path, limits: Limits) -> io::Result<Writer> {
-        let path = dir.join(LOG_FILE);
-        let file = File::options().create(true).append(true).open(&path)?;
-        let size = file.metadata()?.len();
-        let mut w = Writer {
-            dir: dir.to_path_buf(),
-            out: BufWriter::new(file),
-            size,
-            limits,
-            lines: 0,
+impl LogsQuery {
+    fn wants(&self, r: &logs::Record) -> bool {
+        let stream = match r.stream {
+            logs::STDOUT => self.stdout,
+            logs::STDERR => self.stderr,
+            _ => false,
         };
-        if size == 0 {
-            w.record(0, META, &0u64.to_le_bytes())?;
-            w.flush()?;
-        } else {
-            let mut f = File::open(&path)?;
-            let (lines, _) = count(&mut f, 0, u64::MAX)?;
-            w.lines = lines_before(&mut f)?.unwrap_or(0) + lines;
-        }
-        Ok(w)
+        stream && self.since.is_none_or(|t| r.time >= t) && self.until.is_none_or(|t| r.time <= t)
     }
 
-    pub fn write(&mut self, time: i64, stream: u8, line: &[u8]) -> io::Result<()> {
-        let len = (HEADER + line.len()) as u64;
-        if self.size > 0 && self.size + len > self.limits.max_size {
-            self.rotate()?;
-        }
-        self.record(time, stream, line)?;
-        self.lines += 1;
-        Ok(())
-    }
-
-    fn record(&mut self, time: i64, stream: u8, line: &[u8]) -> io::Result<()> {
-        self.out.write_all(&(line.len() as u32).to_le_bytes())?;
-        self.out.write_all(&time.to_le_bytes())?;
-        self.out.write_all(&[stream])?;
-        self.out.write_all(line)?;
-        self.size += (HEADER + line.len()) as u64;
-        Ok(())
-    }
-
-    pub fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
-    }
-
-    /// container.log.(i) -> .(i+1), the oldest dropped; container.log ->
-    /// .1; a new container.log.
-    fn rotate(&mut self) -> io::Result<()> {
-        self.out.flush()?;
-        let keep = self.limits.max_files.max(1) - 1;
-        let name = |i: u32| self.dir.join(format!("{LOG_FILE}.{i}"));
-        if keep == 0 {
-            std::fs::remove_file(self.dir.join(LOG_FILE))?;
-        } else {
-            let _ = std::fs::remove_file(name(keep));
-            for i in (1..keep).rev() {
-                let _ = std::fs::rename(name(i), name(i + 1));
-            }
-            std::fs::rename(self.dir.join(LOG_FILE), name(1))?;
-        }
-        let file = File::options()
-            .create(true)
-            .append(true)
-            .open(self.dir.join(LOG_FILE))?;
-        self.out = BufWriter::new(file);
-        self.size = 0;
-        let lines = self.lines;
-        self.record(0, META, &lines.to_le_bytes())?;
-        self.flush()
-    }
-}
-
-/// Cuts a stream of bytes into lines (kept with their newline), and lines
-/// longer than MAX_LINE into pieces.
-#[derive(Default)]
-pub struct Splitter {
-    buf: Vec<u8>,
-}
-
-impl Splitter {
-    pub fn push(&mut self, mut data: &[u8], emit: &mut impl FnMut(&[u8])) {
-        while let Some(i) = data.iter().position(|b| *b == b'\n') {
-            let (line, rest) = data.split_at(i + 1);
-            if self.buf.is_empty() {
-                line.chunks(MAX_LINE).for_each(&mut *emit);
-            } else {
-                self.buf.extend_from_slice(line);
-                self.buf.chunks(MAX_LINE).for_each(&mut *emit);
-                self.buf.clear();
-            }
-            data = rest;
-        }
-        self.buf.extend_from_slice(data);
-        while self.buf.len() >= MAX_LINE {
-            let rest = self.buf.split_off(MAX_LINE);
-            emit(&self.buf);
-            self.buf = rest;
-        }
-    }
-
-    /// Emits what is left (a last line without a newline).
-    pub fn finish(&mut self, emit: &mut impl FnMut(&[u8])) {
-        if !self.buf.is_empty() {
-            emit(&self.buf);
-            self.buf.clear();
+    fn entry(&self, r: logs::Record) -> LogLine {
+        LogLine {
+            time: self.timestamps.then_some(r.time),
+            stream: r.stream,
+            line: r.line,
+            lost_lines: 0,
         }
     }
 }
 
-/// The log files of `dir`, oldest first.
-pub fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut rotated: Vec<(u32, PathBuf)> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name();
-            let n = name.to_str()?.strip_prefix(LOG_FILE)?.strip_prefix('.')?;
-            Some((n.parse().ok()?, e.path()))
-        })
-        .collect();
-    rotated.sort_by_key(|r| std::cmp::Reverse(r.0));
-    let mut out: Vec<PathBuf> = rotated.into_iter().map(|(_, p)| p).collect();
-    let current = dir.join(LOG_FILE);
-    if current.exists() {
-        out.push(current);
-    }
-    out
-}
-
-/// Reads the complete records of `file` from `offset` on; returns them
-/// (lines only, no META records) and the offset after the last complete
-/// one.
-#[cfg(test)]
-pub fn read_from(file: &mut File, offset: u64) -> io::Result<(Vec<Record>, u64)> {
-    read_chunk(file, offset, u64::MAX)
-}
-
-/// Like `read_from`, reading about `max` bytes at most (always at least one
-/// whole record, if there is one).
-pub fn read_chunk(file: &mut File, offset: u64, max: u64) -> io::Result<(Vec<Record>, u64)> {
-    file.seek(SeekFrom::Start(offset))?;
-    let mut r = io::BufReader::with_capacity(64 << 10, file);
-    let mut out = Vec::new();
-    let mut at = offset;
-    while at - offset < max {
-        let Some((len, time, stream)) = header(&mut r)? else {
-            break;
+impl Runtime {
+    /// Streams the container's log as `q` asks; with follow, until the
+    /// container stops, the client goes away or the daemon shuts down.
+    pub fn logs(&self, key: &str, q: LogsQuery) -> Result<mpsc::Receiver<LogLine>> {
+        let c = self.find(key)?;
+        let (tx, rx) = mpsc::channel(256);
+        let reader = Reader {
+            c,
+            q,
+            tx,
+            watch: self.log_watch.clone(),
+            shutdown: self.shutdown.clone(),
         };
-        let mut line = vec![0; len as usize];
-        if !read_full(&mut r, &mut line)? {
-            break;
-        }
-        at += HEADER as u64 + len;
-        if stream != META {
-            out.push(Record { time, stream, line });
-        }
-    }
-    Ok((out, at))
-}
-
-/// The next record's header, or None at the end (or a torn header).
-fn header(r: &mut impl Read) -> io::Result<Option<(u64, i64, u8)>> {
-    let mut h = [0u8; HEADER];
-    if !read_full(r, &mut h)? {
-        return Ok(None);
-    }
-    let len = u32::from_le_bytes(h[0..4].try_into().expect("4 bytes"));
-    let time = i64::from_le_bytes(h[4..12].try_into().expect("8 bytes"));
-    Ok(Some((len as u64, time, h[12])))
-}
-
-/// Fills `buf`; false if the input ended first.
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<bool> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) => return Ok(false),
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(true)
-}
-
-/// The count of lines written before `file`, from its first record; None
-/// for a file without one.
-pub fn lines_before(file: &mut File) -> io::Result<Option<u64>> {
-    file.seek(SeekFrom::Start(0))?;
-    let mut r = io::BufReader::with_capacity(64, file);
-    match header(&mut r)? {
-        Some((8, _, META)) => {
-            let mut n = [0u8; 8];
-            Ok(read_full(&mut r, &mut n)?.then(|| u64::from_le_bytes(n)))
-        }
-        _ => Ok(None),
+        tokio::spawn(reader.run());
+        Ok(rx)
     }
 }
 
-/// Where a record is, and what a query needs to know of it without
-/// reading its line.
-#[derive(Debug, Clone, Copy)]
-pub struct Entry {
-    pub offset: u64,
-    pub time: i64,
-    pub stream: u8,
-}
+/// How much one blocking read takes in.
+const CHUNK: u64 = 1 << 20;
+/// At most this much is read without a blocking thread.
+const INLINE: u64 = 64 << 10;
 
-/// Walks the records of `file` from `offset` to `end` (or its end)
-/// reading only their headers; calls `each` for every line. Returns the
-/// count of lines and the offset after the last complete record.
-pub fn scan(
-    file: &mut File,
+/// Where a reader is: a file, what came before it, how far it has read.
+struct Cursor {
+    file: File,
+    inode: u64,
+    /// Lines written before this file (None: a file without that record).
+    before: Option<u64>,
+    /// Lines of this file read so far (wanted or not).
+    read: u64,
     offset: u64,
-    end: u64,
-    each: &mut impl FnMut(Entry),
-) -> io::Result<(u64, u64)> {
-    file.seek(SeekFrom::Start(offset))?;
-    let size = file.metadata()?.len().min(end);
-    let mut r = io::BufReader::with_capacity(64 << 10, file);
-    let (mut at, mut lines) = (offset, 0);
-    while at < size {
-        let Some((len, time, stream)) = header(&mut r)? else {
-            break;
-        };
-        if at + HEADER as u64 + len > size {
-            break;
+    /// Lines the reader had read when it came to this file: if the file
+    /// says more came before it, the difference was rotated away.
+    expect: Option<u64>,
+}
+
+impl Cursor {
+    fn open(path: &std::path::Path) -> io::Result<Cursor> {
+        let mut file = File::open(path)?;
+        let inode = file.metadata()?.ino();
+        let before = logs::lines_before(&mut file)?;
+        Ok(Cursor {
+            file,
+            inode,
+            before,
+            read: 0,
+            offset: 0,
+            expect: None,
+        })
+    }
+
+    /// The count of lines up to the end of what was read.
+    fn lines(&self) -> Option<u64> {
+        self.before.map(|b| b + self.read)
+    }
+}
+
+/// Reads on from the cursor, about `max` bytes: in place if little is
+/// left (just written, so in the page cache), else on a blocking thread.
+async fn read(at: Cursor, max: u64) -> io::Result<(Vec<logs::Record>, Cursor)> {
+    let left = at.file.metadata()?.len().saturating_sub(at.offset);
+    let go = move || {
+        let mut at = at;
+        let start = at.offset;
+        let (records, end) = logs::read_chunk(&mut at.file, at.offset, max)?;
+        // A file just made may not have had its first record when opened;
+        // once anything of it is read, that record is there.
+        if at.before.is_none() && start == 0 && end > 0 {
+            at.before = logs::lines_before(&mut at.file)?;
         }
-        r.seek_relative(len as i64)?;
-        if stream != META {
-            each(Entry {
-                offset: at,
-                time,
-                stream,
+        at.offset = end;
+        at.read += records.len() as u64;
+        Ok((records, at))
+    };
+    match left <= INLINE {
+        true => go(),
+        false => blocking(go).await,
+    }
+}
+
+/// Runs in blocking code.
+fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> impl std::future::Future<Output = io::Result<T>> {
+    let task = tokio::task::spawn_blocking(f);
+    async move { task.await.map_err(io::Error::other)? }
+}
+
+struct Reader {
+    c: Arc<Container>,
+    q: LogsQuery,
+    tx: mpsc::Sender<LogLine>,
+    watch: Arc<LogWatch>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Reader {
+    async fn run(mut self) {
+        if let Err(e) = self.stream().await {
+            tracing::warn!(container = %self.c.id, error = %e, "cannot read the log");
+        }
+    }
+
+    async fn send(&self, entry: LogLine) -> bool {
+        self.tx.send(entry).await.is_ok()
+    }
+
+    async fn stream(&mut self) -> io::Result<()> {
+        // Follow from before the first read, so no change is missed.
+        let mut following = match self.q.follow {
+            true => Some(self.watch.follow(&self.c.dir)?),
+            false => None,
+        };
+        let mut changed = self.c.changed.subscribe();
+        let dir = self.c.dir.clone();
+        let mut cursor = match self.q.tail {
+            Some(n) => {
+                let q = self.q.clone();
+                let (records, cursor) = blocking(move || tail(&dir, &q, n)).await?;
+                for r in records {
+                    if !self.send(self.q.entry(r)).await {
+                        return Ok(());
+                    }
+                }
+                // Without follow, the last lines are the answer.
+                if !self.q.follow {
+                    return Ok(());
+                }
+                cursor
+            }
+            // A directory listing and an open: cheap enough in place.
+            None => first_file(&dir)?,
+        };
+        loop {
+            if self.tx.is_closed() || *self.shutdown.borrow() {
+                return Ok(());
+            }
+            // Checked before reading: once it is not running, its monitor
+            // has written everything.
+            let running = {
+                let st = self.c.state();
+                st.record.status.is_running() && !st.removed
+            };
+            match cursor.take() {
+                None => {
+                    cursor = match Cursor::open(&self.c.dir.join(logs::LOG_FILE)) {
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+                        r => Some(r?),
+                    };
+                    if cursor.is_some() {
+                        continue;
+                    }
+                }
+                Some(at) => {
+                    let (at, step) = self.step(at).await?;
+                    cursor = Some(at);
+                    match step {
+                        Step::Read => continue,
+                        Step::Gone => return Ok(()),
+                        Step::End => {}
+                    }
+                }
+            }
+            let Some(follow) = following.as_mut() else {
+                return Ok(());
+            };
+            if !running || self.q.until.is_some_and(|u| u < now_nanos()) {
+                return Ok(());
+            }
+            let until = async {
+                match self.q.until {
+                    Some(u) => {
+                        let left = u.saturating_sub(now_nanos()).max(0) as u64;
+                        tokio::time::sleep(std::time::Duration::from_nanos(left)).await
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            let mut shutdown = self.shutdown.clone();
+            tokio::select! {
+                _ = follow.changed.changed() => {}
+                _ = changed.changed() => {}
+                _ = until => {}
+                _ = self.tx.closed() => return Ok(()),
+                _ = async { drop(shutdown.wait_for(|s| *s).await) } => return Ok(()),
+            }
+        }
+    }
+
+    /// Reads on from `at`: lines sent, a move to the next file, or the end
+    /// of the newest file.
+    async fn step(&self, at: Cursor) -> io::Result<(Cursor, Step)> {
+        let (records, mut at) = read(at, CHUNK).await?;
+        if let (Some(had), Some(before)) = (at.expect, at.before) {
+            at.expect = None;
+            if before > had {
+                let lost = before - had;
+                tracing::warn!(container = %self.c.id, lost, "a log follower fell behind rotation");
+                let entry = LogLine {
+                    lost_lines: lost,
+                    ..Default::default()
+                };
+                if !self.send(entry).await {
+                    return Ok((at, Step::Gone));
+                }
+            }
+        }
+        if !records.is_empty() {
+            for r in records.into_iter().filter(|r| self.q.wants(r)) {
+                if !self.send(self.q.entry(r)).await {
+                    return Ok((at, Step::Gone));
+                }
+            }
+            return Ok((at, Step::Read));
+        }
+        // The newest file is the one written to: one stat says whether the
+        // reader is on it.
+        let current = self.c.dir.join(logs::LOG_FILE);
+        if std::fs::metadata(current).is_ok_and(|m| m.ino() == at.inode) {
+            return Ok((at, Step::End));
+        }
+        let dir = self.c.dir.clone();
+        let inode = at.inode;
+        let Some(path) = blocking(move || next_file(&dir, inode)).await? else {
+            return Ok((at, Step::End));
+        };
+        // The file was rotated: what it got before that is read now, then
+        // the next one.
+        let (rest, at) = read(at, u64::MAX).await?;
+        for r in rest.into_iter().filter(|r| self.q.wants(r)) {
+            if !self.send(self.q.entry(r)).await {
+                return Ok((at, Step::Gone));
+            }
+        }
+        let mut next = match blocking(move || Cursor::open(&path)).await {
+            Ok(next) => next,
+            // Rotated on meanwhile: look again.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((at, Step::Read)),
+            Err(e) => return Err(e),
+        };
+        next.expect = at.lines();
+        Ok((next, Step::Read))
+    }
+}
+
+enum Step {
+    /// Lines were read (or a new file opened): read on.
+    Read,
+    /// At the end of the newest file.
+    End,
+    /// The client went away.
+    Gone,
+}
+
+/// A cursor at the start of the oldest file, if there is one.
+fn first_file(dir: &std::path::Path) -> io::Result<Option<Cursor>> {
+    loop {
+        let Some(path) = logs::files(dir).into_iter().next() else {
+            return Ok(None);
+        };
+        match Cursor::open(&path) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            r => return r.map(Some),
+        }
+    }
+}
+
+/// The file after the one with inode `inode`, oldest first; None if that
+/// one is the newest. If it is no longer there (rotated away while read),
+/// the oldest file left.
+fn next_file(dir: &std::path::Path, inode: u64) -> io::Result<Option<PathBuf>> {
+    let files = logs::files(dir);
+    let inodes: Vec<Option<u64>> = files
+        .iter()
+        .map(|f| std::fs::metadata(f).ok().map(|m| m.ino()))
+        .collect();
+    match inodes.iter().position(|i| *i == Some(inode)) {
+        Some(i) => Ok(files.get(i + 1).cloned()),
+        None => Ok(files.into_iter().next()),
+    }
+}
+
+/// The last `n` lines the query wants, oldest first, and a cursor at the
+/// end of the newest file. Only record headers are read until the lines
+/// are known; files older than needed are not read at all.
+fn tail(
+    dir: &std::path::Path,
+    q: &LogsQuery,
+    n: usize,
+) -> io::Result<(Vec<logs::Record>, Option<Cursor>)> {
+    let files = logs::files(dir);
+    // Newest file first; for each, the positions of its last wanted lines.
+    let mut picked: Vec<(PathBuf, Vec<Entry>)> = Vec::new();
+    let mut cursor = None;
+    let mut need = n;
+    for path in files.iter().rev() {
+        let Ok(mut c) = Cursor::open(path) else {
+            continue;
+        };
+        let mut last: VecDeque<Entry> = VecDeque::with_capacity(need.min(4096));
+        let (lines, end) = logs::scan(&mut c.file, 0, u64::MAX, &mut |e| {
+            let wanted = q.wants(&logs::Record {
+                time: e.time,
+                stream: e.stream,
+                line: Vec::new(),
             });
-            lines += 1;
+            if wanted && need > 0 {
+                if last.len() == need {
+                    last.pop_front();
+                }
+                last.push_back(e);
+            }
+        })?;
+        if cursor.is_none() {
+            c.read = lines;
+            c.offset = end;
+            cursor = Some(c);
         }
-        at += HEADER as u64 + len;
+        need -= last.len();
+        picked.push((path.clone(), last.into()));
+        if need == 0 {
+            break;
+        }
     }
-    Ok((lines, at))
-}
-
-/// The count of lines from `offset` to `end` and the offset after them.
-pub fn count(file: &mut File, offset: u64, end: u64) -> io::Result<(u64, u64)> {
-    scan(file, offset, end, &mut |_| {})
-}
-
-/// The record at `offset` (a line).
-pub fn read_at(file: &mut File, offset: u64) -> io::Result<Option<Record>> {
-    Ok(read_chunk(file, offset, 1)?.0.into_iter().next())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn splits_lines_and_long_lines() {
-        let mut s = Splitter::default();
-        let mut got: Vec<Vec<u8>> = Vec::new();
-        let mut emit = |l: &[u8]| got.push(l.to_vec());
-        s.push(b"a\nb", &mut emit);
-        s.push(b"c\n\nd", &mut emit);
-        s.finish(&mut emit);
-        let long = vec![b'x'; MAX_LINE + 5];
-        s.push(&long, &mut emit);
-        s.push(b"\n", &mut emit);
-        // In one write, with its newline.
-        let mut whole = vec![b'y'; 2 * MAX_LINE + 1];
-        whole.push(b'\n');
-        s.push(&whole, &mut emit);
-        assert_eq!(
-            got[..4],
-            [
-                b"a\n".to_vec(),
-                b"bc\n".to_vec(),
-                b"\n".to_vec(),
-                b"d".to_vec()
-            ]
-        );
-        assert_eq!(got[4].len(), MAX_LINE);
-        assert_eq!(got[5], b"xxxxx\n");
-        assert_eq!((got[6].len(), got[7].len()), (MAX_LINE, MAX_LINE));
-        assert_eq!(got[8], b"y\n");
-        assert_eq!(got.len(), 9);
+    let mut out = Vec::with_capacity(n.min(4096));
+    for (path, entries) in picked.into_iter().rev() {
+        if entries.is_empty() {
+            continue;
+        }
+        let mut f = File::open(&path)?;
+        for e in entries {
+            if let Some(r) = logs::read_at(&mut f, e.offset)? {
+                out.push(r);
+            }
+        }
     }
-
-    #[test]
-    fn writes_rotates_and_reads_back() {
-        let dir = std::env::temp_dir().join(format!("berth-logs-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let limits = Limits {
-            max_size: 100,
-            max_files: 3,
-        };
-        let mut w = Writer::open(&dir, limits).unwrap();
-        for i in 0..30 {
-            w.write(
-                i,
-                STDOUT + (i % 2) as u8,
-                format!("line {i:02}\n").as_bytes(),
-            )
-            .unwrap();
-        }
-        w.flush().unwrap();
-        let files = files(&dir);
-        assert_eq!(files.len(), 3);
-        let mut all = Vec::new();
-        for f in &files {
-            assert!(std::fs::metadata(f).unwrap().len() <= 100);
-            let (recs, end) = read_from(&mut File::open(f).unwrap(), 0).unwrap();
-            assert_eq!(end, std::fs::metadata(f).unwrap().len());
-            all.extend(recs);
-        }
-        // The newest lines, in order, each with its stream and time.
-        let last = all.last().unwrap();
-        assert_eq!(
-            (last.time, last.stream, last.line.as_slice()),
-            (29, STDERR, &b"line 29\n"[..])
-        );
-        for w in all.windows(2) {
-            assert_eq!(w[0].time + 1, w[1].time);
-        }
-        // Each file says how many lines came before it.
-        let befores: Vec<Option<u64>> = files
-            .iter()
-            .map(|f| lines_before(&mut File::open(f).unwrap()).unwrap())
-            .collect();
-        let counts: Vec<u64> = files
-            .iter()
-            .map(|f| count(&mut File::open(f).unwrap(), 0, u64::MAX).unwrap().0)
-            .collect();
-        assert_eq!(befores[2], Some(30 - counts[2]));
-        assert_eq!(befores[1], Some(30 - counts[2] - counts[1]));
-        // A writer opened again goes on counting.
-        drop(w);
-        let mut w = Writer::open(&dir, limits).unwrap();
-        assert_eq!(w.lines, 30);
-        w.write(30, STDOUT, b"line 30\n").unwrap();
-        w.flush().unwrap();
-        // A torn last record is not returned.
-        let cur = dir.join(LOG_FILE);
-        let len = std::fs::metadata(&cur).unwrap().len();
-        let mut f = File::options().append(true).open(&cur).unwrap();
-        f.write_all(&[9, 0, 0, 0, 1]).unwrap();
-        let (_, end) = read_from(&mut File::open(&cur).unwrap(), 0).unwrap();
-        assert_eq!(end, len);
-        let _ = std::fs::remove_dir_all(&dir);
-    }
+    Ok((out, cursor))
 }

@@ -15,8 +15,10 @@
 //! run. It never deletes a directory of a container it does not know: it
 //! sets it aside under `orphaned/` and says so.
 
-use super::monitor::{self, container_dir};
-use super::{Error, Record, Result, Status};
+use super::container::{Record, Status};
+use super::error::{failed, Error, Result};
+use super::host::Host;
+use crate::monitor::protocol::{container_dir, ExitRecord};
 use crate::store::{Batch, Store};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -109,10 +111,10 @@ pub fn rebuild(root: &Path, monitors: &HashMap<String, i32>) -> Result<(Arc<Stor
     if path.exists() {
         let aside = root.join(format!(
             "{DATABASE}.damaged-{}",
-            crate::events::now_nanos() / 1_000_000_000
+            crate::sys::time::now_nanos() / 1_000_000_000
         ));
         std::fs::rename(&path, &aside)
-            .map_err(|e| Error::Internal(format!("set {} aside: {e}", path.display())))?;
+            .map_err(|e| failed(format!("set {} aside", path.display()), e))?;
         tracing::warn!(database = %aside.display(), "the database was set aside");
     }
     let store = Arc::new(Store::open(&path)?);
@@ -143,7 +145,7 @@ pub fn rebuild(root: &Path, monitors: &HashMap<String, i32>) -> Result<(Arc<Stor
 fn from_copy(mut r: Record, dir: &Path, monitor: Option<i32>) -> Record {
     r.stop_deadline = 0;
     r.oom_kills = 0;
-    match (monitor.and_then(pid1_of), monitor::read_exit(dir)) {
+    match (monitor.and_then(pid1_of), ExitRecord::read(dir)) {
         (Some(pid), _) => {
             r.status = Status::Running;
             r.pid = pid;
@@ -181,7 +183,7 @@ fn pid1_of(monitor: i32) -> Option<i32> {
 /// a container (a create cut short) or whose container was removed (its
 /// copy goes first) is deleted; any other is set aside under `orphaned/`,
 /// never deleted.
-pub fn set_aside_orphans(root: &Path, known: &std::collections::HashSet<String>) {
+pub fn set_aside_orphans(root: &Path, known: &std::collections::HashSet<String>, host: &dyn Host) {
     let Ok(entries) = std::fs::read_dir(root.join("containers")) else {
         return;
     };
@@ -190,7 +192,7 @@ pub fn set_aside_orphans(root: &Path, known: &std::collections::HashSet<String>)
         if known.contains(&id) {
             continue;
         }
-        let _ = super::cgroup::Cgroup::load(&id).delete();
+        let _ = host.remove_cgroup(&id);
         if !entry.path().join(RECORD_FILE).exists() {
             tracing::info!(container = %id, "removing the directory of an unrecorded container");
             let _ = std::fs::remove_dir_all(entry.path());

@@ -1,9 +1,11 @@
 //! The Stats request: samples of each container's cgroup usage, with CPU
 //! percentages measured between consecutive samples.
 
-use super::{cgroup, Container, Result, Runtime};
-use crate::events::{now_nanos, timestamp};
-use berth::pb;
+use super::container::{Container, Status};
+use super::error::Result;
+use super::Runtime;
+use crate::shutdown::shutting_down;
+use crate::sys::time::now_nanos;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +20,29 @@ pub struct StatsQuery {
     pub interval: Duration,
 }
 
+/// One sample of every requested container.
+#[derive(Debug, Clone)]
+pub struct Samples {
+    pub time: i64,
+    pub containers: Vec<Sample>,
+}
+
+/// Resource usage of one container; all zero while it is not running.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub id: String,
+    pub name: String,
+    pub status: Status,
+    pub cpu_usage_nanos: u64,
+    /// CPU used over the last interval: 100 is one CPU fully busy.
+    pub cpu_percent: f64,
+    pub memory_usage_bytes: u64,
+    pub memory_limit_bytes: u64,
+    pub memory_cache_bytes: u64,
+    pub pids_current: u64,
+    pub pids_limit: u64,
+}
+
 /// The previous sample of a container, for its CPU percentage.
 struct Previous {
     run: u64,
@@ -28,7 +53,7 @@ struct Previous {
 impl Runtime {
     /// Streams samples as `q` asks; the first after one interval. Unknown
     /// containers fail the request before anything is sent.
-    pub fn stats(self: &Arc<Self>, q: StatsQuery) -> Result<mpsc::Receiver<pb::StatsResponse>> {
+    pub fn stats(self: &Arc<Self>, q: StatsQuery) -> Result<mpsc::Receiver<Samples>> {
         let named = q
             .keys
             .iter()
@@ -50,14 +75,14 @@ impl Runtime {
                 tokio::select! {
                     _ = tokio::time::sleep(q.interval) => {}
                     _ = tx.closed() => return,
-                    _ = super::shutting_down(&mut shutdown) => return,
+                    _ = shutting_down(&mut shutdown) => return,
                 }
                 let containers = targets()
                     .iter()
                     .map(|c| rt.sample(c, &mut previous))
                     .collect();
-                let response = pb::StatsResponse {
-                    time: Some(timestamp(now_nanos())),
+                let response = Samples {
+                    time: now_nanos(),
                     containers,
                 };
                 if tx.send(response).await.is_err() || !q.stream {
@@ -70,16 +95,18 @@ impl Runtime {
 
     /// Running and paused containers, oldest first.
     fn running(&self) -> Vec<Arc<Container>> {
-        let mut out: Vec<(i64, Arc<Container>)> = self
-            .index()
-            .by_id
-            .values()
+        let all: Vec<Arc<Container>> = self.index().by_id.values().cloned().collect();
+        let mut out: Vec<(i64, Arc<Container>)> = all
+            .into_iter()
             .filter_map(|c| {
-                let st = c.state();
-                st.record
-                    .status
-                    .is_running()
-                    .then(|| (st.record.created_at, c.clone()))
+                let created_at = {
+                    let st = c.state();
+                    st.record
+                        .status
+                        .is_running()
+                        .then_some(st.record.created_at)
+                };
+                created_at.map(|t| (t, c))
             })
             .collect();
         out.sort_by_key(|(t, _)| *t);
@@ -87,26 +114,28 @@ impl Runtime {
     }
 
     /// One sample of `c`; updates `previous`.
-    fn sample(
-        &self,
-        c: &Container,
-        previous: &mut HashMap<String, Previous>,
-    ) -> pb::ContainerStats {
+    fn sample(&self, c: &Container, previous: &mut HashMap<String, Previous>) -> Sample {
         let (status, run) = {
             let st = c.state();
             (st.record.status, st.record.exits)
         };
-        let mut out = pb::ContainerStats {
+        let mut out = Sample {
             id: c.id.clone(),
             name: c.name.clone(),
-            status: status.to_pb() as i32,
-            ..Default::default()
+            status,
+            cpu_usage_nanos: 0,
+            cpu_percent: 0.0,
+            memory_usage_bytes: 0,
+            memory_limit_bytes: 0,
+            memory_cache_bytes: 0,
+            pids_current: 0,
+            pids_limit: 0,
         };
         if !status.is_running() {
             previous.remove(&c.id);
             return out;
         }
-        let u = cgroup::Cgroup::load(&c.id).usage();
+        let u = self.host.usage(&c.id);
         let at = now_nanos();
         if let Some(p) = previous.get(&c.id).filter(|p| p.run == run && at > p.at) {
             let used = u.cpu_nanos.saturating_sub(p.cpu_nanos) as f64;

@@ -3,7 +3,7 @@
 //! killing every process. cgroups-rs writes the freezer's requested state
 //! but does not wait for the kernel to reach it; [`Cgroup::freeze`] does.
 
-use super::spec::Resources;
+use crate::spec::Resources;
 use cgroups_rs::fs::cpu::CpuController;
 use cgroups_rs::fs::devices::{DevicePermissions, DeviceType, DevicesController};
 use cgroups_rs::fs::memory::MemController;

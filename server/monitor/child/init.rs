@@ -1,13 +1,13 @@
-//! Starts berth-init (server/init), PID 1 of a container created with
-//! `init: true`. The program is embedded in berthd; the container's
+//! Starts berth-init (berth-init.rs beside this file), PID 1 of a
+//! container created with `init: true`. The program is embedded in berthd; the container's
 //! process copies it into a sealed memfd and executes that, last thing
 //! after its confinement. So nothing needs to exist in the rootfs, and
 //! PID 1's executable, environment and command line are the init's and
 //! the container's: not berthd's file (readable, and a target for
 //! CVE-2019-5736-style overwrites), nor the daemon's environment or paths.
 
-use super::monitor::StepError;
-use super::setup::Exec;
+use super::exec::Exec;
+use crate::monitor::protocol::{Failure, Step};
 use std::ffi::CString;
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -20,8 +20,8 @@ static INIT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/berth-init"));
 pub struct Image(OwnedFd);
 
 impl Image {
-    pub fn new() -> Result<Image, StepError> {
-        let err = |e: std::io::Error| StepError::new("init", format!("copy berth-init: {e}"));
+    pub fn new() -> Result<Image, Failure> {
+        let err = |e: std::io::Error| Failure::new(Step::Init, format!("copy berth-init: {e}"));
         let name = c"berth-init";
         let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
         // MFD_EXEC (Linux 6.3+) keeps the memfd executable where the host
@@ -51,12 +51,12 @@ impl Image {
 
     /// Executes berth-init with `exec`'s program, arguments and
     /// environment. Returns only on failure.
-    pub fn run(&self, exec: &Exec) -> StepError {
+    pub fn run(&self, exec: &Exec) -> Failure {
         exec.reset();
         // Blocked across exec until berth-init waits for signals: one sent
         // to a namespace's PID 1 before it blocks them would be dropped.
         if let Err(e) = nix::sys::signal::SigSet::all().thread_block() {
-            return StepError::new("init", format!("block signals: {e}"));
+            return Failure::new(Step::Init, format!("block signals: {e}"));
         }
         let mut argv: Vec<&std::ffi::CStr> = vec![c"berth-init", c"--"];
         argv.extend(exec.args.iter().map(CString::as_c_str));
@@ -84,8 +84,8 @@ impl Image {
                 libc::AT_EMPTY_PATH,
             )
         };
-        StepError::new(
-            "init",
+        Failure::new(
+            Step::Init,
             format!(
                 "cannot exec berth-init: {}",
                 std::io::Error::last_os_error()

@@ -4,9 +4,9 @@
 //! container's, no_new_privs and the seccomp filter. A privileged container
 //! is spared all of it.
 
-use super::monitor::StepError;
-use super::seccomp::{self, Program};
-use super::spec::{parse_id, parse_user, Id, Spec};
+use crate::monitor::protocol::{Failure, Step};
+use crate::spec::{parse_id, parse_user, Id, Spec};
+use crate::sys::seccomp::{self, Program};
 use nix::mount::{mount, MsFlags};
 use std::path::Path;
 
@@ -38,36 +38,37 @@ const READ_ONLY: &[&str] = &[
 
 /// Applies everything; the last step before exec (or berth's init). The
 /// seccomp filter comes last: it forbids calls made before it.
-pub fn confine(spec: &Spec, filter: Option<&Program>) -> Result<(), StepError> {
+pub fn confine(spec: &Spec, filter: Option<&Program>) -> Result<(), Failure> {
     if !spec.privileged {
         for path in MASKED {
             mask(Path::new(path))
-                .map_err(|e| StepError::new("mask paths", format!("{path}: {e}")))?;
+                .map_err(|e| Failure::new(Step::MaskPaths, format!("{path}: {e}")))?;
         }
         for path in READ_ONLY {
             read_only(Path::new(path))
-                .map_err(|e| StepError::new("mask paths", format!("{path}: {e}")))?;
+                .map_err(|e| Failure::new(Step::MaskPaths, format!("{path}: {e}")))?;
         }
     }
-    let caps = bounding_set(spec.capabilities()).map_err(|e| StepError::new("capabilities", e))?;
+    let caps =
+        bounding_set(spec.capabilities()).map_err(|e| Failure::new(Step::Capabilities, e))?;
     if !spec.user.is_empty() {
         switch_user(&spec.user)?;
     }
-    capabilities(caps).map_err(|e| StepError::new("capabilities", e))?;
+    capabilities(caps).map_err(|e| Failure::new(Step::Capabilities, e))?;
     if !spec.privileged {
         // SAFETY: prctl with integer arguments only.
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-            return Err(StepError::new(
-                "no_new_privs",
+            return Err(Failure::new(
+                Step::NoNewPrivs,
                 std::io::Error::last_os_error(),
             ));
         }
     }
     match (filter, spec.privileged) {
-        (Some(filter), _) => seccomp::load(filter).map_err(|e| StepError::new("seccomp", e))?,
+        (Some(filter), _) => seccomp::load(filter).map_err(|e| Failure::new(Step::Seccomp, e))?,
         (None, true) => {}
         // Fail closed: only a privileged container runs unfiltered.
-        (None, false) => return Err(StepError::new("seccomp", "no filter in the config")),
+        (None, false) => return Err(Failure::new(Step::Seccomp, "no filter in the config")),
     }
     Ok(())
 }
@@ -196,8 +197,8 @@ fn capabilities(caps: u64) -> std::io::Result<()> {
 /// /etc/group, then gid, then uid. The permitted set is kept across the
 /// uid change for `capabilities`; exec as a user other than root then
 /// leaves the process none.
-fn switch_user(user: &str) -> Result<(), StepError> {
-    let fail = |m: String| StepError::new("user", m);
+fn switch_user(user: &str) -> Result<(), Failure> {
+    let fail = |m: String| Failure::new(Step::User, m);
     let (u, g) = parse_user(user).ok_or_else(|| fail(format!("invalid user {user:?}")))?;
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     let group = std::fs::read_to_string("/etc/group").unwrap_or_default();

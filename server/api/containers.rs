@@ -1,0 +1,162 @@
+//! The Containers service: each request converted, handed to the runtime,
+//! and its result converted back.
+
+use super::convert;
+use crate::runtime::{Error, Runtime};
+use crate::spec;
+use berth::pb::{self, containers_server::Containers};
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+pub struct ContainersService {
+    pub rt: Arc<Runtime>,
+    /// The runtime operations run on (see main).
+    pub ops: tokio::runtime::Handle,
+}
+
+type Res<T> = Result<Response<T>, Status>;
+
+/// Runs a state-changing operation to completion in its own task: tonic
+/// drops a handler's future when the client goes away, and an operation cut
+/// off half-way (a started container never recorded, a cgroup frozen but
+/// not marked paused) must never happen.
+async fn detached<T, F>(ops: &tokio::runtime::Handle, op: F) -> Result<T, Status>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = Result<T, Error>> + Send + 'static,
+{
+    ops.spawn(op)
+        .await
+        .map_err(|e| Status::internal(format!("operation failed: {e}")))?
+        .map_err(Status::from)
+}
+
+#[tonic::async_trait]
+impl Containers for ContainersService {
+    async fn create(&self, req: Request<pb::CreateRequest>) -> Res<pb::CreateResponse> {
+        let request = spec::Request::from(req.into_inner());
+        let rt = self.rt.clone();
+        let (id, name) = detached(&self.ops, async move { rt.create(request).await }).await?;
+        Ok(Response::new(pb::CreateResponse { id, name }))
+    }
+
+    async fn start(&self, req: Request<pb::StartRequest>) -> Res<pb::StartResponse> {
+        let (rt, id) = (self.rt.clone(), req.into_inner().id);
+        detached(&self.ops, async move { rt.start(&id).await }).await?;
+        Ok(Response::new(pb::StartResponse {}))
+    }
+
+    async fn stop(&self, req: Request<pb::StopRequest>) -> Res<pb::StopResponse> {
+        let (rt, r) = (self.rt.clone(), req.into_inner());
+        detached(&self.ops, async move {
+            rt.stop(&r.id, r.timeout_seconds, r.signal.as_deref()).await
+        })
+        .await?;
+        Ok(Response::new(pb::StopResponse {}))
+    }
+
+    async fn kill(&self, req: Request<pb::KillRequest>) -> Res<pb::KillResponse> {
+        let (rt, r) = (self.rt.clone(), req.into_inner());
+        detached(
+            &self.ops,
+            async move { rt.kill(&r.id, &r.signal, r.all).await },
+        )
+        .await?;
+        Ok(Response::new(pb::KillResponse {}))
+    }
+
+    async fn pause(&self, req: Request<pb::PauseRequest>) -> Res<pb::PauseResponse> {
+        let (rt, id) = (self.rt.clone(), req.into_inner().id);
+        detached(&self.ops, async move { rt.pause(&id).await }).await?;
+        Ok(Response::new(pb::PauseResponse {}))
+    }
+
+    async fn unpause(&self, req: Request<pb::UnpauseRequest>) -> Res<pb::UnpauseResponse> {
+        let (rt, id) = (self.rt.clone(), req.into_inner().id);
+        detached(&self.ops, async move { rt.unpause(&id).await }).await?;
+        Ok(Response::new(pb::UnpauseResponse {}))
+    }
+
+    async fn remove(&self, req: Request<pb::RemoveRequest>) -> Res<pb::RemoveResponse> {
+        let (rt, r) = (self.rt.clone(), req.into_inner());
+        detached(&self.ops, async move { rt.remove(&r.id, r.force).await }).await?;
+        Ok(Response::new(pb::RemoveResponse {}))
+    }
+
+    async fn wait(&self, req: Request<pb::WaitRequest>) -> Res<pb::WaitResponse> {
+        let r = req.into_inner();
+        let cond = convert::wait_condition(r.condition).map_err(|c| {
+            Status::invalid_argument(format!(
+                "invalid wait condition {c}: use NOT_RUNNING, NEXT_EXIT or REMOVED"
+            ))
+        })?;
+        let exit = self.rt.wait(&r.id, cond, r.exit_count).await?;
+        Ok(Response::new(pb::WaitResponse {
+            exit_code: exit.code,
+            signal: exit.signal,
+            oom_killed: exit.oom_killed,
+        }))
+    }
+
+    async fn update(&self, req: Request<pb::UpdateRequest>) -> Res<pb::UpdateResponse> {
+        let (rt, r) = (self.rt.clone(), req.into_inner());
+        let wanted = spec::ResourcesRequest::from(r.resources.unwrap_or_default());
+        let now = detached(&self.ops, async move { rt.update(&r.id, wanted).await }).await?;
+        Ok(Response::new(pb::UpdateResponse {
+            resources: Some(convert::resources(&now)),
+        }))
+    }
+
+    type StatsStream = Pin<Box<dyn Stream<Item = Result<pb::StatsResponse, Status>> + Send>>;
+
+    async fn stats(&self, req: Request<pb::StatsRequest>) -> Res<Self::StatsStream> {
+        let r = req.into_inner();
+        let interval = match r.interval_ms {
+            0 => 1000,
+            n if n < 100 => {
+                return Err(Status::invalid_argument(format!(
+                    "invalid interval_ms {n}: use 0 for 1000, or at least 100"
+                )))
+            }
+            n => n,
+        };
+        let q = crate::runtime::StatsQuery {
+            keys: r.ids,
+            stream: r.stream,
+            interval: std::time::Duration::from_millis(interval.into()),
+        };
+        let rx = self.rt.stats(q)?;
+        Ok(Response::new(Box::pin(tokio_stream::StreamExt::map(
+            ReceiverStream::new(rx),
+            |s| Ok(convert::samples(s)),
+        ))))
+    }
+
+    type LogsStream = Pin<Box<dyn Stream<Item = Result<pb::LogEntry, Status>> + Send>>;
+
+    async fn logs(&self, req: Request<pb::LogsRequest>) -> Res<Self::LogsStream> {
+        let r = req.into_inner();
+        let q = crate::runtime::LogsQuery::from(&r);
+        let rx = self.rt.logs(&r.id, q)?;
+        Ok(Response::new(Box::pin(tokio_stream::StreamExt::map(
+            ReceiverStream::new(rx),
+            |l| Ok(convert::log_entry(l)),
+        ))))
+    }
+
+    async fn inspect(&self, req: Request<pb::InspectRequest>) -> Res<pb::InspectResponse> {
+        let container = self.rt.inspect(&req.into_inner().id)?;
+        Ok(Response::new(pb::InspectResponse {
+            container: Some(convert::container(&container)),
+        }))
+    }
+
+    async fn list(&self, req: Request<pb::ListRequest>) -> Res<pb::ListResponse> {
+        let containers = self.rt.list(req.into_inner().all);
+        let containers = containers.iter().map(convert::container).collect();
+        Ok(Response::new(pb::ListResponse { containers }))
+    }
+}

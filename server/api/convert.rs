@@ -1,0 +1,192 @@
+//! Every conversion between the protobuf messages and the domain, both
+//! ways. (Events are the exception: the journal stores the API's Event
+//! message as its record, so subscribers get what was stored.)
+
+use crate::runtime::{LogLine, LogsQuery, Record, Sample, Samples, Status, WaitCondition};
+use crate::spec::{MountSpec, Request, Resources, ResourcesRequest};
+use crate::{events::timestamp, logs};
+use berth::pb;
+
+impl From<pb::CreateRequest> for Request {
+    fn from(r: pb::CreateRequest) -> Request {
+        Request {
+            name: r.name,
+            rootfs: r.rootfs,
+            args: r.args,
+            env: r.env,
+            working_dir: r.working_dir,
+            hostname: r.hostname,
+            labels: r.labels.into_iter().collect(),
+            init: r.init,
+            stop_signal: r.stop_signal,
+            stop_timeout: r.stop_timeout_seconds,
+            mounts: r
+                .mounts
+                .into_iter()
+                .map(|m| MountSpec {
+                    source: m.source,
+                    destination: m.destination,
+                    read_only: m.read_only,
+                })
+                .collect(),
+            network: r.network,
+            log_max_size: r.log_max_size_bytes,
+            log_max_files: r.log_max_files,
+            resources: r.resources.unwrap_or_default().into(),
+            cap_add: r.cap_add,
+            cap_drop: r.cap_drop,
+            privileged: r.privileged,
+            read_only: r.read_only,
+            user: r.user,
+        }
+    }
+}
+
+impl From<pb::Resources> for ResourcesRequest {
+    fn from(r: pb::Resources) -> ResourcesRequest {
+        ResourcesRequest {
+            memory: r.memory_limit_bytes,
+            memory_swap: r.memory_swap_limit_bytes,
+            cpus: r.cpus,
+            cpu_shares: r.cpu_shares,
+            pids_limit: r.pids_limit,
+        }
+    }
+}
+
+pub fn status(s: Status) -> pb::Status {
+    match s {
+        Status::Created => pb::Status::Created,
+        Status::Running => pb::Status::Running,
+        Status::Paused => pb::Status::Paused,
+        Status::Exited => pb::Status::Exited,
+    }
+}
+
+/// A wait condition, or the raw value if it is not one.
+pub fn wait_condition(c: i32) -> Result<WaitCondition, i32> {
+    match pb::WaitCondition::try_from(c) {
+        Ok(pb::WaitCondition::NotRunning) => Ok(WaitCondition::NotRunning),
+        Ok(pb::WaitCondition::NextExit) => Ok(WaitCondition::NextExit),
+        Ok(pb::WaitCondition::Removed) => Ok(WaitCondition::Removed),
+        Err(_) => Err(c),
+    }
+}
+
+impl From<&pb::LogsRequest> for LogsQuery {
+    fn from(r: &pb::LogsRequest) -> LogsQuery {
+        let both = !r.stdout && !r.stderr;
+        LogsQuery {
+            follow: r.follow,
+            tail: r.tail.map(|n| n as usize),
+            since: r.since.as_ref().map(crate::events::nanos),
+            until: r.until.as_ref().map(crate::events::nanos),
+            timestamps: r.timestamps,
+            stdout: r.stdout || both,
+            stderr: r.stderr || both,
+        }
+    }
+}
+
+pub fn log_entry(l: LogLine) -> pb::LogEntry {
+    pb::LogEntry {
+        time: l.time.map(timestamp),
+        stream: match l.stream {
+            logs::STDOUT => pb::LogStream::Stdout,
+            logs::STDERR => pb::LogStream::Stderr,
+            _ => pb::LogStream::Unspecified,
+        } as i32,
+        line: l.line,
+        lost_lines: l.lost_lines,
+    }
+}
+
+pub fn samples(s: Samples) -> pb::StatsResponse {
+    pb::StatsResponse {
+        time: Some(timestamp(s.time)),
+        containers: s.containers.into_iter().map(sample).collect(),
+    }
+}
+
+fn sample(s: Sample) -> pb::ContainerStats {
+    pb::ContainerStats {
+        id: s.id,
+        name: s.name,
+        status: status(s.status) as i32,
+        cpu_usage_nanos: s.cpu_usage_nanos,
+        cpu_percent: s.cpu_percent,
+        memory_usage_bytes: s.memory_usage_bytes,
+        memory_limit_bytes: s.memory_limit_bytes,
+        memory_cache_bytes: s.memory_cache_bytes,
+        pids_current: s.pids_current,
+        pids_limit: s.pids_limit,
+    }
+}
+
+fn ts(nanos: i64) -> Option<prost_types::Timestamp> {
+    (nanos > 0).then(|| timestamp(nanos))
+}
+
+/// A container as the API shows it.
+pub fn container(r: &Record) -> pb::Container {
+    let s = &r.spec;
+    pb::Container {
+        id: r.id.clone(),
+        name: s.name.clone(),
+        config: Some(pb::ContainerConfig {
+            rootfs: s.rootfs.clone(),
+            args: s.args.clone(),
+            env: s.env.clone(),
+            working_dir: s.working_dir.clone(),
+            hostname: s.hostname.clone(),
+            labels: s
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            init: s.init,
+            stop_signal: s.stop_signal,
+            stop_timeout_seconds: s.stop_timeout,
+            mounts: s
+                .mounts
+                .iter()
+                .map(|m| pb::Mount {
+                    source: m.source.clone(),
+                    destination: m.destination.clone(),
+                    read_only: m.read_only,
+                })
+                .collect(),
+            network: s.network.as_str().to_string(),
+            log_max_size_bytes: s.log_max_size,
+            log_max_files: s.log_max_files,
+            resources: Some(resources(&s.resources)),
+            cap_add: s.cap_add.clone(),
+            cap_drop: s.cap_drop.clone(),
+            privileged: s.privileged,
+            read_only: s.read_only,
+            user: s.user.clone(),
+        }),
+        state: Some(pb::ContainerState {
+            status: status(r.status) as i32,
+            pid: r.pid.max(0) as u32,
+            exit_code: r.exit_code,
+            signal: r.signal,
+            started_at: ts(r.started_at),
+            finished_at: ts(r.finished_at),
+            exit_count: r.exits,
+            oom_killed: r.oom_killed,
+        }),
+        created_at: ts(r.created_at),
+    }
+}
+
+/// Limits as the API shows them: every field set.
+pub fn resources(r: &Resources) -> pb::Resources {
+    pb::Resources {
+        memory_limit_bytes: Some(r.memory),
+        memory_swap_limit_bytes: Some(r.memory_swap),
+        cpus: Some(r.nano_cpus as f64 / 1e9),
+        cpu_shares: Some(r.cpu_shares),
+        pids_limit: Some(r.pids_limit),
+    }
+}

@@ -1,0 +1,256 @@
+//! The daemon: its listeners (the unix socket, and TCP with mutual TLS if
+//! asked), its services, and its shutdown.
+
+mod tcp;
+
+pub use tcp::TcpArgs;
+
+use crate::api::{ContainersService, EventsService};
+use crate::logs::Limits;
+use crate::runtime::{host::Real, Options, Runtime};
+use crate::Args;
+use berth::pb::{containers_server::ContainersServer, events_server::EventsServer};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+type BoxError = Box<dyn std::error::Error>;
+
+/// How much less CPU the threads serving connections get than those
+/// running container operations when both want it (a nice value, for those
+/// threads alone): delivering events to a thousand subscribers must not
+/// slow a start.
+pub const SERVER_NICE: i32 = 10;
+
+/// The largest request message accepted; bigger ones are refused
+/// (OUT_OF_RANGE) before they are decoded.
+const MAX_REQUEST_BYTES: usize = 1 << 20;
+
+/// The largest header block a request may send.
+const MAX_HEADER_BYTES: u32 = 64 << 10;
+
+/// Serves the API until a shutdown signal: opens the runtime on `ops`
+/// (where every container operation runs), then listens on the unix
+/// socket and, if asked, on TCP.
+pub async fn serve(args: Args, ops: tokio::runtime::Handle) -> Result<(), BoxError> {
+    let signalled = shutdown_signals()?;
+    let (shutdown_tx, shutdown) = watch::channel(false);
+    // Before anything else: a daemon that cannot secure its socket does
+    // not start.
+    secure_dir(&args.socket)?;
+    let gid = group_id(args.group.as_deref())?;
+    let server = || {
+        tonic::transport::Server::builder()
+            .max_concurrent_streams(args.max_streams)
+            .http2_max_header_list_size(MAX_HEADER_BYTES)
+    };
+    // A TCP address in use stops the daemon before it opens its root.
+    let tcp = match args.tcp.config(server())? {
+        Some(config) => Some(config.bind().await?),
+        None => None,
+    };
+    let options = Options {
+        log_limits: Limits {
+            max_size: args.log_max_size,
+            max_files: args.log_max_files,
+        },
+        rebuild: args.rebuild,
+    };
+    let (root, stop) = (args.root.clone(), shutdown.clone());
+    let host = Box::new(Real {
+        exe: std::fs::read_link("/proc/self/exe")?,
+    });
+    let rt = ops
+        .spawn(async move { Runtime::open(&root, host, options, stop).await })
+        .await??;
+    let bus = rt.bus();
+    bus.spawn_retention(args.events_retention, shutdown.clone());
+    let listener = bind(&args.socket, gid)?;
+    let routes = routes(rt, ops).await?;
+    tokio::spawn(async move {
+        signalled.await;
+        tracing::info!("shutting down; containers keep running");
+        let _ = shutdown_tx.send(true);
+        bus.close();
+    });
+    let stopped = || {
+        let mut shutdown = shutdown.clone();
+        async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        }
+    };
+    tracing::info!(socket = %args.socket.display(), root = %args.root.display(), "berthd serving");
+    let unix = server()
+        .add_routes(routes.clone())
+        .serve_with_incoming_shutdown(logged(listener), stopped());
+    let tcp = async {
+        match tcp {
+            Some(tcp) => tcp.serve(routes, stopped()).await.map_err(Into::into),
+            None => Ok(()),
+        }
+    };
+    tokio::try_join!(async { unix.await.map_err(BoxError::from) }, tcp)?;
+    let _ = std::fs::remove_file(&args.socket);
+    Ok(())
+}
+
+fn group_id(group: Option<&str>) -> Result<Option<nix::unistd::Gid>, BoxError> {
+    let Some(name) = group else { return Ok(None) };
+    let group = nix::unistd::Group::from_name(name)
+        .map_err(|e| format!("look up group {name:?}: {e}"))?
+        .ok_or_else(|| format!("no group {name:?} on this host"))?;
+    Ok(Some(group.gid))
+}
+
+/// The services, health and reflection (both versions: grpcurl and many
+/// other tools still ask for v1alpha).
+async fn routes(
+    rt: Arc<Runtime>,
+    ops: tokio::runtime::Handle,
+) -> Result<tonic::service::Routes, BoxError> {
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(berth::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<ContainersServer<ContainersService>>()
+        .await;
+    health.set_serving::<EventsServer<EventsService>>().await;
+    let bus = rt.bus();
+    Ok(tonic::service::Routes::new(health_service)
+        .add_service(reflection().build_v1()?)
+        .add_service(reflection().build_v1alpha()?)
+        .add_service(
+            ContainersServer::new(ContainersService { rt, ops })
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            EventsServer::new(EventsService { bus }).max_decoding_message_size(MAX_REQUEST_BYTES),
+        ))
+}
+
+/// The unix socket's connections, each caller logged with its peer
+/// credentials.
+fn logged(
+    listener: tokio::net::UnixListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::UnixStream>> {
+    tokio_stream::StreamExt::map(
+        tokio_stream::wrappers::UnixListenerStream::new(listener),
+        |conn| {
+            if let Ok(cred) = conn.as_ref().map(|c| c.peer_cred()) {
+                match cred {
+                    Ok(c) => tracing::info!(
+                        uid = c.uid(),
+                        gid = c.gid(),
+                        pid = c.pid().unwrap_or(0),
+                        "client connected"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "client connected; no peer credentials"),
+                }
+            }
+            conn
+        },
+    )
+}
+
+/// Creates the socket's directory if needed, and refuses a path that
+/// anyone but root could change: every directory from the socket's up to
+/// / (as given and with symlinks resolved) must be root's and not writable
+/// by others unless sticky, as sshd's StrictModes wants. Whoever could
+/// write one of them could swap the socket for their own and receive
+/// root's requests.
+fn secure_dir(path: &Path) -> Result<(), BoxError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir)?;
+    let given = std::path::absolute(dir)?;
+    let real = std::fs::canonicalize(dir)?;
+    for p in given.ancestors().chain(real.ancestors()) {
+        check_owner(path, p)?;
+    }
+    Ok(())
+}
+
+/// `p` (not followed if a symlink) must be root's, and a directory must
+/// not be writable by group or others unless sticky.
+fn check_owner(socket: &Path, p: &Path) -> Result<(), BoxError> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(p).map_err(|e| format!("check {}: {e}", p.display()))?;
+    let writable = m.is_dir() && m.mode() & 0o022 != 0 && m.mode() & 0o1000 == 0;
+    if m.uid() != 0 || writable {
+        return Err(format!(
+            "cannot secure the socket {}: {} must be owned by root and not writable by others (it is uid {}, mode {:o}); use a socket path under root's directories only",
+            socket.display(),
+            p.display(),
+            m.uid(),
+            m.mode() & 0o7777
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Binds the socket, owned by root and `gid` (root if none) with mode
+/// 0660, replacing a stale socket file but never a live one or anything
+/// that is not a socket. Owner and mode are final before it listens, so
+/// no client ever connects to it with others.
+fn bind(path: &Path, gid: Option<nix::unistd::Gid>) -> Result<tokio::net::UnixListener, BoxError> {
+    use nix::sys::socket::{self, AddressFamily, Backlog, SockFlag, SockType, UnixAddr};
+    use std::os::unix::fs::FileTypeExt;
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(format!("{} exists and is not a socket", path.display()).into());
+        }
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(format!("{} is in use by another daemon", path.display()).into());
+        }
+        std::fs::remove_file(path)?;
+    }
+    let fail = |step: &str, e: &dyn std::fmt::Display| format!("{step} {}: {e}", path.display());
+    let sock = socket::socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None,
+    )
+    .map_err(|e| fail("socket for", &e))?;
+    let addr = UnixAddr::new(path).map_err(|e| fail("address", &e))?;
+    // Nobody but root can open it until the mode and owner are set.
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
+    let bound = socket::bind(sock.as_raw_fd(), &addr);
+    nix::sys::stat::umask(old);
+    bound.map_err(|e| fail("bind", &e))?;
+    nix::unistd::chown(path, Some(nix::unistd::Uid::from_raw(0)), gid)
+        .map_err(|e| fail("chown", &e))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
+        .map_err(|e| fail("chmod", &e))?;
+    socket::listen(&sock, Backlog::MAXCONN).map_err(|e| fail("listen on", &e))?;
+    Ok(tokio::net::UnixListener::from_std(
+        std::os::unix::net::UnixListener::from(sock),
+    )?)
+}
+
+/// SIGTERM and SIGINT, caught from the moment this is called: one that
+/// comes while the daemon starts up is a shutdown too, never the default
+/// action (which would leave the socket behind).
+fn shutdown_signals() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
+}

@@ -1,0 +1,124 @@
+//! What runs in the cloned child, inside the new namespaces, before the
+//! user's process: the overlay root, /proc, /dev, /sys, bind mounts,
+//! pivot_root, hostname, loopback, working directory, stdio, then exec
+//! (directly, or under berth's init).
+
+mod confine;
+mod exec;
+mod init;
+mod mounts;
+
+use super::protocol::{Config, Failure, GoReceiver, Step};
+use crate::spec::Network;
+use crate::sys::{cgroup::Cgroup, linux};
+use exec::Exec;
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::stat::{umask, Mode};
+use nix::unistd::{chdir, pivot_root, sethostname};
+use std::fs::File;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+pub(super) fn step<T, E: std::fmt::Display>(name: Step, r: Result<T, E>) -> Result<T, Failure> {
+    r.map_err(|e| Failure::new(name, e))
+}
+
+/// Runs in the child; returns only on failure.
+pub fn main(
+    dir: &Path,
+    config: &Config,
+    cgroup: &Cgroup,
+    go: GoReceiver,
+    stdio: [&OwnedFd; 2],
+) -> Failure {
+    match prepare(dir, config, cgroup, go, stdio) {
+        Ok((exec, Some(init))) => init.run(&exec),
+        Ok((exec, None)) => exec.run(),
+        Err(e) => e,
+    }
+}
+
+fn prepare(
+    dir: &Path,
+    config: &Config,
+    cgroup: &Cgroup,
+    go: GoReceiver,
+    [stdout, stderr]: [&OwnedFd; 2],
+) -> Result<(Exec, Option<init::Image>), Failure> {
+    go.wait()?;
+    // Into the container's cgroup, before anything it should be charged
+    // for. The process moves itself: on cgroup v1 moving the calling
+    // thread skips the kernel's global migration lock (and the RCU grace
+    // period it waits for), which a move by the monitor would take.
+    step(Step::JoinCgroup, cgroup.join_self())?;
+    let spec = &config.spec;
+    umask(Mode::empty());
+    step(
+        Step::MakeMountsPrivate,
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            None::<&str>,
+        ),
+    )?;
+    let merged = dir.join("merged");
+    let options = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        spec.rootfs,
+        dir.join("upper").display(),
+        dir.join("work").display()
+    );
+    // Device nodes in the rootfs or /dev cannot be opened (bar the standard
+    // ones, bind-mounted), whatever the cgroup version; privileged: they can.
+    let nodev = match spec.privileged {
+        true => MsFlags::empty(),
+        false => MsFlags::MS_NODEV,
+    };
+    step(
+        Step::MountRootfs,
+        mount(
+            Some("overlay"),
+            &merged,
+            Some("overlay"),
+            nodev,
+            Some(options.as_str()),
+        ),
+    )?;
+    mounts::proc_dev_sys(&merged, nodev)?;
+    for m in &spec.mounts {
+        mounts::bind(&merged, &m.source, &m.destination, m.read_only)?;
+    }
+    step(Step::PivotRoot, chdir(&merged))?;
+    step(Step::PivotRoot, pivot_root(".", "."))?;
+    step(Step::PivotRoot, umount2(".", MntFlags::MNT_DETACH))?;
+    step(Step::PivotRoot, chdir("/"))?;
+    step(Step::Hostname, sethostname(&spec.hostname))?;
+    if spec.network == Network::None {
+        step(Step::Loopback, linux::loopback_up())?;
+    }
+    step(Step::WorkingDir, std::fs::create_dir_all(&spec.working_dir))?;
+    step(Step::WorkingDir, chdir(spec.working_dir.as_str()))?;
+    if spec.read_only {
+        let flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | nodev;
+        step(
+            Step::ReadOnlyRootfs,
+            mount(None::<&str>, "/", None::<&str>, flags, None::<&str>),
+        )?;
+    }
+    let null = step(Step::Stdio, File::open("/dev/null"))?;
+    step(Step::Stdio, nix::unistd::dup2_stdin(&null))?;
+    step(Step::Stdio, nix::unistd::dup2_stdout(stdout))?;
+    step(Step::Stdio, nix::unistd::dup2_stderr(stderr))?;
+    // The process gets fds 0, 1 and 2 and nothing else, whatever the
+    // monitor holds (the error pipe closes on exec, telling it so).
+    step(Step::Stdio, linux::cloexec_inherited())?;
+    let exec = exec::resolve(spec)?;
+    let init = match spec.init {
+        true => Some(init::Image::new()?),
+        false => None,
+    };
+    confine::confine(spec, config.seccomp.as_ref())?;
+    Ok((exec, init))
+}

@@ -1,0 +1,226 @@
+//! The container's filesystem: /proc, /dev with its nodes, /sys, and bind
+//! mounts, all inside the new root.
+
+use super::step;
+use crate::monitor::protocol::{Failure, Step};
+use nix::mount::{mount, MsFlags};
+use std::fs::File;
+use std::os::unix::fs::{symlink, DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// `nodev`: the flag for /dev (MS_NODEV unless privileged).
+pub fn proc_dev_sys(root: &Path, nodev: MsFlags) -> Result<(), Failure> {
+    let nosuid_noexec_nodev = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
+    let proc = mkdir(root, "proc", Step::MountProc)?;
+    step(
+        Step::MountProc,
+        mount(
+            Some("proc"),
+            &proc,
+            Some("proc"),
+            nosuid_noexec_nodev,
+            None::<&str>,
+        ),
+    )?;
+    let dev = mkdir(root, "dev", Step::MountDev)?;
+    step(
+        Step::MountDev,
+        mount(
+            Some("tmpfs"),
+            &dev,
+            Some("tmpfs"),
+            MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME | nodev,
+            Some("mode=755,size=65536k"),
+        ),
+    )?;
+    // The host's device nodes, bind-mounted: on a nodev /dev a node made
+    // with mknod cannot be opened.
+    for name in ["null", "zero", "full", "random", "urandom", "tty"] {
+        let node = dev.join(name);
+        let host = Path::new("/dev").join(name);
+        step(Step::DeviceNodes, File::create(&node))?;
+        step(
+            Step::DeviceNodes,
+            mount(
+                Some(&host),
+                &node,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            ),
+        )?;
+    }
+    let pts = mkdir(&dev, "pts", Step::MountDevPts)?;
+    step(
+        Step::MountDevPts,
+        mount(
+            Some("devpts"),
+            &pts,
+            Some("devpts"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+            Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
+        ),
+    )?;
+    step(Step::MountDevPts, symlink("pts/ptmx", dev.join("ptmx")))?;
+    let shm = mkdir(&dev, "shm", Step::MountDevShm)?;
+    step(
+        Step::MountDevShm,
+        mount(
+            Some("shm"),
+            &shm,
+            Some("tmpfs"),
+            nosuid_noexec_nodev,
+            Some("mode=1777,size=65536k"),
+        ),
+    )?;
+    for (link, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        step(Step::MountDev, symlink(target, dev.join(link)))?;
+    }
+    let sys = mkdir(root, "sys", Step::MountSys)?;
+    step(
+        Step::MountSys,
+        mount(
+            Some("sysfs"),
+            &sys,
+            Some("sysfs"),
+            nosuid_noexec_nodev | MsFlags::MS_RDONLY,
+            None::<&str>,
+        ),
+    )?;
+    Ok(())
+}
+
+fn mkdir(parent: &Path, name: &str, what: Step) -> Result<PathBuf, Failure> {
+    let p = parent.join(name);
+    step(what, std::fs::create_dir_all(&p))?;
+    Ok(p)
+}
+
+pub fn bind(root: &Path, source: &str, dest: &str, read_only: bool) -> Result<(), Failure> {
+    let err = |e: &dyn std::fmt::Display| {
+        Failure::new(Step::BindMount, format!("{source} on {dest}: {e}"))
+    };
+    let meta = std::fs::metadata(source).map_err(|e| err(&e))?;
+    // The destination as the container will see it: symlinks in the
+    // rootfs resolve inside it, never to the host.
+    let target = in_root(root, Path::new(dest), meta.is_dir()).map_err(|e| err(&e))?;
+    if !meta.is_dir() && std::fs::symlink_metadata(&target).is_err() {
+        File::options()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&target)
+            .map_err(|e| err(&e))?;
+        let _ = std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644));
+    }
+    let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
+    mount(Some(source), &target, None::<&str>, flags, None::<&str>).map_err(|e| err(&e))?;
+    if read_only {
+        let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+        mount(None::<&str>, &target, None::<&str>, ro, None::<&str>).map_err(|e| err(&e))?;
+    }
+    Ok(())
+}
+
+/// The host path of `path` inside the container's root `root`, resolving
+/// symlinks as the container would (an absolute target starts again at
+/// `root`; ".." stops at it), so no component can lead outside. Missing
+/// directories are created (all but the last component unless `dir`).
+/// Runs before the container's process exists, so nothing changes the
+/// tree meanwhile.
+pub fn in_root(root: &Path, path: &Path, dir: bool) -> std::io::Result<PathBuf> {
+    use std::path::Component;
+    const MAX_LINKS: usize = 40;
+    let mut todo: Vec<std::ffi::OsString> = path
+        .components()
+        .rev()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_os_string()),
+            Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect();
+    let mut at = root.to_path_buf();
+    let mut links = 0;
+    while let Some(name) = todo.pop() {
+        if name == ".." {
+            if at != root {
+                at.pop();
+            }
+            continue;
+        }
+        let next = at.join(&name);
+        match std::fs::symlink_metadata(&next) {
+            Ok(m) if m.file_type().is_symlink() => {
+                links += 1;
+                if links > MAX_LINKS {
+                    return Err(std::io::Error::from_raw_os_error(libc::ELOOP));
+                }
+                let target = std::fs::read_link(&next)?;
+                if target.is_absolute() {
+                    at = root.to_path_buf();
+                }
+                for c in target.components().rev() {
+                    match c {
+                        Component::Normal(n) => todo.push(n.to_os_string()),
+                        Component::ParentDir => todo.push("..".into()),
+                        _ => {}
+                    }
+                }
+            }
+            Ok(_) => at = next,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if !todo.is_empty() || dir {
+                    std::fs::DirBuilder::new().mode(0o755).create(&next)?;
+                }
+                at = next;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn paths_resolve_inside_the_root() {
+        let base = std::env::temp_dir().join(format!("berth-in-root-{}", std::process::id()));
+        let root = base.join("root");
+        let outside = base.join("outside");
+        std::fs::create_dir_all(root.join("var")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        // Links as an image or a container could leave them.
+        symlink(&outside, root.join("abs")).unwrap();
+        symlink("../../../..", root.join("var/up")).unwrap();
+        symlink("/var", root.join("rel")).unwrap();
+        symlink("loop", root.join("loop")).unwrap();
+        let at = |p: &str, dir| in_root(&root, Path::new(p), dir).unwrap();
+        assert_eq!(at("/a/b", true), root.join("a/b"));
+        assert!(root.join("a/b").is_dir());
+        // An absolute link starts again at the root, not the host's /.
+        assert_eq!(
+            at("/abs/x", true),
+            root.join(outside.strip_prefix("/").unwrap()).join("x")
+        );
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+        // ".." never climbs above the root, through links or not.
+        assert_eq!(at("/var/up/etc", true), root.join("etc"));
+        assert_eq!(at("/../../etc2", true), root.join("etc2"));
+        assert_eq!(at("/rel/run", true), root.join("var/run"));
+        // A file destination: its directory is made, the file is not.
+        assert_eq!(at("/f/file", false), root.join("f/file"));
+        assert!(root.join("f").is_dir() && !root.join("f/file").exists());
+        let err = in_root(&root, Path::new("/loop/x"), true).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ELOOP));
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+}

@@ -1,0 +1,139 @@
+//! `berthd monitor DIR`: the single-threaded process that owns one running
+//! container. berthd starts it (fork+exec of its own binary) with its
+//! stdout connected to a unix socket; the monitor creates the cgroup,
+//! clones PID 1 into new namespaces, reports the pid and a pidfd for it over
+//! that socket, then waits for PID 1, kills whatever is left in the cgroup
+//! and writes the exit status (with the cgroup's OOM kill count) to
+//! `DIR/exit.json` atomically. It is PID 1's parent, so the status is never
+//! lost, even while berthd is down. No tokio here: it forks.
+//!
+//! berthd confirms the start once it has recorded it; if berthd goes away
+//! before confirming, the monitor kills PID 1 (protocol.rs has every
+//! message). This folder never uses tokio, the runtime or the event bus:
+//! child/ is what runs in the cloned process before exec.
+
+pub mod child;
+mod output;
+pub mod protocol;
+
+use crate::spec::Network;
+use crate::sys::cgroup::Cgroup;
+use crate::sys::linux::{self, Forked};
+use crate::sys::time::now_nanos;
+use protocol::{Config, ExitRecord, Failure, Report, Reporter, Step};
+use std::path::Path;
+
+/// Entry point of `berthd monitor DIR`; never returns.
+pub fn main(dir: &Path) -> ! {
+    // Detach from berthd's session so that signals to its process group
+    // (Ctrl-C in a terminal) do not reach containers.
+    let _ = nix::unistd::setsid();
+    let mut reporter = Reporter::take_stdout();
+    let code = match run(dir, &mut reporter) {
+        Ok(()) => 0,
+        Err(e) => {
+            tracing::error!(dir = %dir.display(), step = %e.step, error = %e.message, "container failed");
+            if let Some(r) = reporter.take() {
+                if let Err(e) = r.send(&Report::Failed(e), None) {
+                    tracing::warn!(error = %e, "cannot report to berthd");
+                }
+            }
+            1
+        }
+    };
+    std::process::exit(code)
+}
+
+fn run(dir: &Path, reporter: &mut Option<Reporter>) -> Result<(), Failure> {
+    let config = Config::read(dir)?;
+    let cgroup = Cgroup::load(&config.id);
+    cgroup
+        .create()
+        .map_err(|e| Failure::new(Step::CreateCgroup, e))?;
+    let devices = match config.spec.privileged {
+        true => Ok(()),
+        false => cgroup.limit_devices(),
+    };
+    let result = devices
+        .map_err(|e| Failure::new(Step::LimitDevices, e))
+        .and_then(|()| {
+            cgroup
+                .set_limits(&Default::default(), &config.spec.resources)
+                .map_err(|e| Failure::new(Step::SetLimits, e))
+        })
+        .and_then(|()| run_in_cgroup(dir, &config, &cgroup, reporter));
+    if let Err(e) = cgroup.delete() {
+        tracing::warn!(container = %config.id, error = %e, "cannot remove cgroup");
+    }
+    result
+}
+
+fn run_in_cgroup(
+    dir: &Path,
+    config: &Config,
+    cgroup: &Cgroup,
+    reporter: &mut Option<Reporter>,
+) -> Result<(), Failure> {
+    let pipe = || {
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Failure::new(Step::Pipe, e))
+    };
+    let (stdout_r, stdout_w) = pipe()?;
+    let (stderr_r, stderr_w) = pipe()?;
+    let ((go, go_wait), (failure_tx, failures)) = protocol::child_pipes()?;
+    let mut flags =
+        libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
+    if config.spec.network == Network::None {
+        flags |= libc::CLONE_NEWNET;
+    }
+    let (pid, pidfd) =
+        match linux::clone_with_pidfd(flags).map_err(|e| Failure::new(Step::Clone, e))? {
+            Forked::Child => {
+                drop((go, failures, stdout_r, stderr_r));
+                let e = child::main(dir, config, cgroup, go_wait, [&stdout_w, &stderr_w]);
+                failure_tx.send(&e);
+                linux::exit_now(127)
+            }
+            Forked::Parent { pid, pidfd } => (pid, pidfd),
+        };
+    drop((go_wait, failure_tx, stdout_w, stderr_w));
+    let fail = |e: Failure| -> Failure {
+        let _ = linux::pidfd_send_signal(&pidfd, libc::SIGKILL);
+        let _ = linux::waitid_pidfd(&pidfd, false);
+        e
+    };
+    // Let the child go on: it joins its cgroup, then execs the process or
+    // reports why not.
+    go.send().map_err(fail)?;
+    if let Some(e) = failures.receive() {
+        return Err(fail(e));
+    }
+    let started_at = now_nanos();
+    tracing::info!(container = %config.id, pid, "container started");
+    if let Some(r) = reporter.take() {
+        if let Err(e) = r.send(&Report::Started { pid, started_at }, Some(&pidfd)) {
+            tracing::warn!(error = %e, "cannot report to berthd");
+        }
+        if !r.confirmed() {
+            tracing::warn!(container = %config.id, "berthd did not record the start; ending the container");
+            let _ = linux::pidfd_send_signal(&pidfd, libc::SIGKILL);
+        }
+    }
+    output::pump(dir, config, [stdout_r, stderr_r], &pidfd);
+    let status = linux::waitid_pidfd(&pidfd, false)
+        .map_err(|e| Failure::new(Step::Wait, e))?
+        .ok_or_else(|| Failure::new(Step::Wait, "no status"))?;
+    let finished_at = now_nanos();
+    // The kernel killed PID 1's namespace with it; anything in the cgroup
+    // but outside that namespace goes now, so nothing outlives the run.
+    if let Err(e) = cgroup.kill_all() {
+        tracing::warn!(container = %config.id, error = %e, "cannot kill what is left of the container");
+    }
+    let record = ExitRecord {
+        exit_code: status.code(),
+        signal: status.signal(),
+        finished_at,
+        oom_kills: cgroup.oom_kills(),
+    };
+    tracing::info!(container = %config.id, exit_code = record.exit_code, signal = record.signal, "container exited");
+    record.write(dir)
+}

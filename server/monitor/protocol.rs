@@ -1,0 +1,422 @@
+//! The daemon<->monitor protocol, both halves of every message in one place.
+//!
+//! ```text
+//! berthd                          monitor                       child (PID 1)
+//!   Config::write  -- config.json -->  Config::read
+//!   spawn `berthd monitor DIR` (stdout: the report socket)
+//!                                      clone ------------------->  Go::wait
+//!                                      Go::send  -- go pipe --->   joins its cgroup, sets up
+//!                                      Failure::receive <-- failure pipe -- Failure::send
+//!                                                                  (or EOF: it exec'd)
+//!   Reports::receive <-- Report (+ PID 1's pidfd) -- Report::send
+//!   Reports::confirm -- one byte -->   Report::confirmed
+//!   pidfd of the monitor: exited  <--  ExitRecord::write -- exit.json
+//! ```
+//!
+//! A start the daemon does not confirm was never recorded: the monitor
+//! ends its container, so a container runs only if the store says so.
+
+use crate::logs;
+use crate::spec::Spec;
+use crate::sys::{linux, seccomp};
+use serde::{Deserialize, Serialize};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+/// The monitor's input, written by berthd before each start.
+pub const CONFIG_FILE: &str = "config.json";
+/// How the last run ended, written by the monitor.
+pub const EXIT_FILE: &str = "exit.json";
+/// Room for the exit status, allocated by berthd before each start.
+pub const EXIT_RESERVE: &str = "exit.json.reserved";
+pub const EXIT_ROOM: u64 = 4096;
+/// The monitor's own log (its stderr).
+pub const MONITOR_LOG: &str = "monitor.log";
+
+/// The container directory of `id` under the daemon root.
+pub fn container_dir(root: &Path, id: &str) -> PathBuf {
+    root.join("containers").join(id)
+}
+
+/// What the monitor runs: `DIR/config.json`. Not fsynced: the durable copy
+/// of the spec is the record in the store, and a crash ends the run.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Config {
+    pub id: String,
+    pub spec: Spec,
+    /// The log's rotation, resolved from the spec and the daemon's defaults.
+    #[serde(default)]
+    pub log: logs::Limits,
+    /// The seccomp filter, compiled by berthd; None: unconfined
+    /// (privileged).
+    #[serde(default)]
+    pub seccomp: Option<seccomp::Program>,
+}
+
+impl Config {
+    /// The daemon's half.
+    pub fn write(&self, dir: &Path) -> io::Result<()> {
+        let data = serde_json::to_vec(self).map_err(io::Error::other)?;
+        std::fs::write(dir.join(CONFIG_FILE), data)
+    }
+
+    /// The monitor's half.
+    pub fn read(dir: &Path) -> Result<Config, Failure> {
+        let data =
+            std::fs::read(dir.join(CONFIG_FILE)).map_err(|e| Failure::new(Step::ReadConfig, e))?;
+        serde_json::from_slice(&data).map_err(|e| Failure::new(Step::ParseConfig, e))
+    }
+}
+
+/// `DIR/exit.json`: how the last run ended.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ExitRecord {
+    pub exit_code: i32,
+    pub signal: i32,
+    /// Unix time in nanoseconds.
+    pub finished_at: i64,
+    /// Processes the kernel's OOM killer killed in the container during
+    /// the run; None if the cgroup could not tell.
+    #[serde(default)]
+    pub oom_kills: Option<u64>,
+}
+
+impl ExitRecord {
+    /// The monitor's half: atomically, into the room berthd reserved.
+    pub fn write(&self, dir: &Path) -> Result<(), Failure> {
+        let data = serde_json::to_vec(self).map_err(|e| Failure::new(Step::WriteExit, e))?;
+        linux::write_reserved(&dir.join(EXIT_RESERVE), &dir.join(EXIT_FILE), &data)
+            .map_err(|e| Failure::new(Step::WriteExit, e))
+    }
+
+    /// The daemon's half: the status the monitor wrote, if it did.
+    pub fn read(dir: &Path) -> Option<ExitRecord> {
+        let data = std::fs::read(dir.join(EXIT_FILE)).ok()?;
+        serde_json::from_slice(&data).ok()
+    }
+
+    /// Forgets the last run's status, before a new run.
+    pub fn clear(dir: &Path) {
+        let _ = std::fs::remove_file(dir.join(EXIT_FILE));
+    }
+}
+
+/// Every step of starting a container that can fail, in the order they
+/// run: in the monitor, then in the child before it execs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Step {
+    ReadConfig,
+    ParseConfig,
+    CreateCgroup,
+    LimitDevices,
+    SetLimits,
+    Pipe,
+    Clone,
+    SyncWithChild,
+    WaitForMonitor,
+    JoinCgroup,
+    MakeMountsPrivate,
+    MountRootfs,
+    MountProc,
+    MountDev,
+    DeviceNodes,
+    MountDevPts,
+    MountDevShm,
+    MountSys,
+    BindMount,
+    PivotRoot,
+    Hostname,
+    Loopback,
+    WorkingDir,
+    ReadOnlyRootfs,
+    Stdio,
+    MaskPaths,
+    Capabilities,
+    User,
+    NoNewPrivs,
+    Seccomp,
+    Init,
+    Exec,
+    /// After the start: waiting for PID 1 and recording its exit.
+    Wait,
+    WriteExit,
+}
+
+impl Step {
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::ReadConfig => "read config",
+            Step::ParseConfig => "parse config",
+            Step::CreateCgroup => "create cgroup",
+            Step::LimitDevices => "limit devices",
+            Step::SetLimits => "set resource limits",
+            Step::Pipe => "pipe",
+            Step::Clone => "clone",
+            Step::SyncWithChild => "sync with container",
+            Step::WaitForMonitor => "wait for the monitor",
+            Step::JoinCgroup => "join cgroup",
+            Step::MakeMountsPrivate => "make mounts private",
+            Step::MountRootfs => "mount overlay rootfs",
+            Step::MountProc => "mount /proc",
+            Step::MountDev => "mount /dev",
+            Step::DeviceNodes => "create device nodes",
+            Step::MountDevPts => "mount /dev/pts",
+            Step::MountDevShm => "mount /dev/shm",
+            Step::MountSys => "mount /sys",
+            Step::BindMount => "bind mount",
+            Step::PivotRoot => "pivot_root",
+            Step::Hostname => "set hostname",
+            Step::Loopback => "bring loopback up",
+            Step::WorkingDir => "working directory",
+            Step::ReadOnlyRootfs => "read-only rootfs",
+            Step::Stdio => "stdio",
+            Step::MaskPaths => "mask paths",
+            Step::Capabilities => "capabilities",
+            Step::User => "user",
+            Step::NoNewPrivs => "no_new_privs",
+            Step::Seccomp => "seccomp",
+            Step::Init => "init",
+            Step::Exec => "exec",
+            Step::Wait => "wait",
+            Step::WriteExit => "write exit status",
+        }
+    }
+
+    /// Whether a failure here is the request's fault (the program or the
+    /// user is not in the rootfs), as a bad path is.
+    pub fn is_request_fault(self) -> bool {
+        matches!(self, Step::Exec | Step::User)
+    }
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A start that failed, with the step that failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{step}: {message}")]
+pub struct Failure {
+    pub step: Step,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(step: Step, e: impl std::fmt::Display) -> Failure {
+        Failure {
+            step,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// What the monitor reports to berthd, once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Report {
+    /// PID 1 runs (its pidfd travels with the message).
+    Started { pid: i32, started_at: i64 },
+    /// The container could not be started; nothing is left behind.
+    Failed(Failure),
+}
+
+/// The monitor's end of the report socket: its stdout when berthd starts it.
+pub struct Reporter(File);
+
+impl Reporter {
+    /// Moves fd 1 (the report socket) to a fresh close-on-exec fd and
+    /// points fd 1 at /dev/null, so nothing else can write into it.
+    pub fn take_stdout() -> Option<Reporter> {
+        use std::os::fd::AsFd;
+        let sock = std::io::stdout().as_fd().try_clone_to_owned().ok()?;
+        if let Ok(null) = File::options().write(true).open("/dev/null") {
+            let _ = nix::unistd::dup2_stdout(&null);
+        }
+        Some(Reporter(File::from(sock)))
+    }
+
+    /// Sends `report`, with PID 1's pidfd if it started.
+    pub fn send(&self, report: &Report, pidfd: Option<&OwnedFd>) -> io::Result<()> {
+        let data = serde_json::to_vec(report).map_err(io::Error::other)?;
+        linux::send_with_fd(&self.0, &data, pidfd.map(|fd| fd.as_raw_fd()))
+    }
+
+    /// Waits for berthd to confirm a start: false if it went away first.
+    pub fn confirmed(&self) -> bool {
+        let mut ack = [0u8; 1];
+        loop {
+            match nix::unistd::read(&self.0, &mut ack) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                r => return matches!(r, Ok(1)),
+            }
+        }
+    }
+}
+
+/// berthd's end of the report socket. Dropping it unconfirmed ends the
+/// container.
+pub struct Reports(OwnedFd);
+
+/// A report socket pair: berthd's end, and the monitor's (its stdout).
+pub fn report_channel() -> io::Result<(Reports, OwnedFd)> {
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    let (ours, theirs) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )?;
+    Ok((Reports(ours), theirs))
+}
+
+impl Reports {
+    /// Receives the monitor's report and the pidfd that comes with it.
+    /// Blocks.
+    pub fn receive(&self) -> io::Result<(Report, Option<OwnedFd>)> {
+        let mut buf = vec![0u8; 64 * 1024];
+        let (n, fd) = linux::recv_with_fd(&self.0, &mut buf)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the monitor exited without reporting",
+            ));
+        }
+        let report = serde_json::from_slice(&buf[..n])
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        Ok((report, fd))
+    }
+
+    /// Confirms the start: from here the monitor keeps the container
+    /// running even if the daemon goes away.
+    pub fn confirm(self) -> io::Result<()> {
+        nix::unistd::write(&self.0, b"1")?;
+        Ok(())
+    }
+}
+
+/// The monitor's half of the go pipe: tells the child to go on.
+pub struct GoSender(OwnedFd);
+/// The child's half: waits for the monitor.
+pub struct GoReceiver(OwnedFd);
+
+/// The child's half of the failure pipe; close-on-exec, so a successful
+/// exec closes it with nothing written.
+pub struct FailureSender(OwnedFd);
+/// The monitor's half.
+pub struct FailureReceiver(OwnedFd);
+
+/// Both halves of the go pipe and of the failure pipe.
+pub type ChildPipes = ((GoSender, GoReceiver), (FailureSender, FailureReceiver));
+
+/// The pipes between the monitor and its child, made before the clone.
+pub fn child_pipes() -> Result<ChildPipes, Failure> {
+    let pipe = || {
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Failure::new(Step::Pipe, e))
+    };
+    let (go_r, go_w) = pipe()?;
+    let (fail_r, fail_w) = pipe()?;
+    Ok((
+        (GoSender(go_w), GoReceiver(go_r)),
+        (FailureSender(fail_w), FailureReceiver(fail_r)),
+    ))
+}
+
+impl GoSender {
+    pub fn send(self) -> Result<(), Failure> {
+        File::from(self.0)
+            .write_all(b"1")
+            .map_err(|e| Failure::new(Step::SyncWithChild, e))
+    }
+}
+
+impl GoReceiver {
+    /// Waits until the monitor is ready; EOF means it died.
+    pub fn wait(self) -> Result<(), Failure> {
+        let mut byte = [0u8; 1];
+        match File::from(self.0).read(&mut byte) {
+            Ok(1) => Ok(()),
+            _ => Err(Failure::new(Step::WaitForMonitor, "the monitor went away")),
+        }
+    }
+}
+
+impl FailureSender {
+    pub fn send(self, failure: &Failure) {
+        if let Ok(data) = serde_json::to_vec(failure) {
+            let _ = File::from(self.0).write_all(&data);
+        }
+    }
+}
+
+impl FailureReceiver {
+    /// Blocks until the child exec'd (None) or reported why it could not.
+    pub fn receive(self) -> Option<Failure> {
+        let mut data = Vec::new();
+        let _ = File::from(self.0).read_to_end(&mut data);
+        if data.is_empty() {
+            return None;
+        }
+        Some(serde_json::from_slice(&data).unwrap_or_else(|_| Failure {
+            step: Step::Exec,
+            message: String::from_utf8_lossy(&data).into_owned(),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_and_its_pidfd_cross_the_socket() {
+        let (reports, theirs) = report_channel().unwrap();
+        let reporter = Reporter(File::from(theirs));
+        let pidfd = linux::pidfd_open(std::process::id() as i32).unwrap();
+        let sent = Report::Started {
+            pid: 42,
+            started_at: 7,
+        };
+        reporter.send(&sent, Some(&pidfd)).unwrap();
+        let (got, fd) = reports.receive().unwrap();
+        assert_eq!(got, sent);
+        assert!(fd.is_some());
+        reports.confirm().unwrap();
+        assert!(reporter.confirmed());
+    }
+
+    #[test]
+    fn an_unconfirmed_start_reads_as_such() {
+        let (reports, theirs) = report_channel().unwrap();
+        let reporter = Reporter(File::from(theirs));
+        let failed = Report::Failed(Failure::new(Step::Exec, "no such file"));
+        reporter.send(&failed, None).unwrap();
+        assert_eq!(reports.receive().unwrap().0, failed);
+        drop(reports);
+        assert!(!reporter.confirmed());
+    }
+
+    #[test]
+    fn failures_keep_their_step() {
+        let ((go, wait), (tx, rx)) = child_pipes().unwrap();
+        go.send().unwrap();
+        wait.wait().unwrap();
+        tx.send(&Failure::new(Step::MountProc, "EPERM"));
+        let f = rx.receive().unwrap();
+        assert_eq!(f.step, Step::MountProc);
+        assert_eq!(f.to_string(), "mount /proc: EPERM");
+        let ((go, wait), (tx, rx)) = child_pipes().unwrap();
+        drop(go);
+        assert_eq!(wait.wait().unwrap_err().step, Step::WaitForMonitor);
+        drop(tx);
+        assert_eq!(rx.receive(), None);
+    }
+
+    #[test]
+    fn only_exec_and_user_are_the_requests_fault() {
+        assert!(Step::Exec.is_request_fault() && Step::User.is_request_fault());
+        assert!(!Step::MountRootfs.is_request_fault());
+    }
+}

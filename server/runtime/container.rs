@@ -1,0 +1,298 @@
+//! A container: its stored record, its state machine, and `transition()`,
+//! the one place its state changes, is saved, journaled and announced.
+//!
+//! Concurrency: each container has an async `op` lock that serialises the
+//! operations on it and a short std `state` lock that guards its state. A
+//! transition writes the record and the events that report it in one
+//! transaction, under the state lock; the exit watcher takes only that
+//! lock. So per container the events are in causal order (start before
+//! die, kill before die, die before stop) and the journal always agrees
+//! with the records. Waiting holds no lock; it watches `changed`.
+
+use super::error::{Error, Result};
+use super::host::Pid1;
+use crate::events::{timestamp, Bus};
+use crate::spec::Spec;
+use crate::store::Batch;
+use berth::pb::{self, Action};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+use tokio::sync::watch;
+
+/// Lifecycle status, as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Status {
+    Created,
+    Running,
+    Paused,
+    Exited,
+}
+
+impl Status {
+    /// Its process runs (frozen or not).
+    pub fn is_running(self) -> bool {
+        matches!(self, Status::Running | Status::Paused)
+    }
+
+    /// Start is a no-op on a running container, as Docker's.
+    pub fn can_start(self) -> bool {
+        !self.is_running()
+    }
+
+    pub fn can_kill(self) -> bool {
+        self.is_running()
+    }
+
+    /// Stop is a no-op on a container that is not running.
+    pub fn can_stop(self) -> bool {
+        self.is_running()
+    }
+
+    pub fn can_pause(self) -> bool {
+        self == Status::Running
+    }
+
+    pub fn can_unpause(self) -> bool {
+        self == Status::Paused
+    }
+
+    /// A running container is removed only by force (killing it first).
+    pub fn can_remove(self, force: bool) -> bool {
+        force || !self.is_running()
+    }
+}
+
+/// What is stored per container.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub id: String,
+    pub created_at: i64,
+    pub spec: Spec,
+    pub status: Status,
+    pub pid: i32,
+    pub monitor_pid: i32,
+    pub exit_code: i32,
+    pub signal: i32,
+    pub started_at: i64,
+    pub finished_at: i64,
+    /// How many runs have ended.
+    #[serde(default)]
+    pub exits: u64,
+    /// While a stop is in progress: when SIGKILL is due (unix nanos;
+    /// i64::MAX for never). 0 otherwise.
+    #[serde(default)]
+    pub stop_deadline: i64,
+    /// OOM kills of the current run journaled so far.
+    #[serde(default)]
+    pub oom_kills: u64,
+    /// The kernel's OOM killer killed a process during the last run.
+    #[serde(default)]
+    pub oom_killed: bool,
+}
+
+impl Record {
+    /// A container just created.
+    pub fn new(id: String, created_at: i64, spec: Spec) -> Record {
+        Record {
+            id,
+            created_at,
+            spec,
+            status: Status::Created,
+            pid: 0,
+            monitor_pid: 0,
+            exit_code: 0,
+            signal: 0,
+            started_at: 0,
+            finished_at: 0,
+            exits: 0,
+            stop_deadline: 0,
+            oom_kills: 0,
+            oom_killed: false,
+        }
+    }
+}
+
+pub struct State {
+    pub record: Record,
+    /// PID 1 while it runs.
+    pub pid1: Option<Box<dyn Pid1>>,
+    pub removed: bool,
+}
+
+impl State {
+    /// Whether PID 1 has exited (zombies included), though its exit may
+    /// not be recorded yet: a cgroup operation that failed then failed
+    /// because the container is going away.
+    pub fn pid1_exited(&self) -> bool {
+        self.pid1.as_ref().is_none_or(|p| p.exited())
+    }
+}
+
+/// An event a transition journals, filled in from the container.
+#[derive(Debug, Clone, Copy)]
+pub struct Note {
+    action: Action,
+    signal: i32,
+    exit_code: Option<i32>,
+    /// When it happened, if not now.
+    time: Option<i64>,
+    oom_killed: bool,
+}
+
+impl Note {
+    pub fn new(action: Action) -> Note {
+        Note {
+            action,
+            signal: 0,
+            exit_code: None,
+            time: None,
+            oom_killed: false,
+        }
+    }
+
+    pub fn kill(signal: i32) -> Note {
+        Note {
+            signal,
+            ..Note::new(Action::Kill)
+        }
+    }
+
+    /// A die event: how the run in `r` ended, at its time.
+    pub fn die(r: &Record) -> Note {
+        Note {
+            signal: r.signal,
+            exit_code: Some(r.exit_code),
+            time: Some(r.finished_at),
+            oom_killed: r.oom_killed,
+            ..Note::new(Action::Die)
+        }
+    }
+
+    pub fn at(self, time: i64) -> Note {
+        Note {
+            time: Some(time),
+            ..self
+        }
+    }
+}
+
+/// Whether a change stands when the store cannot take it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IfUnsaved {
+    /// Nothing happened yet (or the caller undoes it): the state stays as
+    /// it was.
+    Discard,
+    /// It already happened (a signal went out, processes run again): the
+    /// state follows what happened; the next change written carries it.
+    Keep,
+}
+
+pub struct Container {
+    pub id: String,
+    pub name: String,
+    pub dir: PathBuf,
+    /// Serialises the operations on this container.
+    pub op: tokio::sync::Mutex<()>,
+    state: Mutex<State>,
+    /// Sent after every transition.
+    pub changed: watch::Sender<()>,
+}
+
+impl Container {
+    pub fn new(record: Record, dir: PathBuf) -> Container {
+        Container {
+            id: record.id.clone(),
+            name: record.spec.name.clone(),
+            dir,
+            op: tokio::sync::Mutex::new(()),
+            state: Mutex::new(State {
+                record,
+                pid1: None,
+                removed: false,
+            }),
+            changed: watch::Sender::new(()),
+        }
+    }
+
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn spec(&self) -> Spec {
+        self.state().record.spec.clone()
+    }
+
+    /// The one place a container's state changes. `change` edits a copy
+    /// of the record and says what to journal; the record (deleted if a
+    /// destroy is journaled) and the events are written in one
+    /// transaction. Then the copy becomes the state and waiters are told;
+    /// if the write failed, only with IfUnsaved::Keep. The caller holds the
+    /// state lock, so nothing can come between the change and its events.
+    pub fn transition(
+        &self,
+        st: &mut State,
+        bus: &Bus,
+        if_unsaved: IfUnsaved,
+        change: impl FnOnce(&mut Record) -> Vec<Note>,
+    ) -> Result<()> {
+        let mut r = st.record.clone();
+        let notes = change(&mut r);
+        let destroyed = notes.iter().any(|n| n.action == Action::Destroy);
+        let events = notes.iter().map(|n| self.event(&r, n)).collect();
+        let mut batch = Batch::default();
+        let put = match destroyed {
+            true => {
+                batch.delete(&self.id);
+                Ok(())
+            }
+            false => batch.put(&self.id, &r),
+        };
+        let saved = put
+            .map_err(Error::from)
+            .and_then(|()| commit(bus, batch, events));
+        if saved.is_ok() || if_unsaved == IfUnsaved::Keep {
+            st.record = r;
+            st.removed |= destroyed && saved.is_ok();
+            self.changed.send_replace(());
+        }
+        saved
+    }
+
+    fn event(&self, r: &Record, n: &Note) -> pb::Event {
+        pb::Event {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            action: n.action as i32,
+            signal: n.signal,
+            exit_code: n.exit_code,
+            time: n.time.map(timestamp),
+            oom_killed: n.oom_killed,
+            labels: r
+                .spec
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    /// Resolves once the container has exited more than `exits` times, i.e.
+    /// the run that was current when `exits` was read has ended. `changed`
+    /// must have been subscribed before `exits` was read.
+    pub async fn exited_after(&self, changed: &mut watch::Receiver<()>, exits: u64) {
+        while self.state().record.exits == exits {
+            if changed.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Writes `batch` with `events` through the bus. The write blocks on the
+/// disk: the worker thread hands its other tasks on meanwhile, so other
+/// containers' changes can join the same transaction.
+fn commit(bus: &Bus, batch: Batch, events: Vec<pb::Event>) -> Result<()> {
+    Ok(tokio::task::block_in_place(|| bus.commit(batch, events))?)
+}

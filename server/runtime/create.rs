@@ -1,0 +1,79 @@
+//! Create: a validated spec, a name reserved, a directory, and the record
+//! with its create event.
+
+use super::container::{Container, IfUnsaved, Note, Record};
+use super::error::{failed, io_failed, unsupported, Error, Result};
+use super::{names, records, Runtime};
+use crate::spec::{Input, Request};
+use crate::sys::{linux, time::now_nanos};
+use berth::pb::Action;
+use std::path::Path;
+use std::sync::Arc;
+
+impl Runtime {
+    /// Returns the new container's id and name.
+    pub async fn create(&self, req: Request) -> Result<(String, String)> {
+        let mut raw = [0u8; 32];
+        linux::random_bytes(&mut raw).map_err(|e| failed("generate id", e))?;
+        let id: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        if req.rootfs.contains([',', ':', '\\']) {
+            return Err(Error::InvalidArgument(format!(
+                "invalid rootfs {:?}: ',', ':' and '\\' cannot be used in an overlay layer path",
+                Input::from(req.rootfs.as_str())
+            )));
+        }
+        let mut req = req;
+        if req.name.is_empty() {
+            req.name = names::generate(&raw);
+        }
+        let spec = req.validate(&id[..12], self.machine)?;
+        self.support.check(&spec.resources).map_err(unsupported)?;
+        let name = spec.name.clone();
+        self.reserve_name(&name, &id)?;
+        let dir = self.dir_of(&id);
+        // The record and its create event go into the store together, and
+        // the container is visible to others only after that.
+        let c = Arc::new(Container::new(
+            Record::new(id.clone(), now_nanos(), spec),
+            dir,
+        ));
+        let made = make_dir(&c.dir).and_then(|()| {
+            c.transition(&mut c.state(), &self.bus, IfUnsaved::Discard, |_| {
+                vec![Note::new(Action::Create)]
+            })
+        });
+        if let Err(e) = made {
+            let _ = std::fs::remove_dir_all(&c.dir);
+            self.index_mut().names.remove(&name);
+            return Err(e);
+        }
+        // After the record: a directory with a copy always had one (a
+        // copy that could not be written now is written at the next start).
+        if let Err(e) = records::write_copy(&c.dir, &c.state().record) {
+            tracing::warn!(container = %id, error = %e, "cannot write the record copy");
+        }
+        self.insert(c);
+        tracing::info!(container = %id, name = %name, "created");
+        Ok((id, name))
+    }
+
+    /// Reserves `name` for `id`, so two creates cannot both take it.
+    fn reserve_name(&self, name: &str, id: &str) -> Result<()> {
+        let mut index = self.index_mut();
+        if index.names.contains_key(name) {
+            return Err(Error::AlreadyExists(format!(
+                "container name {name:?} is already in use: remove that container or choose another name"
+            )));
+        }
+        index.names.insert(name.to_string(), id.to_string());
+        Ok(())
+    }
+}
+
+fn make_dir(dir: &Path) -> Result<()> {
+    for sub in ["upper", "work", "merged"] {
+        std::fs::create_dir_all(dir.join(sub))
+            .map_err(|e| io_failed(format!("create {}", dir.join(sub).display()), dir, e))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,315 @@
+//! What the runtime asks of the host: start a monitor, signal, freeze and
+//! thaw, set limits, count OOM kills. [`Real`] does it with processes and
+//! cgroups; the unit tests put a fake in its place, so the state machine
+//! is tested without root.
+
+use crate::monitor::protocol::{self, Report, Reports, MONITOR_LOG};
+use crate::spec::Resources;
+use crate::sys::cgroup::{self, Cgroup, Support, Usage};
+use crate::sys::{linux, readiness};
+use std::collections::HashMap;
+use std::future::Future;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::time::Duration;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// PID 1 of a running container.
+pub trait Pid1: Send + Sync {
+    /// ESRCH once it has exited.
+    fn signal(&self, signal: i32) -> std::io::Result<()>;
+    /// Whether it has exited (a zombie included), recorded or not.
+    fn exited(&self) -> bool;
+}
+
+/// The monitor of a running container.
+pub trait Monitor: Send {
+    fn pid(&self) -> i32;
+    /// Resolves once the monitor has exited (reaped if it is our child).
+    fn exited(self: Box<Self>) -> BoxFuture<'static, ()>;
+    /// Blocks up to `timeout` for it to exit; whether it did.
+    fn wait_exit(&self, timeout: Duration) -> bool;
+    fn kill(&self);
+    /// Its container's PID 1, found again after a restart: only if `pid`
+    /// is still the monitor's child.
+    fn pid1(&self, pid: i32) -> Option<Box<dyn Pid1>>;
+}
+
+/// Tells a monitor its start was recorded; dropped unconfirmed, the
+/// monitor ends the container.
+pub trait Confirm: Send {
+    fn confirm(self: Box<Self>) -> std::io::Result<()>;
+}
+
+/// A monitor just started and what it reported.
+pub struct Spawned {
+    pub monitor: Box<dyn Monitor>,
+    pub report: Report,
+    pub pid1: Option<Box<dyn Pid1>>,
+    pub confirm: Box<dyn Confirm>,
+}
+
+pub trait Host: Send + Sync + 'static {
+    /// What the host's cgroups can enforce.
+    fn support(&self) -> Support;
+    /// Starts the monitor of container `id` in `dir` (its config written)
+    /// and waits for its report.
+    fn spawn<'a>(&'a self, id: &'a str, dir: &'a Path) -> BoxFuture<'a, std::io::Result<Spawned>>;
+    /// The monitors still running for containers under `containers`, by
+    /// container id (after a restart).
+    fn monitors(&self, containers: &Path) -> HashMap<String, Box<dyn Monitor>>;
+    fn freeze(&self, id: &str) -> Result<(), cgroup::Error>;
+    fn thaw(&self, id: &str) -> Result<(), cgroup::Error>;
+    fn signal_all(&self, id: &str, signal: i32) -> Result<(), cgroup::Error>;
+    fn kill_all(&self, id: &str) -> Result<(), cgroup::Error>;
+    fn set_limits(&self, id: &str, from: &Resources, to: &Resources) -> Result<(), cgroup::Error>;
+    fn remove_cgroup(&self, id: &str) -> Result<(), cgroup::Error>;
+    fn usage(&self, id: &str) -> Usage;
+    /// OOM kills in the container's cgroup; None if it cannot tell.
+    fn oom_kills(&self, id: &str) -> Option<u64>;
+    /// Notifications of OOM in the container's cgroup.
+    fn oom_notifier(&self, id: &str) -> std::io::Result<Box<dyn OomNotifier>>;
+}
+
+pub trait OomNotifier: Send {
+    /// Resolves at the next notification; Err once there are no more.
+    fn notified(&mut self) -> BoxFuture<'_, std::io::Result<()>>;
+}
+
+/// The host as it is: monitor processes, pidfds and cgroups.
+pub struct Real {
+    /// berthd's own binary, run as `berthd monitor DIR`.
+    pub exe: PathBuf,
+}
+
+struct Pidfd(OwnedFd);
+
+impl Pid1 for Pidfd {
+    fn signal(&self, signal: i32) -> std::io::Result<()> {
+        linux::pidfd_send_signal(&self.0, signal)
+    }
+
+    fn exited(&self) -> bool {
+        linux::wait_exit(&self.0, Duration::ZERO).unwrap_or(true)
+    }
+}
+
+struct RealMonitor {
+    pid: i32,
+    fd: OwnedFd,
+}
+
+impl Monitor for RealMonitor {
+    fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    fn exited(self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            match readiness::watch(self.fd) {
+                Ok(afd) => {
+                    let _ = afd.readable().await;
+                    // Reap it if it is our child (not after a restart).
+                    let _ = linux::waitid_pidfd(&afd.into_inner(), true);
+                }
+                Err(e) => {
+                    tracing::error!(monitor = self.pid, error = %e, "cannot watch monitor");
+                    std::future::pending::<()>().await
+                }
+            }
+        })
+    }
+
+    fn wait_exit(&self, timeout: Duration) -> bool {
+        matches!(linux::wait_exit(&self.fd, timeout), Ok(true))
+    }
+
+    fn kill(&self) {
+        let _ = linux::pidfd_send_signal(&self.fd, libc::SIGKILL);
+    }
+
+    fn pid1(&self, pid: i32) -> Option<Box<dyn Pid1>> {
+        let fd = linux::pidfd_open(pid).ok()?;
+        // Checked after opening: the process must be the monitor's child
+        // (its only one), so a reused pid is never signalled.
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let ppid: i32 = stat
+            .rsplit_once(") ")?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+        (ppid == self.pid).then(|| Box::new(Pidfd(fd)) as Box<dyn Pid1>)
+    }
+}
+
+impl Confirm for Reports {
+    fn confirm(self: Box<Self>) -> std::io::Result<()> {
+        Reports::confirm(*self)
+    }
+}
+
+struct Notifier(tokio::io::unix::AsyncFd<OwnedFd>);
+
+impl OomNotifier for Notifier {
+    fn notified(&mut self) -> BoxFuture<'_, std::io::Result<()>> {
+        Box::pin(async move {
+            let mut ready = self.0.readable().await?;
+            cgroup::drain(ready.get_inner());
+            ready.clear_ready();
+            Ok(())
+        })
+    }
+}
+
+impl Host for Real {
+    fn support(&self) -> Support {
+        Support::probe()
+    }
+
+    fn spawn<'a>(&'a self, id: &'a str, dir: &'a Path) -> BoxFuture<'a, std::io::Result<Spawned>> {
+        Box::pin(self.spawn_monitor(id, dir))
+    }
+
+    fn monitors(&self, containers: &Path) -> HashMap<String, Box<dyn Monitor>> {
+        find_monitors(containers)
+    }
+
+    fn freeze(&self, id: &str) -> Result<(), cgroup::Error> {
+        tokio::task::block_in_place(|| Cgroup::load(id).freeze())
+    }
+
+    fn thaw(&self, id: &str) -> Result<(), cgroup::Error> {
+        Cgroup::load(id).thaw()
+    }
+
+    fn signal_all(&self, id: &str, signal: i32) -> Result<(), cgroup::Error> {
+        tokio::task::block_in_place(|| Cgroup::load(id).signal_all(signal))
+    }
+
+    fn kill_all(&self, id: &str) -> Result<(), cgroup::Error> {
+        Cgroup::load(id).kill_all()
+    }
+
+    fn set_limits(&self, id: &str, from: &Resources, to: &Resources) -> Result<(), cgroup::Error> {
+        tokio::task::block_in_place(|| Cgroup::load(id).set_limits(from, to))
+    }
+
+    fn remove_cgroup(&self, id: &str) -> Result<(), cgroup::Error> {
+        Cgroup::load(id).delete()
+    }
+
+    fn usage(&self, id: &str) -> Usage {
+        Cgroup::load(id).usage()
+    }
+
+    fn oom_kills(&self, id: &str) -> Option<u64> {
+        Cgroup::load(id).oom_kills()
+    }
+
+    fn oom_notifier(&self, id: &str) -> std::io::Result<Box<dyn OomNotifier>> {
+        let fd = Cgroup::load(id)
+            .oom_notifier()
+            .map_err(std::io::Error::other)?;
+        Ok(Box::new(Notifier(readiness::watch(fd)?)))
+    }
+}
+
+impl Real {
+    /// Starts `berthd monitor DIR` and reads its report.
+    async fn spawn_monitor(&self, id: &str, dir: &Path) -> std::io::Result<Spawned> {
+        let (reports, theirs) = protocol::report_channel()?;
+        let log = std::fs::File::create(dir.join(MONITOR_LOG))?;
+        let child = std::process::Command::new(&self.exe)
+            .arg("monitor")
+            .arg(dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::from(theirs))
+            .stderr(std::process::Stdio::from(log))
+            .spawn()?;
+        let pid = child.id() as i32;
+        // Race-free: the monitor is our unreaped child.
+        let fd = linux::pidfd_open(pid)?;
+        let received = tokio::task::spawn_blocking(move || {
+            let r = reports.receive();
+            (reports, r)
+        })
+        .await
+        .map_err(std::io::Error::other)?;
+        let monitor = Box::new(RealMonitor { pid, fd });
+        match received {
+            (reports, Ok((report, pidfd))) => Ok(Spawned {
+                monitor,
+                report,
+                pid1: pidfd.map(|fd| Box::new(Pidfd(fd)) as Box<dyn Pid1>),
+                confirm: Box::new(reports),
+            }),
+            (reports, Err(e)) => {
+                drop(reports);
+                monitor.exited().await;
+                let log = std::fs::read_to_string(dir.join(MONITOR_LOG)).unwrap_or_default();
+                tracing::debug!(container = %id, "monitor failed before reporting");
+                Err(std::io::Error::new(
+                    e.kind(),
+                    format!("{e}; {}", log.trim()),
+                ))
+            }
+        }
+    }
+}
+
+/// The monitors running for containers under `containers`: container id
+/// -> monitor, from the command lines in /proc.
+fn find_monitors(containers: &Path) -> HashMap<String, Box<dyn Monitor>> {
+    let mut out: HashMap<String, Box<dyn Monitor>> = HashMap::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    let prefix = containers.as_os_str().as_encoded_bytes();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Some(dir) = monitor_dir(pid) else {
+            continue;
+        };
+        let Some(rest) = dir.strip_prefix(prefix).and_then(|r| r.strip_prefix(b"/")) else {
+            continue;
+        };
+        if rest.is_empty() || rest.contains(&b'/') {
+            continue;
+        }
+        // Checked after opening the pidfd: if the pid was reused before,
+        // the check fails; after, the pidfd still names the old process.
+        let Ok(fd) = linux::pidfd_open(pid) else {
+            continue;
+        };
+        if monitor_dir(pid).as_deref() == Some(dir.as_slice()) {
+            let id = String::from_utf8_lossy(rest).into_owned();
+            out.insert(id, Box::new(RealMonitor { pid, fd }));
+        }
+    }
+    out
+}
+
+/// The container directory `pid` is the monitor of, if it is one: its
+/// command line is `berthd monitor DIR` and it lives in our pid namespace
+/// (berth's init, a fork of the monitor, has the same command line but
+/// lives in the container's).
+fn monitor_dir(pid: i32) -> Option<Vec<u8>> {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let mut args = cmdline.split(|b| *b == 0).skip(1);
+    if args.next()? != b"monitor" {
+        return None;
+    }
+    let dir = args.next()?.to_vec();
+    let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
+    (ns(&pid.to_string())? == ns("self")?).then_some(dir)
+}

@@ -1,0 +1,143 @@
+//! Opening the runtime: the database, the containers it records, and
+//! re-attaching to those whose monitor still runs after a restart.
+
+use super::container::{Container, Record, Status};
+use super::error::{failed, Result};
+use super::host::{Host, Monitor};
+use super::{containers_dir, host_memory, log_watch, records, Options, Runtime};
+use crate::events::Bus;
+use crate::monitor::protocol::ExitRecord;
+use crate::spec;
+use crate::sys::seccomp;
+use berth::pb::{self, Action};
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::watch;
+
+impl Runtime {
+    /// Opens the root (creating it) and its database, records the daemon's
+    /// start, loads every stored container and re-attaches to those whose
+    /// monitor still runs.
+    pub async fn open(
+        root: &Path,
+        host: Box<dyn Host>,
+        options: Options,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<Arc<Runtime>> {
+        let containers = containers_dir(root);
+        std::fs::create_dir_all(&containers)
+            .map_err(|e| failed(format!("create root {}", root.display()), e))?;
+        let mut monitors = host.monitors(&containers);
+        let (store, records) = match options.rebuild {
+            true => {
+                let pids = monitors.iter().map(|(id, m)| (id.clone(), m.pid()));
+                records::rebuild(root, &pids.collect())?
+            }
+            false => records::open(root)?,
+        };
+        let bus = Arc::new(Bus::open(store)?);
+        let support = host.support();
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+        tracing::info!(?support, cpus, "cgroup support");
+        let rt = Arc::new(Runtime {
+            root: root.to_path_buf(),
+            host,
+            bus,
+            log_limits: options.log_limits,
+            support,
+            filters: seccomp::Filters::new(),
+            machine: spec::Host {
+                cpus,
+                swap: support.swap,
+            },
+            host_memory: host_memory(),
+            index: RwLock::new(Default::default()),
+            shutdown,
+            log_watch: log_watch::LogWatch::start()
+                .map_err(|e| failed("watch container logs (inotify)", e))?,
+        });
+        let resumed_from = rt.bus.last_seq();
+        rt.bus.publish(pb::Event {
+            action: Action::DaemonStart as i32,
+            resumed_from_seq: resumed_from,
+            ..Default::default()
+        })?;
+        tracing::info!(
+            resumed_from_seq = resumed_from,
+            containers = records.len(),
+            "daemon start recorded"
+        );
+        let known: HashSet<String> = records.iter().map(|r| r.id.clone()).collect();
+        for record in records {
+            let monitor = monitors.remove(&record.id);
+            rt.recover(record, monitor).await;
+        }
+        records::set_aside_orphans(root, &known, rt.host.as_ref());
+        Ok(rt)
+    }
+
+    /// Brings a stored container back after a daemon restart.
+    async fn recover(self: &Arc<Self>, record: Record, monitor: Option<Box<dyn Monitor>>) {
+        let dir = self.dir_of(&record.id);
+        // Every copy written again from the database: one a crash cut short
+        // (they are not fsynced), or a container made before copies existed.
+        if dir.is_dir() {
+            if let Err(e) = records::write_copy(&dir, &record) {
+                tracing::warn!(container = %record.id, error = %e, "cannot write the record copy");
+            }
+        }
+        let was_running = record.status.is_running();
+        let c = Arc::new(Container::new(record, dir));
+        self.insert(c.clone());
+        match monitor {
+            Some(m) if was_running => self.reattach(c, m),
+            Some(m) => {
+                // A start the daemon never recorded: the monitor saw the
+                // daemon go before it confirmed, and ends its container.
+                tracing::warn!(container = %c.id, monitor = m.pid(), "ending a start that was never recorded");
+                if !m.wait_exit(Duration::from_secs(10)) {
+                    m.kill();
+                    let _ = self.host.kill_all(&c.id);
+                    m.wait_exit(Duration::from_secs(10));
+                }
+                let _ = self.host.remove_cgroup(&c.id);
+                ExitRecord::clear(&c.dir);
+            }
+            None if was_running => {
+                // Recorded before the daemon serves, if the store takes it.
+                if let Err(e) = self.record_exit(&c) {
+                    tracing::error!(container = %c.id, error = %e, "cannot record the exit; trying again");
+                    tokio::spawn(self.clone().finish_run(c));
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// Watches a container that kept running while the daemon was down.
+    fn reattach(self: &Arc<Self>, c: Arc<Container>, m: Box<dyn Monitor>) {
+        let (exits, stopping, status) = {
+            let mut st = c.state();
+            st.pid1 = m.pid1(st.record.pid);
+            let r = &st.record;
+            (r.exits, r.stop_deadline != 0, r.status)
+        };
+        // A pause or unpause the daemon did not get to record is undone:
+        // the freezer follows the record.
+        let matched = match status {
+            Status::Paused => self.host.freeze(&c.id),
+            _ => self.host.thaw(&c.id),
+        };
+        if let Err(e) = matched {
+            tracing::warn!(container = %c.id, error = %e, "cannot bring the freezer in line with the record");
+        }
+        tracing::info!(container = %c.id, monitor = m.pid(), "re-attached to running container");
+        self.spawn_watcher(c.clone(), m);
+        self.spawn_oom_watcher(c.clone(), exits);
+        if stopping {
+            self.spawn_stop_driver(c, exits);
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! Remove: the record, the cgroup and the directory of a container that
+//! is not running (with force: killed first).
+
+use super::container::{IfUnsaved, Note, Status};
+use super::error::{Error, Result};
+use super::{records, Runtime};
+use berth::pb::Action;
+
+impl Runtime {
+    pub async fn remove(&self, key: &str, force: bool) -> Result<()> {
+        let c = self.find(key)?;
+        let _op = c.op.lock().await;
+        let mut changed = c.changed.subscribe();
+        let kill_wait = {
+            let mut st = c.state();
+            if st.removed {
+                return Err(Error::NotFound(key.into()));
+            }
+            let status = st.record.status;
+            if !status.can_remove(force) {
+                let what = if status == Status::Paused {
+                    "paused"
+                } else {
+                    "running"
+                };
+                return Err(Error::FailedPrecondition(format!(
+                    "cannot remove container {}: it is {what}: stop it first or use force",
+                    c.name
+                )));
+            }
+            let running = status.is_running();
+            if running && self.send_signal(&c, &st, libc::SIGKILL).is_ok() {
+                self.thaw_for_kill(&c, &st);
+                c.transition(&mut st, &self.bus, IfUnsaved::Discard, |_| {
+                    vec![Note::kill(libc::SIGKILL)]
+                })?;
+            }
+            running.then_some(st.record.exits)
+        };
+        if let Some(exits) = kill_wait {
+            c.exited_after(&mut changed, exits).await;
+        }
+        {
+            let mut st = c.state();
+            // The copy goes first: a directory without one after a crash is
+            // known to be a removed container's, and safe to delete.
+            let _ = std::fs::remove_file(c.dir.join(records::RECORD_FILE));
+            let destroyed = c.transition(&mut st, &self.bus, IfUnsaved::Discard, |_| {
+                vec![Note::new(Action::Destroy)]
+            });
+            if let Err(e) = destroyed {
+                let _ = records::write_copy(&c.dir, &st.record);
+                return Err(e);
+            }
+            // Still under the state lock: whoever sees it removed can
+            // reuse its name at once.
+            let mut index = self.index_mut();
+            index.by_id.remove(&c.id);
+            index.names.remove(&c.name);
+        }
+        if let Err(e) = self.host.remove_cgroup(&c.id) {
+            tracing::warn!(container = %c.id, error = %e, "cannot remove cgroup");
+        }
+        let dir = c.dir.clone();
+        let removed = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
+        if let Ok(Err(e)) | Err(e) = removed.map_err(std::io::Error::other) {
+            tracing::warn!(container = %c.id, error = %e, "cannot remove container directory");
+        }
+        tracing::info!(container = %c.id, "removed");
+        Ok(())
+    }
+}

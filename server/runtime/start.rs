@@ -1,0 +1,135 @@
+//! Start: the monitor's config written, the monitor started, its report
+//! read, the start recorded, then confirmed to the monitor.
+
+use super::container::{Container, IfUnsaved, Note, Status};
+use super::error::{failed, io_failed, Error, Result};
+use super::host::Spawned;
+use super::Runtime;
+use crate::logs::Limits;
+use crate::monitor::protocol::{Config, ExitRecord, Report, EXIT_RESERVE, EXIT_ROOM};
+use crate::sys::linux;
+use berth::pb::Action;
+use std::sync::Arc;
+
+impl Runtime {
+    pub async fn start(self: &Arc<Self>, key: &str) -> Result<()> {
+        let c = self.find(key)?;
+        let _op = c.op.lock().await;
+        {
+            let st = c.state();
+            if st.removed {
+                return Err(Error::NotFound(key.into()));
+            }
+            if !st.record.status.can_start() {
+                return Ok(());
+            }
+        }
+        self.prepare_run(&c)?;
+        let spawned = self
+            .host
+            .spawn(&c.id, &c.dir)
+            .await
+            .map_err(|e| failed(format!("start container {}: monitor handshake", c.name), e))?;
+        let Spawned {
+            monitor,
+            report,
+            pid1,
+            confirm,
+        } = spawned;
+        let (pid, started_at) = match report {
+            Report::Started { pid, started_at } => (pid, started_at),
+            Report::Failed(failure) => {
+                // The monitor cleans up and exits; reap it.
+                monitor.exited().await;
+                return Err(match failure.step.is_request_fault() {
+                    true => Error::InvalidArgument(format!(
+                        "cannot start container {}: {}",
+                        c.name, failure.message
+                    )),
+                    false => Error::Start {
+                        name: c.name.clone(),
+                        failure,
+                    },
+                });
+            }
+        };
+        let Some(pid1) = pid1 else {
+            drop(confirm);
+            monitor.exited().await;
+            return Err(Error::Internal(format!(
+                "start container {}: the monitor sent no pidfd",
+                c.name
+            )));
+        };
+        let monitor_pid = monitor.pid();
+        let started = {
+            let mut st = c.state();
+            let started = c.transition(&mut st, &self.bus, IfUnsaved::Discard, |r| {
+                r.status = Status::Running;
+                r.pid = pid;
+                r.monitor_pid = monitor_pid;
+                r.started_at = started_at;
+                r.exit_code = 0;
+                r.signal = 0;
+                r.finished_at = 0;
+                r.oom_kills = 0;
+                r.oom_killed = false;
+                vec![Note::new(Action::Start)]
+            });
+            if started.is_ok() {
+                st.pid1 = Some(pid1);
+            }
+            started.map(|()| st.record.exits)
+        };
+        let exits = match started {
+            Ok(exits) => exits,
+            Err(e) => {
+                // Unconfirmed, the monitor ends the container.
+                drop(confirm);
+                monitor.exited().await;
+                return Err(e);
+            }
+        };
+        // Confirm: from here the monitor keeps the container running even
+        // if the daemon goes away.
+        if let Err(e) = confirm.confirm() {
+            tracing::warn!(container = %c.id, error = %e, "cannot confirm the start to the monitor");
+        }
+        tracing::info!(container = %c.id, pid, "started");
+        self.spawn_watcher(c.clone(), monitor);
+        self.spawn_oom_watcher(c.clone(), exits);
+        Ok(())
+    }
+
+    /// Everything the monitor needs on disk: the config of this run and
+    /// room for its exit status.
+    fn prepare_run(&self, c: &Container) -> Result<()> {
+        ExitRecord::clear(&c.dir);
+        let spec = c.spec();
+        let log = Limits {
+            max_size: match spec.log_max_size {
+                0 => self.log_limits.max_size,
+                n => n,
+            },
+            max_files: match spec.log_max_files {
+                0 => self.log_limits.max_files,
+                n => n,
+            },
+        };
+        let seccomp = (!spec.privileged).then(|| self.filters.get(spec.capabilities()));
+        let config = Config {
+            id: c.id.clone(),
+            spec,
+            log,
+            seccomp: seccomp.as_deref().cloned(),
+        };
+        let what = |step: &str| format!("start container {}: {step}", c.name);
+        config
+            .write(&c.dir)
+            .map_err(|e| io_failed(what("write config"), &c.dir, e))?;
+        // Room for the exit status, taken now: the monitor must be able to
+        // record how the run ended even if the disk fills meanwhile.
+        linux::reserve(&c.dir.join(EXIT_RESERVE), EXIT_ROOM)
+            .map_err(|e| io_failed(what("reserve room for the exit status"), &c.dir, e))
+    }
+}

@@ -1,0 +1,75 @@
+//! Stop: the stop signal, then SIGKILL when the grace runs out (the stop
+//! driver in watch.rs); returns once the run has ended.
+
+use super::container::{IfUnsaved, Note};
+use super::error::{Error, Result};
+use super::Runtime;
+use crate::spec;
+use crate::sys::time::now_nanos;
+use std::sync::Arc;
+
+impl Runtime {
+    /// `timeout`: seconds of grace (None: the container's; negative:
+    /// forever). `signal`: instead of the container's stop signal.
+    pub async fn stop(
+        self: &Arc<Self>,
+        key: &str,
+        timeout: Option<i32>,
+        signal: Option<&str>,
+    ) -> Result<()> {
+        let c = self.find(key)?;
+        let spec = c.spec();
+        let signal = match signal {
+            Some(s) if !s.is_empty() => spec::parse_signal(s)?,
+            _ => spec.stop_signal,
+        };
+        let deadline = deadline(timeout.unwrap_or(spec.stop_timeout));
+        let mut changed = c.changed.subscribe();
+        let exits = {
+            let _op = c.op.lock().await;
+            let mut st = c.state();
+            if !st.record.status.can_stop() {
+                return Ok(());
+            }
+            let exits = st.record.exits;
+            if st.record.stop_deadline != 0 {
+                // Already stopping: the signal went out once; the earliest
+                // deadline wins.
+                if deadline < st.record.stop_deadline {
+                    c.transition(&mut st, &self.bus, IfUnsaved::Discard, |r| {
+                        r.stop_deadline = deadline;
+                        vec![]
+                    })?;
+                }
+            } else {
+                match self.send_signal(&c, &st, signal) {
+                    Ok(()) => {}
+                    // It exited just now: stopping an exited container is a no-op.
+                    Err(Error::FailedPrecondition(_)) => return Ok(()),
+                    Err(e) => return Err(e),
+                }
+                let stopping = c.transition(&mut st, &self.bus, IfUnsaved::Keep, |r| {
+                    r.stop_deadline = deadline;
+                    vec![Note::kill(signal)]
+                });
+                if let Err(e) = stopping {
+                    tracing::error!(container = %c.id, error = %e, "cannot record stop");
+                }
+                drop(st);
+                self.spawn_stop_driver(c.clone(), exits);
+            }
+            exits
+        };
+        // The exit emits die and stop together.
+        c.exited_after(&mut changed, exits).await;
+        Ok(())
+    }
+}
+
+/// When SIGKILL is due after `timeout` seconds from now (i64::MAX: never).
+fn deadline(timeout: i32) -> i64 {
+    match timeout {
+        t if t < 0 => i64::MAX,
+        t => now_nanos().saturating_add(t as i64 * 1_000_000_000),
+    }
+}

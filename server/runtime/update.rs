@@ -1,0 +1,68 @@
+//! Update: a container's limits changed on its cgroup at once if it runs,
+//! and in its record for later starts.
+
+use super::container::{IfUnsaved, Note};
+use super::error::{unsupported, Error, Result};
+use super::{records, Runtime};
+use crate::spec::{Resources, ResourcesRequest};
+use berth::pb::Action;
+
+impl Runtime {
+    /// Returns the limits in force.
+    pub async fn update(&self, key: &str, req: ResourcesRequest) -> Result<Resources> {
+        let c = self.find(key)?;
+        let _op = c.op.lock().await;
+        let old = {
+            let st = c.state();
+            if st.removed {
+                return Err(Error::NotFound(key.into()));
+            }
+            st.record.spec.resources
+        };
+        let new = old.merge(&req, self.machine)?;
+        self.support.check(&new).map_err(unsupported)?;
+        if new == old {
+            return Ok(new);
+        }
+        let mut st = c.state();
+        let running = st.record.status.is_running();
+        if running {
+            let set = match self.host.set_limits(&c.id, &old, &new) {
+                // It exited meanwhile: no cgroup to update.
+                Err(_) if st.pid1_exited() => Ok(()),
+                set => set,
+            };
+            if let Err(e) = set {
+                // Put back what was written before the failure.
+                let _ = self.host.set_limits(&c.id, &new, &old);
+                return Err(match e.is_busy() {
+                    true => Error::FailedPrecondition(format!(
+                        "update container {}: {e}: it uses more memory than that and the kernel could not reclaim it",
+                        c.name
+                    )),
+                    false => Error::Cgroup {
+                        what: format!("update container {}", c.name),
+                        source: Box::new(e),
+                    },
+                });
+            }
+        }
+        let updated = c.transition(&mut st, &self.bus, IfUnsaved::Discard, |r| {
+            r.spec.resources = new;
+            vec![Note::new(Action::Update)]
+        });
+        if let Err(e) = updated {
+            if running {
+                let _ = self.host.set_limits(&c.id, &new, &old);
+            }
+            return Err(e);
+        }
+        // The copy is for rebuilding without the database: a failure here
+        // loses nothing now, so it is logged.
+        if let Err(e) = records::write_copy(&c.dir, &st.record) {
+            tracing::warn!(container = %c.id, error = %e, "cannot write the record copy");
+        }
+        tracing::info!(container = %c.id, resources = ?new, "updated");
+        Ok(new)
+    }
+}

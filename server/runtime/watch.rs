@@ -1,0 +1,236 @@
+//! The tasks that follow a running container: the exit watcher (die, and
+//! stop if one was in progress), the OOM watcher, and the stop driver that
+//! sends SIGKILL when a stop's grace runs out.
+
+use super::container::{Container, IfUnsaved, Note, State, Status};
+use super::error::Result;
+use super::host::Monitor;
+use super::Runtime;
+use crate::monitor::protocol::ExitRecord;
+use crate::shutdown::shutting_down;
+use crate::sys::time::now_nanos;
+use berth::pb::Action;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// After an OOM notification: v1 notifies before the OOM killer has chosen
+/// and counted its victim, so the count is read again after these delays
+/// (ms) until it moves.
+const OOM_RECHECKS: [u64; 7] = [0, 1, 4, 16, 64, 256, 1024];
+
+impl Runtime {
+    /// Waits for the monitor to exit, then records the exit and emits die.
+    pub(super) fn spawn_watcher(self: &Arc<Self>, c: Arc<Container>, monitor: Box<dyn Monitor>) {
+        let rt = self.clone();
+        tokio::spawn(async move {
+            monitor.exited().await;
+            rt.finish_run(c).await;
+        });
+    }
+
+    /// Records the end of the current run from the monitor's exit file and
+    /// emits die, then stop if a stop was in progress, in one transaction.
+    pub(super) fn record_exit(&self, c: &Container) -> Result<()> {
+        let exit = ExitRecord::read(&c.dir);
+        let mut st = c.state();
+        if !st.record.status.is_running() {
+            return Ok(());
+        }
+        if exit.is_none() {
+            // The monitor died without recording: make sure nothing of the
+            // container survives it.
+            tracing::error!(container = %c.id, "monitor exited without an exit status");
+            if let Some(p) = &st.pid1 {
+                let _ = p.signal(libc::SIGKILL);
+            }
+            let _ = self.host.kill_all(&c.id);
+        }
+        c.transition(&mut st, &self.bus, IfUnsaved::Discard, |r| {
+            let reported = r.oom_kills;
+            match exit {
+                Some(x) => {
+                    r.exit_code = x.exit_code;
+                    r.signal = x.signal;
+                    r.finished_at = x.finished_at;
+                    r.oom_kills = x.oom_kills.unwrap_or(0).max(reported);
+                }
+                None => {
+                    r.exit_code = 255;
+                    r.signal = 0;
+                    r.finished_at = now_nanos();
+                }
+            }
+            let stopping = r.stop_deadline != 0;
+            r.status = Status::Exited;
+            r.pid = 0;
+            r.exits += 1;
+            r.stop_deadline = 0;
+            r.oom_killed = r.oom_kills > 0;
+            // OOM kills the watcher did not get to journal come first; they
+            // happened before the exit, so they carry its time at the latest.
+            let mut notes: Vec<Note> = (reported..r.oom_kills)
+                .map(|_| Note::new(Action::Oom).at(r.finished_at))
+                .collect();
+            notes.push(Note::die(r));
+            if stopping {
+                notes.push(Note::new(Action::Stop));
+            }
+            notes
+        })?;
+        // Until it was written the container stayed running here, so its
+        // die event comes before anything that happens to it next.
+        st.pid1 = None;
+        let r = &st.record;
+        tracing::info!(container = %c.id, exit_code = r.exit_code, signal = r.signal, "died");
+        Ok(())
+    }
+
+    /// Records the end of the current run, trying again every second if
+    /// the store cannot take it now (a full disk): the monitor has the
+    /// status on disk, so it is never lost, and the next daemon start
+    /// records it if this one cannot.
+    pub(super) async fn finish_run(self: Arc<Self>, c: Arc<Container>) {
+        let mut shutdown = self.shutdown.clone();
+        loop {
+            let Err(e) = self.record_exit(&c) else {
+                return;
+            };
+            tracing::error!(container = %c.id, error = %e, "cannot record the exit; trying again");
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = shutting_down(&mut shutdown) => return,
+            }
+        }
+    }
+
+    /// Journals the OOM kills of run `exits` as the kernel reports them,
+    /// until the run ends. Whatever it has not journaled when the run ends,
+    /// `record_exit` does, from the count the monitor read last.
+    pub(super) fn spawn_oom_watcher(self: &Arc<Self>, c: Arc<Container>, exits: u64) {
+        let mut notifier = match self.host.oom_notifier(&c.id) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(container = %c.id, error = %e, "cannot watch for OOM kills");
+                return;
+            }
+        };
+        let rt = self.clone();
+        tokio::spawn(async move {
+            let mut changed = c.changed.subscribe();
+            let mut noted = rt.note_ooms(&c, exits);
+            while noted.is_some() {
+                tokio::select! {
+                    r = notifier.notified() => if r.is_err() { return },
+                    r = changed.changed() => {
+                        if r.is_err() {
+                            return;
+                        }
+                        // A state change: only whether the run is over.
+                        noted = rt.note_ooms(&c, exits);
+                        continue;
+                    }
+                }
+                for delay in OOM_RECHECKS {
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                    noted = rt.note_ooms(&c, exits);
+                    if noted != Some(false) {
+                        break;
+                    }
+                }
+            }
+        });
+    }
+
+    /// Journals an OOM event for each kill of run `exits` the cgroup
+    /// counts beyond those already journaled. Whether there were any; None
+    /// once the run is over.
+    fn note_ooms(&self, c: &Container, exits: u64) -> Option<bool> {
+        let count = self.host.oom_kills(&c.id);
+        let mut st = c.state();
+        if st.removed || st.record.exits != exits || !st.record.status.is_running() {
+            return None;
+        }
+        let n = match count {
+            Some(n) if n > st.record.oom_kills => n,
+            _ => return Some(false),
+        };
+        let noted = c.transition(&mut st, &self.bus, IfUnsaved::Discard, |r| {
+            let notes = (r.oom_kills..n).map(|_| Note::new(Action::Oom)).collect();
+            r.oom_kills = n;
+            notes
+        });
+        match noted {
+            Ok(()) => tracing::info!(container = %c.id, oom_kills = n, "OOM kill"),
+            Err(e) => tracing::error!(container = %c.id, error = %e, "cannot record OOM kill"),
+        }
+        Some(true)
+    }
+
+    /// Sends SIGKILL when the stop deadline of run `exits` passes.
+    pub(super) fn spawn_stop_driver(self: &Arc<Self>, c: Arc<Container>, exits: u64) {
+        let rt = self.clone();
+        tokio::spawn(async move {
+            let mut changed = c.changed.subscribe();
+            loop {
+                let deadline = {
+                    let st = c.state();
+                    if st.record.exits != exits || !st.record.status.is_running() {
+                        return;
+                    }
+                    st.record.stop_deadline
+                };
+                let grace = async {
+                    match deadline {
+                        i64::MAX => std::future::pending().await,
+                        d => {
+                            let left = d.saturating_sub(now_nanos()).max(0) as u64;
+                            tokio::time::sleep(Duration::from_nanos(left)).await
+                        }
+                    }
+                };
+                tokio::select! {
+                    r = changed.changed() => if r.is_err() { return },
+                    _ = grace => {
+                        rt.grace_over(&c, exits).await;
+                        return;
+                    }
+                }
+            }
+        });
+    }
+
+    /// The stop's grace ran out: unpause (if paused) and SIGKILL.
+    async fn grace_over(&self, c: &Container, exits: u64) {
+        let _op = c.op.lock().await;
+        let mut st = c.state();
+        if st.record.exits != exits || !st.record.status.is_running() {
+            return;
+        }
+        // If it exited just now, its die event is on its way.
+        if self.send_signal(c, &st, libc::SIGKILL).is_err() {
+            return;
+        }
+        self.thaw_for_kill(c, &st);
+        let killed = c.transition(&mut st, &self.bus, IfUnsaved::Keep, |r| {
+            let mut notes = Vec::new();
+            if r.status == Status::Paused {
+                r.status = Status::Running;
+                notes.push(Note::new(Action::Unpause));
+            }
+            notes.push(Note::kill(libc::SIGKILL));
+            notes
+        });
+        if let Err(e) = killed {
+            tracing::error!(container = %c.id, error = %e, "cannot record stop's kill");
+        }
+    }
+
+    /// Thaws a paused container that was just sent SIGKILL (so it can die).
+    pub(super) fn thaw_for_kill(&self, c: &Container, st: &State) {
+        if st.record.status == Status::Paused {
+            if let Err(e) = self.host.thaw(&c.id) {
+                tracing::warn!(container = %c.id, error = %e, "cannot thaw for kill");
+            }
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! A container's configuration as the runtime keeps it, and the validation
+//! that turns a request into one. Everything a request can get wrong is
+//! caught here, before anything is created.
+
+mod caps;
+mod input;
+mod paths;
+mod resources;
+mod signal;
+#[cfg(test)]
+mod tests;
+mod user;
+
+use caps::capability_name;
+pub use input::Input;
+pub use paths::normalize;
+use paths::{validate_rootfs, validate_working_dir, within};
+pub use resources::{Host, Resources, ResourcesRequest};
+pub use signal::parse_signal;
+pub use user::{parse_id, parse_user, Id};
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Default `PATH` inside a container, as Docker sets it.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Seconds Stop waits before SIGKILL when nothing else is said.
+pub const DEFAULT_STOP_TIMEOUT: i32 = 10;
+
+/// A bind mount.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MountSpec {
+    pub source: String,
+    pub destination: String,
+    pub read_only: bool,
+}
+
+impl MountSpec {
+    /// Checks source and destination; the destination comes back
+    /// normalised. As runc, nothing may be mounted on the root, /proc,
+    /// /sys or /dev, nor anywhere below /proc and /sys.
+    fn validate(self) -> Result<MountSpec, Error> {
+        let source = |why| Err(Error::MountSource(self.source.as_str().into(), why));
+        if !Path::new(&self.source).is_absolute() || self.source.contains('\0') {
+            return source("it must be an absolute path");
+        }
+        if std::fs::symlink_metadata(&self.source).is_err() {
+            return source("no such file or directory");
+        }
+        let dest = |why| {
+            Err(Error::MountDestination(
+                self.destination.as_str().into(),
+                why,
+            ))
+        };
+        let Some(clean) = normalize(&self.destination) else {
+            return dest("it must be an absolute path without \"..\" or NUL");
+        };
+        if clean == "/" || clean == "/dev" {
+            return dest("it would hide the container's own root or /dev");
+        }
+        if within(&clean, "/proc") || within(&clean, "/sys") {
+            return dest("nothing may be mounted on or under /proc and /sys");
+        }
+        Ok(MountSpec {
+            destination: clean,
+            ..self
+        })
+    }
+}
+
+/// The container's network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Network {
+    /// Its own network namespace with loopback up.
+    None,
+    /// The host's network namespace.
+    Host,
+}
+
+impl Network {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Network::None => "none",
+            Network::Host => "host",
+        }
+    }
+}
+
+/// The most processes a pids limit may allow: the kernel's PID_MAX_LIMIT
+/// (pids.max refuses more).
+pub const MAX_PIDS: i64 = 1 << 22;
+/// Bounds of a container's log rotation: rotating is a rename per file
+/// kept, so the count stays small.
+pub const MAX_LOG_FILES: u32 = 100;
+pub const MIN_LOG_SIZE: u64 = 1 << 10;
+pub const MAX_LOG_SIZE: u64 = 1 << 40;
+
+/// A validated container configuration, defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Spec {
+    pub name: String,
+    pub rootfs: String,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub working_dir: String,
+    pub hostname: String,
+    pub labels: BTreeMap<String, String>,
+    pub init: bool,
+    pub stop_signal: i32,
+    pub stop_timeout: i32,
+    pub mounts: Vec<MountSpec>,
+    pub network: Network,
+    /// Log rotation for this container; 0 means the daemon's default.
+    #[serde(default)]
+    pub log_max_size: u64,
+    #[serde(default)]
+    pub log_max_files: u32,
+    #[serde(default)]
+    pub resources: Resources,
+    /// Capabilities added to and dropped from Docker's default set, as
+    /// given (upper case, without "CAP_").
+    #[serde(default)]
+    pub cap_add: Vec<String>,
+    #[serde(default)]
+    pub cap_drop: Vec<String>,
+    /// Every capability, no masked paths, no no_new_privs.
+    #[serde(default)]
+    pub privileged: bool,
+    /// The rootfs is mounted read-only.
+    #[serde(default)]
+    pub read_only: bool,
+    /// "uid[:gid]" or "name[:group]", as given; empty: root.
+    #[serde(default)]
+    pub user: String,
+}
+
+/// What is wrong with a request.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum Error {
+    #[error("invalid container name {0:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-]* is allowed")]
+    Name(Input),
+    #[error("invalid rootfs {0:?}: {1}")]
+    Rootfs(Input, &'static str),
+    #[error("args must not be empty: give the command to run")]
+    EmptyArgs,
+    #[error("invalid env entry {0:?}: use KEY=VALUE")]
+    Env(Input),
+    #[error("invalid working_dir {0:?}: {1}")]
+    WorkingDir(Input, &'static str),
+    #[error("invalid hostname {0:?}: use at most 64 letters, digits, '-' and '.'")]
+    Hostname(Input),
+    #[error(
+        "invalid signal {0:?}: use a name like \"TERM\", \"SIGTERM\" or a number from 1 to 64"
+    )]
+    Signal(Input),
+    #[error("invalid mount source {0:?}: {1}")]
+    MountSource(Input, &'static str),
+    #[error("invalid mount destination {0:?}: {1}")]
+    MountDestination(Input, &'static str),
+    #[error("invalid network {0:?}: use \"none\" or \"host\"")]
+    Network(Input),
+    #[error("invalid label key {0:?}: it must not be empty or hold NUL")]
+    Label(Input),
+    #[error("invalid argument {0:?}: it must not hold NUL")]
+    Args(Input),
+    #[error("invalid log_max_files {0}: use 0 for the daemon's default, or 1 to {max}", max = MAX_LOG_FILES)]
+    LogMaxFiles(u32),
+    #[error("invalid log_max_size_bytes {0}: use 0 for the daemon's default, or {min} to {max}", min = MIN_LOG_SIZE, max = MAX_LOG_SIZE)]
+    LogMaxSize(u64),
+    #[error("invalid memory limit {0}: use 0 for none or at least 6 MiB (6291456 bytes)")]
+    Memory(i64),
+    #[error("invalid memory+swap limit {0}: use -1 for unlimited swap, or at least the memory limit ({1}); change both together")]
+    MemorySwap(i64, i64),
+    #[error("a memory+swap limit needs a memory limit: set memory_limit_bytes too")]
+    SwapWithoutMemory,
+    #[error("invalid cpus {0}: use 0 for no limit or 0.01 to {1}, the CPUs of this host")]
+    Cpus(f64, u32),
+    #[error("invalid cpu shares {0}: use 0 for the default or 2 to 262144")]
+    CpuShares(u64),
+    #[error("invalid pids limit {0}: use 0 or -1 for none, or 1 to {max}", max = MAX_PIDS)]
+    PidsLimit(i64),
+    #[error(
+        "invalid capability {0:?}: use a name like \"NET_ADMIN\" or \"CAP_NET_ADMIN\", or \"ALL\""
+    )]
+    Capability(Input),
+    #[error("invalid user {0:?}: use uid[:gid] or name[:group]")]
+    User(Input),
+}
+
+/// Docker's container name rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
+pub fn validate_name(name: &str) -> Result<(), Error> {
+    let mut chars = name.chars();
+    let ok = match chars.next() {
+        Some(c) if c.is_ascii_alphanumeric() => {
+            chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        }
+        _ => false,
+    };
+    // Names also become parts of paths nowhere, but keep them sane in length.
+    if ok && name.len() <= 128 {
+        Ok(())
+    } else {
+        Err(Error::Name(name.into()))
+    }
+}
+
+/// The unvalidated fields of a create request.
+#[derive(Debug, Default, Clone)]
+pub struct Request {
+    pub name: String,
+    pub rootfs: String,
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub working_dir: String,
+    pub hostname: String,
+    pub labels: BTreeMap<String, String>,
+    pub init: bool,
+    pub stop_signal: String,
+    pub stop_timeout: Option<i32>,
+    pub mounts: Vec<MountSpec>,
+    pub network: String,
+    pub log_max_size: u64,
+    pub log_max_files: u32,
+    pub resources: ResourcesRequest,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub privileged: bool,
+    pub read_only: bool,
+    pub user: String,
+}
+
+impl Request {
+    /// Checks every field; `name` must already be set (given or generated)
+    /// and `hostname_default` is used when no hostname is given.
+    pub fn validate(self, hostname_default: &str, host: Host) -> Result<Spec, Error> {
+        validate_name(&self.name)?;
+        let resources = Resources::default().merge(&self.resources, host)?;
+        let caps = |names: &[String]| -> Result<Vec<String>, Error> {
+            names.iter().map(|n| capability_name(n)).collect()
+        };
+        let (cap_add, cap_drop) = (caps(&self.cap_add)?, caps(&self.cap_drop)?);
+        let rootfs = validate_rootfs(self.rootfs)?;
+        if self.args.is_empty() || self.args[0].is_empty() {
+            return Err(Error::EmptyArgs);
+        }
+        if let Some(a) = self.args.iter().find(|a| a.contains('\0')) {
+            return Err(Error::Args(a.as_str().into()));
+        }
+        for e in &self.env {
+            match e.split_once('=') {
+                Some((k, _)) if !k.is_empty() && !e.contains('\0') => {}
+                _ => return Err(Error::Env(e.as_str().into())),
+            }
+        }
+        let working_dir = validate_working_dir(&rootfs, self.working_dir)?;
+        let hostname = if self.hostname.is_empty() {
+            hostname_default.to_string()
+        } else if self.hostname.len() <= 64
+            && self
+                .hostname
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        {
+            self.hostname
+        } else {
+            return Err(Error::Hostname(self.hostname.into()));
+        };
+        if let Some(k) = self
+            .labels
+            .keys()
+            .find(|k| k.is_empty() || k.contains('\0'))
+        {
+            return Err(Error::Label(k.as_str().into()));
+        }
+        if self.log_max_files > MAX_LOG_FILES {
+            return Err(Error::LogMaxFiles(self.log_max_files));
+        }
+        if self.log_max_size != 0 && !(MIN_LOG_SIZE..=MAX_LOG_SIZE).contains(&self.log_max_size) {
+            return Err(Error::LogMaxSize(self.log_max_size));
+        }
+        let stop_signal = if self.stop_signal.is_empty() {
+            libc::SIGTERM
+        } else {
+            parse_signal(&self.stop_signal)?
+        };
+        let mounts = self
+            .mounts
+            .into_iter()
+            .map(MountSpec::validate)
+            .collect::<Result<Vec<_>, _>>()?;
+        let user = match self.user.as_str() {
+            "" => String::new(),
+            u if parse_user(u).is_some() => self.user,
+            _ => return Err(Error::User(self.user.into())),
+        };
+        let network = match self.network.as_str() {
+            "" | "none" => Network::None,
+            "host" => Network::Host,
+            _ => return Err(Error::Network(self.network.into())),
+        };
+        Ok(Spec {
+            name: self.name,
+            rootfs,
+            args: self.args,
+            env: self.env,
+            working_dir,
+            hostname,
+            labels: self.labels,
+            init: self.init,
+            stop_signal,
+            stop_timeout: self.stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT),
+            mounts,
+            network,
+            log_max_size: self.log_max_size,
+            log_max_files: self.log_max_files,
+            resources,
+            cap_add,
+            cap_drop,
+            privileged: self.privileged,
+            read_only: self.read_only,
+            user,
+        })
+    }
+}
+
+impl Spec {
+    /// The environment the process gets: PATH and HOSTNAME defaulted, the
+    /// given entries after them (a later entry wins).
+    pub fn environment(&self) -> Vec<String> {
+        let mut env = Vec::with_capacity(self.env.len() + 2);
+        if !self.env.iter().any(|e| e.starts_with("PATH=")) {
+            env.push(format!("PATH={DEFAULT_PATH}"));
+        }
+        if !self.env.iter().any(|e| e.starts_with("HOSTNAME=")) {
+            env.push(format!("HOSTNAME={}", self.hostname));
+        }
+        env.extend(self.env.iter().cloned());
+        env
+    }
+}

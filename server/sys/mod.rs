@@ -1,0 +1,9 @@
+//! Thin interfaces to the kernel, used by the daemon and by the monitor
+//! alike: cgroups, seccomp, processes through pidfds, files, time. With
+//! monitor/child/, the only place where `unsafe` appears.
+
+pub mod cgroup;
+pub mod linux;
+pub mod readiness;
+pub mod seccomp;
+pub mod time;
