@@ -29,6 +29,8 @@ mod remove;
 mod start;
 mod stats;
 mod stop;
+#[cfg(test)]
+mod tests;
 mod update;
 mod wait;
 mod watch;
