@@ -22,7 +22,8 @@ mod common;
 mod store;
 
 use berth::pb::{self, events_client::EventsClient, Action};
-use common::{report, Api, Daemon};
+use common::bench::report;
+use common::{Api, Daemon};
 use prost::Message;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -277,6 +278,7 @@ async fn fan_out(d: &Daemon) {
 /// `SUBSCRIBERS` subscriptions to every event, 100 per connection, each
 /// read to its end on a thread of their own at nice value `nice`, as other
 /// processes would.
+#[allow(unsafe_code)]
 fn subscribers(d: &Daemon, nice: i32) -> std::thread::JoinHandle<()> {
     let host = d.host();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -366,7 +368,7 @@ async fn beside_subscribers(n: usize) {
 
 #[tokio::main]
 async fn main() {
-    let n = common::samples();
+    let n = common::bench::samples();
     beside_subscribers(n).await;
     let mut d = Daemon::start_with_log("events-bench", "warn").await;
     kill_to_die(&d, n).await;

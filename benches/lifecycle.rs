@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 #[tokio::main]
 async fn main() {
     // `cargo bench` passes --bench; there are no other options.
-    let n = common::samples();
+    let n = common::bench::samples();
     let d = common::Daemon::start_with_log("bench", "warn").await;
     let mut api = d.api().await;
     let rootfs = common::rootfs().display().to_string();
@@ -67,8 +67,8 @@ async fn main() {
         }
     }
     println!("lifecycle of /bin/true through the API, {n} containers one after another:");
-    common::report("lifecycle", total);
+    common::bench::report("lifecycle", total);
     for (name, samples) in steps.iter().zip(per_step) {
-        common::report(name, samples);
+        common::bench::report(name, samples);
     }
 }

@@ -13,7 +13,8 @@
 mod common;
 
 use berth::pb::{self, containers_client::ContainersClient};
-use common::{report, Api, Daemon};
+use common::bench::report;
+use common::{Api, Daemon};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -101,7 +102,7 @@ fn cli_runs(d: &Daemon, n: usize) {
 
 #[tokio::main]
 async fn main() {
-    let n = common::samples().min(100);
+    let n = common::bench::samples().min(100);
     let d = Daemon::start_with_log("logs-bench", "warn").await;
     let mut api = d.api().await;
     cli_runs(&d, n);

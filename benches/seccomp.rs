@@ -5,6 +5,9 @@
 //! adds to a container's start, its checks on every call of the dynamic
 //! loader and of /bin/true included. BERTH_BENCH_N sets the runs (1000).
 
+// Forks and loads filters by hand: the only way to time them alone.
+#![allow(unsafe_code)]
+
 #[path = "../server/sys/seccomp.rs"]
 #[allow(dead_code)]
 mod seccomp;

@@ -113,8 +113,7 @@ async fn a_full_disk_is_resource_exhausted_and_loses_no_exit() {
     );
 
     // The container dies while the disk is full: its exit is kept.
-    // SAFETY: kill(2) on the container's PID 1, a process of this test.
-    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    common::kill(pid as i32, libc::SIGKILL);
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // Space comes back: the daemon carries on by itself.

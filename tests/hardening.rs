@@ -7,22 +7,14 @@ mod common;
 
 use berth::pb;
 use common::*;
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 /// Open files of every kind, as a careless parent could pass them down.
 fn leaky_fds(d: &Daemon) -> Vec<OwnedFd> {
     let dir = std::fs::File::open("/etc").unwrap();
     let file = std::fs::File::create(d.dir.join("leaked-file")).unwrap();
     let (sock, _peer) = std::os::unix::net::UnixStream::pair().unwrap();
-    let mut pipe = [0i32; 2];
-    // SAFETY: pipe2 fills two fds, which the OwnedFds below then own.
-    assert_eq!(
-        unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) },
-        0
-    );
-    // SAFETY: fresh fds owned by nothing else.
-    let (pipe_r, pipe_w) =
-        unsafe { (OwnedFd::from_raw_fd(pipe[0]), OwnedFd::from_raw_fd(pipe[1])) };
+    let (pipe_r, pipe_w) = common::pipe();
     vec![dir.into(), file.into(), sock.into(), pipe_r, pipe_w]
 }
 

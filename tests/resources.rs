@@ -539,8 +539,7 @@ async fn nothing_outlives_pid1() {
 }
 
 fn nix_kill(pid: i32) {
-    // SAFETY: kill(2) on the PID 1 of this test's own container.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    assert!(common::kill(pid, libc::SIGKILL));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -280,8 +280,7 @@ async fn berth_wait_keeps_waiting_through_a_restart() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     d.stop_daemon(libc::SIGKILL);
     // The container exits while the daemon is down.
-    // SAFETY: kill(2) on the container's PID 1, found through the API.
-    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    common::kill(pid as i32, libc::SIGKILL);
     until_dead(pid).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     d.spawn().await;
@@ -366,8 +365,7 @@ async fn an_exit_while_the_daemon_is_down_is_recorded() {
     let id = started(&mut api, spec("down", &["sleep", "1000"])).await;
     let pid = status(&mut api, &id).await.pid;
     d.stop_daemon(libc::SIGTERM);
-    // SAFETY: kill(2) on the container's PID 1, found through the API.
-    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    common::kill(pid as i32, libc::SIGKILL);
     until_monitors_gone(&d).await;
     d.spawn().await;
     let mut api = d.api().await;

@@ -53,9 +53,7 @@ impl LogWatch {
     /// runtime, on which it runs for the life of the daemon.
     pub fn start() -> std::io::Result<Arc<LogWatch>> {
         let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)?;
-        // SAFETY: the AsyncFd owns the Inotify, so the fd stays open and
-        // the same for as long as it is registered.
-        let fd = unsafe { AsyncFd::register(Fd(inotify)) }.map_err(|e| e.into_parts().1)?;
+        let fd = crate::sys::readiness::watch(Fd(inotify))?;
         let watch = Arc::new(LogWatch {
             inotify: Arc::new(fd),
             dirs: Mutex::new(Dirs::default()),

@@ -2,6 +2,8 @@
 //! alike: cgroups, seccomp, processes through pidfds, files, time. With
 //! monitor/child/, the only place where `unsafe` appears.
 
+#![allow(unsafe_code)]
+
 pub mod cgroup;
 pub mod linux;
 pub mod readiness;

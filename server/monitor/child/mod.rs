@@ -3,6 +3,8 @@
 //! pivot_root, hostname, loopback, working directory, stdio, then exec
 //! (directly, or under berth's init).
 
+#![allow(unsafe_code)]
+
 mod confine;
 mod exec;
 mod init;

@@ -1,0 +1,260 @@
+//! A real berthd per test, on its own socket and root, cleaned up even
+//! when the test fails.
+
+use super::*;
+
+/// A running berthd with its own root and socket.
+pub struct Daemon {
+    pub dir: PathBuf,
+    pub root: PathBuf,
+    pub socket: PathBuf,
+    child: Option<Child>,
+    log: String,
+    /// More berthd flags.
+    pub args: Vec<String>,
+    /// More environment for berthd.
+    pub env: Vec<(String, String)>,
+    /// Open files berthd inherits, as fds 7, 8, ….
+    pub inherit: Vec<std::os::fd::OwnedFd>,
+}
+
+pub fn berthd() -> &'static str {
+    env!("CARGO_BIN_EXE_berthd")
+}
+
+pub fn berth_cli() -> &'static str {
+    env!("CARGO_BIN_EXE_berth")
+}
+
+impl Daemon {
+    pub async fn start(test: &str) -> Daemon {
+        Daemon::start_with_log(test, "berthd=debug,info").await
+    }
+
+    /// Like `start`, with more berthd flags.
+    pub async fn start_with_args(test: &str, args: &[&str]) -> Daemon {
+        let mut d = Daemon::start(test).await;
+        d.stop_daemon(libc::SIGTERM);
+        d.args = args.iter().map(|s| s.to_string()).collect();
+        d.spawn().await;
+        d
+    }
+
+    /// Like `start`, with berthd's log filter given (benchmarks log less).
+    pub async fn start_with_log(test: &str, log: &str) -> Daemon {
+        let dir = test_dir(test);
+        let mut d = Daemon {
+            root: dir.join("root"),
+            socket: dir.join("berth.sock"),
+            dir,
+            child: None,
+            log: log.to_string(),
+            args: Vec::new(),
+            env: Vec::new(),
+            inherit: Vec::new(),
+        };
+        d.spawn().await;
+        d
+    }
+
+    /// Starts berthd on this daemon's root and socket, and waits until it
+    /// answers.
+    pub async fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("berthd.log"))
+            .unwrap();
+        let mut cmd = Command::new(berthd());
+        cmd.arg("--socket")
+            .arg(&self.socket)
+            .arg("--root")
+            .arg(&self.root)
+            .arg("--log")
+            .arg(&self.log)
+            .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        if !self.inherit.is_empty() {
+            use std::os::fd::AsRawFd;
+            let fds: Vec<i32> = self.inherit.iter().map(|f| f.as_raw_fd()).collect();
+            host::inherit_at_7(&mut cmd, fds);
+        }
+        let child = cmd.spawn().expect("spawn berthd");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "berthd did not come up");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Stops berthd with SIGTERM and waits for it; containers keep running.
+    pub fn stop_daemon(&mut self, signal: i32) {
+        if let Some(mut child) = self.child.take() {
+            host::kill(child.id() as i32, signal);
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while child.try_wait().ok().flatten().is_none() {
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+
+    /// berthd's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("berthd runs").id()
+    }
+
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    pub async fn api(&self) -> Api {
+        ContainersClient::new(berth::connect(&self.host()).await.unwrap())
+    }
+
+    pub async fn events(&self, containers: &[&str]) -> Events {
+        let mut client = EventsClient::new(berth::connect(&self.host()).await.unwrap());
+        let stream = client
+            .subscribe(pb::SubscribeRequest {
+                containers: containers.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        Events { stream }
+    }
+
+    /// A subscription as given.
+    pub async fn subscribe(&self, req: pb::SubscribeRequest) -> Result<Events, tonic::Status> {
+        let mut client = EventsClient::new(berth::connect(&self.host()).await.unwrap());
+        let stream = client.subscribe(req).await?.into_inner();
+        Ok(Events { stream })
+    }
+
+    /// A replay of every event the journal holds, up to now.
+    pub async fn replay(&self) -> Events {
+        self.subscribe(pb::SubscribeRequest {
+            since_seq: Some(0),
+            until: Some(prost_types::Timestamp::from(std::time::SystemTime::now())),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Every event the journal holds, up to now.
+    pub async fn journal(&self) -> Vec<pb::Event> {
+        self.replay().await.read_to_end().await
+    }
+
+    /// A Stop request in its own task and connection.
+    pub fn stop_in_background(
+        &self,
+        id: &str,
+        timeout: i32,
+    ) -> tokio::task::JoinHandle<Result<(), tonic::Status>> {
+        let (host, id) = (self.host(), id.to_string());
+        tokio::spawn(async move {
+            let mut api = ContainersClient::new(berth::connect(&host).await.unwrap());
+            api.stop(pb::StopRequest {
+                id,
+                timeout_seconds: Some(timeout),
+                signal: None,
+            })
+            .await
+            .map(drop)
+        })
+    }
+
+    /// berthd's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("berthd.log")).unwrap_or_default()
+    }
+
+    /// A fresh host directory to bind-mount into a container.
+    pub fn share(&self, name: &str) -> PathBuf {
+        let p = self.dir.join("share").join(name);
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    }
+
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.root.join("containers").join(id)
+    }
+}
+
+impl Drop for Daemon {
+    /// Kills whatever the test left: container processes (through their
+    /// cgroups), monitors, cgroups; stops berthd; removes the directory.
+    fn drop(&mut self) {
+        let ids: Vec<String> = std::fs::read_dir(self.root.join("containers"))
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for id in &ids {
+            kill_cgroup(id);
+        }
+        kill_monitors(&self.root);
+        for id in &ids {
+            remove_cgroup(id);
+        }
+        self.stop_daemon(libc::SIGTERM);
+        if std::thread::panicking() {
+            if let Ok(log) = std::fs::read_to_string(self.dir.join("berthd.log")) {
+                let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                eprintln!("--- berthd.log (last lines) ---");
+                for l in tail.iter().rev() {
+                    eprintln!("{l}");
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A new directory of the test's own under the system's temporary one
+/// (`berth-test-NAME-RANDOM`).
+pub fn test_dir(name: &str) -> PathBuf {
+    let mut raw = [0u8; 4];
+    getrandom(&mut raw);
+    let dir = std::env::temp_dir().join(format!(
+        "berth-test-{name}-{:02x}{:02x}{:02x}{:02x}",
+        raw[0], raw[1], raw[2], raw[3]
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs berthd with `args` alone, expecting it to exit within 10 s.
+pub fn berthd_fails(args: &[&str]) -> std::process::Output {
+    let mut child = Command::new(berthd())
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("berthd {args:?} kept running");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}

@@ -1,0 +1,170 @@
+//! Probes of the host: cgroups, processes, monitors; the harness's only
+//! unsafe code (signals, fds for a child, random bytes).
+
+#![allow(unsafe_code)]
+
+use super::*;
+
+/// The cgroup directories of container `id` on every hierarchy.
+pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+        for e in rd.flatten() {
+            out.push(e.path().join("berth").join(id));
+        }
+    }
+    out.push(PathBuf::from("/sys/fs/cgroup/berth").join(id));
+    out.into_iter().filter(|p| p.exists()).collect()
+}
+
+/// The content of cgroup file `file` of container `id`, from whichever
+/// hierarchy has it.
+pub fn cgroup_file(id: &str, file: &str) -> Option<String> {
+    cgroup_dirs(id)
+        .iter()
+        .find_map(|d| std::fs::read_to_string(d.join(file)).ok())
+        .map(|s| s.trim().to_string())
+}
+
+/// Host pids in the container's cgroup.
+pub fn cgroup_pids(id: &str) -> Vec<u32> {
+    let mut pids: Vec<u32> = cgroup_dirs(id)
+        .iter()
+        .filter_map(|d| std::fs::read_to_string(d.join("cgroup.procs")).ok())
+        .flat_map(|s| {
+            s.lines()
+                .filter_map(|l| l.trim().parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect();
+    pids.sort_unstable();
+    pids.dedup();
+    pids
+}
+
+pub fn kill_cgroup(id: &str) {
+    for dir in cgroup_dirs(id) {
+        let _ = std::fs::write(dir.join("freezer.state"), "THAWED");
+        let _ = std::fs::write(dir.join("cgroup.freeze"), "0");
+        if let Ok(procs) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                host::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+pub fn remove_cgroup(id: &str) {
+    for _ in 0..50 {
+        let dirs = cgroup_dirs(id);
+        if dirs.is_empty() {
+            return;
+        }
+        for d in dirs {
+            let _ = std::fs::remove_dir(d);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Monitors of containers under `root`, found by their command line and
+/// pid namespace.
+pub fn monitor_pids(root: &Path) -> Vec<i32> {
+    let needle = root.join("containers");
+    let needle = needle.to_string_lossy();
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        // berth's init is a fork of the monitor: same command line, but
+        // in the container's pid namespace.
+        let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
+        if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
+            let cmd = String::from_utf8_lossy(&cmd);
+            if cmd.contains("\0monitor\0")
+                && cmd.contains(needle.as_ref())
+                && ns(&pid.to_string()) == ns("self")
+            {
+                out.push(pid);
+            }
+        }
+    }
+    out
+}
+
+pub fn kill_monitors(root: &Path) {
+    for pid in monitor_pids(root) {
+        host::kill(pid, libc::SIGKILL);
+    }
+}
+
+/// A field of /proc/PID/status, as a number (kB for memory fields).
+pub fn proc_status(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in {status}"))
+}
+
+/// Whether a process with this pid exists (zombies count as gone).
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| rest.starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// Sends `signal` to `pid`; whether it was delivered.
+pub fn kill(pid: i32, signal: i32) -> bool {
+    // SAFETY: kill(2) takes no pointers.
+    unsafe { libc::kill(pid, signal) == 0 }
+}
+
+/// A pipe: its read and write ends, close-on-exec.
+pub fn pipe() -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    use std::os::fd::FromRawFd;
+    let mut fds = [0i32; 2];
+    // SAFETY: pipe2 fills the two-element array it is given.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: fresh fds owned by nothing else.
+    unsafe {
+        (
+            std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+        )
+    }
+}
+
+pub fn getrandom(buf: &mut [u8]) {
+    // SAFETY: the pointer and length describe `buf`.
+    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
+    assert_eq!(n as usize, buf.len());
+}
+
+/// Makes `cmd`'s child hold `fds` as 7, 8, … (not close-on-exec).
+pub fn inherit_at_7(cmd: &mut Command, fds: Vec<i32>) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: between fork and exec only dup2 and close run, which are
+    // async-signal-safe. Through fds 200+ first, in case a source is
+    // already one of 7, 8, ….
+    unsafe {
+        cmd.pre_exec(move || {
+            for (i, fd) in fds.iter().enumerate() {
+                if libc::dup2(*fd, 200 + i as i32) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            for i in 0..fds.len() as i32 {
+                if libc::dup2(200 + i, 7 + i) < 0 || libc::close(200 + i) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
