@@ -391,7 +391,7 @@ async fn grpcurl_lists_services_and_runs_a_lifecycle() {
     assert_eq!(updated["resources"]["pidsLimit"], "100");
     let stats: serde_json::Value = serde_json::from_str(&grpcurl(&[
         "-d",
-        r#"{"ids":["g1"],"interval_ms":100}"#,
+        r#"{"ids":["g1"],"interval_milliseconds":100}"#,
         &sock,
         "berth.v1.Containers/Stats",
     ]))

@@ -88,7 +88,7 @@ async fn stats_once(api: &mut Api, ids: &[&str]) -> Vec<pb::ContainerStats> {
     let req = pb::StatsRequest {
         ids: ids.iter().map(|s| s.to_string()).collect(),
         stream: false,
-        interval_ms: 200,
+        interval_milliseconds: 200,
     };
     let mut stream = api.stats(req).await.unwrap().into_inner();
     let first = stream.message().await.unwrap().expect("a sample");
@@ -412,7 +412,7 @@ async fn cpu_use_stays_within_the_cpu_limit_and_stats_move() {
         .stats(pb::StatsRequest {
             ids: vec![],
             stream: true,
-            interval_ms: 500,
+            interval_milliseconds: 500,
         })
         .await
         .unwrap()
@@ -474,7 +474,7 @@ async fn cpu_use_stays_within_the_cpu_limit_and_stats_move() {
     assert_eq!(err.code(), Code::NotFound);
     let err = api
         .stats(pb::StatsRequest {
-            interval_ms: 10,
+            interval_milliseconds: 10,
             ..Default::default()
         })
         .await

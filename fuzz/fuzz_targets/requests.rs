@@ -13,9 +13,11 @@ use libfuzzer_sys::fuzz_target;
 use prost::Message;
 use std::path::{Component, Path};
 
-#[path = "../../server/runtime/spec.rs"]
-#[allow(dead_code)]
+#[path = "../../server/spec/mod.rs"]
+#[allow(dead_code, unused_imports)]
 mod spec;
+#[path = "../../server/api/convert/request.rs"]
+mod request;
 
 fn clean_absolute(p: &str) -> bool {
     Path::new(p).is_absolute()
@@ -84,6 +86,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(Path::new(&m.source).is_absolute() && !m.source.contains('\0'));
         }
         assert!((1..=64).contains(&spec.stop_signal));
+        assert_eq!(spec::parse_signal(&spec::signal_name(spec.stop_signal)), Ok(spec.stop_signal));
         let r = spec.resources;
         assert!(r.memory == 0 || r.memory >= 6 << 20);
         assert!(r.nano_cpus >= 0 && r.nano_cpus <= 2_000_000_000);

@@ -114,11 +114,11 @@ impl Containers for ContainersService {
 
     async fn stats(&self, req: Request<pb::StatsRequest>) -> Res<Self::StatsStream> {
         let r = req.into_inner();
-        let interval = match r.interval_ms {
+        let interval = match r.interval_milliseconds {
             0 => 1000,
             n if n < 100 => {
                 return Err(Status::invalid_argument(format!(
-                    "invalid interval_ms {n}: use 0 for 1000, or at least 100"
+                    "invalid interval_milliseconds {n}: use 0 for 1000, or at least 100"
                 )))
             }
             n => n,

@@ -2,57 +2,12 @@
 //! ways. (Events are the exception: the journal stores the API's Event
 //! message as its record, so subscribers get what was stored.)
 
+mod request;
+
 use crate::runtime::{LogLine, LogsQuery, Record, Sample, Samples, Status, WaitCondition};
-use crate::spec::{MountSpec, Request, Resources, ResourcesRequest};
+use crate::spec::Resources;
 use crate::{events::timestamp, logs};
 use berth::pb;
-
-impl From<pb::CreateRequest> for Request {
-    fn from(r: pb::CreateRequest) -> Request {
-        Request {
-            name: r.name,
-            rootfs: r.rootfs,
-            args: r.args,
-            env: r.env,
-            working_dir: r.working_dir,
-            hostname: r.hostname,
-            labels: r.labels.into_iter().collect(),
-            init: r.init,
-            stop_signal: r.stop_signal,
-            stop_timeout: r.stop_timeout_seconds,
-            mounts: r
-                .mounts
-                .into_iter()
-                .map(|m| MountSpec {
-                    source: m.source,
-                    destination: m.destination,
-                    read_only: m.read_only,
-                })
-                .collect(),
-            network: r.network,
-            log_max_size: r.log_max_size_bytes,
-            log_max_files: r.log_max_files,
-            resources: r.resources.unwrap_or_default().into(),
-            cap_add: r.cap_add,
-            cap_drop: r.cap_drop,
-            privileged: r.privileged,
-            read_only: r.read_only,
-            user: r.user,
-        }
-    }
-}
-
-impl From<pb::Resources> for ResourcesRequest {
-    fn from(r: pb::Resources) -> ResourcesRequest {
-        ResourcesRequest {
-            memory: r.memory_limit_bytes,
-            memory_swap: r.memory_swap_limit_bytes,
-            cpus: r.cpus,
-            cpu_shares: r.cpu_shares,
-            pids_limit: r.pids_limit,
-        }
-    }
-}
 
 pub fn status(s: Status) -> pb::Status {
     match s {
@@ -145,7 +100,8 @@ pub fn container(r: &Record) -> pb::Container {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             init: s.init,
-            stop_signal: s.stop_signal,
+            stop_signal: crate::spec::signal_name(s.stop_signal),
+            stop_signal_number: s.stop_signal,
             stop_timeout_seconds: s.stop_timeout,
             mounts: s
                 .mounts

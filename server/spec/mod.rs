@@ -16,7 +16,7 @@ pub use input::Input;
 pub use paths::normalize;
 use paths::{validate_rootfs, validate_working_dir, within};
 pub use resources::{Host, Resources, ResourcesRequest};
-pub use signal::parse_signal;
+pub use signal::{parse_signal, signal_name};
 pub use user::{parse_id, parse_user, Id};
 
 use serde::{Deserialize, Serialize};

@@ -77,3 +77,14 @@ pub fn parse_signal(s: &str) -> Result<i32, Error> {
     }
     Err(bad())
 }
+
+/// A signal's name as Docker shows it: "SIGTERM", "SIGRTMIN+3"; the
+/// number if it has none.
+pub fn signal_name(n: i32) -> String {
+    match SIGNALS.iter().find(|(_, k)| *k == n) {
+        Some((name, _)) => format!("SIG{name}"),
+        None if n == 34 => "SIGRTMIN".into(),
+        None if (35..=64).contains(&n) => format!("SIGRTMIN+{}", n - 34),
+        None => n.to_string(),
+    }
+}

@@ -321,3 +321,17 @@ fn rejects() {
         assert!(err.contains(what), "{err} should mention {what}");
     }
 }
+
+#[test]
+fn signal_names_read_back() {
+    for (n, name) in [
+        (15, "SIGTERM"),
+        (6, "SIGABRT"),
+        (29, "SIGIO"),
+        (34, "SIGRTMIN"),
+        (37, "SIGRTMIN+3"),
+    ] {
+        assert_eq!(signal_name(n), name);
+        assert_eq!(parse_signal(name), Ok(n));
+    }
+}

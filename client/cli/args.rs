@@ -1,0 +1,284 @@
+//! The command line: global options and every verb's arguments, as clap
+//! parses them.
+
+use crate::Failure;
+use berth::pb;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "berth",
+    version,
+    about = "Run and manage containers through berthd"
+)]
+pub struct Cli {
+    /// The daemon: unix:///path/to.sock, tcp://host:port or http://host:port.
+    #[arg(long, global = true, env = "BERTH_HOST", default_value = berth::DEFAULT_HOST)]
+    pub host: String,
+    /// CA that signed the daemon's certificate (PEM), for a tcp:// host
+    /// with mutual TLS.
+    #[arg(long, global = true, env = "BERTH_TLS_CA")]
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// This client's certificate (PEM).
+    #[arg(long, global = true, env = "BERTH_TLS_CERT")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// This client's private key (PEM).
+    #[arg(long, global = true, env = "BERTH_TLS_KEY")]
+    pub tls_key: Option<std::path::PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Create a container: berth create [OPTIONS] ROOTFS COMMAND [ARG...]
+    Create(CreateArgs),
+    /// Create and start a container, and wait for it unless -d is given.
+    Run {
+        /// Run in the background and print the container id.
+        #[arg(short, long)]
+        detach: bool,
+        /// Remove the container when it exits.
+        #[arg(long)]
+        rm: bool,
+        #[command(flatten)]
+        create: CreateArgs,
+    },
+    /// Start one or more containers.
+    Start { containers: Vec<String> },
+    /// Stop one or more containers: stop signal, grace period, then SIGKILL.
+    Stop {
+        /// Seconds to wait before SIGKILL (default: the container's, 10).
+        #[arg(short = 't', long = "time", allow_negative_numbers = true)]
+        time: Option<i32>,
+        /// Signal to send instead of the container's stop signal.
+        #[arg(short, long)]
+        signal: Option<String>,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Send a signal to one or more containers.
+    Kill {
+        /// Signal to send.
+        #[arg(short, long, default_value = "KILL")]
+        signal: String,
+        /// Signal every process of the container, not only its PID 1.
+        #[arg(long)]
+        all: bool,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Freeze all processes of one or more containers.
+    Pause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Thaw one or more paused containers.
+    Unpause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Remove one or more containers.
+    Rm {
+        /// Kill a running container first.
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Wait for containers to stop and print their exit codes. Keeps
+    /// waiting through a restart of the daemon.
+    Wait {
+        /// not-running (default), next-exit or removed.
+        #[arg(long, default_value = "not-running")]
+        condition: String,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// List containers.
+    Ps {
+        /// Show all containers (default shows just running).
+        #[arg(short, long)]
+        all: bool,
+        /// Only show ids.
+        #[arg(short, long)]
+        quiet: bool,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Show a container's output.
+    Logs(LogsArgs),
+    /// Change the resource limits of one or more containers.
+    Update {
+        #[command(flatten)]
+        limits: LimitArgs,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Show containers' resource usage live (all running ones if none is
+    /// named).
+    Stats {
+        /// Print one sample and exit.
+        #[arg(long)]
+        no_stream: bool,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        containers: Vec<String>,
+    },
+    /// Show the configuration and state of containers.
+    Inspect {
+        #[arg(long, value_enum, default_value = "json")]
+        format: Format,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Stream events: --filter container=NAME, event=die, label=k=v.
+    Events(EventsArgs),
+}
+
+#[derive(Args)]
+pub struct CreateArgs {
+    /// Assign a name to the container.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Set an environment variable (KEY=VALUE).
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    /// Set a label (KEY=VALUE).
+    #[arg(short, long = "label")]
+    pub label: Vec<String>,
+    /// Bind mount: /host/path:/container/path[:ro].
+    #[arg(short, long = "volume")]
+    pub volume: Vec<String>,
+    /// Working directory inside the container.
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// Hostname of the container.
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Run berth's init as PID 1 (forwards signals, reaps zombies).
+    #[arg(long)]
+    pub init: bool,
+    /// Signal to stop the container.
+    #[arg(long)]
+    pub stop_signal: Option<String>,
+    /// Seconds to wait before killing the container on stop.
+    #[arg(long, allow_negative_numbers = true)]
+    pub stop_timeout: Option<i32>,
+    /// Network: none (default, own loopback) or host.
+    #[arg(long)]
+    pub network: Option<String>,
+    /// Rotate the container's log at this size (e.g. 20m; default: the daemon's).
+    #[arg(long)]
+    pub log_max_size: Option<String>,
+    /// Log files to keep, the current one included (default: the daemon's).
+    #[arg(long)]
+    pub log_max_files: Option<u32>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    /// Add a capability to the default set (e.g. NET_ADMIN, or ALL).
+    #[arg(long)]
+    pub cap_add: Vec<String>,
+    /// Drop a capability from the default set (or ALL).
+    #[arg(long)]
+    pub cap_drop: Vec<String>,
+    /// Give the container every capability and no masked paths: it can
+    /// do what root on the host can.
+    #[arg(long)]
+    pub privileged: bool,
+    /// Mount the container's root filesystem read-only.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Run as this user: uid[:gid] or name[:group].
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Host directory used as the container's root filesystem.
+    pub rootfs: String,
+    /// Command and arguments.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct LimitArgs {
+    /// Memory limit (e.g. 64m; at least 6m).
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// Memory plus swap (e.g. 128m; equal to --memory: no swap); -1:
+    /// unlimited swap.
+    #[arg(long, allow_negative_numbers = true)]
+    pub memory_swap: Option<String>,
+    /// CPUs the container may use (e.g. 0.5).
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// Relative CPU weight (default 1024).
+    #[arg(short = 'c', long)]
+    pub cpu_shares: Option<u64>,
+    /// Most processes at once (-1: no limit).
+    #[arg(long, allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+}
+
+impl LimitArgs {
+    pub fn resources(&self) -> Result<pb::Resources, Failure> {
+        let size = |s: &Option<String>| -> Result<Option<i64>, Failure> {
+            match s.as_deref() {
+                None => Ok(None),
+                Some("-1") => Ok(Some(-1)),
+                Some(v) => berth::parse_size(v)
+                    .and_then(|n| i64::try_from(n).map_err(|_| format!("invalid size {v:?}")))
+                    .map(Some)
+                    .map_err(|e| Failure(e, 125)),
+            }
+        };
+        Ok(pb::Resources {
+            memory_limit_bytes: size(&self.memory)?,
+            memory_swap_limit_bytes: size(&self.memory_swap)?,
+            cpus: self.cpus,
+            cpu_shares: self.cpu_shares,
+            pids_limit: self.pids_limit,
+        })
+    }
+}
+
+#[derive(Args)]
+pub struct LogsArgs {
+    /// Keep streaming new output until the container stops.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Only the last N lines ("all" for everything).
+    #[arg(short = 'n', long, default_value = "all")]
+    pub tail: String,
+    /// Prefix each line with its time.
+    #[arg(short, long)]
+    pub timestamps: bool,
+    /// Only output since this RFC 3339 time or duration ago (10m).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only output until this RFC 3339 time or duration ago.
+    #[arg(long)]
+    pub until: Option<String>,
+    pub container: String,
+}
+
+#[derive(Args)]
+pub struct EventsArgs {
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// Replay stored events first: after a seq (1042), from an RFC 3339
+    /// time (2026-11-22T08:00:00Z), or from a duration ago (10m, 2h).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// End after the events recorded up to this RFC 3339 time or
+    /// duration ago.
+    #[arg(long)]
+    pub until: Option<String>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}

@@ -1,0 +1,273 @@
+//! The lifecycle verbs: create, run, start, stop, kill, pause, unpause,
+//! update, rm and wait.
+
+use super::each;
+use crate::args::{CreateArgs, LimitArgs};
+use crate::{Api, Failure};
+use berth::pb::{self, CreateRequest};
+
+pub async fn create(api: &mut Api, a: CreateArgs) -> Result<u8, Failure> {
+    let created = api.create(create_request(a)?).await?.into_inner();
+    println!("{}", created.id);
+    Ok(0)
+}
+
+pub async fn run(api: &mut Api, detach: bool, rm: bool, create: CreateArgs) -> Result<u8, Failure> {
+    let created = api.create(create_request(create)?).await?.into_inner();
+    let id = created.id;
+    if let Err(s) = api.start(pb::StartRequest { id: id.clone() }).await {
+        if rm {
+            let _ = api.remove(pb::RemoveRequest { id, force: true }).await;
+        }
+        // Docker's code for a command that cannot be run.
+        let code = if s.code() == tonic::Code::InvalidArgument {
+            127
+        } else {
+            125
+        };
+        return Err(Failure(
+            format!("Error response from daemon: {}", s.message()),
+            code,
+        ));
+    }
+    if detach {
+        println!("{id}");
+        return Ok(0);
+    }
+    // The container's output as it runs; the stream ends when it stops.
+    let follow = pb::LogsRequest {
+        id: id.clone(),
+        follow: true,
+        ..Default::default()
+    };
+    super::logs::print(api, follow).await?;
+    let waited = wait_for(api, id.clone(), pb::WaitCondition::NotRunning).await?;
+    if rm {
+        api.remove(pb::RemoveRequest { id, force: true }).await?;
+    }
+    Ok(waited.exit_code.clamp(0, 255) as u8)
+}
+
+pub async fn start(api: &Api, containers: &[String]) -> Result<u8, Failure> {
+    each(containers, |id| {
+        let mut api = api.clone();
+        async move { api.start(pb::StartRequest { id }).await.map(drop) }
+    })
+    .await
+}
+
+pub async fn stop(
+    api: &Api,
+    time: Option<i32>,
+    signal: Option<String>,
+    containers: &[String],
+) -> Result<u8, Failure> {
+    each(containers, |id| {
+        let mut api = api.clone();
+        let signal = signal.clone();
+        async move {
+            let req = pb::StopRequest {
+                id,
+                timeout_seconds: time,
+                signal,
+            };
+            api.stop(req).await.map(drop)
+        }
+    })
+    .await
+}
+
+pub async fn kill(
+    api: &Api,
+    signal: String,
+    all: bool,
+    containers: &[String],
+) -> Result<u8, Failure> {
+    each(containers, |id| {
+        let mut api = api.clone();
+        let signal = signal.clone();
+        async move {
+            let req = pb::KillRequest { id, signal, all };
+            api.kill(req).await.map(drop)
+        }
+    })
+    .await
+}
+
+pub async fn pause(api: &Api, containers: &[String]) -> Result<u8, Failure> {
+    each(containers, |id| {
+        let mut api = api.clone();
+        async move { api.pause(pb::PauseRequest { id }).await.map(drop) }
+    })
+    .await
+}
+
+pub async fn unpause(api: &Api, containers: &[String]) -> Result<u8, Failure> {
+    each(containers, |id| {
+        let mut api = api.clone();
+        async move { api.unpause(pb::UnpauseRequest { id }).await.map(drop) }
+    })
+    .await
+}
+
+pub async fn rm(api: &Api, force: bool, containers: &[String]) -> Result<u8, Failure> {
+    each(containers, |id| {
+        let mut api = api.clone();
+        async move { api.remove(pb::RemoveRequest { id, force }).await.map(drop) }
+    })
+    .await
+}
+
+pub async fn update(api: &Api, limits: LimitArgs, containers: &[String]) -> Result<u8, Failure> {
+    let resources = limits.resources()?;
+    each(containers, |id| {
+        let mut api = api.clone();
+        let resources = Some(resources);
+        async move {
+            let req = pb::UpdateRequest { id, resources };
+            api.update(req).await.map(drop)
+        }
+    })
+    .await
+}
+
+/// Prints each container's exit code once `condition` holds.
+pub async fn wait(api: &mut Api, condition: &str, containers: Vec<String>) -> Result<u8, Failure> {
+    let cond = match condition {
+        "not-running" => pb::WaitCondition::NotRunning,
+        "next-exit" => pb::WaitCondition::NextExit,
+        "removed" => pb::WaitCondition::Removed,
+        _ => {
+            return Err(Failure(
+                format!("invalid condition {condition:?}: use not-running, next-exit or removed"),
+                125,
+            ))
+        }
+    };
+    let mut failed = false;
+    for id in containers {
+        match wait_for(api, id, cond).await {
+            Ok(r) => println!("{}", r.exit_code),
+            Err(s) => {
+                eprintln!("Error response from daemon: {}", s.message());
+                failed = true;
+            }
+        }
+    }
+    Ok(u8::from(failed))
+}
+
+/// Waits for `cond`, asking again while the daemon is unavailable (a
+/// restart): a next-exit wait passes the exit count it started from, so an
+/// exit while the daemon was down is not missed.
+async fn wait_for(
+    api: &mut Api,
+    id: String,
+    cond: pb::WaitCondition,
+) -> Result<pb::WaitResponse, tonic::Status> {
+    let mut exit_count = None;
+    let mut told = false;
+    loop {
+        if cond == pb::WaitCondition::NextExit && exit_count.is_none() {
+            match api.inspect(pb::InspectRequest { id: id.clone() }).await {
+                Ok(r) => {
+                    exit_count = r
+                        .into_inner()
+                        .container
+                        .and_then(|c| c.state)
+                        .map(|s| s.exit_count)
+                }
+                Err(s) if unavailable(&s) => {}
+                Err(s) => return Err(s),
+            }
+        }
+        if cond != pb::WaitCondition::NextExit || exit_count.is_some() {
+            let req = pb::WaitRequest {
+                id: id.clone(),
+                condition: cond as i32,
+                exit_count,
+            };
+            match api.wait(req).await {
+                Ok(r) => return Ok(r.into_inner()),
+                Err(s) if unavailable(&s) => {}
+                Err(s) => return Err(s),
+            }
+        }
+        if !told {
+            eprintln!("berthd is unavailable; waiting for it to come back");
+            told = true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// The daemon is shutting down, restarting or gone.
+fn unavailable(s: &tonic::Status) -> bool {
+    matches!(s.code(), tonic::Code::Unavailable | tonic::Code::Unknown)
+        && (s.code() == tonic::Code::Unavailable || s.message().contains("transport"))
+}
+
+pub fn create_request(a: CreateArgs) -> Result<CreateRequest, Failure> {
+    let resources = a.limits.resources()?;
+    let rootfs = std::path::absolute(&a.rootfs)
+        .map_err(|e| Failure(format!("invalid rootfs {:?}: {e}", a.rootfs), 125))?;
+    let mounts = volumes(&a.volume)?;
+    Ok(CreateRequest {
+        name: a.name.unwrap_or_default(),
+        rootfs: rootfs.to_string_lossy().into_owned(),
+        args: a.command,
+        env: a.env,
+        working_dir: a.workdir.unwrap_or_default(),
+        hostname: a.hostname.unwrap_or_default(),
+        labels: a
+            .label
+            .iter()
+            .map(|l| super::key_value(l, "label"))
+            .collect::<Result<_, _>>()?,
+        init: a.init,
+        stop_signal: a.stop_signal.unwrap_or_default(),
+        stop_timeout_seconds: a.stop_timeout,
+        mounts,
+        network: a.network.unwrap_or_default(),
+        log_max_size_bytes: a
+            .log_max_size
+            .as_deref()
+            .map(berth::parse_size)
+            .transpose()
+            .map_err(|e| Failure(e, 125))?
+            .unwrap_or(0),
+        log_max_files: a.log_max_files.unwrap_or(0),
+        resources: Some(resources),
+        cap_add: a.cap_add,
+        cap_drop: a.cap_drop,
+        privileged: a.privileged,
+        read_only: a.read_only,
+        user: a.user.unwrap_or_default(),
+    })
+}
+
+/// `-v /host:/container[:ro|rw]` as mounts.
+fn volumes(volumes: &[String]) -> Result<Vec<pb::Mount>, Failure> {
+    volumes
+        .iter()
+        .map(|v| {
+            let parts: Vec<&str> = v.split(':').collect();
+            match parts.as_slice() {
+                [s, d] => Ok((s.to_string(), d.to_string(), false)),
+                [s, d, "ro"] => Ok((s.to_string(), d.to_string(), true)),
+                [s, d, "rw"] => Ok((s.to_string(), d.to_string(), false)),
+                _ => Err(Failure(
+                    format!("invalid volume {v:?}: use /host/path:/container/path[:ro]"),
+                    125,
+                )),
+            }
+        })
+        .map(|r| {
+            r.map(|(source, destination, read_only)| pb::Mount {
+                source,
+                destination,
+                read_only,
+            })
+        })
+        .collect()
+}

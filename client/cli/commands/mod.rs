@@ -1,0 +1,67 @@
+//! One file per verb family; each takes the parsed arguments and a client
+//! and returns the exit code.
+
+pub mod events;
+pub mod inspect;
+pub mod lifecycle;
+pub mod logs;
+
+use crate::Failure;
+
+pub fn key_value(s: &str, what: &str) -> Result<(String, String), Failure> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(Failure(format!("invalid {what} {s:?}: use KEY=VALUE"), 125)),
+    }
+}
+
+/// Runs `f` for each container, printing the name on success like Docker;
+/// fails (exit 1) if any failed.
+pub async fn each<F, Fut>(containers: &[String], mut f: F) -> Result<u8, Failure>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(), tonic::Status>>,
+{
+    let mut failed = false;
+    for c in containers {
+        match f(c.clone()).await {
+            Ok(()) => println!("{c}"),
+            Err(s) => {
+                eprintln!("Error response from daemon: {}", s.message());
+                failed = true;
+            }
+        }
+    }
+    Ok(u8::from(failed))
+}
+
+pub enum Since {
+    Seq(u64),
+    Time(prost_types::Timestamp),
+}
+
+/// A seq (digits only), an RFC 3339 time or a duration ago.
+pub fn parse_since(s: &str) -> Result<Since, Failure> {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s
+            .parse()
+            .map(Since::Seq)
+            .map_err(|_| Failure(format!("invalid seq {s:?}"), 125));
+    }
+    parse_time(s).map(Since::Time)
+}
+
+/// An RFC 3339 time or a duration ago ("10m", "1h30m").
+pub fn parse_time(s: &str) -> Result<prost_types::Timestamp, Failure> {
+    let t = humantime::parse_rfc3339_weak(s)
+        .or_else(|_| {
+            humantime::parse_duration(s).map(|d| std::time::SystemTime::now() - d)
+        })
+        .map_err(|_| {
+            Failure(
+                format!("invalid time {s:?}: use an RFC 3339 time (2026-11-22T08:00:00Z) or a duration (10m)"),
+                125,
+            )
+        })?;
+    Ok(prost_types::Timestamp::from(t))
+}

@@ -1,0 +1,52 @@
+//! A create request as the runtime validates it. On its own, so that the
+//! fuzz target runs the daemon's own conversion.
+
+use crate::spec::{MountSpec, Request, ResourcesRequest};
+use berth::pb;
+
+impl From<pb::CreateRequest> for Request {
+    fn from(r: pb::CreateRequest) -> Request {
+        Request {
+            name: r.name,
+            rootfs: r.rootfs,
+            args: r.args,
+            env: r.env,
+            working_dir: r.working_dir,
+            hostname: r.hostname,
+            labels: r.labels.into_iter().collect(),
+            init: r.init,
+            stop_signal: r.stop_signal,
+            stop_timeout: r.stop_timeout_seconds,
+            mounts: r
+                .mounts
+                .into_iter()
+                .map(|m| MountSpec {
+                    source: m.source,
+                    destination: m.destination,
+                    read_only: m.read_only,
+                })
+                .collect(),
+            network: r.network,
+            log_max_size: r.log_max_size_bytes,
+            log_max_files: r.log_max_files,
+            resources: r.resources.unwrap_or_default().into(),
+            cap_add: r.cap_add,
+            cap_drop: r.cap_drop,
+            privileged: r.privileged,
+            read_only: r.read_only,
+            user: r.user,
+        }
+    }
+}
+
+impl From<pb::Resources> for ResourcesRequest {
+    fn from(r: pb::Resources) -> ResourcesRequest {
+        ResourcesRequest {
+            memory: r.memory_limit_bytes,
+            memory_swap: r.memory_swap_limit_bytes,
+            cpus: r.cpus,
+            cpu_shares: r.cpu_shares,
+            pids_limit: r.pids_limit,
+        }
+    }
+}
