@@ -8,7 +8,7 @@
 // Forks and loads filters by hand: the only way to time them alone.
 #![allow(unsafe_code)]
 
-#[path = "../server/sys/seccomp.rs"]
+#[path = "../server/sys/seccomp/mod.rs"]
 #[allow(dead_code)]
 mod seccomp;
 

@@ -21,6 +21,7 @@ use crate::sys::cgroup::Cgroup;
 use crate::sys::linux::{self, Forked};
 use crate::sys::time::now_nanos;
 use protocol::{Config, ExitRecord, Failure, Report, Reporter, Step};
+use std::os::fd::OwnedFd;
 use std::path::Path;
 
 /// Entry point of `berthd monitor DIR`; never returns.
@@ -110,13 +111,7 @@ fn run_in_cgroup(
     let started_at = now_nanos();
     tracing::info!(container = %config.id, pid, "container started");
     if let Some(r) = reporter.take() {
-        if let Err(e) = r.send(&Report::Started { pid, started_at }, Some(&pidfd)) {
-            tracing::warn!(error = %e, "cannot report to berthd");
-        }
-        if !r.confirmed() {
-            tracing::warn!(container = %config.id, "berthd did not record the start; ending the container");
-            let _ = linux::pidfd_send_signal(&pidfd, libc::SIGKILL);
-        }
+        report_started(&r, &config.id, pid, started_at, &pidfd);
     }
     output::pump(dir, config, [stdout_r, stderr_r], &pidfd);
     let status = linux::waitid_pidfd(&pidfd, false)
@@ -136,4 +131,15 @@ fn run_in_cgroup(
     };
     tracing::info!(container = %config.id, exit_code = record.exit_code, signal = record.signal, "container exited");
     record.write(dir)
+}
+
+/// Tells berthd PID 1 runs, and ends it if berthd does not confirm.
+fn report_started(r: &Reporter, id: &str, pid: i32, started_at: i64, pidfd: &OwnedFd) {
+    if let Err(e) = r.send(&Report::Started { pid, started_at }, Some(pidfd)) {
+        tracing::warn!(error = %e, "cannot report to berthd");
+    }
+    if !r.confirmed() {
+        tracing::warn!(container = %id, "berthd did not record the start; ending the container");
+        let _ = linux::pidfd_send_signal(pidfd, libc::SIGKILL);
+    }
 }

@@ -11,7 +11,7 @@
 
 use super::container::Container;
 use super::error::Result;
-use super::log_watch::LogWatch;
+use super::log_watch::{Following, LogWatch};
 use super::Runtime;
 use crate::logs::{self, Entry};
 use crate::sys::time::now_nanos;
@@ -181,24 +181,9 @@ impl Reader {
             false => None,
         };
         let mut changed = self.c.changed.subscribe();
-        let dir = self.c.dir.clone();
-        let mut cursor = match self.q.tail {
-            Some(n) => {
-                let q = self.q.clone();
-                let (records, cursor) = blocking(move || tail(&dir, &q, n)).await?;
-                for r in records {
-                    if !self.send(self.q.entry(r)).await {
-                        return Ok(());
-                    }
-                }
-                // Without follow, the last lines are the answer.
-                if !self.q.follow {
-                    return Ok(());
-                }
-                cursor
-            }
-            // A directory listing and an open: cheap enough in place.
-            None => first_file(&dir)?,
+        // None: the answer is complete already.
+        let Some(mut cursor) = self.begin().await? else {
+            return Ok(());
         };
         loop {
             if self.tx.is_closed() || *self.shutdown.borrow() {
@@ -236,23 +221,50 @@ impl Reader {
             if !running || self.q.until.is_some_and(|u| u < now_nanos()) {
                 return Ok(());
             }
-            let until = async {
-                match self.q.until {
-                    Some(u) => {
-                        let left = u.saturating_sub(now_nanos()).max(0) as u64;
-                        tokio::time::sleep(std::time::Duration::from_nanos(left)).await
-                    }
-                    None => std::future::pending().await,
-                }
-            };
-            let mut shutdown = self.shutdown.clone();
-            tokio::select! {
-                _ = follow.changed.changed() => {}
-                _ = changed.changed() => {}
-                _ = until => {}
-                _ = self.tx.closed() => return Ok(()),
-                _ = async { drop(shutdown.wait_for(|s| *s).await) } => return Ok(()),
+            if !self.more(follow, &mut changed).await {
+                return Ok(());
             }
+        }
+    }
+
+    /// Where reading starts: after the last `tail` lines are sent, or at
+    /// the oldest file. None if that was the whole answer.
+    async fn begin(&self) -> io::Result<Option<Option<Cursor>>> {
+        let dir = self.c.dir.clone();
+        let Some(n) = self.q.tail else {
+            // A directory listing and an open: cheap enough in place.
+            return first_file(&dir).map(Some);
+        };
+        let q = self.q.clone();
+        let (records, cursor) = blocking(move || tail(&dir, &q, n)).await?;
+        for r in records {
+            if !self.send(self.q.entry(r)).await {
+                return Ok(None);
+            }
+        }
+        // Without follow, the last lines are the answer.
+        Ok(self.q.follow.then_some(cursor))
+    }
+
+    /// Waits for new output, a change of the container or `until`; false
+    /// when the client went away or the daemon shuts down.
+    async fn more(&self, follow: &mut Following, changed: &mut watch::Receiver<()>) -> bool {
+        let until = async {
+            match self.q.until {
+                Some(u) => {
+                    let left = u.saturating_sub(now_nanos()).max(0) as u64;
+                    tokio::time::sleep(std::time::Duration::from_nanos(left)).await
+                }
+                None => std::future::pending().await,
+            }
+        };
+        let mut shutdown = self.shutdown.clone();
+        tokio::select! {
+            _ = follow.changed.changed() => true,
+            _ = changed.changed() => true,
+            _ = until => true,
+            _ = self.tx.closed() => false,
+            _ = async { drop(shutdown.wait_for(|s| *s).await) } => false,
         }
     }
 

@@ -1,7 +1,7 @@
 //! Remove: the record, the cgroup and the directory of a container that
 //! is not running (with force: killed first).
 
-use super::container::{IfUnsaved, Note, Status};
+use super::container::{Container, IfUnsaved, Note, Status};
 use super::error::{Error, Result};
 use super::{records, Runtime};
 use berth::pb::Action;
@@ -11,32 +11,7 @@ impl Runtime {
         let c = self.find(key)?;
         let _op = c.op.lock().await;
         let mut changed = c.changed.subscribe();
-        let kill_wait = {
-            let mut st = c.state();
-            if st.removed {
-                return Err(Error::NotFound(key.into()));
-            }
-            let status = st.record.status;
-            if !status.can_remove(force) {
-                let what = if status == Status::Paused {
-                    "paused"
-                } else {
-                    "running"
-                };
-                return Err(Error::FailedPrecondition(format!(
-                    "cannot remove container {}: it is {what}: stop it first or use force",
-                    c.name
-                )));
-            }
-            let running = status.is_running();
-            if running && self.send_signal(&c, &st, libc::SIGKILL).is_ok() {
-                self.thaw_for_kill(&c, &st);
-                c.transition(&mut st, &self.bus, IfUnsaved::Discard, |_| {
-                    vec![Note::kill(libc::SIGKILL)]
-                })?;
-            }
-            running.then_some(st.record.exits)
-        };
+        let kill_wait = self.kill_for_remove(&c, key, force)?;
         if let Some(exits) = kill_wait {
             c.exited_after(&mut changed, exits).await;
         }
@@ -68,5 +43,34 @@ impl Runtime {
         }
         tracing::info!(container = %c.id, "removed");
         Ok(())
+    }
+
+    /// Checks that `c` can go; with force, kills it if it runs. The exit
+    /// count to wait past if it was running.
+    fn kill_for_remove(&self, c: &Container, key: &str, force: bool) -> Result<Option<u64>> {
+        let mut st = c.state();
+        if st.removed {
+            return Err(Error::NotFound(key.into()));
+        }
+        let status = st.record.status;
+        if !status.can_remove(force) {
+            let what = if status == Status::Paused {
+                "paused"
+            } else {
+                "running"
+            };
+            return Err(Error::FailedPrecondition(format!(
+                "cannot remove container {}: it is {what}: stop it first or use force",
+                c.name
+            )));
+        }
+        let running = status.is_running();
+        if running && self.send_signal(c, &st, libc::SIGKILL).is_ok() {
+            self.thaw_for_kill(c, &st);
+            c.transition(&mut st, &self.bus, IfUnsaved::Discard, |_| {
+                vec![Note::kill(libc::SIGKILL)]
+            })?;
+        }
+        Ok(running.then_some(st.record.exits))
     }
 }

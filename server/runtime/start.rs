@@ -3,7 +3,7 @@
 
 use super::container::{Container, IfUnsaved, Note, Status};
 use super::error::{failed, io_failed, Error, Result};
-use super::host::Spawned;
+use super::host::{Pid1, Spawned};
 use super::Runtime;
 use crate::logs::Limits;
 use crate::monitor::protocol::{Config, ExitRecord, Report, EXIT_RESERVE, EXIT_ROOM};
@@ -36,51 +36,17 @@ impl Runtime {
             pid1,
             confirm,
         } = spawned;
-        let (pid, started_at) = match report {
-            Report::Started { pid, started_at } => (pid, started_at),
-            Report::Failed(failure) => {
-                // The monitor cleans up and exits; reap it.
+        let (pid, started_at, pid1) = match running(&c, report, pid1) {
+            Ok(started) => started,
+            Err(e) => {
+                // The monitor cleans up and exits (unconfirmed, it ends the
+                // container); reap it.
+                drop(confirm);
                 monitor.exited().await;
-                return Err(match failure.step.is_request_fault() {
-                    true => Error::InvalidArgument(format!(
-                        "cannot start container {}: {}",
-                        c.name, failure.message
-                    )),
-                    false => Error::Start {
-                        name: c.name.clone(),
-                        failure,
-                    },
-                });
+                return Err(e);
             }
         };
-        let Some(pid1) = pid1 else {
-            drop(confirm);
-            monitor.exited().await;
-            return Err(Error::Internal(format!(
-                "start container {}: the monitor sent no pidfd",
-                c.name
-            )));
-        };
-        let monitor_pid = monitor.pid();
-        let started = {
-            let mut st = c.state();
-            let started = c.transition(&mut st, &self.bus, IfUnsaved::Discard, |r| {
-                r.status = Status::Running;
-                r.pid = pid;
-                r.monitor_pid = monitor_pid;
-                r.started_at = started_at;
-                r.exit_code = 0;
-                r.signal = 0;
-                r.finished_at = 0;
-                r.oom_kills = 0;
-                r.oom_killed = false;
-                vec![Note::new(Action::Start)]
-            });
-            if started.is_ok() {
-                st.pid1 = Some(pid1);
-            }
-            started.map(|()| st.record.exits)
-        };
+        let started = self.record_start(&c, pid, started_at, monitor.pid(), pid1);
         let exits = match started {
             Ok(exits) => exits,
             Err(e) => {
@@ -99,6 +65,35 @@ impl Runtime {
         self.spawn_watcher(c.clone(), monitor);
         self.spawn_oom_watcher(c.clone(), exits);
         Ok(())
+    }
+
+    /// The start in the record and the journal; PID 1's handle kept.
+    /// Returns the run's exit count.
+    fn record_start(
+        &self,
+        c: &Container,
+        pid: i32,
+        started_at: i64,
+        monitor_pid: i32,
+        pid1: Box<dyn Pid1>,
+    ) -> Result<u64> {
+        let mut st = c.state();
+        let started = c.transition(&mut st, &self.bus, IfUnsaved::Discard, |r| {
+            r.status = Status::Running;
+            r.pid = pid;
+            r.monitor_pid = monitor_pid;
+            r.started_at = started_at;
+            r.exit_code = 0;
+            r.signal = 0;
+            r.finished_at = 0;
+            r.oom_kills = 0;
+            r.oom_killed = false;
+            vec![Note::new(Action::Start)]
+        });
+        if started.is_ok() {
+            st.pid1 = Some(pid1);
+        }
+        started.map(|()| st.record.exits)
     }
 
     /// Everything the monitor needs on disk: the config of this run and
@@ -131,5 +126,36 @@ impl Runtime {
         // record how the run ended even if the disk fills meanwhile.
         linux::reserve(&c.dir.join(EXIT_RESERVE), EXIT_ROOM)
             .map_err(|e| io_failed(what("reserve room for the exit status"), &c.dir, e))
+    }
+}
+
+/// What the monitor reported: PID 1's pid, when it started, and its
+/// handle; or why it could not start.
+fn running(
+    c: &Container,
+    report: Report,
+    pid1: Option<Box<dyn Pid1>>,
+) -> Result<(i32, i64, Box<dyn Pid1>)> {
+    let (pid, started_at) = match report {
+        Report::Started { pid, started_at } => (pid, started_at),
+        Report::Failed(failure) if failure.step.is_request_fault() => {
+            return Err(Error::InvalidArgument(format!(
+                "cannot start container {}: {}",
+                c.name, failure.message
+            )))
+        }
+        Report::Failed(failure) => {
+            return Err(Error::Start {
+                name: c.name.clone(),
+                failure,
+            })
+        }
+    };
+    match pid1 {
+        Some(pid1) => Ok((pid, started_at, pid1)),
+        None => Err(Error::Internal(format!(
+            "start container {}: the monitor sent no pidfd",
+            c.name
+        ))),
     }
 }

@@ -236,52 +236,18 @@ pub struct Request {
 impl Request {
     /// Checks every field; `name` must already be set (given or generated)
     /// and `hostname_default` is used when no hostname is given.
-    pub fn validate(self, hostname_default: &str, host: Host) -> Result<Spec, Error> {
+    pub fn validate(mut self, hostname_default: &str, host: Host) -> Result<Spec, Error> {
         validate_name(&self.name)?;
         let resources = Resources::default().merge(&self.resources, host)?;
         let caps = |names: &[String]| -> Result<Vec<String>, Error> {
             names.iter().map(|n| capability_name(n)).collect()
         };
         let (cap_add, cap_drop) = (caps(&self.cap_add)?, caps(&self.cap_drop)?);
-        let rootfs = validate_rootfs(self.rootfs)?;
-        if self.args.is_empty() || self.args[0].is_empty() {
-            return Err(Error::EmptyArgs);
-        }
-        if let Some(a) = self.args.iter().find(|a| a.contains('\0')) {
-            return Err(Error::Args(a.as_str().into()));
-        }
-        for e in &self.env {
-            match e.split_once('=') {
-                Some((k, _)) if !k.is_empty() && !e.contains('\0') => {}
-                _ => return Err(Error::Env(e.as_str().into())),
-            }
-        }
-        let working_dir = validate_working_dir(&rootfs, self.working_dir)?;
-        let hostname = if self.hostname.is_empty() {
-            hostname_default.to_string()
-        } else if self.hostname.len() <= 64
-            && self
-                .hostname
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-        {
-            self.hostname
-        } else {
-            return Err(Error::Hostname(self.hostname.into()));
-        };
-        if let Some(k) = self
-            .labels
-            .keys()
-            .find(|k| k.is_empty() || k.contains('\0'))
-        {
-            return Err(Error::Label(k.as_str().into()));
-        }
-        if self.log_max_files > MAX_LOG_FILES {
-            return Err(Error::LogMaxFiles(self.log_max_files));
-        }
-        if self.log_max_size != 0 && !(MIN_LOG_SIZE..=MAX_LOG_SIZE).contains(&self.log_max_size) {
-            return Err(Error::LogMaxSize(self.log_max_size));
-        }
+        let rootfs = validate_rootfs(std::mem::take(&mut self.rootfs))?;
+        self.check_process()?;
+        let working_dir = validate_working_dir(&rootfs, std::mem::take(&mut self.working_dir))?;
+        let hostname = hostname(std::mem::take(&mut self.hostname), hostname_default)?;
+        self.check_labels_and_log()?;
         let stop_signal = if self.stop_signal.is_empty() {
             libc::SIGTERM
         } else {
@@ -324,6 +290,56 @@ impl Request {
             read_only: self.read_only,
             user,
         })
+    }
+}
+
+impl Request {
+    /// A command to run, without NUL, and KEY=VALUE environment entries.
+    fn check_process(&self) -> Result<(), Error> {
+        if self.args.is_empty() || self.args[0].is_empty() {
+            return Err(Error::EmptyArgs);
+        }
+        if let Some(a) = self.args.iter().find(|a| a.contains('\0')) {
+            return Err(Error::Args(a.as_str().into()));
+        }
+        for e in &self.env {
+            match e.split_once('=') {
+                Some((k, _)) if !k.is_empty() && !e.contains('\0') => {}
+                _ => return Err(Error::Env(e.as_str().into())),
+            }
+        }
+        Ok(())
+    }
+
+    fn check_labels_and_log(&self) -> Result<(), Error> {
+        if let Some(k) = self
+            .labels
+            .keys()
+            .find(|k| k.is_empty() || k.contains('\0'))
+        {
+            return Err(Error::Label(k.as_str().into()));
+        }
+        if self.log_max_files > MAX_LOG_FILES {
+            return Err(Error::LogMaxFiles(self.log_max_files));
+        }
+        if self.log_max_size != 0 && !(MIN_LOG_SIZE..=MAX_LOG_SIZE).contains(&self.log_max_size) {
+            return Err(Error::LogMaxSize(self.log_max_size));
+        }
+        Ok(())
+    }
+}
+
+/// The hostname given, or `default`: at most 64 letters, digits, '-', '.'.
+fn hostname(given: String, default: &str) -> Result<String, Error> {
+    let valid = |h: &str| {
+        h.len() <= 64
+            && h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+    };
+    match given.as_str() {
+        "" => Ok(default.to_string()),
+        h if valid(h) => Ok(given),
+        _ => Err(Error::Hostname(given.into())),
     }
 }
 

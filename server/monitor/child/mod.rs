@@ -11,7 +11,7 @@ mod init;
 mod mounts;
 
 use super::protocol::{Config, Failure, GoReceiver, Step};
-use crate::spec::Network;
+use crate::spec::{Network, Spec};
 use crate::sys::{cgroup::Cgroup, linux};
 use exec::Exec;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -45,7 +45,7 @@ fn prepare(
     config: &Config,
     cgroup: &Cgroup,
     go: GoReceiver,
-    [stdout, stderr]: [&OwnedFd; 2],
+    stdio: [&OwnedFd; 2],
 ) -> Result<(Exec, Option<init::Image>), Failure> {
     go.wait()?;
     // Into the container's cgroup, before anything it should be charged
@@ -55,47 +55,13 @@ fn prepare(
     step(Step::JoinCgroup, cgroup.join_self())?;
     let spec = &config.spec;
     umask(Mode::empty());
-    step(
-        Step::MakeMountsPrivate,
-        mount(
-            None::<&str>,
-            "/",
-            None::<&str>,
-            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-            None::<&str>,
-        ),
-    )?;
-    let merged = dir.join("merged");
-    let options = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        spec.rootfs,
-        dir.join("upper").display(),
-        dir.join("work").display()
-    );
     // Device nodes in the rootfs or /dev cannot be opened (bar the standard
     // ones, bind-mounted), whatever the cgroup version; privileged: they can.
     let nodev = match spec.privileged {
         true => MsFlags::empty(),
         false => MsFlags::MS_NODEV,
     };
-    step(
-        Step::MountRootfs,
-        mount(
-            Some("overlay"),
-            &merged,
-            Some("overlay"),
-            nodev,
-            Some(options.as_str()),
-        ),
-    )?;
-    mounts::proc_dev_sys(&merged, nodev)?;
-    for m in &spec.mounts {
-        mounts::bind(&merged, &m.source, &m.destination, m.read_only)?;
-    }
-    step(Step::PivotRoot, chdir(&merged))?;
-    step(Step::PivotRoot, pivot_root(".", "."))?;
-    step(Step::PivotRoot, umount2(".", MntFlags::MNT_DETACH))?;
-    step(Step::PivotRoot, chdir("/"))?;
+    enter_root(dir, spec, nodev)?;
     step(Step::Hostname, sethostname(&spec.hostname))?;
     if spec.network == Network::None {
         step(Step::Loopback, linux::loopback_up())?;
@@ -109,13 +75,7 @@ fn prepare(
             mount(None::<&str>, "/", None::<&str>, flags, None::<&str>),
         )?;
     }
-    let null = step(Step::Stdio, File::open("/dev/null"))?;
-    step(Step::Stdio, nix::unistd::dup2_stdin(&null))?;
-    step(Step::Stdio, nix::unistd::dup2_stdout(stdout))?;
-    step(Step::Stdio, nix::unistd::dup2_stderr(stderr))?;
-    // The process gets fds 0, 1 and 2 and nothing else, whatever the
-    // monitor holds (the error pipe closes on exec, telling it so).
-    step(Step::Stdio, linux::cloexec_inherited())?;
+    set_stdio(stdio)?;
     let exec = exec::resolve(spec)?;
     let init = match spec.init {
         true => Some(init::Image::new()?),
@@ -123,4 +83,45 @@ fn prepare(
     };
     confine::confine(spec, config.seccomp.as_ref())?;
     Ok((exec, init))
+}
+
+/// The overlay root with /proc, /dev, /sys and the bind mounts in it,
+/// made the root (the host's unmounted).
+fn enter_root(dir: &Path, spec: &Spec, nodev: MsFlags) -> Result<(), Failure> {
+    let private = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
+    step(
+        Step::MakeMountsPrivate,
+        mount(None::<&str>, "/", None::<&str>, private, None::<&str>),
+    )?;
+    let merged = dir.join("merged");
+    let options = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        spec.rootfs,
+        dir.join("upper").display(),
+        dir.join("work").display()
+    );
+    let overlay = Some("overlay");
+    step(
+        Step::MountRootfs,
+        mount(overlay, &merged, overlay, nodev, Some(options.as_str())),
+    )?;
+    mounts::proc_dev_sys(&merged, nodev)?;
+    for m in &spec.mounts {
+        mounts::bind(&merged, &m.source, &m.destination, m.read_only)?;
+    }
+    step(Step::PivotRoot, chdir(&merged))?;
+    step(Step::PivotRoot, pivot_root(".", "."))?;
+    step(Step::PivotRoot, umount2(".", MntFlags::MNT_DETACH))?;
+    step(Step::PivotRoot, chdir("/"))
+}
+
+/// stdin from /dev/null, stdout and stderr to the monitor's pipes, and
+/// nothing else: the process gets fds 0, 1 and 2 whatever the monitor
+/// holds (the failure pipe closes on exec, telling the monitor so).
+fn set_stdio([stdout, stderr]: [&OwnedFd; 2]) -> Result<(), Failure> {
+    let null = step(Step::Stdio, File::open("/dev/null"))?;
+    step(Step::Stdio, nix::unistd::dup2_stdin(&null))?;
+    step(Step::Stdio, nix::unistd::dup2_stdout(stdout))?;
+    step(Step::Stdio, nix::unistd::dup2_stderr(stderr))?;
+    step(Step::Stdio, linux::cloexec_inherited())
 }

@@ -11,68 +11,39 @@ use std::path::{Path, PathBuf};
 /// `nodev`: the flag for /dev (MS_NODEV unless privileged).
 pub fn proc_dev_sys(root: &Path, nodev: MsFlags) -> Result<(), Failure> {
     let nosuid_noexec_nodev = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
-    let proc = mkdir(root, "proc", Step::MountProc)?;
-    step(
-        Step::MountProc,
-        mount(
-            Some("proc"),
-            &proc,
-            Some("proc"),
-            nosuid_noexec_nodev,
-            None::<&str>,
-        ),
-    )?;
-    let dev = mkdir(root, "dev", Step::MountDev)?;
-    step(
-        Step::MountDev,
-        mount(
-            Some("tmpfs"),
-            &dev,
-            Some("tmpfs"),
-            MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME | nodev,
-            Some("mode=755,size=65536k"),
-        ),
-    )?;
+    let proc = Fs("proc", "proc", nosuid_noexec_nodev, None);
+    proc.mount_on(root, "proc", Step::MountProc)?;
+    let tmpfs = MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME | nodev;
+    let dev = Fs("tmpfs", "tmpfs", tmpfs, Some("mode=755,size=65536k"));
+    let dev = dev.mount_on(root, "dev", Step::MountDev)?;
     // The host's device nodes, bind-mounted: on a nodev /dev a node made
     // with mknod cannot be opened.
     for name in ["null", "zero", "full", "random", "urandom", "tty"] {
         let node = dev.join(name);
         let host = Path::new("/dev").join(name);
         step(Step::DeviceNodes, File::create(&node))?;
+        let bind = MsFlags::MS_BIND;
         step(
             Step::DeviceNodes,
-            mount(
-                Some(&host),
-                &node,
-                None::<&str>,
-                MsFlags::MS_BIND,
-                None::<&str>,
-            ),
+            mount(Some(&host), &node, None::<&str>, bind, None::<&str>),
         )?;
     }
-    let pts = mkdir(&dev, "pts", Step::MountDevPts)?;
-    step(
-        Step::MountDevPts,
-        mount(
-            Some("devpts"),
-            &pts,
-            Some("devpts"),
-            MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
-            Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
-        ),
-    )?;
+    let pts_options = "newinstance,ptmxmode=0666,mode=0620,gid=5";
+    let pts = Fs(
+        "devpts",
+        "devpts",
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some(pts_options),
+    );
+    pts.mount_on(&dev, "pts", Step::MountDevPts)?;
     step(Step::MountDevPts, symlink("pts/ptmx", dev.join("ptmx")))?;
-    let shm = mkdir(&dev, "shm", Step::MountDevShm)?;
-    step(
-        Step::MountDevShm,
-        mount(
-            Some("shm"),
-            &shm,
-            Some("tmpfs"),
-            nosuid_noexec_nodev,
-            Some("mode=1777,size=65536k"),
-        ),
-    )?;
+    let shm = Fs(
+        "shm",
+        "tmpfs",
+        nosuid_noexec_nodev,
+        Some("mode=1777,size=65536k"),
+    );
+    shm.mount_on(&dev, "shm", Step::MountDevShm)?;
     for (link, target) in [
         ("fd", "/proc/self/fd"),
         ("stdin", "/proc/self/fd/0"),
@@ -81,18 +52,27 @@ pub fn proc_dev_sys(root: &Path, nodev: MsFlags) -> Result<(), Failure> {
     ] {
         step(Step::MountDev, symlink(target, dev.join(link)))?;
     }
-    let sys = mkdir(root, "sys", Step::MountSys)?;
-    step(
-        Step::MountSys,
-        mount(
-            Some("sysfs"),
-            &sys,
-            Some("sysfs"),
-            nosuid_noexec_nodev | MsFlags::MS_RDONLY,
-            None::<&str>,
-        ),
-    )?;
+    let sys = Fs(
+        "sysfs",
+        "sysfs",
+        nosuid_noexec_nodev | MsFlags::MS_RDONLY,
+        None,
+    );
+    sys.mount_on(root, "sys", Step::MountSys)?;
     Ok(())
+}
+
+/// A filesystem to mount: source, type, flags and options.
+struct Fs(&'static str, &'static str, MsFlags, Option<&'static str>);
+
+impl Fs {
+    /// Mounts it on a new directory `name` under `parent`; its path.
+    fn mount_on(&self, parent: &Path, name: &str, what: Step) -> Result<PathBuf, Failure> {
+        let Fs(source, fstype, flags, data) = *self;
+        let dir = mkdir(parent, name, what)?;
+        step(what, mount(Some(source), &dir, Some(fstype), flags, data))?;
+        Ok(dir)
+    }
 }
 
 fn mkdir(parent: &Path, name: &str, what: Step) -> Result<PathBuf, Failure> {

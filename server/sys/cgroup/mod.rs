@@ -12,7 +12,7 @@ use cgroups_rs::fs::{freezer::FreezerController, hierarchies, Cgroup as Inner};
 use cgroups_rs::fs::{Controller, MaxValue};
 use cgroups_rs::{CgroupPid, FreezerState};
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// How long freezing may take before it is undone and reported.
@@ -490,139 +490,8 @@ fn shares_to_weight(shares: u64) -> u64 {
     1 + (shares.clamp(2, 262_144) - 2) * 9999 / 262_142
 }
 
-/// What the host's cgroups can enforce, probed once on berth's parent
-/// cgroup.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Support {
-    pub memory: bool,
-    /// The memory controller accounts swap (v1 memory.memsw.*, v2
-    /// memory.swap.max).
-    pub swap: bool,
-    /// CFS bandwidth control (v1 cpu.cfs_quota_us, v2 cpu.max).
-    pub cpu_quota: bool,
-    pub cpu_shares: bool,
-    pub pids: bool,
-}
-
-impl Support {
-    /// Creates berth's parent cgroup if needed and looks at what it has.
-    pub fn probe() -> Support {
-        let parent = Inner::load(hierarchies::auto(), "berth");
-        if let Err(e) = parent.create() {
-            tracing::warn!(error = %e, "cannot create berth's parent cgroup");
-        }
-        let v2 = parent.v2();
-        let has = |dir: Option<&Path>, v1: &str, v2_file: &str| {
-            dir.is_some_and(|d| d.join(if v2 { v2_file } else { v1 }).exists())
-        };
-        let mem = controller_dir::<MemController>(&parent);
-        let cpu = controller_dir::<CpuController>(&parent);
-        let pids = controller_dir::<PidController>(&parent);
-        Support {
-            memory: has(mem.as_deref(), "memory.limit_in_bytes", "memory.max"),
-            swap: has(
-                mem.as_deref(),
-                "memory.memsw.limit_in_bytes",
-                "memory.swap.max",
-            ),
-            cpu_quota: has(cpu.as_deref(), "cpu.cfs_quota_us", "cpu.max"),
-            cpu_shares: has(cpu.as_deref(), "cpu.shares", "cpu.weight"),
-            pids: has(pids.as_deref(), "pids.max", "pids.max"),
-        }
-    }
-
-    /// Fails naming the first limit of `r` this host cannot enforce.
-    pub fn check(&self, r: &Resources) -> Result<(), Error> {
-        let missing = [
-            (r.memory > 0 && !self.memory, "a memory limit: the memory controller is missing"),
-            (
-                r.memory_swap > 0 && !self.swap,
-                "a memory+swap limit: the memory controller does not account swap (boot with swapaccount=1)",
-            ),
-            (r.nano_cpus > 0 && !self.cpu_quota, "a CPU limit: the cpu controller has no CFS bandwidth control"),
-            (r.cpu_shares > 0 && !self.cpu_shares, "CPU shares: the cpu controller is missing"),
-            (r.pids_limit > 0 && !self.pids, "a pids limit: the pids controller is missing"),
-        ];
-        match missing.iter().find(|(m, _)| *m) {
-            Some((_, what)) => Err(Error::Unsupported(what)),
-            None => Ok(()),
-        }
-    }
-}
-
+mod support;
 #[cfg(test)]
-mod tests {
-    use super::*;
+mod tests;
 
-    #[test]
-    fn a_limit_the_host_cannot_enforce_is_refused() {
-        let all = Support {
-            memory: true,
-            swap: true,
-            cpu_quota: true,
-            cpu_shares: true,
-            pids: true,
-        };
-        let limited = Resources {
-            memory: 64 << 20,
-            memory_swap: 128 << 20,
-            nano_cpus: 500_000_000,
-            cpu_shares: 512,
-            pids_limit: 50,
-        };
-        assert!(all.check(&limited).is_ok());
-        let cases = [
-            (
-                Support {
-                    memory: false,
-                    ..all
-                },
-                "memory limit",
-            ),
-            (Support { swap: false, ..all }, "swapaccount=1"),
-            (
-                Support {
-                    cpu_quota: false,
-                    ..all
-                },
-                "CFS bandwidth",
-            ),
-            (
-                Support {
-                    cpu_shares: false,
-                    ..all
-                },
-                "CPU shares",
-            ),
-            (Support { pids: false, ..all }, "pids limit"),
-        ];
-        for (host, says) in cases {
-            let err = host.check(&limited).unwrap_err().to_string();
-            assert!(err.starts_with("this host cannot enforce"), "{err}");
-            assert!(err.contains(says), "{err}");
-            // Without limits, nothing is needed.
-            assert!(host.check(&Resources::default()).is_ok());
-        }
-        // Unlimited swap needs no swap accounting.
-        let unlimited_swap = Resources {
-            memory_swap: -1,
-            ..limited
-        };
-        assert!(Support { swap: false, ..all }
-            .check(&unlimited_swap)
-            .is_ok());
-    }
-
-    #[test]
-    fn cgroup_files() {
-        let stat = "cache 4096\ntotal_cache 8192\ntotal_inactive_file 1024\n";
-        assert_eq!(keyed(stat, "total_cache"), Some(8192));
-        assert_eq!(keyed(stat, "cache"), Some(4096));
-        assert_eq!(keyed(stat, "rss"), None);
-        let events = "low 0\nhigh 0\nmax 3\noom 2\noom_kill 1\n";
-        assert_eq!(keyed(events, "oom_kill"), Some(1));
-        assert_eq!(shares_to_weight(2), 1);
-        assert_eq!(shares_to_weight(1024), 39);
-        assert_eq!(shares_to_weight(262_144), 10_000);
-    }
-}
+pub use support::Support;
