@@ -114,3 +114,69 @@ pub async fn read_when_ready(path: &Path) -> String {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// Creates and starts `req`, asserting create then start.
+pub async fn run(api: &mut Api, ev: &mut Events, req: pb::CreateRequest) -> String {
+    let id = api.create(req).await.unwrap().into_inner().id;
+    api.start(pb::StartRequest { id: id.clone() })
+        .await
+        .unwrap();
+    let seen = ev.until(Action::Start).await;
+    assert_eq!(
+        brief(&seen),
+        vec![(Action::Create, 0, None), (Action::Start, 0, None)]
+    );
+    id
+}
+
+/// `args` with the test's share directory mounted at /out.
+pub fn with_out(d: &Daemon, name: &str, args: &[&str]) -> pb::CreateRequest {
+    let mut req = spec(name, args);
+    req.mounts.push(pb::Mount {
+        source: d.share(name).display().to_string(),
+        destination: "/out".into(),
+        read_only: false,
+    });
+    req
+}
+
+pub async fn stop(api: &mut Api, id: &str, timeout: Option<i32>) {
+    api.stop(pb::StopRequest {
+        id: id.into(),
+        timeout_seconds: timeout,
+        signal: None,
+    })
+    .await
+    .unwrap();
+}
+
+/// Nothing of the container is left: record, process, cgroup, mount,
+/// directory, monitor.
+pub async fn assert_gone(d: &Daemon, api: &mut Api, id: &str, pid: u32) {
+    let err = api
+        .inspect(pb::InspectRequest { id: id.into() })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound);
+    assert!(!alive(pid), "process {pid} survived");
+    assert!(
+        cgroup_dirs(id).is_empty(),
+        "cgroup left: {:?}",
+        cgroup_dirs(id)
+    );
+    assert!(!d.container_dir(id).exists(), "directory left");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(id), "mount left");
+    assert!(monitor_pids(&d.root).is_empty(), "monitor left");
+}
+
+/// Waits until the container is not running.
+pub async fn wait(api: &mut Api, id: &str) -> pb::WaitResponse {
+    api.wait(pb::WaitRequest {
+        id: id.into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_inner()
+}

@@ -1,0 +1,345 @@
+//! Containers as users address and configure them, end to end: exit codes
+//! across restarts, ids, prefixes and names, wait conditions, networks,
+//! bind mounts, stop settings, and a stop whose client goes away.
+
+mod common;
+
+use berth::pb::{self, Action, Status};
+use common::*;
+use std::time::{Duration, Instant};
+use tonic::Code;
+use Action::{Destroy, Die, Kill, Start, Stop};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exit_code_and_restart_keep_the_filesystem() {
+    let d = Daemon::start("exit7").await;
+    let mut api = d.api().await;
+    let mut ev = d.events(&["e"]).await;
+    let req = with_out(
+        &d,
+        "e",
+        &[
+            "sh",
+            "-c",
+            "echo run >> /data; cat /data > /out/data; exit 7",
+        ],
+    );
+    let id = run(&mut api, &mut ev, req).await;
+    assert_eq!(brief(&ev.until(Die).await), vec![(Die, 0, Some(7))]);
+    let st = status(&mut api, &id).await;
+    assert_eq!((st.status, st.exit_code), (Status::Exited as i32, 7));
+    assert!(st.finished_at.is_some());
+    let waited = api
+        .wait(pb::WaitRequest {
+            id: id.clone(),
+            condition: 0,
+            exit_count: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(waited.exit_code, 7);
+    // Start again: start, die(7), and the first run's write is still there.
+    api.start(pb::StartRequest { id: id.clone() })
+        .await
+        .unwrap();
+    assert_eq!(
+        brief(&ev.until(Die).await),
+        vec![(Start, 0, None), (Die, 0, Some(7))]
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.share("e").join("data")).unwrap(),
+        "run\nrun\n"
+    );
+    // The rootfs itself is untouched.
+    assert!(!rootfs().join("data").exists());
+    // Exited: stop is a no-op, kill is refused, remove destroys.
+    stop(&mut api, &id, None).await;
+    let err = api
+        .kill(pb::KillRequest {
+            id: id.clone(),
+            signal: String::new(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(err.message().contains("not running"), "{}", err.message());
+    let err = api
+        .pause(pb::PauseRequest { id: id.clone() })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    ev.quiet().await;
+    api.remove(pb::RemoveRequest {
+        id: id.clone(),
+        force: false,
+    })
+    .await
+    .unwrap();
+    assert_eq!(brief(&ev.until(Destroy).await), vec![(Destroy, 0, None)]);
+    assert_gone(&d, &mut api, &id, 0).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn start_of_running_container_is_a_noop() {
+    let d = Daemon::start("noop").await;
+    let mut api = d.api().await;
+    let mut ev = d.events(&["n"]).await;
+    let id = run(&mut api, &mut ev, spec("n", &["sleep", "1000"])).await;
+    let pid = status(&mut api, &id).await.pid;
+    api.start(pb::StartRequest { id: id.clone() })
+        .await
+        .unwrap();
+    ev.quiet().await;
+    assert_eq!(status(&mut api, &id).await.pid, pid);
+    api.remove(pb::RemoveRequest { id, force: true })
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn per_container_and_per_call_stop_settings() {
+    let d = Daemon::start("stopcfg").await;
+    let mut api = d.api().await;
+    let mut ev = d.events(&["s"]).await;
+    let script = "trap 'exit 5' USR1; echo ready > /out/ready; sleep 1000 & wait";
+    let mut req = with_out(&d, "s", &["sh", "-c", script]);
+    req.stop_signal = "SIGUSR1".into();
+    req.stop_timeout_seconds = Some(1);
+    let id = run(&mut api, &mut ev, req).await;
+    read_when_ready(&d.share("s").join("ready")).await;
+    stop(&mut api, &id, None).await;
+    assert_eq!(
+        brief(&ev.until(Stop).await),
+        vec![(Kill, 10, None), (Die, 0, Some(5)), (Stop, 0, None)]
+    );
+    // Per call: TERM, which the shell ignores (no trap), and the
+    // container's 1 s grace.
+    std::fs::remove_file(d.share("s").join("ready")).unwrap();
+    api.start(pb::StartRequest { id: id.clone() })
+        .await
+        .unwrap();
+    ev.until(Start).await;
+    read_when_ready(&d.share("s").join("ready")).await;
+    let t = Instant::now();
+    api.stop(pb::StopRequest {
+        id: id.clone(),
+        timeout_seconds: None,
+        signal: Some("TERM".into()),
+    })
+    .await
+    .unwrap();
+    assert!(t.elapsed() >= Duration::from_millis(900) && t.elapsed() < Duration::from_secs(8));
+    assert_eq!(brief(&ev.until(Stop).await), escalated());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ids_prefixes_and_names_address_containers() {
+    let d = Daemon::start("ids").await;
+    let mut api = d.api().await;
+    let mut ids: Vec<String> = Vec::new();
+    // Create until two ids share their first character.
+    let shared = loop {
+        let id = api
+            .create(spec(&format!("c{}", ids.len()), &["true"]))
+            .await
+            .unwrap()
+            .into_inner()
+            .id;
+        assert_eq!(id.len(), 64);
+        let first = id[..1].to_string();
+        let clash = ids.iter().any(|i| i.starts_with(&first));
+        ids.push(id);
+        if clash {
+            break first;
+        }
+    };
+    let err = api
+        .inspect(pb::InspectRequest { id: shared })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("ambiguous"), "{}", err.message());
+    let c = api
+        .inspect(pb::InspectRequest {
+            id: ids[0][..12].to_string(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .container
+        .unwrap();
+    assert_eq!((c.id.as_str(), c.name.as_str()), (ids[0].as_str(), "c0"));
+    let by_name = api
+        .inspect(pb::InspectRequest { id: "c0".into() })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(by_name.container.unwrap().id, ids[0]);
+    let list = api
+        .list(pb::ListRequest { all: true })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(list.containers.len(), ids.len());
+    assert!(api
+        .list(pb::ListRequest { all: false })
+        .await
+        .unwrap()
+        .into_inner()
+        .containers
+        .is_empty());
+    for (code, key) in [
+        (Code::NotFound, "nope"),
+        (Code::NotFound, "fffffffffffff0"),
+        (Code::InvalidArgument, ""),
+    ] {
+        let err = api
+            .start(pb::StartRequest { id: key.into() })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), code, "{key:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wait_conditions() {
+    let d = Daemon::start("wait").await;
+    let mut api = d.api().await;
+    let id = api
+        .create(spec("w", &["sh", "-c", "exit 4"]))
+        .await
+        .unwrap()
+        .into_inner()
+        .id;
+    // Registered before the start: next-exit sees this run's exit.
+    let mut waiter = api.clone();
+    let next = tokio::spawn({
+        let id = id.clone();
+        async move {
+            waiter
+                .wait(pb::WaitRequest {
+                    id,
+                    condition: pb::WaitCondition::NextExit as i32,
+                    exit_count: None,
+                })
+                .await
+                .map(|r| r.into_inner().exit_code)
+        }
+    });
+    let mut waiter = api.clone();
+    let removed = tokio::spawn({
+        let id = id.clone();
+        async move {
+            waiter
+                .wait(pb::WaitRequest {
+                    id,
+                    condition: pb::WaitCondition::Removed as i32,
+                    exit_count: None,
+                })
+                .await
+                .map(|r| r.into_inner().exit_code)
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    api.start(pb::StartRequest { id: id.clone() })
+        .await
+        .unwrap();
+    assert_eq!(next.await.unwrap().unwrap(), 4);
+    assert!(!removed.is_finished());
+    api.remove(pb::RemoveRequest { id, force: false })
+        .await
+        .unwrap();
+    assert_eq!(removed.await.unwrap().unwrap(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn network_none_has_only_loopback_up_and_host_shares() {
+    let d = Daemon::start("net").await;
+    let mut api = d.api().await;
+    let mut ev = d.events(&[]).await;
+    for (name, network) in [("none", ""), ("host", "host")] {
+        let mut req = with_out(&d, name, &["sh", "-c", "cat /proc/net/dev > /out/dev; cat /sys/class/net/lo/operstate > /out/lo 2>&1; exit 0"]);
+        req.network = network.into();
+        run(&mut api, &mut ev, req).await;
+        ev.until(Die).await;
+    }
+    let ifaces = |name: &str| -> Vec<String> {
+        std::fs::read_to_string(d.share(name).join("dev"))
+            .unwrap()
+            .lines()
+            .skip(2)
+            .filter_map(|l| l.split(':').next().map(|s| s.trim().to_string()))
+            .collect()
+    };
+    assert_eq!(ifaces("none"), vec!["lo".to_string()]);
+    let lo = std::fs::read_to_string(d.share("none").join("lo")).unwrap();
+    assert!(lo.trim() == "unknown" || lo.trim() == "up", "lo is {lo}");
+    let host: Vec<String> = std::fs::read_to_string("/proc/net/dev")
+        .unwrap()
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next().map(|s| s.trim().to_string()))
+        .collect();
+    let mut seen = ifaces("host");
+    seen.sort();
+    let mut host = host;
+    host.sort();
+    assert_eq!(seen, host);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bind_mounts_read_only_and_read_write() {
+    let d = Daemon::start("mounts").await;
+    let mut api = d.api().await;
+    let mut ev = d.events(&[]).await;
+    let ro = d.share("ro");
+    std::fs::write(ro.join("in"), "hello\n").unwrap();
+    let mut req = with_out(
+        &d,
+        "m",
+        &[
+            "sh",
+            "-c",
+            "cat /ro/in > /out/copy; { echo x > /ro/new; } 2> /out/err; echo $? > /out/rc",
+        ],
+    );
+    req.mounts.push(pb::Mount {
+        source: ro.display().to_string(),
+        destination: "/ro".into(),
+        read_only: true,
+    });
+    run(&mut api, &mut ev, req).await;
+    ev.until(Die).await;
+    let out = d.share("m");
+    assert_eq!(
+        std::fs::read_to_string(out.join("copy")).unwrap(),
+        "hello\n"
+    );
+    assert_ne!(std::fs::read_to_string(out.join("rc")).unwrap().trim(), "0");
+    assert!(std::fs::read_to_string(out.join("err"))
+        .unwrap()
+        .contains("Read-only"));
+    assert!(!ro.join("new").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stop_finishes_when_its_client_goes_away() {
+    let d = Daemon::start("gone").await;
+    let mut api = d.api().await;
+    let mut ev = d.events(&["gone"]).await;
+    let id = run(&mut api, &mut ev, spec("gone", &["sleep", "1000"])).await;
+    let mut other = d.api().await;
+    let request = pb::StopRequest {
+        id: id.clone(),
+        timeout_seconds: Some(1),
+        signal: None,
+    };
+    // Give up on the call half-way through the grace period.
+    let cut = tokio::time::timeout(Duration::from_millis(300), other.stop(request)).await;
+    assert!(cut.is_err(), "stop should still have been waiting");
+    drop(other);
+    assert_eq!(brief(&ev.until(Stop).await), escalated());
+    assert_eq!(status(&mut api, &id).await.exit_code, 137);
+}
