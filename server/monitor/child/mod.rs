@@ -21,6 +21,7 @@ use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
+/// `r`, its error tagged with the step that failed.
 pub(super) fn step<T, E: std::fmt::Display>(name: Step, r: Result<T, E>) -> Result<T, Failure> {
     r.map_err(|e| Failure::new(name, e))
 }

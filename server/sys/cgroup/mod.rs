@@ -257,38 +257,7 @@ impl Cgroup {
     pub fn set_limits(&self, from: &Resources, to: &Resources) -> Result<(), Error> {
         let v2 = self.inner.v2();
         if (from.memory, from.memory_swap) != (to.memory, to.memory_swap) {
-            let mem = self
-                .inner
-                .controller_of::<MemController>()
-                .ok_or(Error::Unsupported("a memory limit: no memory controller"))?;
-            let limit = if to.memory > 0 { to.memory } else { -1 };
-            // v1 takes memory plus swap, v2 swap alone. None: leave it.
-            let swap = match to.memory_swap {
-                -1 => Some(-1),
-                0 if to.memory == 0 => Some(-1),
-                0 => None,
-                s if v2 => Some(s - to.memory),
-                s => Some(s),
-            };
-            // Unlimited is all a host without swap accounting can have.
-            let swap_file = if v2 {
-                "memory.swap.max"
-            } else {
-                "memory.memsw.limit_in_bytes"
-            };
-            let swap = swap.filter(|_| mem.path().join(swap_file).exists());
-            // v1 requires memory <= memory+swap at every step: when the
-            // memory limit goes up past the old memory+swap, swap goes first.
-            if mem.set_limit(limit).is_err() {
-                if let Some(s) = swap {
-                    mem.set_memswap_limit(s)
-                        .map_err(self.err("set memory+swap limit"))?;
-                }
-                mem.set_limit(limit).map_err(self.err("set memory limit"))?;
-            } else if let Some(s) = swap {
-                mem.set_memswap_limit(s)
-                    .map_err(self.err("set memory+swap limit"))?;
-            }
+            self.set_memory(to)?;
         }
         if from.nano_cpus != to.nano_cpus || from.cpu_shares != to.cpu_shares {
             let cpu = self
@@ -323,6 +292,44 @@ impl Cgroup {
                 n => MaxValue::Value(n),
             };
             pids.set_pid_max(max).map_err(self.err("set pids limit"))?;
+        }
+        Ok(())
+    }
+
+    /// The memory and memory+swap limits of `to`.
+    fn set_memory(&self, to: &Resources) -> Result<(), Error> {
+        let v2 = self.inner.v2();
+        let mem = self
+            .inner
+            .controller_of::<MemController>()
+            .ok_or(Error::Unsupported("a memory limit: no memory controller"))?;
+        let limit = if to.memory > 0 { to.memory } else { -1 };
+        // v1 takes memory plus swap, v2 swap alone. None: leave it.
+        let swap = match to.memory_swap {
+            -1 => Some(-1),
+            0 if to.memory == 0 => Some(-1),
+            0 => None,
+            s if v2 => Some(s - to.memory),
+            s => Some(s),
+        };
+        // Unlimited is all a host without swap accounting can have.
+        let swap_file = if v2 {
+            "memory.swap.max"
+        } else {
+            "memory.memsw.limit_in_bytes"
+        };
+        let swap = swap.filter(|_| mem.path().join(swap_file).exists());
+        // v1 requires memory <= memory+swap at every step: when the
+        // memory limit goes up past the old memory+swap, swap goes first.
+        if mem.set_limit(limit).is_err() {
+            if let Some(s) = swap {
+                mem.set_memswap_limit(s)
+                    .map_err(self.err("set memory+swap limit"))?;
+            }
+            mem.set_limit(limit).map_err(self.err("set memory limit"))?;
+        } else if let Some(s) = swap {
+            mem.set_memswap_limit(s)
+                .map_err(self.err("set memory+swap limit"))?;
         }
         Ok(())
     }
