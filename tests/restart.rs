@@ -430,3 +430,41 @@ async fn an_oom_kill_while_the_daemon_is_down_is_reported_when_it_returns() {
     assert!(st.oom_killed);
     assert_eq!(st.exit_code, 137);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn next_exit_wait_survives_a_daemon_that_died_before_answering() {
+    let mut d = Daemon::start("waitrace").await;
+    let mut api = d.api().await;
+    let id = started(&mut api, spec("w", &["sleep", "1000"])).await;
+    let pid = status(&mut api, &id).await.pid;
+    // The daemon cannot answer the CLI's first question: it is stopped,
+    // then killed, before the CLI learns the exit count to wait past.
+    common::kill(d.pid() as i32, libc::SIGSTOP);
+    let child = Command::new(berth_cli())
+        .args(["--host", &d.host(), "wait", "--condition", "next-exit", "w"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    d.stop_daemon(libc::SIGKILL);
+    // The container exits while the daemon is down.
+    common::kill(pid as i32, libc::SIGKILL);
+    until_dead(pid).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    d.spawn().await;
+    let child_pid = child.id() as i32;
+    let out = tokio::time::timeout(
+        Duration::from_secs(20),
+        tokio::task::spawn_blocking(move || child.wait_with_output()),
+    )
+    .await;
+    let Ok(out) = out else {
+        common::kill(child_pid, libc::SIGKILL);
+        panic!("berth wait --condition next-exit missed the exit");
+    };
+    let out = out.unwrap().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "137\n", "{stderr}");
+}

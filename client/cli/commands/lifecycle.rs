@@ -165,18 +165,13 @@ async fn wait_for(
     id: String,
     cond: pb::WaitCondition,
 ) -> Result<pb::WaitResponse, tonic::Status> {
+    let asked_at = prost_types::Timestamp::from(std::time::SystemTime::now());
     let mut exit_count = None;
     let mut told = false;
     loop {
         if cond == pb::WaitCondition::NextExit && exit_count.is_none() {
             match api.inspect(pb::InspectRequest { id: id.clone() }).await {
-                Ok(r) => {
-                    exit_count = r
-                        .into_inner()
-                        .container
-                        .and_then(|c| c.state)
-                        .map(|s| s.exit_count)
-                }
+                Ok(r) => exit_count = base_count(r.into_inner(), told, &asked_at),
                 Err(s) if unavailable(&s) => {}
                 Err(s) => return Err(s),
             }
@@ -198,6 +193,23 @@ async fn wait_for(
             told = true;
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// The exit count a next-exit wait asked at `asked_at` waits past. If the
+/// daemon was unavailable before it could say (`late`), a run that ended
+/// after `asked_at` is the exit waited for, so the count before it is.
+fn base_count(
+    r: pb::InspectResponse,
+    late: bool,
+    asked_at: &prost_types::Timestamp,
+) -> Option<u64> {
+    let state = r.container?.state?;
+    let after =
+        |t: &prost_types::Timestamp| (t.seconds, t.nanos) >= (asked_at.seconds, asked_at.nanos);
+    match state.finished_at {
+        Some(t) if late && after(&t) && state.exit_count > 0 => Some(state.exit_count - 1),
+        _ => Some(state.exit_count),
     }
 }
 
