@@ -125,9 +125,7 @@ async fn worker(host: String, acked: Arc<Mutex<Acked>>, seed: u64) {
 /// What the host says about a container: (PID 1 alive, frozen, number of
 /// its monitors, processes in its cgroups).
 fn observe(root: &Path, id: &str, pid: u32) -> (bool, bool, usize, usize) {
-    let frozen = cgroup_dirs(id).iter().any(|d| {
-        std::fs::read_to_string(d.join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN")
-    });
+    let frozen = frozen(id);
     let dir = root.join("containers").join(id);
     let monitors = monitor_pids(root)
         .into_iter()

@@ -27,17 +27,11 @@ fn with_limits(mut req: pb::CreateRequest, r: pb::Resources) -> pb::CreateReques
     req
 }
 
-/// The limits as the cgroup files show them (cgroup v1 names, as on the
-/// test machines): memory, memory+swap, CFS quota, shares, pids.max.
-fn cgroup_limits(id: &str) -> [String; 5] {
-    [
-        "memory.limit_in_bytes",
-        "memory.memsw.limit_in_bytes",
-        "cpu.cfs_quota_us",
-        "cpu.shares",
-        "pids.max",
-    ]
-    .map(|f| cgroup_file(id, f).unwrap_or_else(|| panic!("no {f} for {id}")))
+/// The limits as the cgroup files show them, in v1's terms on either
+/// version: memory, memory+swap, CFS quota, shares (or weight), pids.max.
+fn limits_shown(id: &str) -> [String; 5] {
+    let [memory, memsw, quota, _period, shares, pids] = cgroup_limits(id);
+    [memory, memsw, quota, shares, pids]
 }
 
 async fn inspect_resources(api: &mut Api, id: &str) -> pb::Resources {
@@ -97,9 +91,15 @@ async fn limits_reach_the_cgroup_and_update_changes_them() {
     );
     let id = started(&mut api, req).await;
     // Docker's default swap: as much again as memory.
-    let expected = ["67108864", "134217728", "50000", "512", "50"];
-    assert_eq!(cgroup_limits(&id), expected);
-    assert_eq!(cgroup_file(&id, "cpu.cfs_period_us").unwrap(), "100000");
+    let expected = [
+        "67108864",
+        "134217728",
+        "50000",
+        &cpu_shares_shown(512),
+        "50",
+    ];
+    assert_eq!(limits_shown(&id), expected);
+    assert_eq!(cgroup_limits(&id)[3], "100000");
     let shown = inspect_resources(&mut api, &id).await;
     assert_eq!(
         shown,
@@ -128,8 +128,14 @@ async fn limits_reach_the_cgroup_and_update_changes_them() {
     assert_eq!(now.memory_limit_bytes, Some(100 * MIB));
     assert_eq!(now.cpu_shares, Some(512));
     assert_eq!(
-        cgroup_limits(&id),
-        ["104857600", "134217728", "150000", "512", "max"]
+        limits_shown(&id),
+        [
+            "104857600",
+            "134217728",
+            "150000",
+            &cpu_shares_shown(512),
+            "max"
+        ]
     );
     // Raising memory past memory+swap takes both, in the order v1 needs.
     update(
@@ -143,10 +149,10 @@ async fn limits_reach_the_cgroup_and_update_changes_them() {
     )
     .await
     .unwrap();
-    assert_eq!(cgroup_limits(&id)[..2], ["268435456", "536870912"]);
+    assert_eq!(limits_shown(&id)[..2], ["268435456", "536870912"]);
 
     // Bad updates are refused and change nothing.
-    let before = cgroup_limits(&id);
+    let before = limits_shown(&id);
     for (bad, says) in [
         (
             pb::Resources {
@@ -188,7 +194,7 @@ async fn limits_reach_the_cgroup_and_update_changes_them() {
         assert_eq!(err.code(), Code::InvalidArgument, "{}", err.message());
         assert!(err.message().contains(says), "{}", err.message());
     }
-    assert_eq!(cgroup_limits(&id), before);
+    assert_eq!(limits_shown(&id), before);
     let err = update(&mut api, "nope", pb::Resources::default())
         .await
         .unwrap_err();
@@ -196,10 +202,10 @@ async fn limits_reach_the_cgroup_and_update_changes_them() {
 
     // Removing every limit.
     update(&mut api, &id, limits(0, 0.0, 0, 0)).await.unwrap();
-    let unlimited = cgroup_limits(&id);
+    let unlimited = limits_shown(&id);
     assert!(unlimited[0].parse::<u64>().unwrap() > 1 << 60);
     assert!(unlimited[1].parse::<u64>().unwrap() > 1 << 60);
-    assert_eq!(unlimited[2..], ["-1", "1024", "max"]);
+    assert_eq!(unlimited[2..], ["-1", &cpu_shares_shown(1024), "max"]);
 
     // A stopped container: the record changes, the next start applies it.
     kill_and_wait(&mut api, &id).await;
@@ -210,8 +216,14 @@ async fn limits_reach_the_cgroup_and_update_changes_them() {
         .await
         .unwrap();
     assert_eq!(
-        cgroup_limits(&id),
-        ["33554432", "67108864", "25000", "1024", "7"]
+        limits_shown(&id),
+        [
+            "33554432",
+            "67108864",
+            "25000",
+            &cpu_shares_shown(1024),
+            "7"
+        ]
     );
     let mut seen = events.until(Action::Start).await;
     seen.extend(events.until(Action::Start).await);

@@ -168,3 +168,67 @@ pub fn inherit_at_7(cmd: &mut Command, fds: Vec<i32>) {
         });
     }
 }
+
+/// Whether the container's cgroups are on a pure cgroup v2 host (no v1
+/// controller hierarchies): then limits are in v2's files.
+pub fn cgroup_v2() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
+}
+
+/// Whether the container's processes are frozen (v1 freezer.state, v2
+/// cgroup.events), on whichever hierarchy has the freezer.
+pub fn frozen(id: &str) -> bool {
+    cgroup_dirs(id).iter().any(|d| {
+        let v1 = std::fs::read_to_string(d.join("freezer.state"));
+        let v2 = std::fs::read_to_string(d.join("cgroup.events"));
+        v1.is_ok_and(|s| s.trim() == "FROZEN") || v2.is_ok_and(|s| s.contains("frozen 1"))
+    })
+}
+
+/// A container's limits as its cgroup shows them, in v1's terms on either
+/// version: memory, memory+swap (bytes, or a huge number for none), CFS
+/// quota in µs (-1: none) and period, CPU shares (v1) or weight (v2; see
+/// `cpu_weight`), pids.max.
+pub fn cgroup_limits(id: &str) -> [String; 6] {
+    let file = |f: &str| cgroup_file(id, f).unwrap_or_else(|| panic!("no {f} for {id}"));
+    if !cgroup_v2() {
+        return [
+            "memory.limit_in_bytes",
+            "memory.memsw.limit_in_bytes",
+            "cpu.cfs_quota_us",
+            "cpu.cfs_period_us",
+            "cpu.shares",
+            "pids.max",
+        ]
+        .map(file);
+    }
+    let bytes = |s: &str| -> Option<u64> { s.parse().ok() };
+    let none = i64::MAX.to_string();
+    let memory = file("memory.max");
+    let swap = file("memory.swap.max");
+    let memsw = match (bytes(&memory), bytes(&swap)) {
+        (Some(m), Some(s)) => (m + s).to_string(),
+        _ => none.clone(),
+    };
+    let cpu_max = file("cpu.max");
+    let (quota, period) = cpu_max.split_once(' ').unwrap();
+    let quota = if quota == "max" { "-1" } else { quota };
+    [
+        bytes(&memory).map_or(none, |m| m.to_string()),
+        memsw,
+        quota.to_string(),
+        period.to_string(),
+        file("cpu.weight"),
+        file("pids.max"),
+    ]
+}
+
+/// How CPU shares show in the cgroup: themselves on v1, as berth maps
+/// them to cpu.weight on v2 (the kernel's default 1024 is weight 100).
+pub fn cpu_shares_shown(shares: u64) -> String {
+    match (cgroup_v2(), shares) {
+        (false, s) => s.to_string(),
+        (true, 1024) => "100".into(),
+        (true, s) => (1 + (s.clamp(2, 262_144) - 2) * 9999 / 262_142).to_string(),
+    }
+}
