@@ -1,17 +1,12 @@
 //! The container's cgroup, through cgroups-rs, on v1, v2 and hybrid hosts:
-//! creation, resource limits, usage, OOM notification, freezing and
-//! killing every process. cgroups-rs writes the freezer's requested state
+//! creation, joining, freezing, killing every process and removal here;
+//! limits (limits.rs), usage and OOM notification (usage.rs) and what the
+//! host can enforce (support.rs) beside it. cgroups-rs writes the freezer's requested state
 //! but does not wait for the kernel to reach it; [`Cgroup::freeze`] does.
 
-use crate::spec::Resources;
-use cgroups_rs::fs::cpu::CpuController;
-use cgroups_rs::fs::devices::{DevicePermissions, DeviceType, DevicesController};
-use cgroups_rs::fs::memory::MemController;
-use cgroups_rs::fs::pid::PidController;
+use cgroups_rs::fs::Controller;
 use cgroups_rs::fs::{freezer::FreezerController, hierarchies, Cgroup as Inner};
-use cgroups_rs::fs::{Controller, MaxValue};
 use cgroups_rs::{CgroupPid, FreezerState};
-use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -20,9 +15,6 @@ const FREEZE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long killing every process may take before it is reported.
 const KILL_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The CFS period berth sets with a CPU quota, as Docker: 100 ms.
-const CFS_PERIOD_US: u64 = 100_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -217,223 +209,6 @@ impl Cgroup {
     {
         controller_dir::<C>(&self.inner)
     }
-
-    /// Limits device access to the standard devices, as Docker's defaults
-    /// do: null, zero, full, random, urandom, tty, ptmx and the ptys may be
-    /// used; any device node may be created (mknod) but no other opened.
-    /// Through the devices controller on cgroup v1; cgroup v2 has none
-    /// (there the rootfs and /dev are mounted nodev instead).
-    pub fn limit_devices(&self) -> Result<(), Error> {
-        let Some(devices) = self.inner.controller_of::<DevicesController>() else {
-            return Ok(());
-        };
-        use DevicePermissions::{MkNod, Read, Write};
-        let rwm = [Read, Write, MkNod];
-        devices
-            .deny_device(DeviceType::All, -1, -1, &rwm)
-            .map_err(self.err("deny all devices"))?;
-        let allow = [
-            (DeviceType::Char, -1, -1, &[MkNod][..]),
-            (DeviceType::Block, -1, -1, &[MkNod][..]),
-            (DeviceType::Char, 1, 3, &rwm[..]),    // null
-            (DeviceType::Char, 1, 5, &rwm[..]),    // zero
-            (DeviceType::Char, 1, 7, &rwm[..]),    // full
-            (DeviceType::Char, 1, 8, &rwm[..]),    // random
-            (DeviceType::Char, 1, 9, &rwm[..]),    // urandom
-            (DeviceType::Char, 5, 0, &rwm[..]),    // tty
-            (DeviceType::Char, 5, 2, &rwm[..]),    // ptmx
-            (DeviceType::Char, 136, -1, &rwm[..]), // pts
-        ];
-        for (kind, major, minor, perms) in allow {
-            devices
-                .allow_device(kind, major, minor, perms)
-                .map_err(self.err("allow a device"))?;
-        }
-        Ok(())
-    }
-
-    /// Sets the limits that differ between `from` (what the cgroup has: the
-    /// defaults for a new one) and `to`.
-    pub fn set_limits(&self, from: &Resources, to: &Resources) -> Result<(), Error> {
-        let v2 = self.inner.v2();
-        if (from.memory, from.memory_swap) != (to.memory, to.memory_swap) {
-            self.set_memory(to)?;
-        }
-        if from.nano_cpus != to.nano_cpus || from.cpu_shares != to.cpu_shares {
-            let cpu = self
-                .inner
-                .controller_of::<CpuController>()
-                .ok_or(Error::Unsupported("a CPU limit: no cpu controller"))?;
-            if from.nano_cpus != to.nano_cpus {
-                let quota = match to.nano_cpus {
-                    0 => -1,
-                    n => (n as i128 * CFS_PERIOD_US as i128 / 1_000_000_000) as i64,
-                };
-                cpu.set_cfs_quota_and_period(Some(quota), Some(CFS_PERIOD_US))
-                    .map_err(self.err("set CPU quota"))?;
-            }
-            if from.cpu_shares != to.cpu_shares {
-                let value = match (to.cpu_shares, v2) {
-                    (0, false) => 1024,
-                    (0, true) => 100,
-                    (s, false) => s,
-                    (s, true) => shares_to_weight(s),
-                };
-                cpu.set_shares(value).map_err(self.err("set CPU shares"))?;
-            }
-        }
-        if from.pids_limit != to.pids_limit {
-            let pids = self
-                .inner
-                .controller_of::<PidController>()
-                .ok_or(Error::Unsupported("a pids limit: no pids controller"))?;
-            let max = match to.pids_limit {
-                0 => MaxValue::Max,
-                n => MaxValue::Value(n),
-            };
-            pids.set_pid_max(max).map_err(self.err("set pids limit"))?;
-        }
-        Ok(())
-    }
-
-    /// The memory and memory+swap limits of `to`.
-    fn set_memory(&self, to: &Resources) -> Result<(), Error> {
-        let v2 = self.inner.v2();
-        let mem = self
-            .inner
-            .controller_of::<MemController>()
-            .ok_or(Error::Unsupported("a memory limit: no memory controller"))?;
-        let limit = if to.memory > 0 { to.memory } else { -1 };
-        // v1 takes memory plus swap, v2 swap alone. None: leave it.
-        let swap = match to.memory_swap {
-            -1 => Some(-1),
-            0 if to.memory == 0 => Some(-1),
-            0 => None,
-            s if v2 => Some(s - to.memory),
-            s => Some(s),
-        };
-        // Unlimited is all a host without swap accounting can have.
-        let swap_file = if v2 {
-            "memory.swap.max"
-        } else {
-            "memory.memsw.limit_in_bytes"
-        };
-        let swap = swap.filter(|_| mem.path().join(swap_file).exists());
-        // v1 requires memory <= memory+swap at every step: when the
-        // memory limit goes up past the old memory+swap, swap goes first.
-        if mem.set_limit(limit).is_err() {
-            if let Some(s) = swap {
-                mem.set_memswap_limit(s)
-                    .map_err(self.err("set memory+swap limit"))?;
-            }
-            mem.set_limit(limit).map_err(self.err("set memory limit"))?;
-        } else if let Some(s) = swap {
-            mem.set_memswap_limit(s)
-                .map_err(self.err("set memory+swap limit"))?;
-        }
-        Ok(())
-    }
-
-    /// What the container uses now. Fields the host cannot report are 0.
-    pub fn usage(&self) -> Usage {
-        let v2 = self.inner.v2();
-        let read = |dir: &Option<PathBuf>, file: &str| {
-            dir.as_ref()
-                .and_then(|d| std::fs::read_to_string(d.join(file)).ok())
-        };
-        let number = |text: Option<String>| -> Option<u64> { text?.trim().parse().ok() };
-        let mut u = Usage::default();
-        let mem = self.dir::<MemController>();
-        let stat = read(&mem, "memory.stat").unwrap_or_default();
-        let (inactive, cache) = if v2 {
-            (keyed(&stat, "inactive_file"), keyed(&stat, "file"))
-        } else {
-            (
-                keyed(&stat, "total_inactive_file"),
-                keyed(&stat, "total_cache"),
-            )
-        };
-        let (current, limit) = if v2 {
-            (read(&mem, "memory.current"), read(&mem, "memory.max"))
-        } else {
-            (
-                read(&mem, "memory.usage_in_bytes"),
-                read(&mem, "memory.limit_in_bytes"),
-            )
-        };
-        let current = number(current).unwrap_or(0);
-        u.memory = current.saturating_sub(inactive.unwrap_or(0));
-        u.memory_cache = cache.unwrap_or(0);
-        // v1 reports "no limit" as a huge page-aligned number.
-        u.memory_limit = number(limit).filter(|l| *l < 1 << 62).unwrap_or(0);
-        u.cpu_nanos = if v2 {
-            let stat = read(&self.dir::<CpuController>(), "cpu.stat").unwrap_or_default();
-            keyed(&stat, "usage_usec").unwrap_or(0) * 1000
-        } else {
-            let acct = self.dir::<cgroups_rs::fs::cpuacct::CpuAcctController>();
-            number(read(&acct, "cpuacct.usage")).unwrap_or(0)
-        };
-        let pids = self.dir::<PidController>();
-        u.pids = number(read(&pids, "pids.current")).unwrap_or(0);
-        u.pids_limit = number(read(&pids, "pids.max")).unwrap_or(0);
-        u
-    }
-
-    /// How many processes the kernel's OOM killer has killed in this
-    /// cgroup (v1 memory.oom_control, v2 memory.events); None if the
-    /// cgroup or its memory controller is gone.
-    pub fn oom_kills(&self) -> Option<u64> {
-        let dir = self.dir::<MemController>()?;
-        let file = if self.inner.v2() {
-            "memory.events"
-        } else {
-            "memory.oom_control"
-        };
-        keyed(&std::fs::read_to_string(dir.join(file)).ok()?, "oom_kill")
-    }
-
-    /// An fd that becomes readable when the memory controller reports an
-    /// OOM in this cgroup (v1: an eventfd on memory.oom_control; v2:
-    /// inotify on memory.events), and when the cgroup goes away. Read
-    /// [`Cgroup::oom_kills`] after it fires; drain it with `drain`.
-    pub fn oom_notifier(&self) -> Result<OwnedFd, Error> {
-        use nix::sys::eventfd::{EfdFlags, EventFd};
-        use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
-        use std::os::fd::AsRawFd;
-        let dir = self
-            .dir::<MemController>()
-            .ok_or(Error::Unsupported("OOM notification: no memory controller"))?;
-        let io = |step| {
-            let path = self.path();
-            move |e: nix::errno::Errno| Error::Io {
-                path,
-                step,
-                source: e.into(),
-            }
-        };
-        if self.inner.v2() {
-            let fd = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
-                .map_err(io("inotify"))?;
-            fd.add_watch(&dir.join("memory.events"), AddWatchFlags::IN_MODIFY)
-                .map_err(io("watch memory.events"))?;
-            return Ok(fd.into());
-        }
-        let efd = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)
-            .map_err(io("eventfd"))?;
-        let control =
-            std::fs::File::open(dir.join("memory.oom_control")).map_err(|source| Error::Io {
-                path: self.path(),
-                step: "open memory.oom_control",
-                source,
-            })?;
-        let line = format!("{} {}", efd.as_raw_fd(), control.as_raw_fd());
-        std::fs::write(dir.join("cgroup.event_control"), line).map_err(|source| Error::Io {
-            path: self.path(),
-            step: "register for OOM events",
-            source,
-        })?;
-        Ok(efd.into())
-    }
 }
 
 impl Error {
@@ -455,26 +230,6 @@ impl Error {
     }
 }
 
-/// Empties an fd from [`Cgroup::oom_notifier`] after it fired.
-pub fn drain(fd: &OwnedFd) {
-    let mut buf = [0u8; 4096];
-    while matches!(nix::unistd::read(fd, &mut buf), Ok(n) if n > 0) {}
-}
-
-/// A container's resource usage, from its cgroup.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Usage {
-    pub cpu_nanos: u64,
-    /// In use, without inactive page cache.
-    pub memory: u64,
-    /// 0: no limit.
-    pub memory_limit: u64,
-    pub memory_cache: u64,
-    pub pids: u64,
-    /// 0: no limit.
-    pub pids_limit: u64,
-}
-
 /// The directory of controller `C` for `cg`, if the host has it.
 fn controller_dir<C>(cg: &Inner) -> Option<PathBuf>
 where
@@ -492,13 +247,11 @@ fn keyed(text: &str, key: &str) -> Option<u64> {
     })
 }
 
-/// cgroup v1 cpu.shares to v2 cpu.weight, as runc converts them.
-fn shares_to_weight(shares: u64) -> u64 {
-    1 + (shares.clamp(2, 262_144) - 2) * 9999 / 262_142
-}
-
+mod limits;
 mod support;
 #[cfg(test)]
 mod tests;
+mod usage;
 
 pub use support::Support;
+pub use usage::{drain, Usage};

@@ -1,4 +1,6 @@
+use super::limits::shares_to_weight;
 use super::*;
+use crate::spec::Resources;
 
 #[test]
 fn a_limit_the_host_cannot_enforce_is_refused() {

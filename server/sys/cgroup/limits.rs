@@ -1,0 +1,135 @@
+//! A container's limits: devices (v1), memory, CPU, pids.
+
+use super::{Cgroup, Error};
+use crate::spec::Resources;
+use cgroups_rs::fs::cpu::CpuController;
+use cgroups_rs::fs::devices::{DevicePermissions, DeviceType, DevicesController};
+use cgroups_rs::fs::memory::MemController;
+use cgroups_rs::fs::pid::PidController;
+use cgroups_rs::fs::{Controller, MaxValue};
+
+/// The CFS period berth sets with a CPU quota, as Docker: 100 ms.
+const CFS_PERIOD_US: u64 = 100_000;
+
+impl Cgroup {
+    /// Limits device access to the standard devices, as Docker's defaults
+    /// do: null, zero, full, random, urandom, tty, ptmx and the ptys may be
+    /// used; any device node may be created (mknod) but no other opened.
+    /// Through the devices controller on cgroup v1; cgroup v2 has none
+    /// (there the rootfs and /dev are mounted nodev instead).
+    pub fn limit_devices(&self) -> Result<(), Error> {
+        let Some(devices) = self.inner.controller_of::<DevicesController>() else {
+            return Ok(());
+        };
+        use DevicePermissions::{MkNod, Read, Write};
+        let rwm = [Read, Write, MkNod];
+        devices
+            .deny_device(DeviceType::All, -1, -1, &rwm)
+            .map_err(self.err("deny all devices"))?;
+        let allow = [
+            (DeviceType::Char, -1, -1, &[MkNod][..]),
+            (DeviceType::Block, -1, -1, &[MkNod][..]),
+            (DeviceType::Char, 1, 3, &rwm[..]),    // null
+            (DeviceType::Char, 1, 5, &rwm[..]),    // zero
+            (DeviceType::Char, 1, 7, &rwm[..]),    // full
+            (DeviceType::Char, 1, 8, &rwm[..]),    // random
+            (DeviceType::Char, 1, 9, &rwm[..]),    // urandom
+            (DeviceType::Char, 5, 0, &rwm[..]),    // tty
+            (DeviceType::Char, 5, 2, &rwm[..]),    // ptmx
+            (DeviceType::Char, 136, -1, &rwm[..]), // pts
+        ];
+        for (kind, major, minor, perms) in allow {
+            devices
+                .allow_device(kind, major, minor, perms)
+                .map_err(self.err("allow a device"))?;
+        }
+        Ok(())
+    }
+
+    /// Sets the limits that differ between `from` (what the cgroup has: the
+    /// defaults for a new one) and `to`.
+    pub fn set_limits(&self, from: &Resources, to: &Resources) -> Result<(), Error> {
+        let v2 = self.inner.v2();
+        if (from.memory, from.memory_swap) != (to.memory, to.memory_swap) {
+            self.set_memory(to)?;
+        }
+        if from.nano_cpus != to.nano_cpus || from.cpu_shares != to.cpu_shares {
+            let cpu = self
+                .inner
+                .controller_of::<CpuController>()
+                .ok_or(Error::Unsupported("a CPU limit: no cpu controller"))?;
+            if from.nano_cpus != to.nano_cpus {
+                let quota = match to.nano_cpus {
+                    0 => -1,
+                    n => (n as i128 * CFS_PERIOD_US as i128 / 1_000_000_000) as i64,
+                };
+                cpu.set_cfs_quota_and_period(Some(quota), Some(CFS_PERIOD_US))
+                    .map_err(self.err("set CPU quota"))?;
+            }
+            if from.cpu_shares != to.cpu_shares {
+                let value = match (to.cpu_shares, v2) {
+                    (0, false) => 1024,
+                    (0, true) => 100,
+                    (s, false) => s,
+                    (s, true) => shares_to_weight(s),
+                };
+                cpu.set_shares(value).map_err(self.err("set CPU shares"))?;
+            }
+        }
+        if from.pids_limit != to.pids_limit {
+            let pids = self
+                .inner
+                .controller_of::<PidController>()
+                .ok_or(Error::Unsupported("a pids limit: no pids controller"))?;
+            let max = match to.pids_limit {
+                0 => MaxValue::Max,
+                n => MaxValue::Value(n),
+            };
+            pids.set_pid_max(max).map_err(self.err("set pids limit"))?;
+        }
+        Ok(())
+    }
+
+    /// The memory and memory+swap limits of `to`.
+    fn set_memory(&self, to: &Resources) -> Result<(), Error> {
+        let v2 = self.inner.v2();
+        let mem = self
+            .inner
+            .controller_of::<MemController>()
+            .ok_or(Error::Unsupported("a memory limit: no memory controller"))?;
+        let limit = if to.memory > 0 { to.memory } else { -1 };
+        // v1 takes memory plus swap, v2 swap alone. None: leave it.
+        let swap = match to.memory_swap {
+            -1 => Some(-1),
+            0 if to.memory == 0 => Some(-1),
+            0 => None,
+            s if v2 => Some(s - to.memory),
+            s => Some(s),
+        };
+        // Unlimited is all a host without swap accounting can have.
+        let swap_file = if v2 {
+            "memory.swap.max"
+        } else {
+            "memory.memsw.limit_in_bytes"
+        };
+        let swap = swap.filter(|_| mem.path().join(swap_file).exists());
+        // v1 requires memory <= memory+swap at every step: when the
+        // memory limit goes up past the old memory+swap, swap goes first.
+        if mem.set_limit(limit).is_err() {
+            if let Some(s) = swap {
+                mem.set_memswap_limit(s)
+                    .map_err(self.err("set memory+swap limit"))?;
+            }
+            mem.set_limit(limit).map_err(self.err("set memory limit"))?;
+        } else if let Some(s) = swap {
+            mem.set_memswap_limit(s)
+                .map_err(self.err("set memory+swap limit"))?;
+        }
+        Ok(())
+    }
+}
+
+/// cgroup v1 cpu.shares to v2 cpu.weight, as runc converts them.
+pub(super) fn shares_to_weight(shares: u64) -> u64 {
+    1 + (shares.clamp(2, 262_144) - 2) * 9999 / 262_142
+}
