@@ -64,7 +64,7 @@ impl Status {
 }
 
 /// What is stored per container.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Record {
     pub id: String,
     pub created_at: i64,
@@ -224,10 +224,10 @@ impl Container {
     }
 
     /// The one place a container's state changes. `change` edits a copy
-    /// of the record and says what to journal; the record (deleted if a
-    /// destroy is journaled) and the events are written in one
-    /// transaction. Then the copy becomes the state and waiters are told;
-    /// if the write failed, only with IfUnsaved::Keep. The caller holds the
+    /// of the record and says what to journal; the record if it changed
+    /// (deleted if a destroy is journaled) and the events are written in
+    /// one transaction. Then the copy becomes the state and waiters are
+    /// told; if the write failed, only with IfUnsaved::Keep. The caller holds the
     /// state lock, so nothing can come between the change and its events.
     pub fn transition(
         &self,
@@ -238,20 +238,25 @@ impl Container {
     ) -> Result<()> {
         let mut r = st.record.clone();
         let notes = change(&mut r);
-        let destroyed = notes.iter().any(|n| n.action == Action::Destroy);
+        let journals = |a: Action| notes.iter().any(|n| n.action == a);
+        let destroyed = journals(Action::Destroy);
+        // An event alone (a kill) leaves the record as it is: nothing to
+        // write for it, and nobody to wake. A create writes it first.
+        let changed = destroyed || journals(Action::Create) || r != st.record;
         let events = notes.iter().map(|n| self.event(&r, n)).collect();
         let mut batch = Batch::default();
-        let put = match destroyed {
-            true => {
+        let put = match (destroyed, changed) {
+            (true, _) => {
                 batch.delete(&self.id);
                 Ok(())
             }
-            false => batch.put(&self.id, &r),
+            (false, true) => batch.put(&self.id, &r),
+            (false, false) => Ok(()),
         };
         let saved = put
             .map_err(Error::from)
             .and_then(|()| commit(bus, batch, events));
-        if saved.is_ok() || if_unsaved == IfUnsaved::Keep {
+        if changed && (saved.is_ok() || if_unsaved == IfUnsaved::Keep) {
             st.record = r;
             st.removed |= destroyed && saved.is_ok();
             self.changed.send_replace(());
