@@ -257,33 +257,38 @@ async fn a_stop_in_progress_finishes_after_a_restart() {
     assert_eq!(status(&mut api, &id).await.exit_code, 137);
 }
 
+/// `berth wait [extra] w` against the test's daemon.
+fn berth_wait(d: &Daemon, extra: &[&str]) -> std::process::Child {
+    Command::new(berth_cli())
+        .args(["--host", &d.host(), "wait"])
+        .args(extra)
+        .arg("w")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// The daemon killed -9, container `pid` killed while it is down, the
+/// daemon started again.
+async fn restart_while_exiting(d: &mut Daemon, pid: u32) {
+    d.stop_daemon(libc::SIGKILL);
+    common::kill(pid as i32, libc::SIGKILL);
+    until_dead(pid).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    d.spawn().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn berth_wait_keeps_waiting_through_a_restart() {
     let mut d = Daemon::start("waitcli").await;
     let mut api = d.api().await;
     let id = started(&mut api, spec("w", &["sleep", "1000"])).await;
     let pid = status(&mut api, &id).await.pid;
-    let wait = |extra: &[&str]| {
-        Command::new(berth_cli())
-            .arg("--host")
-            .arg(d.host())
-            .arg("wait")
-            .args(extra)
-            .arg("w")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let not_running = wait(&[]);
-    let next_exit = wait(&["--condition", "next-exit"]);
+    let not_running = berth_wait(&d, &[]);
+    let next_exit = berth_wait(&d, &["--condition", "next-exit"]);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    d.stop_daemon(libc::SIGKILL);
-    // The container exits while the daemon is down.
-    common::kill(pid as i32, libc::SIGKILL);
-    until_dead(pid).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    d.spawn().await;
+    restart_while_exiting(&mut d, pid).await;
     for child in [not_running, next_exit] {
         let out = tokio::task::spawn_blocking(move || child.wait_with_output())
             .await
@@ -440,19 +445,9 @@ async fn next_exit_wait_survives_a_daemon_that_died_before_answering() {
     // The daemon cannot answer the CLI's first question: it is stopped,
     // then killed, before the CLI learns the exit count to wait past.
     common::kill(d.pid() as i32, libc::SIGSTOP);
-    let child = Command::new(berth_cli())
-        .args(["--host", &d.host(), "wait", "--condition", "next-exit", "w"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = berth_wait(&d, &["--condition", "next-exit"]);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    d.stop_daemon(libc::SIGKILL);
-    // The container exits while the daemon is down.
-    common::kill(pid as i32, libc::SIGKILL);
-    until_dead(pid).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    d.spawn().await;
+    restart_while_exiting(&mut d, pid).await;
     let child_pid = child.id() as i32;
     let out = tokio::time::timeout(
         Duration::from_secs(20),
