@@ -145,17 +145,27 @@ impl Runtime {
     /// counts beyond those already journaled. Whether there were any; None
     /// once the run is over.
     fn note_ooms(&self, c: &Container, exits: u64) -> Option<bool> {
+        // Taken before PID 1 is seen running: a kill noted here then has a
+        // time before the exit's. Once PID 1 has exited, its exit record
+        // notes the kills instead, at the exit's time, so an OOM event
+        // never comes later than the die it caused.
+        let at = now_nanos();
         let count = self.host.oom_kills(&c.id);
         let mut st = c.state();
         if st.removed || st.record.exits != exits || !st.record.status.is_running() {
             return None;
+        }
+        if st.pid1_exited() {
+            return Some(false);
         }
         let n = match count {
             Some(n) if n > st.record.oom_kills => n,
             _ => return Some(false),
         };
         let noted = c.transition(&mut st, &self.bus, IfUnsaved::Discard, |r| {
-            let notes = (r.oom_kills..n).map(|_| Note::new(Action::Oom)).collect();
+            let notes = (r.oom_kills..n)
+                .map(|_| Note::new(Action::Oom).at(at))
+                .collect();
             r.oom_kills = n;
             notes
         });
