@@ -257,6 +257,23 @@ async fn a_stop_in_progress_finishes_after_a_restart() {
     assert_eq!(status(&mut api, &id).await.exit_code, 137);
 }
 
+/// Until berthd has logged a connection from process `pid`.
+async fn until_connected(d: &Daemon, pid: u32) {
+    let t = Instant::now();
+    let seen = |log: String| {
+        log.lines()
+            .filter(|l| l.contains("client connected"))
+            .any(|l| l.split_whitespace().any(|w| w == format!("pid={pid}")))
+    };
+    while !seen(d.log()) {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "{pid} never connected"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// `berth wait [extra] w` against the test's daemon.
 fn berth_wait(d: &Daemon, extra: &[&str]) -> std::process::Child {
     Command::new(berth_cli())
@@ -287,7 +304,12 @@ async fn berth_wait_keeps_waiting_through_a_restart() {
     let pid = status(&mut api, &id).await.pid;
     let not_running = berth_wait(&d, &[]);
     let next_exit = berth_wait(&d, &["--condition", "next-exit"]);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Both have reached the daemon (a CLI that cannot connect at all
+    // fails, as docker's does).
+    for cli in [&not_running, &next_exit] {
+        until_connected(&d, cli.id()).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
     restart_while_exiting(&mut d, pid).await;
     for child in [not_running, next_exit] {
         let out = tokio::task::spawn_blocking(move || child.wait_with_output())
