@@ -1,6 +1,7 @@
 //! The daemon: its listeners (the unix socket, and TCP with mutual TLS if
 //! asked), its services, and its shutdown.
 
+mod notify;
 mod tcp;
 
 pub use tcp::TcpArgs;
@@ -8,6 +9,7 @@ pub use tcp::TcpArgs;
 use crate::api::{ContainersService, EventsService};
 use crate::logs::Limits;
 use crate::runtime::{host::Real, Options, Runtime};
+use crate::sys::cgroup::Parent;
 use crate::Args;
 use berth::pb::{containers_server::ContainersServer, events_server::EventsServer};
 use std::os::fd::AsRawFd;
@@ -59,8 +61,11 @@ pub async fn serve(args: Args, ops: tokio::runtime::Handle) -> Result<(), BoxErr
         rebuild: args.rebuild,
     };
     let (root, stop) = (args.root.clone(), shutdown.clone());
+    let parent = Parent::setup(&args.cgroup_parent)?;
+    tracing::info!(cgroup_parent = %parent.path(), "containers' cgroups");
     let host = Box::new(Real {
         exe: std::fs::read_link("/proc/self/exe")?,
+        parent,
     });
     let rt = ops
         .spawn(async move { Runtime::open(&root, host, options, stop).await })
@@ -71,6 +76,7 @@ pub async fn serve(args: Args, ops: tokio::runtime::Handle) -> Result<(), BoxErr
     let routes = routes(rt, ops).await?;
     tokio::spawn(async move {
         signalled.await;
+        notify::notify("STOPPING=1");
         tracing::info!("shutting down; containers keep running");
         let _ = shutdown_tx.send(true);
         bus.close();
@@ -82,6 +88,8 @@ pub async fn serve(args: Args, ops: tokio::runtime::Handle) -> Result<(), BoxErr
         }
     };
     tracing::info!(socket = %args.socket.display(), root = %args.root.display(), "berthd serving");
+    // The socket listens: connections wait in its backlog from now on.
+    notify::notify("READY=1");
     let unix = server()
         .add_routes(routes.clone())
         .serve_with_incoming_shutdown(logged(listener), stopped());

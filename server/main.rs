@@ -49,6 +49,12 @@ pub struct Args {
     /// event journal starts anew).
     #[arg(long)]
     pub rebuild: bool,
+    /// The cgroup the containers' cgroups are made in. Absolute: below the
+    /// hierarchy's root. Relative (cgroup v2): below berthd's own cgroup,
+    /// e.g. the subtree systemd delegates to its unit; berthd then moves
+    /// itself into the leaf "daemon" beside it.
+    #[arg(long, env = "BERTH_CGROUP_PARENT", default_value = "/berth")]
+    pub cgroup_parent: String,
     #[command(flatten)]
     pub tcp: daemon::TcpArgs,
     /// Most requests and streams one connection may have open at once;

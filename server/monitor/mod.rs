@@ -21,7 +21,7 @@ use crate::sys::cgroup::Cgroup;
 use crate::sys::linux::{self, Forked};
 use crate::sys::time::now_nanos;
 use protocol::{Config, ExitRecord, Failure, Report, Reporter, Step};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 /// Entry point of `berthd monitor DIR`; never returns.
@@ -47,7 +47,7 @@ pub fn main(dir: &Path) -> ! {
 
 fn run(dir: &Path, reporter: &mut Option<Reporter>) -> Result<(), Failure> {
     let config = Config::read(dir)?;
-    let cgroup = Cgroup::load(&config.id);
+    let cgroup = Cgroup::load(&config.cgroup);
     cgroup
         .create()
         .map_err(|e| Failure::new(Step::CreateCgroup, e))?;
@@ -86,16 +86,41 @@ fn run_in_cgroup(
     if config.spec.network == Network::None {
         flags |= libc::CLONE_NEWNET;
     }
-    let (pid, pidfd) =
-        match linux::clone_with_pidfd(flags).map_err(|e| Failure::new(Step::Clone, e))? {
-            Forked::Child => {
-                drop((go, failures, stdout_r, stderr_r));
-                let e = child::main(dir, config, cgroup, go_wait, [&stdout_w, &stderr_w]);
-                failure_tx.send(&e);
-                linux::exit_now(127)
-            }
-            Forked::Parent { pid, pidfd } => (pid, pidfd),
-        };
+    // On cgroup v2 PID 1 is born in its cgroup (CLONE_INTO_CGROUP): it is
+    // charged for everything from its first page and nothing has to move
+    // it. Kernels before 5.7 refuse the flag; the child then moves itself.
+    let into = match clone_into_cgroup() {
+        true => cgroup
+            .open_v2()
+            .transpose()
+            .map_err(|e| Failure::new(Step::JoinCgroup, e))?,
+        false => None,
+    };
+    let clone = |into: Option<&OwnedFd>| linux::clone_with_pidfd(flags, into.map(|f| f.as_fd()));
+    let forked = match clone(into.as_ref()) {
+        Err(e)
+            if into.is_some()
+                && matches!(
+                    e.raw_os_error(),
+                    Some(libc::EINVAL | libc::E2BIG | libc::ENOSYS)
+                ) =>
+        {
+            tracing::debug!(error = %e, "clone3 cannot start the process in its cgroup; it will join it");
+            clone(None)
+        }
+        r => r,
+    };
+    let joined = into.is_some() && forked.is_ok();
+    let (pid, pidfd) = match forked.map_err(|e| Failure::new(Step::Clone, e))? {
+        Forked::Child => {
+            drop((go, failures, stdout_r, stderr_r));
+            let cgroup = (!joined).then_some(cgroup);
+            let e = child::main(dir, config, cgroup, go_wait, [&stdout_w, &stderr_w]);
+            failure_tx.send(&e);
+            linux::exit_now(127)
+        }
+        Forked::Parent { pid, pidfd } => (pid, pidfd),
+    };
     drop((go_wait, failure_tx, stdout_w, stderr_w));
     let fail = |e: Failure| -> Failure {
         let _ = linux::pidfd_send_signal(&pidfd, libc::SIGKILL);
@@ -131,6 +156,12 @@ fn run_in_cgroup(
     };
     tracing::info!(container = %config.id, exit_code = record.exit_code, signal = record.signal, "container exited");
     record.write(dir)
+}
+
+/// Whether PID 1 is cloned straight into its cgroup where the host can:
+/// yes, unless BERTH_CLONE_INTO_CGROUP=0 (benches/start.rs compares both).
+fn clone_into_cgroup() -> bool {
+    std::env::var_os("BERTH_CLONE_INTO_CGROUP").is_none_or(|v| v != "0")
 }
 
 /// Tells berthd PID 1 runs, and ends it if berthd does not confirm.

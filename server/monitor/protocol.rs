@@ -45,6 +45,8 @@ pub fn container_dir(root: &Path, id: &str) -> PathBuf {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Config {
     pub id: String,
+    /// The container's cgroup, below the hierarchy's root.
+    pub cgroup: String,
     pub spec: Spec,
     /// The log's rotation, resolved from the spec and the daemon's defaults.
     #[serde(default)]

@@ -5,7 +5,7 @@
 
 use crate::monitor::protocol::{self, Report, Reports, MONITOR_LOG};
 use crate::spec::Resources;
-use crate::sys::cgroup::{self, Cgroup, Support, Usage};
+use crate::sys::cgroup::{self, Parent, Support, Usage};
 use crate::sys::{linux, readiness};
 use std::collections::HashMap;
 use std::future::Future;
@@ -54,6 +54,8 @@ pub struct Spawned {
 pub trait Host: Send + Sync + 'static {
     /// What the host's cgroups can enforce.
     fn support(&self) -> Support;
+    /// The path of container `id`'s cgroup below the hierarchy's root.
+    fn cgroup_path(&self, id: &str) -> String;
     /// Starts the monitor of container `id` in `dir` (its config written)
     /// and waits for its report.
     fn spawn<'a>(&'a self, id: &'a str, dir: &'a Path) -> BoxFuture<'a, std::io::Result<Spawned>>;
@@ -82,6 +84,8 @@ pub trait OomNotifier: Send {
 pub struct Real {
     /// berthd's own binary, run as `berthd monitor DIR`.
     pub exe: PathBuf,
+    /// Where the containers' cgroups are made.
+    pub parent: Parent,
 }
 
 struct Pidfd(OwnedFd);
@@ -167,7 +171,11 @@ impl OomNotifier for Notifier {
 
 impl Host for Real {
     fn support(&self) -> Support {
-        Support::probe()
+        Support::probe(&self.parent)
+    }
+
+    fn cgroup_path(&self, id: &str) -> String {
+        self.parent.child(id)
     }
 
     fn spawn<'a>(&'a self, id: &'a str, dir: &'a Path) -> BoxFuture<'a, std::io::Result<Spawned>> {
@@ -179,39 +187,41 @@ impl Host for Real {
     }
 
     fn freeze(&self, id: &str) -> Result<(), cgroup::Error> {
-        tokio::task::block_in_place(|| Cgroup::load(id).freeze())
+        tokio::task::block_in_place(|| self.parent.cgroup(id).freeze())
     }
 
     fn thaw(&self, id: &str) -> Result<(), cgroup::Error> {
-        Cgroup::load(id).thaw()
+        self.parent.cgroup(id).thaw()
     }
 
     fn signal_all(&self, id: &str, signal: i32) -> Result<(), cgroup::Error> {
-        tokio::task::block_in_place(|| Cgroup::load(id).signal_all(signal))
+        tokio::task::block_in_place(|| self.parent.cgroup(id).signal_all(signal))
     }
 
     fn kill_all(&self, id: &str) -> Result<(), cgroup::Error> {
-        Cgroup::load(id).kill_all()
+        self.parent.cgroup(id).kill_all()
     }
 
     fn set_limits(&self, id: &str, from: &Resources, to: &Resources) -> Result<(), cgroup::Error> {
-        tokio::task::block_in_place(|| Cgroup::load(id).set_limits(from, to))
+        tokio::task::block_in_place(|| self.parent.cgroup(id).set_limits(from, to))
     }
 
     fn remove_cgroup(&self, id: &str) -> Result<(), cgroup::Error> {
-        Cgroup::load(id).delete()
+        self.parent.cgroup(id).delete()
     }
 
     fn usage(&self, id: &str) -> Usage {
-        Cgroup::load(id).usage()
+        self.parent.cgroup(id).usage()
     }
 
     fn oom_kills(&self, id: &str) -> Option<u64> {
-        Cgroup::load(id).oom_kills()
+        self.parent.cgroup(id).oom_kills()
     }
 
     fn oom_notifier(&self, id: &str) -> std::io::Result<Box<dyn OomNotifier>> {
-        let fd = Cgroup::load(id)
+        let fd = self
+            .parent
+            .cgroup(id)
             .oom_notifier()
             .map_err(std::io::Error::other)?;
         Ok(Box::new(Notifier(readiness::watch(fd)?)))
@@ -226,6 +236,7 @@ impl Real {
         let child = std::process::Command::new(&self.exe)
             .arg("monitor")
             .arg(dir)
+            .env_remove("NOTIFY_SOCKET")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::from(theirs))
             .stderr(std::process::Stdio::from(log))

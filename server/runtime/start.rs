@@ -114,6 +114,7 @@ impl Runtime {
         let seccomp = (!spec.privileged).then(|| self.filters.get(spec.capabilities()));
         let config = Config {
             id: c.id.clone(),
+            cgroup: self.host.cgroup_path(&c.id),
             spec,
             log,
             seccomp: seccomp.as_deref().cloned(),

@@ -4,7 +4,7 @@
 
 use std::ffi::CString;
 use std::io::{self, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 /// The result of a fork-like clone.
@@ -14,6 +14,10 @@ pub enum Forked {
     /// In the child.
     Child,
 }
+
+/// clone3's flag to start the child in the cgroup v2 directory
+/// `CloneArgs::cgroup` (Linux 5.7).
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 #[repr(C)]
 #[derive(Default)]
@@ -33,8 +37,9 @@ struct CloneArgs {
 
 /// Forks into new namespaces (`flags` are CLONE_NEW* bits) and returns a
 /// pidfd for the child, race-free: the pidfd is made by the kernel with the
-/// child. Must only be called from a single-threaded process.
-pub fn clone_with_pidfd(flags: libc::c_int) -> io::Result<Forked> {
+/// child. With `cgroup` (an open cgroup v2 directory) the child starts in
+/// that cgroup. Must only be called from a single-threaded process.
+pub fn clone_with_pidfd(flags: libc::c_int, cgroup: Option<BorrowedFd>) -> io::Result<Forked> {
     let mut pidfd: RawFd = -1;
     let mut args = CloneArgs {
         flags: (flags as u64) | libc::CLONE_PIDFD as u64,
@@ -42,6 +47,10 @@ pub fn clone_with_pidfd(flags: libc::c_int) -> io::Result<Forked> {
         exit_signal: libc::SIGCHLD as u64,
         ..Default::default()
     };
+    if let Some(fd) = cgroup {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = fd.as_raw_fd() as u64;
+    }
     // SAFETY: clone3 without CLONE_VM and with a zero stack behaves like
     // fork(): the child gets a copy of this (single-threaded) address space
     // and continues on a copy of the current stack. `args` lives across the

@@ -30,7 +30,7 @@ pub(super) fn step<T, E: std::fmt::Display>(name: Step, r: Result<T, E>) -> Resu
 pub fn main(
     dir: &Path,
     config: &Config,
-    cgroup: &Cgroup,
+    cgroup: Option<&Cgroup>,
     go: GoReceiver,
     stdio: [&OwnedFd; 2],
 ) -> Failure {
@@ -44,16 +44,19 @@ pub fn main(
 fn prepare(
     dir: &Path,
     config: &Config,
-    cgroup: &Cgroup,
+    cgroup: Option<&Cgroup>,
     go: GoReceiver,
     stdio: [&OwnedFd; 2],
 ) -> Result<(Exec, Option<init::Image>), Failure> {
     go.wait()?;
-    // Into the container's cgroup, before anything it should be charged
-    // for. The process moves itself: on cgroup v1 moving the calling
-    // thread skips the kernel's global migration lock (and the RCU grace
-    // period it waits for), which a move by the monitor would take.
-    step(Step::JoinCgroup, cgroup.join_self())?;
+    // Into the container's cgroup unless born there, before anything it
+    // should be charged for. The process moves itself: on cgroup v1 moving
+    // the calling thread skips the kernel's global migration lock (and the
+    // RCU grace period it waits for), which a move by the monitor would
+    // take.
+    if let Some(cgroup) = cgroup {
+        step(Step::JoinCgroup, cgroup.join_self())?;
+    }
     let spec = &config.spec;
     umask(Mode::empty());
     // Device nodes in the rootfs or /dev cannot be opened (bar the standard

@@ -277,6 +277,10 @@ impl Fake {
 }
 
 impl Host for Fake {
+    fn cgroup_path(&self, id: &str) -> String {
+        format!("berth/{id}")
+    }
+
     fn support(&self) -> Support {
         Support {
             memory: true,

@@ -1,5 +1,6 @@
-//! A container's limits: devices (v1), memory, CPU, pids.
+//! A container's limits: devices, memory, CPU, pids.
 
+use super::devices;
 use super::{Cgroup, Error};
 use crate::spec::Resources;
 use cgroups_rs::fs::cpu::CpuController;
@@ -7,40 +8,51 @@ use cgroups_rs::fs::devices::{DevicePermissions, DeviceType, DevicesController};
 use cgroups_rs::fs::memory::MemController;
 use cgroups_rs::fs::pid::PidController;
 use cgroups_rs::fs::{Controller, MaxValue};
+use DevicePermissions::{MkNod, Read, Write};
 
 /// The CFS period berth sets with a CPU quota, as Docker: 100 ms.
 const CFS_PERIOD_US: u64 = 100_000;
 
 impl Cgroup {
-    /// Limits device access to the standard devices, as Docker's defaults
-    /// do: null, zero, full, random, urandom, tty, ptmx and the ptys may be
-    /// used; any device node may be created (mknod) but no other opened.
-    /// Through the devices controller on cgroup v1; cgroup v2 has none
-    /// (there the rootfs and /dev are mounted nodev instead).
+    /// Limits device access to [`devices::DEFAULT`], as Docker's defaults
+    /// do: any device node may be created (mknod), only the standard ones
+    /// opened. Through the devices controller on cgroup v1, a device
+    /// program attached to the cgroup on v2.
     pub fn limit_devices(&self) -> Result<(), Error> {
-        let Some(devices) = self.inner.controller_of::<DevicesController>() else {
+        if self.inner.v2() {
+            let dir = self.dir_v2();
+            let io = |step| {
+                let path = self.path();
+                move |source| Error::Io { path, step, source }
+            };
+            let fd = std::fs::File::open(&dir).map_err(io("open"))?;
+            return devices::attach(&fd.into(), devices::DEFAULT).map_err(io("limit devices"));
+        }
+        let Some(controller) = self.inner.controller_of::<DevicesController>() else {
             return Ok(());
         };
-        use DevicePermissions::{MkNod, Read, Write};
-        let rwm = [Read, Write, MkNod];
-        devices
-            .deny_device(DeviceType::All, -1, -1, &rwm)
+        let perms = |access: u8| {
+            [
+                (devices::READ, Read),
+                (devices::WRITE, Write),
+                (devices::MKNOD, MkNod),
+            ]
+            .into_iter()
+            .filter(|(bit, _)| access & bit != 0)
+            .map(|(_, p)| p)
+            .collect::<Vec<_>>()
+        };
+        controller
+            .deny_device(DeviceType::All, -1, -1, &[Read, Write, MkNod])
             .map_err(self.err("deny all devices"))?;
-        let allow = [
-            (DeviceType::Char, -1, -1, &[MkNod][..]),
-            (DeviceType::Block, -1, -1, &[MkNod][..]),
-            (DeviceType::Char, 1, 3, &rwm[..]),    // null
-            (DeviceType::Char, 1, 5, &rwm[..]),    // zero
-            (DeviceType::Char, 1, 7, &rwm[..]),    // full
-            (DeviceType::Char, 1, 8, &rwm[..]),    // random
-            (DeviceType::Char, 1, 9, &rwm[..]),    // urandom
-            (DeviceType::Char, 5, 0, &rwm[..]),    // tty
-            (DeviceType::Char, 5, 2, &rwm[..]),    // ptmx
-            (DeviceType::Char, 136, -1, &rwm[..]), // pts
-        ];
-        for (kind, major, minor, perms) in allow {
-            devices
-                .allow_device(kind, major, minor, perms)
+        for r in devices::DEFAULT {
+            let kind = match r.kind {
+                devices::Kind::Char => DeviceType::Char,
+                devices::Kind::Block => DeviceType::Block,
+            };
+            let number = |n: Option<u32>| n.map_or(-1, i64::from);
+            controller
+                .allow_device(kind, number(r.major), number(r.minor), &perms(r.access))
                 .map_err(self.err("allow a device"))?;
         }
         Ok(())

@@ -40,11 +40,8 @@ pub enum Error {
     KillTimeout(String),
     #[error("this host cannot enforce {0}")]
     Unsupported(&'static str),
-}
-
-/// The relative cgroup path of container `id`.
-pub fn path_of(id: &str) -> String {
-    format!("berth/{id}")
+    #[error("cgroup parent {requested:?}: {why}")]
+    Parent { requested: String, why: String },
 }
 
 /// A container's cgroup (which may not exist yet).
@@ -53,14 +50,21 @@ pub struct Cgroup {
 }
 
 impl Cgroup {
-    pub fn load(id: &str) -> Cgroup {
+    /// The cgroup at `path` below the hierarchy's root (see
+    /// [`Parent::cgroup`]).
+    pub fn load(path: &str) -> Cgroup {
         Cgroup {
-            inner: Inner::load(hierarchies::auto(), path_of(id)),
+            inner: Inner::load(hierarchies::auto(), path),
         }
     }
 
     fn path(&self) -> String {
         self.inner.path().to_string()
+    }
+
+    /// The cgroup's directory on a cgroup v2 host.
+    fn dir_v2(&self) -> PathBuf {
+        std::path::Path::new(hierarchies::UNIFIED_MOUNTPOINT).join(self.path())
     }
 
     fn err(&self, step: &'static str) -> impl FnOnce(cgroups_rs::fs::error::Error) -> Error + '_ {
@@ -71,8 +75,35 @@ impl Cgroup {
         }
     }
 
+    /// Creates the cgroup. On v2 its parent already passes the
+    /// controllers down ([`Parent::setup`]): a directory is all it takes.
     pub fn create(&self) -> Result<(), Error> {
+        if self.inner.v2() {
+            return match std::fs::create_dir(self.dir_v2()) {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(Error::Io {
+                    path: self.path(),
+                    step: "create",
+                    source: e,
+                }),
+                _ => Ok(()),
+            };
+        }
         self.inner.create().map_err(self.err("create"))
+    }
+
+    /// On cgroup v2, the cgroup's directory opened, for a process to be
+    /// cloned straight into it (CLONE_INTO_CGROUP); None on v1.
+    pub fn open_v2(&self) -> Option<Result<std::os::fd::OwnedFd, Error>> {
+        let open = || {
+            std::fs::File::open(self.dir_v2())
+                .map(Into::into)
+                .map_err(|source| Error::Io {
+                    path: self.path(),
+                    step: "open",
+                    source,
+                })
+        };
+        self.inner.v2().then(open)
     }
 
     /// Moves the calling process (single-threaded) into this cgroup. On
@@ -91,7 +122,7 @@ impl Cgroup {
     /// counts exiting tasks in it.
     pub fn delete(&self) -> Result<(), Error> {
         if self.inner.v2() {
-            let dir = std::path::Path::new(hierarchies::UNIFIED_MOUNTPOINT).join(self.path());
+            let dir = self.dir_v2();
             let mut delay = Duration::from_millis(1);
             loop {
                 match std::fs::remove_dir(&dir) {
@@ -121,9 +152,7 @@ impl Cgroup {
     /// Whether the kernel reports every process of the cgroup frozen.
     pub fn is_frozen(&self) -> Result<bool, Error> {
         if self.inner.v2() {
-            let events = std::path::Path::new(hierarchies::UNIFIED_MOUNTPOINT)
-                .join(self.path())
-                .join("cgroup.events");
+            let events = self.dir_v2().join("cgroup.events");
             let text = std::fs::read_to_string(&events).map_err(|source| Error::Io {
                 path: self.path(),
                 step: "read cgroup.events",
@@ -247,11 +276,14 @@ fn keyed(text: &str, key: &str) -> Option<u64> {
     })
 }
 
+pub mod devices;
 mod limits;
+mod parent;
 mod support;
 #[cfg(test)]
 mod tests;
 mod usage;
 
+pub use parent::Parent;
 pub use support::Support;
 pub use usage::{drain, Usage};

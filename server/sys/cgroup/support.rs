@@ -1,6 +1,6 @@
 //! What the host's cgroups can enforce.
 
-use super::{controller_dir, Error};
+use super::{controller_dir, Error, Parent};
 use crate::spec::Resources;
 use cgroups_rs::fs::cpu::CpuController;
 use cgroups_rs::fs::memory::MemController;
@@ -23,12 +23,10 @@ pub struct Support {
 }
 
 impl Support {
-    /// Creates berth's parent cgroup if needed and looks at what it has.
-    pub fn probe() -> Support {
-        let parent = Inner::load(hierarchies::auto(), "berth");
-        if let Err(e) = parent.create() {
-            tracing::warn!(error = %e, "cannot create berth's parent cgroup");
-        }
+    /// Looks at what the containers' parent cgroup (made ready by
+    /// [`Parent::setup`]) passes down.
+    pub fn probe(parent: &Parent) -> Support {
+        let parent = Inner::load(hierarchies::auto(), parent.path());
         let v2 = parent.v2();
         let has = |dir: Option<&Path>, v1: &str, v2_file: &str| {
             dir.is_some_and(|d| d.join(if v2 { v2_file } else { v1 }).exists())
@@ -52,14 +50,14 @@ impl Support {
     /// Fails naming the first limit of `r` this host cannot enforce.
     pub fn check(&self, r: &Resources) -> Result<(), Error> {
         let missing = [
-            (r.memory > 0 && !self.memory, "a memory limit: the memory controller is missing"),
+            (r.memory > 0 && !self.memory, "a memory limit: the memory controller is missing (or not delegated to berth's parent cgroup)"),
             (
                 r.memory_swap > 0 && !self.swap,
                 "a memory+swap limit: the memory controller does not account swap (boot with swapaccount=1)",
             ),
-            (r.nano_cpus > 0 && !self.cpu_quota, "a CPU limit: the cpu controller has no CFS bandwidth control"),
-            (r.cpu_shares > 0 && !self.cpu_shares, "CPU shares: the cpu controller is missing"),
-            (r.pids_limit > 0 && !self.pids, "a pids limit: the pids controller is missing"),
+            (r.nano_cpus > 0 && !self.cpu_quota, "a CPU limit: the cpu controller is missing, has no CFS bandwidth control, or is not delegated to berth's parent cgroup"),
+            (r.cpu_shares > 0 && !self.cpu_shares, "CPU shares: the cpu controller is missing (or not delegated to berth's parent cgroup)"),
+            (r.pids_limit > 0 && !self.pids, "a pids limit: the pids controller is missing (or not delegated to berth's parent cgroup)"),
         ];
         match missing.iter().find(|(m, _)| *m) {
             Some((_, what)) => Err(Error::Unsupported(what)),
