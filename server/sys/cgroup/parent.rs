@@ -7,10 +7,12 @@
 //! root. A relative one lies below berthd's own cgroup (v2 only): that is
 //! how berthd keeps its containers inside the subtree systemd delegates to
 //! its unit. A cgroup with processes of its own cannot pass controllers
-//! down (v2's "no internal processes" rule), so berthd then first moves
-//! itself into a leaf beside the containers' parent ("daemon"); monitors it
-//! starts later are born there. Other processes in its cgroup make that
-//! fail, with an error that says so.
+//! down (v2's "no internal processes" rule), so berthd lives in a leaf
+//! beside the containers' parent ("daemon"): it moves itself there, unless
+//! it started there (systemd's DelegateSubgroup=daemon), in which case the
+//! relative parent lies beside that leaf. Monitors it starts are born
+//! there too. Other processes in its cgroup make enabling controllers fail,
+//! with an error that says so.
 
 use super::{Cgroup, Error};
 use cgroups_rs::fs::{hierarchies, Cgroup as Inner};
@@ -79,10 +81,16 @@ impl Parent {
             false => String::new(),
             true => {
                 let own = own_cgroup().map_err(|e| bad(format!("read /proc/self/cgroup: {e}")))?;
-                if !own.is_empty() {
-                    leave_for_leaf(&root.join(&own)).map_err(bad)?;
+                match own.rsplit_once('/') {
+                    // Already in its leaf (systemd's DelegateSubgroup=daemon,
+                    // or berthd's own move before a re-exec).
+                    Some((base, DAEMON_LEAF)) => base.to_string(),
+                    _ if own.is_empty() => own,
+                    _ => {
+                        leave_for_leaf(&root.join(&own)).map_err(bad)?;
+                        own
+                    }
                 }
-                own
             }
         };
         // Controllers berth uses that a cgroup on the way cannot pass on
