@@ -172,3 +172,97 @@ fn bad_cgroup_parents_are_refused_at_startup() {
     }
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// berthd started in a cgroup that was given the pids controller alone,
+/// with its containers below it: it logs what was not delegated, runs
+/// containers, and refuses a memory limit saying why. cgroup v2 only.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_controller_not_delegated_is_named_and_its_limits_refused() {
+    if !cgroup_v2() {
+        eprintln!("skipped: needs cgroup v2 (a parent relative to berthd's cgroup)");
+        return;
+    }
+    let mut raw = [0u8; 4];
+    getrandom(&mut raw);
+    let top = format!("/berth-delegated-{:08x}", u32::from_ne_bytes(raw));
+    let cleanup = Cleanup(top.clone());
+    let dir = std::path::Path::new("/sys/fs/cgroup").join(top.trim_start_matches('/'));
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("cgroup.subtree_control"), "+pids").unwrap();
+    let own = dir.join("berthd");
+    std::fs::create_dir(&own).unwrap();
+    let controllers = std::fs::read_to_string(own.join("cgroup.controllers")).unwrap();
+    assert_eq!(controllers.trim(), "pids");
+
+    let root = test_dir("not-delegated");
+    let socket = root.join("berth.sock");
+    let log = std::fs::File::create(root.join("berthd.log")).unwrap();
+    // berthd joins the cgroup before it runs, as under a service manager.
+    let mut berthd = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "echo $$ > {}/cgroup.procs && exec \"$@\"",
+            own.display()
+        ))
+        .arg("sh")
+        .arg(berthd())
+        .args(["--socket", socket.to_str().unwrap()])
+        .args(["--root", root.join("state").to_str().unwrap()])
+        .args(["--cgroup-parent", "containers"])
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while !socket.exists() {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(20),
+            "berthd did not start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let logged = std::fs::read_to_string(root.join("berthd.log")).unwrap();
+    assert!(
+        logged.contains("controller not delegated") && logged.contains("controller=memory"),
+        "{logged}"
+    );
+    let host = format!("unix://{}", socket.display());
+    let mut api =
+        berth::pb::containers_client::ContainersClient::new(berth::connect(&host).await.unwrap());
+    // berthd moved itself into the leaf beside its containers.
+    let cg = std::fs::read_to_string(format!("/proc/{}/cgroup", berthd.id())).unwrap();
+    assert_eq!(cg.trim(), format!("0::{top}/berthd/daemon"));
+    let mut req = spec("limited", &["true"]);
+    req.resources = Some(berth::pb::Resources {
+        memory_limit_bytes: Some(64 << 20),
+        ..Default::default()
+    });
+    let err = api.create(req).await.unwrap_err();
+    assert_eq!(
+        err.code(),
+        tonic::Code::FailedPrecondition,
+        "{}",
+        err.message()
+    );
+    assert!(err.message().contains("not delegated"), "{}", err.message());
+    // A pids limit it can enforce, in a cgroup below its own.
+    let mut req = spec("pids", &["sleep", "1000"]);
+    req.resources = Some(berth::pb::Resources {
+        pids_limit: Some(10),
+        ..Default::default()
+    });
+    let id = started(&mut api, req).await;
+    let container = own.join("containers").join(&id);
+    assert_eq!(
+        std::fs::read_to_string(container.join("pids.max"))
+            .unwrap()
+            .trim(),
+        "10"
+    );
+    api.remove(berth::pb::RemoveRequest { id, force: true })
+        .await
+        .unwrap();
+    let _ = berthd.kill();
+    let _ = berthd.wait();
+    let _ = std::fs::remove_dir_all(&root);
+    drop(cleanup);
+}

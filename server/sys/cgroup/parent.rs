@@ -136,7 +136,7 @@ impl Parent {
             }
         }
         for (c, at) in &missing {
-            tracing::warn!(controller = c, cgroup = %at, "controller not delegated to berth: limits that need it are refused");
+            tracing::warn!(controller = %c, cgroup = %at, "controller not delegated to berth: limits that need it are refused");
         }
         let path = steps
             .last()
