@@ -249,6 +249,57 @@ async fn stop_of_paused_container_unpauses_then_kills() {
     assert_eq!(status(&mut api, &id).await.exit_code, 137);
 }
 
+/// A server that saves on TERM, paused, then stopped with the default
+/// grace: thawed right after the TERM, it saves and exits 0 (held frozen
+/// until the grace ran out, it would be killed and lose its data). A TERM
+/// sent with kill to a paused container thaws it the same way.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paused_server_stopped_or_sent_term_saves_and_exits_0() {
+    let d = Daemon::start("psave").await;
+    let mut api = d.api().await;
+    let share = d.share("s");
+    let server = |file: &str| {
+        format!(
+            "trap 'echo saved > /s/{file}; exit 0' TERM; echo up > /s/{file}.up; \
+             while :; do sleep 0.05; done"
+        )
+    };
+    for (name, by_stop) in [("saver", true), ("termed", false)] {
+        let mut ev = d.events(&[name]).await;
+        let script = server(name);
+        let id = run(&mut api, &mut ev, shared(&d, name, &["sh", "-c", &script])).await;
+        read_when_ready(&share.join(format!("{name}.up"))).await;
+        api.pause(pb::PauseRequest { id: id.clone() })
+            .await
+            .unwrap();
+        ev.until(Pause).await;
+        match by_stop {
+            true => stop(&mut api, &id, None).await,
+            false => {
+                api.kill(pb::KillRequest {
+                    id: id.clone(),
+                    signal: "TERM".into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            }
+        }
+        let mut expected = vec![(Kill, 15, None), (Unpause, 0, None), (Die, 0, Some(0))];
+        let seen = match by_stop {
+            true => {
+                expected.push((Stop, 0, None));
+                ev.until(Stop).await
+            }
+            false => ev.until(Die).await,
+        };
+        assert_eq!(brief(&seen), expected, "{name}");
+        assert_eq!(status(&mut api, &id).await.exit_code, 0, "{name}");
+        let saved = std::fs::read_to_string(share.join(name)).unwrap();
+        assert_eq!(saved, "saved\n", "{name}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_of_paused_container() {
     let d = Daemon::start("pkill").await;

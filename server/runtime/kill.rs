@@ -1,10 +1,11 @@
 //! Kill: a signal to PID 1, or with `all` to every process of the
 //! container.
 
-use super::container::{Container, IfUnsaved, Note, State};
+use super::container::{Container, IfUnsaved, Note, Record, State, Status};
 use super::error::{not_running, Error, Result};
 use super::Runtime;
 use crate::spec;
+use berth::pb::Action;
 
 impl Runtime {
     pub async fn kill(&self, key: &str, signal: &str, all: bool) -> Result<()> {
@@ -30,12 +31,39 @@ impl Runtime {
         } else {
             self.send_signal(&c, &st, signal)?;
         }
-        if signal == libc::SIGKILL {
-            self.thaw_for_kill(&c, &st);
-        }
-        c.transition(&mut st, &self.bus, IfUnsaved::Discard, |_| {
-            vec![Note::kill(signal)]
+        let thawed = self.thaw_after_signal(&c, &st, signal);
+        let if_unsaved = match thawed {
+            true => IfUnsaved::Keep,
+            false => IfUnsaved::Discard,
+        };
+        c.transition(&mut st, &self.bus, if_unsaved, |r| {
+            signalled(r, signal, thawed)
         })
+    }
+
+    /// A paused container cannot handle a signal, so after sending one it
+    /// is thawed at once, as Docker does (daemon/kill.go): for any signal
+    /// when its stop signal is the default SIGTERM, else for the stop
+    /// signal and SIGKILL only. After SIGKILL it thaws without an unpause
+    /// event (it is dying); otherwise whether it was thawed, to be
+    /// journaled with [`signalled`].
+    pub(super) fn thaw_after_signal(&self, c: &Container, st: &State, signal: i32) -> bool {
+        if signal == libc::SIGKILL {
+            self.thaw_for_kill(c, st);
+            return false;
+        }
+        let stop_signal = st.record.spec.stop_signal;
+        let thaws = stop_signal == libc::SIGTERM || signal == stop_signal;
+        if st.record.status != Status::Paused || !thaws {
+            return false;
+        }
+        match self.host.thaw(&c.id) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(container = %c.id, signal, error = %e, "cannot thaw after a signal");
+                false
+            }
+        }
     }
 
     /// Sends `signal` to PID 1. FailedPrecondition if it has exited. The
@@ -71,4 +99,15 @@ pub(super) fn cgroup_failed(
             source: Box::new(e),
         },
     }
+}
+
+/// The events of `signal` sent to PID 1, and of the thaw that followed it
+/// if there was one (the record says running again).
+pub(super) fn signalled(r: &mut Record, signal: i32, thawed: bool) -> Vec<Note> {
+    let mut notes = vec![Note::kill(signal)];
+    if thawed {
+        r.status = Status::Running;
+        notes.push(Note::new(Action::Unpause));
+    }
+    notes
 }

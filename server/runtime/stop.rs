@@ -1,8 +1,10 @@
-//! Stop: the stop signal, then SIGKILL when the grace runs out (the stop
-//! driver in watch.rs); returns once the run has ended.
+//! Stop: the stop signal (a paused container is thawed right after it),
+//! then SIGKILL when the grace runs out (the stop driver in watch.rs);
+//! returns once the run has ended.
 
-use super::container::{IfUnsaved, Note};
+use super::container::IfUnsaved;
 use super::error::{Error, Result};
+use super::kill::signalled;
 use super::Runtime;
 use crate::spec;
 use crate::sys::time::now_nanos;
@@ -48,9 +50,10 @@ impl Runtime {
                     Err(Error::FailedPrecondition(_)) => return Ok(()),
                     Err(e) => return Err(e),
                 }
+                let thawed = self.thaw_after_signal(&c, &st, signal);
                 let stopping = c.transition(&mut st, &self.bus, IfUnsaved::Keep, |r| {
                     r.stop_deadline = deadline;
-                    vec![Note::kill(signal)]
+                    signalled(r, signal, thawed)
                 });
                 if let Err(e) = stopping {
                     tracing::error!(container = %c.id, error = %e, "cannot record stop");

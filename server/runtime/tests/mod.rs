@@ -270,11 +270,20 @@ fn pause_and_unpause_freeze_and_thaw() {
 }
 
 #[test]
-fn stop_of_a_paused_container_thaws_it_when_it_kills() {
-    // As berth does it today: the stop signal waits in the frozen
-    // container until the grace runs out (issue 14 changes this).
+fn stop_of_a_paused_container_thaws_it_right_after_the_stop_signal() {
+    // As Docker: the process can handle TERM at once (a server saves and
+    // exits 0), not only after the grace.
     let root = Root::new("paused-stop");
     let d = Daemon::open(&root, &Fake::default());
+    let id = d.started(&root, "db");
+    d.run(d.rt.pause(&id)).unwrap();
+    d.run(d.rt.stop(&id, Some(3600), None)).unwrap();
+    assert_eq!(d.exited(&id), 143);
+    let e = [
+        "create", "start", "pause", "kill(15)", "unpause", "die(143)", "stop",
+    ];
+    assert_eq!(d.events(&id), e);
+    // TERM ignored: thawed at once all the same, KILL when the grace ends.
     let id = d.create(&root, "web");
     d.fake.ignore(&id, TERM);
     d.run(d.rt.start(&id)).unwrap();
@@ -301,15 +310,36 @@ fn kill_of_a_paused_container() {
         d.events(&id),
         ["create", "start", "pause", "kill(9)", "die(137)"]
     );
-    // TERM stays pending while frozen (issue 14 changes this).
+    // Any other signal thaws it at once too (the stop signal is the
+    // default), with an unpause event after the kill.
     let id = d.started(&root, "db");
     d.run(d.rt.pause(&id)).unwrap();
     d.run(d.rt.kill(&id, "TERM", false)).unwrap();
-    assert_eq!(d.status(&id), Status::Paused);
-    d.run(d.rt.unpause(&id)).unwrap();
     assert_eq!(d.exited(&id), 143);
+    assert!(!d.fake.is_frozen(&id));
     let e = [
         "create", "start", "pause", "kill(15)", "unpause", "die(143)",
+    ];
+    assert_eq!(d.events(&id), e);
+    // With a stop signal of its own, only that signal and KILL thaw it.
+    let req = crate::spec::Request {
+        name: "custom".into(),
+        rootfs: root.0.join("rootfs").display().to_string(),
+        args: vec!["/bin/true".into()],
+        stop_signal: "SIGUSR1".into(),
+        ..Default::default()
+    };
+    let id = d.run(d.rt.create(req)).unwrap().0;
+    d.fake.ignore(&id, libc::SIGHUP);
+    d.run(d.rt.start(&id)).unwrap();
+    d.run(d.rt.pause(&id)).unwrap();
+    d.run(d.rt.kill(&id, "HUP", false)).unwrap();
+    assert_eq!(d.status(&id), Status::Paused);
+    assert!(d.fake.is_frozen(&id));
+    d.run(d.rt.kill(&id, "USR1", false)).unwrap();
+    assert_eq!(d.exited(&id), 128 + libc::SIGUSR1);
+    let e = [
+        "create", "start", "pause", "kill(1)", "kill(10)", "unpause", "die(138)",
     ];
     assert_eq!(d.events(&id), e);
 }
