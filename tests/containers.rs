@@ -343,3 +343,34 @@ async fn a_stop_finishes_when_its_client_goes_away() {
     assert_eq!(brief(&ev.until(Stop).await), escalated());
     assert_eq!(status(&mut api, &id).await.exit_code, 137);
 }
+
+/// `berth events | head -1`, `berth ps | head -1` and the like: when the
+/// reader goes away the CLI ends with 141 (as SIGPIPE ends docker's), and
+/// never panics.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_ends_quietly_when_its_reader_goes_away() {
+    use std::io::BufRead;
+    let d = Daemon::start("brokenpipe").await;
+    let mut api = d.api().await;
+    let mut cli = std::process::Command::new(berth_cli())
+        .args(["--host", &d.host(), "events"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(cli.stdout.take().unwrap());
+    created(&mut api, spec("first", &["true"])).await;
+    let mut first = String::new();
+    lines.read_line(&mut first).unwrap();
+    assert!(first.contains("container create"), "{first}");
+    // The reader goes away; the next event's line has nowhere to go.
+    drop(lines);
+    created(&mut api, spec("second", &["true"])).await;
+    let out = tokio::task::spawn_blocking(move || cli.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+}

@@ -5,6 +5,38 @@ use berth::pb::{self, Action, Status};
 use serde_json::{json, Value};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// Writes to standard output and flushes. A reader that went away
+/// (`berth inspect x | head -1`) ends the CLI with status 141, as SIGPIPE
+/// ends docker's, instead of a panic; another write error ends it with a
+/// message.
+pub fn write_out(args: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+        eprintln!("berth: cannot write to standard output: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// `print!` through [`write_out`].
+macro_rules! out {
+    ($($t:tt)*) => {
+        $crate::output::write_out(format_args!($($t)*))
+    };
+}
+
+/// `println!` through [`write_out`].
+macro_rules! outln {
+    ($($t:tt)*) => {
+        $crate::output::write_out(format_args!("{}\n", format_args!($($t)*)))
+    };
+}
+
+pub(crate) use {out, outln};
+
 fn rfc3339(ts: &Option<prost_types::Timestamp>) -> Value {
     match ts {
         Some(t) => Value::String(t.to_string()),

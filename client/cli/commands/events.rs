@@ -14,8 +14,8 @@ pub async fn events(channel: Channel, a: EventsArgs) -> Result<u8, Failure> {
         .into_inner();
     while let Some(ev) = stream.message().await? {
         match a.format {
-            Format::Json => println!("{}", output::event_json(&ev)),
-            Format::Table => println!("{}", output::event_line(&ev)),
+            Format::Json => output::outln!("{}", output::event_json(&ev)),
+            Format::Table => output::outln!("{}", output::event_line(&ev)),
         }
     }
     Ok(0)

@@ -8,14 +8,14 @@ pub async fn ps(api: &mut Api, all: bool, quiet: bool, format: Format) -> Result
     let list = api.list(pb::ListRequest { all }).await?.into_inner();
     if quiet {
         for c in &list.containers {
-            println!("{}", &c.id[..12.min(c.id.len())]);
+            output::outln!("{}", &c.id[..12.min(c.id.len())]);
         }
     } else if format == Format::Json {
         for c in &list.containers {
-            println!("{}", output::container_json(c));
+            output::outln!("{}", output::container_json(c));
         }
     } else {
-        print!("{}", output::ps_table(&list.containers));
+        output::out!("{}", output::ps_table(&list.containers));
     }
     Ok(0)
 }
@@ -38,11 +38,11 @@ pub async fn inspect(
     }
     let values: Vec<_> = found.iter().map(output::container_json).collect();
     match format {
-        Format::Json => println!(
+        Format::Json => output::outln!(
             "{}",
             serde_json::to_string_pretty(&values).unwrap_or_default()
         ),
-        Format::Table => print!("{}", output::ps_table(&found)),
+        Format::Table => output::out!("{}", output::ps_table(&found)),
     }
     Ok(u8::from(failed))
 }
@@ -64,17 +64,17 @@ pub async fn stats(
         match format {
             Format::Json => {
                 for c in &sample.containers {
-                    println!("{}", output::stats_json(c));
+                    output::outln!("{}", output::stats_json(c));
                 }
             }
             Format::Table => {
                 // Like `docker stats`: redraw in place on a terminal.
                 if !no_stream && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-                    print!("\x1b[2J\x1b[H");
+                    output::out!("\x1b[2J\x1b[H");
                 } else if !first {
-                    println!();
+                    output::out!("\n");
                 }
-                print!("{}", output::stats_table(&sample.containers));
+                output::out!("{}", output::stats_table(&sample.containers));
             }
         }
         first = false;

@@ -8,7 +8,7 @@ use berth::pb::{self, CreateRequest};
 
 pub async fn create(api: &mut Api, a: CreateArgs) -> Result<u8, Failure> {
     let created = api.create(create_request(a)?).await?.into_inner();
-    println!("{}", created.id);
+    crate::output::outln!("{}", created.id);
     Ok(0)
 }
 
@@ -31,7 +31,7 @@ pub async fn run(api: &mut Api, detach: bool, rm: bool, create: CreateArgs) -> R
         ));
     }
     if detach {
-        println!("{id}");
+        crate::output::outln!("{id}");
         return Ok(0);
     }
     // The container's output as it runs; the stream ends when it stops.
@@ -147,7 +147,7 @@ pub async fn wait(api: &mut Api, condition: &str, containers: Vec<String>) -> Re
     let mut failed = false;
     for id in containers {
         match wait_for(api, id, cond).await {
-            Ok(r) => println!("{}", r.exit_code),
+            Ok(r) => crate::output::outln!("{}", r.exit_code),
             Err(s) => {
                 eprintln!("Error response from daemon: {}", s.message());
                 failed = true;

@@ -50,8 +50,10 @@ pub async fn print(api: &mut Api, req: pb::LogsRequest) -> Result<(), Failure> {
                 .and_then(|()| out.write_all(&e.line))
                 .and_then(|()| out.flush())
         };
-        if written.is_err() {
-            break;
+        match written {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(141),
+            Err(_) => break,
+            Ok(()) => {}
         }
     }
     Ok(())

@@ -25,7 +25,7 @@ where
     let mut failed = false;
     for c in containers {
         match f(c.clone()).await {
-            Ok(()) => println!("{c}"),
+            Ok(()) => crate::output::outln!("{c}"),
             Err(s) => {
                 eprintln!("Error response from daemon: {}", s.message());
                 failed = true;
