@@ -374,3 +374,98 @@ async fn the_cli_ends_quietly_when_its_reader_goes_away() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(out.status.code(), Some(141), "{stderr}");
 }
+
+/// auto_remove (`run -d --rm`): the daemon removes the container when it
+/// exits, destroy right after die, and also when the exit came while the
+/// daemon was down.
+#[tokio::test(flavor = "multi_thread")]
+async fn auto_remove_removes_on_exit_even_across_a_restart() {
+    let mut d = Daemon::start("autorm").await;
+    let mut api = d.api().await;
+    let mut ev = d.events(&[]).await;
+    let mut req = spec("gone", &["sh", "-c", "exit 3"]);
+    req.auto_remove = true;
+    let id = created(&mut api, req).await;
+    let config = inspect(&mut api, &id).await.config.unwrap();
+    assert!(config.auto_remove);
+    api.start(pb::StartRequest { id: id.clone() })
+        .await
+        .unwrap();
+    let seen = ev.until(Destroy).await;
+    assert_eq!(
+        brief(&seen),
+        vec![
+            (Action::Create, 0, None),
+            (Start, 0, None),
+            (Die, 0, Some(3)),
+            (Destroy, 0, None)
+        ]
+    );
+    let err = api
+        .inspect(pb::InspectRequest { id: id.clone() })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    gone_dir(&d, &id).await;
+
+    // The exit happens while the daemon is down: removed when it returns.
+    let mut req = spec("later", &["sleep", "1000"]);
+    req.auto_remove = true;
+    let id = started(&mut api, req).await;
+    let pid = status(&mut api, &id).await.pid;
+    d.stop_daemon(libc::SIGKILL);
+    kill(pid as i32, libc::SIGKILL);
+    let t = Instant::now();
+    while alive(pid) {
+        assert!(t.elapsed() < Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    d.spawn().await;
+    let mut api = d.api().await;
+    let journal = d.journal().await;
+    let mine: Vec<_> = journal.into_iter().filter(|e| e.id == id).collect();
+    let tail = brief(&mine[mine.len() - 2..]);
+    assert_eq!(tail, vec![(Die, 9, Some(137)), (Destroy, 0, None)]);
+    assert!(listed(&mut api).await.is_empty());
+    gone_dir(&d, &id).await;
+
+    // The CLI's run -d --rm asks for it.
+    let out = std::process::Command::new(berth_cli())
+        .args(["--host", &d.host(), "run", "-d", "--rm", "--name", "cli"])
+        .arg(rootfs())
+        .args(["sh", "-c", "exit 0"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let removed = api
+        .wait(pb::WaitRequest {
+            id: id.clone(),
+            condition: pb::WaitCondition::Removed as i32,
+            exit_count: None,
+        })
+        .await;
+    // Removed already, or removed while it waited.
+    match removed {
+        Ok(r) => assert_eq!(r.into_inner().exit_code, 0),
+        Err(s) => assert_eq!(s.code(), Code::NotFound),
+    }
+    assert!(listed(&mut api).await.is_empty());
+}
+
+/// Until the container's directory is gone (removed just after destroy).
+async fn gone_dir(d: &Daemon, id: &str) {
+    let t = Instant::now();
+    while d.container_dir(id).exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "{id}'s directory stayed"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

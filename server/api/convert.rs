@@ -121,6 +121,7 @@ pub fn container(r: &Record) -> pb::Container {
             privileged: s.privileged,
             read_only: s.read_only,
             user: s.user.clone(),
+            auto_remove: s.auto_remove,
         }),
         state: Some(pb::ContainerState {
             status: status(r.status) as i32,

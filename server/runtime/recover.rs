@@ -106,13 +106,18 @@ impl Runtime {
                 ExitRecord::clear(&c.dir);
             }
             None if was_running => {
-                // Recorded before the daemon serves, if the store takes it.
-                if let Err(e) = self.record_exit(&c) {
-                    tracing::error!(container = %c.id, error = %e, "cannot record the exit; trying again");
-                    tokio::spawn(self.clone().finish_run(c));
+                // Recorded before the daemon serves, if the store takes it;
+                // with auto_remove, removed then too.
+                match self.record_exit(&c) {
+                    Ok(()) => self.remove_if_auto(&c).await,
+                    Err(e) => {
+                        tracing::error!(container = %c.id, error = %e, "cannot record the exit; trying again");
+                        tokio::spawn(self.clone().finish_run(c));
+                    }
                 }
             }
-            None => {}
+            // Exited with auto_remove, but the daemon went before removing it.
+            None => self.remove_if_auto(&c).await,
         }
     }
 

@@ -45,6 +45,25 @@ impl Runtime {
         Ok(())
     }
 
+    /// Removes `c` if it exited and asked to be removed then
+    /// (`auto_remove`); a container started again or removed meanwhile is
+    /// left as it is.
+    pub(super) async fn remove_if_auto(&self, c: &Container) {
+        let due = {
+            let st = c.state();
+            st.record.spec.auto_remove && !st.removed && st.record.status == Status::Exited
+        };
+        if !due {
+            return;
+        }
+        match self.remove(&c.id, false).await {
+            Ok(()) | Err(Error::NotFound(_) | Error::FailedPrecondition(_)) => {}
+            Err(e) => {
+                tracing::error!(container = %c.id, error = %e, "cannot remove the exited container (auto_remove)")
+            }
+        }
+    }
+
     /// Checks that `c` can go; with force, kills it if it runs. The exit
     /// count to wait past if it was running.
     fn kill_for_remove(&self, c: &Container, key: &str, force: bool) -> Result<Option<u64>> {

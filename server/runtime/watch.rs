@@ -93,6 +93,7 @@ impl Runtime {
         let mut shutdown = self.shutdown.clone();
         loop {
             let Err(e) = self.record_exit(&c) else {
+                self.remove_if_auto(&c).await;
                 return;
             };
             tracing::error!(container = %c.id, error = %e, "cannot record the exit; trying again");

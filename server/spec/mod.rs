@@ -136,6 +136,9 @@ pub struct Spec {
     /// "uid[:gid]" or "name[:group]", as given; empty: root.
     #[serde(default)]
     pub user: String,
+    /// Removed by the daemon once its process exits.
+    #[serde(default)]
+    pub auto_remove: bool,
 }
 
 /// What is wrong with a request.
@@ -231,6 +234,7 @@ pub struct Request {
     pub privileged: bool,
     pub read_only: bool,
     pub user: String,
+    pub auto_remove: bool,
 }
 
 impl Request {
@@ -289,6 +293,7 @@ impl Request {
             privileged: self.privileged,
             read_only: self.read_only,
             user,
+            auto_remove: self.auto_remove,
         })
     }
 }

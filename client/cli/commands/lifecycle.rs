@@ -13,7 +13,12 @@ pub async fn create(api: &mut Api, a: CreateArgs) -> Result<u8, Failure> {
 }
 
 pub async fn run(api: &mut Api, detach: bool, rm: bool, create: CreateArgs) -> Result<u8, Failure> {
-    let created = api.create(create_request(create)?).await?.into_inner();
+    let mut req = create_request(create)?;
+    // -d --rm: the daemon removes it when it exits. In the foreground this
+    // CLI does, once it has the output and the exit code (a removal by the
+    // daemon could come before it asks for either).
+    req.auto_remove = rm && detach;
+    let created = api.create(req).await?.into_inner();
     let id = created.id;
     if let Err(s) = api.start(pb::StartRequest { id: id.clone() }).await {
         if rm {
@@ -255,6 +260,7 @@ pub fn create_request(a: CreateArgs) -> Result<CreateRequest, Failure> {
         privileged: a.privileged,
         read_only: a.read_only,
         user: a.user.unwrap_or_default(),
+        auto_remove: false,
     })
 }
 

@@ -35,6 +35,7 @@ impl From<pb::CreateRequest> for Request {
             privileged: r.privileged,
             read_only: r.read_only,
             user: r.user,
+            auto_remove: r.auto_remove,
         }
     }
 }
