@@ -8,6 +8,7 @@ mod common;
 use berth::pb;
 use common::*;
 use std::os::fd::OwnedFd;
+use std::time::{Duration, Instant};
 
 /// Open files of every kind, as a careless parent could pass them down.
 fn leaky_fds(d: &Daemon) -> Vec<OwnedFd> {
@@ -59,6 +60,12 @@ async fn inherited_file_descriptors_never_reach_a_container() {
         req.init = init;
         let id = started(&mut api, req).await;
         let pid = status(&mut api, &id).await.pid;
+        // berth-init holds a pipe of its own while it starts the process
+        // (std's report of a failed exec), closed once that exec is done.
+        let t = Instant::now();
+        while init && fds_of(pid) != [0, 1, 2] && t.elapsed() < Duration::from_secs(5) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         assert_eq!(fds_of(pid), [0, 1, 2], "init {init}");
         for monitor in monitor_pids(&d.root) {
             let held = fds_of(monitor as u32);
