@@ -469,3 +469,78 @@ async fn gone_dir(d: &Daemon, id: &str) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// Docker's habits on `berth run`: -h is the hostname, -e KEY takes the
+/// CLI's own value, --env-file, and docker run's exit codes.
+#[tokio::test(flavor = "multi_thread")]
+async fn run_takes_dockers_flags_and_exit_codes() {
+    let d = Daemon::start("runflags").await;
+    let env_file = d.dir.join("env");
+    std::fs::write(
+        &env_file,
+        "# settings\n\nFROM_FILE=1\nSHARED=file\nFROM_SHELL\n",
+    )
+    .unwrap();
+    let berth = |args: &[&str]| {
+        let out = std::process::Command::new(berth_cli())
+            .args(["--host", &d.host()])
+            .args(args)
+            .env("FROM_SHELL", "shell")
+            .env_remove("NOT_SET_ANYWHERE")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let rootfs = rootfs().display().to_string();
+    let script = "cat /proc/sys/kernel/hostname; \
+                  echo \"$FROM_FILE $FROM_SHELL $SHARED ${NOT_SET_ANYWHERE-unset}\"";
+    let (code, out, err) = berth(&[
+        "run",
+        "--rm",
+        "-h",
+        "myhost",
+        "--env-file",
+        env_file.to_str().unwrap(),
+        "-e",
+        "SHARED=flag",
+        "-e",
+        "NOT_SET_ANYWHERE",
+        &rootfs,
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "myhost\n1 shell flag unset\n");
+    // --help is help; -h alone is a hostname missing its value.
+    let (code, out, _) = berth(&["run", "--help"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("--hostname"), "{out}");
+    // The exit codes of docker run.
+    let (code, _, _) = berth(&["run", "--name", "taken", &rootfs, "true"]);
+    assert_eq!(code, 0);
+    let (code, _, err) = berth(&["run", "--name", "taken", &rootfs, "true"]);
+    assert_eq!(code, 125, "{err}");
+    let (code, _, err) = berth(&["run", "--rm", &rootfs, "no-such-command"]);
+    assert_eq!(code, 127, "{err}");
+    let (code, _, err) = berth(&["run", "--rm", &rootfs, "/"]);
+    assert_eq!(code, 126, "{err}");
+    let (code, _, err) = berth(&["run", "--rm", &rootfs, "sh", "-c", "exit 3"]);
+    assert_eq!(code, 3, "{err}");
+    let out = std::process::Command::new(berth_cli())
+        .args(["--host", "unix:///nonexistent.sock", "run", &rootfs, "true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125), "no daemon");
+    let mut api = d.api().await;
+    let names: Vec<String> = listed(&mut api).await.into_iter().map(|c| c.name).collect();
+    assert_eq!(
+        names,
+        ["taken"],
+        "--rm left nothing, even when the start failed"
+    );
+}

@@ -38,8 +38,10 @@ pub enum Format {
 #[derive(Subcommand)]
 pub enum Command {
     /// Create a container: berth create [OPTIONS] ROOTFS COMMAND [ARG...]
+    #[command(disable_help_flag = true)]
     Create(CreateArgs),
     /// Create and start a container, and wait for it unless -d is given.
+    #[command(disable_help_flag = true)]
     Run {
         /// Run in the background and print the container id.
         #[arg(short, long)]
@@ -147,9 +149,14 @@ pub struct CreateArgs {
     /// Assign a name to the container.
     #[arg(long)]
     pub name: Option<String>,
-    /// Set an environment variable (KEY=VALUE).
+    /// Set an environment variable: KEY=VALUE, or KEY for this shell's
+    /// value of KEY (left out if it has none).
     #[arg(short, long = "env")]
     pub env: Vec<String>,
+    /// Read environment variables from a file: KEY=VALUE or KEY per line,
+    /// "#" comments and blank lines skipped; -e wins.
+    #[arg(long)]
+    pub env_file: Vec<std::path::PathBuf>,
     /// Set a label (KEY=VALUE).
     #[arg(short, long = "label")]
     pub label: Vec<String>,
@@ -159,9 +166,12 @@ pub struct CreateArgs {
     /// Working directory inside the container.
     #[arg(short, long)]
     pub workdir: Option<String>,
-    /// Hostname of the container.
-    #[arg(long)]
+    /// Hostname of the container (-h, as Docker's; help is --help here).
+    #[arg(short = 'h', long)]
     pub hostname: Option<String>,
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
     /// Run berth's init as PID 1 (forwards signals, reaps zombies).
     #[arg(long)]
     pub init: bool,

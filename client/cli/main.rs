@@ -16,6 +16,7 @@ use tonic::transport::Channel;
 pub type Api = ContainersClient<Channel>;
 
 /// A failure: the message printed and the exit code.
+#[derive(Debug)]
 pub struct Failure(pub String, pub u8);
 
 impl From<tonic::Status> for Failure {
@@ -33,7 +34,16 @@ impl From<berth::ConnectError> for Failure {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli).await {
+    // `docker run` exits 125 when the daemon or the CLI fails (126 and 127
+    // when the command cannot be run, the container's code otherwise).
+    let is_run = matches!(cli.command, Command::Run { .. });
+    let result = run(cli)
+        .await
+        .map_err(|Failure(msg, code)| match (is_run, code) {
+            (true, 1) => Failure(msg, 125),
+            _ => Failure(msg, code),
+        });
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(Failure(msg, code)) => {
             eprintln!("{msg}");

@@ -24,12 +24,7 @@ pub async fn run(api: &mut Api, detach: bool, rm: bool, create: CreateArgs) -> R
         if rm {
             let _ = api.remove(pb::RemoveRequest { id, force: true }).await;
         }
-        // Docker's code for a command that cannot be run.
-        let code = if s.code() == tonic::Code::InvalidArgument {
-            127
-        } else {
-            125
-        };
+        let code = start_failure_code(&s);
         return Err(Failure(
             format!("Error response from daemon: {}", s.message()),
             code,
@@ -51,6 +46,21 @@ pub async fn run(api: &mut Api, detach: bool, rm: bool, create: CreateArgs) -> R
         api.remove(pb::RemoveRequest { id, force: true }).await?;
     }
     Ok(waited.exit_code.clamp(0, 255) as u8)
+}
+
+/// `docker run`'s exit code for a start that failed: 127 when the
+/// command was not found, 126 when it cannot be invoked (not permitted, a
+/// directory), 125 for anything else.
+fn start_failure_code(s: &tonic::Status) -> u8 {
+    let msg = s.message().to_ascii_lowercase();
+    let says = |words: &[&str]| words.iter().any(|w| msg.contains(w));
+    match s.code() {
+        tonic::Code::InvalidArgument if says(&["no such file or directory", "executable file"]) => {
+            127
+        }
+        tonic::Code::InvalidArgument if says(&["permission denied", "is a directory"]) => 126,
+        _ => 125,
+    }
 }
 
 pub async fn start(api: &Api, containers: &[String]) -> Result<u8, Failure> {
@@ -233,7 +243,7 @@ pub fn create_request(a: CreateArgs) -> Result<CreateRequest, Failure> {
         name: a.name.unwrap_or_default(),
         rootfs: rootfs.to_string_lossy().into_owned(),
         args: a.command,
-        env: a.env,
+        env: environment(&a.env_file, a.env, |k| std::env::var(k).ok())?,
         working_dir: a.workdir.unwrap_or_default(),
         hostname: a.hostname.unwrap_or_default(),
         labels: a
@@ -264,6 +274,34 @@ pub fn create_request(a: CreateArgs) -> Result<CreateRequest, Failure> {
     })
 }
 
+/// The container's environment from --env-file files, then -e: a KEY
+/// without "=" takes `lookup(KEY)`, and is left out if that has none.
+fn environment(
+    files: &[std::path::PathBuf],
+    flags: Vec<String>,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<String>, Failure> {
+    let mut entries = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| Failure(format!("cannot read env file {}: {e}", file.display()), 125))?;
+        entries.extend(
+            text.lines()
+                .map(|l| l.trim_start())
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string),
+        );
+    }
+    entries.extend(flags);
+    Ok(entries
+        .into_iter()
+        .filter_map(|e| match e.contains('=') {
+            true => Some(e),
+            false => lookup(&e).map(|v| format!("{e}={v}")),
+        })
+        .collect())
+}
+
 /// `-v /host:/container[:ro|rw]` as mounts.
 fn volumes(volumes: &[String]) -> Result<Vec<pb::Mount>, Failure> {
     volumes
@@ -288,4 +326,56 @@ fn volumes(volumes: &[String]) -> Result<Vec<pb::Mount>, Failure> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_from_files_then_flags() {
+        let dir = std::env::temp_dir().join(format!("berth-env-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("env");
+        std::fs::write(&file, "# comment\n\n  A=1\nB=from file\nC\nD\n").unwrap();
+        let lookup = |k: &str| (k == "C" || k == "E").then(|| format!("{k} here"));
+        let env = environment(
+            std::slice::from_ref(&file),
+            vec!["B=flag".into(), "E".into(), "F".into()],
+            lookup,
+        )
+        .unwrap();
+        // Later entries win in the container, as with Docker.
+        assert_eq!(
+            env,
+            ["A=1", "B=from file", "C=C here", "B=flag", "E=E here"]
+        );
+        let missing = environment(&[dir.join("none")], vec![], lookup).unwrap_err();
+        assert_eq!(missing.1, 125);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn start_failures_get_docker_runs_codes() {
+        let code = |c, m: &str| start_failure_code(&tonic::Status::new(c, m));
+        use tonic::Code::{FailedPrecondition, InvalidArgument};
+        let not_found = "cannot exec \"/x\": No such file or directory (os error 2)";
+        assert_eq!(code(InvalidArgument, not_found), 127);
+        assert_eq!(
+            code(InvalidArgument, "executable file \"x\" not found in $PATH"),
+            127
+        );
+        assert_eq!(
+            code(
+                InvalidArgument,
+                "cannot exec \"/\": Permission denied (os error 13)"
+            ),
+            126
+        );
+        assert_eq!(
+            code(InvalidArgument, "no user \"nobody2\" in /etc/passwd"),
+            125
+        );
+        assert_eq!(code(FailedPrecondition, "not delegated"), 125);
+    }
 }
