@@ -402,3 +402,63 @@ async fn a_thousand_subscribers_each_get_every_event() {
         }
     }
 }
+
+/// Event times follow what happened: a kill is stamped when the signal went
+/// out, an unpause when the thaw began, a start when the process started,
+/// so within one container time never goes back as seq rises, even when
+/// the process dies before the daemon journals what caused it.
+#[tokio::test(flavor = "multi_thread")]
+async fn within_a_container_event_times_never_go_back() {
+    let d = Daemon::start("times").await;
+    let mut api = d.api().await;
+    for round in 0..15 {
+        // Exits at once: its die can be recorded before its start is.
+        let id = started(&mut api, spec(&format!("quick{round}"), &["true"])).await;
+        wait(&mut api, &id).await;
+        // A TERM handler that exits at once, paused then stopped.
+        let script = "trap 'exit 0' TERM; while :; do sleep 0.01; done";
+        let id = started(
+            &mut api,
+            spec(&format!("term{round}"), &["sh", "-c", script]),
+        )
+        .await;
+        api.pause(pb::PauseRequest { id: id.clone() })
+            .await
+            .unwrap();
+        api.stop(pb::StopRequest {
+            id: id.clone(),
+            timeout_seconds: Some(10),
+            signal: None,
+        })
+        .await
+        .unwrap();
+        let id = started(
+            &mut api,
+            spec(&format!("killed{round}"), &["sleep", "1000"]),
+        )
+        .await;
+        api.kill(pb::KillRequest {
+            id: id.clone(),
+            signal: "KILL".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        wait(&mut api, &id).await;
+    }
+    let journal = d.journal().await;
+    let mut last: std::collections::HashMap<String, (u64, (i64, i32))> = Default::default();
+    for e in &journal {
+        let t = e.time.map(|t| (t.seconds, t.nanos)).unwrap();
+        if let Some((seq, before)) = last.get(&e.id) {
+            assert!(
+                *before <= t,
+                "{}: event {} ({:?}) at {t:?} comes after event {seq} at {before:?}",
+                e.name,
+                e.seq,
+                pb::Action::try_from(e.action)
+            );
+        }
+        last.insert(e.id.clone(), (e.seq, t));
+    }
+}

@@ -111,19 +111,35 @@ pub fn container_json(c: &pb::Container) -> Value {
     })
 }
 
+/// An event as JSON, with only the fields that apply to its action: a
+/// signal on kill and die, an exit code and oomKilled on die,
+/// resumedFromSeq on daemon start.
 pub fn event_json(e: &pb::Event) -> Value {
-    json!({
+    let mut v = json!({
         "seq": e.seq,
         "time": rfc3339(&e.time),
-        "id": e.id,
-        "name": e.name,
         "action": action_name(e.action),
-        "signal": e.signal,
-        "exitCode": e.exit_code,
-        "labels": e.labels,
-        "resumedFromSeq": e.resumed_from_seq,
-        "oomKilled": e.oom_killed,
-    })
+    });
+    let action = Action::try_from(e.action).ok();
+    let fields = &mut v;
+    let mut add = |k: &str, x: Value| {
+        fields[k] = x;
+    };
+    if action == Some(Action::DaemonStart) {
+        add("resumedFromSeq", json!(e.resumed_from_seq));
+        return v;
+    }
+    add("id", json!(e.id));
+    add("name", json!(e.name));
+    if matches!(action, Some(Action::Kill | Action::Die)) {
+        add("signal", json!(e.signal));
+    }
+    if action == Some(Action::Die) {
+        add("exitCode", json!(e.exit_code.unwrap_or(0)));
+        add("oomKilled", json!(e.oom_killed));
+    }
+    add("labels", json!(e.labels));
+    v
 }
 
 /// `2026-11-22T07:50:11.093374621Z container die ID (exitCode=137, name=web, signal=9)`
@@ -350,6 +366,54 @@ mod tests {
         assert_eq!(bytes(64 << 20), "64MiB");
         assert_eq!(bytes(1_609_564), "1.535MiB");
         assert_eq!(bytes(16_741_244_928), "15.59GiB");
+    }
+
+    #[test]
+    fn event_json_has_only_the_fields_that_apply() {
+        let keys = |e: &pb::Event| {
+            let mut k: Vec<String> = event_json(e).as_object().unwrap().keys().cloned().collect();
+            k.sort();
+            k
+        };
+        let base = pb::Event {
+            seq: 3,
+            id: "abc".into(),
+            name: "web".into(),
+            ..Default::default()
+        };
+        let oom = pb::Event {
+            action: Action::Oom as i32,
+            ..base.clone()
+        };
+        assert_eq!(
+            keys(&oom),
+            ["action", "id", "labels", "name", "seq", "time"]
+        );
+        let kill = pb::Event {
+            action: Action::Kill as i32,
+            signal: 15,
+            ..base.clone()
+        };
+        assert_eq!(event_json(&kill)["signal"], 15);
+        assert!(event_json(&kill).get("exitCode").is_none());
+        let die = pb::Event {
+            action: Action::Die as i32,
+            signal: 9,
+            exit_code: Some(137),
+            oom_killed: true,
+            ..base.clone()
+        };
+        let j = event_json(&die);
+        assert_eq!(
+            (j["exitCode"].clone(), j["oomKilled"].clone()),
+            (json!(137), json!(true))
+        );
+        let start = pb::Event {
+            action: Action::DaemonStart as i32,
+            resumed_from_seq: 2,
+            ..Default::default()
+        };
+        assert_eq!(keys(&start), ["action", "resumedFromSeq", "seq", "time"]);
     }
 
     #[test]

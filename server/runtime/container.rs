@@ -11,7 +11,7 @@
 
 use super::error::{Error, Result};
 use super::host::Pid1;
-use crate::events::{timestamp, Bus};
+use crate::events::{now_nanos, timestamp, Bus};
 use crate::spec::Spec;
 use crate::store::Batch;
 use berth::pb::{self, Action};
@@ -118,6 +118,9 @@ pub struct State {
     /// PID 1 while it runs.
     pub pid1: Option<Box<dyn Pid1>>,
     pub removed: bool,
+    /// The time of the container's last journaled event: a later event is
+    /// never given an earlier time.
+    pub last_event_at: i64,
 }
 
 impl State {
@@ -207,6 +210,11 @@ impl Container {
             dir,
             op: tokio::sync::Mutex::new(()),
             state: Mutex::new(State {
+                // The latest time the record knows of, after a restart.
+                last_event_at: record
+                    .created_at
+                    .max(record.started_at)
+                    .max(record.finished_at),
                 record,
                 pid1: None,
                 removed: false,
@@ -243,7 +251,17 @@ impl Container {
         // An event alone (a kill) leaves the record as it is: nothing to
         // write for it, and nobody to wake. A create writes it first.
         let changed = destroyed || journals(Action::Create) || r != st.record;
-        let events = notes.iter().map(|n| self.event(&r, n)).collect();
+        // Each event has the time of what it reports (the signal sent, the
+        // exit), or now; within one container time never goes back as seq
+        // rises.
+        let mut last = st.last_event_at;
+        let events = notes
+            .iter()
+            .map(|n| {
+                last = n.time.unwrap_or_else(now_nanos).max(last);
+                self.event(&r, n, last)
+            })
+            .collect();
         let mut batch = Batch::default();
         let put = match (destroyed, changed) {
             (true, _) => {
@@ -256,6 +274,9 @@ impl Container {
         let saved = put
             .map_err(Error::from)
             .and_then(|()| commit(bus, batch, events));
+        if saved.is_ok() {
+            st.last_event_at = last;
+        }
         if changed && (saved.is_ok() || if_unsaved == IfUnsaved::Keep) {
             st.record = r;
             st.removed |= destroyed && saved.is_ok();
@@ -264,14 +285,14 @@ impl Container {
         saved
     }
 
-    fn event(&self, r: &Record, n: &Note) -> pb::Event {
+    fn event(&self, r: &Record, n: &Note, time: i64) -> pb::Event {
         pb::Event {
             id: self.id.clone(),
             name: self.name.clone(),
             action: n.action as i32,
             signal: n.signal,
             exit_code: n.exit_code,
-            time: n.time.map(timestamp),
+            time: Some(timestamp(time)),
             oom_killed: n.oom_killed,
             labels: r
                 .spec

@@ -5,6 +5,7 @@ use super::container::{Container, IfUnsaved, Note, Record, State, Status};
 use super::error::{not_running, Error, Result};
 use super::Runtime;
 use crate::spec;
+use crate::sys::time::now_nanos;
 use berth::pb::Action;
 
 impl Runtime {
@@ -22,6 +23,9 @@ impl Runtime {
                 c.name
             )));
         }
+        // Events carry when things happened: the signal's time is taken
+        // before it goes out, so the die it causes is never earlier.
+        let sent_at = now_nanos();
         if all {
             // Signal 0 checks that PID 1 has not exited.
             self.send_signal(&c, &st, 0)?;
@@ -31,13 +35,13 @@ impl Runtime {
         } else {
             self.send_signal(&c, &st, signal)?;
         }
-        let thawed = self.thaw_after_signal(&c, &st, signal);
-        let if_unsaved = match thawed {
-            true => IfUnsaved::Keep,
-            false => IfUnsaved::Discard,
+        let thawed_at = self.thaw_after_signal(&c, &st, signal);
+        let if_unsaved = match thawed_at {
+            Some(_) => IfUnsaved::Keep,
+            None => IfUnsaved::Discard,
         };
         c.transition(&mut st, &self.bus, if_unsaved, |r| {
-            signalled(r, signal, thawed)
+            signalled(r, signal, sent_at, thawed_at)
         })
     }
 
@@ -45,23 +49,24 @@ impl Runtime {
     /// is thawed at once, as Docker does (daemon/kill.go): for any signal
     /// when its stop signal is the default SIGTERM, else for the stop
     /// signal and SIGKILL only. After SIGKILL it thaws without an unpause
-    /// event (it is dying); otherwise whether it was thawed, to be
-    /// journaled with [`signalled`].
-    pub(super) fn thaw_after_signal(&self, c: &Container, st: &State, signal: i32) -> bool {
+    /// event (it is dying); otherwise when it was thawed (taken just
+    /// before), to be journaled with [`signalled`].
+    pub(super) fn thaw_after_signal(&self, c: &Container, st: &State, signal: i32) -> Option<i64> {
         if signal == libc::SIGKILL {
             self.thaw_for_kill(c, st);
-            return false;
+            return None;
         }
         let stop_signal = st.record.spec.stop_signal;
         let thaws = stop_signal == libc::SIGTERM || signal == stop_signal;
         if st.record.status != Status::Paused || !thaws {
-            return false;
+            return None;
         }
+        let at = now_nanos();
         match self.host.thaw(&c.id) {
-            Ok(()) => true,
+            Ok(()) => Some(at),
             Err(e) => {
                 tracing::warn!(container = %c.id, signal, error = %e, "cannot thaw after a signal");
-                false
+                None
             }
         }
     }
@@ -101,13 +106,19 @@ pub(super) fn cgroup_failed(
     }
 }
 
-/// The events of `signal` sent to PID 1, and of the thaw that followed it
-/// if there was one (the record says running again).
-pub(super) fn signalled(r: &mut Record, signal: i32, thawed: bool) -> Vec<Note> {
-    let mut notes = vec![Note::kill(signal)];
-    if thawed {
+/// The events of `signal` sent to PID 1 at `sent_at`, and of the thaw at
+/// `thawed_at` that followed it if there was one (the record says running
+/// again).
+pub(super) fn signalled(
+    r: &mut Record,
+    signal: i32,
+    sent_at: i64,
+    thawed_at: Option<i64>,
+) -> Vec<Note> {
+    let mut notes = vec![Note::kill(signal).at(sent_at)];
+    if let Some(at) = thawed_at {
         r.status = Status::Running;
-        notes.push(Note::new(Action::Unpause));
+        notes.push(Note::new(Action::Unpause).at(at));
     }
     notes
 }

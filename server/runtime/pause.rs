@@ -52,6 +52,8 @@ impl Runtime {
                 c.name
             )));
         }
+        // Taken before the thaw: the processes may exit as soon as it is done.
+        let at = crate::sys::time::now_nanos();
         self.host
             .thaw(&c.id)
             .map_err(|e| cgroup_failed(&c, &st, "unpause", e))?;
@@ -59,7 +61,7 @@ impl Runtime {
         // fails, the record says paused until the next change is written.
         c.transition(&mut st, &self.bus, IfUnsaved::Keep, |r| {
             r.status = Status::Running;
-            vec![Note::new(Action::Unpause)]
+            vec![Note::new(Action::Unpause).at(at)]
         })
     }
 }

@@ -84,10 +84,11 @@ impl Runtime {
             )));
         }
         let running = status.is_running();
+        let sent_at = crate::sys::time::now_nanos();
         if running && self.send_signal(c, &st, libc::SIGKILL).is_ok() {
             self.thaw_for_kill(c, &st);
             c.transition(&mut st, &self.bus, IfUnsaved::Discard, |_| {
-                vec![Note::kill(libc::SIGKILL)]
+                vec![Note::kill(libc::SIGKILL).at(sent_at)]
             })?;
         }
         Ok(running.then_some(st.record.exits))

@@ -88,7 +88,8 @@ impl Runtime {
             r.finished_at = 0;
             r.oom_kills = 0;
             r.oom_killed = false;
-            vec![Note::new(Action::Start)]
+            // When it started: a die can come before this is journaled.
+            vec![Note::new(Action::Start).at(started_at)]
         });
         if started.is_ok() {
             st.pid1 = Some(pid1);

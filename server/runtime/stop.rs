@@ -44,16 +44,17 @@ impl Runtime {
                     })?;
                 }
             } else {
+                let sent_at = now_nanos();
                 match self.send_signal(&c, &st, signal) {
                     Ok(()) => {}
                     // It exited just now: stopping an exited container is a no-op.
                     Err(Error::FailedPrecondition(_)) => return Ok(()),
                     Err(e) => return Err(e),
                 }
-                let thawed = self.thaw_after_signal(&c, &st, signal);
+                let thawed_at = self.thaw_after_signal(&c, &st, signal);
                 let stopping = c.transition(&mut st, &self.bus, IfUnsaved::Keep, |r| {
                     r.stop_deadline = deadline;
-                    signalled(r, signal, thawed)
+                    signalled(r, signal, sent_at, thawed_at)
                 });
                 if let Err(e) = stopping {
                     tracing::error!(container = %c.id, error = %e, "cannot record stop");

@@ -150,9 +150,9 @@ impl Runtime {
         // time before the exit's. Once PID 1 has exited, its exit record
         // notes the kills instead, at the exit's time, so an OOM event
         // never comes later than the die it caused.
-        let at = now_nanos();
         let count = self.host.oom_kills(&c.id);
         let mut st = c.state();
+        let at = now_nanos();
         if st.removed || st.record.exits != exits || !st.record.status.is_running() {
             return None;
         }
@@ -218,6 +218,7 @@ impl Runtime {
             return;
         }
         // If it exited just now, its die event is on its way.
+        let sent_at = now_nanos();
         if self.send_signal(c, &st, libc::SIGKILL).is_err() {
             return;
         }
@@ -226,9 +227,9 @@ impl Runtime {
             let mut notes = Vec::new();
             if r.status == Status::Paused {
                 r.status = Status::Running;
-                notes.push(Note::new(Action::Unpause));
+                notes.push(Note::new(Action::Unpause).at(sent_at));
             }
-            notes.push(Note::kill(libc::SIGKILL));
+            notes.push(Note::kill(libc::SIGKILL).at(sent_at));
             notes
         });
         if let Err(e) = killed {
