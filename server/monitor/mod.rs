@@ -159,7 +159,8 @@ fn run_in_cgroup(
 }
 
 /// Whether PID 1 is cloned straight into its cgroup where the host can:
-/// yes, unless BERTH_CLONE_INTO_CGROUP=0 (benches/start.rs compares both).
+/// yes, unless BERTH_CLONE_INTO_CGROUP=0 (benches/lifecycle.rs compares
+/// both).
 fn clone_into_cgroup() -> bool {
     std::env::var_os("BERTH_CLONE_INTO_CGROUP").is_none_or(|v| v != "0")
 }
