@@ -74,13 +74,16 @@ async fn cli_lifecycle_reads_like_docker() {
         "--host",
         &d.host(),
         "events",
+        // From the journal's start: nothing is missed however late the
+        // CLI subscribes.
+        "--since",
+        "0",
         "--format",
         "json",
         "--filter",
         "container=web",
     ]);
     let (mut ev_child, ev) = stream_lines(events);
-    std::thread::sleep(Duration::from_millis(300));
 
     let o = berth(
         &d,
