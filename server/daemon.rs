@@ -1,7 +1,9 @@
 //! The daemon: its listeners (the unix socket, and TCP with mutual TLS if
 //! asked), its services, and its shutdown.
 
+mod authority;
 mod notify;
+mod rewritten;
 mod tcp;
 
 pub use tcp::TcpArgs;
@@ -12,6 +14,7 @@ use crate::runtime::{host::Real, Options, Runtime};
 use crate::sys::cgroup::Parent;
 use crate::Args;
 use berth::pb::{containers_server::ContainersServer, events_server::EventsServer};
+use rewritten::Rewritten;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -142,10 +145,11 @@ async fn routes(
 }
 
 /// The unix socket's connections, each caller logged with its peer
-/// credentials.
+/// credentials, and each read through the authority rewriter (so that
+/// clients that send the socket's path as :authority are served).
 fn logged(
     listener: tokio::net::UnixListener,
-) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::UnixStream>> {
+) -> impl tokio_stream::Stream<Item = std::io::Result<Rewritten<tokio::net::UnixStream>>> {
     tokio_stream::StreamExt::map(
         tokio_stream::wrappers::UnixListenerStream::new(listener),
         |conn| {
@@ -160,7 +164,7 @@ fn logged(
                     Err(e) => tracing::warn!(error = %e, "client connected; no peer credentials"),
                 }
             }
-            conn
+            conn.map(|c| Rewritten::new(c, 4 * MAX_HEADER_BYTES as usize))
         },
     )
 }

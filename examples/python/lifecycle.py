@@ -56,11 +56,8 @@ def main():
         e = importlib.import_module("berth.v1.events_pb2")
         eg = importlib.import_module("berth.v1.events_pb2_grpc")
 
-        # Over a unix socket grpcio sends the socket path as :authority,
-        # which the daemon's HTTP/2 stack rejects: send "localhost".
-        channel = grpc.insecure_channel(
-            f"unix://{os.path.abspath(args.socket)}",
-            options=[("grpc.default_authority", "localhost")])
+        # grpcio's default channel for a unix socket, no option added.
+        channel = grpc.insecure_channel(f"unix://{os.path.abspath(args.socket)}")
         containers = cg.ContainersStub(channel)
         events = eg.EventsStub(channel)
 
