@@ -11,21 +11,8 @@ mod common;
 
 use common::*;
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
-
-fn berth(d: &Daemon, args: &[&str]) -> Output {
-    Command::new(berth_cli())
-        .arg("--host")
-        .arg(d.host())
-        .args(args)
-        .output()
-        .expect("run berth")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 /// Whether `tool` can be used; fails the test if it cannot and tools are
 /// required.

@@ -49,6 +49,10 @@ pub enum Command {
         /// Remove the container when it exits.
         #[arg(long)]
         rm: bool,
+        /// In the foreground, pass the signals this CLI receives (INT, TERM,
+        /// HUP, QUIT, USR1, USR2, WINCH) on to the container.
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+        sig_proxy: bool,
         #[command(flatten)]
         create: CreateArgs,
     },

@@ -77,7 +77,12 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
     let mut api = ContainersClient::new(channel.clone());
     match cli.command {
         Command::Create(a) => lifecycle::create(&mut api, a).await,
-        Command::Run { detach, rm, create } => lifecycle::run(&mut api, detach, rm, create).await,
+        Command::Run {
+            detach,
+            rm,
+            sig_proxy,
+            create,
+        } => lifecycle::run(&mut api, detach, rm, sig_proxy && !detach, create).await,
         Command::Start { containers } => lifecycle::start(&api, &containers).await,
         Command::Stop {
             time,

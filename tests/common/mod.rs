@@ -1,18 +1,21 @@
 //! The end-to-end test harness, by concern: a real `berthd` on a temporary
 //! socket and root per test (daemon), the rootfs (rootfs), requests and
 //! what they read back (requests), event streams (events), probes of the
-//! host (host), and benchmark figures (bench). Cleanup runs even when a
+//! host (host), the command line (cli), and benchmark figures (bench). Cleanup runs even when a
 //! test fails. Each test binary uses a part of it, so unused items are
 //! expected.
 #![allow(dead_code)]
 
 pub mod bench;
+mod cli;
 mod daemon;
 mod events;
 mod host;
 mod requests;
 mod rootfs;
 
+#[allow(unused_imports)] // not every test binary runs the CLI
+pub use cli::*;
 pub use daemon::*;
 pub use events::*;
 pub use host::*;

@@ -12,7 +12,13 @@ pub async fn create(api: &mut Api, a: CreateArgs) -> Result<u8, Failure> {
     Ok(0)
 }
 
-pub async fn run(api: &mut Api, detach: bool, rm: bool, create: CreateArgs) -> Result<u8, Failure> {
+pub async fn run(
+    api: &mut Api,
+    detach: bool,
+    rm: bool,
+    sig_proxy: bool,
+    create: CreateArgs,
+) -> Result<u8, Failure> {
     let mut req = create_request(create)?;
     // -d --rm: the daemon removes it when it exits. In the foreground this
     // CLI does, once it has the output and the exit code (a removal by the
@@ -20,6 +26,12 @@ pub async fn run(api: &mut Api, detach: bool, rm: bool, create: CreateArgs) -> R
     req.auto_remove = rm && detach;
     let created = api.create(req).await?.into_inner();
     let id = created.id;
+    // From before the start: a Ctrl-C that comes while it starts reaches
+    // the container too, and never ends this CLI alone.
+    let _proxy = match sig_proxy {
+        true => Some(super::signals::proxy(api.clone(), id.clone())?),
+        false => None,
+    };
     if let Err(s) = api.start(pb::StartRequest { id: id.clone() }).await {
         if rm {
             let _ = api.remove(pb::RemoveRequest { id, force: true }).await;

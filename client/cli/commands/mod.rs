@@ -5,6 +5,7 @@ pub mod events;
 pub mod inspect;
 pub mod lifecycle;
 pub mod logs;
+pub mod signals;
 
 use crate::Failure;
 
