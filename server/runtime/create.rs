@@ -26,7 +26,16 @@ impl Runtime {
         if req.name.is_empty() {
             req.name = names::generate(&raw);
         }
-        let spec = req.validate(&id[..12], self.machine)?;
+        // Docker's default hostname: the short id, or on the host's
+        // network the host's own name.
+        let hostname = match req.network.as_str() {
+            "host" => nix::unistd::gethostname()
+                .map_err(|e| failed("read the host's hostname", e))?
+                .to_string_lossy()
+                .into_owned(),
+            _ => id[..12].to_string(),
+        };
+        let spec = req.validate(&hostname, self.machine)?;
         self.support.check(&spec.resources).map_err(unsupported)?;
         let name = spec.name.clone();
         self.reserve_name(&name, &id)?;

@@ -17,7 +17,7 @@ pub use paths::normalize;
 use paths::{validate_rootfs, validate_working_dir, within};
 pub use resources::{Host, Resources, ResourcesRequest};
 pub use signal::{parse_signal, signal_name};
-pub use user::{parse_id, parse_user, Id};
+pub use user::{home, parse_id, parse_user, passwd_entry, Id};
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -350,9 +350,10 @@ fn hostname(given: String, default: &str) -> Result<String, Error> {
 
 impl Spec {
     /// The environment the process gets: PATH and HOSTNAME defaulted, the
-    /// given entries after them (a later entry wins).
-    pub fn environment(&self) -> Vec<String> {
-        let mut env = Vec::with_capacity(self.env.len() + 2);
+    /// given entries after them (a later entry wins), then `home` as HOME
+    /// unless one was given.
+    pub fn environment(&self, home: &str) -> Vec<String> {
+        let mut env = Vec::with_capacity(self.env.len() + 3);
         if !self.env.iter().any(|e| e.starts_with("PATH=")) {
             env.push(format!("PATH={DEFAULT_PATH}"));
         }
@@ -360,6 +361,9 @@ impl Spec {
             env.push(format!("HOSTNAME={}", self.hostname));
         }
         env.extend(self.env.iter().cloned());
+        if !self.env.iter().any(|e| e.starts_with("HOME=")) {
+            env.push(format!("HOME={home}"));
+        }
         env
     }
 }

@@ -222,8 +222,12 @@ fn defaults() {
     assert_eq!(spec.stop_timeout, 10);
     assert_eq!(spec.network, Network::None);
     assert_eq!(
-        spec.environment(),
-        vec![format!("PATH={DEFAULT_PATH}"), "HOSTNAME=abc".to_string()]
+        spec.environment("/root"),
+        [
+            &format!("PATH={DEFAULT_PATH}"),
+            "HOSTNAME=abc",
+            "HOME=/root"
+        ]
     );
 }
 

@@ -5,7 +5,7 @@
 //! is spared all of it.
 
 use crate::monitor::protocol::{Failure, Step};
-use crate::spec::{parse_id, parse_user, Id, Spec};
+use crate::spec::{parse_id, parse_user, passwd_entry, Id, Spec};
 use crate::sys::seccomp::{self, Program};
 use nix::mount::{mount, MsFlags};
 use std::path::Path;
@@ -202,17 +202,7 @@ fn switch_user(user: &str) -> Result<(), Failure> {
     let (u, g) = parse_user(user).ok_or_else(|| fail(format!("invalid user {user:?}")))?;
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
-    // name:password:uid:gid:...
-    let entry = passwd
-        .lines()
-        .map(|l| l.split(':').collect::<Vec<_>>())
-        .find(|f| {
-            f.len() >= 4
-                && match u {
-                    Id::Number(n) => parse_id(f[2]) == Some(n),
-                    Id::Name(name) => f[0] == name,
-                }
-        });
+    let entry = passwd_entry(&passwd, &u);
     let uid = match (&u, &entry) {
         (Id::Number(n), _) => *n,
         (Id::Name(_), Some(f)) => {

@@ -52,7 +52,9 @@ fn reset_signals() {
 /// and builds argv and envp.
 pub(super) fn resolve(spec: &Spec) -> Result<Exec, Failure> {
     let cs = |s: &str| step(Step::Exec, linux::cstring(s));
-    let env = spec.environment();
+    // Read inside the container's root, as switch_user reads it.
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let env = spec.environment(&crate::spec::home(&spec.user, &passwd));
     let program = &spec.args[0];
     let path = if program.contains('/') {
         program.clone()
