@@ -32,6 +32,11 @@ pub const DEFAULT_SOCKET: &str = "/run/berth/berth.sock";
 /// The default host URI.
 pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
 
+/// The Events/Subscribe response header that holds the seq the stream
+/// starts after: a client that loses the stream resumes from it (or from
+/// the last seq it read) with since_seq, missing nothing.
+pub const STARTS_AFTER_HEADER: &str = "berth-starts-after-seq";
+
 /// A size in bytes: a number with an optional k, m or g suffix (powers of
 /// 1024), e.g. "64m".
 pub fn parse_size(s: &str) -> Result<u64, String> {

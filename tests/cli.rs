@@ -93,3 +93,60 @@ async fn a_foreground_run_passes_signals_on() {
     running(&d, "alone").await;
     ok(berth(&d, &["rm", "-f", "alone"]));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn events_follow_the_daemon_through_restarts() {
+    let mut d = Daemon::start("cli-events-restart").await;
+    let rootfs = rootfs().display().to_string();
+    let err = d.dir.join("events.err");
+    let mut cmd = cli(&d, &["events", "--since", "0", "--format", "json"]);
+    cmd.stderr(std::fs::File::create(&err).unwrap());
+    let (mut child, lines) = stream_lines(cmd);
+    let next = || {
+        let line = lines
+            .recv_timeout(Duration::from_secs(20))
+            .expect("an event line");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let what = match v["action"].as_str().unwrap() {
+            "daemon_start" => "daemon start".to_string(),
+            action => format!("{action} {}", v["name"].as_str().unwrap()),
+        };
+        (v["seq"].as_u64().unwrap(), what)
+    };
+    assert_eq!(next(), (1, "daemon start".into()));
+    ok(berth(&d, &["create", "--name", "a", &rootfs, "true"]));
+    // Killed at once: the CLI may not have read the create yet.
+    d.stop_daemon(libc::SIGKILL);
+    d.spawn().await;
+    ok(berth(&d, &["create", "--name", "b", &rootfs, "true"]));
+    assert_eq!(next(), (2, "create a".into()));
+    assert_eq!(next(), (3, "daemon start".into()));
+    assert_eq!(next(), (4, "create b".into()));
+    // A clean shutdown is an end the CLI did not ask for either.
+    d.stop_daemon(libc::SIGTERM);
+    d.spawn().await;
+    ok(berth(&d, &["rm", "a", "b"]));
+    assert_eq!(next(), (5, "daemon start".into()));
+    assert_eq!(next(), (6, "destroy a".into()));
+    assert_eq!(next(), (7, "destroy b".into()));
+    assert!(child.try_wait().unwrap().is_none(), "the CLI ended");
+    let _ = child.kill();
+    let _ = child.wait();
+    let said = std::fs::read_to_string(&err).unwrap();
+    let lost: Vec<&str> = said
+        .lines()
+        .filter(|l| l.contains("lost the connection"))
+        .collect();
+    assert_eq!(lost.len(), 2, "{said}");
+    assert!(
+        lost[1].contains("the daemon is shutting down") && lost[1].ends_with("after seq 4"),
+        "{said}"
+    );
+    assert_eq!(
+        said.lines()
+            .filter(|l| l.contains("reconnected to berthd; resuming after seq"))
+            .count(),
+        2,
+        "{said}"
+    );
+}

@@ -10,7 +10,6 @@
 mod common;
 
 use common::*;
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -34,25 +33,6 @@ fn have(tool: &str, probe: &mut Command) -> bool {
     ok
 }
 
-/// Lines of a streaming command, read in a thread.
-fn stream_lines(mut cmd: Command) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    (child, rx)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn cli_lifecycle_reads_like_docker() {
     let d = Daemon::start("cli").await;
@@ -71,6 +51,7 @@ async fn cli_lifecycle_reads_like_docker() {
         "--filter",
         "container=web",
     ]);
+    events.stderr(Stdio::null());
     let (mut ev_child, ev) = stream_lines(events);
 
     let o = berth(
@@ -361,6 +342,7 @@ async fn grpcurl_lists_services_and_runs_a_lifecycle() {
         &sock,
         "berth.v1.Events/Subscribe",
     ]);
+    sub.stderr(Stdio::null());
     let (mut sub_child, lines) = stream_lines(sub);
     std::thread::sleep(Duration::from_millis(500));
     let create = format!(

@@ -52,7 +52,13 @@ impl Events for EventsService {
             labels: r.labels.into_iter().collect(),
         };
         let events = self.bus.subscribe(filter, start, until)?;
+        let after = events.starts_after();
         let stream = tokio_stream::StreamExt::map(events, |r| r.map_err(Status::from));
-        Ok(Response::new(Box::pin(stream)))
+        let mut response = Response::new(Box::pin(stream) as EventStream);
+        response.metadata_mut().insert(
+            berth::STARTS_AFTER_HEADER,
+            tonic::metadata::MetadataValue::from(after),
+        );
+        Ok(response)
     }
 }

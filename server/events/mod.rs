@@ -183,7 +183,10 @@ pub struct Bus {
 pub(super) enum Register {
     Live(broadcast::Receiver<Live>),
     Behind,
+    /// `until` has passed.
     Done,
+    /// The daemon is shutting down.
+    Closed,
 }
 
 impl Bus {
@@ -355,12 +358,12 @@ impl Bus {
     }
 
     /// Joins the live ring if nothing was published after `cursor`; Done
-    /// if nothing more can come (shutdown, or `until` has passed: any later
-    /// event is recorded after now).
+    /// if `until` has passed (any later event is recorded after now),
+    /// Closed on shutdown.
     pub(super) fn register(&self, cursor: u64, until: Option<i64>) -> Register {
         let inner = self.lock();
         if inner.closed {
-            return Register::Done;
+            return Register::Closed;
         }
         if inner.next_seq - 1 != cursor {
             return Register::Behind;
@@ -373,7 +376,8 @@ impl Bus {
         Register::Live(self.live.subscribe())
     }
 
-    /// Ends every subscription (daemon shutdown).
+    /// Ends every subscription (daemon shutdown) with Error::Closed, so a
+    /// subscriber can tell it from the end it asked for.
     pub fn close(&self) {
         let mut inner = self.lock();
         inner.closed = true;

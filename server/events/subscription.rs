@@ -69,6 +69,14 @@ impl Subscription {
     }
 }
 
+impl Subscription {
+    /// The seq this subscription starts after: resuming from it (since_seq)
+    /// misses nothing and repeats nothing.
+    pub fn starts_after(&self) -> u64 {
+        self.state.as_ref().map_or(0, |s| s.cursor)
+    }
+}
+
 impl tokio_stream::Stream for Subscription {
     type Item = Result<Event, Error>;
 
@@ -126,8 +134,7 @@ impl State {
     /// joins the live ring.
     async fn replay(&mut self) -> Result<(), Error> {
         if *self.closed.borrow() {
-            self.finished = true;
-            return Ok(());
+            return Err(Error::Closed);
         }
         let (store, after) = (self.bus.store.clone(), self.cursor);
         let batch = tokio::task::spawn_blocking(move || store.read(after, REPLAY_BATCH))
@@ -170,11 +177,13 @@ impl State {
             Register::Live(rx) => self.live = Some(rx),
             Register::Behind => {}
             Register::Done => self.finished = true,
+            Register::Closed => return Err(Error::Closed),
         }
         Ok(())
     }
 
-    /// Waits for the next live event, `until`, or shutdown.
+    /// Waits for the next live event, `until`, or shutdown (an error: the
+    /// subscriber did not ask for this end).
     async fn live(&mut self) -> Result<(), Error> {
         let Some(rx) = self.live.as_mut() else {
             return Ok(());
@@ -207,10 +216,10 @@ impl State {
                     tracing::debug!(cursor = self.cursor, "subscriber fell behind; reading the journal");
                     self.live = None;
                 }
-                Err(broadcast::error::RecvError::Closed) => self.finished = true,
+                Err(broadcast::error::RecvError::Closed) => return Err(Error::Closed),
             },
             _ = deadline => self.finished = true,
-            _ = async { drop(closed.wait_for(|c| *c).await) } => self.finished = true,
+            _ = async { drop(closed.wait_for(|c| *c).await) } => return Err(Error::Closed),
         }
         Ok(())
     }

@@ -24,3 +24,19 @@ pub fn ok(o: Output) -> String {
     assert!(o.status.success(), "{o:?}");
     stdout(&o)
 }
+
+/// The lines a streaming command prints on stdout, read in a thread.
+pub fn stream_lines(mut cmd: Command) -> (Child, std::sync::mpsc::Receiver<String>) {
+    use std::io::BufRead;
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    (child, rx)
+}

@@ -6,19 +6,68 @@ use crate::{output, Failure};
 use berth::pb::{self, events_client::EventsClient};
 use tonic::transport::Channel;
 
+/// Prints events until `--until` passes. A lost connection (a daemon
+/// restart, even a kill -9) is said on stderr and the stream resumed after
+/// the last seq seen once the daemon answers again: nothing is lost or
+/// printed twice.
 pub async fn events(channel: Channel, a: EventsArgs) -> Result<u8, Failure> {
-    let req = subscription(&a)?;
-    let mut stream = EventsClient::new(channel)
-        .subscribe(req)
-        .await?
-        .into_inner();
+    let mut req = subscription(&a)?;
+    let mut client = EventsClient::new(channel);
+    let mut lost = false;
+    loop {
+        let ended = follow(&mut client, &mut req, &a, &mut lost).await;
+        match ended {
+            Ok(()) => return Ok(0),
+            Err(s) if super::unavailable(&s) => {
+                if !lost {
+                    let after = req
+                        .since_seq
+                        .map_or(String::new(), |n| format!(" after seq {n}"));
+                    eprintln!(
+                        "berth: lost the connection to berthd ({}); reconnecting to resume{after}",
+                        s.message()
+                    );
+                    lost = true;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(s) => return Err(s.into()),
+        }
+    }
+}
+
+/// One subscription, printed; `req` moves on to resume after what it
+/// printed (or after where the stream started).
+async fn follow(
+    client: &mut EventsClient<Channel>,
+    req: &mut pb::SubscribeRequest,
+    a: &EventsArgs,
+    lost: &mut bool,
+) -> Result<(), tonic::Status> {
+    let response = client.subscribe(req.clone()).await?;
+    let after = response
+        .metadata()
+        .get(berth::STARTS_AFTER_HEADER)
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    if *lost {
+        let from = after.map_or(String::new(), |n| format!(" after seq {n}"));
+        eprintln!("berth: reconnected to berthd; resuming{from}");
+        *lost = false;
+    }
+    if let Some(after) = after {
+        req.since_seq = Some(after);
+        req.since = None;
+    }
+    let mut stream = response.into_inner();
     while let Some(ev) = stream.message().await? {
+        req.since_seq = Some(ev.seq);
+        req.since = None;
         match a.format {
             Format::Json => output::outln!("{}", output::event_json(&ev)),
             Format::Table => output::outln!("{}", output::event_line(&ev)),
         }
     }
-    Ok(0)
+    Ok(())
 }
 
 /// The request for `--since`, `--until` and every `--filter`.

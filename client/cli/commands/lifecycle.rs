@@ -199,7 +199,7 @@ async fn wait_for(
         if cond == pb::WaitCondition::NextExit && exit_count.is_none() {
             match api.inspect(pb::InspectRequest { id: id.clone() }).await {
                 Ok(r) => exit_count = base_count(r.into_inner(), told, &asked_at),
-                Err(s) if unavailable(&s) => {}
+                Err(s) if super::unavailable(&s) => {}
                 Err(s) => return Err(s),
             }
         }
@@ -211,7 +211,7 @@ async fn wait_for(
             };
             match api.wait(req).await {
                 Ok(r) => return Ok(r.into_inner()),
-                Err(s) if unavailable(&s) => {}
+                Err(s) if super::unavailable(&s) => {}
                 Err(s) => return Err(s),
             }
         }
@@ -238,12 +238,6 @@ fn base_count(
         Some(t) if late && after(&t) && state.exit_count > 0 => Some(state.exit_count - 1),
         _ => Some(state.exit_count),
     }
-}
-
-/// The daemon is shutting down, restarting or gone.
-fn unavailable(s: &tonic::Status) -> bool {
-    matches!(s.code(), tonic::Code::Unavailable | tonic::Code::Unknown)
-        && (s.code() == tonic::Code::Unavailable || s.message().contains("transport"))
 }
 
 pub fn create_request(a: CreateArgs) -> Result<CreateRequest, Failure> {

@@ -36,6 +36,20 @@ where
     Ok(u8::from(failed))
 }
 
+/// The daemon is shutting down, restarting or gone: UNAVAILABLE, or the
+/// connection broke under a call (a daemon killed mid-stream).
+pub fn unavailable(s: &tonic::Status) -> bool {
+    let broken = || {
+        let m = s.message();
+        m.contains("transport error") || m.contains("h2 protocol error")
+    };
+    match s.code() {
+        tonic::Code::Unavailable => true,
+        tonic::Code::Unknown | tonic::Code::Internal => broken(),
+        _ => false,
+    }
+}
+
 pub enum Since {
     Seq(u64),
     Time(prost_types::Timestamp),
