@@ -8,12 +8,14 @@ mod tcp;
 
 pub use tcp::TcpArgs;
 
-use crate::api::{ContainersService, EventsService};
+use crate::api::{ContainersService, EventsService, SystemService};
 use crate::logs::Limits;
 use crate::runtime::{host::Real, Options, Runtime};
 use crate::sys::cgroup::Parent;
 use crate::Args;
-use berth::pb::{containers_server::ContainersServer, events_server::EventsServer};
+use berth::pb::{
+    containers_server::ContainersServer, events_server::EventsServer, system_server::SystemServer,
+};
 use rewritten::Rewritten;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
@@ -66,6 +68,7 @@ pub async fn serve(args: Args, ops: tokio::runtime::Handle) -> Result<(), BoxErr
     let (root, stop) = (args.root.clone(), shutdown.clone());
     let parent = Parent::setup(&args.cgroup_parent)?;
     tracing::info!(cgroup_parent = %parent.path(), "containers' cgroups");
+    let parent_path = parent.path().to_string();
     let host = Box::new(Real {
         exe: std::fs::read_link("/proc/self/exe")?,
         parent,
@@ -76,7 +79,12 @@ pub async fn serve(args: Args, ops: tokio::runtime::Handle) -> Result<(), BoxErr
     let bus = rt.bus();
     bus.spawn_retention(args.events_retention, shutdown.clone());
     let listener = bind(&args.socket, gid)?;
-    let routes = routes(rt, ops).await?;
+    let system = SystemService {
+        rt: rt.clone(),
+        root: args.root.clone(),
+        cgroup_parent: format!("/{}", parent_path),
+    };
+    let routes = routes(rt, ops, system).await?;
     tokio::spawn(async move {
         signalled.await;
         notify::notify("STOPPING=1");
@@ -120,6 +128,7 @@ fn group_id(group: Option<&str>) -> Result<Option<nix::unistd::Gid>, BoxError> {
 async fn routes(
     rt: Arc<Runtime>,
     ops: tokio::runtime::Handle,
+    system: SystemService,
 ) -> Result<tonic::service::Routes, BoxError> {
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -131,6 +140,7 @@ async fn routes(
         .set_serving::<ContainersServer<ContainersService>>()
         .await;
     health.set_serving::<EventsServer<EventsService>>().await;
+    health.set_serving::<SystemServer<SystemService>>().await;
     let bus = rt.bus();
     Ok(tonic::service::Routes::new(health_service)
         .add_service(reflection().build_v1()?)
@@ -141,7 +151,8 @@ async fn routes(
         )
         .add_service(
             EventsServer::new(EventsService { bus }).max_decoding_message_size(MAX_REQUEST_BYTES),
-        ))
+        )
+        .add_service(SystemServer::new(system).max_decoding_message_size(MAX_REQUEST_BYTES)))
 }
 
 /// The unix socket's connections, each caller logged with its peer

@@ -159,4 +159,38 @@ impl Containers for ContainersService {
         let containers = containers.iter().map(convert::container).collect();
         Ok(Response::new(pb::ListResponse { containers }))
     }
+
+    async fn restart(&self, req: Request<pb::RestartRequest>) -> Res<pb::RestartResponse> {
+        let (rt, r) = (self.rt.clone(), req.into_inner());
+        detached(&self.ops, async move {
+            rt.restart(&r.id, r.timeout_seconds).await
+        })
+        .await?;
+        Ok(Response::new(pb::RestartResponse {}))
+    }
+
+    async fn rename(&self, req: Request<pb::RenameRequest>) -> Res<pb::RenameResponse> {
+        let (rt, r) = (self.rt.clone(), req.into_inner());
+        detached(&self.ops, async move { rt.rename(&r.id, &r.name).await }).await?;
+        Ok(Response::new(pb::RenameResponse {}))
+    }
+
+    async fn top(&self, req: Request<pb::TopRequest>) -> Res<pb::TopResponse> {
+        let processes = self.rt.top(&req.into_inner().id).await?;
+        Ok(Response::new(pb::TopResponse {
+            processes: processes.into_iter().map(convert::process).collect(),
+        }))
+    }
+
+    async fn prune(&self, req: Request<pb::PruneRequest>) -> Res<pb::PruneResponse> {
+        let (rt, r) = (self.rt.clone(), req.into_inner());
+        let labels = r.labels.into_iter().collect();
+        let until = r.until.as_ref().map(crate::events::nanos);
+        let (removed, reclaimed_bytes) =
+            detached(&self.ops, async move { rt.prune(&labels, until).await }).await?;
+        Ok(Response::new(pb::PruneResponse {
+            removed,
+            reclaimed_bytes,
+        }))
+    }
 }

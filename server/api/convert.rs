@@ -75,6 +75,23 @@ fn sample(s: Sample) -> pb::ContainerStats {
         memory_cache_bytes: s.memory_cache_bytes,
         pids_current: s.pids_current,
         pids_limit: s.pids_limit,
+        net_rx_bytes: s.net_rx_bytes,
+        net_tx_bytes: s.net_tx_bytes,
+        block_read_bytes: s.block_read_bytes,
+        block_write_bytes: s.block_write_bytes,
+    }
+}
+
+/// A process of a container, for Top.
+pub fn process(p: crate::sys::procs::Process) -> pb::Process {
+    pb::Process {
+        pid: p.pid,
+        ppid: p.ppid,
+        uid: p.uid,
+        started_at: Some(p.started_at.into()),
+        cpu_nanos: p.cpu.as_nanos().try_into().unwrap_or(u64::MAX),
+        tty: p.tty,
+        command: p.command,
     }
 }
 

@@ -6,6 +6,8 @@ mod containers;
 mod convert;
 mod events;
 mod status;
+mod system;
 
 pub use containers::ContainersService;
 pub use events::EventsService;
+pub use system::SystemService;

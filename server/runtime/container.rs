@@ -133,7 +133,7 @@ impl State {
 }
 
 /// An event a transition journals, filled in from the container.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Note {
     action: Action,
     signal: i32,
@@ -141,6 +141,8 @@ pub struct Note {
     /// When it happened, if not now.
     time: Option<i64>,
     oom_killed: bool,
+    /// Rename: the name before.
+    old_name: String,
 }
 
 impl Note {
@@ -151,6 +153,14 @@ impl Note {
             exit_code: None,
             time: None,
             oom_killed: false,
+            old_name: String::new(),
+        }
+    }
+
+    pub fn rename(old_name: String) -> Note {
+        Note {
+            old_name,
+            ..Note::new(Action::Rename)
         }
     }
 
@@ -193,10 +203,15 @@ pub enum IfUnsaved {
 
 pub struct Container {
     pub id: String,
-    pub name: String,
+    /// The name as it is now (Rename changes it); apart from the state so
+    /// that it can be read while the state is locked.
+    name: std::sync::RwLock<String>,
     pub dir: PathBuf,
     /// Serialises the operations on this container.
     pub op: tokio::sync::Mutex<()>,
+    /// A Restart is between its stop and its start: the exit is not one
+    /// auto_remove acts on.
+    pub restarting: std::sync::atomic::AtomicBool,
     state: Mutex<State>,
     /// Sent after every transition.
     pub changed: watch::Sender<()>,
@@ -206,9 +221,10 @@ impl Container {
     pub fn new(record: Record, dir: PathBuf) -> Container {
         Container {
             id: record.id.clone(),
-            name: record.spec.name.clone(),
+            name: std::sync::RwLock::new(record.spec.name.clone()),
             dir,
             op: tokio::sync::Mutex::new(()),
+            restarting: std::sync::atomic::AtomicBool::new(false),
             state: Mutex::new(State {
                 // The latest time the record knows of, after a restart.
                 last_event_at: record
@@ -285,10 +301,19 @@ impl Container {
         saved
     }
 
+    pub fn name(&self) -> String {
+        self.name.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Sets the name (Rename, once the record holds the new one).
+    pub fn set_name(&self, name: String) {
+        *self.name.write().unwrap_or_else(|e| e.into_inner()) = name;
+    }
+
     fn event(&self, r: &Record, n: &Note, time: i64) -> pb::Event {
         pb::Event {
             id: self.id.clone(),
-            name: self.name.clone(),
+            name: r.spec.name.clone(),
             action: n.action as i32,
             signal: n.signal,
             exit_code: n.exit_code,
@@ -300,6 +325,7 @@ impl Container {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
+            old_name: n.old_name.clone(),
             ..Default::default()
         }
     }

@@ -67,7 +67,7 @@ impl Runtime {
     }
 
     /// Reserves `name` for `id`, so two creates cannot both take it.
-    fn reserve_name(&self, name: &str, id: &str) -> Result<()> {
+    pub(super) fn reserve_name(&self, name: &str, id: &str) -> Result<()> {
         let mut index = self.index_mut();
         if index.names.contains_key(name) {
             return Err(Error::AlreadyExists(format!(

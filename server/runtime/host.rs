@@ -66,6 +66,8 @@ pub trait Host: Send + Sync + 'static {
     fn thaw(&self, id: &str) -> Result<(), cgroup::Error>;
     fn signal_all(&self, id: &str, signal: i32) -> Result<(), cgroup::Error>;
     fn kill_all(&self, id: &str) -> Result<(), cgroup::Error>;
+    /// The processes in the container's cgroup.
+    fn pids(&self, id: &str) -> Vec<u32>;
     fn set_limits(&self, id: &str, from: &Resources, to: &Resources) -> Result<(), cgroup::Error>;
     fn remove_cgroup(&self, id: &str) -> Result<(), cgroup::Error>;
     fn usage(&self, id: &str) -> Usage;
@@ -200,6 +202,10 @@ impl Host for Real {
 
     fn kill_all(&self, id: &str) -> Result<(), cgroup::Error> {
         self.parent.cgroup(id).kill_all()
+    }
+
+    fn pids(&self, id: &str) -> Vec<u32> {
+        self.parent.cgroup(id).pids()
     }
 
     fn set_limits(&self, id: &str, from: &Resources, to: &Resources) -> Result<(), cgroup::Error> {

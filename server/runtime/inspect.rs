@@ -1,6 +1,6 @@
 //! Inspect and List: containers as they stand.
 
-use super::container::{Container, Record};
+use super::container::{Container, Record, Status};
 use super::error::Result;
 use super::Runtime;
 use std::sync::Arc;
@@ -24,5 +24,33 @@ impl Runtime {
             .collect();
         out.sort_by_key(|r| std::cmp::Reverse(r.created_at));
         out
+    }
+}
+
+/// How many containers are in each state.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub running: u64,
+    pub paused: u64,
+    /// Created or exited.
+    pub stopped: u64,
+}
+
+impl Runtime {
+    pub fn counts(&self) -> Counts {
+        let mut n = Counts::default();
+        for r in self.list(true) {
+            match r.status {
+                Status::Running => n.running += 1,
+                Status::Paused => n.paused += 1,
+                Status::Created | Status::Exited => n.stopped += 1,
+            }
+        }
+        n
+    }
+
+    /// The host's memory in bytes (0 if unknown).
+    pub fn host_memory(&self) -> u64 {
+        self.host_memory
     }
 }

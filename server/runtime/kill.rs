@@ -20,7 +20,7 @@ impl Runtime {
         if !st.record.status.can_kill() {
             return Err(Error::FailedPrecondition(format!(
                 "cannot kill container {}: it is not running",
-                c.name
+                c.name()
             )));
         }
         // Events carry when things happened: the signal's time is taken
@@ -76,13 +76,13 @@ impl Runtime {
     /// the kill event it journals next.
     pub(super) fn send_signal(&self, c: &Container, st: &State, signal: i32) -> Result<()> {
         let Some(pid1) = &st.pid1 else {
-            return Err(not_running(&c.name));
+            return Err(not_running(&c.name()));
         };
         match pid1.signal(signal) {
             Ok(()) => Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Err(not_running(&c.name)),
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Err(not_running(&c.name())),
             Err(e) => Err(super::error::failed(
-                format!("signal container {}", c.name),
+                format!("signal container {}", c.name()),
                 e,
             )),
         }
@@ -98,9 +98,9 @@ pub(super) fn cgroup_failed(
     e: crate::sys::cgroup::Error,
 ) -> Error {
     match st.pid1_exited() {
-        true => not_running(&c.name),
+        true => not_running(&c.name()),
         false => Error::Cgroup {
-            what: format!("{what} container {}", c.name),
+            what: format!("{what} container {}", c.name()),
             source: Box::new(e),
         },
     }

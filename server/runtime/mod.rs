@@ -23,14 +23,18 @@ mod log_watch;
 mod logs;
 mod names;
 mod pause;
+mod prune;
 mod records;
 mod recover;
 mod remove;
+mod rename;
+mod restart;
 mod start;
 mod stats;
 mod stop;
 #[cfg(test)]
 mod tests;
+mod top;
 mod update;
 mod wait;
 mod watch;
@@ -106,7 +110,7 @@ impl Runtime {
     /// now).
     fn insert(&self, c: Arc<Container>) {
         let mut index = self.index_mut();
-        index.names.insert(c.name.clone(), c.id.clone());
+        index.names.insert(c.name(), c.id.clone());
         index.by_id.insert(c.id.clone(), c);
     }
 

@@ -17,16 +17,16 @@ impl Runtime {
                 Status::Paused => {
                     return Err(Error::FailedPrecondition(format!(
                         "container {} is already paused",
-                        c.name
+                        c.name()
                     )))
                 }
-                _ => return Err(not_running(&c.name)),
+                _ => return Err(not_running(&c.name())),
             }
         };
         let frozen = self.host.freeze(&c.id);
         let mut st = c.state();
         if st.record.status != Status::Running || st.record.exits != run {
-            return Err(not_running(&c.name));
+            return Err(not_running(&c.name()));
         }
         if let Err(e) = frozen {
             let _ = self.host.thaw(&c.id);
@@ -49,7 +49,7 @@ impl Runtime {
         if !st.record.status.can_unpause() {
             return Err(Error::FailedPrecondition(format!(
                 "container {} is not paused",
-                c.name
+                c.name()
             )));
         }
         // Taken before the thaw: the processes may exit as soon as it is done.

@@ -31,7 +31,7 @@ impl Runtime {
             // reuse its name at once.
             let mut index = self.index_mut();
             index.by_id.remove(&c.id);
-            index.names.remove(&c.name);
+            index.names.remove(&c.name());
         }
         if let Err(e) = self.host.remove_cgroup(&c.id) {
             tracing::warn!(container = %c.id, error = %e, "cannot remove cgroup");
@@ -46,13 +46,13 @@ impl Runtime {
     }
 
     /// Removes `c` if it exited and asked to be removed then
-    /// (`auto_remove`); a container started again or removed meanwhile is
-    /// left as it is.
+    /// (`auto_remove`); a container started again or removed meanwhile, or
+    /// being restarted, is left as it is.
     pub(super) async fn remove_if_auto(&self, c: &Container) {
         let due = {
             let st = c.state();
             st.record.spec.auto_remove && !st.removed && st.record.status == Status::Exited
-        };
+        } && !c.restarting.load(std::sync::atomic::Ordering::SeqCst);
         if !due {
             return;
         }
@@ -80,7 +80,7 @@ impl Runtime {
             };
             return Err(Error::FailedPrecondition(format!(
                 "cannot remove container {}: it is {what}: stop it first or use force",
-                c.name
+                c.name()
             )));
         }
         let running = status.is_running();

@@ -25,11 +25,12 @@ impl Runtime {
             }
         }
         self.prepare_run(&c)?;
-        let spawned = self
-            .host
-            .spawn(&c.id, &c.dir)
-            .await
-            .map_err(|e| failed(format!("start container {}: monitor handshake", c.name), e))?;
+        let spawned = self.host.spawn(&c.id, &c.dir).await.map_err(|e| {
+            failed(
+                format!("start container {}: monitor handshake", c.name()),
+                e,
+            )
+        })?;
         let Spawned {
             monitor,
             report,
@@ -120,7 +121,7 @@ impl Runtime {
             log,
             seccomp: seccomp.as_deref().cloned(),
         };
-        let what = |step: &str| format!("start container {}: {step}", c.name);
+        let what = |step: &str| format!("start container {}: {step}", c.name());
         config
             .write(&c.dir)
             .map_err(|e| io_failed(what("write config"), &c.dir, e))?;
@@ -143,12 +144,13 @@ fn running(
         Report::Failed(failure) if failure.step.is_request_fault() => {
             return Err(Error::InvalidArgument(format!(
                 "cannot start container {}: {}",
-                c.name, failure.message
+                c.name(),
+                failure.message
             )))
         }
         Report::Failed(failure) => {
             return Err(Error::Start {
-                name: c.name.clone(),
+                name: c.name(),
                 failure,
             })
         }
@@ -157,7 +159,7 @@ fn running(
         Some(pid1) => Ok((pid, started_at, pid1)),
         None => Err(Error::Internal(format!(
             "start container {}: the monitor sent no pidfd",
-            c.name
+            c.name()
         ))),
     }
 }

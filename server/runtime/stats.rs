@@ -5,7 +5,7 @@ use super::container::{Container, Status};
 use super::error::Result;
 use super::Runtime;
 use crate::shutdown::shutting_down;
-use crate::sys::time::now_nanos;
+use crate::sys::{procs, time::now_nanos};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +38,10 @@ pub struct Sample {
     pub cpu_percent: f64,
     pub memory_usage_bytes: u64,
     pub memory_limit_bytes: u64,
+    pub net_rx_bytes: u64,
+    pub net_tx_bytes: u64,
+    pub block_read_bytes: u64,
+    pub block_write_bytes: u64,
     pub memory_cache_bytes: u64,
     pub pids_current: u64,
     pub pids_limit: u64,
@@ -115,13 +119,15 @@ impl Runtime {
 
     /// One sample of `c`; updates `previous`.
     fn sample(&self, c: &Container, previous: &mut HashMap<String, Previous>) -> Sample {
-        let (status, run) = {
+        let (status, run, pid, own_network) = {
             let st = c.state();
-            (st.record.status, st.record.exits)
+            let r = &st.record;
+            let own_network = r.spec.network != crate::spec::Network::Host;
+            (r.status, r.exits, r.pid, own_network)
         };
         let mut out = Sample {
             id: c.id.clone(),
-            name: c.name.clone(),
+            name: c.name(),
             status,
             cpu_usage_nanos: 0,
             cpu_percent: 0.0,
@@ -130,6 +136,10 @@ impl Runtime {
             memory_cache_bytes: 0,
             pids_current: 0,
             pids_limit: 0,
+            net_rx_bytes: 0,
+            net_tx_bytes: 0,
+            block_read_bytes: 0,
+            block_write_bytes: 0,
         };
         if !status.is_running() {
             previous.remove(&c.id);
@@ -161,6 +171,12 @@ impl Runtime {
         out.memory_cache_bytes = u.memory_cache;
         out.pids_current = u.pids;
         out.pids_limit = u.pids_limit;
+        out.block_read_bytes = u.block_read;
+        out.block_write_bytes = u.block_write;
+        // The host's interfaces are not the container's (as docker stats).
+        if own_network {
+            (out.net_rx_bytes, out.net_tx_bytes) = procs::net_bytes(pid as u32);
+        }
         out
     }
 }

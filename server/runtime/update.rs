@@ -38,10 +38,10 @@ impl Runtime {
                 return Err(match e.is_busy() {
                     true => Error::FailedPrecondition(format!(
                         "update container {}: {e}: it uses more memory than that and the kernel could not reclaim it",
-                        c.name
+                        c.name()
                     )),
                     false => Error::Cgroup {
-                        what: format!("update container {}", c.name),
+                        what: format!("update container {}", c.name()),
                         source: Box::new(e),
                     },
                 });

@@ -372,6 +372,10 @@ impl Host for Fake {
         Ok(())
     }
 
+    fn pids(&self, _: &str) -> Vec<u32> {
+        Vec::new()
+    }
+
     fn set_limits(&self, _: &str, _: &Resources, _: &Resources) -> Result<(), cgroup::Error> {
         Ok(())
     }

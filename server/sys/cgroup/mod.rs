@@ -214,6 +214,14 @@ impl Cgroup {
         Ok(())
     }
 
+    /// The processes in the cgroup.
+    pub fn pids(&self) -> Vec<u32> {
+        match self.inner.exists() {
+            true => self.inner.procs().iter().map(|p| p.pid as u32).collect(),
+            false => Vec::new(),
+        }
+    }
+
     /// SIGKILLs every process of the cgroup and waits until it is empty.
     /// Blocks.
     pub fn kill_all(&self) -> Result<(), Error> {

@@ -18,8 +18,9 @@ use super::{Cgroup, Error};
 use cgroups_rs::fs::{hierarchies, Cgroup as Inner};
 use std::path::{Path, PathBuf};
 
-/// The controllers berth's limits, stats and OOM reports use.
-const CONTROLLERS: [&str; 3] = ["cpu", "memory", "pids"];
+/// The controllers berth's limits, stats and OOM reports use (io: block
+/// I/O in stats).
+const CONTROLLERS: [&str; 4] = ["cpu", "memory", "pids", "io"];
 
 /// The leaf berthd moves its own processes to when its containers' parent
 /// lies below its cgroup.

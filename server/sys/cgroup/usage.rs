@@ -50,6 +50,14 @@ impl Cgroup {
         let pids = self.dir::<PidController>();
         u.pids = number(read(&pids, "pids.current")).unwrap_or(0);
         u.pids_limit = number(read(&pids, "pids.max")).unwrap_or(0);
+        (u.block_read, u.block_write) = if v2 {
+            io_stat(&read(&Some(self.dir_v2()), "io.stat").unwrap_or_default())
+        } else {
+            let blkio = self.dir::<cgroups_rs::fs::blkio::BlkIoController>();
+            io_service_bytes(
+                &read(&blkio, "blkio.throttle.io_service_bytes_recursive").unwrap_or_default(),
+            )
+        };
         u
     }
 
@@ -110,6 +118,40 @@ impl Cgroup {
     }
 }
 
+/// Bytes read and written, summed over devices, from v2's io.stat
+/// ("8:0 rbytes=1 wbytes=2 rios=…").
+fn io_stat(text: &str) -> (u64, u64) {
+    let mut sum = (0, 0);
+    for field in text.split_whitespace() {
+        let Some((key, value)) = field.split_once('=') else {
+            continue;
+        };
+        let n: u64 = value.parse().unwrap_or(0);
+        match key {
+            "rbytes" => sum.0 += n,
+            "wbytes" => sum.1 += n,
+            _ => {}
+        }
+    }
+    sum
+}
+
+/// Bytes read and written, summed over devices, from v1's
+/// blkio.throttle.io_service_bytes ("8:0 Read 1", "8:0 Write 2", …).
+fn io_service_bytes(text: &str) -> (u64, u64) {
+    let mut sum = (0, 0);
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let n: u64 = f.get(2).and_then(|v| v.parse().ok()).unwrap_or(0);
+        match f.get(1) {
+            Some(&"Read") => sum.0 += n,
+            Some(&"Write") => sum.1 += n,
+            _ => {}
+        }
+    }
+    sum
+}
+
 /// Empties an fd from [`Cgroup::oom_notifier`] after it fired.
 pub fn drain(fd: &OwnedFd) {
     let mut buf = [0u8; 4096];
@@ -128,4 +170,21 @@ pub struct Usage {
     pub pids: u64,
     /// 0: no limit.
     pub pids_limit: u64,
+    /// Bytes read from and written to block devices.
+    pub block_read: u64,
+    pub block_write: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn block_io_is_summed_over_devices() {
+        let v2 = "8:0 rbytes=4096 wbytes=1000 rios=1 wios=1 dbytes=0 dios=0\n8:16 rbytes=4 wbytes=5 rios=1 wios=1\n";
+        assert_eq!(io_stat(v2), (4100, 1005));
+        let v1 = "8:0 Read 4096\n8:0 Write 1000\n8:0 Sync 5096\n8:0 Total 5096\n8:16 Read 4\nTotal 5100\n";
+        assert_eq!(io_service_bytes(v1), (4100, 1000));
+        assert_eq!(io_stat(""), (0, 0));
+    }
 }

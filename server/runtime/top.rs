@@ -1,0 +1,29 @@
+//! Top: the processes of a running container, as the host sees them.
+
+use super::error::{not_running, Error, Result};
+use super::Runtime;
+use crate::sys::procs::{self, Process};
+
+impl Runtime {
+    /// By pid.
+    pub async fn top(&self, key: &str) -> Result<Vec<Process>> {
+        let c = self.find(key)?;
+        {
+            let st = c.state();
+            if st.removed {
+                return Err(Error::NotFound(key.into()));
+            }
+            if !st.record.status.is_running() {
+                return Err(not_running(&c.name()));
+            }
+        }
+        let pids = self.host.pids(&c.id);
+        let mut out: Vec<Process> = tokio::task::spawn_blocking(move || {
+            pids.into_iter().filter_map(procs::process).collect()
+        })
+        .await
+        .unwrap_or_default();
+        out.sort_by_key(|p| p.pid);
+        Ok(out)
+    }
+}
