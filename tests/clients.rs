@@ -207,7 +207,7 @@ async fn cli_limits_update_stats_and_oom() {
     assert!(o.status.success(), "{o:?}");
     let inspect: serde_json::Value =
         serde_json::from_str(&stdout(&berth(&d, &["inspect", "svc"]))).unwrap();
-    let res = &inspect[0]["Resources"];
+    let res = &inspect[0]["HostConfig"];
     assert_eq!(res["Memory"], 64 << 20);
     assert_eq!(res["MemorySwap"], 128 << 20);
     assert_eq!(res["NanoCpus"], 500_000_000);
@@ -220,8 +220,8 @@ async fn cli_limits_update_stats_and_oom() {
     assert_eq!(stdout(&o), "svc\n", "{o:?}");
     let inspect: serde_json::Value =
         serde_json::from_str(&stdout(&berth(&d, &["inspect", "svc"]))).unwrap();
-    assert_eq!(inspect[0]["Resources"]["Memory"], 100 << 20);
-    assert_eq!(inspect[0]["Resources"]["MemorySwap"], -1);
+    assert_eq!(inspect[0]["HostConfig"]["Memory"], 100 << 20);
+    assert_eq!(inspect[0]["HostConfig"]["MemorySwap"], -1);
     let o = berth(&d, &["update", "--cpus", "1000", "svc"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("invalid cpus 1000"));

@@ -3,7 +3,7 @@
 
 use crate::Failure;
 use berth::pb;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -29,12 +29,6 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum Format {
-    Table,
-    Json,
-}
-
 #[derive(Subcommand)]
 pub enum Command {
     /// Create a container: berth create [OPTIONS] ROOTFS COMMAND [ARG...]
@@ -58,6 +52,35 @@ pub enum Command {
     },
     /// Start one or more containers.
     Start { containers: Vec<String> },
+    /// Stop (if running) and start one or more containers.
+    Restart {
+        /// Seconds to wait before SIGKILL (default: the container's, 10).
+        #[arg(short = 't', long = "time", allow_negative_numbers = true)]
+        time: Option<i32>,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Rename a container: berth rename CONTAINER NEW_NAME
+    Rename { container: String, name: String },
+    /// Show the processes of a running container.
+    Top { container: String },
+    /// Manage containers: berth container prune.
+    Container {
+        #[command(subcommand)]
+        command: ContainerCommand,
+    },
+    /// Show the client's and the daemon's versions.
+    Version {
+        /// json, or a Go template.
+        #[arg(short, long, default_value = "")]
+        format: String,
+    },
+    /// Show the daemon's settings and what it holds.
+    Info {
+        /// json, or a Go template.
+        #[arg(short, long, default_value = "")]
+        format: String,
+    },
     /// Stop one or more containers: stop signal, grace period, then SIGKILL.
     Stop {
         /// Seconds to wait before SIGKILL (default: the container's, 10).
@@ -108,16 +131,7 @@ pub enum Command {
         containers: Vec<String>,
     },
     /// List containers.
-    Ps {
-        /// Show all containers (default shows just running).
-        #[arg(short, long)]
-        all: bool,
-        /// Only show ids.
-        #[arg(short, long)]
-        quiet: bool,
-        #[arg(long, value_enum, default_value = "table")]
-        format: Format,
-    },
+    Ps(PsArgs),
     /// Show a container's output.
     Logs(LogsArgs),
     /// Change the resource limits of one or more containers.
@@ -133,18 +147,22 @@ pub enum Command {
         /// Print one sample and exit.
         #[arg(long)]
         no_stream: bool,
-        #[arg(long, value_enum, default_value = "table")]
-        format: Format,
+        /// table, json, or a Go template ({{.Name}} {{.CPUPerc}}; "table
+        /// {{…}}" adds a header).
+        #[arg(long, default_value = "table")]
+        format: String,
         containers: Vec<String>,
     },
     /// Show the configuration and state of containers.
     Inspect {
-        #[arg(long, value_enum, default_value = "json")]
-        format: Format,
+        /// json, table, or a Go template ({{.State.ExitCode}}).
+        #[arg(short, long, default_value = "json")]
+        format: String,
         #[arg(required = true)]
         containers: Vec<String>,
     },
-    /// Stream events: --filter container=NAME, event=die, label=k=v.
+    /// Stream events: --filter container=NAME, event=die, label=k=v,
+    /// type=container.
     Events(EventsArgs),
 }
 
@@ -293,6 +311,47 @@ pub struct EventsArgs {
     /// duration ago.
     #[arg(long)]
     pub until: Option<String>,
-    #[arg(long, value_enum, default_value = "table")]
-    pub format: Format,
+    /// table, json, or a Go template ({{.Action}} {{.Actor.Attributes.name}}).
+    #[arg(long, default_value = "table")]
+    pub format: String,
+}
+
+#[derive(Args)]
+pub struct PsArgs {
+    /// Show all containers (default shows just running).
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only show ids.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Show the last N created containers (all states).
+    #[arg(short = 'n', long)]
+    pub last: Option<usize>,
+    /// Show the latest created container (all states).
+    #[arg(short, long)]
+    pub latest: bool,
+    /// Do not truncate ids and commands.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Filter: status=(created|running|paused|exited), name=, label=KEY or
+    /// label=KEY=VALUE, id=, exited=CODE.
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// table, json, or a Go template ({{.ID}} {{.Names}}; "table {{…}}"
+    /// adds a header).
+    #[arg(long, default_value = "table")]
+    pub format: String,
+}
+
+#[derive(Subcommand)]
+pub enum ContainerCommand {
+    /// Remove all containers that are not running.
+    Prune {
+        /// Do not ask for confirmation.
+        #[arg(short, long)]
+        force: bool,
+        /// label=KEY, label=KEY=VALUE, until=TIME (RFC 3339 or a duration ago).
+        #[arg(long)]
+        filter: Vec<String>,
+    },
 }

@@ -5,11 +5,13 @@
 mod args;
 mod commands;
 mod output;
+mod template;
+mod views;
 
 use args::{Cli, Command};
 use berth::pb::containers_client::ContainersClient;
 use clap::Parser;
-use commands::{events, inspect, lifecycle, logs};
+use commands::{events, inspect, lifecycle, logs, system};
 use std::process::ExitCode;
 use tonic::transport::Channel;
 
@@ -73,6 +75,12 @@ async fn connect(cli: &Cli) -> Result<Channel, Failure> {
 }
 
 async fn run(cli: Cli) -> Result<u8, Failure> {
+    // The client's version needs no daemon; the daemon's part follows.
+    if let Command::Version { format } = &cli.command {
+        if format.is_empty() {
+            system::client_version();
+        }
+    }
     let channel = connect(&cli).await?;
     let mut api = ContainersClient::new(channel.clone());
     match cli.command {
@@ -84,6 +92,12 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             create,
         } => lifecycle::run(&mut api, detach, rm, sig_proxy && !detach, create).await,
         Command::Start { containers } => lifecycle::start(&api, &containers).await,
+        Command::Restart { time, containers } => lifecycle::restart(&api, time, &containers).await,
+        Command::Rename { container, name } => lifecycle::rename(&mut api, container, name).await,
+        Command::Top { container } => inspect::top(&mut api, container).await,
+        Command::Container { command } => system::container(&mut api, command).await,
+        Command::Version { format } => system::version(channel, &format).await,
+        Command::Info { format } => system::info(channel, &format).await,
         Command::Stop {
             time,
             signal,
@@ -110,7 +124,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             containers,
         } => inspect::stats(&mut api, no_stream, format, containers).await,
         Command::Logs(q) => logs::logs(&mut api, q).await,
-        Command::Ps { all, quiet, format } => inspect::ps(&mut api, all, quiet, format).await,
+        Command::Ps(a) => inspect::ps(&mut api, a).await,
         Command::Inspect { format, containers } => {
             inspect::inspect(&mut api, format, containers).await
         }

@@ -44,17 +44,7 @@ fn rfc3339(ts: &Option<prost_types::Timestamp>) -> Value {
     }
 }
 
-fn status_name(s: i32) -> &'static str {
-    match Status::try_from(s) {
-        Ok(Status::Created) => "created",
-        Ok(Status::Running) => "running",
-        Ok(Status::Paused) => "paused",
-        Ok(Status::Exited) => "exited",
-        _ => "unknown",
-    }
-}
-
-fn action_name(a: i32) -> String {
+pub fn action_name(a: i32) -> String {
     Action::try_from(a)
         .map(|a| {
             a.as_str_name()
@@ -62,53 +52,6 @@ fn action_name(a: i32) -> String {
                 .to_ascii_lowercase()
         })
         .unwrap_or_else(|_| format!("action{a}"))
-}
-
-pub fn container_json(c: &pb::Container) -> Value {
-    let cfg = c.config.clone().unwrap_or_default();
-    let st = c.state.unwrap_or_default();
-    let res = cfg.resources.unwrap_or_default();
-    json!({
-        "Id": c.id,
-        "Name": c.name,
-        "Created": rfc3339(&c.created_at),
-        "State": {
-            "Status": status_name(st.status),
-            "Running": st.status == Status::Running as i32 || st.status == Status::Paused as i32,
-            "Paused": st.status == Status::Paused as i32,
-            "Pid": st.pid,
-            "ExitCode": st.exit_code,
-            "Signal": st.signal,
-            "StartedAt": rfc3339(&st.started_at),
-            "FinishedAt": rfc3339(&st.finished_at),
-            "OOMKilled": st.oom_killed,
-            "ExitCount": st.exit_count,
-        },
-        "Config": {
-            "Rootfs": cfg.rootfs,
-            "Cmd": cfg.args,
-            "Env": cfg.env,
-            "WorkingDir": cfg.working_dir,
-            "Hostname": cfg.hostname,
-            "Labels": cfg.labels,
-            "Init": cfg.init,
-            "StopSignal": cfg.stop_signal,
-            "StopTimeout": cfg.stop_timeout_seconds,
-            "Network": cfg.network,
-            "Mounts": cfg.mounts.iter().map(|m| json!({
-                "Source": m.source,
-                "Destination": m.destination,
-                "ReadOnly": m.read_only,
-            })).collect::<Vec<_>>(),
-        },
-        "Resources": {
-            "Memory": res.memory_limit_bytes.unwrap_or(0),
-            "MemorySwap": res.memory_swap_limit_bytes.unwrap_or(0),
-            "NanoCpus": (res.cpus.unwrap_or(0.0) * 1e9).round() as i64,
-            "CpuShares": res.cpu_shares.unwrap_or(0),
-            "PidsLimit": res.pids_limit.unwrap_or(0),
-        },
-    })
 }
 
 /// An event as JSON, with only the fields that apply to its action: a
@@ -172,7 +115,7 @@ pub fn event_line(e: &pb::Event) -> String {
     )
 }
 
-fn secs_since(ts: &Option<prost_types::Timestamp>) -> u64 {
+pub fn secs_since(ts: &Option<prost_types::Timestamp>) -> u64 {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -198,7 +141,7 @@ pub fn human(secs: u64) -> String {
     }
 }
 
-fn status_text(st: &pb::ContainerState) -> String {
+pub fn status_text(st: &pb::ContainerState) -> String {
     match Status::try_from(st.status) {
         Ok(Status::Created) => "Created".into(),
         Ok(Status::Running) => format!("Up {}", human(secs_since(&st.started_at))),
@@ -212,7 +155,7 @@ fn status_text(st: &pb::ContainerState) -> String {
     }
 }
 
-fn truncate(s: &str, n: usize) -> String {
+pub fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_string()
     } else {
@@ -247,7 +190,7 @@ pub fn stats_json(c: &pb::ContainerStats) -> Value {
     json!({
         "ID": c.id,
         "Name": c.name,
-        "Status": status_name(c.status),
+        "Status": crate::views::status_name(c.status),
         "CPUPerc": c.cpu_percent,
         "CPUUsageNanos": c.cpu_usage_nanos,
         "MemUsage": c.memory_usage_bytes,
@@ -255,6 +198,10 @@ pub fn stats_json(c: &pb::ContainerStats) -> Value {
         "MemCache": c.memory_cache_bytes,
         "PIDs": c.pids_current,
         "PIDsLimit": c.pids_limit,
+        "NetRx": c.net_rx_bytes,
+        "NetTx": c.net_tx_bytes,
+        "BlockRead": c.block_read_bytes,
+        "BlockWrite": c.block_write_bytes,
     })
 }
 
@@ -263,22 +210,13 @@ pub fn stats_table(stats: &[pb::ContainerStats]) -> String {
     let rows: Vec<Vec<String>> = stats
         .iter()
         .map(|c| {
-            let mem_percent = match c.memory_limit_bytes {
-                0 => 0.0,
-                l => c.memory_usage_bytes as f64 / l as f64 * 100.0,
-            };
-            vec![
-                c.id.chars().take(12).collect(),
-                c.name.clone(),
-                format!("{:.2}%", c.cpu_percent),
-                format!(
-                    "{} / {}",
-                    bytes(c.memory_usage_bytes),
-                    bytes(c.memory_limit_bytes)
-                ),
-                format!("{mem_percent:.2}%"),
-                c.pids_current.to_string(),
+            let v = crate::views::stats_row(c);
+            let cell = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+            [
+                "ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs",
             ]
+            .map(cell)
+            .to_vec()
         })
         .collect();
     table(
@@ -288,13 +226,15 @@ pub fn stats_table(stats: &[pb::ContainerStats]) -> String {
             "CPU %",
             "MEM USAGE / LIMIT",
             "MEM %",
+            "NET I/O",
+            "BLOCK I/O",
             "PIDS",
         ],
         &rows,
     )
 }
 
-pub fn ps_table(containers: &[pb::Container]) -> String {
+pub fn ps_table(containers: &[pb::Container], no_trunc: bool) -> String {
     let header = [
         "CONTAINER ID",
         "ROOTFS",
@@ -308,10 +248,15 @@ pub fn ps_table(containers: &[pb::Container]) -> String {
         .map(|c| {
             let cfg = c.config.clone().unwrap_or_default();
             let st = c.state.unwrap_or_default();
+            let command = cfg.args.join(" ");
+            let (id, command) = match no_trunc {
+                true => (c.id.clone(), command),
+                false => (c.id.chars().take(12).collect(), truncate(&command, 20)),
+            };
             vec![
-                c.id.chars().take(12).collect(),
+                id,
                 truncate(&cfg.rootfs, 20),
-                format!("\"{}\"", truncate(&cfg.args.join(" "), 20)),
+                format!("\"{command}\""),
                 format!("{} ago", human(secs_since(&c.created_at))),
                 status_text(&st),
                 c.name.clone(),
@@ -319,6 +264,45 @@ pub fn ps_table(containers: &[pb::Container]) -> String {
         })
         .collect();
     table(&header, &rows)
+}
+
+/// `docker top`'s table (ps -ef's columns): UID PID PPID C STIME TTY TIME
+/// CMD, users named from the host's /etc/passwd.
+pub fn top_table(processes: &[pb::Process]) -> String {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let user = |uid: u32| {
+        passwd
+            .lines()
+            .map(|l| l.split(':').collect::<Vec<_>>())
+            .find(|f| f.len() > 2 && f[2] == uid.to_string())
+            .map_or(uid.to_string(), |f| f[0].to_string())
+    };
+    let rows: Vec<Vec<String>> = processes
+        .iter()
+        .map(|p| {
+            let cpu = std::time::Duration::from_nanos(p.cpu_nanos);
+            let up = secs_since(&p.started_at).max(1);
+            let stime = p.started_at.map_or(String::new(), |t| {
+                let secs = t.seconds.max(0) as u64;
+                format!("{:02}:{:02}", secs / 3600 % 24, secs / 60 % 60)
+            });
+            let t = cpu.as_secs();
+            vec![
+                user(p.uid),
+                p.pid.to_string(),
+                p.ppid.to_string(),
+                (t * 100 / up).to_string(),
+                stime,
+                p.tty.clone(),
+                format!("{:02}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60),
+                p.command.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"],
+        &rows,
+    )
 }
 
 /// Columns padded to their widest cell, three spaces apart.

@@ -1,8 +1,9 @@
 //! events: the daemon's event stream, replayed and followed.
 
 use super::{key_value, parse_since, parse_time, Since};
-use crate::args::{EventsArgs, Format};
-use crate::{output, Failure};
+use crate::args::EventsArgs;
+use crate::template::Format;
+use crate::{output, views, Failure};
 use berth::pb::{self, events_client::EventsClient};
 use tonic::transport::Channel;
 
@@ -12,10 +13,11 @@ use tonic::transport::Channel;
 /// printed twice.
 pub async fn events(channel: Channel, a: EventsArgs) -> Result<u8, Failure> {
     let mut req = subscription(&a)?;
+    let format = Format::parse(&a.format)?;
     let mut client = EventsClient::new(channel);
     let mut lost = false;
     loop {
-        let ended = follow(&mut client, &mut req, &a, &mut lost).await;
+        let ended = follow(&mut client, &mut req, &format, &mut lost).await;
         match ended {
             Ok(()) => return Ok(0),
             Err(s) if super::unavailable(&s) => {
@@ -41,7 +43,7 @@ pub async fn events(channel: Channel, a: EventsArgs) -> Result<u8, Failure> {
 async fn follow(
     client: &mut EventsClient<Channel>,
     req: &mut pb::SubscribeRequest,
-    a: &EventsArgs,
+    format: &Format,
     lost: &mut bool,
 ) -> Result<(), tonic::Status> {
     let response = client.subscribe(req.clone()).await?;
@@ -62,9 +64,15 @@ async fn follow(
     while let Some(ev) = stream.message().await? {
         req.since_seq = Some(ev.seq);
         req.since = None;
-        match a.format {
+        match format {
             Format::Json => output::outln!("{}", output::event_json(&ev)),
             Format::Table => output::outln!("{}", output::event_line(&ev)),
+            Format::Template(t) => {
+                let line = t
+                    .render(&views::event(&ev))
+                    .map_err(|f| tonic::Status::invalid_argument(f.0))?;
+                output::outln!("{line}");
+            }
         }
     }
     Ok(())
@@ -79,6 +87,7 @@ fn subscription(a: &EventsArgs) -> Result<pb::SubscribeRequest, Failure> {
         None => {}
     }
     req.until = a.until.as_deref().map(parse_time).transpose()?;
+    let mut types = Vec::new();
     for f in &a.filter {
         let (k, v) = key_value(f, "filter")?;
         match k.as_str() {
@@ -93,13 +102,60 @@ fn subscription(a: &EventsArgs) -> Result<pb::SubscribeRequest, Failure> {
                 let (lk, lv) = key_value(&v, "label filter")?;
                 req.labels.insert(lk, lv);
             }
+            "type" => types.push(v),
             _ => {
                 return Err(Failure(
-                    format!("invalid filter {k:?}: use container=, event= or label="),
+                    format!("invalid filter {k:?}: use container=, event=, label= or type="),
                     125,
                 ))
             }
         }
     }
+    by_type(&mut req, &types)?;
     Ok(req)
+}
+
+/// `type=container` and `type=daemon`, as actions: berth's events are of
+/// those two types. An event filter narrows them further.
+fn by_type(req: &mut pb::SubscribeRequest, types: &[String]) -> Result<(), Failure> {
+    if types.is_empty() {
+        return Ok(());
+    }
+    let mut actions = Vec::new();
+    for t in types {
+        match t.as_str() {
+            "container" => actions.extend(
+                (1..)
+                    .map_while(|n| pb::Action::try_from(n).ok())
+                    .filter(|a| *a != pb::Action::DaemonStart)
+                    .map(|a| a as i32),
+            ),
+            "daemon" => actions.push(pb::Action::DaemonStart as i32),
+            _ => {
+                return Err(Failure(
+                    format!(
+                        "invalid type filter {t:?}: berth's events are of type container or daemon"
+                    ),
+                    125,
+                ))
+            }
+        }
+    }
+    req.actions = match req.actions.is_empty() {
+        true => actions,
+        false => req
+            .actions
+            .iter()
+            .copied()
+            .filter(|a| actions.contains(a))
+            .collect(),
+    };
+    if req.actions.is_empty() {
+        // Nothing can match; say so rather than stream everything.
+        return Err(Failure(
+            "no event matches both the type and the event filters".into(),
+            125,
+        ));
+    }
+    Ok(())
 }

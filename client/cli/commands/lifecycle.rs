@@ -83,6 +83,29 @@ pub async fn start(api: &Api, containers: &[String]) -> Result<u8, Failure> {
     .await
 }
 
+pub async fn restart(api: &Api, time: Option<i32>, containers: &[String]) -> Result<u8, Failure> {
+    each(containers, |id| {
+        let mut api = api.clone();
+        async move {
+            let req = pb::RestartRequest {
+                id,
+                timeout_seconds: time,
+            };
+            api.restart(req).await.map(drop)
+        }
+    })
+    .await
+}
+
+pub async fn rename(api: &mut Api, container: String, name: String) -> Result<u8, Failure> {
+    api.rename(pb::RenameRequest {
+        id: container,
+        name,
+    })
+    .await?;
+    Ok(0)
+}
+
 pub async fn stop(
     api: &Api,
     time: Option<i32>,

@@ -6,6 +6,7 @@ pub mod inspect;
 pub mod lifecycle;
 pub mod logs;
 pub mod signals;
+pub mod system;
 
 use crate::Failure;
 

@@ -1,0 +1,165 @@
+//! The daemon itself: version, info, and container prune.
+
+use crate::args::ContainerCommand;
+use crate::template::Format;
+use crate::{output, views, Api, Failure};
+use berth::pb::{self, system_client::SystemClient};
+use serde_json::json;
+use tonic::transport::Channel;
+
+const CLIENT_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The client's half of `berth version`, printed before the daemon is
+/// asked, so it shows even when the daemon cannot be reached.
+pub fn client_version() {
+    output::out!(
+        "Client:\n Version:    {CLIENT_VERSION}\n API:        berth.v1\n OS/Arch:    {}/{}\n",
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    );
+}
+
+pub async fn version(channel: Channel, format: &str) -> Result<u8, Failure> {
+    let v = SystemClient::new(channel)
+        .version(pb::VersionRequest {})
+        .await?
+        .into_inner();
+    let value = json!({
+        "Client": {
+            "Version": CLIENT_VERSION,
+            "ApiVersion": "berth.v1",
+            "Os": std::env::consts::OS,
+            "Arch": std::env::consts::ARCH,
+        },
+        "Server": {
+            "Version": v.version,
+            "ApiVersion": v.api_version,
+            "Os": v.os,
+            "Arch": v.arch,
+            "KernelVersion": v.kernel_version,
+        },
+    });
+    if print_formatted(format, &value)? {
+        return Ok(0);
+    }
+    output::out!(
+        "\nServer:\n Version:    {}\n API:        {}\n OS/Arch:    {}/{}\n Kernel:     {}\n",
+        v.version,
+        v.api_version,
+        v.os,
+        v.arch,
+        v.kernel_version
+    );
+    Ok(0)
+}
+
+pub async fn info(channel: Channel, format: &str) -> Result<u8, Failure> {
+    let i = SystemClient::new(channel)
+        .info(pb::InfoRequest {})
+        .await?
+        .into_inner();
+    let value = json!({
+        "ServerVersion": i.version,
+        "Containers": i.containers,
+        "ContainersRunning": i.containers_running,
+        "ContainersPaused": i.containers_paused,
+        "ContainersStopped": i.containers_stopped,
+        "CgroupVersion": i.cgroup_version.to_string(),
+        "CgroupDriver": i.cgroup_driver,
+        "CgroupParent": i.cgroup_parent,
+        "RootDir": i.root,
+        "KernelVersion": i.kernel_version,
+        "OperatingSystem": i.operating_system,
+        "Architecture": i.arch,
+        "NCPU": i.cpus,
+        "MemTotal": i.memory_bytes,
+        "Name": i.name,
+        "EventsSeq": i.events_seq,
+    });
+    if print_formatted(format, &value)? {
+        return Ok(0);
+    }
+    output::out!(
+        "Server Version: {}\nContainers: {}\n Running: {}\n Paused: {}\n Stopped: {}\nCgroup Driver: {}\nCgroup Version: {}\nCgroup Parent: {}\nKernel Version: {}\nOperating System: {}\nArchitecture: {}\nCPUs: {}\nTotal Memory: {}\nName: {}\nBerth Root Dir: {}\nEvents: {} (last seq)\n",
+        i.version,
+        i.containers,
+        i.containers_running,
+        i.containers_paused,
+        i.containers_stopped,
+        i.cgroup_driver,
+        i.cgroup_version,
+        i.cgroup_parent,
+        i.kernel_version,
+        i.operating_system,
+        i.arch,
+        i.cpus,
+        output::bytes(i.memory_bytes),
+        i.name,
+        i.root,
+        i.events_seq
+    );
+    Ok(0)
+}
+
+/// Prints `value` for `--format json` or a template; false for the
+/// default text.
+fn print_formatted(format: &str, value: &serde_json::Value) -> Result<bool, Failure> {
+    match Format::parse(format)? {
+        Format::Table => Ok(false),
+        Format::Json => {
+            output::outln!("{value}");
+            Ok(true)
+        }
+        Format::Template(t) => {
+            output::outln!("{}", t.render(value)?);
+            Ok(true)
+        }
+    }
+}
+
+pub async fn container(api: &mut Api, command: ContainerCommand) -> Result<u8, Failure> {
+    let ContainerCommand::Prune { force, filter } = command;
+    let mut req = pb::PruneRequest::default();
+    for f in &filter {
+        let (k, v) = super::key_value(f, "filter")?;
+        match k.as_str() {
+            "label" => {
+                let (lk, lv) = v.split_once('=').unwrap_or((&v, ""));
+                req.labels.insert(lk.into(), lv.into());
+            }
+            "until" => req.until = Some(super::parse_time(&v)?),
+            _ => {
+                return Err(Failure(
+                    format!("invalid filter {k:?}: use label= or until="),
+                    125,
+                ))
+            }
+        }
+    }
+    if !force && !confirmed()? {
+        return Ok(0);
+    }
+    let r = api.prune(req).await?.into_inner();
+    if !r.removed.is_empty() {
+        output::outln!("Deleted Containers:");
+        for id in &r.removed {
+            output::outln!("{id}");
+        }
+        output::outln!("");
+    }
+    output::outln!("Total reclaimed space: {}", views::si(r.reclaimed_bytes));
+    Ok(0)
+}
+
+/// Docker's question before a prune; anything but y or yes is no.
+fn confirmed() -> Result<bool, Failure> {
+    eprint!("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| Failure(format!("cannot read the answer: {e}"), 1))?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}

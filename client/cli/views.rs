@@ -1,0 +1,274 @@
+//! Containers, stats and events shaped as Docker shows them, for
+//! `inspect` and for Go templates: Docker's field names wherever Docker
+//! has the field, berth's own beside them where it knows more.
+
+use crate::output::{bytes, human, secs_since};
+use berth::pb::{self, Action, Status};
+use serde_json::{json, Value};
+
+pub fn status_name(s: i32) -> &'static str {
+    match Status::try_from(s) {
+        Ok(Status::Created) => "created",
+        Ok(Status::Running) => "running",
+        Ok(Status::Paused) => "paused",
+        Ok(Status::Exited) => "exited",
+        _ => "unknown",
+    }
+}
+
+fn rfc3339(ts: &Option<prost_types::Timestamp>) -> Value {
+    match ts {
+        Some(t) => Value::String(t.to_string()),
+        None => Value::Null,
+    }
+}
+
+/// `berth inspect`: every setting in force, under Docker's names.
+pub fn inspect(c: &pb::Container) -> Value {
+    let cfg = c.config.clone().unwrap_or_default();
+    let st = c.state.unwrap_or_default();
+    let res = cfg.resources.unwrap_or_default();
+    let running = st.status == Status::Running as i32 || st.status == Status::Paused as i32;
+    let network = match cfg.network.as_str() {
+        "" => "none",
+        n => n,
+    };
+    let log_config = json!({
+        "Type": "berth",
+        // 0: the daemon's default, shown as Docker shows an unset option.
+        "Config": {
+            "max-size": (cfg.log_max_size_bytes > 0).then(|| cfg.log_max_size_bytes.to_string()),
+            "max-file": (cfg.log_max_files > 0).then(|| cfg.log_max_files.to_string()),
+        },
+    });
+    json!({
+        "Id": c.id,
+        "Created": rfc3339(&c.created_at),
+        "Path": cfg.args.first(),
+        "Args": cfg.args.get(1..).unwrap_or_default(),
+        "State": {
+            "Status": status_name(st.status),
+            "Running": running,
+            "Paused": st.status == Status::Paused as i32,
+            "Restarting": false,
+            "OOMKilled": st.oom_killed,
+            "Dead": false,
+            "Pid": st.pid,
+            "ExitCode": st.exit_code,
+            "Error": "",
+            "StartedAt": rfc3339(&st.started_at),
+            "FinishedAt": rfc3339(&st.finished_at),
+            "Signal": st.signal,
+            "ExitCount": st.exit_count,
+        },
+        "Name": format!("/{}", c.name),
+        "RestartCount": 0,
+        "HostConfig": {
+            "Binds": cfg.mounts.iter().map(|m| match m.read_only {
+                true => format!("{}:{}:ro", m.source, m.destination),
+                false => format!("{}:{}", m.source, m.destination),
+            }).collect::<Vec<_>>(),
+            "NetworkMode": network,
+            "AutoRemove": cfg.auto_remove,
+            "Privileged": cfg.privileged,
+            "ReadonlyRootfs": cfg.read_only,
+            "CapAdd": cfg.cap_add,
+            "CapDrop": cfg.cap_drop,
+            "Init": cfg.init,
+            "LogConfig": log_config,
+            "Memory": res.memory_limit_bytes.unwrap_or(0),
+            "MemorySwap": res.memory_swap_limit_bytes.unwrap_or(0),
+            "NanoCpus": (res.cpus.unwrap_or(0.0) * 1e9).round() as i64,
+            "CpuShares": res.cpu_shares.unwrap_or(0),
+            "PidsLimit": res.pids_limit.unwrap_or(0),
+        },
+        "Mounts": cfg.mounts.iter().map(|m| json!({
+            "Type": "bind",
+            "Source": m.source,
+            "Destination": m.destination,
+            "Mode": if m.read_only { "ro" } else { "" },
+            "RW": !m.read_only,
+            "Propagation": "rprivate",
+        })).collect::<Vec<_>>(),
+        "Config": {
+            "Hostname": cfg.hostname,
+            "User": cfg.user,
+            "Env": cfg.env,
+            "Cmd": cfg.args,
+            "WorkingDir": cfg.working_dir,
+            "Labels": cfg.labels,
+            "StopSignal": cfg.stop_signal,
+            "StopTimeout": cfg.stop_timeout_seconds,
+            "Rootfs": cfg.rootfs,
+        },
+        "NetworkSettings": { "Networks": { network: {} } },
+    })
+}
+
+fn id(id: &str, no_trunc: bool) -> String {
+    match no_trunc {
+        true => id.to_string(),
+        false => id.chars().take(12).collect(),
+    }
+}
+
+fn labels(l: &std::collections::HashMap<String, String>) -> String {
+    let mut pairs: Vec<String> = l.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    pairs.sort();
+    pairs.join(",")
+}
+
+/// A `berth ps` row, with the fields of `docker ps --format`.
+pub fn ps_row(c: &pb::Container, no_trunc: bool) -> Value {
+    let cfg = c.config.clone().unwrap_or_default();
+    let st = c.state.unwrap_or_default();
+    let command = cfg.args.join(" ");
+    let command = match no_trunc {
+        true => command,
+        false => crate::output::truncate(&command, 20),
+    };
+    let created = c.created_at.map(|t| {
+        let secs = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.seconds.max(0) as u64);
+        humantime::format_rfc3339_seconds(secs).to_string()
+    });
+    json!({
+        "ID": id(&c.id, no_trunc),
+        "Image": cfg.rootfs,
+        "Command": format!("\"{command}\""),
+        "CreatedAt": created,
+        "RunningFor": format!("{} ago", human(secs_since(&c.created_at))),
+        "Ports": "",
+        "State": status_name(st.status),
+        "Status": crate::output::status_text(&st),
+        "Size": "",
+        "Names": c.name,
+        "Labels": labels(&cfg.labels),
+        "Mounts": cfg.mounts.iter().map(|m| m.destination.clone()).collect::<Vec<_>>().join(","),
+        "Networks": if cfg.network.is_empty() { "none" } else { &cfg.network },
+    })
+}
+
+/// What a `docker ps` table template's header row shows for each field.
+pub fn ps_header() -> Value {
+    json!({
+        "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND",
+        "CreatedAt": "CREATED AT", "RunningFor": "CREATED", "Ports": "PORTS",
+        "State": "STATE", "Status": "STATUS", "Size": "SIZE", "Names": "NAMES",
+        "Labels": "LABELS", "Mounts": "MOUNTS", "Networks": "NETWORKS",
+    })
+}
+
+/// A `berth stats` row, with the fields of `docker stats --format`.
+pub fn stats_row(c: &pb::ContainerStats) -> Value {
+    let mem_percent = match c.memory_limit_bytes {
+        0 => 0.0,
+        l => c.memory_usage_bytes as f64 / l as f64 * 100.0,
+    };
+    json!({
+        "Container": id(&c.id, false),
+        "ID": id(&c.id, false),
+        "Name": c.name,
+        "CPUPerc": format!("{:.2}%", c.cpu_percent),
+        "MemUsage": format!("{} / {}", bytes(c.memory_usage_bytes), bytes(c.memory_limit_bytes)),
+        "MemPerc": format!("{mem_percent:.2}%"),
+        "NetIO": format!("{} / {}", si(c.net_rx_bytes), si(c.net_tx_bytes)),
+        "BlockIO": format!("{} / {}", si(c.block_read_bytes), si(c.block_write_bytes)),
+        "PIDs": c.pids_current.to_string(),
+    })
+}
+
+pub fn stats_header() -> Value {
+    json!({
+        "Container": "CONTAINER", "ID": "CONTAINER ID", "Name": "NAME",
+        "CPUPerc": "CPU %", "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %",
+        "NetIO": "NET I/O", "BlockIO": "BLOCK I/O", "PIDs": "PIDS",
+    })
+}
+
+/// Bytes in decimal units, as `docker stats` shows network and block
+/// I/O: "0B", "1.2kB", "15.7MB".
+pub fn si(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1000.0 && unit + 1 < UNITS.len() {
+        v /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        return format!("{n}B");
+    }
+    // Three significant digits, trailing zeros dropped (Go's %.3g).
+    let digits = match v {
+        v if v >= 100.0 => 0,
+        v if v >= 10.0 => 1,
+        _ => 2,
+    };
+    let t = format!("{v:.digits$}");
+    let t = match t.contains('.') {
+        true => t.trim_end_matches('0').trim_end_matches('.'),
+        false => &t,
+    };
+    format!("{t}{}", UNITS[unit])
+}
+
+/// An event as `docker events --format` sees it: Type, Action, Actor
+/// (ID, Attributes), status, id, time, timeNano, scope; and berth's seq.
+pub fn event(e: &pb::Event) -> Value {
+    let time = e.time.unwrap_or_default();
+    let nanos = i128::from(time.seconds) * 1_000_000_000 + i128::from(time.nanos);
+    let action = Action::try_from(e.action).ok();
+    let mut attributes: serde_json::Map<String, Value> = e
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    let (kind, name) = match action {
+        Some(Action::DaemonStart) => {
+            attributes.insert(
+                "resumedFromSeq".into(),
+                json!(e.resumed_from_seq.to_string()),
+            );
+            ("daemon", "start".to_string())
+        }
+        _ => {
+            attributes.insert("name".into(), json!(e.name));
+            if let Some(code) = e.exit_code {
+                attributes.insert("exitCode".into(), json!(code.to_string()));
+            }
+            if matches!(action, Some(Action::Kill | Action::Die)) && e.signal != 0 {
+                attributes.insert("signal".into(), json!(e.signal.to_string()));
+            }
+            if action == Some(Action::Rename) {
+                attributes.insert("oldName".into(), json!(e.old_name));
+            }
+            ("container", crate::output::action_name(e.action))
+        }
+    };
+    json!({
+        "status": name,
+        "id": e.id,
+        "Type": kind,
+        "Action": name,
+        "Actor": { "ID": e.id, "Attributes": attributes },
+        "scope": "local",
+        "time": time.seconds,
+        "timeNano": nanos as i64,
+        "seq": e.seq,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimal_sizes_as_docker_stats() {
+        assert_eq!(si(0), "0B");
+        assert_eq!(si(999), "999B");
+        assert_eq!(si(1_234), "1.23kB");
+        assert_eq!(si(15_700_000), "15.7MB");
+        assert_eq!(si(21_000_000), "21MB");
+        assert_eq!(si(123_456_789), "123MB");
+    }
+}
