@@ -156,6 +156,17 @@ fn lines(d: &Daemon, args: &[&str]) -> Vec<String> {
     ok(berth(d, args)).lines().map(str::to_string).collect()
 }
 
+/// Every event journaled so far that `filter` lets through, through the
+/// template `format`.
+fn journal(d: &Daemon, filter: &str, format: &str) -> Vec<String> {
+    lines(
+        d,
+        &[
+            "events", "--since", "0", "--until", "0s", "--filter", filter, "--format", format,
+        ],
+    )
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn ps_inspect_events_and_stats_take_dockers_flags_and_templates() {
     let d = Daemon::start("cli-ps").await;
@@ -259,19 +270,10 @@ async fn ps_inspect_events_and_stats_take_dockers_flags_and_templates() {
 
     // events: type=container leaves out the daemon's own; a template sees
     // Docker's fields.
-    let events = lines(
+    let events = journal(
         &d,
-        &[
-            "events",
-            "--since",
-            "0",
-            "--until",
-            "0s",
-            "--filter",
-            "type=container",
-            "--format",
-            "{{.Type}} {{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}}",
-        ],
+        "type=container",
+        "{{.Type}} {{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}}",
     );
     assert_eq!(
         events,
@@ -284,19 +286,10 @@ async fn ps_inspect_events_and_stats_take_dockers_flags_and_templates() {
             "container create two <no value>",
         ]
     );
-    let daemon = lines(
+    let daemon = journal(
         &d,
-        &[
-            "events",
-            "--since",
-            "0",
-            "--until",
-            "0s",
-            "--filter",
-            "type=daemon",
-            "--format",
-            "{{.Type}} {{.Action}} {{.Actor.Attributes.resumedFromSeq}}",
-        ],
+        "type=daemon",
+        "{{.Type}} {{.Action}} {{.Actor.Attributes.resumedFromSeq}}",
     );
     assert_eq!(daemon, ["daemon start 0"]);
     assert_eq!(
@@ -420,19 +413,10 @@ async fn restart_top_rename_prune_version_and_info() {
     ok(berth(&d, &["restart", "-t", "1", "r"]));
     let new_pid = running(&d, "r").await;
     assert_ne!(new_pid, pid);
-    let seen = lines(
+    let seen = journal(
         &d,
-        &[
-            "events",
-            "--since",
-            "0",
-            "--until",
-            "0s",
-            "--filter",
-            "container=r",
-            "--format",
-            "{{.Action}}{{if .Actor.Attributes.signal}}({{.Actor.Attributes.signal}}){{end}}",
-        ],
+        "container=r",
+        "{{.Action}}{{if .Actor.Attributes.signal}}({{.Actor.Attributes.signal}}){{end}}",
     );
     assert_eq!(
         seen,
@@ -454,19 +438,10 @@ async fn restart_top_rename_prune_version_and_info() {
         !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("no such container"),
         "{o:?}"
     );
-    let renamed = lines(
+    let renamed = journal(
         &d,
-        &[
-            "events",
-            "--since",
-            "0",
-            "--until",
-            "0s",
-            "--filter",
-            "event=rename",
-            "--format",
-            "{{.Actor.Attributes.oldName}} -> {{.Actor.Attributes.name}}",
-        ],
+        "event=rename",
+        "{{.Actor.Attributes.oldName}} -> {{.Actor.Attributes.name}}",
     );
     assert_eq!(renamed, ["r -> r2"]);
     ok(berth(&d, &["create", "--name", "taken", &rootfs, "true"]));

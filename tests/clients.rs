@@ -432,54 +432,12 @@ async fn grpcurl_lists_services_and_runs_a_lifecycle() {
     assert!(health.contains("SERVING"), "{health}");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn python_example_drives_a_lifecycle() {
-    if !have(
-        "grpcio-tools",
-        Command::new("python3").args(["-c", "import grpc, grpc_tools"]),
-    ) {
-        return;
-    }
-    let d = Daemon::start("python").await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/python/lifecycle.py");
-    let o = Command::new("python3")
+/// Runs an example (`program script --socket … --rootfs …`) against a
+/// daemon of its own; it must see the whole lifecycle of `name`.
+async fn example(test: &str, program: &str, script: &str, name: &str) {
+    let d = Daemon::start(test).await;
+    let o = Command::new(program)
         .arg(script)
-        .arg("--socket")
-        .arg(&d.socket)
-        .arg("--rootfs")
-        .arg(rootfs())
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "{}\n{}",
-        stdout(&o),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let out = stdout(&o);
-    assert!(
-        out.contains("DIE py-example signal=9 exit_code=137"),
-        "{out}"
-    );
-    assert!(out.contains("DESTROY py-example"), "{out}");
-    assert!(out.contains("exit code 137"), "{out}");
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn node_example_drives_a_lifecycle() {
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/node");
-    if !have(
-        "the Node example's packages",
-        Command::new("node").current_dir(example).args([
-            "-e",
-            "require('@grpc/grpc-js'); require('@grpc/proto-loader')",
-        ]),
-    ) {
-        return;
-    }
-    let d = Daemon::start("node").await;
-    let o = Command::new("node")
-        .arg(format!("{example}/lifecycle.js"))
         .arg("--socket")
         .arg(&d.socket)
         .arg("--rootfs")
@@ -493,9 +451,42 @@ async fn node_example_drives_a_lifecycle() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert!(
-        out.contains("DIE node-example signal=9 exit_code=137"),
+        out.contains(&format!("DIE {name} signal=9 exit_code=137")),
         "{out}"
     );
-    assert!(out.contains("DESTROY node-example"), "{out}");
+    assert!(out.contains(&format!("DESTROY {name}")), "{out}");
     assert!(out.contains("exit code 137"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn python_example_drives_a_lifecycle() {
+    if !have(
+        "grpcio-tools",
+        Command::new("python3").args(["-c", "import grpc, grpc_tools"]),
+    ) {
+        return;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/python/lifecycle.py");
+    example("python", "python3", script, "py-example").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn node_example_drives_a_lifecycle() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/node");
+    if !have(
+        "the Node example's packages",
+        Command::new("node").current_dir(dir).args([
+            "-e",
+            "require('@grpc/grpc-js'); require('@grpc/proto-loader')",
+        ]),
+    ) {
+        return;
+    }
+    example(
+        "node",
+        "node",
+        &format!("{dir}/lifecycle.js"),
+        "node-example",
+    )
+    .await;
 }

@@ -535,6 +535,12 @@ async fn run_takes_dockers_flags_and_exit_codes() {
     assert_eq!(code, 126, "{err}");
     let (code, _, err) = berth(&["run", "--rm", &rootfs, "sh", "-c", "exit 3"]);
     assert_eq!(code, 3, "{err}");
+    // A command line that does not parse: 125, as docker's flag errors.
+    let (code, _, err) = berth(&["run", "--no-such-flag", &rootfs, "true"]);
+    assert_eq!(code, 125, "{err}");
+    assert!(err.contains("--no-such-flag"), "{err}");
+    let (code, out, _) = berth(&["run", "--help"]);
+    assert!(code == 0 && out.contains("Usage: berth run"), "{out}");
     let out = std::process::Command::new(berth_cli())
         .args(["--host", "unix:///nonexistent.sock", "run", &rootfs, "true"])
         .output()

@@ -35,7 +35,15 @@ impl From<berth::ConnectError> for Failure {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // As docker: a command line that does not parse exits 125 (help and
+    // --version print and exit 0).
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 125 } else { 0 });
+        }
+    };
     // `docker run` exits 125 when the daemon or the CLI fails (126 and 127
     // when the command cannot be run, the container's code otherwise).
     let is_run = matches!(cli.command, Command::Run { .. });

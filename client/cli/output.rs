@@ -165,25 +165,34 @@ pub fn truncate(s: &str, n: usize) -> String {
 
 /// Bytes as `docker stats` shows them: "1.535MiB", "64MiB".
 pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    scaled(n, 1024.0, ["B", "KiB", "MiB", "GiB", "TiB"], 4)
+}
+
+/// Bytes in decimal units, as `docker stats` shows network and block
+/// I/O: "0B", "1.23kB", "15.7MB" (three significant digits).
+pub fn si(n: u64) -> String {
+    scaled(n, 1000.0, ["B", "kB", "MB", "GB", "TB"], 3)
+}
+
+/// `n` in the largest unit it reaches (each `base` times the last), with
+/// `digits` significant digits and trailing zeros dropped.
+fn scaled(n: u64, base: f64, units: [&str; 5], digits: i32) -> String {
     let mut v = n as f64;
     let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
+    while v >= base && unit + 1 < units.len() {
+        v /= base;
         unit += 1;
     }
-    // Four significant digits, trailing zeros dropped.
-    let decimals = match v {
-        v if v >= 1000.0 => 0,
-        v if v >= 100.0 => 1,
-        v if v >= 10.0 => 2,
-        _ => 3,
-    };
+    if unit == 0 {
+        return format!("{n}B");
+    }
+    let whole = (v.max(1.0).log10().floor() as i32) + 1;
+    let decimals = (digits - whole).max(0) as usize;
     let mut text = format!("{v:.decimals$}");
     if text.contains('.') {
         text = text.trim_end_matches('0').trim_end_matches('.').to_string();
     }
-    format!("{text}{}", UNITS[unit])
+    format!("{text}{}", units[unit])
 }
 
 pub fn stats_json(c: &pb::ContainerStats) -> Value {
@@ -350,6 +359,12 @@ mod tests {
         assert_eq!(bytes(64 << 20), "64MiB");
         assert_eq!(bytes(1_609_564), "1.535MiB");
         assert_eq!(bytes(16_741_244_928), "15.59GiB");
+        assert_eq!(si(0), "0B");
+        assert_eq!(si(999), "999B");
+        assert_eq!(si(1_234), "1.23kB");
+        assert_eq!(si(15_700_000), "15.7MB");
+        assert_eq!(si(21_000_000), "21MB");
+        assert_eq!(si(123_456_789), "123MB");
     }
 
     #[test]

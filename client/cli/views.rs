@@ -2,7 +2,7 @@
 //! `inspect` and for Go templates: Docker's field names wherever Docker
 //! has the field, berth's own beside them where it knows more.
 
-use crate::output::{bytes, human, secs_since};
+use crate::output::{bytes, human, secs_since, si};
 use berth::pb::{self, Action, Status};
 use serde_json::{json, Value};
 
@@ -185,33 +185,6 @@ pub fn stats_header() -> Value {
     })
 }
 
-/// Bytes in decimal units, as `docker stats` shows network and block
-/// I/O: "0B", "1.2kB", "15.7MB".
-pub fn si(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut unit = 0;
-    while v >= 1000.0 && unit + 1 < UNITS.len() {
-        v /= 1000.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        return format!("{n}B");
-    }
-    // Three significant digits, trailing zeros dropped (Go's %.3g).
-    let digits = match v {
-        v if v >= 100.0 => 0,
-        v if v >= 10.0 => 1,
-        _ => 2,
-    };
-    let t = format!("{v:.digits$}");
-    let t = match t.contains('.') {
-        true => t.trim_end_matches('0').trim_end_matches('.'),
-        false => &t,
-    };
-    format!("{t}{}", UNITS[unit])
-}
-
 /// An event as `docker events --format` sees it: Type, Action, Actor
 /// (ID, Attributes), status, id, time, timeNano, scope; and berth's seq.
 pub fn event(e: &pb::Event) -> Value {
@@ -256,19 +229,4 @@ pub fn event(e: &pb::Event) -> Value {
         "timeNano": nanos as i64,
         "seq": e.seq,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decimal_sizes_as_docker_stats() {
-        assert_eq!(si(0), "0B");
-        assert_eq!(si(999), "999B");
-        assert_eq!(si(1_234), "1.23kB");
-        assert_eq!(si(15_700_000), "15.7MB");
-        assert_eq!(si(21_000_000), "21MB");
-        assert_eq!(si(123_456_789), "123MB");
-    }
 }

@@ -2,7 +2,7 @@
 
 use crate::args::ContainerCommand;
 use crate::template::Format;
-use crate::{output, views, Api, Failure};
+use crate::{output, Api, Failure};
 use berth::pb::{self, system_client::SystemClient};
 use serde_json::json;
 use tonic::transport::Channel;
@@ -147,7 +147,7 @@ pub async fn container(api: &mut Api, command: ContainerCommand) -> Result<u8, F
         }
         output::outln!("");
     }
-    output::outln!("Total reclaimed space: {}", views::si(r.reclaimed_bytes));
+    output::outln!("Total reclaimed space: {}", output::si(r.reclaimed_bytes));
     Ok(0)
 }
 
