@@ -11,15 +11,21 @@
 //!
 //! It is sans-I/O (bytes in, bytes out) so the fuzz target drives it
 //! directly. Frames pass through untouched except header blocks (HEADERS
-//! and its CONTINUATIONs): those are decoded with the client's HPACK state,
-//! the authority replaced if it must be, and encoded again as literals
-//! without indexing, so the HTTP/2 layer's own decoder never has a dynamic
-//! table to keep in step with the client's. The frames it writes are at
-//! most 16,384 bytes, the size every HTTP/2 peer accepts. A stream that
-//! does not begin with the HTTP/2 preface passes through as it is.
+//! and its CONTINUATIONs), which are decoded with the client's HPACK
+//! state. The connection's first block decides the rest:
+//! - it needs no change (berth's own client, grpc-go, grpc-js): it goes
+//!   on as it came, and so does everything after it, unread. (A client
+//!   that later sends an unusable authority meets the HTTP/2 layer's
+//!   refusal, as it would without this.)
+//! - its authority is replaced: from then on every block is encoded again,
+//!   as literals without indexing, so the HTTP/2 layer's own decoder never
+//!   has a dynamic table to keep in step with the client's. The frames it
+//!   writes are at most 16,384 bytes, the size every HTTP/2 peer accepts.
+//!
+//! A stream that does not begin with the HTTP/2 preface passes through as
+//! it is.
 
 use loona_hpack::Decoder;
-use std::borrow::Cow;
 
 /// The client connection preface (RFC 9113, 3.4).
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -74,6 +80,8 @@ struct Block {
     end_stream: bool,
     priority: Option<[u8; 5]>,
     fragment: Vec<u8>,
+    /// Its frames as they came, passed on if nothing changes.
+    raw: Vec<u8>,
 }
 
 /// One client connection's stream, as the HTTP/2 layer should see it.
@@ -84,6 +92,8 @@ pub struct Rewriter {
     partial: Vec<u8>,
     block: Option<Block>,
     decoder: Decoder<'static>,
+    /// A block was changed: every later one is encoded again.
+    rewriting: bool,
     /// The largest decoded header list let through (name and value bytes
     /// plus 32 for each field, as HTTP/2 counts it); a larger one ends the
     /// connection. Set above the HTTP/2 layer's own limit, so that it is
@@ -100,8 +110,15 @@ impl Rewriter {
             partial: Vec::new(),
             block: None,
             decoder,
+            rewriting: false,
             max_list,
         }
+    }
+
+    /// Whatever comes next passes as it is: the stream is not HTTP/2, or
+    /// its first header block needed no change.
+    pub fn passing_through(&self) -> bool {
+        matches!(self.state, State::Passthrough)
     }
 
     /// Takes the next bytes the client sent and appends what the HTTP/2
@@ -218,6 +235,7 @@ impl Rewriter {
                 end_stream: flags & END_STREAM != 0,
                 priority,
                 fragment: Vec::new(),
+                raw: Vec::new(),
             });
             fragment
         } else {
@@ -231,24 +249,44 @@ impl Rewriter {
             return Err(Error::Protocol("CONTINUATION without HEADERS"));
         };
         block.fragment.extend_from_slice(fragment);
-        if flags & END_HEADERS != 0 {
-            if let Some(block) = self.block.take() {
-                let fields = self.decode(&block.fragment)?;
+        if !self.rewriting {
+            block.raw.extend_from_slice(frame);
+        }
+        if flags & END_HEADERS == 0 {
+            return Ok(());
+        }
+        if let Some(block) = self.block.take() {
+            let (fields, changed) = self.decode(&block.fragment)?;
+            if !self.rewriting && !changed {
+                // Only the first block gets here: nothing was changed
+                // before it either.
+                out.extend_from_slice(&block.raw);
+                self.state = State::Passthrough;
+            } else {
+                self.rewriting = true;
                 write_block(&block, &encode(&fields), out);
             }
         }
         Ok(())
     }
 
-    /// The block's fields in order, with an unusable authority replaced.
-    fn decode(&mut self, fragment: &[u8]) -> Result<Fields, Error> {
+    /// The block's fields in order, with an unusable authority replaced,
+    /// and whether one was.
+    fn decode(&mut self, fragment: &[u8]) -> Result<(Fields, bool), Error> {
         let mut fields = Vec::new();
         let mut size = 0usize;
+        let mut changed = false;
         self.decoder
             .decode_with_cb(fragment, |name, value| {
                 size = size.saturating_add(name.len() + value.len() + 32);
                 if size <= self.max_list {
-                    let value = authority(&name, value).into_owned();
+                    let value = match unusable_authority(&name, &value) {
+                        true => {
+                            changed = true;
+                            LOCALHOST.to_vec()
+                        }
+                        false => value.into_owned(),
+                    };
                     fields.push((name.into_owned(), value));
                 }
             })
@@ -256,7 +294,7 @@ impl Rewriter {
         if size > self.max_list {
             return Err(Error::TooLarge(self.max_list));
         }
-        Ok(fields)
+        Ok((fields, changed))
     }
 }
 
@@ -286,13 +324,9 @@ fn headers_payload(flags: u8, payload: &[u8]) -> Result<(Option<[u8; 5]>, &[u8])
     }
 }
 
-/// The value to pass on: an `:authority` that is not a URI authority
-/// becomes "localhost"; everything else is kept.
-fn authority<'a>(name: &[u8], value: Cow<'a, [u8]>) -> Cow<'a, [u8]> {
-    if name != b":authority" || http::uri::Authority::try_from(&*value).is_ok() {
-        return value;
-    }
-    Cow::Borrowed(LOCALHOST)
+/// An `:authority` that is no URI authority: it becomes "localhost".
+fn unusable_authority(name: &[u8], value: &[u8]) -> bool {
+    name == b":authority" && http::uri::Authority::try_from(value).is_err()
 }
 
 /// The fields as HPACK literals without indexing, with literal names.

@@ -14,7 +14,10 @@ const READ_CHUNK: usize = 16 << 10;
 
 pub struct Rewritten<S> {
     inner: S,
-    rewriter: Rewriter,
+    /// None: bytes pass as they are (no longer needed, or
+    /// BERTH_UNIX_AUTHORITY_REWRITE=0, for benches/requests.rs to measure
+    /// what the rewriter costs).
+    rewriter: Option<Rewriter>,
     /// Rewritten bytes the HTTP/2 layer has not read yet, from `at`.
     ready: Vec<u8>,
     at: usize,
@@ -25,12 +28,20 @@ impl<S> Rewritten<S> {
     pub fn new(inner: S, max_header_list: usize) -> Self {
         Rewritten {
             inner,
-            rewriter: Rewriter::new(max_header_list),
+            rewriter: enabled().then(|| Rewriter::new(max_header_list)),
             ready: Vec::new(),
             at: 0,
             scratch: vec![0; READ_CHUNK].into_boxed_slice(),
         }
     }
+}
+
+/// Whether connections are read through the rewriter: yes, unless
+/// BERTH_UNIX_AUTHORITY_REWRITE=0.
+fn enabled() -> bool {
+    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ENABLED
+        .get_or_init(|| std::env::var_os("BERTH_UNIX_AUTHORITY_REWRITE").is_none_or(|v| v != "0"))
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Rewritten<S> {
@@ -40,6 +51,21 @@ impl<S: AsyncRead + Unpin> AsyncRead for Rewritten<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        // Once the rewriter has nothing more to do (the first header block
+        // needed no change) and what it produced is read, it is dropped and
+        // reads go straight to the socket.
+        let done = this
+            .rewriter
+            .as_ref()
+            .is_some_and(Rewriter::passing_through);
+        if done && this.at == this.ready.len() {
+            this.rewriter = None;
+            this.ready = Vec::new();
+            this.scratch = Box::default();
+        }
+        let Some(rewriter) = this.rewriter.as_mut() else {
+            return Pin::new(&mut this.inner).poll_read(cx, buf);
+        };
         // A read that yields only part of a frame header or header block
         // produces nothing yet: read again rather than report an end.
         while this.at == this.ready.len() {
@@ -51,7 +77,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Rewritten<S> {
             if read.is_empty() {
                 return Poll::Ready(Ok(()));
             }
-            this.rewriter
+            rewriter
                 .feed(read, &mut this.ready)
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         }

@@ -209,9 +209,9 @@ pub struct Container {
     pub dir: PathBuf,
     /// Serialises the operations on this container.
     pub op: tokio::sync::Mutex<()>,
-    /// A Restart is between its stop and its start: the exit is not one
-    /// auto_remove acts on.
-    pub restarting: std::sync::atomic::AtomicBool,
+    /// How many Restarts are between their stop and their start: their
+    /// exits are not ones auto_remove acts on.
+    pub restarting: std::sync::atomic::AtomicU32,
     state: Mutex<State>,
     /// Sent after every transition.
     pub changed: watch::Sender<()>,
@@ -224,7 +224,7 @@ impl Container {
             name: std::sync::RwLock::new(record.spec.name.clone()),
             dir,
             op: tokio::sync::Mutex::new(()),
-            restarting: std::sync::atomic::AtomicBool::new(false),
+            restarting: std::sync::atomic::AtomicU32::new(0),
             state: Mutex::new(State {
                 // The latest time the record knows of, after a restart.
                 last_event_at: record

@@ -52,7 +52,7 @@ impl Runtime {
         let due = {
             let st = c.state();
             st.record.spec.auto_remove && !st.removed && st.record.status == Status::Exited
-        } && !c.restarting.load(std::sync::atomic::Ordering::SeqCst);
+        } && c.restarting.load(std::sync::atomic::Ordering::SeqCst) == 0;
         if !due {
             return;
         }

@@ -13,13 +13,13 @@ impl Runtime {
     pub async fn restart(self: &Arc<Self>, key: &str, timeout: Option<i32>) -> Result<()> {
         let c = self.find(key)?;
         // The exit the stop causes is not the end auto_remove waits for.
-        c.restarting.store(true, Ordering::SeqCst);
+        c.restarting.fetch_add(1, Ordering::SeqCst);
         let ran = async {
             self.stop(&c.id, timeout, None).await?;
             self.start(&c.id).await
         }
         .await;
-        c.restarting.store(false, Ordering::SeqCst);
+        c.restarting.fetch_sub(1, Ordering::SeqCst);
         if let Err(e) = ran {
             // It stays exited: now auto_remove may take it.
             self.remove_if_auto(&c).await;
