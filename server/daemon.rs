@@ -2,6 +2,7 @@
 //! asked), its services, and its shutdown.
 
 mod authority;
+mod hpack;
 mod notify;
 mod rewritten;
 mod tcp;

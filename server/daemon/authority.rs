@@ -25,7 +25,7 @@
 //! A stream that does not begin with the HTTP/2 preface passes through as
 //! it is.
 
-use loona_hpack::Decoder;
+use super::hpack::{self, Decoder};
 
 /// The client connection preface (RFC 9113, 3.4).
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -53,7 +53,7 @@ pub type Fields = Vec<(Vec<u8>, Vec<u8>)>;
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Error {
     #[error("header block cannot be decoded: {0}")]
-    Compression(String),
+    Compression(#[from] hpack::Error),
     #[error("{0}")]
     Protocol(&'static str),
     #[error("header block larger than {0} bytes")]
@@ -91,7 +91,7 @@ pub struct Rewriter {
     /// frame, not yet complete.
     partial: Vec<u8>,
     block: Option<Block>,
-    decoder: Decoder<'static>,
+    decoder: Decoder,
     /// A block was changed: every later one is encoded again.
     rewriting: bool,
     /// The largest decoded header list let through (name and value bytes
@@ -103,8 +103,7 @@ pub struct Rewriter {
 
 impl Rewriter {
     pub fn new(max_list: usize) -> Self {
-        let mut decoder = Decoder::new();
-        decoder.set_max_allowed_table_size(TABLE_SIZE);
+        let decoder = Decoder::new(TABLE_SIZE);
         Rewriter {
             state: State::Preface(0),
             partial: Vec::new(),
@@ -276,21 +275,20 @@ impl Rewriter {
         let mut fields = Vec::new();
         let mut size = 0usize;
         let mut changed = false;
-        self.decoder
-            .decode_with_cb(fragment, |name, value| {
-                size = size.saturating_add(name.len() + value.len() + 32);
-                if size <= self.max_list {
-                    let value = match unusable_authority(&name, &value) {
-                        true => {
-                            changed = true;
-                            LOCALHOST.to_vec()
-                        }
-                        false => value.into_owned(),
-                    };
-                    fields.push((name.into_owned(), value));
-                }
-            })
-            .map_err(|e| Error::Compression(format!("{e:?}")))?;
+        let max_list = self.max_list;
+        self.decoder.decode(fragment, |name, value| {
+            size = size.saturating_add(name.len() + value.len() + 32);
+            if size <= max_list {
+                let value = match unusable_authority(name, value) {
+                    true => {
+                        changed = true;
+                        LOCALHOST.to_vec()
+                    }
+                    false => value.to_vec(),
+                };
+                fields.push((name.to_vec(), value));
+            }
+        })?;
         if size > self.max_list {
             return Err(Error::TooLarge(self.max_list));
         }

@@ -30,7 +30,7 @@ fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
 fn read(mut bytes: &[u8]) -> Frames {
     assert!(bytes.starts_with(PREFACE));
     bytes = &bytes[PREFACE.len()..];
-    let mut decoder = Decoder::new();
+    let mut decoder = loona_hpack::Decoder::new();
     let (mut blocks, mut others, mut fragment) = (Vec::new(), Vec::new(), Vec::new());
     while !bytes.is_empty() {
         let len = u32::from_be_bytes([0, bytes[0], bytes[1], bytes[2]]) as usize;
