@@ -20,7 +20,8 @@ pub async fn events(channel: Channel, a: EventsArgs) -> Result<u8, Failure> {
         let ended = follow(&mut client, &mut req, &format, &mut lost).await;
         match ended {
             Ok(()) => return Ok(0),
-            Err(s) if super::unavailable(&s) => {
+            Err(Ended::Failed(f)) => return Err(f),
+            Err(Ended::Daemon(s)) if super::unavailable(&s) => {
                 if !lost {
                     let after = req
                         .since_seq
@@ -33,8 +34,21 @@ pub async fn events(channel: Channel, a: EventsArgs) -> Result<u8, Failure> {
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(200)).await;
             }
-            Err(s) => return Err(s.into()),
+            Err(Ended::Daemon(s)) => return Err(s.into()),
         }
+    }
+}
+
+/// Why a subscription ended before `--until`.
+enum Ended {
+    Daemon(tonic::Status),
+    /// An event the template cannot show.
+    Failed(Failure),
+}
+
+impl From<tonic::Status> for Ended {
+    fn from(s: tonic::Status) -> Self {
+        Ended::Daemon(s)
     }
 }
 
@@ -45,7 +59,7 @@ async fn follow(
     req: &mut pb::SubscribeRequest,
     format: &Format,
     lost: &mut bool,
-) -> Result<(), tonic::Status> {
+) -> Result<(), Ended> {
     let response = client.subscribe(req.clone()).await?;
     let after = response
         .metadata()
@@ -68,9 +82,7 @@ async fn follow(
             Format::Json => output::outln!("{}", output::event_json(&ev)),
             Format::Table => output::outln!("{}", output::event_line(&ev)),
             Format::Template(t) => {
-                let line = t
-                    .render(&views::event(&ev))
-                    .map_err(|f| tonic::Status::invalid_argument(f.0))?;
+                let line = t.render(&views::event(&ev)).map_err(Ended::Failed)?;
                 output::outln!("{line}");
             }
         }
