@@ -1,6 +1,7 @@
 //! Where containers' cgroups live: berthd's --cgroup-parent, absolute or
 //! (cgroup v2) relative to berthd's own cgroup, the controllers it enables
-//! on the way, and parents it refuses. On cgroup v1 and v2 alike.
+//! on the way, and parents it refuses; and the freezer under a container
+//! that forks all the time. On cgroup v1 and v2 alike.
 
 mod common;
 
@@ -265,4 +266,26 @@ async fn a_controller_not_delegated_is_named_and_its_limits_refused() {
     let _ = berthd.wait();
     let _ = std::fs::remove_dir_all(&root);
     drop(cleanup);
+}
+
+/// A cgroup v1 freezer can stay FREEZING when a process forks while it
+/// freezes; pause must get through anyway (here about one pause in 300
+/// timed out after 5 s before it wrote FROZEN again while waiting).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_container_that_forks_all_the_time_pauses_every_time() {
+    let d = Daemon::start("freeze-forks").await;
+    let mut api = d.api().await;
+    let script = "while :; do sleep 0.01 & sleep 0.01; done";
+    let id = started(&mut api, spec("forks", &["sh", "-c", script])).await;
+    for round in 0..300 {
+        let paused = api.pause(berth::pb::PauseRequest { id: id.clone() }).await;
+        assert!(paused.is_ok(), "round {round}: {paused:?}");
+        assert!(frozen(&id));
+        api.unpause(berth::pb::UnpauseRequest { id: id.clone() })
+            .await
+            .unwrap();
+    }
+    api.remove(berth::pb::RemoveRequest { id, force: true })
+        .await
+        .unwrap();
 }

@@ -169,11 +169,19 @@ impl Cgroup {
 
     /// Freezes the cgroup and returns once the kernel reports it frozen;
     /// thaws again and fails if that takes longer than 5 s. Blocks.
+    ///
+    /// The v1 freezer can stay FREEZING for good when a process forks while
+    /// the cgroup freezes (the child escapes the walk over the cgroup's
+    /// tasks): FROZEN is written again at every look, and now and then the
+    /// cgroup is thawed for a moment and frozen anew, as runc and youki do.
     pub fn freeze(&self) -> Result<(), Error> {
-        self.freezer()?.freeze().map_err(self.err("freeze"))?;
+        let freezer = self.freezer()?;
+        freezer.freeze().map_err(self.err("freeze"))?;
         let start = Instant::now();
         let mut delay = Duration::from_micros(200);
+        let mut looks = 0u32;
         loop {
+            looks += 1;
             if self.is_frozen()? {
                 return Ok(());
             }
@@ -183,6 +191,13 @@ impl Cgroup {
             }
             std::thread::sleep(delay);
             delay = (delay * 2).min(Duration::from_millis(20));
+            if !self.inner.v2() {
+                if looks % 25 == 0 {
+                    let _ = freezer.thaw();
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                freezer.freeze().map_err(self.err("freeze"))?;
+            }
         }
     }
 
