@@ -12,6 +12,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/berth/v1/containers.proto",
         "proto/berth/v1/events.proto",
         "proto/berth/v1/system.proto",
+        "proto/berth/v1/images.proto",
     ];
     println!("cargo:rerun-if-changed=proto");
     let fds = protox::compile(protos, ["proto"])?;

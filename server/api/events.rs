@@ -50,6 +50,8 @@ impl Events for EventsService {
             containers: r.containers,
             actions: r.actions,
             labels: r.labels.into_iter().collect(),
+            types: r.types,
+            images: r.images,
         };
         let events = self.bus.subscribe(filter, start, until)?;
         let after = events.starts_after();

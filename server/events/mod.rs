@@ -120,12 +120,29 @@ pub struct Filter {
     pub containers: Vec<String>,
     pub actions: Vec<i32>,
     pub labels: BTreeMap<String, String>,
+    pub types: Vec<i32>,
+    /// Image ids or references.
+    pub images: Vec<String>,
 }
 
 impl Filter {
     pub fn matches(&self, ev: &Event) -> bool {
         let daemon = ev.action == Action::DaemonStart as i32;
-        let container_ok = if daemon {
+        let image = ev.r#type == berth::pb::EventType::Image as i32;
+        if !self.types.is_empty() && !self.types.contains(&ev.r#type) {
+            return false;
+        }
+        let container_ok = if image {
+            self.containers.is_empty()
+                && (self.images.is_empty()
+                    || self.images.iter().any(|i| *i == ev.id || *i == ev.name))
+                && self
+                    .labels
+                    .iter()
+                    .all(|(k, v)| ev.labels.get(k).is_some_and(|x| x == v))
+        } else if !self.images.is_empty() {
+            false
+        } else if daemon {
             self.containers.is_empty() && self.labels.is_empty()
         } else {
             (self.containers.is_empty()
@@ -213,6 +230,11 @@ impl Bus {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The database the journal is in (images keep their records there).
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// The seq of the newest event, 0 if there has been none.

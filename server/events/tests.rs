@@ -16,6 +16,7 @@ fn filters() {
         containers: vec!["n-b".into()],
         actions: vec![Action::Die as i32],
         labels: [("app".to_string(), "web".to_string())].into(),
+        ..Default::default()
     };
     assert!(!f.matches(&event("a", Action::Die)));
     assert!(!f.matches(&event("b", Action::Start)));
@@ -26,6 +27,31 @@ fn filters() {
     };
     assert!(!f.matches(&daemon));
     assert!(Filter::default().matches(&daemon));
+    // Image events: matched by type and image, never by a container filter.
+    let pulled = Event {
+        r#type: berth::pb::EventType::Image as i32,
+        action: Action::Pull as i32,
+        id: "sha256:1".into(),
+        name: "redis:7".into(),
+        ..Default::default()
+    };
+    let by = |types: Vec<i32>, images: Vec<String>, containers: Vec<String>| Filter {
+        types,
+        images,
+        containers,
+        ..Default::default()
+    };
+    let image = berth::pb::EventType::Image as i32;
+    let container = berth::pb::EventType::Container as i32;
+    assert!(Filter::default().matches(&pulled));
+    assert!(by(vec![image], vec![], vec![]).matches(&pulled));
+    assert!(!by(vec![container], vec![], vec![]).matches(&pulled));
+    assert!(by(vec![], vec!["redis:7".into()], vec![]).matches(&pulled));
+    assert!(by(vec![], vec!["sha256:1".into()], vec![]).matches(&pulled));
+    assert!(!by(vec![], vec!["redis:6".into()], vec![]).matches(&pulled));
+    assert!(!by(vec![], vec![], vec!["redis:7".into()]).matches(&pulled));
+    assert!(!by(vec![image], vec![], vec![]).matches(&event("b", Action::Die)));
+    assert!(!by(vec![], vec!["x".into()], vec![]).matches(&event("b", Action::Die)));
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -20,6 +20,26 @@ const CONTAINERS: TableDefinition<&str, &[u8]> = TableDefinition::new("container
 /// seq -> recorded_at (unix nanos, 8 bytes little endian) ++ encoded event.
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const IMAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("images");
+const REFERENCES: TableDefinition<&str, &[u8]> = TableDefinition::new("image_references");
+
+/// The other tables, each key -> JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// Image id -> image record.
+    Images,
+    /// Reference -> image id.
+    References,
+}
+
+impl Table {
+    fn definition(self) -> TableDefinition<'static, &'static str, &'static [u8]> {
+        match self {
+            Table::Images => IMAGES,
+            Table::References => REFERENCES,
+        }
+    }
+}
 /// The seq the next event gets; kept even when retention empties the journal.
 const NEXT_SEQ: &str = "next_seq";
 /// recorded_at of the newest event retention has removed.
@@ -120,6 +140,7 @@ pub struct Bounds {
 #[derive(Debug, Default)]
 pub struct Batch {
     record: Option<(String, Option<Vec<u8>>)>,
+    rows: Vec<(Table, String, Option<Vec<u8>>)>,
     events: Vec<Entry>,
 }
 
@@ -132,6 +153,17 @@ impl Batch {
 
     pub fn delete(&mut self, id: &str) {
         self.record = Some((id.to_string(), None));
+    }
+
+    /// Writes a row of another table.
+    pub fn put_in<T: Serialize>(&mut self, table: Table, key: &str, row: &T) -> Result<(), Error> {
+        let value = serde_json::to_vec(row).map_err(db("encode"))?;
+        self.rows.push((table, key.to_string(), Some(value)));
+        Ok(())
+    }
+
+    pub fn delete_in(&mut self, table: Table, key: &str) {
+        self.rows.push((table, key.to_string(), None));
     }
 
     pub fn event(&mut self, entry: Entry) {
@@ -153,6 +185,8 @@ fn open_database(path: &Path) -> Result<Database, redb::Error> {
     tx.open_table(CONTAINERS)?;
     tx.open_table(EVENTS)?;
     tx.open_table(META)?;
+    tx.open_table(IMAGES)?;
+    tx.open_table(REFERENCES)?;
     tx.commit()?;
     Ok(database)
 }
@@ -252,6 +286,16 @@ impl Store {
                     }
                     .map_err(self.err("write record"))?;
                 }
+                for (t, key, value) in &batch.rows {
+                    let mut rows = tx
+                        .open_table(t.definition())
+                        .map_err(self.err("open table"))?;
+                    match value {
+                        Some(v) => rows.insert(key.as_str(), v.as_slice()).map(drop),
+                        None => rows.remove(key.as_str()).map(drop),
+                    }
+                    .map_err(self.err("write row"))?;
+                }
                 for e in &batch.events {
                     events
                         .insert(e.seq, e.encode().as_slice())
@@ -280,6 +324,24 @@ impl Store {
                 source,
             })?;
             out.push(record);
+        }
+        Ok(out)
+    }
+
+    /// Every row of `table`.
+    pub fn load_table<T: DeserializeOwned>(&self, table: Table) -> Result<Vec<(String, T)>, Error> {
+        let tx = self.db()?.begin_read().map_err(self.err("begin read"))?;
+        let rows = tx
+            .open_table(table.definition())
+            .map_err(self.err("open table"))?;
+        let mut out = Vec::new();
+        for entry in rows.iter().map_err(self.err("iterate"))? {
+            let (k, v) = entry.map_err(self.err("read"))?;
+            let row = serde_json::from_slice(v.value()).map_err(|source| Error::Decode {
+                id: k.value().to_string(),
+                source,
+            })?;
+            out.push((k.value().to_string(), row));
         }
         Ok(out)
     }
