@@ -9,13 +9,14 @@ mod tcp;
 
 pub use tcp::TcpArgs;
 
-use crate::api::{ContainersService, EventsService, SystemService};
+use crate::api::{ContainersService, EventsService, ImagesService, SystemService};
 use crate::logs::Limits;
 use crate::runtime::{host::Real, Options, Runtime};
 use crate::sys::cgroup::Parent;
 use crate::Args;
 use berth::pb::{
-    containers_server::ContainersServer, events_server::EventsServer, system_server::SystemServer,
+    containers_server::ContainersServer, events_server::EventsServer, images_server::ImagesServer,
+    system_server::SystemServer,
 };
 use rewritten::Rewritten;
 use std::os::fd::AsRawFd;
@@ -77,6 +78,18 @@ pub async fn serve(args: Args, ops: tokio::runtime::Handle) -> Result<(), BoxErr
     let rt = ops
         .spawn(async move { Runtime::open(&root, host, options, stop).await })
         .await??;
+    let registries = args.registries.clone().or_else(|| {
+        let default = Path::new("/etc/berth/registries.toml");
+        default.exists().then(|| default.to_path_buf())
+    });
+    let image_options = crate::image::Options {
+        registries,
+        limits: crate::image::Limits {
+            max_bytes: args.max_layer_size,
+            ..Default::default()
+        },
+    };
+    let images = crate::image::Images::open(&args.root, rt.clone(), image_options)?;
     let bus = rt.bus();
     bus.spawn_retention(args.events_retention, shutdown.clone());
     let listener = bind(&args.socket, gid)?;
@@ -85,7 +98,7 @@ pub async fn serve(args: Args, ops: tokio::runtime::Handle) -> Result<(), BoxErr
         root: args.root.clone(),
         cgroup_parent: format!("/{}", parent_path),
     };
-    let routes = routes(rt, ops, system).await?;
+    let routes = routes(rt, images, ops, system).await?;
     tokio::spawn(async move {
         signalled.await;
         notify::notify("STOPPING=1");
@@ -128,6 +141,7 @@ fn group_id(group: Option<&str>) -> Result<Option<nix::unistd::Gid>, BoxError> {
 /// other tools still ask for v1alpha).
 async fn routes(
     rt: Arc<Runtime>,
+    images: Arc<crate::image::Images>,
     ops: tokio::runtime::Handle,
     system: SystemService,
 ) -> Result<tonic::service::Routes, BoxError> {
@@ -142,18 +156,27 @@ async fn routes(
         .await;
     health.set_serving::<EventsServer<EventsService>>().await;
     health.set_serving::<SystemServer<SystemService>>().await;
+    health.set_serving::<ImagesServer<ImagesService>>().await;
+    let images_service = ImagesService {
+        images: images.clone(),
+        rt: rt.clone(),
+        ops: ops.clone(),
+    };
     let bus = rt.bus();
     Ok(tonic::service::Routes::new(health_service)
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)
         .add_service(
-            ContainersServer::new(ContainersService { rt, ops })
+            ContainersServer::new(ContainersService { rt, images, ops })
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
         )
         .add_service(
             EventsServer::new(EventsService { bus }).max_decoding_message_size(MAX_REQUEST_BYTES),
         )
-        .add_service(SystemServer::new(system).max_decoding_message_size(MAX_REQUEST_BYTES)))
+        .add_service(SystemServer::new(system).max_decoding_message_size(MAX_REQUEST_BYTES))
+        .add_service(
+            ImagesServer::new(images_service).max_decoding_message_size(MAX_REQUEST_BYTES),
+        ))
 }
 
 /// The unix socket's connections, each caller logged with its peer

@@ -6,6 +6,7 @@
 mod api;
 mod daemon;
 mod events;
+mod image;
 mod logs;
 mod monitor;
 mod runtime;
@@ -55,6 +56,14 @@ pub struct Args {
     /// itself into the leaf "daemon" beside it.
     #[arg(long, env = "BERTH_CGROUP_PARENT", default_value = "/berth")]
     pub cgroup_parent: String,
+    /// Registry settings (TOML: per host, mirrors, insecure, ca); default
+    /// /etc/berth/registries.toml if it exists.
+    #[arg(long, env = "BERTH_REGISTRIES")]
+    pub registries: Option<PathBuf>,
+    /// Most bytes one image layer may unpack to (k, m, g suffixes): larger
+    /// layers, and decompression bombs, are refused.
+    #[arg(long, env = "BERTH_MAX_LAYER_SIZE", default_value = "64g", value_parser = berth::parse_size)]
+    pub max_layer_size: u64,
     #[command(flatten)]
     pub tcp: daemon::TcpArgs,
     /// Most requests and streams one connection may have open at once;

@@ -13,6 +13,7 @@ use tonic::{Request, Response, Status};
 
 pub struct ContainersService {
     pub rt: Arc<Runtime>,
+    pub images: Arc<crate::image::Images>,
     /// The runtime operations run on (see main).
     pub ops: tokio::runtime::Handle,
 }
@@ -37,9 +38,15 @@ where
 #[tonic::async_trait]
 impl Containers for ContainersService {
     async fn create(&self, req: Request<pb::CreateRequest>) -> Res<pb::CreateResponse> {
-        let request = spec::Request::from(req.into_inner());
+        let (request, image_held) =
+            super::images::with_image(&self.images, req.into_inner()).await?;
         let rt = self.rt.clone();
-        let (id, name) = detached(&self.ops, async move { rt.create(request).await }).await?;
+        let (id, name) = detached(&self.ops, async move {
+            let created = rt.create(request).await;
+            drop(image_held);
+            created
+        })
+        .await?;
         Ok(Response::new(pb::CreateResponse { id, name }))
     }
 

@@ -5,9 +5,11 @@
 mod containers;
 mod convert;
 mod events;
+mod images;
 mod status;
 mod system;
 
 pub use containers::ContainersService;
 pub use events::EventsService;
+pub use images::ImagesService;
 pub use system::SystemService;

@@ -207,6 +207,8 @@ pub struct Container {
     /// that it can be read while the state is locked.
     name: std::sync::RwLock<String>,
     pub dir: PathBuf,
+    /// The id of its image, if it runs one (never changes).
+    pub image: Option<String>,
     /// Serialises the operations on this container.
     pub op: tokio::sync::Mutex<()>,
     /// How many Restarts are between their stop and their start: their
@@ -222,6 +224,7 @@ impl Container {
         Container {
             id: record.id.clone(),
             name: std::sync::RwLock::new(record.spec.name.clone()),
+            image: record.spec.image.as_ref().map(|i| i.id.clone()),
             dir,
             op: tokio::sync::Mutex::new(()),
             restarting: std::sync::atomic::AtomicU32::new(0),

@@ -35,7 +35,28 @@ impl Runtime {
                 .into_owned(),
             _ => id[..12].to_string(),
         };
-        let spec = req.validate(&hostname, self.machine)?;
+        let volumes = std::mem::take(&mut req.volumes);
+        let mut spec = req.validate(&hostname, self.machine)?;
+        // The image's volumes, each a directory of the container's own
+        // (gone with it), unless the request mounts something there.
+        for (i, dest) in volumes.iter().enumerate() {
+            let Some(clean) = crate::spec::normalize(dest) else {
+                continue;
+            };
+            if spec.mounts.iter().any(|m| m.destination == clean) || clean == "/" {
+                continue;
+            }
+            spec.mounts.push(crate::spec::MountSpec {
+                source: self
+                    .dir_of(&id)
+                    .join("volumes")
+                    .join(i.to_string())
+                    .display()
+                    .to_string(),
+                destination: clean,
+                read_only: false,
+            });
+        }
         self.support.check(&spec.resources).map_err(unsupported)?;
         let name = spec.name.clone();
         self.reserve_name(&name, &id)?;
@@ -46,7 +67,7 @@ impl Runtime {
             Record::new(id.clone(), now_nanos(), spec),
             dir,
         ));
-        let made = make_dir(&c.dir).and_then(|()| {
+        let made = make_dir(&c.dir, volumes.len()).and_then(|()| {
             c.transition(&mut c.state(), &self.bus, IfUnsaved::Discard, |_| {
                 vec![Note::new(Action::Create)]
             })
@@ -79,9 +100,14 @@ impl Runtime {
     }
 }
 
-fn make_dir(dir: &Path) -> Result<()> {
-    for sub in ["upper", "work", "merged"] {
-        std::fs::create_dir_all(dir.join(sub))
+fn make_dir(dir: &Path, volumes: usize) -> Result<()> {
+    let volumes = (0..volumes).map(|i| format!("volumes/{i}"));
+    for sub in ["upper", "work", "merged"]
+        .into_iter()
+        .map(String::from)
+        .chain(volumes)
+    {
+        std::fs::create_dir_all(dir.join(&sub))
             .map_err(|e| io_failed(format!("create {}", dir.join(sub).display()), dir, e))?;
     }
     Ok(())

@@ -16,6 +16,7 @@
 mod container;
 mod create;
 mod error;
+mod export;
 pub mod host;
 mod inspect;
 mod kill;
@@ -112,6 +113,17 @@ impl Runtime {
         let mut index = self.index_mut();
         index.names.insert(c.name(), c.id.clone());
         index.by_id.insert(c.id.clone(), c);
+    }
+
+    /// Image id -> the names of the containers that use it.
+    pub fn image_users(&self) -> HashMap<String, Vec<String>> {
+        let mut out: HashMap<String, Vec<String>> = HashMap::new();
+        for c in self.index().by_id.values() {
+            if let Some(image) = &c.image {
+                out.entry(image.clone()).or_default().push(c.name());
+            }
+        }
+        out
     }
 
     /// Finds a container by full id, name or unique id prefix.

@@ -53,7 +53,7 @@ impl Runtime {
 }
 
 /// The disk space the files under `dir` take (not following links).
-fn disk_usage(dir: &Path) -> u64 {
+pub(super) fn disk_usage(dir: &Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };

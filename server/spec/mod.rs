@@ -139,6 +139,25 @@ pub struct Spec {
     /// Removed by the daemon once its process exits.
     #[serde(default)]
     pub auto_remove: bool,
+    /// The image whose layers are the root filesystem (`rootfs` is then
+    /// empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<ImageUse>,
+    /// The image's exposed ports ("80/tcp"), kept for networks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exposed_ports: Vec<String>,
+}
+
+/// A container's image: its id, the name it was created from, and the
+/// lower layers overlay stacks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageUse {
+    pub id: String,
+    pub reference: String,
+    /// The layers directory; `lower` names layers relative to it, top
+    /// first.
+    pub layers_dir: String,
+    pub lower: Vec<String>,
 }
 
 /// What is wrong with a request.
@@ -146,6 +165,10 @@ pub struct Spec {
 pub enum Error {
     #[error("invalid container name {0:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-]* is allowed")]
     Name(Input),
+    #[error("give either a rootfs or an image, not both")]
+    RootfsAndImage,
+    #[error("no root filesystem: give an image or a rootfs directory")]
+    NoRootfs,
     #[error("invalid rootfs {0:?}: {1}")]
     Rootfs(Input, &'static str),
     #[error("args must not be empty: give the command to run")]
@@ -235,6 +258,10 @@ pub struct Request {
     pub read_only: bool,
     pub user: String,
     pub auto_remove: bool,
+    pub image: Option<ImageUse>,
+    pub exposed_ports: Vec<String>,
+    /// Destinations of anonymous volumes (the image's Volumes).
+    pub volumes: Vec<String>,
 }
 
 impl Request {
@@ -247,7 +274,12 @@ impl Request {
             names.iter().map(|n| capability_name(n)).collect()
         };
         let (cap_add, cap_drop) = (caps(&self.cap_add)?, caps(&self.cap_drop)?);
-        let rootfs = validate_rootfs(std::mem::take(&mut self.rootfs))?;
+        let rootfs = match &self.image {
+            Some(_) if !self.rootfs.is_empty() => return Err(Error::RootfsAndImage),
+            Some(_) => String::new(),
+            None if self.rootfs.is_empty() => return Err(Error::NoRootfs),
+            None => validate_rootfs(std::mem::take(&mut self.rootfs))?,
+        };
         self.check_process()?;
         let working_dir = validate_working_dir(&rootfs, std::mem::take(&mut self.working_dir))?;
         let hostname = hostname(std::mem::take(&mut self.hostname), hostname_default)?;
@@ -294,6 +326,8 @@ impl Request {
             read_only: self.read_only,
             user,
             auto_remove: self.auto_remove,
+            image: self.image,
+            exposed_ports: self.exposed_ports,
         })
     }
 }

@@ -72,6 +72,9 @@ pub(super) fn validate_working_dir(rootfs: &str, dir: String) -> Result<String, 
             "it must be an absolute path without \"..\" or NUL",
         ));
     };
+    if rootfs.is_empty() {
+        return Ok(clean); // an image's: made at start if missing
+    }
     let in_rootfs = Path::new(rootfs).join(clean.trim_start_matches('/'));
     match std::fs::symlink_metadata(in_rootfs) {
         Ok(m) if !m.is_dir() && !m.file_type().is_symlink() => Err(Error::WorkingDir(

@@ -410,3 +410,46 @@ pub fn poll_readable(
     }
     Ok(pfds.iter().map(|p| p.revents != 0).collect())
 }
+
+/// Sets an extended attribute on an open file (fsetxattr(2)).
+pub fn set_xattr(fd: BorrowedFd, name: &str, value: &[u8]) -> io::Result<()> {
+    let name = cstring(name)?;
+    // SAFETY: name is a NUL-terminated string and value a live buffer of
+    // the given length; the kernel reads both and keeps neither.
+    let r = unsafe {
+        libc::fsetxattr(
+            fd.as_raw_fd(),
+            name.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Reads an extended attribute of a path, not following a final symlink
+/// (lgetxattr(2)).
+pub fn get_xattr(path: &Path, name: &str) -> io::Result<Vec<u8>> {
+    let path = cstring(&path.to_string_lossy())?;
+    let name = cstring(name)?;
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: path and name are NUL-terminated strings, buf a live buffer
+    // of the length given; the kernel writes at most that many bytes.
+    let n = unsafe {
+        libc::lgetxattr(
+            path.as_ptr(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    buf.truncate(n as usize);
+    Ok(buf)
+}

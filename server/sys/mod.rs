@@ -6,6 +6,7 @@
 
 pub mod cgroup;
 pub mod linux;
+pub mod mounts;
 pub mod procs;
 pub mod readiness;
 pub mod seccomp;

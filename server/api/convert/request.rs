@@ -36,6 +36,9 @@ impl From<pb::CreateRequest> for Request {
             read_only: r.read_only,
             user: r.user,
             auto_remove: r.auto_remove,
+            image: None,
+            exposed_ports: Vec::new(),
+            volumes: Vec::new(),
         }
     }
 }

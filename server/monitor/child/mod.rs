@@ -98,9 +98,18 @@ fn enter_root(dir: &Path, spec: &Spec, nodev: MsFlags) -> Result<(), Failure> {
         mount(None::<&str>, "/", None::<&str>, private, None::<&str>),
     )?;
     let merged = dir.join("merged");
+    // An image's layers are named relative to their directory, so that
+    // many fit in the one page overlay's options may take.
+    let lower = match &spec.image {
+        Some(image) => {
+            step(Step::MountRootfs, chdir(image.layers_dir.as_str()))?;
+            image.lower.join(":")
+        }
+        None => spec.rootfs.clone(),
+    };
     let options = format!(
         "lowerdir={},upperdir={},workdir={}",
-        spec.rootfs,
+        lower,
         dir.join("upper").display(),
         dir.join("work").display()
     );
