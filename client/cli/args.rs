@@ -31,7 +31,7 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 pub enum Command {
-    /// Create a container: berth create [OPTIONS] ROOTFS COMMAND [ARG...]
+    /// Create a container: berth create [OPTIONS] IMAGE|ROOTFS [COMMAND] [ARG...]
     #[command(disable_help_flag = true)]
     Create(CreateArgs),
     /// Create and start a container, and wait for it unless -d is given.
@@ -164,6 +164,81 @@ pub enum Command {
     /// Stream events: --filter container=NAME, event=die, label=k=v,
     /// type=container.
     Events(EventsArgs),
+    /// Pull an image from a registry: berth pull NAME[:TAG|@DIGEST]
+    Pull {
+        /// Platform (os/arch[/variant]) of an image with several.
+        #[arg(long)]
+        platform: Option<String>,
+        /// Print only the reference.
+        #[arg(short, long)]
+        quiet: bool,
+        reference: String,
+    },
+    /// List images.
+    Images(ImagesArgs),
+    /// Remove images (untag, and delete the last reference's image).
+    Rmi {
+        /// Untag even if containers use the image.
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Give an image another reference: berth tag SOURCE TARGET
+    Tag { source: String, target: String },
+    /// Write images to a tar (docker-archive and OCI layout in one).
+    Save {
+        /// File to write (default: standard output).
+        #[arg(short, long)]
+        output: Option<std::path::PathBuf>,
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Load images from a tar (docker-archive or OCI layout).
+    Load {
+        /// File to read (default: standard input).
+        #[arg(short, long)]
+        input: Option<std::path::PathBuf>,
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Make an image of a root filesystem tar: berth import FILE|- [REFERENCE]
+    Import {
+        /// CMD ["a","b"] or ENV KEY=VALUE, as in a Dockerfile.
+        #[arg(short, long)]
+        change: Vec<String>,
+        file: String,
+        reference: Option<String>,
+    },
+    /// Write a container's filesystem as a tar.
+    Export {
+        #[arg(short, long)]
+        output: Option<std::path::PathBuf>,
+        container: String,
+    },
+    /// Manage images: inspect, ls, rm, pull, prune.
+    Image {
+        #[command(subcommand)]
+        command: ImageCommand,
+    },
+    /// Keep credentials for a registry (checked against it first).
+    Login {
+        #[arg(short, long)]
+        username: Option<String>,
+        #[arg(short, long)]
+        password: Option<String>,
+        #[arg(long)]
+        password_stdin: bool,
+        /// The registry (default: docker.io).
+        registry: Option<String>,
+    },
+    /// Forget a registry's credentials.
+    Logout { registry: Option<String> },
+    /// The daemon's disk usage: berth system df.
+    System {
+        #[command(subcommand)]
+        command: SystemCommand,
+    },
 }
 
 #[derive(Args)]
@@ -230,10 +305,23 @@ pub struct CreateArgs {
     /// Run as this user: uid[:gid] or name[:group].
     #[arg(short, long)]
     pub user: Option<String>,
-    /// Host directory used as the container's root filesystem.
-    pub rootfs: String,
-    /// Command and arguments.
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    /// Overwrite the image's entrypoint ("" clears it).
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Pull the image before creating: missing (default), always, never.
+    #[arg(long, default_value = "missing")]
+    pub pull: String,
+    /// Platform of the image to pull (os/arch[/variant]).
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Set by run -d --rm, not a flag.
+    #[arg(skip)]
+    pub auto_remove: bool,
+    /// An image (reference or id), or a host directory used as the root
+    /// filesystem (a path: absolute or starting with ".").
+    pub image: String,
+    /// Command and arguments (default: the image's).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
 }
 
@@ -354,4 +442,64 @@ pub enum ContainerCommand {
         #[arg(long)]
         filter: Vec<String>,
     },
+}
+
+#[derive(Args)]
+pub struct ImagesArgs {
+    /// Only ids.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Show digests.
+    #[arg(long)]
+    pub digests: bool,
+    /// Full ids.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// dangling=true|false.
+    #[arg(short, long)]
+    pub filter: Vec<String>,
+    /// Only this repository (or reference).
+    pub reference: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum ImageCommand {
+    /// Show images' details.
+    Inspect {
+        /// json, or a Go template.
+        #[arg(short, long, default_value = "")]
+        format: String,
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Remove dangling images (all unused ones with -a).
+    Prune {
+        #[arg(short, long)]
+        all: bool,
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// List images.
+    Ls(ImagesArgs),
+    /// Remove images.
+    Rm {
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Pull an image.
+    Pull {
+        #[arg(long)]
+        platform: Option<String>,
+        #[arg(short, long)]
+        quiet: bool,
+        reference: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SystemCommand {
+    /// Disk usage of images, containers and blobs.
+    Df,
 }

@@ -11,7 +11,7 @@ mod views;
 use args::{Cli, Command};
 use berth::pb::containers_client::ContainersClient;
 use clap::Parser;
-use commands::{events, inspect, lifecycle, logs, system};
+use commands::{events, images, inspect, lifecycle, logs, system};
 use std::process::ExitCode;
 use tonic::transport::Channel;
 
@@ -92,13 +92,13 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
     let channel = connect(&cli).await?;
     let mut api = ContainersClient::new(channel.clone());
     match cli.command {
-        Command::Create(a) => lifecycle::create(&mut api, a).await,
+        Command::Create(a) => lifecycle::create(&mut api, channel, a).await,
         Command::Run {
             detach,
             rm,
             sig_proxy,
             create,
-        } => lifecycle::run(&mut api, detach, rm, sig_proxy && !detach, create).await,
+        } => lifecycle::run(&mut api, channel, detach, rm, sig_proxy && !detach, create).await,
         Command::Start { containers } => lifecycle::start(&api, &containers).await,
         Command::Restart { time, containers } => lifecycle::restart(&api, time, &containers).await,
         Command::Rename { container, name } => lifecycle::rename(&mut api, container, name).await,
@@ -137,5 +137,32 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             inspect::inspect(&mut api, format, containers).await
         }
         Command::Events(a) => events::events(channel, a).await,
+        Command::Pull {
+            platform,
+            quiet,
+            reference,
+        } => images::pull(channel, reference, platform.unwrap_or_default(), quiet).await,
+        Command::Images(a) => images::list(channel, a).await,
+        Command::Rmi { force, images } => images::rmi(channel, force, images).await,
+        Command::Tag { source, target } => images::tag(channel, source, target).await,
+        Command::Save { output, images } => images::save(channel, output, images).await,
+        Command::Load { input, quiet } => images::load(channel, input, quiet).await,
+        Command::Import {
+            change,
+            file,
+            reference,
+        } => images::import(channel, file, reference, change).await,
+        Command::Export { output, container } => images::export(channel, output, container).await,
+        Command::Image { command } => images::image(channel, command).await,
+        Command::Login {
+            username,
+            password,
+            password_stdin,
+            registry,
+        } => images::login(channel, registry, username, password, password_stdin).await,
+        Command::Logout { registry } => images::logout(channel, registry).await,
+        Command::System { command } => match command {
+            args::SystemCommand::Df => images::df(channel).await,
+        },
     }
 }

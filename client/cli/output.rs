@@ -106,8 +106,12 @@ pub fn event_line(e: &pb::Event) -> String {
         attrs.push("oomKilled=true".into());
     }
     attrs.sort();
+    let kind = match e.r#type == pb::EventType::Image as i32 {
+        true => "image",
+        false => "container",
+    };
     format!(
-        "{time} container {} {} ({}) seq={}",
+        "{time} {kind} {} {} ({}) seq={}",
         action_name(e.action),
         e.id,
         attrs.join(", "),

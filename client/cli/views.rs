@@ -215,7 +215,11 @@ pub fn event(e: &pb::Event) -> Value {
             if action == Some(Action::Rename) {
                 attributes.insert("oldName".into(), json!(e.old_name));
             }
-            ("container", crate::output::action_name(e.action))
+            let kind = match e.r#type == pb::EventType::Image as i32 {
+                true => "image",
+                false => "container",
+            };
+            (kind, crate::output::action_name(e.action))
         }
     };
     json!({
@@ -229,4 +233,38 @@ pub fn event(e: &pb::Event) -> Value {
         "timeNano": nanos as i64,
         "seq": e.seq,
     })
+}
+
+/// `berth image inspect`: Docker's shape.
+pub fn image_inspect(r: &pb::InspectImageResponse) -> Value {
+    let i = r.image.clone().unwrap_or_default();
+    let config: Value = serde_json::from_str(&r.config_json).unwrap_or(Value::Null);
+    serde_json::json!({
+        "Id": i.id,
+        "RepoTags": i.tags,
+        "RepoDigests": i.digests,
+        "Created": rfc3339(&i.created),
+        "Config": config.get("config").cloned().unwrap_or(Value::Null),
+        "Architecture": i.architecture,
+        "Variant": i.variant,
+        "Os": i.os,
+        "Size": i.size,
+        "RootFS": {"Type": "layers", "Layers": r.diff_ids},
+        "Descriptor": {"digest": r.manifest_digest},
+        "Containers": i.containers,
+    })
+}
+
+/// Values as `inspect` prints them: a JSON array, or a template per value.
+pub fn print_values(format: &str, values: &[Value]) -> Result<(), crate::Failure> {
+    match crate::template::Format::parse(format)? {
+        crate::template::Format::Template(t) => {
+            crate::output::out!("{}", t.lines(values, &Value::Null)?)
+        }
+        _ => crate::output::outln!(
+            "{}",
+            serde_json::to_string_pretty(values).unwrap_or_default()
+        ),
+    }
+    Ok(())
 }

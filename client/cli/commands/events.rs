@@ -104,6 +104,7 @@ fn subscription(a: &EventsArgs) -> Result<pb::SubscribeRequest, Failure> {
         let (k, v) = key_value(f, "filter")?;
         match k.as_str() {
             "container" => req.containers.push(v),
+            "image" => req.images.push(v),
             "event" | "action" => {
                 let name = format!("ACTION_{}", v.to_ascii_uppercase());
                 let action = pb::Action::from_str_name(&name)
@@ -117,7 +118,9 @@ fn subscription(a: &EventsArgs) -> Result<pb::SubscribeRequest, Failure> {
             "type" => types.push(v),
             _ => {
                 return Err(Failure(
-                    format!("invalid filter {k:?}: use container=, event=, label= or type="),
+                    format!(
+                        "invalid filter {k:?}: use container=, image=, event=, label= or type="
+                    ),
                     125,
                 ))
             }
@@ -127,30 +130,39 @@ fn subscription(a: &EventsArgs) -> Result<pb::SubscribeRequest, Failure> {
     Ok(req)
 }
 
-/// `type=container` and `type=daemon`, as actions: berth's events are of
-/// those two types. An event filter narrows them further.
+/// `type=container`, `type=daemon` and `type=image`, as types and
+/// actions. An event filter narrows them further.
 fn by_type(req: &mut pb::SubscribeRequest, types: &[String]) -> Result<(), Failure> {
     if types.is_empty() {
         return Ok(());
     }
     let mut actions = Vec::new();
+    let all = || (1..).map_while(|n| pb::Action::try_from(n).ok());
+    let image =
+        |a: &pb::Action| (pb::Action::Pull as i32..=pb::Action::Save as i32).contains(&(*a as i32));
     for t in types {
-        match t.as_str() {
-            "container" => actions.extend(
-                (1..)
-                    .map_while(|n| pb::Action::try_from(n).ok())
-                    .filter(|a| *a != pb::Action::DaemonStart)
-                    .map(|a| a as i32),
-            ),
-            "daemon" => actions.push(pb::Action::DaemonStart as i32),
+        let kind = match t.as_str() {
+            "container" => {
+                actions.extend(all().filter(|a| *a != pb::Action::DaemonStart && !image(a)).map(|a| a as i32));
+                pb::EventType::Container
+            }
+            "daemon" => {
+                actions.push(pb::Action::DaemonStart as i32);
+                pb::EventType::Container
+            }
+            "image" => {
+                actions.extend(all().filter(image).map(|a| a as i32));
+                pb::EventType::Image
+            }
             _ => {
                 return Err(Failure(
-                    format!(
-                        "invalid type filter {t:?}: berth's events are of type container or daemon"
-                    ),
+                    format!("invalid type filter {t:?}: berth's events are of type container, image or daemon"),
                     125,
                 ))
             }
+        };
+        if !req.types.contains(&(kind as i32)) {
+            req.types.push(kind as i32);
         }
     }
     req.actions = match req.actions.is_empty() {

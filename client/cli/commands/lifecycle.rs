@@ -5,26 +5,63 @@ use super::each;
 use crate::args::{CreateArgs, LimitArgs};
 use crate::{Api, Failure};
 use berth::pb::{self, CreateRequest};
+use tonic::transport::Channel;
 
-pub async fn create(api: &mut Api, a: CreateArgs) -> Result<u8, Failure> {
-    let created = api.create(create_request(a)?).await?.into_inner();
+pub async fn create(api: &mut Api, channel: Channel, a: CreateArgs) -> Result<u8, Failure> {
+    let created = create_pulling(api, channel, a).await?;
     crate::output::outln!("{}", created.id);
     Ok(0)
 }
 
+/// Creates the container, pulling its image first as `--pull` says:
+/// always, when missing (Docker's default), or never.
+async fn create_pulling(
+    api: &mut Api,
+    channel: Channel,
+    a: CreateArgs,
+) -> Result<pb::CreateResponse, Failure> {
+    let (pull, platform) = (a.pull.clone(), a.platform.clone().unwrap_or_default());
+    let req = create_request(a)?;
+    if !matches!(pull.as_str(), "always" | "missing" | "never") {
+        return Err(Failure(
+            format!("invalid --pull {pull:?}: always, missing or never"),
+            125,
+        ));
+    }
+    let mut images = pb::images_client::ImagesClient::new(channel);
+    if req.image.is_empty() {
+        return Ok(api.create(req).await?.into_inner());
+    }
+    if pull == "always" {
+        super::images::pull_image(&mut images, &req.image, &platform, false).await?;
+    }
+    match api.create(req.clone()).await {
+        Err(s)
+            if s.code() == tonic::Code::NotFound
+                && s.message().starts_with("no such image")
+                && pull == "missing" =>
+        {
+            eprintln!("Unable to find image '{}' locally", req.image);
+            super::images::pull_image(&mut images, &req.image, &platform, false).await?;
+            Ok(api.create(req).await?.into_inner())
+        }
+        r => Ok(r?.into_inner()),
+    }
+}
+
 pub async fn run(
     api: &mut Api,
+    channel: Channel,
     detach: bool,
     rm: bool,
     sig_proxy: bool,
-    create: CreateArgs,
+    mut create: CreateArgs,
 ) -> Result<u8, Failure> {
-    let mut req = create_request(create)?;
     // -d --rm: the daemon removes it when it exits. In the foreground this
     // CLI does, once it has the output and the exit code (a removal by the
     // daemon could come before it asks for either).
-    req.auto_remove = rm && detach;
-    let created = api.create(req).await?.into_inner();
+    create.auto_remove = rm && detach;
+    let created = create_pulling(api, channel, create).await?;
     let id = created.id;
     // From before the start: a Ctrl-C that comes while it starts reaches
     // the container too, and never ends this CLI alone.
@@ -265,12 +302,27 @@ fn base_count(
 
 pub fn create_request(a: CreateArgs) -> Result<CreateRequest, Failure> {
     let resources = a.limits.resources()?;
-    let rootfs = std::path::absolute(&a.rootfs)
-        .map_err(|e| Failure(format!("invalid rootfs {:?}: {e}", a.rootfs), 125))?;
+    // A path (absolute, or starting with ".") is a rootfs directory;
+    // anything else names an image.
+    let (rootfs, image) = match a.image.starts_with(['/', '.']) {
+        true => {
+            let dir = std::path::absolute(&a.image)
+                .map_err(|e| Failure(format!("invalid rootfs {:?}: {e}", a.image), 125))?;
+            (dir.to_string_lossy().into_owned(), String::new())
+        }
+        false => (String::new(), a.image.clone()),
+    };
     let mounts = volumes(&a.volume)?;
     Ok(CreateRequest {
         name: a.name.unwrap_or_default(),
-        rootfs: rootfs.to_string_lossy().into_owned(),
+        rootfs,
+        image,
+        entrypoint: a.entrypoint.map(|e| pb::Entrypoint {
+            args: match e.as_str() {
+                "" => Vec::new(),
+                e => vec![e.to_string()],
+            },
+        }),
         args: a.command,
         env: environment(&a.env_file, a.env, |k| std::env::var(k).ok())?,
         working_dir: a.workdir.unwrap_or_default(),
@@ -298,8 +350,8 @@ pub fn create_request(a: CreateArgs) -> Result<CreateRequest, Failure> {
         cap_drop: a.cap_drop,
         privileged: a.privileged,
         read_only: a.read_only,
+        auto_remove: a.auto_remove,
         user: a.user.unwrap_or_default(),
-        auto_remove: false,
     })
 }
 
