@@ -268,7 +268,14 @@ pub fn ps_table(containers: &[pb::Container], no_trunc: bool) -> String {
             };
             vec![
                 id,
-                truncate(&cfg.rootfs, 20),
+                truncate(
+                    if cfg.image.is_empty() {
+                        &cfg.rootfs
+                    } else {
+                        &cfg.image
+                    },
+                    20,
+                ),
                 format!("\"{command}\""),
                 format!("{} ago", human(secs_since(&c.created_at))),
                 status_text(&st),

@@ -100,6 +100,8 @@ pub fn inspect(c: &pb::Container) -> Value {
             "StopSignal": cfg.stop_signal,
             "StopTimeout": cfg.stop_timeout_seconds,
             "Rootfs": cfg.rootfs,
+            "Image": cfg.image,
+            "ExposedPorts": cfg.exposed_ports.iter().map(|p| (p.clone(), json!({}))).collect::<serde_json::Map<_, _>>(),
         },
         "NetworkSettings": { "Networks": { network: {} } },
     })
@@ -133,7 +135,7 @@ pub fn ps_row(c: &pb::Container, no_trunc: bool) -> Value {
     });
     json!({
         "ID": id(&c.id, no_trunc),
-        "Image": cfg.rootfs,
+        "Image": if cfg.image.is_empty() { &cfg.rootfs } else { &cfg.image },
         "Command": format!("\"{command}\""),
         "CreatedAt": created,
         "RunningFor": format!("{} ago", human(secs_since(&c.created_at))),

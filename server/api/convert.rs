@@ -138,6 +138,13 @@ pub fn container(r: &Record) -> pb::Container {
             privileged: s.privileged,
             read_only: s.read_only,
             user: s.user.clone(),
+            image: s
+                .image
+                .as_ref()
+                .map(|i| i.reference.clone())
+                .unwrap_or_default(),
+            image_id: s.image.as_ref().map(|i| i.id.clone()).unwrap_or_default(),
+            exposed_ports: s.exposed_ports.clone(),
             auto_remove: s.auto_remove,
         }),
         state: Some(pb::ContainerState {

@@ -14,7 +14,7 @@ use super::store::{ImageRecord, LayerRecord};
 use super::unpack::{self, Limits};
 use super::{Error, Images, Result};
 use berth::pb::{Action, PullProgress};
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::StreamExt;
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -134,14 +134,18 @@ impl Images {
         for l in &layers {
             say(&progress, &l.blob, "waiting", 0, l.size);
         }
-        let sizes: Vec<u64> = futures_util::stream::iter(layers.clone())
+        // Every layer runs to its end even when one fails: what was
+        // verified is kept for the next pull, and nothing is still being
+        // written when the pull returns.
+        let done: Vec<Result<u64>> = futures_util::stream::iter(layers.clone())
             .map(|l| {
                 let (me, session, progress) = (self.clone(), session.clone(), progress.clone());
                 async move { me.layer(session, l, progress).await }
             })
             .buffered(PARALLEL)
-            .try_collect()
-            .await?;
+            .collect()
+            .await;
+        let sizes = done.into_iter().collect::<Result<Vec<u64>>>()?;
         self.content.put(&config_raw)?;
         self.content.put(&raw)?;
         let image = ImageRecord {

@@ -245,6 +245,15 @@ impl Session {
                 self.authorization = Some(self.authenticate(&challenge).await?);
                 continue;
             }
+            if resp.status() == reqwest::StatusCode::UNAUTHORIZED {
+                let hint = match self.creds {
+                    Some(_) => "",
+                    None => " (none were given: berth login first)",
+                };
+                return Err(Error::Unauthenticated(format!(
+                    "{url}: the registry refused the credentials{hint}"
+                )));
+            }
             return check(resp, url).await;
         }
         Err(Error::Unauthenticated(format!(

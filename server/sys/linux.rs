@@ -431,6 +431,7 @@ pub fn set_xattr(fd: BorrowedFd, name: &str, value: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+#[cfg(test)]
 /// Reads an extended attribute of a path, not following a final symlink
 /// (lgetxattr(2)).
 pub fn get_xattr(path: &Path, name: &str) -> io::Result<Vec<u8>> {

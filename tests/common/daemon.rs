@@ -123,6 +123,10 @@ impl Daemon {
         ContainersClient::new(berth::connect(&self.host()).await.unwrap())
     }
 
+    pub async fn images(&self) -> pb::images_client::ImagesClient<Channel> {
+        pb::images_client::ImagesClient::new(berth::connect(&self.host()).await.unwrap())
+    }
+
     pub async fn events(&self, containers: &[&str]) -> Events {
         let mut client = EventsClient::new(berth::connect(&self.host()).await.unwrap());
         let stream = client

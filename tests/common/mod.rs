@@ -11,6 +11,7 @@ mod cli;
 mod daemon;
 mod events;
 mod host;
+mod images;
 mod requests;
 mod rootfs;
 
@@ -19,6 +20,8 @@ pub use cli::*;
 pub use daemon::*;
 pub use events::*;
 pub use host::*;
+#[allow(unused_imports)] // only the image tests use registries
+pub use images::*;
 pub use requests::*;
 pub use rootfs::*;
 
