@@ -56,7 +56,7 @@ pub fn action_name(a: i32) -> String {
 
 /// An event as JSON, with only the fields that apply to its action: a
 /// signal on kill and die, an exit code and oomKilled on die,
-/// resumedFromSeq on daemon start.
+/// resumedFromSeq on daemon start, type "image" on an image's.
 pub fn event_json(e: &pb::Event) -> Value {
     let mut v = json!({
         "seq": e.seq,
@@ -71,6 +71,9 @@ pub fn event_json(e: &pb::Event) -> Value {
     if action == Some(Action::DaemonStart) {
         add("resumedFromSeq", json!(e.resumed_from_seq));
         return v;
+    }
+    if e.r#type == pb::EventType::Image as i32 {
+        add("type", json!("image"));
     }
     add("id", json!(e.id));
     add("name", json!(e.name));

@@ -294,6 +294,8 @@ impl ImagesApi for ImagesService {
         }
         let (tx, rx) = mpsc::channel(8);
         let images = self.images.clone();
+        // Nothing is collected while the archive is written.
+        let held = images.adding().await;
         tokio::task::spawn_blocking(move || {
             let mut w = ChunkWriter {
                 tx: tx.clone(),
@@ -302,6 +304,7 @@ impl ImagesApi for ImagesService {
             if let Err(e) = images.save(&names, &mut w) {
                 let _ = tx.blocking_send(Err(Status::from(e)));
             }
+            drop(held);
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }

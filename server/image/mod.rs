@@ -137,6 +137,8 @@ impl Images {
             fetching: Mutex::new(HashMap::new()),
         };
         tracing::info!(images = images.state().images.len(), "images loaded");
+        // What a load or pull cut off by a crash stored but never recorded.
+        images.collect();
         Ok(Arc::new(images))
     }
 

@@ -27,14 +27,19 @@ const MAX_DOCUMENT: usize = 4 << 20;
 
 type Progress = mpsc::Sender<PullProgress>;
 
-fn say(p: &Progress, layer: &str, status: &str, current: u64, total: u64) {
-    let _ = p.try_send(PullProgress {
+fn progress(layer: &str, status: &str, current: u64, total: u64) -> PullProgress {
+    PullProgress {
         layer: layer.to_string(),
         status: status.to_string(),
         current,
         total,
         image: None,
-    });
+    }
+}
+
+/// A layer's new status: always delivered (the pull waits for room).
+async fn say(p: &Progress, layer: &str, status: &str, current: u64, total: u64) {
+    let _ = p.send(progress(layer, status, current, total)).await;
 }
 
 impl Images {
@@ -132,7 +137,7 @@ impl Images {
             })
             .collect::<Result<Vec<_>>>()?;
         for l in &layers {
-            say(&progress, &l.blob, "waiting", 0, l.size);
+            say(&progress, &l.blob, "waiting", 0, l.size).await;
         }
         // Every layer runs to its end even when one fails: what was
         // verified is kept for the next pull, and nothing is still being
@@ -222,7 +227,7 @@ impl Images {
         let (has_blob, has_layer) = (self.content.has(&blob), self.layers.has(&diff));
         let limits = self.limits;
         let result = if has_blob && has_layer {
-            say(&progress, &l.blob, "exists", l.size, l.size);
+            say(&progress, &l.blob, "exists", l.size, l.size).await;
             Ok(self.layers.size(&diff))
         } else if has_blob {
             let me = self.clone();
@@ -258,13 +263,14 @@ impl Images {
                 if tx.send(chunk).await.is_err() {
                     break; // the worker failed: its error says why
                 }
+                // Bytes so far: skipped when the reader is behind.
                 if said.elapsed() > Duration::from_millis(100) {
-                    say(&progress, &l.blob, "downloading", got, l.size);
+                    let _ = progress.try_send(self::progress(&l.blob, "downloading", got, l.size));
                     said = Instant::now();
                 }
             }
             drop(tx);
-            say(&progress, &l.blob, "verifying", got, l.size);
+            say(&progress, &l.blob, "verifying", got, l.size).await;
             match worker
                 .await
                 .map_err(|e| Error::Internal(format!("fetch: {e}")))?
@@ -275,7 +281,7 @@ impl Images {
             }
         };
         if result.is_ok() {
-            say(&progress, &l.blob, "done", l.size, l.size);
+            say(&progress, &l.blob, "done", l.size, l.size).await;
         }
         drop(_held);
         let mut map = self.fetching.lock().unwrap_or_else(|p| p.into_inner());

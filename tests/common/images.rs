@@ -494,3 +494,25 @@ pub fn registries_file(dir: &Path, text: &str) -> PathBuf {
     std::fs::write(&p, text).unwrap();
     p
 }
+
+/// Whether docker-registry and skopeo are here (.ci/run installs them);
+/// without them a test says so and passes, unless BERTH_REQUIRE_TOOLS=1.
+pub fn registry_tools() -> bool {
+    let works = |tool: &str, arg: &str| {
+        Command::new(tool)
+            .arg(arg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let ok = works("docker-registry", "--version") && works("skopeo", "--version");
+    if !ok {
+        assert!(
+            std::env::var("BERTH_REQUIRE_TOOLS").as_deref() != Ok("1"),
+            "docker-registry and skopeo are required (BERTH_REQUIRE_TOOLS=1) but missing"
+        );
+        eprintln!("skipping: apt-get install docker-registry skopeo");
+    }
+    ok
+}
