@@ -52,11 +52,11 @@ fn layers() -> Vec<Layer> {
     let mut out = vec![common::base_layer(Packing::Gzip)];
     let mut tar = TarBuilder::new();
     let mut size = 0;
-    for (path, len) in files {
+    for (n, (path, len)) in files.into_iter().enumerate() {
         let Ok(data) = std::fs::read(&path) else {
             continue;
         };
-        tar.file(&format!("payload{}", path.display()), &data);
+        tar.file(&format!("payload/{n}"), &data);
         size += len;
         if size >= per {
             out.push(tar.layer(Packing::Gzip));

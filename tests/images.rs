@@ -971,3 +971,86 @@ async fn many_layers_mount_and_images_survive_a_restart() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pull_cut_by_kill_9_leaves_nothing_half_visible() {
+    if !registry_tools() {
+        return;
+    }
+    let dir = test_dir("images-kill");
+    let reg = Registry::start(&dir.join("registry"), Auth::None);
+    let mut d = daemon("images-kill", &dir, &insecure(&reg.addr)).await;
+    let mut layers = vec![base_layer(Packing::Gzip)];
+    for n in 0..60 {
+        let data = vec![n as u8; 256 << 10];
+        layers.push(
+            TarBuilder::new()
+                .file(&format!("blob/{n}"), &data)
+                .layer(Packing::Zstd),
+        );
+    }
+    let ids = layout(
+        &dir.join("layout"),
+        "cut",
+        &[TestImage::new(layers, json!({"Cmd": ["true"]}))],
+    );
+    let name = format!("{}/test/cut:1", reg.addr);
+    push(&dir.join("layout"), "cut", &name, None);
+    // The daemon dies once some layers are done and others are not.
+    let mut images = d.images().await;
+    let mut stream = images
+        .pull(pb::PullRequest {
+            reference: name.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut done = 0;
+    while let Ok(Some(p)) = stream.message().await {
+        done += usize::from(p.status == "done");
+        if done == 3 {
+            break;
+        }
+    }
+    d.stop_daemon(libc::SIGKILL);
+    d.spawn().await;
+    let mut images = d.images().await;
+    assert!(images
+        .list(pb::ListImagesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .images
+        .is_empty());
+    let leftovers: Vec<String> = std::fs::read_dir(d.root.join("images/layers"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("tmp-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert_eq!(
+        std::fs::read_dir(d.root.join("images/ingest"))
+            .unwrap()
+            .count(),
+        0
+    );
+    // The next pull takes up what was verified and completes.
+    let progress = pull(&mut images, &name, None).await.unwrap();
+    assert_eq!(pulled(&progress).id, ids[0]);
+    let kept = progress.iter().filter(|p| p.status == "exists").count();
+    assert!(kept >= 3, "{kept} layers kept");
+    let mut api = d.api().await;
+    assert_eq!(
+        run_image(
+            &mut api,
+            &name,
+            &["sh", "-c", "ls /blob | while read f; do echo $f; done"]
+        )
+        .await
+        .0,
+        0
+    );
+    assert_eq!(image_events(&d).await.len(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -12,7 +12,8 @@
 //!
 //! Content is added under the shared side of `gc` and collected under
 //! its exclusive side, so a collection never takes what a pull or a
-//! create is about to refer to.
+//! create is about to refer to. Collection runs with rmi and prune: what a
+//! pull cut short had verified stays until then, for the next pull.
 
 mod archive;
 mod content;
@@ -137,8 +138,6 @@ impl Images {
             fetching: Mutex::new(HashMap::new()),
         };
         tracing::info!(images = images.state().images.len(), "images loaded");
-        // What a load or pull cut off by a crash stored but never recorded.
-        images.collect();
         Ok(Arc::new(images))
     }
 
