@@ -1,7 +1,7 @@
 //! The layer unpacker (server/image/unpack.rs) on hostile tars, run as
 //! root. The input is read as a list of entries built from pieces that
 //! matter (".", "..", "/", whiteouts, symlinks to "/" and "../..", hard
-//! links, devices) or, when it starts with 0xff, as raw bytes. Nothing may
+//! links, devices) or, when it starts with 0xff, as raw bytes (through the decompressor). Nothing may
 //! panic, and whatever the tar says, nothing outside the layer directory
 //! changes: a sentinel file beside it keeps its content, and the jail
 //! around it holds only the layer and the sentinel.
@@ -28,18 +28,18 @@ mod sys {
     }
 }
 
-mod image {
-    #[derive(Debug, thiserror::Error)]
-    pub enum Error {
-        #[error("{0}")]
-        Invalid(String),
-        #[error("{0}")]
-        Io(String),
-    }
-
-    #[path = "../../../server/image/unpack.rs"]
-    pub mod unpack;
+/// The error the unpacker's module expects of its parent.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Io(String),
 }
+
+#[allow(dead_code)] // the media types are the daemon's
+#[path = "../../server/image/unpack.rs"]
+mod unpack;
 
 const NAMES: &[&str] = &[
     "a", "b", "..", ".", "/", "etc", "passwd", ".wh.a", ".wh..wh..opq", ".wh.", "dir", "x/", "../x",
@@ -47,7 +47,7 @@ const NAMES: &[&str] = &[
 ];
 const TARGETS: &[&str] = &["/", "..", "../..", "../../..", "/etc", "a", "lnk", "dir/../..", "/proc/self/root"];
 
-fn piece(b: u8, from: &[&str]) -> &str {
+fn piece<'a>(b: u8, from: &[&'a str]) -> &'a str {
     from[b as usize % from.len()]
 }
 
@@ -123,11 +123,18 @@ fuzz_target!(|data: &[u8]| {
         _ => tar_of(data),
     };
     let jail = jail();
-    let limits = image::unpack::Limits {
+    let limits = unpack::Limits {
         max_bytes: 1 << 20,
         max_entries: 1000,
     };
-    let _ = image::unpack::unpack(tar.as_slice(), &jail.join("layer"), limits);
+    // Raw input goes through the decompressor too (gzip, zstd or plain,
+    // bounded).
+    let _ = match data.first() {
+        Some(0xff) => unpack::decompressed(tar.as_slice(), 4 << 20)
+            .map_err(|e| Error::Io(e.to_string()))
+            .and_then(|r| unpack::unpack(r, &jail.join("layer"), limits)),
+        _ => unpack::unpack(tar.as_slice(), &jail.join("layer"), limits),
+    };
     check(&jail);
     let _ = std::fs::remove_dir_all(&jail);
 });
