@@ -776,7 +776,7 @@ async fn concurrent_pulls_fetch_each_blob_once() {
 async fn import_export_tag_and_rmi_from_the_cli() {
     let d = Daemon::start("images-import").await;
     let tarball = d.dir.join("rootfs.tar.gz");
-    let layer = base_layer(Packing::Gzip).blob().0;
+    let layer = full_layer(Packing::Gzip).blob().0;
     std::fs::write(&tarball, layer).unwrap();
     let id = ok(berth(
         &d,

@@ -117,9 +117,50 @@ impl TarBuilder {
     }
 }
 
-/// The test rootfs (a shell and tools) as a layer.
+/// The test rootfs (a shell and tools, without perl) as a layer, made
+/// once per test binary.
 pub fn base_layer(packing: Packing) -> Layer {
+    static TAR: OnceLock<Vec<u8>> = OnceLock::new();
+    let tar = TAR.get_or_init(|| {
+        let slim = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("image-rootfs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&slim);
+        copy_tree(rootfs(), &slim, &|p: &Path| {
+            !p.to_string_lossy().contains("perl")
+        });
+        let tar = TarBuilder::new().tree(&slim).layer(Packing::Plain).tar;
+        let _ = std::fs::remove_dir_all(&slim);
+        tar
+    });
+    Layer {
+        tar: tar.clone(),
+        packing,
+    }
+}
+
+/// The whole test rootfs, perl included, as a layer.
+pub fn full_layer(packing: Packing) -> Layer {
     TarBuilder::new().tree(rootfs()).layer(packing)
+}
+
+/// Copies a tree (files, directories, symlinks) but what `keep` refuses.
+fn copy_tree(from: &Path, to: &Path, keep: &dyn Fn(&Path) -> bool) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        if !keep(&src) {
+            continue;
+        }
+        let t = e.file_type().unwrap();
+        if t.is_dir() {
+            copy_tree(&src, &dst, keep);
+        } else if t.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src).unwrap(), &dst).unwrap();
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
 }
 
 /// An image to write into a layout.
