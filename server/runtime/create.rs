@@ -40,10 +40,11 @@ impl Runtime {
         // The image's volumes, each a directory of the container's own
         // (gone with it), unless the request mounts something there.
         for (i, dest) in volumes.iter().enumerate() {
-            let Some(clean) = crate::spec::normalize(dest) else {
+            let Some(clean) = crate::spec::volume_destination(dest) else {
+                tracing::warn!(container = %id, volume = %dest, "image volume left out: not a place to mount");
                 continue;
             };
-            if spec.mounts.iter().any(|m| m.destination == clean) || clean == "/" {
+            if spec.mounts.iter().any(|m| m.destination == clean) {
                 continue;
             }
             spec.mounts.push(crate::spec::MountSpec {

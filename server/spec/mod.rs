@@ -71,6 +71,15 @@ impl MountSpec {
     }
 }
 
+/// Where an image's volume may go: normalised, and none of the places a
+/// bind mount may not go either (None).
+pub fn volume_destination(dest: &str) -> Option<String> {
+    let clean = normalize(dest)?;
+    let forbidden =
+        clean == "/" || clean == "/dev" || within(&clean, "/proc") || within(&clean, "/sys");
+    (!forbidden).then_some(clean)
+}
+
 /// The container's network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

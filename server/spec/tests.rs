@@ -339,3 +339,21 @@ fn signal_names_read_back() {
         assert_eq!(parse_signal(name), Ok(n));
     }
 }
+
+#[test]
+fn image_volumes_go_where_mounts_may() {
+    use super::volume_destination as v;
+    assert_eq!(v("/data").as_deref(), Some("/data"));
+    assert_eq!(v("/var//lib/./db/").as_deref(), Some("/var/lib/db"));
+    for bad in [
+        "/",
+        "/dev",
+        "/proc",
+        "/proc/sys",
+        "/sys/fs",
+        "relative",
+        "/a/../b",
+    ] {
+        assert_eq!(v(bad), None, "{bad}");
+    }
+}
