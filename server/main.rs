@@ -80,6 +80,17 @@ fn main() {
         std::process::exit(1);
     }
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|a| a == "exec") {
+        // Joins namespaces: single-threaded, no tokio, as the monitor.
+        init_tracing("warn");
+        match (argv.get(2), argv.get(3)) {
+            (Some(dir), Some(file)) => monitor::exec::main(Path::new(dir), Path::new(file)),
+            _ => {
+                eprintln!("usage: berthd exec DIR FILE");
+                std::process::exit(2)
+            }
+        }
+    }
     if argv.get(1).is_some_and(|a| a == "monitor") {
         // The monitor forks: it must stay single-threaded, so no tokio.
         init_tracing("info");

@@ -164,6 +164,8 @@ pub enum Command {
     /// Stream events: --filter container=NAME, event=die, label=k=v,
     /// type=container.
     Events(EventsArgs),
+    /// Run a command in a running container: berth exec [OPTIONS] CONTAINER COMMAND [ARG...]
+    Exec(ExecArgs),
     /// Pull an image from a registry: berth pull NAME[:TAG|@DIGEST]
     Pull {
         /// Platform (os/arch[/variant]) of an image with several.
@@ -502,4 +504,30 @@ pub enum ImageCommand {
 pub enum SystemCommand {
     /// Disk usage of images, containers and blobs.
     Df,
+}
+
+#[derive(Args)]
+pub struct ExecArgs {
+    /// Keep stdin open: pass this CLI's stdin to the process.
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Run in the background.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Run as this user: uid[:gid] or name[:group].
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Set an environment variable: KEY=VALUE, or KEY for this shell's value.
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    /// Working directory inside the container.
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// Every capability and no seccomp filter for this process.
+    #[arg(long)]
+    pub privileged: bool,
+    pub container: String,
+    /// Command and arguments.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
 }

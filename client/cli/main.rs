@@ -11,7 +11,7 @@ mod views;
 use args::{Cli, Command};
 use berth::pb::containers_client::ContainersClient;
 use clap::Parser;
-use commands::{events, images, inspect, lifecycle, logs, system};
+use commands::{events, exec, images, inspect, lifecycle, logs, system};
 use std::process::ExitCode;
 use tonic::transport::Channel;
 
@@ -137,6 +137,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             inspect::inspect(&mut api, format, containers).await
         }
         Command::Events(a) => events::events(channel, a).await,
+        Command::Exec(a) => exec::exec(&mut api, a).await,
         Command::Pull {
             platform,
             quiet,

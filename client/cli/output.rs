@@ -77,12 +77,19 @@ pub fn event_json(e: &pb::Event) -> Value {
     }
     add("id", json!(e.id));
     add("name", json!(e.name));
-    if matches!(action, Some(Action::Kill | Action::Die)) {
+    if matches!(action, Some(Action::Kill | Action::Die | Action::ExecDie)) {
         add("signal", json!(e.signal));
+    }
+    if action == Some(Action::ExecDie) {
+        add("exitCode", json!(e.exit_code.unwrap_or(0)));
     }
     if action == Some(Action::Die) {
         add("exitCode", json!(e.exit_code.unwrap_or(0)));
         add("oomKilled", json!(e.oom_killed));
+    }
+    if !e.exec_id.is_empty() {
+        add("execId", json!(e.exec_id));
+        add("execCommand", json!(e.exec_command));
     }
     add("labels", json!(e.labels));
     v
@@ -107,6 +114,9 @@ pub fn event_line(e: &pb::Event) -> String {
     }
     if e.oom_killed {
         attrs.push("oomKilled=true".into());
+    }
+    if !e.exec_id.is_empty() {
+        attrs.push(format!("execID={}", e.exec_id));
     }
     attrs.sort();
     let kind = match e.r#type == pb::EventType::Image as i32 {

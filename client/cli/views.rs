@@ -211,17 +211,32 @@ pub fn event(e: &pb::Event) -> Value {
             if let Some(code) = e.exit_code {
                 attributes.insert("exitCode".into(), json!(code.to_string()));
             }
-            if matches!(action, Some(Action::Kill | Action::Die)) && e.signal != 0 {
+            if matches!(action, Some(Action::Kill | Action::Die | Action::ExecDie)) && e.signal != 0
+            {
                 attributes.insert("signal".into(), json!(e.signal.to_string()));
             }
             if action == Some(Action::Rename) {
                 attributes.insert("oldName".into(), json!(e.old_name));
             }
+            if !e.exec_id.is_empty() {
+                attributes.insert("execID".into(), json!(e.exec_id));
+            }
             let kind = match e.r#type == pb::EventType::Image as i32 {
                 true => "image",
                 false => "container",
             };
-            (kind, crate::output::action_name(e.action))
+            // Docker names the command in exec_create and exec_start.
+            let name = match action {
+                Some(Action::ExecCreate | Action::ExecStart) => {
+                    format!(
+                        "{}: {}",
+                        crate::output::action_name(e.action),
+                        e.exec_command
+                    )
+                }
+                _ => crate::output::action_name(e.action),
+            };
+            (kind, name)
         }
     };
     json!({

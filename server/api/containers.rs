@@ -167,6 +167,18 @@ impl Containers for ContainersService {
         Ok(Response::new(pb::ListResponse { containers }))
     }
 
+    type ExecStream = super::exec::ExecStream;
+
+    async fn exec(&self, req: Request<tonic::Streaming<pb::ExecRequest>>) -> Res<Self::ExecStream> {
+        let stream = super::exec::exec(&self.rt, &self.ops, req.into_inner()).await?;
+        Ok(Response::new(stream))
+    }
+
+    async fn exec_sync(&self, req: Request<pb::ExecSyncRequest>) -> Res<pb::ExecSyncResponse> {
+        let r = super::exec::exec_sync(&self.rt, &self.ops, req.into_inner()).await?;
+        Ok(Response::new(r))
+    }
+
     async fn restart(&self, req: Request<pb::RestartRequest>) -> Res<pb::RestartResponse> {
         let (rt, r) = (self.rt.clone(), req.into_inner());
         detached(&self.ops, async move {

@@ -5,6 +5,7 @@
 mod containers;
 mod convert;
 mod events;
+mod exec;
 mod images;
 mod status;
 mod system;

@@ -13,6 +13,7 @@
 //! child/ is what runs in the cloned process before exec.
 
 pub mod child;
+pub mod exec;
 mod output;
 pub mod protocol;
 

@@ -72,6 +72,43 @@ impl Config {
     }
 }
 
+/// What `berthd exec DIR FILE` runs in the container of DIR: FILE, written
+/// by berthd (mode 0600) and removed by the helper once read.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ExecSpec {
+    /// The container's PID 1 as the host sees it.
+    pub pid: i32,
+    pub args: Vec<String>,
+    /// Over the container's own.
+    pub env: Vec<String>,
+    /// Empty: the container's.
+    pub working_dir: String,
+    /// Empty: the container's.
+    pub user: String,
+    pub privileged: bool,
+}
+
+impl ExecSpec {
+    /// The daemon's half.
+    pub fn write(&self, path: &Path) -> io::Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let data = serde_json::to_vec(self).map_err(io::Error::other)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?;
+        f.write_all(&data)
+    }
+
+    /// The helper's half: read once, then gone.
+    pub fn take(path: &Path) -> Result<ExecSpec, Failure> {
+        let data = std::fs::read(path).map_err(|e| Failure::new(Step::ReadConfig, e))?;
+        let _ = std::fs::remove_file(path);
+        serde_json::from_slice(&data).map_err(|e| Failure::new(Step::ParseConfig, e))
+    }
+}
+
 /// `DIR/exit.json`: how the last run ended.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ExitRecord {
@@ -141,6 +178,8 @@ pub enum Step {
     Seccomp,
     Init,
     Exec,
+    /// An exec: into the namespaces of the container's PID 1.
+    JoinNamespaces,
     /// After the start: waiting for PID 1 and recording its exit.
     Wait,
     WriteExit,
@@ -169,6 +208,7 @@ impl Step {
             Step::MountSys => "mount /sys",
             Step::BindMount => "bind mount",
             Step::PivotRoot => "pivot_root",
+            Step::JoinNamespaces => "join the container's namespaces",
             Step::Hostname => "set hostname",
             Step::Loopback => "bring loopback up",
             Step::WorkingDir => "working directory",

@@ -143,6 +143,9 @@ pub struct Note {
     oom_killed: bool,
     /// Rename: the name before.
     old_name: String,
+    /// Exec events: which exec, and its command line.
+    exec_id: String,
+    exec_command: String,
 }
 
 impl Note {
@@ -154,6 +157,19 @@ impl Note {
             time: None,
             oom_killed: false,
             old_name: String::new(),
+            exec_id: String::new(),
+            exec_command: String::new(),
+        }
+    }
+
+    /// An exec event; `exit` (code, signal) for its die.
+    pub fn exec(action: Action, id: &str, command: &str, exit: Option<(i32, i32)>) -> Note {
+        Note {
+            exec_id: id.to_string(),
+            exec_command: command.to_string(),
+            exit_code: exit.map(|(code, _)| code),
+            signal: exit.map_or(0, |(_, signal)| signal),
+            ..Note::new(action)
         }
     }
 
@@ -329,6 +345,8 @@ impl Container {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             old_name: n.old_name.clone(),
+            exec_id: n.exec_id.clone(),
+            exec_command: n.exec_command.clone(),
             ..Default::default()
         }
     }

@@ -75,6 +75,15 @@ pub trait Host: Send + Sync + 'static {
     fn oom_kills(&self, id: &str) -> Option<u64>;
     /// Notifications of OOM in the container's cgroup.
     fn oom_notifier(&self, id: &str) -> std::io::Result<Box<dyn OomNotifier>>;
+    /// Starts `berthd exec DIR FILE` (monitor/exec.rs) with piped stdout
+    /// and stderr (null when `detach`), and stdin piped when asked.
+    fn spawn_exec(
+        &self,
+        dir: &Path,
+        file: &Path,
+        stdin: bool,
+        detach: bool,
+    ) -> std::io::Result<tokio::process::Child>;
 }
 
 pub trait OomNotifier: Send {
@@ -172,6 +181,26 @@ impl OomNotifier for Notifier {
 }
 
 impl Host for Real {
+    fn spawn_exec(
+        &self,
+        dir: &Path,
+        file: &Path,
+        stdin: bool,
+        detach: bool,
+    ) -> std::io::Result<tokio::process::Child> {
+        use std::process::Stdio;
+        let piped = |yes: bool| if yes { Stdio::piped() } else { Stdio::null() };
+        tokio::process::Command::new(&self.exe)
+            .arg("exec")
+            .arg(dir)
+            .arg(file)
+            .env_remove("NOTIFY_SOCKET")
+            .stdin(piped(stdin && !detach))
+            .stdout(piped(!detach))
+            .stderr(piped(!detach))
+            .spawn()
+    }
+
     fn support(&self) -> Support {
         Support::probe(&self.parent)
     }

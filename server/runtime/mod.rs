@@ -16,6 +16,7 @@
 mod container;
 mod create;
 mod error;
+mod exec;
 mod export;
 pub mod host;
 mod inspect;
@@ -42,6 +43,7 @@ mod watch;
 
 pub use container::{Record, Status};
 pub use error::{Error, Result};
+pub use exec::{ExecProcess, Running, Signaller};
 pub use logs::{LogLine, LogsQuery};
 pub use stats::{Sample, Samples, StatsQuery};
 pub use wait::WaitCondition;

@@ -454,3 +454,47 @@ pub fn get_xattr(path: &Path, name: &str) -> io::Result<Vec<u8>> {
     buf.truncate(n as usize);
     Ok(buf)
 }
+
+/// Joins the namespaces `flags` (CLONE_NEW*) of the process behind
+/// `pidfd`, all at once (setns with a pidfd, Linux 5.8). A new pid
+/// namespace applies to the caller's children.
+pub fn setns_pidfd(pidfd: &OwnedFd, flags: libc::c_int) -> io::Result<()> {
+    // SAFETY: setns with a valid fd and integer flags.
+    if unsafe { libc::setns(pidfd.as_raw_fd(), flags) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Ends the process by `signal` (no core file), as a process that got it
+/// and did not handle it; falls back to exit(128+signal).
+pub fn end_by_signal(signal: i32) -> ! {
+    let none = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: setrlimit reads a valid struct; SIG_DFL installs no handler
+    // code; sigset operations work on a zeroed local set.
+    unsafe {
+        libc::setrlimit(libc::RLIMIT_CORE, &none);
+        libc::signal(signal, libc::SIG_DFL);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, signal);
+        libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::raise(signal);
+    }
+    exit_now(128 + signal)
+}
+
+/// Asks the kernel to send SIGKILL to the caller when its parent thread
+/// dies; returns the parent's pid as the caller sees it then (0 for a
+/// parent outside the caller's pid namespace), to check it is still the
+/// same.
+pub fn die_with_parent() -> io::Result<i32> {
+    // SAFETY: prctl with integer arguments only.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(nix::unistd::getppid().as_raw())
+}

@@ -2,6 +2,7 @@
 //! and returns the exit code.
 
 pub mod events;
+pub mod exec;
 pub mod images;
 pub mod inspect;
 pub mod lifecycle;

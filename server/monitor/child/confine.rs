@@ -49,6 +49,13 @@ pub fn confine(spec: &Spec, filter: Option<&Program>) -> Result<(), Failure> {
                 .map_err(|e| Failure::new(Step::MaskPaths, format!("{path}: {e}")))?;
         }
     }
+    confine_process(spec, filter)
+}
+
+/// What confines the process itself (the paths are the mount namespace's):
+/// capabilities, user, no_new_privs, seccomp. An exec gets this in the
+/// container's namespaces.
+pub fn confine_process(spec: &Spec, filter: Option<&Program>) -> Result<(), Failure> {
     let caps =
         bounding_set(spec.capabilities()).map_err(|e| Failure::new(Step::Capabilities, e))?;
     if !spec.user.is_empty() {

@@ -8,6 +8,7 @@
 mod confine;
 mod exec;
 mod init;
+pub mod join;
 mod mounts;
 
 use super::protocol::{Config, Failure, GoReceiver, Step};

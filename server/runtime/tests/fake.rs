@@ -395,6 +395,16 @@ impl Host for Fake {
     fn oom_notifier(&self, _: &str) -> std::io::Result<Box<dyn OomNotifier>> {
         Ok(Box::new(Silent))
     }
+
+    fn spawn_exec(
+        &self,
+        _: &Path,
+        _: &Path,
+        _: bool,
+        _: bool,
+    ) -> std::io::Result<tokio::process::Child> {
+        Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
+    }
 }
 
 impl Fake {

@@ -1,0 +1,247 @@
+//! Exec and ExecSync: a process's stdin, stdout and stderr over gRPC.
+//! Output is read in chunks as it comes and sent in order per stream; the
+//! exit is the last message, after all output. A client that goes away
+//! ends the process, unless it was detached.
+
+use crate::runtime::{ExecProcess, Running, Runtime};
+use crate::spec::parse_signal;
+use berth::pb::{self, exec_request::Input, exec_response::Output};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::Stream;
+use tonic::{Status, Streaming};
+
+pub type ExecStream = Pin<Box<dyn Stream<Item = Result<pb::ExecResponse, Status>> + Send>>;
+
+/// ExecSync keeps at most this much of each stream.
+const SYNC_LIMIT: usize = 16 << 20;
+const CHUNK: usize = 32 << 10;
+
+fn process(p: Option<pb::ExecProcess>) -> Result<ExecProcess, Status> {
+    let p = p.ok_or_else(|| Status::invalid_argument("exec needs a process"))?;
+    Ok(ExecProcess {
+        args: p.args,
+        env: p.env,
+        working_dir: p.working_dir,
+        user: p.user,
+        privileged: p.privileged,
+        stdin: p.stdin,
+        detach: p.detach,
+    })
+}
+
+async fn start(
+    rt: &Arc<Runtime>,
+    ops: &tokio::runtime::Handle,
+    id: String,
+    p: ExecProcess,
+) -> Result<Running, Status> {
+    let rt = rt.clone();
+    ops.spawn(async move { rt.exec(&id, p).await })
+        .await
+        .map_err(|e| Status::internal(format!("exec failed: {e}")))?
+        .map_err(Status::from)
+}
+
+fn out(o: Output) -> Result<pb::ExecResponse, Status> {
+    Ok(pb::ExecResponse { output: Some(o) })
+}
+
+/// Sends what `r` produces as `wrap`ped messages until its end.
+async fn pump<R: AsyncRead + Unpin>(
+    mut r: R,
+    tx: mpsc::Sender<Result<pb::ExecResponse, Status>>,
+    wrap: fn(Vec<u8>) -> Output,
+) {
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        match r.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if tx.send(out(wrap(buf[..n].to_vec()))).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+pub async fn exec(
+    rt: &Arc<Runtime>,
+    ops: &tokio::runtime::Handle,
+    mut input: Streaming<pb::ExecRequest>,
+) -> Result<ExecStream, Status> {
+    let first = input
+        .message()
+        .await?
+        .ok_or_else(|| Status::invalid_argument("exec needs a start message"))?;
+    let Some(Input::Start(s)) = first.input else {
+        return Err(Status::invalid_argument(
+            "the first exec message must be start",
+        ));
+    };
+    let p = process(s.process)?;
+    let detach = p.detach;
+    let mut running = start(rt, ops, s.id, p).await?;
+    let (tx, rx) = mpsc::channel(64);
+    let _ = tx.send(out(Output::ExecId(running.id.clone()))).await;
+    if detach {
+        return Ok(Box::pin(ReceiverStream::new(rx)));
+    }
+    let signal = running.signal.clone();
+    // Stdin: the client's bytes, a close, signals. A broken client stream
+    // ends the process.
+    let mut stdin = running.stdin.take();
+    let input_signal = signal.clone();
+    let feeding = tokio::spawn(async move {
+        loop {
+            let msg = match input.message().await {
+                Ok(Some(m)) => m,
+                Ok(None) => break,
+                Err(_) => {
+                    input_signal.send(libc::SIGKILL);
+                    break;
+                }
+            };
+            match msg.input {
+                Some(Input::Stdin(data)) => {
+                    if let Some(w) = stdin.as_mut() {
+                        if w.write_all(&data).await.is_err() {
+                            stdin = None;
+                        }
+                    }
+                }
+                Some(Input::CloseStdin(_)) => stdin = None,
+                Some(Input::Signal(s)) => {
+                    if let Ok(n) = parse_signal(&s) {
+                        input_signal.send(n);
+                    }
+                }
+                Some(Input::Start(_)) | None => {}
+            }
+        }
+    });
+    let outputs = [
+        running
+            .stdout
+            .take()
+            .map(|r| tokio::spawn(pump(r, tx.clone(), Output::Stdout))),
+        running
+            .stderr
+            .take()
+            .map(|r| tokio::spawn(pump(r, tx.clone(), Output::Stderr))),
+    ];
+    tokio::spawn(async move {
+        for o in outputs.into_iter().flatten() {
+            let _ = o.await;
+        }
+        let exit = running.exit.await;
+        feeding.abort();
+        if let Ok((exit_code, signal)) = exit {
+            let _ = tx
+                .send(out(Output::Exit(pb::ExecExit { exit_code, signal })))
+                .await;
+        }
+    });
+    // The client gone: its stream dropped; the process goes with it.
+    let watched = ReceiverStream::new(rx);
+    Ok(Box::pin(GuardedStream {
+        inner: watched,
+        signal: Some(signal),
+    }))
+}
+
+/// The response stream; dropped before the exit was sent, it kills the
+/// process (the client went away).
+struct GuardedStream {
+    inner: ReceiverStream<Result<pb::ExecResponse, Status>>,
+    signal: Option<crate::runtime::Signaller>,
+}
+
+impl Stream for GuardedStream {
+    type Item = Result<pb::ExecResponse, Status>;
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let polled = Pin::new(&mut self.inner).poll_next(cx);
+        if let std::task::Poll::Ready(None) = polled {
+            self.signal = None; // ended: the exit was sent
+        }
+        polled
+    }
+}
+
+impl Drop for GuardedStream {
+    fn drop(&mut self) {
+        if let Some(s) = self.signal.take() {
+            s.send(libc::SIGKILL);
+        }
+    }
+}
+
+pub async fn exec_sync(
+    rt: &Arc<Runtime>,
+    ops: &tokio::runtime::Handle,
+    r: pb::ExecSyncRequest,
+) -> Result<pb::ExecSyncResponse, Status> {
+    let mut p = process(r.process)?;
+    p.stdin = false;
+    p.detach = false;
+    let mut running = start(rt, ops, r.id, p).await?;
+    let read = |s: Option<Box<dyn AsyncRead + Send + Unpin>>| async move {
+        let mut kept = Vec::new();
+        let mut truncated = false;
+        if let Some(mut s) = s {
+            let mut buf = vec![0u8; CHUNK];
+            while let Ok(n) = s.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                let room = SYNC_LIMIT.saturating_sub(kept.len());
+                truncated |= n > room;
+                kept.extend_from_slice(&buf[..n.min(room)]);
+            }
+        }
+        (kept, truncated)
+    };
+    let stdout = running
+        .stdout
+        .take()
+        .map(|s| Box::new(s) as Box<dyn AsyncRead + Send + Unpin>);
+    let stderr = running
+        .stderr
+        .take()
+        .map(|s| Box::new(s) as Box<dyn AsyncRead + Send + Unpin>);
+    let both = async { tokio::join!(read(stdout), read(stderr)) };
+    let (mut timed_out, outputs) = (false, None);
+    let outputs = match r.timeout_seconds {
+        0 => Some(both.await),
+        t => match tokio::time::timeout(Duration::from_secs(t.into()), both).await {
+            Ok(o) => Some(o),
+            Err(_) => {
+                timed_out = true;
+                running.signal.send(libc::SIGKILL);
+                outputs
+            }
+        },
+    };
+    let (code, signal) = running
+        .exit
+        .await
+        .map_err(|_| Status::internal("the exec's end was not seen"))?;
+    let ((stdout, t1), (stderr, t2)) = outputs.unwrap_or_default();
+    Ok(pb::ExecSyncResponse {
+        stdout,
+        stderr,
+        exit_code: code,
+        signal,
+        timed_out,
+        truncated: t1 || t2,
+    })
+}

@@ -1,0 +1,59 @@
+//! An exec's process, in the container's namespaces (the helper joined
+//! them and forked): its working directory, environment and user, then
+//! the container's confinement, then exec. Mounts are the container's:
+//! nothing is mounted here.
+
+use super::{confine, exec};
+use crate::monitor::protocol::{Config, ExecSpec, Failure, Step};
+use crate::sys::linux;
+use nix::unistd::chdir;
+
+/// Runs in the helper's child; returns only on failure, with the exit
+/// code the exec ends with (127: the program was not found).
+pub fn exec(config: &Config, e: &ExecSpec) -> (Failure, i32) {
+    match prepare(config, e) {
+        Ok(program) => (program.run(), 126),
+        Err(failed) => failed,
+    }
+}
+
+fn prepare(config: &Config, e: &ExecSpec) -> Result<exec::Exec, (Failure, i32)> {
+    let cannot = |f: Failure| (f, 126);
+    let mut spec = config.spec.clone();
+    spec.args = e.args.clone();
+    // The container's environment, then the exec's: a later entry wins.
+    spec.env.extend(e.env.iter().cloned());
+    if !e.working_dir.is_empty() {
+        spec.working_dir = e.working_dir.clone();
+    }
+    if !e.user.is_empty() {
+        spec.user = e.user.clone();
+    }
+    spec.privileged |= e.privileged;
+    chdir(spec.working_dir.as_str()).map_err(|err| {
+        cannot(Failure::new(
+            Step::WorkingDir,
+            format!("{}: {err}", spec.working_dir),
+        ))
+    })?;
+    let program = exec::resolve(&spec).map_err(|f| {
+        let code = if f.message.contains("not found") {
+            127
+        } else {
+            126
+        };
+        (f, code)
+    })?;
+    let filter = match spec.privileged {
+        true => None,
+        false => config.seccomp.as_ref(),
+    };
+    confine::confine_process(&spec, filter).map_err(cannot)?;
+    // The helper is outside the container's pid namespace: a parent pid
+    // of 0. Anything else means it is gone and the exec was ended.
+    match linux::die_with_parent() {
+        Ok(0) => Ok(program),
+        Ok(_) => Err(cannot(Failure::new(Step::Exec, "the exec was ended"))),
+        Err(err) => Err(cannot(Failure::new(Step::Exec, err))),
+    }
+}

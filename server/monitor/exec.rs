@@ -1,0 +1,125 @@
+//! `berthd exec DIR FILE`: one process run in the running container of
+//! DIR, as `docker exec` runs one. berthd spawns it with the process's
+//! stdin, stdout and stderr; it is single-threaded and never uses tokio,
+//! because it joins namespaces:
+//!
+//! 1. reads the exec (FILE, then removed) and the container's config;
+//! 2. opens a pidfd of the container's PID 1 and checks that process is in
+//!    the container's cgroup (so a recycled pid cannot mislead it);
+//! 3. joins the container's cgroup, then PID 1's mount, pid, uts, ipc and
+//!    network namespaces (setns with the pidfd);
+//! 4. forks: the child is in the container's pid namespace; it is confined
+//!    as PID 1 was (child/join.rs) and execs;
+//! 5. passes on every signal it gets to the process, and ends as it ended:
+//!    the same exit code, or killed by the same signal.
+//!
+//! The process dies with the helper (PR_SET_PDEATHSIG), so berthd ends an
+//! exec by killing the helper; and with the container, whose pid namespace
+//! it is in. A failure before exec is a line on stderr and exit code 126,
+//! or 127 when the program is not found, as Docker's.
+
+use super::child;
+use super::protocol::{Config, ExecSpec, Failure, Step};
+use crate::sys::cgroup::Cgroup;
+use crate::sys::linux::{self, Forked};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+
+/// Entry point of `berthd exec DIR FILE`; never returns.
+pub fn main(dir: &Path, file: &Path) -> ! {
+    match run(dir, file) {
+        Ok(status) => mirror(status),
+        Err((e, code)) => {
+            eprintln!("berth exec: {}: {}", e.step.name(), e.message);
+            linux::exit_now(code)
+        }
+    }
+}
+
+/// A failure and the exit code it ends the exec with.
+type Failed = (Failure, i32);
+
+fn run(dir: &Path, file: &Path) -> Result<linux::ExitStatus, Failed> {
+    let cannot = |e: Failure| (e, 126);
+    let spec = ExecSpec::take(file).map_err(cannot)?;
+    let config = Config::read(dir).map_err(cannot)?;
+    let join = |e: std::io::Error| (Failure::new(Step::JoinNamespaces, e), 126);
+    let pid1 = linux::pidfd_open(spec.pid).map_err(join)?;
+    let cgroup_of_pid1 =
+        std::fs::read_to_string(format!("/proc/{}/cgroup", spec.pid)).unwrap_or_default();
+    if !cgroup_of_pid1
+        .lines()
+        .any(|l| l.ends_with(config.cgroup.as_str()))
+    {
+        return Err((
+            Failure::new(Step::JoinNamespaces, "the container's process is gone"),
+            126,
+        ));
+    }
+    Cgroup::load(&config.cgroup)
+        .join_self()
+        .map_err(|e| (Failure::new(Step::JoinCgroup, e), 126))?;
+    let namespaces = libc::CLONE_NEWNS
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWUTS
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWNET;
+    linux::setns_pidfd(&pid1, namespaces).map_err(join)?;
+    // Signals wait in a signalfd from now on; the child unblocks them.
+    let mut forwarded = SigSet::all();
+    for s in [
+        Signal::SIGKILL,
+        Signal::SIGSTOP,
+        Signal::SIGCHLD,
+        Signal::SIGSEGV,
+        Signal::SIGBUS,
+        Signal::SIGILL,
+        Signal::SIGFPE,
+    ] {
+        forwarded.remove(s);
+    }
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), None)
+        .map_err(|e| (Failure::new(Step::JoinNamespaces, e), 126))?;
+    let (pid, pidfd) =
+        match linux::clone_with_pidfd(0, None).map_err(|e| (Failure::new(Step::Clone, e), 126))? {
+            Forked::Child => {
+                let (e, code) = child::join::exec(&config, &spec);
+                eprintln!("berth exec: {}: {}", e.step.name(), e.message);
+                linux::exit_now(code)
+            }
+            Forked::Parent { pid, pidfd } => (pid, pidfd),
+        };
+    wait_forwarding(pid, &pidfd, &forwarded).map_err(|e| (Failure::new(Step::Wait, e), 126))
+}
+
+/// Waits for the process, passing on the signals the helper receives.
+fn wait_forwarding(
+    pid: i32,
+    pidfd: &OwnedFd,
+    signals: &SigSet,
+) -> std::io::Result<linux::ExitStatus> {
+    let sfd = SignalFd::with_flags(signals, SfdFlags::SFD_CLOEXEC).map_err(std::io::Error::from)?;
+    loop {
+        if let Some(status) = linux::waitid_pidfd(pidfd, true)? {
+            return Ok(status);
+        }
+        let ready = linux::poll_readable(&[pidfd.as_fd(), sfd.as_fd()], None)?;
+        if ready.get(1).copied().unwrap_or(false) {
+            if let Ok(Some(info)) = sfd.read_signal() {
+                if let Ok(s) = Signal::try_from(info.ssi_signo as i32) {
+                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), s);
+                }
+            }
+        }
+    }
+}
+
+/// Ends the helper as the process ended.
+fn mirror(status: linux::ExitStatus) -> ! {
+    match status.signal() {
+        0 => linux::exit_now(status.code()),
+        signal => linux::end_by_signal(signal),
+    }
+}

@@ -1,0 +1,189 @@
+//! Exec: another process in a running container. The daemon checks the
+//! request, journals exec_create, writes the exec for the helper (`berthd
+//! exec`, monitor/exec.rs: it joins the namespaces, as nothing in tokio
+//! may) and starts it, journals exec_start, and a task waits for the
+//! helper and journals exec_die with the process's exit code and signal.
+
+use super::container::{IfUnsaved, Note};
+use super::error::{failed, Error, Result};
+use super::{Runtime, Status};
+use crate::monitor::protocol::ExecSpec;
+use crate::spec::{normalize, parse_user, Input};
+use crate::sys::linux;
+use berth::pb::Action;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use tokio::process::{ChildStderr, ChildStdin, ChildStdout};
+use tokio::sync::oneshot;
+
+/// What a request asks to run.
+#[derive(Debug, Clone, Default)]
+pub struct ExecProcess {
+    pub args: Vec<String>,
+    pub env: Vec<String>,
+    pub working_dir: String,
+    pub user: String,
+    pub privileged: bool,
+    pub stdin: bool,
+    pub detach: bool,
+}
+
+/// A running exec: its pipes (as asked), a handle to signal it, and its
+/// exit (code, signal) once it ends.
+pub struct Running {
+    pub id: String,
+    pub stdin: Option<ChildStdin>,
+    pub stdout: Option<ChildStdout>,
+    pub stderr: Option<ChildStderr>,
+    pub signal: Signaller,
+    pub exit: oneshot::Receiver<(i32, i32)>,
+}
+
+/// Sends signals to an exec's process (through its helper, which passes
+/// them on; SIGKILL ends the helper and so the process).
+#[derive(Clone)]
+pub struct Signaller(Arc<OwnedFd>);
+
+impl Signaller {
+    pub fn send(&self, signal: i32) {
+        let _ = linux::pidfd_send_signal(&self.0, signal);
+    }
+}
+
+impl ExecProcess {
+    fn check(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::InvalidArgument(m));
+        if self.args.is_empty() || self.args[0].is_empty() {
+            return bad("exec needs a command: args is empty".into());
+        }
+        if let Some(a) = self.args.iter().find(|a| a.contains('\0')) {
+            return bad(format!(
+                "invalid argument {:?}: it contains NUL",
+                Input::from(a.as_str())
+            ));
+        }
+        for e in &self.env {
+            match e.split_once('=') {
+                Some((k, _)) if !k.is_empty() && !e.contains('\0') => {}
+                _ => {
+                    return bad(format!(
+                        "invalid env entry {:?}: use KEY=VALUE",
+                        Input::from(e.as_str())
+                    ))
+                }
+            }
+        }
+        if !self.working_dir.is_empty() && normalize(&self.working_dir).is_none() {
+            return bad(format!(
+                "invalid working directory {:?}: it must be an absolute path without \"..\"",
+                Input::from(self.working_dir.as_str())
+            ));
+        }
+        if !self.user.is_empty() && parse_user(&self.user).is_none() {
+            return bad(format!(
+                "invalid user {:?}",
+                Input::from(self.user.as_str())
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Runtime {
+    pub async fn exec(&self, key: &str, p: ExecProcess) -> Result<Running> {
+        p.check()?;
+        let c = self.find(key)?;
+        let op = c.op.lock().await;
+        let (status, pid) = {
+            let st = c.state();
+            (st.record.status, st.record.pid)
+        };
+        match status {
+            Status::Running => {}
+            Status::Paused => {
+                return Err(Error::FailedPrecondition(format!(
+                    "container {} is paused: unpause it first",
+                    c.name()
+                )))
+            }
+            _ => {
+                return Err(Error::FailedPrecondition(format!(
+                    "container {} is not running",
+                    c.name()
+                )))
+            }
+        }
+        let mut raw = [0u8; 32];
+        linux::random_bytes(&mut raw).map_err(|e| failed("generate exec id", e))?;
+        let id: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        let command = p.args.join(" ");
+        let journal =
+            |note: Note| c.transition(&mut c.state(), &self.bus, IfUnsaved::Keep, |_| vec![note]);
+        journal(Note::exec(Action::ExecCreate, &id, &command, None))?;
+        let file = c.dir.join(format!("exec-{id}.json"));
+        let spec = ExecSpec {
+            pid,
+            args: p.args.clone(),
+            env: p.env.clone(),
+            working_dir: normalize(&p.working_dir).unwrap_or_default(),
+            user: p.user.clone(),
+            privileged: p.privileged,
+        };
+        spec.write(&file).map_err(|e| failed("write the exec", e))?;
+        let spawned = self.host.spawn_exec(&c.dir, &file, p.stdin, p.detach);
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(e) => {
+                let _ = std::fs::remove_file(&file);
+                return Err(failed("start the exec", e));
+            }
+        };
+        // Race-free: the helper is our unreaped child.
+        let helper = child.id().map(|pid| linux::pidfd_open(pid as i32));
+        let pidfd = match helper {
+            Some(Ok(fd)) => Arc::new(fd),
+            _ => {
+                let _ = child.start_kill();
+                return Err(failed("start the exec", "the helper is gone"));
+            }
+        };
+        journal(Note::exec(Action::ExecStart, &id, &command, None))?;
+        drop(op);
+        tracing::info!(container = %c.id, exec = %id, command = %command, "exec started");
+        let (tx, exit) = oneshot::channel();
+        let (stdin, stdout, stderr) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take());
+        let (bus, watched, exec) = (self.bus.clone(), c.clone(), id.clone());
+        tokio::spawn(async move {
+            let status = child.wait().await;
+            let (code, signal) = match status {
+                Ok(s) => {
+                    use std::os::unix::process::ExitStatusExt;
+                    match (s.code(), s.signal()) {
+                        (Some(code), _) => (code, 0),
+                        (None, Some(sig)) => (128 + sig, sig),
+                        _ => (255, 0),
+                    }
+                }
+                Err(_) => (255, 0),
+            };
+            let _ = std::fs::remove_file(&file);
+            let note = Note::exec(Action::ExecDie, &exec, &command, Some((code, signal)));
+            if let Err(e) =
+                watched.transition(&mut watched.state(), &bus, IfUnsaved::Keep, |_| vec![note])
+            {
+                tracing::warn!(container = %watched.id, exec = %exec, error = %e, "cannot journal the exec's end");
+            }
+            tracing::info!(container = %watched.id, exec = %exec, code, signal, "exec ended");
+            let _ = tx.send((code, signal));
+        });
+        Ok(Running {
+            id,
+            stdin,
+            stdout,
+            stderr,
+            signal: Signaller(pidfd),
+            exit,
+        })
+    }
+}
