@@ -511,6 +511,9 @@ pub struct ExecArgs {
     /// Keep stdin open: pass this CLI's stdin to the process.
     #[arg(short, long)]
     pub interactive: bool,
+    /// A terminal for the process (with -i: an interactive shell).
+    #[arg(short, long)]
+    pub tty: bool,
     /// Run in the background.
     #[arg(short, long)]
     pub detach: bool,

@@ -16,6 +16,8 @@ use tokio_stream::Stream;
 use tonic::{Status, Streaming};
 
 pub type ExecStream = Pin<Box<dyn Stream<Item = Result<pb::ExecResponse, Status>> + Send>>;
+type Writer = Box<dyn tokio::io::AsyncWrite + Send + Unpin>;
+type Reader = Box<dyn AsyncRead + Send + Unpin>;
 
 /// ExecSync keeps at most this much of each stream.
 const SYNC_LIMIT: usize = 16 << 20;
@@ -31,7 +33,28 @@ fn process(p: Option<pb::ExecProcess>) -> Result<ExecProcess, Status> {
         privileged: p.privileged,
         stdin: p.stdin,
         detach: p.detach,
+        tty: p.tty.then(|| size(p.size.unwrap_or_default())),
     })
+}
+
+/// A terminal size as the kernel takes it (24x80 where unsaid).
+fn size(s: pb::TerminalSize) -> (u16, u16) {
+    let clamp = |v: u32, default: u16| match v {
+        0 => default,
+        v => v.min(u16::MAX as u32) as u16,
+    };
+    (clamp(s.rows, 24), clamp(s.cols, 80))
+}
+
+fn resize(fd: &std::os::fd::OwnedFd, s: pb::TerminalSize) {
+    let (rows, cols) = size(s);
+    let ws = rustix::termios::Winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let _ = rustix::termios::tcsetwinsize(fd, ws);
 }
 
 async fn start(
@@ -93,9 +116,25 @@ pub async fn exec(
         return Ok(Box::pin(ReceiverStream::new(rx)));
     }
     let signal = running.signal.clone();
-    // Stdin: the client's bytes, a close, signals. A broken client stream
-    // ends the process.
-    let mut stdin = running.stdin.take();
+    // Stdin: the client's bytes, a close, signals, resizes. A broken
+    // client stream ends the process.
+    let terminal = running.terminal.take();
+    let (mut stdin, output, resizer): (Option<Writer>, Option<Reader>, _) = match terminal {
+        Some(master) => {
+            let dup = master.try_clone().ok();
+            let out = master
+                .try_clone()
+                .ok()
+                .map(|m| Box::new(tokio::fs::File::from_std(std::fs::File::from(m))) as Reader);
+            let input = Box::new(tokio::fs::File::from_std(std::fs::File::from(master))) as Writer;
+            (Some(input), out, dup)
+        }
+        None => (
+            running.stdin.take().map(|w| Box::new(w) as Writer),
+            running.stdout.take().map(|r| Box::new(r) as Reader),
+            None,
+        ),
+    };
     let input_signal = signal.clone();
     let feeding = tokio::spawn(async move {
         loop {
@@ -110,7 +149,7 @@ pub async fn exec(
             match msg.input {
                 Some(Input::Stdin(data)) => {
                     if let Some(w) = stdin.as_mut() {
-                        if w.write_all(&data).await.is_err() {
+                        if w.write_all(&data).await.and(w.flush().await).is_err() {
                             stdin = None;
                         }
                     }
@@ -121,15 +160,17 @@ pub async fn exec(
                         input_signal.send(n);
                     }
                 }
+                Some(Input::Resize(s)) => {
+                    if let Some(fd) = &resizer {
+                        resize(fd, s);
+                    }
+                }
                 Some(Input::Start(_)) | None => {}
             }
         }
     });
     let outputs = [
-        running
-            .stdout
-            .take()
-            .map(|r| tokio::spawn(pump(r, tx.clone(), Output::Stdout))),
+        output.map(|r| tokio::spawn(pump(r, tx.clone(), Output::Stdout))),
         running
             .stderr
             .take()

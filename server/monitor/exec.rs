@@ -82,16 +82,44 @@ fn run(dir: &Path, file: &Path) -> Result<linux::ExitStatus, Failed> {
     }
     nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), None)
         .map_err(|e| (Failure::new(Step::JoinNamespaces, e), 126))?;
+    // A terminal: made in the container's devpts, its master sent to
+    // berthd, its other side the process's stdio.
+    let terminal = match spec.tty {
+        Some(size) => Some(terminal(size).map_err(|e| (Failure::new(Step::Stdio, e), 126))?),
+        None => None,
+    };
     let (pid, pidfd) =
         match linux::clone_with_pidfd(0, None).map_err(|e| (Failure::new(Step::Clone, e), 126))? {
             Forked::Child => {
-                let (e, code) = child::join::exec(&config, &spec);
+                let (e, code) = child::join::exec(&config, &spec, terminal.as_deref());
                 eprintln!("berth exec: {}: {}", e.step.name(), e.message);
                 linux::exit_now(code)
             }
             Forked::Parent { pid, pidfd } => (pid, pidfd),
         };
     wait_forwarding(pid, &pidfd, &forwarded).map_err(|e| (Failure::new(Step::Wait, e), 126))
+}
+
+/// Opens a pty in the container's /dev/pts, sets its size, and sends the
+/// master to berthd over stdin (a unix socket); returns the path of the
+/// process's side.
+fn terminal((rows, cols): (u16, u16)) -> std::io::Result<String> {
+    use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
+    use std::os::fd::AsRawFd;
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
+    grantpt(&master)?;
+    unlockpt(&master)?;
+    let path = ptsname(&master, Vec::new())?.to_string_lossy().into_owned();
+    let size = rustix::termios::Winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    rustix::termios::tcsetwinsize(&master, size)?;
+    let socket = std::os::unix::net::UnixStream::from(rustix::io::dup(rustix::stdio::stdin())?);
+    linux::send_with_fd(&socket, b"t", Some(master.as_raw_fd()))?;
+    Ok(path)
 }
 
 /// Waits for the process, passing on the signals the helper receives.

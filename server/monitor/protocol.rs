@@ -86,6 +86,10 @@ pub struct ExecSpec {
     /// Empty: the container's.
     pub user: String,
     pub privileged: bool,
+    /// A terminal of this size (rows, columns): the helper sends the pty's
+    /// master to berthd over its stdin, a unix socket.
+    #[serde(default)]
+    pub tty: Option<(u16, u16)>,
 }
 
 impl ExecSpec {

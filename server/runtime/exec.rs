@@ -6,6 +6,7 @@
 
 use super::container::{IfUnsaved, Note};
 use super::error::{failed, Error, Result};
+use super::host::ExecStdio;
 use super::{Runtime, Status};
 use crate::monitor::protocol::ExecSpec;
 use crate::spec::{normalize, parse_user, Input};
@@ -26,6 +27,8 @@ pub struct ExecProcess {
     pub privileged: bool,
     pub stdin: bool,
     pub detach: bool,
+    /// A terminal of this size (rows, columns).
+    pub tty: Option<(u16, u16)>,
 }
 
 /// A running exec: its pipes (as asked), a handle to signal it, and its
@@ -35,6 +38,8 @@ pub struct Running {
     pub stdin: Option<ChildStdin>,
     pub stdout: Option<ChildStdout>,
     pub stderr: Option<ChildStderr>,
+    /// With a terminal: the pty's master (the process's input and output).
+    pub terminal: Option<OwnedFd>,
     pub signal: Signaller,
     pub exit: oneshot::Receiver<(i32, i32)>,
 }
@@ -128,9 +133,19 @@ impl Runtime {
             working_dir: normalize(&p.working_dir).unwrap_or_default(),
             user: p.user.clone(),
             privileged: p.privileged,
+            tty: p.tty.filter(|_| !p.detach),
         };
         spec.write(&file).map_err(|e| failed("write the exec", e))?;
-        let spawned = self.host.spawn_exec(&c.dir, &file, p.stdin, p.detach);
+        let (stdio, ours) = match (p.detach, spec.tty) {
+            (true, _) => (ExecStdio::Detached, None),
+            (false, Some(_)) => {
+                let (ours, theirs) = std::os::unix::net::UnixStream::pair()
+                    .map_err(|e| failed("make the terminal's socket", e))?;
+                (ExecStdio::Terminal(theirs), Some(ours))
+            }
+            (false, None) => (ExecStdio::Pipes { stdin: p.stdin }, None),
+        };
+        let spawned = self.host.spawn_exec(&c.dir, &file, stdio);
         let mut child = match spawned {
             Ok(child) => child,
             Err(e) => {
@@ -146,6 +161,19 @@ impl Runtime {
                 let _ = child.start_kill();
                 return Err(failed("start the exec", "the helper is gone"));
             }
+        };
+        // The helper sends the pty's master once it has made it (nothing if
+        // it failed before: its stderr says why).
+        let terminal = match ours {
+            Some(socket) => tokio::task::spawn_blocking(move || {
+                let _ = socket.set_read_timeout(Some(std::time::Duration::from_secs(30)));
+                linux::recv_with_fd(&socket, &mut [0u8; 1])
+                    .ok()
+                    .and_then(|(_, fd)| fd)
+            })
+            .await
+            .unwrap_or(None),
+            None => None,
         };
         journal(Note::exec(Action::ExecStart, &id, &command, None))?;
         drop(op);
@@ -182,6 +210,7 @@ impl Runtime {
             stdin,
             stdout,
             stderr,
+            terminal,
             signal: Signaller(pidfd),
             exit,
         })

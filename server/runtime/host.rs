@@ -75,15 +75,25 @@ pub trait Host: Send + Sync + 'static {
     fn oom_kills(&self, id: &str) -> Option<u64>;
     /// Notifications of OOM in the container's cgroup.
     fn oom_notifier(&self, id: &str) -> std::io::Result<Box<dyn OomNotifier>>;
-    /// Starts `berthd exec DIR FILE` (monitor/exec.rs) with piped stdout
-    /// and stderr (null when `detach`), and stdin piped when asked.
+    /// Starts `berthd exec DIR FILE` (monitor/exec.rs) with the stdio
+    /// asked for.
     fn spawn_exec(
         &self,
         dir: &Path,
         file: &Path,
-        stdin: bool,
-        detach: bool,
+        stdio: ExecStdio,
     ) -> std::io::Result<tokio::process::Child>;
+}
+
+/// An exec helper's stdio.
+pub enum ExecStdio {
+    /// stdout and stderr piped, stdin piped or /dev/null.
+    Pipes { stdin: bool },
+    /// Nothing: a detached exec.
+    Detached,
+    /// A terminal: stdin is this socket, on which the helper sends the
+    /// pty's master; stderr piped (for what fails before the terminal).
+    Terminal(std::os::unix::net::UnixStream),
 }
 
 pub trait OomNotifier: Send {
@@ -185,19 +195,27 @@ impl Host for Real {
         &self,
         dir: &Path,
         file: &Path,
-        stdin: bool,
-        detach: bool,
+        stdio: ExecStdio,
     ) -> std::io::Result<tokio::process::Child> {
         use std::process::Stdio;
         let piped = |yes: bool| if yes { Stdio::piped() } else { Stdio::null() };
+        let (stdin, stdout, stderr) = match stdio {
+            ExecStdio::Pipes { stdin } => (piped(stdin), Stdio::piped(), Stdio::piped()),
+            ExecStdio::Detached => (Stdio::null(), Stdio::null(), Stdio::null()),
+            ExecStdio::Terminal(socket) => (
+                Stdio::from(OwnedFd::from(socket)),
+                Stdio::null(),
+                Stdio::piped(),
+            ),
+        };
         tokio::process::Command::new(&self.exe)
             .arg("exec")
             .arg(dir)
             .arg(file)
             .env_remove("NOTIFY_SOCKET")
-            .stdin(piped(stdin && !detach))
-            .stdout(piped(!detach))
-            .stderr(piped(!detach))
+            .stdin(stdin)
+            .stdout(stdout)
+            .stderr(stderr)
             .spawn()
     }
 

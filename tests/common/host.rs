@@ -232,3 +232,19 @@ pub fn cpu_shares_shown(shares: u64) -> String {
         (true, s) => (1 + (s.clamp(2, 262_144) - 2) * 9999 / 262_142).to_string(),
     }
 }
+
+/// Makes `cmd`'s child the leader of a new session whose controlling
+/// terminal is its stdin (a pty's far side), as a shell in a terminal is.
+pub fn in_terminal(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: between fork and exec only setsid and ioctl run, which are
+    // async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}

@@ -10,7 +10,12 @@ use nix::unistd::chdir;
 
 /// Runs in the helper's child; returns only on failure, with the exit
 /// code the exec ends with (127: the program was not found).
-pub fn exec(config: &Config, e: &ExecSpec) -> (Failure, i32) {
+pub fn exec(config: &Config, e: &ExecSpec, terminal: Option<&str>) -> (Failure, i32) {
+    if let Some(path) = terminal {
+        if let Err(err) = controlling_terminal(path) {
+            return (Failure::new(Step::Stdio, err), 126);
+        }
+    }
     match prepare(config, e) {
         Ok(program) => (program.run(), 126),
         Err(failed) => failed,
@@ -56,4 +61,21 @@ fn prepare(config: &Config, e: &ExecSpec) -> Result<exec::Exec, (Failure, i32)> 
         Ok(_) => Err(cannot(Failure::new(Step::Exec, "the exec was ended"))),
         Err(err) => Err(cannot(Failure::new(Step::Exec, err))),
     }
+}
+
+/// A session of its own with the pty at `path` as its controlling terminal
+/// and its stdin, stdout and stderr.
+fn controlling_terminal(path: &str) -> std::io::Result<()> {
+    use rustix::fs::{open, Mode, OFlags};
+    rustix::process::setsid()?;
+    let tty = open(
+        path,
+        OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    rustix::process::ioctl_tiocsctty(&tty)?;
+    nix::unistd::dup2_stdin(&tty)?;
+    nix::unistd::dup2_stdout(&tty)?;
+    nix::unistd::dup2_stderr(&tty)?;
+    Ok(())
 }

@@ -5,7 +5,9 @@
 //! written to the container's exit file as the monitor would.
 
 use crate::monitor::protocol::{ExitRecord, Failure, Report};
-use crate::runtime::host::{BoxFuture, Confirm, Host, Monitor, OomNotifier, Pid1, Spawned};
+use crate::runtime::host::{
+    BoxFuture, Confirm, ExecStdio, Host, Monitor, OomNotifier, Pid1, Spawned,
+};
 use crate::spec::Resources;
 use crate::sys::cgroup::{self, Support, Usage};
 use crate::sys::time::now_nanos;
@@ -400,8 +402,7 @@ impl Host for Fake {
         &self,
         _: &Path,
         _: &Path,
-        _: bool,
-        _: bool,
+        _: ExecStdio,
     ) -> std::io::Result<tokio::process::Child> {
         Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
     }
