@@ -232,8 +232,11 @@ pub async fn exec_sync(
     r: pb::ExecSyncRequest,
 ) -> Result<pb::ExecSyncResponse, Status> {
     let mut p = process(r.process)?;
+    // Output and exit together: no stdin, no terminal, not in the
+    // background.
     p.stdin = false;
     p.detach = false;
+    p.tty = None;
     let mut running = start(rt, ops, r.id, p).await?;
     let read = |s: Option<Box<dyn AsyncRead + Send + Unpin>>| async move {
         let mut kept = Vec::new();
