@@ -154,10 +154,7 @@ async fn pull_run_save_load_with_skopeo_as_judge() {
     let dir = test_dir("images-main");
     let reg = Registry::start(&dir.join("registry"), Auth::None);
     let d = daemon("images-main", &dir, &insecure(&reg.addr)).await;
-    let layout_dir = dir.join("layout");
-    let ids = layout(&layout_dir, "v1", &[app_image("one")]);
-    let name = format!("{}/test/app:v1", reg.addr);
-    push(&layout_dir, "v1", &name, None);
+    let (ids, name) = publish(&reg, &dir, "test/app:v1", &[app_image("one")], None);
 
     let mut images = d.images().await;
     let progress = pull(&mut images, &name, None).await.unwrap();
@@ -247,10 +244,7 @@ async fn pull_run_save_load_with_skopeo_as_judge() {
     assert_eq!(finished(&mut api, &id).await, (0, "new\n".into()));
 
     // A second image that shares the base layer fetches only its own.
-    let layout2 = dir.join("layout2");
-    layout(&layout2, "v2", &[app_image("two")]);
-    let name2 = format!("{}/test/app:v2", reg.addr);
-    push(&layout2, "v2", &name2, None);
+    let (_, name2) = publish(&reg, &dir, "test/app:v2", &[app_image("two")], None);
     let progress = pull(&mut images, &name2, None).await.unwrap();
     let base = manifest["layers"][0]["digest"].as_str().unwrap();
     assert_eq!(statuses(&progress, base), ["waiting", "exists", "done"]);
@@ -300,10 +294,8 @@ async fn pull_run_save_load_with_skopeo_as_judge() {
 
     // berth loads and runs what skopeo writes, in both formats (Docker's
     // has no zstd: that one gets a gzip image).
-    let layout3 = dir.join("layout3");
-    layout(&layout3, "gz", &[app_image_packed("gz", Packing::Gzip)]);
-    let name3 = format!("{}/test/app:gz", reg.addr);
-    push(&layout3, "gz", &name3, None);
+    let gz = [app_image_packed("gz", Packing::Gzip)];
+    let (_, name3) = publish(&reg, &dir, "test/app:gz", &gz, None);
     let src = format!("docker://{name3}");
     let archive = dir.join("skopeo-docker.tar");
     let dest = format!("docker-archive:{}:skopeo/app:docker", archive.display());
@@ -414,9 +406,7 @@ async fn an_index_resolves_to_this_platform() {
         ],
         json!({"Cmd": ["cat", "/arch"]}),
     );
-    let ids = layout(&dir.join("layout"), "multi", &[other, here]);
-    let name = format!("{}/test/multi:1", reg.addr);
-    push(&dir.join("layout"), "multi", &name, None);
+    let (ids, name) = publish(&reg, &dir, "test/multi:1", &[other, here], None);
     let mut images = d.images().await;
     let image = pulled(&pull(&mut images, &name, None).await.unwrap());
     assert_eq!(
@@ -477,17 +467,16 @@ async fn basic_auth_over_tls_and_login() {
         &format!("[\"{}\"]\nca = \"{}\"\n", reg.addr, ca.display()),
     )
     .await;
-    let layout_dir = dir.join("layout");
-    let ids = layout(
-        &layout_dir,
-        "v1",
+    let (ids, name) = publish(
+        &reg,
+        &dir,
+        "private/app:v1",
         &[TestImage::new(
             vec![base_layer(Packing::Gzip)],
             json!({"Cmd": ["echo", "tls"]}),
         )],
+        Some("alice:s3cret"),
     );
-    let name = format!("{}/private/app:v1", reg.addr);
-    push(&layout_dir, "v1", &name, Some("alice:s3cret"));
     let mut images = d.images().await;
     let anonymous = pull(&mut images, &name, None).await.unwrap_err();
     assert_eq!(
@@ -572,17 +561,16 @@ async fn bearer_token_auth() {
     let dir = test_dir("images-token");
     let reg = Registry::start(&dir.join("registry"), Auth::Token("bob", "tok3n"));
     let d = daemon("images-token", &dir, &insecure(&reg.addr)).await;
-    let layout_dir = dir.join("layout");
-    let ids = layout(
-        &layout_dir,
-        "v1",
+    let (ids, name) = publish(
+        &reg,
+        &dir,
+        "team/app:v1",
         &[TestImage::new(
             vec![base_layer(Packing::Zstd)],
             json!({"Cmd": ["echo", "token"]}),
         )],
+        Some("bob:tok3n"),
     );
-    let name = format!("{}/team/app:v1", reg.addr);
-    push(&layout_dir, "v1", &name, Some("bob:tok3n"));
     let mut images = d.images().await;
     let err = pull(&mut images, &name, None).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err:?}");
@@ -686,17 +674,8 @@ async fn hostile_layers_are_refused_and_leave_nothing() {
         ),
     ];
     for (tag, layer, why) in cases {
-        let l = dir.join(format!("layout-{tag}"));
-        layout(
-            &l,
-            tag,
-            &[TestImage::new(
-                vec![base_layer(Packing::Gzip), layer],
-                json!({}),
-            )],
-        );
-        let name = format!("{}/evil/{tag}:1", reg.addr);
-        push(&l, tag, &name, None);
+        let image = TestImage::new(vec![base_layer(Packing::Gzip), layer], json!({}));
+        let (_, name) = publish(&reg, &dir, &format!("evil/{tag}:1"), &[image], None);
         let err = pull(&mut images, &name, None).await.unwrap_err();
         assert_eq!(err.code(), tonic::Code::InvalidArgument, "{tag}: {err:?}");
         assert!(err.message().contains(why), "{tag}: {err:?}");
@@ -741,10 +720,7 @@ async fn concurrent_pulls_fetch_each_blob_once() {
     let dir = test_dir("images-concurrent");
     let reg = Registry::start(&dir.join("registry"), Auth::None);
     let d = daemon("images-concurrent", &dir, &insecure(&reg.addr)).await;
-    let layout_dir = dir.join("layout");
-    let ids = layout(&layout_dir, "v1", &[app_image("c")]);
-    let name = format!("{}/test/app:v1", reg.addr);
-    push(&layout_dir, "v1", &name, None);
+    let (ids, name) = publish(&reg, &dir, "test/app:v1", &[app_image("c")], None);
     let pulls: Vec<_> = (0..4)
         .map(|_| {
             let (host, name) = (d.host(), name.clone());
@@ -880,13 +856,13 @@ async fn many_layers_mount_and_images_survive_a_restart() {
                 .layer(Packing::Gzip),
         );
     }
-    let ids = layout(
-        &dir.join("layout"),
-        "tall",
+    let (ids, name) = publish(
+        &reg,
+        &dir,
+        "test/tall:1",
         &[TestImage::new(layers, json!({"Cmd": ["ls", "/layers"]}))],
+        None,
     );
-    let name = format!("{}/test/tall:1", reg.addr);
-    push(&dir.join("layout"), "tall", &name, None);
     // --pull never: refused before anything is fetched.
     let never = berth(&d, &["run", "--pull", "never", &name]);
     assert_eq!(never.status.code(), Some(125), "{never:?}");
@@ -989,13 +965,13 @@ async fn a_pull_cut_by_kill_9_leaves_nothing_half_visible() {
                 .layer(Packing::Zstd),
         );
     }
-    let ids = layout(
-        &dir.join("layout"),
-        "cut",
+    let (ids, name) = publish(
+        &reg,
+        &dir,
+        "test/cut:1",
         &[TestImage::new(layers, json!({"Cmd": ["true"]}))],
+        None,
     );
-    let name = format!("{}/test/cut:1", reg.addr);
-    push(&dir.join("layout"), "cut", &name, None);
     // The daemon dies once some layers are done and others are not.
     let mut images = d.images().await;
     let mut stream = images

@@ -357,22 +357,10 @@ impl Images {
                 diff_id: diff.to_string(),
             });
         }
-        Ok(ImageRecord {
-            id: sha256(config_raw).to_string(),
-            manifest: manifest.to_string(),
-            manifest_media_type: media_type.to_string(),
-            layers: records,
-            created: config.created_nanos(),
-            size,
-            os: config.os.clone(),
-            architecture: config.architecture.clone(),
-            variant: config.variant.clone().unwrap_or_default(),
-            labels: config
-                .config
-                .as_ref()
-                .and_then(|c| c.labels.clone())
-                .unwrap_or_default(),
-        })
+        let manifest = (manifest.to_string(), media_type.to_string());
+        Ok(ImageRecord::new(
+            config_raw, &config, manifest, records, size,
+        ))
     }
 
     /// Makes a one-layer image of a root filesystem tar.

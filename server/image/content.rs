@@ -88,14 +88,7 @@ impl Content {
 
     /// Every blob held.
     pub fn list(&self) -> Vec<Digest> {
-        let Ok(dir) = std::fs::read_dir(&self.blobs) else {
-            return Vec::new();
-        };
-        dir.filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().to_str().map(str::to_string))
-            .filter(|n| super::reference::is_hex64(n))
-            .map(|n| Digest::of_hex(&n))
-            .collect()
+        super::reference::digests_in(&self.blobs)
     }
 }
 

@@ -153,28 +153,21 @@ impl Images {
         let sizes = done.into_iter().collect::<Result<Vec<u64>>>()?;
         self.content.put(&config_raw)?;
         self.content.put(&raw)?;
-        let image = ImageRecord {
-            id: config_digest.to_string(),
-            manifest: manifest_digest.to_string(),
-            manifest_media_type: match media_type.as_str() {
-                "" => manifest
-                    .media_type
-                    .clone()
-                    .unwrap_or_else(|| oci::OCI_MANIFEST.into()),
-                mt => mt.to_string(),
-            },
-            layers,
-            created: config.created_nanos(),
-            size: sizes.iter().sum(),
-            os: config.os.clone(),
-            architecture: config.architecture.clone(),
-            variant: config.variant.clone().unwrap_or_default(),
-            labels: config
-                .config
-                .as_ref()
-                .and_then(|c| c.labels.clone())
-                .unwrap_or_default(),
+        let media_type = match media_type.as_str() {
+            "" => manifest
+                .media_type
+                .clone()
+                .unwrap_or_else(|| oci::OCI_MANIFEST.into()),
+            mt => mt.to_string(),
         };
+        let manifest_ref = (manifest_digest.to_string(), media_type);
+        let image = ImageRecord::new(
+            &config_raw,
+            &config,
+            manifest_ref,
+            layers,
+            sizes.iter().sum(),
+        );
         let named = r.tagged().unwrap_or_else(|| r.with_digest(&top));
         self.change(|st, batch, events| {
             st.put_image(batch, &image)?;

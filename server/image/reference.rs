@@ -43,6 +43,20 @@ impl fmt::Display for Digest {
     }
 }
 
+/// The digests named by the entries of `dir` (64 hex digits each; others
+/// are left out).
+pub fn digests_in(dir: &std::path::Path) -> Vec<Digest> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter(|n| is_hex64(n))
+        .map(|n| Digest::of_hex(&n))
+        .collect()
+}
+
 pub fn is_hex64(s: &str) -> bool {
     s.len() == 64
         && s.bytes()

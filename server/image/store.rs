@@ -38,6 +38,35 @@ pub struct ImageRecord {
     pub labels: BTreeMap<String, String>,
 }
 
+impl ImageRecord {
+    /// The record of an image with this config (its bytes' digest is the
+    /// id), manifest and layers; `size` is what its layers unpack to.
+    pub fn new(
+        config_raw: &[u8],
+        config: &super::oci::Config,
+        manifest: (String, String),
+        layers: Vec<LayerRecord>,
+        size: u64,
+    ) -> ImageRecord {
+        ImageRecord {
+            id: super::content::sha256(config_raw).to_string(),
+            manifest: manifest.0,
+            manifest_media_type: manifest.1,
+            layers,
+            created: config.created_nanos(),
+            size,
+            os: config.os.clone(),
+            architecture: config.architecture.clone(),
+            variant: config.variant.clone().unwrap_or_default(),
+            labels: config
+                .config
+                .as_ref()
+                .and_then(|c| c.labels.clone())
+                .unwrap_or_default(),
+        }
+    }
+}
+
 /// One step of a removal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Removed {

@@ -295,6 +295,24 @@ pub fn push(layout: &Path, tag: &str, dest: &str, creds: Option<&str>) {
     skopeo(&args);
 }
 
+/// Writes `images` as an OCI layout under `dir` and pushes it to `reg`
+/// as `repo_tag` ("team/app:v1"), with `creds` if given; returns the
+/// images' ids (config digests) and the full name pushed.
+pub fn publish(
+    reg: &Registry,
+    dir: &Path,
+    repo_tag: &str,
+    images: &[TestImage],
+    creds: Option<&str>,
+) -> (Vec<String>, String) {
+    let tag = repo_tag.rsplit_once(':').map_or("latest", |(_, t)| t);
+    let at = dir.join(format!("layout-{}", repo_tag.replace(['/', ':'], "-")));
+    let ids = layout(&at, tag, images);
+    let name = format!("{}/{repo_tag}", reg.addr);
+    push(&at, tag, &name, creds);
+    (ids, name)
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
