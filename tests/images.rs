@@ -144,6 +144,11 @@ fn app_image_packed(greeting: &str, files_packing: Packing) -> TestImage {
     )
 }
 
+/// The base layer alone, its command echoing `word`.
+fn echo_image(packing: Packing, word: &str) -> TestImage {
+    TestImage::new(vec![base_layer(packing)], json!({"Cmd": ["echo", word]}))
+}
+
 const APP_OUTPUT: &str = "hello from /data\nuid 0 0 0 0\na\nhard\nlink\nalpha\nalpha\nnew\n";
 
 #[tokio::test(flavor = "multi_thread")]
@@ -471,10 +476,7 @@ async fn basic_auth_over_tls_and_login() {
         &reg,
         &dir,
         "private/app:v1",
-        &[TestImage::new(
-            vec![base_layer(Packing::Gzip)],
-            json!({"Cmd": ["echo", "tls"]}),
-        )],
+        &[echo_image(Packing::Gzip, "tls")],
         Some("alice:s3cret"),
     );
     let mut images = d.images().await;
@@ -565,10 +567,7 @@ async fn bearer_token_auth() {
         &reg,
         &dir,
         "team/app:v1",
-        &[TestImage::new(
-            vec![base_layer(Packing::Zstd)],
-            json!({"Cmd": ["echo", "token"]}),
-        )],
+        &[echo_image(Packing::Zstd, "token")],
         Some("bob:tok3n"),
     );
     let mut images = d.images().await;
@@ -608,14 +607,7 @@ async fn docker_hub_names_go_to_a_mirror() {
     let config = format!("[\"docker.io\"]\nmirrors = [\"http://{}\"]\n", mirror.addr);
     let d = daemon("images-mirror", &dir, &config).await;
     let layout_dir = dir.join("layout");
-    let ids = layout(
-        &layout_dir,
-        "v1",
-        &[TestImage::new(
-            vec![base_layer(Packing::Gzip)],
-            json!({"Cmd": ["echo", "mirrored"]}),
-        )],
-    );
+    let ids = layout(&layout_dir, "v1", &[echo_image(Packing::Gzip, "mirrored")]);
     push(
         &layout_dir,
         "v1",

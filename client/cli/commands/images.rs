@@ -526,43 +526,40 @@ pub async fn df(channel: Channel) -> Result<u8, Failure> {
         .disk_usage(pb::DiskUsageRequest {})
         .await?
         .into_inner();
-    let pct = |part: u64, all: u64| match all {
-        0 => "0%".to_string(),
-        a => format!("{}%", part * 100 / a),
+    // TYPE, TOTAL, ACTIVE, SIZE, RECLAIMABLE (with its share of SIZE).
+    let row = |kind: &str, total: u64, active: u64, size: u64, free: u64| {
+        let share = (free * 100).checked_div(size).unwrap_or(0);
+        vec![
+            kind.to_string(),
+            total.to_string(),
+            active.to_string(),
+            output::si(size),
+            format!("{} ({share}%)", output::si(free)),
+        ]
     };
+    let mut blobs = row("Blobs", 0, 0, u.blobs_size, 0);
+    blobs[1].clear();
+    blobs[2].clear();
+    blobs[4].clear();
     let rows = vec![
         ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"]
             .map(String::from)
             .to_vec(),
-        vec![
-            "Images".into(),
-            u.images.to_string(),
-            u.images_active.to_string(),
-            output::si(u.images_size),
-            format!(
-                "{} ({})",
-                output::si(u.images_reclaimable),
-                pct(u.images_reclaimable, u.images_size)
-            ),
-        ],
-        vec![
-            "Containers".into(),
-            u.containers.to_string(),
-            u.containers_active.to_string(),
-            output::si(u.containers_size),
-            format!(
-                "{} ({})",
-                output::si(u.containers_reclaimable),
-                pct(u.containers_reclaimable, u.containers_size)
-            ),
-        ],
-        vec![
-            "Blobs".into(),
-            String::new(),
-            String::new(),
-            output::si(u.blobs_size),
-            String::new(),
-        ],
+        row(
+            "Images",
+            u.images,
+            u.images_active,
+            u.images_size,
+            u.images_reclaimable,
+        ),
+        row(
+            "Containers",
+            u.containers,
+            u.containers_active,
+            u.containers_size,
+            u.containers_reclaimable,
+        ),
+        blobs,
     ];
     output::out!("{}", table(&rows));
     Ok(0)
