@@ -11,7 +11,7 @@ mod views;
 use args::{Cli, Command};
 use berth::pb::containers_client::ContainersClient;
 use clap::Parser;
-use commands::{events, exec, images, inspect, lifecycle, logs, system};
+use commands::{archive, events, exec, images, inspect, lifecycle, logs, pull, system};
 use std::process::ExitCode;
 use tonic::transport::Channel;
 
@@ -142,18 +142,18 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             platform,
             quiet,
             reference,
-        } => images::pull(channel, reference, platform.unwrap_or_default(), quiet).await,
+        } => pull::pull(channel, reference, platform.unwrap_or_default(), quiet).await,
         Command::Images(a) => images::list(channel, a).await,
         Command::Rmi { force, images } => images::rmi(channel, force, images).await,
         Command::Tag { source, target } => images::tag(channel, source, target).await,
-        Command::Save { output, images } => images::save(channel, output, images).await,
-        Command::Load { input, quiet } => images::load(channel, input, quiet).await,
+        Command::Save { output, images } => archive::save(channel, output, images).await,
+        Command::Load { input, quiet } => archive::load(channel, input, quiet).await,
         Command::Import {
             change,
             file,
             reference,
-        } => images::import(channel, file, reference, change).await,
-        Command::Export { output, container } => images::export(channel, output, container).await,
+        } => archive::import(channel, file, reference, change).await,
+        Command::Export { output, container } => archive::export(channel, output, container).await,
         Command::Image { command } => images::image(channel, command).await,
         Command::Login {
             username,

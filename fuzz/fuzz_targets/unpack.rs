@@ -37,9 +37,12 @@ pub enum Error {
     Io(String),
 }
 
-#[allow(dead_code)] // the media types are the daemon's
 #[path = "../../server/image/unpack.rs"]
 mod unpack;
+
+#[allow(dead_code)] // the media types are the daemon's
+#[path = "../../server/image/compress.rs"]
+mod compress;
 
 const NAMES: &[&str] = &[
     "a", "b", "..", ".", "/", "etc", "passwd", ".wh.a", ".wh..wh..opq", ".wh.", "dir", "x/", "../x",
@@ -130,7 +133,7 @@ fuzz_target!(|data: &[u8]| {
     // Raw input goes through the decompressor too (gzip, zstd or plain,
     // bounded).
     let _ = match data.first() {
-        Some(0xff) => unpack::decompressed(tar.as_slice(), 4 << 20)
+        Some(0xff) => compress::decompressed(tar.as_slice(), 4 << 20)
             .map_err(|e| Error::Io(e.to_string()))
             .and_then(|r| unpack::unpack(r, &jail.join("layer"), limits)),
         _ => unpack::unpack(tar.as_slice(), &jail.join("layer"), limits),

@@ -16,8 +16,10 @@
 //! pull cut short had verified stays until then, for the next pull.
 
 mod archive;
+mod compress;
 mod content;
 mod layers;
+mod load;
 mod oci;
 mod pull;
 pub mod reference;

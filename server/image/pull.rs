@@ -365,8 +365,8 @@ pub(super) fn unpack_new(
         .max_bytes
         .saturating_add(limits.max_bytes / 4)
         .saturating_add(16 << 20);
-    let stream =
-        unpack::decompressed(r, bound).map_err(|e| Error::Invalid(format!("layer: {e}")))?;
+    let stream = super::compress::decompressed(r, bound)
+        .map_err(|e| Error::Invalid(format!("layer: {e}")))?;
     let mut hashing = Hashing::new(stream);
     let done = unpack::unpack(&mut hashing, &staging.fs(), limits)?;
     io::copy(&mut hashing, &mut io::sink()).map_err(|e| Error::Invalid(format!("layer: {e}")))?;

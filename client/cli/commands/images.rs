@@ -1,124 +1,15 @@
-//! Images: pull, images, rmi, tag, save, load, import, export, image
-//! inspect and prune, login and logout, system df.
+//! Images: images, rmi, tag, image inspect and prune, login and logout,
+//! system df (pull.rs pulls; archive.rs saves, loads, imports and exports).
 
 use crate::args::ImageCommand;
 use crate::output::{self, outln};
 use crate::Failure;
 use berth::pb::{self, images_client::ImagesClient};
-use std::collections::BTreeMap;
-use std::io::{IsTerminal, Read, Write};
-use tokio_stream::StreamExt;
+use std::io::Read;
 use tonic::transport::Channel;
 
-type Client = ImagesClient<Channel>;
-
-const CHUNK: usize = 256 << 10;
-
-fn short(id: &str) -> String {
+pub(super) fn short(id: &str) -> String {
     id.trim_start_matches("sha256:").chars().take(12).collect()
-}
-
-/// Pulls `reference`, showing progress on stderr (bars on a terminal,
-/// a line per step otherwise); returns the image id.
-pub async fn pull_image(
-    images: &mut Client,
-    reference: &str,
-    platform: &str,
-    quiet: bool,
-) -> Result<String, Failure> {
-    let mut stream = images
-        .pull(pb::PullRequest {
-            reference: reference.to_string(),
-            platform: platform.to_string(),
-            auth: None,
-        })
-        .await?
-        .into_inner();
-    let tty = std::io::stderr().is_terminal() && !quiet;
-    let mut layers: BTreeMap<String, (usize, String)> = BTreeMap::new();
-    let mut order: Vec<String> = Vec::new();
-    let mut drawn = 0;
-    while let Some(p) = stream.next().await {
-        let p = p?;
-        if let Some(image) = p.image {
-            if !quiet {
-                let digest = image
-                    .digests
-                    .first()
-                    .and_then(|d| d.split('@').nth(1))
-                    .unwrap_or("");
-                eprintln!("Digest: {digest}");
-                eprintln!("Status: Downloaded image for {reference}");
-            }
-            return Ok(image.id);
-        }
-        if quiet {
-            continue;
-        }
-        let id = short(&p.layer);
-        let line = match p.status.as_str() {
-            "downloading" if tty => format!("{id}: Downloading {}", bar(p.current, p.total)),
-            "downloading" => continue,
-            "waiting" => format!("{id}: Waiting"),
-            "verifying" => format!("{id}: Verifying Checksum"),
-            "exists" => format!("{id}: Already exists"),
-            "done" => format!("{id}: Pull complete"),
-            s => format!("{id}: {s}"),
-        };
-        if !tty {
-            eprintln!("{line}");
-            continue;
-        }
-        if !layers.contains_key(&id) {
-            layers.insert(id.clone(), (order.len(), String::new()));
-            order.push(id.clone());
-        }
-        if let Some(l) = layers.get_mut(&id) {
-            l.1 = line;
-        }
-        // Redraw every layer's line in place.
-        let mut err = std::io::stderr();
-        if drawn > 0 {
-            let _ = write!(err, "\x1b[{drawn}A");
-        }
-        for id in &order {
-            let _ = writeln!(err, "\x1b[2K{}", layers[id].1);
-        }
-        drawn = order.len();
-    }
-    Err(Failure("the pull ended without an image".into(), 1))
-}
-
-fn bar(current: u64, total: u64) -> String {
-    let width = 40;
-    let filled = (current.min(total) * width).checked_div(total).unwrap_or(0) as usize;
-    format!(
-        "[{}>{}] {}/{}",
-        "=".repeat(filled),
-        " ".repeat(width as usize - filled),
-        output::bytes(current),
-        output::bytes(total)
-    )
-}
-
-pub async fn pull(
-    channel: Channel,
-    reference: String,
-    platform: String,
-    quiet: bool,
-) -> Result<u8, Failure> {
-    let mut images = ImagesClient::new(channel);
-    if !quiet {
-        let name = reference.split('@').next().unwrap_or(&reference);
-        let (name, tag) = match name.rsplit_once(':') {
-            Some((n, t)) if !t.contains('/') => (n, t),
-            _ => (name, "latest"),
-        };
-        eprintln!("{tag}: Pulling from {name}");
-    }
-    pull_image(&mut images, &reference, &platform, quiet).await?;
-    outln!("{reference}");
-    Ok(0)
 }
 
 pub async fn list(channel: Channel, a: crate::args::ImagesArgs) -> Result<u8, Failure> {
@@ -263,162 +154,6 @@ pub async fn tag(channel: Channel, source: String, target: String) -> Result<u8,
     Ok(0)
 }
 
-/// Writes a stream of chunks to a file, or to stdout (refused on a terminal).
-async fn write_chunks(
-    mut stream: tonic::Streaming<pb::Chunk>,
-    output: Option<std::path::PathBuf>,
-) -> Result<(), Failure> {
-    let io = |e: std::io::Error| Failure(format!("write: {e}"), 1);
-    let mut out: Box<dyn Write> = match &output {
-        Some(p) => Box::new(std::fs::File::create(p).map_err(io)?),
-        None if std::io::stdout().is_terminal() => {
-            return Err(Failure(
-                "refusing to write an archive to a terminal: use -o or redirect".into(),
-                1,
-            ))
-        }
-        None => Box::new(std::io::stdout().lock()),
-    };
-    let written = async {
-        while let Some(c) = stream.next().await {
-            out.write_all(&c?.data).map_err(io)?;
-        }
-        out.flush().map_err(io)
-    }
-    .await;
-    if written.is_err() {
-        if let Some(p) = &output {
-            let _ = std::fs::remove_file(p);
-        }
-    }
-    written
-}
-
-pub async fn save(
-    channel: Channel,
-    output: Option<std::path::PathBuf>,
-    names: Vec<String>,
-) -> Result<u8, Failure> {
-    let stream = ImagesClient::new(channel)
-        .save(pb::SaveRequest { images: names })
-        .await?
-        .into_inner();
-    write_chunks(stream, output).await?;
-    Ok(0)
-}
-
-/// Reads a file (or stdin) in chunks made into messages by `make`.
-fn chunks<T: Send + 'static>(
-    input: Option<std::path::PathBuf>,
-    make: impl Fn(Vec<u8>, bool) -> T + Send + 'static,
-) -> Result<impl tokio_stream::Stream<Item = T>, Failure> {
-    let mut r: Box<dyn Read + Send> = match &input {
-        Some(p) => Box::new(
-            std::fs::File::open(p).map_err(|e| Failure(format!("open {}: {e}", p.display()), 1))?,
-        ),
-        None => Box::new(std::io::stdin()),
-    };
-    let (tx, rx) = tokio::sync::mpsc::channel(4);
-    std::thread::spawn(move || {
-        let mut first = true;
-        loop {
-            let mut buf = vec![0u8; CHUNK];
-            match r.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    buf.truncate(n);
-                    if tx.blocking_send(make(buf, first)).is_err() {
-                        break;
-                    }
-                    first = false;
-                }
-            }
-        }
-        if first {
-            let _ = tx.blocking_send(make(Vec::new(), true));
-        }
-    });
-    Ok(tokio_stream::wrappers::ReceiverStream::new(rx))
-}
-
-pub async fn load(
-    channel: Channel,
-    input: Option<std::path::PathBuf>,
-    quiet: bool,
-) -> Result<u8, Failure> {
-    let stream = chunks(input, |data, _| pb::LoadRequest { data })?;
-    let loaded = ImagesClient::new(channel)
-        .load(stream)
-        .await?
-        .into_inner()
-        .loaded;
-    if !quiet {
-        for l in loaded {
-            match l.starts_with("sha256:") {
-                true => outln!("Loaded image ID: {l}"),
-                false => outln!("Loaded image: {l}"),
-            }
-        }
-    }
-    Ok(0)
-}
-
-pub async fn import(
-    channel: Channel,
-    file: String,
-    reference: Option<String>,
-    change: Vec<String>,
-) -> Result<u8, Failure> {
-    let (mut cmd, mut env) = (Vec::new(), Vec::new());
-    for c in change {
-        match c.split_once(' ') {
-            Some(("CMD", v)) => {
-                cmd = serde_json::from_str(v.trim())
-                    .unwrap_or_else(|_| vec!["/bin/sh".into(), "-c".into(), v.trim().into()])
-            }
-            Some(("ENV", v)) => env.push(v.trim().replacen(' ', "=", 1)),
-            _ => {
-                return Err(Failure(
-                    format!("invalid change {c:?}: berth knows CMD and ENV"),
-                    125,
-                ))
-            }
-        }
-    }
-    let input = (file != "-").then(|| std::path::PathBuf::from(&file));
-    let reference = reference.unwrap_or_default();
-    let stream = chunks(input, move |data, first| pb::ImportRequest {
-        reference: if first {
-            reference.clone()
-        } else {
-            String::new()
-        },
-        data,
-        cmd: if first { cmd.clone() } else { Vec::new() },
-        env: if first { env.clone() } else { Vec::new() },
-    })?;
-    let id = ImagesClient::new(channel)
-        .import(stream)
-        .await?
-        .into_inner()
-        .id;
-    outln!("{id}");
-    Ok(0)
-}
-
-pub async fn export(
-    channel: Channel,
-    output: Option<std::path::PathBuf>,
-    container: String,
-) -> Result<u8, Failure> {
-    let stream = ImagesClient::new(channel)
-        .export(pb::ExportRequest { container })
-        .await?
-        .into_inner();
-    write_chunks(stream, output).await?;
-    Ok(0)
-}
-
 pub async fn inspect(channel: Channel, format: String, names: Vec<String>) -> Result<u8, Failure> {
     let mut images = ImagesClient::new(channel);
     let mut values = Vec::new();
@@ -465,7 +200,7 @@ pub async fn image(channel: Channel, command: ImageCommand) -> Result<u8, Failur
             platform,
             quiet,
             reference,
-        } => pull(channel, reference, platform.unwrap_or_default(), quiet).await,
+        } => super::pull::pull(channel, reference, platform.unwrap_or_default(), quiet).await,
     }
 }
 

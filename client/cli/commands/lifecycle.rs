@@ -33,7 +33,7 @@ async fn create_pulling(
         return Ok(api.create(req).await?.into_inner());
     }
     if pull == "always" {
-        super::images::pull_image(&mut images, &req.image, &platform, false).await?;
+        super::pull::pull_image(&mut images, &req.image, &platform, false).await?;
     }
     match api.create(req.clone()).await {
         Err(s)
@@ -42,7 +42,7 @@ async fn create_pulling(
                 && pull == "missing" =>
         {
             eprintln!("Unable to find image '{}' locally", req.image);
-            super::images::pull_image(&mut images, &req.image, &platform, false).await?;
+            super::pull::pull_image(&mut images, &req.image, &platform, false).await?;
             Ok(api.create(req).await?.into_inner())
         }
         r => Ok(r?.into_inner()),

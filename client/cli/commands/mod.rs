@@ -1,12 +1,14 @@
 //! One file per verb family; each takes the parsed arguments and a client
 //! and returns the exit code.
 
+pub mod archive;
 pub mod events;
 pub mod exec;
 pub mod images;
 pub mod inspect;
 pub mod lifecycle;
 pub mod logs;
+pub mod pull;
 pub mod signals;
 pub mod system;
 

@@ -2,6 +2,7 @@
 //! directory (skipped when not root).
 
 use super::*;
+use crate::image::compress::{decompressed, Compression};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use tar::EntryType as T;
 

@@ -1,6 +1,10 @@
 //! The command line: global options and every verb's arguments, as clap
 //! parses them.
 
+mod images;
+
+pub use images::{ExecArgs, ImageCommand, ImagesArgs, SystemCommand};
+
 use crate::Failure;
 use berth::pb;
 use clap::{Args, Parser, Subcommand};
@@ -444,93 +448,4 @@ pub enum ContainerCommand {
         #[arg(long)]
         filter: Vec<String>,
     },
-}
-
-#[derive(Args)]
-pub struct ImagesArgs {
-    /// Only ids.
-    #[arg(short, long)]
-    pub quiet: bool,
-    /// Show digests.
-    #[arg(long)]
-    pub digests: bool,
-    /// Full ids.
-    #[arg(long)]
-    pub no_trunc: bool,
-    /// dangling=true|false.
-    #[arg(short, long)]
-    pub filter: Vec<String>,
-    /// Only this repository (or reference).
-    pub reference: Option<String>,
-}
-
-#[derive(Subcommand)]
-pub enum ImageCommand {
-    /// Show images' details.
-    Inspect {
-        /// json, or a Go template.
-        #[arg(short, long, default_value = "")]
-        format: String,
-        #[arg(required = true)]
-        images: Vec<String>,
-    },
-    /// Remove dangling images (all unused ones with -a).
-    Prune {
-        #[arg(short, long)]
-        all: bool,
-        #[arg(short, long)]
-        force: bool,
-    },
-    /// List images.
-    Ls(ImagesArgs),
-    /// Remove images.
-    Rm {
-        #[arg(short, long)]
-        force: bool,
-        #[arg(required = true)]
-        images: Vec<String>,
-    },
-    /// Pull an image.
-    Pull {
-        #[arg(long)]
-        platform: Option<String>,
-        #[arg(short, long)]
-        quiet: bool,
-        reference: String,
-    },
-}
-
-#[derive(Subcommand)]
-pub enum SystemCommand {
-    /// Disk usage of images, containers and blobs.
-    Df,
-}
-
-#[derive(Args)]
-pub struct ExecArgs {
-    /// Keep stdin open: pass this CLI's stdin to the process.
-    #[arg(short, long)]
-    pub interactive: bool,
-    /// A terminal for the process (with -i: an interactive shell).
-    #[arg(short, long)]
-    pub tty: bool,
-    /// Run in the background.
-    #[arg(short, long)]
-    pub detach: bool,
-    /// Run as this user: uid[:gid] or name[:group].
-    #[arg(short, long)]
-    pub user: Option<String>,
-    /// Set an environment variable: KEY=VALUE, or KEY for this shell's value.
-    #[arg(short, long = "env")]
-    pub env: Vec<String>,
-    /// Working directory inside the container.
-    #[arg(short, long)]
-    pub workdir: Option<String>,
-    /// Every capability and no seccomp filter for this process.
-    #[arg(long)]
-    pub privileged: bool,
-    pub container: String,
-    /// Command and arguments.
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
-    pub command: Vec<String>,
 }
