@@ -244,6 +244,10 @@ impl Images {
             )));
         }
         self.change(|st, batch, events| {
+            // Found before the change began: an rmi may have deleted it since.
+            if !st.images.contains_key(&image.id) {
+                return Err(Error::NotFound(format!("no such image: {source}")));
+            }
             st.set_reference(
                 batch,
                 events,
