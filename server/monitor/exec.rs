@@ -88,10 +88,12 @@ fn run(dir: &Path, file: &Path) -> Result<linux::ExitStatus, Failed> {
         Some(size) => Some(terminal(size).map_err(|e| (Failure::new(Step::Stdio, e), 126))?),
         None => None,
     };
+    // The child's way to tell whether the helper still lives.
+    let helper = linux::pidfd_open(std::process::id() as i32).map_err(join)?;
     let (pid, pidfd) =
         match linux::clone_with_pidfd(0, None).map_err(|e| (Failure::new(Step::Clone, e), 126))? {
             Forked::Child => {
-                let (e, code) = child::join::exec(&config, &spec, terminal.as_deref());
+                let (e, code) = child::join::exec(&config, &spec, terminal.as_deref(), &helper);
                 eprintln!("berth exec: {}: {}", e.step.name(), e.message);
                 linux::exit_now(code)
             }

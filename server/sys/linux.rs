@@ -488,13 +488,11 @@ pub fn end_by_signal(signal: i32) -> ! {
 }
 
 /// Asks the kernel to send SIGKILL to the caller when its parent thread
-/// dies; returns the parent's pid as the caller sees it then (0 for a
-/// parent outside the caller's pid namespace), to check it is still the
-/// same.
-pub fn die_with_parent() -> io::Result<i32> {
+/// dies (from now on: check afterwards that it still lives).
+pub fn die_with_parent() -> io::Result<()> {
     // SAFETY: prctl with integer arguments only.
     if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(nix::unistd::getppid().as_raw())
+    Ok(())
 }

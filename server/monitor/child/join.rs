@@ -7,22 +7,29 @@ use super::{confine, exec};
 use crate::monitor::protocol::{Config, ExecSpec, Failure, Step};
 use crate::sys::linux;
 use nix::unistd::chdir;
+use std::os::fd::{AsFd, OwnedFd};
 
 /// Runs in the helper's child; returns only on failure, with the exit
 /// code the exec ends with (127: the program was not found).
-pub fn exec(config: &Config, e: &ExecSpec, terminal: Option<&str>) -> (Failure, i32) {
+/// `helper` is a pidfd of the helper, opened before the fork.
+pub fn exec(
+    config: &Config,
+    e: &ExecSpec,
+    terminal: Option<&str>,
+    helper: &OwnedFd,
+) -> (Failure, i32) {
     if let Some(path) = terminal {
         if let Err(err) = controlling_terminal(path) {
             return (Failure::new(Step::Stdio, err), 126);
         }
     }
-    match prepare(config, e) {
+    match prepare(config, e, helper) {
         Ok(program) => (program.run(), 126),
         Err(failed) => failed,
     }
 }
 
-fn prepare(config: &Config, e: &ExecSpec) -> Result<exec::Exec, (Failure, i32)> {
+fn prepare(config: &Config, e: &ExecSpec, helper: &OwnedFd) -> Result<exec::Exec, (Failure, i32)> {
     let cannot = |f: Failure| (f, 126);
     let mut spec = config.spec.clone();
     spec.args = e.args.clone();
@@ -54,10 +61,12 @@ fn prepare(config: &Config, e: &ExecSpec) -> Result<exec::Exec, (Failure, i32)> 
         false => config.seccomp.as_ref(),
     };
     confine::confine_process(&spec, filter).map_err(cannot)?;
-    // The helper is outside the container's pid namespace: a parent pid
-    // of 0. Anything else means it is gone and the exec was ended.
-    match linux::die_with_parent() {
-        Ok(0) => Ok(program),
+    // Dies with the helper from now on; if the helper is already gone
+    // (its pidfd readable: it exited), the exec was ended. The parent pid
+    // cannot tell: an orphan's new parent is outside the namespace too.
+    linux::die_with_parent().map_err(|err| cannot(Failure::new(Step::Exec, err)))?;
+    match linux::poll_readable(&[helper.as_fd()], Some(std::time::Duration::ZERO)) {
+        Ok(ready) if ready.first() == Some(&false) => Ok(program),
         Ok(_) => Err(cannot(Failure::new(Step::Exec, "the exec was ended"))),
         Err(err) => Err(cannot(Failure::new(Step::Exec, err))),
     }
