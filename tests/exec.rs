@@ -426,92 +426,24 @@ async fn processes(api: &mut Api, id: &str) -> Vec<u32> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_interactive_shell_through_a_real_pty() {
-    use std::io::{Read, Write};
-    use std::os::fd::AsFd;
     let d = Daemon::start("exec-tty").await;
     let mut api = d.api().await;
     running(&mut api, "term").await;
-    let size = |rows: u16, cols: u16| rustix::termios::Winsize {
-        ws_row: rows,
-        ws_col: cols,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    let pty =
-        rustix::pty::openpt(rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY)
-            .unwrap();
-    rustix::pty::grantpt(&pty).unwrap();
-    rustix::pty::unlockpt(&pty).unwrap();
-    let far = rustix::pty::ptsname(&pty, Vec::new()).unwrap();
-    rustix::termios::tcsetwinsize(&pty, size(24, 80)).unwrap();
-    let cooked = rustix::termios::tcgetattr(&pty).unwrap();
-    let open_far = || {
-        std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(far.to_str().unwrap())
-            .unwrap()
-    };
-    let mut cmd = std::process::Command::new(berth_cli());
-    cmd.args(["--host", &d.host(), "exec", "-it", "term", "sh"])
-        .stdin(open_far())
-        .stdout(open_far())
-        .stderr(open_far());
-    in_terminal(&mut cmd);
-    let mut cli = cmd.spawn().unwrap();
-    // What the terminal shows, read by a thread.
-    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
-    let mut reader = std::fs::File::from(pty.as_fd().try_clone_to_owned().unwrap());
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = reader.read(&mut buf) {
-            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                return;
-            }
-        }
-    });
-    let mut shown = String::new();
-    let until = |want: &str, shown: &mut String| {
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while !shown.contains(want) {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(b) => shown.push_str(&String::from_utf8_lossy(&b)),
-                Err(_) => panic!("{want:?} never shown; the terminal shows {shown:?}"),
-            }
-        }
-    };
-    let mut writer = std::fs::File::from(pty.as_fd().try_clone_to_owned().unwrap());
+    let mut term = Terminal::new();
+    let cooked = term.modes();
+    let mut cli = term.run(&d, &["exec", "-it", "term", "sh"]);
     // The shell's prompt, then a command typed, its answer, the size.
-    until("# ", &mut shown);
-    writer.write_all(b"stty size; echo $((6 * 7))\r").unwrap();
-    until("24 80", &mut shown);
-    until("42", &mut shown);
+    term.until("# ");
+    term.type_in(b"stty size; echo $((6 * 7))\r");
+    term.until("24 80");
+    term.until("42");
     // Resized: the CLI gets SIGWINCH and passes the size on.
-    rustix::termios::tcsetwinsize(&pty, size(40, 100)).unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        shown.clear();
-        writer.write_all(b"stty size\r").unwrap();
-        std::thread::sleep(Duration::from_millis(200));
-        while let Ok(b) = rx.try_recv() {
-            shown.push_str(&String::from_utf8_lossy(&b));
-        }
-        if shown.contains("40 100") {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the new size never arrived: {shown:?}"
-        );
-    }
+    term.resize_and_check(40, 100);
     // In raw mode the terminal echoes nothing itself: what shows came
     // from the container's pty. Exit: the shell's code is the CLI's, and
     // the terminal is as it was.
-    writer.write_all(b"exit 3\r").unwrap();
+    term.type_in(b"exit 3\r");
     let status = cli.wait().unwrap();
     assert_eq!(status.code(), Some(3));
-    let after = rustix::termios::tcgetattr(&pty).unwrap();
-    assert_eq!(after.local_modes, cooked.local_modes);
-    assert_eq!(after.input_modes, cooked.input_modes);
+    assert_eq!(term.modes(), cooked);
 }

@@ -102,23 +102,12 @@ fn run(dir: &Path, file: &Path) -> Result<linux::ExitStatus, Failed> {
     wait_forwarding(pid, &pidfd, &forwarded).map_err(|e| (Failure::new(Step::Wait, e), 126))
 }
 
-/// Opens a pty in the container's /dev/pts, sets its size, and sends the
-/// master to berthd over stdin (a unix socket); returns the path of the
-/// process's side.
-fn terminal((rows, cols): (u16, u16)) -> std::io::Result<String> {
-    use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
+/// Opens a pty in the container's /dev/pts and sends the master to
+/// berthd over stdin (a unix socket); returns the path of the process's
+/// side.
+fn terminal(size: (u16, u16)) -> std::io::Result<String> {
     use std::os::fd::AsRawFd;
-    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
-    grantpt(&master)?;
-    unlockpt(&master)?;
-    let path = ptsname(&master, Vec::new())?.to_string_lossy().into_owned();
-    let size = rustix::termios::Winsize {
-        ws_row: rows,
-        ws_col: cols,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    rustix::termios::tcsetwinsize(&master, size)?;
+    let (master, path) = crate::sys::pty::open(size)?;
     let socket = std::os::unix::net::UnixStream::from(rustix::io::dup(rustix::stdio::stdin())?);
     linux::send_with_fd(&socket, b"t", Some(master.as_raw_fd()))?;
     Ok(path)

@@ -8,6 +8,7 @@ pub mod cgroup;
 pub mod linux;
 pub mod mounts;
 pub mod procs;
+pub mod pty;
 pub mod readiness;
 pub mod seccomp;
 pub mod time;

@@ -2,11 +2,10 @@
 //! and output passed through byte for byte, and its exit code as ours.
 
 use crate::args::ExecArgs;
+use crate::terminal::{self, follow_size, pump_stdin, RawMode};
 use crate::{Api, Failure};
 use berth::pb::{self, exec_request::Input, exec_response::Output};
-use std::io::{Read, Write};
-
-const CHUNK: usize = 64 << 10;
+use std::io::Write;
 
 fn request(input: Input) -> pb::ExecRequest {
     pb::ExecRequest { input: Some(input) }
@@ -27,7 +26,7 @@ pub async fn exec(api: &mut Api, a: ExecArgs) -> Result<u8, Failure> {
         privileged: a.privileged,
         detach: a.detach,
         tty: a.tty,
-        size: a.tty.then(terminal_size).flatten(),
+        size: a.tty.then(terminal::size).flatten(),
     };
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     let start = pb::ExecStart {
@@ -36,25 +35,8 @@ pub async fn exec(api: &mut Api, a: ExecArgs) -> Result<u8, Failure> {
     };
     let _ = tx.send(request(Input::Start(start))).await;
     if a.interactive && !a.detach {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            let mut stdin = std::io::stdin().lock();
-            let mut buf = vec![0u8; CHUNK];
-            loop {
-                match stdin.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        if tx
-                            .blocking_send(request(Input::Stdin(buf[..n].to_vec())))
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
-                }
-            }
-            let _ = tx.blocking_send(request(Input::CloseStdin(true)));
-        });
+        let stdin = |data| request(Input::Stdin(data));
+        pump_stdin(tx.clone(), stdin, || request(Input::CloseStdin(true)));
     }
     // Raw mode on our terminal for the exec's (restored when this ends,
     // however it ends), and its size passed on as it changes.
@@ -63,20 +45,7 @@ pub async fn exec(api: &mut Api, a: ExecArgs) -> Result<u8, Failure> {
         false => None,
     };
     if a.tty && !a.detach {
-        let tx = tx.clone();
-        if let Ok(mut winch) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change())
-        {
-            tokio::spawn(async move {
-                while winch.recv().await.is_some() {
-                    if let Some(size) = terminal_size() {
-                        if tx.send(request(Input::Resize(size))).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            });
-        }
+        follow_size(tx.clone(), |size| request(Input::Resize(size)));
     }
     let mut stream = api
         .exec(tokio_stream::wrappers::ReceiverStream::new(rx))
@@ -101,37 +70,5 @@ pub async fn exec(api: &mut Api, a: ExecArgs) -> Result<u8, Failure> {
         (true, _) => Ok(0),
         (false, Some(c)) => Ok(c.clamp(0, 255) as u8),
         (false, None) => Err(Failure("the exec ended without an exit status".into(), 1)),
-    }
-}
-
-/// This CLI's terminal size (its stdout's), if it has one.
-fn terminal_size() -> Option<pb::TerminalSize> {
-    let ws = rustix::termios::tcgetwinsize(rustix::stdio::stdout()).ok()?;
-    Some(pb::TerminalSize {
-        rows: ws.ws_row.into(),
-        cols: ws.ws_col.into(),
-    })
-}
-
-/// stdin's terminal in raw mode while this lives; put back as it was on
-/// drop (at the end, on an error, and on a panic).
-struct RawMode(rustix::termios::Termios);
-
-impl RawMode {
-    fn enter() -> Option<RawMode> {
-        use rustix::termios::{tcgetattr, tcsetattr, OptionalActions};
-        let stdin = rustix::stdio::stdin();
-        let saved = tcgetattr(stdin).ok()?;
-        let mut raw = saved.clone();
-        raw.make_raw();
-        tcsetattr(stdin, OptionalActions::Now, &raw).ok()?;
-        Some(RawMode(saved))
-    }
-}
-
-impl Drop for RawMode {
-    fn drop(&mut self) {
-        let stdin = rustix::stdio::stdin();
-        let _ = rustix::termios::tcsetattr(stdin, rustix::termios::OptionalActions::Now, &self.0);
     }
 }

@@ -19,7 +19,7 @@ pub fn exec(
     helper: &OwnedFd,
 ) -> (Failure, i32) {
     if let Some(path) = terminal {
-        if let Err(err) = controlling_terminal(path) {
+        if let Err(err) = crate::sys::pty::take(path) {
             return (Failure::new(Step::Stdio, err), 126);
         }
     }
@@ -70,21 +70,4 @@ fn prepare(config: &Config, e: &ExecSpec, helper: &OwnedFd) -> Result<exec::Exec
         Ok(_) => Err(cannot(Failure::new(Step::Exec, "the exec was ended"))),
         Err(err) => Err(cannot(Failure::new(Step::Exec, err))),
     }
-}
-
-/// A session of its own with the pty at `path` as its controlling terminal
-/// and its stdin, stdout and stderr.
-fn controlling_terminal(path: &str) -> std::io::Result<()> {
-    use rustix::fs::{open, Mode, OFlags};
-    rustix::process::setsid()?;
-    let tty = open(
-        path,
-        OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?;
-    rustix::process::ioctl_tiocsctty(&tty)?;
-    nix::unistd::dup2_stdin(&tty)?;
-    nix::unistd::dup2_stdout(&tty)?;
-    nix::unistd::dup2_stderr(&tty)?;
-    Ok(())
 }
