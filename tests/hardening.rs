@@ -19,6 +19,17 @@ fn leaky_fds(d: &Daemon) -> Vec<OwnedFd> {
     vec![dir.into(), file.into(), sock.into(), pipe_r, pipe_w]
 }
 
+/// What the open files of `pid` are: (device, inode) of each.
+fn objects_of(pid: u32) -> Vec<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::metadata(e.path()).ok())
+        .map(|m| (m.dev(), m.ino()))
+        .collect()
+}
+
 /// The fd numbers a process holds, from the host's /proc.
 fn fds_of(pid: u32) -> Vec<i32> {
     let mut fds: Vec<i32> = std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -54,7 +65,19 @@ async fn inherited_file_descriptors_never_reach_a_container() {
     );
     assert_eq!(lines.last(), Some("refused"), "{out}");
 
-    // Seen from the host: PID 1 holds 0, 1, 2; its monitor none of fds 7-11.
+    // Seen from the host: PID 1 holds 0, 1, 2; its monitor none of the
+    // leaked files.
+    let leaked: Vec<(u64, u64)> = d
+        .inherit
+        .iter()
+        .map(|fd| {
+            use std::os::unix::fs::MetadataExt;
+            let m = std::fs::File::from(fd.try_clone().unwrap())
+                .metadata()
+                .unwrap();
+            (m.dev(), m.ino())
+        })
+        .collect();
     for init in [false, true] {
         let mut req = spec(&format!("sleeper-{init}"), &["sleep", "1000"]);
         req.init = init;
@@ -68,8 +91,8 @@ async fn inherited_file_descriptors_never_reach_a_container() {
         }
         assert_eq!(fds_of(pid), [0, 1, 2], "init {init}");
         for monitor in monitor_pids(&d.root) {
-            let held = fds_of(monitor as u32);
-            assert!(!held.iter().any(|fd| (7..=11).contains(fd)), "{held:?}");
+            let held = objects_of(monitor as u32);
+            assert!(!held.iter().any(|o| leaked.contains(o)), "{held:?}");
         }
         api.remove(pb::RemoveRequest { id, force: true })
             .await

@@ -226,6 +226,13 @@ impl Drop for Daemon {
                     eprintln!("{l}");
                 }
             }
+            for id in &ids {
+                let log = self.container_dir(id).join("monitor.log");
+                match std::fs::read_to_string(log) {
+                    Ok(log) if !log.is_empty() => eprintln!("--- monitor.log of {id} ---\n{log}"),
+                    _ => {}
+                }
+            }
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
