@@ -6,12 +6,13 @@ mod args;
 mod commands;
 mod output;
 mod template;
+mod terminal;
 mod views;
 
 use args::{Cli, Command};
 use berth::pb::containers_client::ContainersClient;
 use clap::Parser;
-use commands::{archive, events, exec, images, inspect, lifecycle, logs, pull, system};
+use commands::{archive, attach, events, exec, images, inspect, lifecycle, logs, pull, system};
 use std::process::ExitCode;
 use tonic::transport::Channel;
 
@@ -97,9 +98,45 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             detach,
             rm,
             sig_proxy,
+            detach_keys,
             create,
-        } => lifecycle::run(&mut api, channel, detach, rm, sig_proxy && !detach, create).await,
-        Command::Start { containers } => lifecycle::start(&api, &containers).await,
+        } => {
+            let sig_proxy = sig_proxy && !detach;
+            lifecycle::run(
+                &mut api,
+                channel,
+                detach,
+                rm,
+                sig_proxy,
+                detach_keys,
+                create,
+            )
+            .await
+        }
+        Command::Start {
+            attach: false,
+            interactive: false,
+            containers,
+            ..
+        } => lifecycle::start(&api, &containers).await,
+        Command::Start {
+            containers,
+            interactive,
+            detach_keys,
+            ..
+        } => match <[String; 1]>::try_from(containers) {
+            Ok([id]) => attach::start(&mut api, id, interactive, detach_keys).await,
+            Err(_) => Err(Failure(
+                "you cannot start and attach multiple containers at once".into(),
+                1,
+            )),
+        },
+        Command::Attach {
+            no_stdin,
+            detach_keys,
+            sig_proxy,
+            container,
+        } => attach::attach(&mut api, container, no_stdin, detach_keys, sig_proxy).await,
         Command::Restart { time, containers } => lifecycle::restart(&api, time, &containers).await,
         Command::Rename { container, name } => lifecycle::rename(&mut api, container, name).await,
         Command::Top { container } => inspect::top(&mut api, container).await,

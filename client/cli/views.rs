@@ -102,6 +102,9 @@ pub fn inspect(c: &pb::Container) -> Value {
             "Rootfs": cfg.rootfs,
             "Image": cfg.image,
             "ExposedPorts": cfg.exposed_ports.iter().map(|p| (p.clone(), json!({}))).collect::<serde_json::Map<_, _>>(),
+            "Tty": cfg.tty,
+            "OpenStdin": cfg.stdin_open,
+            "StdinOnce": cfg.stdin_once,
         },
         "NetworkSettings": { "Networks": { network: {} } },
     })

@@ -167,6 +167,16 @@ impl Containers for ContainersService {
         Ok(Response::new(pb::ListResponse { containers }))
     }
 
+    type AttachStream = super::attach::AttachStream;
+
+    async fn attach(
+        &self,
+        req: Request<tonic::Streaming<pb::AttachRequest>>,
+    ) -> Res<Self::AttachStream> {
+        let stream = super::attach::attach(&self.rt, &self.ops, req.into_inner()).await?;
+        Ok(Response::new(stream))
+    }
+
     type ExecStream = super::exec::ExecStream;
 
     async fn exec(&self, req: Request<tonic::Streaming<pb::ExecRequest>>) -> Res<Self::ExecStream> {

@@ -9,6 +9,16 @@ use crate::spec::Resources;
 use crate::{events::timestamp, logs};
 use berth::pb;
 
+/// A terminal size as the kernel takes it, (rows, columns): 24x80 where
+/// unsaid.
+pub fn terminal_size(s: pb::TerminalSize) -> (u16, u16) {
+    let clamp = |v: u32, default: u16| match v {
+        0 => default,
+        v => v.min(u16::MAX as u32) as u16,
+    };
+    (clamp(s.rows, 24), clamp(s.cols, 80))
+}
+
 pub fn status(s: Status) -> pb::Status {
     match s {
         Status::Created => pb::Status::Created,
@@ -145,6 +155,9 @@ pub fn container(r: &Record) -> pb::Container {
                 .unwrap_or_default(),
             image_id: s.image.as_ref().map(|i| i.id.clone()).unwrap_or_default(),
             exposed_ports: s.exposed_ports.clone(),
+            stdin_open: s.stdin_open,
+            stdin_once: s.stdin_once,
+            tty: s.tty.is_some(),
             auto_remove: s.auto_remove,
         }),
         state: Some(pb::ContainerState {

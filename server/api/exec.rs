@@ -3,6 +3,7 @@
 //! exit is the last message, after all output. A client that goes away
 //! ends the process, unless it was detached.
 
+use super::convert::terminal_size;
 use crate::runtime::{ExecProcess, Running, Runtime};
 use crate::spec::parse_signal;
 use berth::pb::{self, exec_request::Input, exec_response::Output};
@@ -33,28 +34,8 @@ fn process(p: Option<pb::ExecProcess>) -> Result<ExecProcess, Status> {
         privileged: p.privileged,
         stdin: p.stdin,
         detach: p.detach,
-        tty: p.tty.then(|| size(p.size.unwrap_or_default())),
+        tty: p.tty.then(|| terminal_size(p.size.unwrap_or_default())),
     })
-}
-
-/// A terminal size as the kernel takes it (24x80 where unsaid).
-fn size(s: pb::TerminalSize) -> (u16, u16) {
-    let clamp = |v: u32, default: u16| match v {
-        0 => default,
-        v => v.min(u16::MAX as u32) as u16,
-    };
-    (clamp(s.rows, 24), clamp(s.cols, 80))
-}
-
-fn resize(fd: &std::os::fd::OwnedFd, s: pb::TerminalSize) {
-    let (rows, cols) = size(s);
-    let ws = rustix::termios::Winsize {
-        ws_row: rows,
-        ws_col: cols,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    let _ = rustix::termios::tcsetwinsize(fd, ws);
 }
 
 async fn start(
@@ -162,7 +143,7 @@ pub async fn exec(
                 }
                 Some(Input::Resize(s)) => {
                     if let Some(fd) = &resizer {
-                        resize(fd, s);
+                        crate::sys::pty::resize(fd, terminal_size(s));
                     }
                 }
                 Some(Input::Start(_)) | None => {}
@@ -193,14 +174,17 @@ pub async fn exec(
     Ok(Box::pin(GuardedStream {
         inner: watched,
         signal: Some(signal),
+        shutdown: Some(Box::pin(rt.shutting_down())),
     }))
 }
 
 /// The response stream; dropped before the exit was sent, it kills the
-/// process (the client went away).
+/// process (the client went away). It ends UNAVAILABLE when the daemon
+/// shuts down, which then kills the process too: no one could reach it.
 struct GuardedStream {
     inner: ReceiverStream<Result<pb::ExecResponse, Status>>,
     signal: Option<crate::runtime::Signaller>,
+    shutdown: Option<Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
 }
 
 impl Stream for GuardedStream {
@@ -210,6 +194,14 @@ impl Stream for GuardedStream {
         mut self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
+        let Some(shutdown) = self.shutdown.as_mut() else {
+            return std::task::Poll::Ready(None);
+        };
+        if shutdown.as_mut().poll(cx).is_ready() {
+            self.shutdown = None;
+            let closing = Status::unavailable("berthd is shutting down; the exec was ended");
+            return std::task::Poll::Ready(Some(Err(closing)));
+        }
         let polled = Pin::new(&mut self.inner).poll_next(cx);
         if let std::task::Poll::Ready(None) = polled {
             self.signal = None; // ended: the exit was sent

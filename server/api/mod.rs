@@ -2,6 +2,7 @@
 //! (convert.rs), handed to the runtime, and its result turned into a
 //! response or a status (status.rs).
 
+mod attach;
 mod containers;
 mod convert;
 mod events;

@@ -4,23 +4,29 @@
 //! clones PID 1 into new namespaces, reports the pid and a pidfd for it over
 //! that socket, then waits for PID 1, kills whatever is left in the cgroup
 //! and writes the exit status (with the cgroup's OOM kill count) to
-//! `DIR/exit.json` atomically. It is PID 1's parent, so the status is never
-//! lost, even while berthd is down. No tokio here: it forks.
+//! `DIR/exit.json` atomically. Meanwhile it logs PID 1's output and
+//! serves attachers on `DIR/attach.sock` (attach.rs). It is PID 1's
+//! parent, so the status is never lost, even while berthd is down. No
+//! tokio here: it forks.
 //!
 //! berthd confirms the start once it has recorded it; if berthd goes away
 //! before confirming, the monitor kills PID 1 (protocol.rs has every
 //! message). This folder never uses tokio, the runtime or the event bus:
 //! child/ is what runs in the cloned process before exec.
 
+mod attach;
 pub mod child;
 pub mod exec;
 mod output;
 pub mod protocol;
+mod stdio;
+pub mod wire;
 
 use crate::spec::Network;
 use crate::sys::cgroup::Cgroup;
 use crate::sys::linux::{self, Forked};
 use crate::sys::time::now_nanos;
+use attach::Attachers;
 use protocol::{Config, ExitRecord, Failure, Report, Reporter, Step};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
@@ -30,6 +36,7 @@ pub fn main(dir: &Path) -> ! {
     // Detach from berthd's session so that signals to its process group
     // (Ctrl-C in a terminal) do not reach containers.
     let _ = nix::unistd::setsid();
+    linux::ignore_sigpipe();
     let mut reporter = Reporter::take_stdout();
     let code = match run(dir, &mut reporter) {
         Ok(()) => 0,
@@ -64,6 +71,7 @@ fn run(dir: &Path, reporter: &mut Option<Reporter>) -> Result<(), Failure> {
                 .map_err(|e| Failure::new(Step::SetLimits, e))
         })
         .and_then(|()| run_in_cgroup(dir, &config, &cgroup, reporter));
+    let _ = std::fs::remove_file(dir.join(wire::SOCKET));
     if let Err(e) = cgroup.delete() {
         tracing::warn!(container = %config.id, error = %e, "cannot remove cgroup");
     }
@@ -76,11 +84,8 @@ fn run_in_cgroup(
     cgroup: &Cgroup,
     reporter: &mut Option<Reporter>,
 ) -> Result<(), Failure> {
-    let pipe = || {
-        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Failure::new(Step::Pipe, e))
-    };
-    let (stdout_r, stdout_w) = pipe()?;
-    let (stderr_r, stderr_w) = pipe()?;
+    let listener = attach::listen(dir).map_err(|e| Failure::new(Step::Attach, e))?;
+    let (ours, theirs) = stdio::make(&config.spec)?;
     let ((go, go_wait), (failure_tx, failures)) = protocol::child_pipes()?;
     let mut flags =
         libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
@@ -114,15 +119,15 @@ fn run_in_cgroup(
     let joined = into.is_some() && forked.is_ok();
     let (pid, pidfd) = match forked.map_err(|e| Failure::new(Step::Clone, e))? {
         Forked::Child => {
-            drop((go, failures, stdout_r, stderr_r));
+            drop((go, failures, ours, listener));
             let cgroup = (!joined).then_some(cgroup);
-            let e = child::main(dir, config, cgroup, go_wait, [&stdout_w, &stderr_w]);
+            let e = child::main(dir, config, cgroup, go_wait, &theirs);
             failure_tx.send(&e);
             linux::exit_now(127)
         }
         Forked::Parent { pid, pidfd } => (pid, pidfd),
     };
-    drop((go_wait, failure_tx, stdout_w, stderr_w));
+    drop((go_wait, failure_tx, theirs));
     let fail = |e: Failure| -> Failure {
         let _ = linux::pidfd_send_signal(&pidfd, libc::SIGKILL);
         let _ = linux::waitid_pidfd(&pidfd, false);
@@ -134,12 +139,21 @@ fn run_in_cgroup(
     if let Some(e) = failures.receive() {
         return Err(fail(e));
     }
+    let started = ours.started().map_err(fail)?;
+    let attachers = Attachers::new(
+        &config.id,
+        dir,
+        listener,
+        started.stdin,
+        config.spec.stdin_once,
+        started.terminal,
+    );
     let started_at = now_nanos();
     tracing::info!(container = %config.id, pid, "container started");
     if let Some(r) = reporter.take() {
         report_started(&r, &config.id, pid, started_at, &pidfd);
     }
-    output::pump(dir, config, [stdout_r, stderr_r], &pidfd);
+    let attachers = output::pump(dir, config, started.sources, &pidfd, attachers);
     let status = linux::waitid_pidfd(&pidfd, false)
         .map_err(|e| Failure::new(Step::Wait, e))?
         .ok_or_else(|| Failure::new(Step::Wait, "no status"))?;
@@ -156,7 +170,9 @@ fn run_in_cgroup(
         oom_kills: cgroup.oom_kills(),
     };
     tracing::info!(container = %config.id, exit_code = record.exit_code, signal = record.signal, "container exited");
-    record.write(dir)
+    let written = record.write(dir);
+    attachers.end(record.exit_code, record.signal);
+    written
 }
 
 /// Whether PID 1 is cloned straight into its cgroup where the host can:

@@ -1,6 +1,9 @@
-//! The container's output: PID 1's stdout and stderr into its log.
+//! The container's output: PID 1's stdout and stderr (or its terminal)
+//! into its log and to its attachers.
 
+use super::attach::Attachers;
 use super::protocol::Config;
+use super::wire;
 use crate::logs;
 use crate::sys::{linux, time::now_nanos};
 use std::os::fd::{AsFd, OwnedFd};
@@ -10,6 +13,8 @@ use std::time::{Duration, Instant};
 /// How long output is still read after PID 1 exited, in case something
 /// outside the container holds the pipes open.
 const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(1);
+/// How often a held-back output looks again at the attachers behind.
+const CONGESTED_POLL: Duration = Duration::from_millis(100);
 
 /// Lines into the log; a write error drops output rather than blocking
 /// the container.
@@ -21,6 +26,7 @@ struct Log<'a> {
 }
 
 const STREAMS: [u8; 2] = [logs::STDOUT, logs::STDERR];
+const WIRE: [u8; 2] = [wire::STDOUT, wire::STDERR];
 
 impl Log<'_> {
     fn push(&mut self, i: usize, data: &[u8]) {
@@ -49,9 +55,23 @@ fn record(writer: &mut Option<logs::Writer>, failed: &mut bool, id: &str, stream
     }
 }
 
-/// Copies PID 1's stdout and stderr into the log until PID 1 has exited
-/// and the pipes are closed, or DRAIN_AFTER_EXIT after it exited.
-pub fn pump(dir: &Path, config: &Config, pipes: [OwnedFd; 2], pidfd: &OwnedFd) {
+/// One of PID 1's outputs: a pipe, or its terminal (logged as stdout).
+pub struct Source {
+    pub fd: OwnedFd,
+    /// 0: stdout, 1: stderr.
+    pub stream: usize,
+}
+
+/// Copies PID 1's output into the log and to the attachers until PID 1
+/// has exited and its outputs are closed, or DRAIN_AFTER_EXIT after it
+/// exited; returns the attachers, to be told how PID 1 ended.
+pub fn pump(
+    dir: &Path,
+    config: &Config,
+    sources: Vec<Source>,
+    pidfd: &OwnedFd,
+    mut attach: Attachers,
+) -> Attachers {
     let writer = logs::Writer::open(dir, config.log)
         .map_err(|e| tracing::warn!(container = %config.id, error = %e, "cannot open the log"))
         .ok();
@@ -61,11 +81,18 @@ pub fn pump(dir: &Path, config: &Config, pipes: [OwnedFd; 2], pidfd: &OwnedFd) {
         splitters: Default::default(),
         failed: false,
     };
-    let mut open: [Option<OwnedFd>; 2] = pipes.map(Some);
+    let mut open: Vec<Option<Source>> = sources.into_iter().map(Some).collect();
     let mut exited_at: Option<Instant> = None;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
+        // An attacher behind holds the output back (attach.rs): it is not
+        // read, and the drain after exit waits too.
+        let congested = attach.congested();
+        if let (true, Some(t)) = (congested, exited_at.as_mut()) {
+            *t = Instant::now();
+        }
         let timeout = match exited_at {
+            _ if congested => Some(CONGESTED_POLL),
             None => None,
             Some(_) if open.iter().all(Option::is_none) => break,
             Some(t) => match DRAIN_AFTER_EXIT.saturating_sub(t.elapsed()) {
@@ -73,30 +100,50 @@ pub fn pump(dir: &Path, config: &Config, pipes: [OwnedFd; 2], pidfd: &OwnedFd) {
                 left => Some(left + Duration::from_millis(1)),
             },
         };
-        let which: Vec<usize> = (0..2).filter(|i| open[*i].is_some()).collect();
-        let mut fds: Vec<_> = which
-            .iter()
-            .filter_map(|i| open[*i].as_ref().map(|f| f.as_fd()))
-            .collect();
-        if exited_at.is_none() {
-            fds.push(pidfd.as_fd());
-        }
-        let Ok(ready) = linux::poll_readable(&fds, timeout) else {
-            break;
+        let which: Vec<usize> = match congested {
+            true => Vec::new(),
+            false => (0..open.len()).filter(|i| open[*i].is_some()).collect(),
         };
-        if ready.get(which.len()).copied().unwrap_or(false) {
-            exited_at = Some(Instant::now());
-        }
-        for (&i, _) in which.iter().zip(&ready).filter(|(_, r)| **r) {
-            let Some(fd) = &open[i] else { continue };
-            let got = match nix::unistd::read(fd, &mut buf) {
+        let revents = {
+            let mut interest: Vec<_> = which
+                .iter()
+                .filter_map(|i| open[*i].as_ref().map(|s| (s.fd.as_fd(), libc::POLLIN)))
+                .collect();
+            if exited_at.is_none() {
+                interest.push((pidfd.as_fd(), libc::POLLIN));
+            }
+            interest.extend(attach.interest());
+            match linux::poll(&interest, timeout) {
+                Ok(r) => r,
+                Err(_) => break,
+            }
+        };
+        let (outputs, rest) = revents.split_at(which.len());
+        let rest = match exited_at {
+            None => {
+                if rest[0] != 0 {
+                    exited_at = Some(Instant::now());
+                }
+                &rest[1..]
+            }
+            Some(_) => rest,
+        };
+        // Attachers first: one that connected before PID 1 started is
+        // there for its first byte.
+        attach.ready(rest);
+        for (&i, _) in which.iter().zip(outputs).filter(|(_, r)| **r != 0) {
+            let Some(source) = &open[i] else { continue };
+            let got = match nix::unistd::read(&source.fd, &mut buf) {
                 Err(nix::errno::Errno::EINTR) | Err(nix::errno::Errno::EAGAIN) => continue,
                 Ok(0) | Err(_) => 0,
                 Ok(n) => n,
             };
-            log.push(i, &buf[..got]);
+            let stream = source.stream;
+            log.push(stream, &buf[..got]);
             if got == 0 {
                 open[i] = None;
+            } else {
+                attach.output(WIRE[stream], &buf[..got]);
             }
         }
         log.flush();
@@ -105,4 +152,5 @@ pub fn pump(dir: &Path, config: &Config, pipes: [OwnedFd; 2], pidfd: &OwnedFd) {
         log.push(i, &[]);
     }
     log.flush();
+    attach
 }

@@ -13,6 +13,7 @@
 //! exit that ends the run emits die and then stop. The deadline is stored,
 //! so a stop in progress carries on after a daemon restart.
 
+mod attach;
 mod container;
 mod create;
 mod error;

@@ -13,6 +13,18 @@ use std::sync::Arc;
 
 impl Runtime {
     pub async fn start(self: &Arc<Self>, key: &str) -> Result<()> {
+        self.start_then(key, |_| Ok(())).await
+    }
+
+    /// Starts the container, calling `then` once the start is recorded and
+    /// before the monitor is told so, which is before it reads PID 1's
+    /// first byte of output (attach.rs connects there). A container
+    /// already running is not started and `then` not called.
+    pub(super) async fn start_then(
+        self: &Arc<Self>,
+        key: &str,
+        then: impl FnOnce(&Container) -> Result<()>,
+    ) -> Result<()> {
         let c = self.find(key)?;
         let _op = c.op.lock().await;
         {
@@ -57,6 +69,7 @@ impl Runtime {
                 return Err(e);
             }
         };
+        let then = then(&c);
         // Confirm: from here the monitor keeps the container running even
         // if the daemon goes away.
         if let Err(e) = confirm.confirm() {
@@ -65,7 +78,7 @@ impl Runtime {
         tracing::info!(container = %c.id, pid, "started");
         self.spawn_watcher(c.clone(), monitor);
         self.spawn_oom_watcher(c.clone(), exits);
-        Ok(())
+        then
     }
 
     /// The start in the record and the journal; PID 1's handle kept.

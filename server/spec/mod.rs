@@ -155,6 +155,15 @@ pub struct Spec {
     /// The image's exposed ports ("80/tcp"), kept for networks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exposed_ports: Vec<String>,
+    /// PID 1's stdin is a pipe attachers write to (else /dev/null).
+    #[serde(default)]
+    pub stdin_open: bool,
+    /// The stdin pipe closes when its attacher is done with it.
+    #[serde(default)]
+    pub stdin_once: bool,
+    /// PID 1 gets a terminal of this size (rows, columns) at the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tty: Option<(u16, u16)>,
 }
 
 /// A container's image: its id, the name it was created from, and the
@@ -271,6 +280,9 @@ pub struct Request {
     pub exposed_ports: Vec<String>,
     /// Destinations of anonymous volumes (the image's Volumes).
     pub volumes: Vec<String>,
+    pub stdin_open: bool,
+    pub stdin_once: bool,
+    pub tty: Option<(u16, u16)>,
 }
 
 impl Request {
@@ -337,6 +349,11 @@ impl Request {
             auto_remove: self.auto_remove,
             image: self.image,
             exposed_ports: self.exposed_ports,
+            stdin_open: self.stdin_open,
+            // Once closed, a terminal's input cannot be reopened: only a
+            // pipe closes.
+            stdin_once: self.stdin_once && self.stdin_open && self.tty.is_none(),
+            tty: self.tty,
         })
     }
 }

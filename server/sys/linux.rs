@@ -389,11 +389,23 @@ pub fn poll_readable(
     fds: &[std::os::fd::BorrowedFd<'_>],
     timeout: Option<std::time::Duration>,
 ) -> io::Result<Vec<bool>> {
+    let interest: Vec<_> = fds.iter().map(|fd| (*fd, libc::POLLIN)).collect();
+    Ok(poll(&interest, timeout)?.iter().map(|r| *r != 0).collect())
+}
+
+/// Waits until one of `fds` is ready for the events asked with it
+/// (POLLIN, POLLOUT), or `timeout` passes (None: no limit); returns each
+/// one's revents, 0 where not ready (hang-ups and errors included).
+/// Interrupted: none are.
+pub fn poll(
+    fds: &[(std::os::fd::BorrowedFd<'_>, i16)],
+    timeout: Option<std::time::Duration>,
+) -> io::Result<Vec<i16>> {
     let mut pfds: Vec<libc::pollfd> = fds
         .iter()
-        .map(|fd| libc::pollfd {
+        .map(|(fd, events)| libc::pollfd {
             fd: fd.as_raw_fd(),
-            events: libc::POLLIN,
+            events: *events,
             revents: 0,
         })
         .collect();
@@ -404,11 +416,11 @@ pub fn poll_readable(
     if n < 0 {
         let e = io::Error::last_os_error();
         if e.kind() == io::ErrorKind::Interrupted {
-            return Ok(vec![false; fds.len()]);
+            return Ok(vec![0; fds.len()]);
         }
         return Err(e);
     }
-    Ok(pfds.iter().map(|p| p.revents != 0).collect())
+    Ok(pfds.iter().map(|p| p.revents).collect())
 }
 
 /// Sets an extended attribute on an open file (fsetxattr(2)).
@@ -495,4 +507,13 @@ pub fn die_with_parent() -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// A write to a socket or pipe whose reader is gone fails with EPIPE
+/// rather than killing the caller. Processes spawned by std's Command
+/// start with SIGPIPE at its default (std restores it before exec); the
+/// container's process gets the default back before its own exec.
+pub fn ignore_sigpipe() {
+    // SAFETY: SIG_IGN installs no handler code.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
 }

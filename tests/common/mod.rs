@@ -1,7 +1,8 @@
 //! The end-to-end test harness, by concern: a real `berthd` on a temporary
 //! socket and root per test (daemon), the rootfs (rootfs), requests and
 //! what they read back (requests), event streams (events), probes of the
-//! host (host), the command line (cli), and benchmark figures (bench). Cleanup runs even when a
+//! host (host), the command line (cli) and a real terminal for it
+//! (terminal), and benchmark figures (bench). Cleanup runs even when a
 //! test fails. Each test binary uses a part of it, so unused items are
 //! expected.
 #![allow(dead_code)]
@@ -14,6 +15,7 @@ mod host;
 mod images;
 mod requests;
 mod rootfs;
+mod terminal;
 
 #[allow(unused_imports)] // not every test binary runs the CLI
 pub use cli::*;
@@ -24,6 +26,8 @@ pub use host::*;
 pub use images::*;
 pub use requests::*;
 pub use rootfs::*;
+#[allow(unused_imports)] // only the terminal tests use a pty
+pub use terminal::*;
 
 use berth::pb::{
     self, containers_client::ContainersClient, events_client::EventsClient, Action, CreateRequest,

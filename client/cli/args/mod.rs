@@ -51,11 +51,43 @@ pub enum Command {
         /// HUP, QUIT, USR1, USR2, WINCH) on to the container.
         #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
         sig_proxy: bool,
+        /// The keys that detach from the container (with -i): e.g.
+        /// "ctrl-p,ctrl-q", the default.
+        #[arg(long)]
+        detach_keys: Option<String>,
         #[command(flatten)]
         create: CreateArgs,
     },
     /// Start one or more containers.
-    Start { containers: Vec<String> },
+    Start {
+        /// Attach to the container's output (one container).
+        #[arg(short, long)]
+        attach: bool,
+        /// Attach this CLI's stdin too (one container).
+        #[arg(short, long)]
+        interactive: bool,
+        /// The keys that detach from the container: e.g. "ctrl-p,ctrl-q",
+        /// the default.
+        #[arg(long)]
+        detach_keys: Option<String>,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Attach this CLI's stdin and terminal (or output) to a running
+    /// container's PID 1; ctrl-p ctrl-q detaches.
+    Attach {
+        /// Do not attach stdin.
+        #[arg(long)]
+        no_stdin: bool,
+        /// The keys that detach: e.g. "ctrl-p,ctrl-q", the default.
+        #[arg(long)]
+        detach_keys: Option<String>,
+        /// Without a terminal, pass the signals this CLI receives on to
+        /// the container.
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+        sig_proxy: bool,
+        container: String,
+    },
     /// Stop (if running) and start one or more containers.
     Restart {
         /// Seconds to wait before SIGKILL (default: the container's, 10).
@@ -278,6 +310,12 @@ pub struct CreateArgs {
     /// Run berth's init as PID 1 (forwards signals, reaps zombies).
     #[arg(long)]
     pub init: bool,
+    /// Keep PID 1's stdin open (run: attach this CLI's stdin to it).
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// A terminal for PID 1.
+    #[arg(short, long)]
+    pub tty: bool,
     /// Signal to stop the container.
     #[arg(long)]
     pub stop_signal: Option<String>,
@@ -323,6 +361,9 @@ pub struct CreateArgs {
     /// Set by run -d --rm, not a flag.
     #[arg(skip)]
     pub auto_remove: bool,
+    /// Set by run -i in the foreground, not a flag.
+    #[arg(skip)]
+    pub stdin_once: bool,
     /// An image (reference or id), or a host directory used as the root
     /// filesystem (a path: absolute or starting with ".").
     pub image: String,

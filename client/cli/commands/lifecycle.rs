@@ -55,29 +55,61 @@ pub async fn run(
     detach: bool,
     rm: bool,
     sig_proxy: bool,
+    detach_keys: Option<String>,
     mut create: CreateArgs,
 ) -> Result<u8, Failure> {
-    // -d --rm: the daemon removes it when it exits. In the foreground this
-    // CLI does, once it has the output and the exit code (a removal by the
-    // daemon could come before it asks for either).
-    create.auto_remove = rm && detach;
+    let (interactive, tty) = (create.interactive, create.tty);
+    let attached = !detach && (interactive || tty);
+    // -d --rm: the daemon removes it when it exits, and attached too (the
+    // exit code comes with the end of the attach, and a detach leaves it
+    // running). Following the logs this CLI does, once it has the output
+    // and the exit code (a removal by the daemon could come before it asks
+    // for either).
+    create.auto_remove = rm && (detach || attached);
+    // -i in the foreground: stdin closes when ours ends, as Docker's.
+    create.stdin_once = interactive && !detach;
     let created = create_pulling(api, channel, create).await?;
     let id = created.id;
     // From before the start: a Ctrl-C that comes while it starts reaches
-    // the container too, and never ends this CLI alone.
-    let _proxy = match sig_proxy {
+    // the container too, and never ends this CLI alone. A terminal passes
+    // its own.
+    let _proxy = match sig_proxy && !tty {
         true => Some(super::signals::proxy(api.clone(), id.clone())?),
         false => None,
     };
-    if let Err(s) = api.start(pb::StartRequest { id: id.clone() }).await {
-        if rm {
-            let _ = api.remove(pb::RemoveRequest { id, force: true }).await;
-        }
+    let start_failed = |s: tonic::Status| {
         let code = start_failure_code(&s);
-        return Err(Failure(
-            format!("Error response from daemon: {}", s.message()),
-            code,
-        ));
+        Failure(format!("Error response from daemon: {}", s.message()), code)
+    };
+    // Attached: from before the start, every byte and stdin, the session
+    // ending as the container does.
+    let started = match attached {
+        true => {
+            let session = super::attach::Session {
+                id: id.clone(),
+                stdin: interactive,
+                tty,
+                detach_keys,
+                start: true,
+            };
+            super::attach::session(api, session).await.map(Some)
+        }
+        false => api
+            .start(pb::StartRequest { id: id.clone() })
+            .await
+            .map(|_| None),
+    };
+    let ended = match started {
+        Ok(session) => session.transpose()?,
+        Err(s) => {
+            if rm {
+                let _ = api.remove(pb::RemoveRequest { id, force: true }).await;
+            }
+            return Err(start_failed(s));
+        }
+    };
+    if let Some(ended) = ended {
+        return super::attach::code(api, id, ended).await;
     }
     if detach {
         crate::output::outln!("{id}");
@@ -247,7 +279,7 @@ pub async fn wait(api: &mut Api, condition: &str, containers: Vec<String>) -> Re
 /// Waits for `cond`, asking again while the daemon is unavailable (a
 /// restart): a next-exit wait passes the exit count it started from, so an
 /// exit while the daemon was down is not missed.
-async fn wait_for(
+pub(super) async fn wait_for(
     api: &mut Api,
     id: String,
     cond: pb::WaitCondition,
@@ -352,6 +384,10 @@ pub fn create_request(a: CreateArgs) -> Result<CreateRequest, Failure> {
         read_only: a.read_only,
         auto_remove: a.auto_remove,
         user: a.user.unwrap_or_default(),
+        stdin_open: a.interactive,
+        stdin_once: a.stdin_once,
+        tty: a.tty,
+        console_size: a.tty.then(crate::terminal::size).flatten(),
     })
 }
 

@@ -2,6 +2,7 @@
 //! and returns the exit code.
 
 pub mod archive;
+pub mod attach;
 pub mod events;
 pub mod exec;
 pub mod images;

@@ -39,6 +39,11 @@ impl From<pb::CreateRequest> for Request {
             image: None,
             exposed_ports: Vec::new(),
             volumes: Vec::new(),
+            stdin_open: r.stdin_open,
+            stdin_once: r.stdin_once,
+            tty: r
+                .tty
+                .then(|| super::terminal_size(r.console_size.unwrap_or_default())),
         }
     }
 }

@@ -12,14 +12,15 @@ pub mod join;
 mod mounts;
 
 use super::protocol::{Config, Failure, GoReceiver, Step};
+use super::stdio::Theirs;
 use crate::spec::{Network, Spec};
-use crate::sys::{cgroup::Cgroup, linux};
+use crate::sys::{cgroup::Cgroup, linux, pty};
 use exec::Exec;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{umask, Mode};
 use nix::unistd::{chdir, pivot_root, sethostname};
 use std::fs::File;
-use std::os::fd::OwnedFd;
+use std::os::fd::AsRawFd;
 use std::path::Path;
 
 /// `r`, its error tagged with the step that failed.
@@ -33,7 +34,7 @@ pub fn main(
     config: &Config,
     cgroup: Option<&Cgroup>,
     go: GoReceiver,
-    stdio: [&OwnedFd; 2],
+    stdio: &Theirs,
 ) -> Failure {
     match prepare(dir, config, cgroup, go, stdio) {
         Ok((exec, Some(init))) => init.run(&exec),
@@ -47,7 +48,7 @@ fn prepare(
     config: &Config,
     cgroup: Option<&Cgroup>,
     go: GoReceiver,
-    stdio: [&OwnedFd; 2],
+    stdio: &Theirs,
 ) -> Result<(Exec, Option<init::Image>), Failure> {
     go.wait()?;
     // Into the container's cgroup unless born there, before anything it
@@ -129,13 +130,36 @@ fn enter_root(dir: &Path, spec: &Spec, nodev: MsFlags) -> Result<(), Failure> {
     step(Step::PivotRoot, chdir("/"))
 }
 
-/// stdin from /dev/null, stdout and stderr to the monitor's pipes, and
-/// nothing else: the process gets fds 0, 1 and 2 whatever the monitor
-/// holds (the failure pipe closes on exec, telling the monitor so).
-fn set_stdio([stdout, stderr]: [&OwnedFd; 2]) -> Result<(), Failure> {
-    let null = step(Step::Stdio, File::open("/dev/null"))?;
-    step(Step::Stdio, nix::unistd::dup2_stdin(&null))?;
-    step(Step::Stdio, nix::unistd::dup2_stdout(stdout))?;
-    step(Step::Stdio, nix::unistd::dup2_stderr(stderr))?;
+/// PID 1's stdin, stdout and stderr, and nothing else: the process gets
+/// fds 0, 1 and 2 whatever the monitor holds (the failure pipe closes on
+/// exec, telling the monitor so). Pipes: stdin from the monitor's pipe or
+/// /dev/null. A terminal: made in the container's /dev/pts, its master
+/// sent to the monitor, its other side the controlling terminal.
+fn set_stdio(stdio: &Theirs) -> Result<(), Failure> {
+    match stdio {
+        Theirs::Pipes {
+            stdin,
+            stdout,
+            stderr,
+        } => {
+            match stdin {
+                Some(fd) => step(Step::Stdio, nix::unistd::dup2_stdin(fd))?,
+                None => {
+                    let null = step(Step::Stdio, File::open("/dev/null"))?;
+                    step(Step::Stdio, nix::unistd::dup2_stdin(&null))?
+                }
+            }
+            step(Step::Stdio, nix::unistd::dup2_stdout(stdout))?;
+            step(Step::Stdio, nix::unistd::dup2_stderr(stderr))?;
+        }
+        Theirs::Terminal { size, console } => {
+            let (master, path) = step(Step::Stdio, pty::open(*size))?;
+            step(Step::Stdio, pty::take(&path))?;
+            step(
+                Step::Stdio,
+                linux::send_with_fd(console, b"t", Some(master.as_raw_fd())),
+            )?;
+        }
+    }
     step(Step::Stdio, linux::cloexec_inherited())
 }

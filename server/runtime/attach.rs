@@ -1,0 +1,107 @@
+//! Attach: a connection to the attach socket its monitor serves while a
+//! container runs (monitor/wire.rs has the frames). With `start`, the
+//! connection is made once the start is recorded and before the monitor
+//! goes on to read PID 1's output, so the attacher has it from the first
+//! byte, as `docker start -a`.
+
+use super::container::{Container, IfUnsaved, Note};
+use super::error::{failed, Error, Result};
+use super::{Runtime, Status};
+use crate::monitor::wire;
+use berth::pb::Action;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// An attacher's connection, and how the container was made.
+pub struct Attached {
+    pub socket: tokio::net::UnixStream,
+    /// The container's full id.
+    pub id: String,
+    pub tty: bool,
+    pub stdin_open: bool,
+}
+
+impl Runtime {
+    pub async fn attach(self: &Arc<Self>, key: &str, start: bool) -> Result<Attached> {
+        let c = self.find(key)?;
+        let connected = Mutex::new(None);
+        if start {
+            self.start_then(key, |c| {
+                *connected.lock().unwrap() = Some(connect(c)?);
+                Ok(())
+            })
+            .await?;
+        }
+        let _op = c.op.lock().await;
+        let socket = match connected.into_inner().unwrap() {
+            Some(socket) => socket,
+            None => {
+                let status = c.state().record.status;
+                match status {
+                    Status::Running | Status::Paused => connect(&c)?,
+                    _ => {
+                        return Err(Error::FailedPrecondition(format!(
+                            "container {} is not running: start it, or attach with start",
+                            c.name()
+                        )))
+                    }
+                }
+            }
+        };
+        let socket = std_to_tokio(socket).map_err(|e| failed("attach", e))?;
+        self.journal(&c, Note::new(Action::Attach))?;
+        tracing::info!(container = %c.id, "attached");
+        let spec = c.spec();
+        Ok(Attached {
+            socket,
+            tty: spec.tty.is_some(),
+            stdin_open: spec.stdin_open,
+            id: c.id.clone(),
+        })
+    }
+
+    /// Resolves once the daemon begins to shut down: attached streams end
+    /// then, and the containers run on.
+    pub fn shutting_down(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.shutdown.clone();
+        async move { crate::shutdown::shutting_down(&mut rx).await }
+    }
+
+    /// An attacher of container `id` read its detach keys: a detach event.
+    pub fn detached(&self, id: &str) {
+        let Ok(c) = self.find(id) else { return };
+        if let Err(e) = self.journal(&c, Note::new(Action::Detach)) {
+            tracing::warn!(container = %c.id, error = %e, "cannot journal the detach");
+        }
+    }
+
+    fn journal(&self, c: &Container, note: Note) -> Result<()> {
+        c.transition(&mut c.state(), &self.bus, IfUnsaved::Keep, |_| vec![note])
+    }
+}
+
+/// Connects to the monitor of `c`; refused or missing: it is not running
+/// (any more).
+fn connect(c: &Container) -> Result<std::os::unix::net::UnixStream> {
+    match connect_in(&c.dir) {
+        Ok(s) => Ok(s),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ECONNREFUSED | libc::ENOENT)) => Err(
+            Error::FailedPrecondition(format!("container {} is not running", c.name())),
+        ),
+        Err(e) => Err(failed(format!("attach to container {}", c.name()), e)),
+    }
+}
+
+fn connect_in(dir: &Path) -> std::io::Result<std::os::unix::net::UnixStream> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let fd = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+        .open(dir)?;
+    std::os::unix::net::UnixStream::connect(wire::socket_path(&fd))
+}
+
+fn std_to_tokio(s: std::os::unix::net::UnixStream) -> std::io::Result<tokio::net::UnixStream> {
+    s.set_nonblocking(true)?;
+    tokio::net::UnixStream::from_std(s)
+}
