@@ -67,6 +67,7 @@ pub async fn serve(args: Args, ops: tokio::runtime::Handle) -> Result<(), BoxErr
         },
         rebuild: args.rebuild,
     };
+    private_root(&args.root)?;
     let (root, stop) = (args.root.clone(), shutdown.clone());
     let parent = Parent::setup(&args.cgroup_parent)?;
     tracing::info!(cgroup_parent = %parent.path(), "containers' cgroups");
@@ -202,6 +203,20 @@ fn logged(
             conn.map(|c| Rewritten::new(c, 4 * MAX_HEADER_BYTES as usize))
         },
     )
+}
+
+/// The state directory, root's alone (0700), as Docker keeps its own: it
+/// holds containers' configurations (their environment), logs, attach
+/// sockets and filesystems.
+fn private_root(root: &Path) -> Result<(), BoxError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(root)
+        .map_err(|e| format!("create {}: {e}", root.display()))?;
+    std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| format!("make {} root's alone: {e}", root.display()).into())
 }
 
 /// Creates the socket's directory if needed, and refuses a path that

@@ -113,6 +113,13 @@ async fn run_it_detaches_and_attaches_again_through_a_real_pty() {
     assert_eq!(term.modes(), cooked);
     let state = status(&mut api, &id).await;
     assert_eq!(state.status, pb::Status::Running as i32);
+    // Only root reaches the socket, or anything under the daemon's root.
+    let mode = |p: &std::path::Path| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    };
+    assert_eq!(mode(&d.container_dir(&id).join("attach.sock")), 0o600);
+    assert_eq!(mode(&d.root), 0o700);
     let made = "{{.Config.Tty}} {{.Config.OpenStdin}} {{.Config.StdinOnce}}";
     let made = ok(berth(&d, &["inspect", "-f", made, "shell"]));
     assert_eq!(made.trim(), "true true false");

@@ -37,7 +37,13 @@ pub fn listen(dir: &Path) -> io::Result<UnixListener> {
         Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
         _ => {}
     }
-    let listener = UnixListener::bind(wire::socket_path(&fd))?;
+    // Root's alone whatever the umask berthd was given: whoever connects
+    // reads the container's output and writes its stdin. The monitor is
+    // single-threaded, so the umask changes for this bind only.
+    let umask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
+    let bound = UnixListener::bind(wire::socket_path(&fd));
+    nix::sys::stat::umask(umask);
+    let listener = bound?;
     listener.set_nonblocking(true)?;
     Ok(listener)
 }
