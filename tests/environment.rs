@@ -1,6 +1,7 @@
 //! The environment a container's process starts with, as Docker makes
 //! it: PATH, HOSTNAME and HOME defaulted (HOME from the user's passwd
-//! entry), and on the host's network the host's hostname.
+//! entry), on the host's network the host's hostname, and /etc/hostname,
+//! /etc/hosts and /etc/resolv.conf as Docker writes them.
 
 mod common;
 
@@ -105,4 +106,110 @@ fn nix_hostname() -> String {
         .unwrap()
         .trim()
         .to_string()
+}
+
+/// What a container made by `req` reads in its /etc/hostname, /etc/hosts
+/// and /etc/resolv.conf.
+async fn names_of(api: &mut Api, req: pb::CreateRequest) -> [String; 3] {
+    let mut files = Vec::new();
+    for f in ["/etc/hostname", "/etc/hosts", "/etc/resolv.conf"] {
+        let (code, out) = run_script(api, req.clone(), &format!("cat {f}")).await;
+        assert_eq!(code, 0, "{f}: {out}");
+        files.push(out);
+    }
+    files.try_into().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostname_hosts_and_resolv_conf_as_docker_writes_them() {
+    let d = Daemon::start("env-names").await;
+    let mut api = d.api().await;
+    let defaults = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
+                    fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n\
+                    ff02::2\tip6-allrouters\n";
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    // Its own network: Docker's hosts with the added ones, the host's
+    // resolvers less loopback ones.
+    let mut req = spec("", &["true"]);
+    req.hostname = "box".into();
+    req.extra_hosts = vec!["db:10.0.0.5".into(), "v6=fd00::1".into()];
+    let [hostname, hosts, resolv] = names_of(&mut api, req.clone()).await;
+    assert_eq!(hostname, "box\n");
+    assert_eq!(hosts, format!("{defaults}10.0.0.5\tdb\nfd00::1\tv6\n"));
+    let servers = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("nameserver "))
+            .map(|s| s.trim().to_string())
+            .collect()
+    };
+    let reachable: Vec<String> = servers(&host_resolv)
+        .into_iter()
+        .filter(|s| !s.starts_with("127.") && s != "::1")
+        .collect();
+    match reachable.is_empty() {
+        true => assert_eq!(servers(&resolv), ["8.8.8.8", "8.8.4.4"]),
+        false => assert_eq!(servers(&resolv), reachable),
+    }
+    // Its own resolvers, search and options.
+    let mut own = req.clone();
+    own.dns = vec!["9.9.9.9".into(), "2620:fe::fe".into()];
+    own.dns_search = vec![".".into()];
+    own.dns_options = vec!["ndots:1".into()];
+    let [_, _, resolv] = names_of(&mut api, own).await;
+    assert_eq!(
+        resolv,
+        "nameserver 9.9.9.9\nnameserver 2620:fe::fe\noptions ndots:1\n"
+    );
+    // The host's network: the host's files, with the added hosts.
+    let mut host = req.clone();
+    host.network = "host".into();
+    host.extra_hosts = vec!["db:10.0.0.5".into()];
+    let [_, hosts, resolv] = names_of(&mut api, host).await;
+    let host_hosts = std::fs::read_to_string("/etc/hosts").unwrap();
+    let host_hosts = match host_hosts.ends_with('\n') {
+        true => host_hosts,
+        false => format!("{host_hosts}\n"),
+    };
+    assert_eq!(hosts, format!("{host_hosts}10.0.0.5\tdb\n"));
+    assert_eq!(resolv, host_resolv);
+    // A read-only root filesystem gets them too; a mount at their path
+    // wins; inspect shows what was asked, under Docker's names.
+    let mine = d.share("mine");
+    std::fs::write(mine.join("hosts"), "1.2.3.4 mine\n").unwrap();
+    let mut ro = req.clone();
+    ro.read_only = true;
+    ro.mounts.push(pb::Mount {
+        source: mine.join("hosts").display().to_string(),
+        destination: "/etc/hosts".into(),
+        read_only: true,
+    });
+    let [hostname, hosts, _] = names_of(&mut api, ro).await;
+    assert_eq!(
+        (hostname.as_str(), hosts.as_str()),
+        ("box\n", "1.2.3.4 mine\n")
+    );
+    let id = created(&mut api, req).await;
+    let shown = ok(berth(
+        &d,
+        &["inspect", "-f", "{{json .HostConfig.ExtraHosts}}", &id],
+    ));
+    assert_eq!(shown.trim(), r#"["db:10.0.0.5","v6:fd00::1"]"#);
+    // Bad values are refused and make nothing.
+    let before = listed(&mut api).await.len();
+    for (field, bad) in [
+        ("dns", "one.one"),
+        ("extra_hosts", "db"),
+        ("dns_options", "a b"),
+    ] {
+        let mut req = spec("", &["true"]);
+        match field {
+            "dns" => req.dns = vec![bad.into()],
+            "extra_hosts" => req.extra_hosts = vec![bad.into()],
+            _ => req.dns_options = vec![bad.into()],
+        }
+        let refused = api.create(req).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{field}");
+        assert!(refused.message().contains(bad), "{}", refused.message());
+    }
+    assert_eq!(listed(&mut api).await.len(), before);
 }

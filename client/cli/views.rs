@@ -81,6 +81,10 @@ pub fn inspect(c: &pb::Container) -> Value {
             "NanoCpus": (res.cpus.unwrap_or(0.0) * 1e9).round() as i64,
             "CpuShares": res.cpu_shares.unwrap_or(0),
             "PidsLimit": res.pids_limit.unwrap_or(0),
+            "Dns": cfg.dns,
+            "DnsSearch": cfg.dns_search,
+            "DnsOptions": cfg.dns_options,
+            "ExtraHosts": cfg.extra_hosts,
         },
         "Mounts": cfg.mounts.iter().map(|m| json!({
             "Type": "bind",

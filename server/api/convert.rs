@@ -158,6 +158,15 @@ pub fn container(r: &Record) -> pb::Container {
             stdin_open: s.stdin_open,
             stdin_once: s.stdin_once,
             tty: s.tty.is_some(),
+            dns: s.resolve.dns.clone(),
+            dns_search: s.resolve.dns_search.clone(),
+            dns_options: s.resolve.dns_options.clone(),
+            extra_hosts: s
+                .resolve
+                .extra_hosts
+                .iter()
+                .map(|(name, ip)| format!("{name}:{ip}"))
+                .collect(),
             auto_remove: s.auto_remove,
         }),
         state: Some(pb::ContainerState {

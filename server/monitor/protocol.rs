@@ -32,6 +32,13 @@ pub const EXIT_FILE: &str = "exit.json";
 /// Room for the exit status, allocated by berthd before each start.
 pub const EXIT_RESERVE: &str = "exit.json.reserved";
 pub const EXIT_ROOM: u64 = 4096;
+/// Files berthd writes in the container's directory before each start,
+/// and where PID 1 sees them (bind mounts).
+pub const NAMES_FILES: [(&str, &str); 3] = [
+    ("hostname", "/etc/hostname"),
+    ("hosts", "/etc/hosts"),
+    ("resolv.conf", "/etc/resolv.conf"),
+];
 /// The monitor's own log (its stderr).
 pub const MONITOR_LOG: &str = "monitor.log";
 

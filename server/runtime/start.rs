@@ -6,7 +6,7 @@ use super::error::{failed, io_failed, Error, Result};
 use super::host::{Pid1, Spawned};
 use super::Runtime;
 use crate::logs::Limits;
-use crate::monitor::protocol::{Config, ExitRecord, Report, EXIT_RESERVE, EXIT_ROOM};
+use crate::monitor::protocol::{Config, ExitRecord, Report, EXIT_RESERVE, EXIT_ROOM, NAMES_FILES};
 use crate::sys::linux;
 use berth::pb::Action;
 use std::sync::Arc;
@@ -138,11 +138,32 @@ impl Runtime {
         config
             .write(&c.dir)
             .map_err(|e| io_failed(what("write config"), &c.dir, e))?;
+        write_names(&c.dir, &config.spec)
+            .map_err(|e| io_failed(what("write /etc/hosts and /etc/resolv.conf"), &c.dir, e))?;
         // Room for the exit status, taken now: the monitor must be able to
         // record how the run ended even if the disk fills meanwhile.
         linux::reserve(&c.dir.join(EXIT_RESERVE), EXIT_ROOM)
             .map_err(|e| io_failed(what("reserve room for the exit status"), &c.dir, e))
     }
+}
+
+/// /etc/hostname, /etc/hosts and /etc/resolv.conf of this run, from the
+/// host's as they are now; the monitor bind-mounts them (NAMES_FILES).
+fn write_names(dir: &std::path::Path, spec: &crate::spec::Spec) -> std::io::Result<()> {
+    let host = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let r = &spec.resolve;
+    let files = [
+        (NAMES_FILES[0].0, format!("{}\n", spec.hostname)),
+        (NAMES_FILES[1].0, r.hosts(spec.network, &host("/etc/hosts"))),
+        (
+            NAMES_FILES[2].0,
+            r.resolv_conf(spec.network, &host("/etc/resolv.conf")),
+        ),
+    ];
+    for (name, content) in files {
+        std::fs::write(dir.join(name), content)?;
+    }
+    Ok(())
 }
 
 /// What the monitor reported: PID 1's pid, when it started, and its

@@ -5,6 +5,7 @@
 mod caps;
 mod input;
 mod paths;
+mod resolve;
 mod resources;
 mod signal;
 #[cfg(test)]
@@ -15,6 +16,7 @@ use caps::capability_name;
 pub use input::Input;
 pub use paths::normalize;
 use paths::{validate_rootfs, validate_working_dir, within};
+pub use resolve::Resolve;
 pub use resources::{Host, Resources, ResourcesRequest};
 pub use signal::{parse_signal, signal_name};
 pub use user::{home, parse_id, parse_user, passwd_entry, Id};
@@ -164,6 +166,9 @@ pub struct Spec {
     /// PID 1 gets a terminal of this size (rows, columns) at the start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tty: Option<(u16, u16)>,
+    /// What /etc/hosts and /etc/resolv.conf add or replace.
+    #[serde(default)]
+    pub resolve: Resolve,
 }
 
 /// A container's image: its id, the name it was created from, and the
@@ -205,6 +210,14 @@ pub enum Error {
     MountSource(Input, &'static str),
     #[error("invalid mount destination {0:?}: {1}")]
     MountDestination(Input, &'static str),
+    #[error("invalid dns server {0:?}: use an IPv4 or IPv6 address")]
+    Dns(Input),
+    #[error("invalid dns search domain {0:?}: use a domain name, or \".\" for none")]
+    DnsSearch(Input),
+    #[error("invalid dns option {0:?}: it must not be empty or hold blanks")]
+    DnsOption(Input),
+    #[error("invalid extra host {0:?}: use NAME:ADDRESS, e.g. db:10.0.0.5")]
+    ExtraHost(Input),
     #[error("invalid network {0:?}: use \"none\" or \"host\"")]
     Network(Input),
     #[error("invalid label key {0:?}: it must not be empty or hold NUL")]
@@ -283,6 +296,11 @@ pub struct Request {
     pub stdin_open: bool,
     pub stdin_once: bool,
     pub tty: Option<(u16, u16)>,
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
+    /// "name:address", as Docker's --add-host.
+    pub extra_hosts: Vec<String>,
 }
 
 impl Request {
@@ -320,6 +338,12 @@ impl Request {
             u if parse_user(u).is_some() => self.user,
             _ => return Err(Error::User(self.user.into())),
         };
+        let resolve = Resolve::validate(
+            self.dns,
+            self.dns_search,
+            self.dns_options,
+            self.extra_hosts,
+        )?;
         let network = match self.network.as_str() {
             "" | "none" => Network::None,
             "host" => Network::Host,
@@ -354,6 +378,7 @@ impl Request {
             // pipe closes.
             stdin_once: self.stdin_once && self.stdin_open && self.tty.is_none(),
             tty: self.tty,
+            resolve,
         })
     }
 }

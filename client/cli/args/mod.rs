@@ -325,6 +325,18 @@ pub struct CreateArgs {
     /// Network: none (default, own loopback) or host.
     #[arg(long)]
     pub network: Option<String>,
+    /// A nameserver for /etc/resolv.conf (replaces the host's).
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// A search domain for /etc/resolv.conf ("." for none).
+    #[arg(long)]
+    pub dns_search: Vec<String>,
+    /// An option for /etc/resolv.conf (e.g. ndots:2).
+    #[arg(long)]
+    pub dns_option: Vec<String>,
+    /// A line for /etc/hosts: NAME:ADDRESS.
+    #[arg(long)]
+    pub add_host: Vec<String>,
     /// Rotate the container's log at this size (e.g. 20m; default: the daemon's).
     #[arg(long)]
     pub log_max_size: Option<String>,

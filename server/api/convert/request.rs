@@ -39,6 +39,10 @@ impl From<pb::CreateRequest> for Request {
             image: None,
             exposed_ports: Vec::new(),
             volumes: Vec::new(),
+            dns: r.dns,
+            dns_search: r.dns_search,
+            dns_options: r.dns_options,
+            extra_hosts: r.extra_hosts,
             stdin_open: r.stdin_open,
             stdin_once: r.stdin_once,
             tty: r

@@ -11,7 +11,7 @@ mod init;
 pub mod join;
 mod mounts;
 
-use super::protocol::{Config, Failure, GoReceiver, Step};
+use super::protocol::{Config, Failure, GoReceiver, Step, NAMES_FILES};
 use super::stdio::Theirs;
 use crate::spec::{Network, Spec};
 use crate::sys::{cgroup::Cgroup, linux, pty};
@@ -121,6 +121,14 @@ fn enter_root(dir: &Path, spec: &Spec, nodev: MsFlags) -> Result<(), Failure> {
         mount(overlay, &merged, overlay, nodev, Some(options.as_str())),
     )?;
     mounts::proc_dev_sys(&merged, nodev)?;
+    // berthd's names files, under the request's mounts: one at their path
+    // wins.
+    for (file, dest) in NAMES_FILES {
+        let source = dir.join(file);
+        if source.exists() {
+            mounts::bind(&merged, &source.to_string_lossy(), dest, false)?;
+        }
+    }
     for m in &spec.mounts {
         mounts::bind(&merged, &m.source, &m.destination, m.read_only)?;
     }
