@@ -62,7 +62,7 @@ async fn drain(stream: &mut Stream) -> (Vec<u8>, Vec<u8>, Option<(i32, i32)>) {
             Output::Stdout(b) => out.extend(b),
             Output::Stderr(b) => err.extend(b),
             Output::Exit(e) => exit = Some((e.exit_code, e.signal)),
-            Output::ExecId(_) => {}
+            Output::ExecId(_) | Output::Detached(_) => {}
         }
     }
     (out, err, exit)
@@ -446,4 +446,33 @@ async fn an_interactive_shell_through_a_real_pty() {
     let status = cli.wait().unwrap();
     assert_eq!(status.code(), Some(3));
     assert_eq!(term.modes(), cooked);
+    // Another shell, left with ctrl-p ctrl-q: the CLI ends, 0; the shell
+    // runs on; an exec_detach event.
+    term.clear();
+    let mut cli = term.run(&d, &["exec", "-it", "term", "sh"]);
+    term.until("# ");
+    term.type_in(&[0x10, 0x11]);
+    assert_eq!(cli.wait().unwrap().code(), Some(0));
+    assert_eq!(term.modes(), cooked);
+    let shells = "for p in /proc/[0-9]*; do cat $p/cmdline; echo; done";
+    let listed = sync(&mut api, "term", process(&["sh", "-c", shells]), 0)
+        .await
+        .unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert_eq!(
+        listed.lines().filter(|l| *l == "sh\0").count(),
+        1,
+        "{listed:?}"
+    );
+    let actions: Vec<i32> = d
+        .journal()
+        .await
+        .iter()
+        .filter(|e| !e.exec_id.is_empty())
+        .map(|e| e.action)
+        .collect();
+    assert!(
+        actions.contains(&(Action::ExecDetach as i32)),
+        "{actions:?}"
+    );
 }

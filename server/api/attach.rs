@@ -40,6 +40,15 @@ pub fn parse_detach_keys(s: &str) -> Result<Vec<u8>, String> {
         .collect()
 }
 
+/// The detach keys a request names (Docker's default if none), or
+/// INVALID_ARGUMENT.
+pub fn detach_keys(text: &str) -> Result<Vec<u8>, Status> {
+    match text {
+        "" => Ok(DEFAULT_KEYS.to_vec()),
+        k => parse_detach_keys(k).map_err(Status::invalid_argument),
+    }
+}
+
 /// Finds the detach keys in stdin as it comes, across messages. The bytes
 /// of a partial match are held back until the next byte tells.
 #[derive(Default)]
@@ -110,10 +119,7 @@ pub async fn attach(
             "the first attach message must be start",
         ));
     };
-    let keys = match s.detach_keys.as_str() {
-        "" => DEFAULT_KEYS.to_vec(),
-        k => parse_detach_keys(k).map_err(Status::invalid_argument)?,
-    };
+    let keys = detach_keys(&s.detach_keys)?;
     let attached = {
         let (rt, id, start) = (rt.clone(), s.id.clone(), s.start);
         ops.spawn(async move { rt.attach(&id, start).await })

@@ -3,6 +3,7 @@
 //! exit is the last message, after all output. A client that goes away
 //! ends the process, unless it was detached.
 
+use super::attach::Detacher;
 use super::convert::terminal_size;
 use crate::runtime::{ExecProcess, Running, Runtime};
 use crate::spec::parse_signal;
@@ -11,7 +12,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
 use tonic::{Status, Streaming};
@@ -55,21 +56,24 @@ fn out(o: Output) -> Result<pb::ExecResponse, Status> {
     Ok(pb::ExecResponse { output: Some(o) })
 }
 
-/// Sends what `r` produces as `wrap`ped messages until its end.
+/// Sends what `r` produces as `wrap`ped messages until its end. Once no
+/// one reads them (the client detached, or went away and the process is
+/// being killed), the output is read and dropped: the process never
+/// blocks on it, and a terminal's master stays open.
 async fn pump<R: AsyncRead + Unpin>(
     mut r: R,
     tx: mpsc::Sender<Result<pb::ExecResponse, Status>>,
     wrap: fn(Vec<u8>) -> Output,
 ) {
     let mut buf = vec![0u8; CHUNK];
+    let mut reading = true;
     loop {
         match r.read(&mut buf).await {
             Ok(0) | Err(_) => return,
-            Ok(n) => {
-                if tx.send(out(wrap(buf[..n].to_vec()))).await.is_err() {
-                    return;
-                }
+            Ok(n) if reading => {
+                reading = tx.send(out(wrap(buf[..n].to_vec()))).await.is_ok();
             }
+            Ok(_) => {}
         }
     }
 }
@@ -88,8 +92,14 @@ pub async fn exec(
             "the first exec message must be start",
         ));
     };
+    let keys = super::attach::detach_keys(s.process.as_ref().map_or("", |p| &p.detach_keys))?;
     let p = process(s.process)?;
     let detach = p.detach;
+    // As Docker's: the keys are looked for on a terminal only.
+    let mut detacher = Detacher::new(match p.tty.is_some() && p.stdin {
+        true => keys,
+        false => Vec::new(),
+    });
     let mut running = start(rt, ops, s.id, p).await?;
     let (tx, rx) = mpsc::channel(64);
     let _ = tx.send(out(Output::ExecId(running.id.clone()))).await;
@@ -117,6 +127,16 @@ pub async fn exec(
         ),
     };
     let input_signal = signal.clone();
+    let (detached_tx, detached) = oneshot::channel();
+    let detached_note = {
+        let rt = rt.clone();
+        let (id, container, command) = (
+            running.id.clone(),
+            running.container.clone(),
+            running.command.clone(),
+        );
+        move || rt.exec_detached(&id, &container, &command)
+    };
     let feeding = tokio::spawn(async move {
         loop {
             let msg = match input.message().await {
@@ -129,10 +149,16 @@ pub async fn exec(
             };
             match msg.input {
                 Some(Input::Stdin(data)) => {
+                    let (data, detach) = detacher.feed(&data);
                     if let Some(w) = stdin.as_mut() {
                         if w.write_all(&data).await.and(w.flush().await).is_err() {
                             stdin = None;
                         }
+                    }
+                    if detach {
+                        detached_note();
+                        let _ = detached_tx.send(());
+                        return;
                     }
                 }
                 Some(Input::CloseStdin(_)) => stdin = None,
@@ -175,16 +201,19 @@ pub async fn exec(
         inner: watched,
         signal: Some(signal),
         shutdown: Some(Box::pin(rt.shutting_down())),
+        detached: Some(detached),
     }))
 }
 
 /// The response stream; dropped before the exit was sent, it kills the
 /// process (the client went away). It ends UNAVAILABLE when the daemon
 /// shuts down, which then kills the process too: no one could reach it.
+/// After the detach keys it ends with `detached`, the process running on.
 struct GuardedStream {
     inner: ReceiverStream<Result<pb::ExecResponse, Status>>,
     signal: Option<crate::runtime::Signaller>,
     shutdown: Option<Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
+    detached: Option<oneshot::Receiver<()>>,
 }
 
 impl Stream for GuardedStream {
@@ -201,6 +230,16 @@ impl Stream for GuardedStream {
             self.shutdown = None;
             let closing = Status::unavailable("berthd is shutting down; the exec was ended");
             return std::task::Poll::Ready(Some(Err(closing)));
+        }
+        if let Some(detached) = self.detached.as_mut() {
+            if let std::task::Poll::Ready(r) = std::future::Future::poll(Pin::new(detached), cx) {
+                self.detached = None;
+                if r.is_ok() {
+                    // The last message; the process runs on.
+                    (self.signal, self.shutdown) = (None, None);
+                    return std::task::Poll::Ready(Some(out(Output::Detached(true))));
+                }
+            }
         }
         let polled = Pin::new(&mut self.inner).poll_next(cx);
         if let std::task::Poll::Ready(None) = polled {

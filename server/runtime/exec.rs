@@ -35,6 +35,9 @@ pub struct ExecProcess {
 /// exit (code, signal) once it ends.
 pub struct Running {
     pub id: String,
+    /// The container's full id, and the command as events show it.
+    pub container: String,
+    pub command: String,
     pub stdin: Option<ChildStdin>,
     pub stdout: Option<ChildStdout>,
     pub stderr: Option<ChildStderr>,
@@ -95,6 +98,17 @@ impl ExecProcess {
 }
 
 impl Runtime {
+    /// The client of exec `id` in `container` read its detach keys: an
+    /// exec_detach event.
+    pub fn exec_detached(&self, id: &str, container: &str, command: &str) {
+        let Ok(c) = self.find(container) else { return };
+        let note = Note::exec(Action::ExecDetach, id, command, None);
+        let journaled = c.transition(&mut c.state(), &self.bus, IfUnsaved::Keep, |_| vec![note]);
+        if let Err(e) = journaled {
+            tracing::warn!(container = %c.id, exec = %id, error = %e, "cannot journal the exec's detach");
+        }
+    }
+
     pub async fn exec(&self, key: &str, p: ExecProcess) -> Result<Running> {
         p.check()?;
         let c = self.find(key)?;
@@ -207,6 +221,8 @@ impl Runtime {
         });
         Ok(Running {
             id,
+            container: c.id.clone(),
+            command: p.args.join(" "),
             stdin,
             stdout,
             stderr,

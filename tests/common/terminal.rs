@@ -10,6 +10,9 @@ use std::sync::mpsc;
 pub struct Terminal {
     pty: OwnedFd,
     far: String,
+    /// The far side held open, so that the near side reads on between
+    /// two CLIs instead of ending.
+    _held: std::fs::File,
     shown: String,
     rx: mpsc::Receiver<Vec<u8>>,
     writer: std::fs::File,
@@ -45,9 +48,20 @@ impl Terminal {
             }
         });
         let writer = std::fs::File::from(pty.as_fd().try_clone_to_owned().unwrap());
+        let far = far.to_string_lossy().into_owned();
+        let held = {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .custom_flags(libc::O_NOCTTY)
+                .open(&far)
+                .unwrap()
+        };
         Terminal {
             pty,
-            far: far.to_string_lossy().into_owned(),
+            _held: held,
+            far,
             shown: String::new(),
             rx,
             writer,

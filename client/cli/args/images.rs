@@ -85,6 +85,9 @@ pub struct ExecArgs {
     /// Every capability and no seccomp filter for this process.
     #[arg(long)]
     pub privileged: bool,
+    /// The keys that detach (with -it): e.g. "ctrl-p,ctrl-q", the default.
+    #[arg(long)]
+    pub detach_keys: Option<String>,
     pub container: String,
     /// Command and arguments.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]

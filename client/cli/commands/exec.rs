@@ -27,6 +27,7 @@ pub async fn exec(api: &mut Api, a: ExecArgs) -> Result<u8, Failure> {
         detach: a.detach,
         tty: a.tty,
         size: a.tty.then(terminal::size).flatten(),
+        detach_keys: a.detach_keys.unwrap_or_default(),
     };
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     let start = pb::ExecStart {
@@ -62,6 +63,8 @@ pub async fn exec(api: &mut Api, a: ExecArgs) -> Result<u8, Failure> {
                 let _ = err.write_all(&b).and_then(|()| err.flush());
             }
             Some(Output::Exit(e)) => code = Some(e.exit_code),
+            // The detach keys: the process runs on.
+            Some(Output::Detached(_)) => return Ok(0),
             Some(Output::ExecId(_)) | None => {}
         }
     }
