@@ -10,7 +10,7 @@ use super::{Runtime, Status};
 use crate::monitor::wire;
 use berth::pb::Action;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// An attacher's connection, and how the container was made.
 pub struct Attached {
@@ -24,16 +24,16 @@ pub struct Attached {
 impl Runtime {
     pub async fn attach(self: &Arc<Self>, key: &str, start: bool) -> Result<Attached> {
         let c = self.find(key)?;
-        let connected = Mutex::new(None);
+        let mut connected = None;
         if start {
             self.start_then(key, |c| {
-                *connected.lock().unwrap() = Some(connect(c)?);
+                connected = Some(connect(c)?);
                 Ok(())
             })
             .await?;
         }
         let _op = c.op.lock().await;
-        let socket = match connected.into_inner().unwrap() {
+        let socket = match connected {
             Some(socket) => socket,
             None => {
                 let status = c.state().record.status;
