@@ -20,8 +20,8 @@
 
 use super::child;
 use super::protocol::{Config, ExecSpec, Failure, Step};
-use crate::sys::cgroup::Cgroup;
 use crate::sys::linux::{self, Forked};
+use crate::sys::{cgroup::Cgroup, fds};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use std::os::fd::{AsFd, OwnedFd};
@@ -109,7 +109,7 @@ fn terminal(size: (u16, u16)) -> std::io::Result<String> {
     use std::os::fd::AsRawFd;
     let (master, path) = crate::sys::pty::open(size)?;
     let socket = std::os::unix::net::UnixStream::from(rustix::io::dup(rustix::stdio::stdin())?);
-    linux::send_with_fd(&socket, b"t", Some(master.as_raw_fd()))?;
+    fds::send_with_fd(&socket, b"t", Some(master.as_raw_fd()))?;
     Ok(path)
 }
 
@@ -124,7 +124,7 @@ fn wait_forwarding(
         if let Some(status) = linux::waitid_pidfd(pidfd, true)? {
             return Ok(status);
         }
-        let ready = linux::poll_readable(&[pidfd.as_fd(), sfd.as_fd()], None)?;
+        let ready = fds::poll_readable(&[pidfd.as_fd(), sfd.as_fd()], None)?;
         if ready.get(1).copied().unwrap_or(false) {
             if let Ok(Some(info)) = sfd.read_signal() {
                 if let Ok(s) = Signal::try_from(info.ssi_signo as i32) {

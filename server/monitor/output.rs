@@ -5,7 +5,7 @@ use super::attach::Attachers;
 use super::protocol::Config;
 use super::wire;
 use crate::logs;
-use crate::sys::{linux, time::now_nanos};
+use crate::sys::{fds, time::now_nanos};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -113,7 +113,7 @@ pub fn pump(
                 interest.push((pidfd.as_fd(), libc::POLLIN));
             }
             interest.extend(attach.interest());
-            match linux::poll(&interest, timeout) {
+            match fds::poll(&interest, timeout) {
                 Ok(r) => r,
                 Err(_) => break,
             }

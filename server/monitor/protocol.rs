@@ -18,7 +18,7 @@
 
 use crate::logs;
 use crate::spec::Spec;
-use crate::sys::{linux, seccomp};
+use crate::sys::{fds, linux, seccomp};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -296,7 +296,7 @@ impl Reporter {
     /// Sends `report`, with PID 1's pidfd if it started.
     pub fn send(&self, report: &Report, pidfd: Option<&OwnedFd>) -> io::Result<()> {
         let data = serde_json::to_vec(report).map_err(io::Error::other)?;
-        linux::send_with_fd(&self.0, &data, pidfd.map(|fd| fd.as_raw_fd()))
+        fds::send_with_fd(&self.0, &data, pidfd.map(|fd| fd.as_raw_fd()))
     }
 
     /// Waits for berthd to confirm a start: false if it went away first.
@@ -332,7 +332,7 @@ impl Reports {
     /// Blocks.
     pub fn receive(&self) -> io::Result<(Report, Option<OwnedFd>)> {
         let mut buf = vec![0u8; 64 * 1024];
-        let (n, fd) = linux::recv_with_fd(&self.0, &mut buf)?;
+        let (n, fd) = fds::recv_with_fd(&self.0, &mut buf)?;
         if n == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,

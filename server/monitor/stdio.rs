@@ -6,7 +6,7 @@
 use super::output::Source;
 use super::protocol::{Failure, Step};
 use crate::spec::Spec;
-use crate::sys::linux;
+use crate::sys::fds;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 
@@ -107,7 +107,7 @@ impl Ours {
             Ours::Terminal { console } => {
                 let fail = |e: std::io::Error| Failure::new(Step::Stdio, e);
                 console.set_nonblocking(true).map_err(fail)?;
-                let master = match linux::recv_with_fd(&console, &mut [0u8; 1]).map_err(fail)? {
+                let master = match fds::recv_with_fd(&console, &mut [0u8; 1]).map_err(fail)? {
                     (_, Some(fd)) => fd,
                     (_, None) => return Err(Failure::new(Step::Stdio, "no terminal came")),
                 };

@@ -10,7 +10,7 @@ use super::host::ExecStdio;
 use super::{Runtime, Status};
 use crate::monitor::protocol::ExecSpec;
 use crate::spec::{normalize, parse_user, Input};
-use crate::sys::linux;
+use crate::sys::{fds, linux};
 use berth::pb::Action;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
@@ -181,7 +181,7 @@ impl Runtime {
         let terminal = match ours {
             Some(socket) => tokio::task::spawn_blocking(move || {
                 let _ = socket.set_read_timeout(Some(std::time::Duration::from_secs(30)));
-                linux::recv_with_fd(&socket, &mut [0u8; 1])
+                fds::recv_with_fd(&socket, &mut [0u8; 1])
                     .ok()
                     .and_then(|(_, fd)| fd)
             })

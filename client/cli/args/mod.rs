@@ -1,12 +1,12 @@
 //! The command line: global options and every verb's arguments, as clap
 //! parses them.
 
+mod create;
 mod images;
 
+pub use create::{CreateArgs, LimitArgs};
 pub use images::{ExecArgs, ImageCommand, ImagesArgs, SystemCommand};
 
-use crate::Failure;
-use berth::pb;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
@@ -277,153 +277,6 @@ pub enum Command {
         #[command(subcommand)]
         command: SystemCommand,
     },
-}
-
-#[derive(Args)]
-pub struct CreateArgs {
-    /// Assign a name to the container.
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Set an environment variable: KEY=VALUE, or KEY for this shell's
-    /// value of KEY (left out if it has none).
-    #[arg(short, long = "env")]
-    pub env: Vec<String>,
-    /// Read environment variables from a file: KEY=VALUE or KEY per line,
-    /// "#" comments and blank lines skipped; -e wins.
-    #[arg(long)]
-    pub env_file: Vec<std::path::PathBuf>,
-    /// Set a label (KEY=VALUE).
-    #[arg(short, long = "label")]
-    pub label: Vec<String>,
-    /// Bind mount: /host/path:/container/path[:ro].
-    #[arg(short, long = "volume")]
-    pub volume: Vec<String>,
-    /// Working directory inside the container.
-    #[arg(short, long)]
-    pub workdir: Option<String>,
-    /// Hostname of the container (-h, as Docker's; help is --help here).
-    #[arg(short = 'h', long)]
-    pub hostname: Option<String>,
-    /// Print help.
-    #[arg(long, action = clap::ArgAction::Help)]
-    pub help: Option<bool>,
-    /// Run berth's init as PID 1 (forwards signals, reaps zombies).
-    #[arg(long)]
-    pub init: bool,
-    /// Keep PID 1's stdin open (run: attach this CLI's stdin to it).
-    #[arg(short, long)]
-    pub interactive: bool,
-    /// A terminal for PID 1.
-    #[arg(short, long)]
-    pub tty: bool,
-    /// Signal to stop the container.
-    #[arg(long)]
-    pub stop_signal: Option<String>,
-    /// Seconds to wait before killing the container on stop.
-    #[arg(long, allow_negative_numbers = true)]
-    pub stop_timeout: Option<i32>,
-    /// Network: none (default, own loopback) or host.
-    #[arg(long)]
-    pub network: Option<String>,
-    /// A nameserver for /etc/resolv.conf (replaces the host's).
-    #[arg(long)]
-    pub dns: Vec<String>,
-    /// A search domain for /etc/resolv.conf ("." for none).
-    #[arg(long)]
-    pub dns_search: Vec<String>,
-    /// An option for /etc/resolv.conf (e.g. ndots:2).
-    #[arg(long)]
-    pub dns_option: Vec<String>,
-    /// A line for /etc/hosts: NAME:ADDRESS.
-    #[arg(long)]
-    pub add_host: Vec<String>,
-    /// Rotate the container's log at this size (e.g. 20m; default: the daemon's).
-    #[arg(long)]
-    pub log_max_size: Option<String>,
-    /// Log files to keep, the current one included (default: the daemon's).
-    #[arg(long)]
-    pub log_max_files: Option<u32>,
-    #[command(flatten)]
-    pub limits: LimitArgs,
-    /// Add a capability to the default set (e.g. NET_ADMIN, or ALL).
-    #[arg(long)]
-    pub cap_add: Vec<String>,
-    /// Drop a capability from the default set (or ALL).
-    #[arg(long)]
-    pub cap_drop: Vec<String>,
-    /// Give the container every capability and no masked paths: it can
-    /// do what root on the host can.
-    #[arg(long)]
-    pub privileged: bool,
-    /// Mount the container's root filesystem read-only.
-    #[arg(long)]
-    pub read_only: bool,
-    /// Run as this user: uid[:gid] or name[:group].
-    #[arg(short, long)]
-    pub user: Option<String>,
-    /// Overwrite the image's entrypoint ("" clears it).
-    #[arg(long)]
-    pub entrypoint: Option<String>,
-    /// Pull the image before creating: missing (default), always, never.
-    #[arg(long, default_value = "missing")]
-    pub pull: String,
-    /// Platform of the image to pull (os/arch[/variant]).
-    #[arg(long)]
-    pub platform: Option<String>,
-    /// Set by run -d --rm, not a flag.
-    #[arg(skip)]
-    pub auto_remove: bool,
-    /// Set by run -i in the foreground, not a flag.
-    #[arg(skip)]
-    pub stdin_once: bool,
-    /// An image (reference or id), or a host directory used as the root
-    /// filesystem (a path: absolute or starting with ".").
-    pub image: String,
-    /// Command and arguments (default: the image's).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub command: Vec<String>,
-}
-
-#[derive(Args)]
-pub struct LimitArgs {
-    /// Memory limit (e.g. 64m; at least 6m).
-    #[arg(short, long)]
-    pub memory: Option<String>,
-    /// Memory plus swap (e.g. 128m; equal to --memory: no swap); -1:
-    /// unlimited swap.
-    #[arg(long, allow_negative_numbers = true)]
-    pub memory_swap: Option<String>,
-    /// CPUs the container may use (e.g. 0.5).
-    #[arg(long)]
-    pub cpus: Option<f64>,
-    /// Relative CPU weight (default 1024).
-    #[arg(short = 'c', long)]
-    pub cpu_shares: Option<u64>,
-    /// Most processes at once (-1: no limit).
-    #[arg(long, allow_negative_numbers = true)]
-    pub pids_limit: Option<i64>,
-}
-
-impl LimitArgs {
-    pub fn resources(&self) -> Result<pb::Resources, Failure> {
-        let size = |s: &Option<String>| -> Result<Option<i64>, Failure> {
-            match s.as_deref() {
-                None => Ok(None),
-                Some("-1") => Ok(Some(-1)),
-                Some(v) => berth::parse_size(v)
-                    .and_then(|n| i64::try_from(n).map_err(|_| format!("invalid size {v:?}")))
-                    .map(Some)
-                    .map_err(|e| Failure(e, 125)),
-            }
-        };
-        Ok(pb::Resources {
-            memory_limit_bytes: size(&self.memory)?,
-            memory_swap_limit_bytes: size(&self.memory_swap)?,
-            cpus: self.cpus,
-            cpu_shares: self.cpu_shares,
-            pids_limit: self.pids_limit,
-        })
-    }
 }
 
 #[derive(Args)]

@@ -10,6 +10,7 @@ pub mod inspect;
 pub mod lifecycle;
 pub mod logs;
 pub mod pull;
+pub mod request;
 pub mod signals;
 pub mod system;
 

@@ -5,7 +5,7 @@
 
 use super::{confine, exec};
 use crate::monitor::protocol::{Config, ExecSpec, Failure, Step};
-use crate::sys::linux;
+use crate::sys::{fds, linux};
 use nix::unistd::chdir;
 use std::os::fd::{AsFd, OwnedFd};
 
@@ -65,7 +65,7 @@ fn prepare(config: &Config, e: &ExecSpec, helper: &OwnedFd) -> Result<exec::Exec
     // (its pidfd readable: it exited), the exec was ended. The parent pid
     // cannot tell: an orphan's new parent is outside the namespace too.
     linux::die_with_parent().map_err(|err| cannot(Failure::new(Step::Exec, err)))?;
-    match linux::poll_readable(&[helper.as_fd()], Some(std::time::Duration::ZERO)) {
+    match fds::poll_readable(&[helper.as_fd()], Some(std::time::Duration::ZERO)) {
         Ok(ready) if ready.first() == Some(&false) => Ok(program),
         Ok(_) => Err(cannot(Failure::new(Step::Exec, "the exec was ended"))),
         Err(err) => Err(cannot(Failure::new(Step::Exec, err))),

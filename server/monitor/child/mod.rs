@@ -14,7 +14,7 @@ mod mounts;
 use super::protocol::{Config, Failure, GoReceiver, Step, NAMES_FILES};
 use super::stdio::Theirs;
 use crate::spec::{Network, Spec};
-use crate::sys::{cgroup::Cgroup, linux, pty};
+use crate::sys::{cgroup::Cgroup, fds, linux, pty};
 use exec::Exec;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{umask, Mode};
@@ -165,7 +165,7 @@ fn set_stdio(stdio: &Theirs) -> Result<(), Failure> {
             step(Step::Stdio, pty::take(&path))?;
             step(
                 Step::Stdio,
-                linux::send_with_fd(console, b"t", Some(master.as_raw_fd())),
+                fds::send_with_fd(console, b"t", Some(master.as_raw_fd())),
             )?;
         }
     }

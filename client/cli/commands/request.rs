@@ -1,0 +1,152 @@
+//! The create request the CLI builds from `create` and `run`'s arguments:
+//! a rootfs path or an image, the environment from --env-file and -e, and
+//! -v bind mounts.
+
+use crate::args::CreateArgs;
+use crate::Failure;
+use berth::pb::{self, CreateRequest};
+
+pub fn create_request(a: CreateArgs) -> Result<CreateRequest, Failure> {
+    let resources = a.limits.resources()?;
+    // A path (absolute, or starting with ".") is a rootfs directory;
+    // anything else names an image.
+    let (rootfs, image) = match a.image.starts_with(['/', '.']) {
+        true => {
+            let dir = std::path::absolute(&a.image)
+                .map_err(|e| Failure(format!("invalid rootfs {:?}: {e}", a.image), 125))?;
+            (dir.to_string_lossy().into_owned(), String::new())
+        }
+        false => (String::new(), a.image.clone()),
+    };
+    let mounts = volumes(&a.volume)?;
+    Ok(CreateRequest {
+        name: a.name.unwrap_or_default(),
+        rootfs,
+        image,
+        entrypoint: a.entrypoint.map(|e| pb::Entrypoint {
+            args: match e.as_str() {
+                "" => Vec::new(),
+                e => vec![e.to_string()],
+            },
+        }),
+        args: a.command,
+        env: environment(&a.env_file, a.env, |k| std::env::var(k).ok())?,
+        working_dir: a.workdir.unwrap_or_default(),
+        hostname: a.hostname.unwrap_or_default(),
+        labels: a
+            .label
+            .iter()
+            .map(|l| super::key_value(l, "label"))
+            .collect::<Result<_, _>>()?,
+        init: a.init,
+        stop_signal: a.stop_signal.unwrap_or_default(),
+        stop_timeout_seconds: a.stop_timeout,
+        mounts,
+        network: a.network.unwrap_or_default(),
+        log_max_size_bytes: a
+            .log_max_size
+            .as_deref()
+            .map(berth::parse_size)
+            .transpose()
+            .map_err(|e| Failure(e, 125))?
+            .unwrap_or(0),
+        log_max_files: a.log_max_files.unwrap_or(0),
+        resources: Some(resources),
+        cap_add: a.cap_add,
+        cap_drop: a.cap_drop,
+        privileged: a.privileged,
+        read_only: a.read_only,
+        auto_remove: a.auto_remove,
+        user: a.user.unwrap_or_default(),
+        dns: a.dns,
+        dns_search: a.dns_search,
+        dns_options: a.dns_option,
+        extra_hosts: a.add_host,
+        stdin_open: a.interactive,
+        stdin_once: a.stdin_once,
+        tty: a.tty,
+        console_size: a.tty.then(crate::terminal::size).flatten(),
+    })
+}
+
+/// The container's environment from --env-file files, then -e: a KEY
+/// without "=" takes `lookup(KEY)`, and is left out if that has none.
+fn environment(
+    files: &[std::path::PathBuf],
+    flags: Vec<String>,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Vec<String>, Failure> {
+    let mut entries = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| Failure(format!("cannot read env file {}: {e}", file.display()), 125))?;
+        entries.extend(
+            text.lines()
+                .map(|l| l.trim_start())
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string),
+        );
+    }
+    entries.extend(flags);
+    Ok(entries
+        .into_iter()
+        .filter_map(|e| match e.contains('=') {
+            true => Some(e),
+            false => lookup(&e).map(|v| format!("{e}={v}")),
+        })
+        .collect())
+}
+
+/// `-v /host:/container[:ro|rw]` as mounts.
+fn volumes(volumes: &[String]) -> Result<Vec<pb::Mount>, Failure> {
+    volumes
+        .iter()
+        .map(|v| {
+            let parts: Vec<&str> = v.split(':').collect();
+            match parts.as_slice() {
+                [s, d] => Ok((s.to_string(), d.to_string(), false)),
+                [s, d, "ro"] => Ok((s.to_string(), d.to_string(), true)),
+                [s, d, "rw"] => Ok((s.to_string(), d.to_string(), false)),
+                _ => Err(Failure(
+                    format!("invalid volume {v:?}: use /host/path:/container/path[:ro]"),
+                    125,
+                )),
+            }
+        })
+        .map(|r| {
+            r.map(|(source, destination, read_only)| pb::Mount {
+                source,
+                destination,
+                read_only,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_from_files_then_flags() {
+        let dir = std::env::temp_dir().join(format!("berth-env-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("env");
+        std::fs::write(&file, "# comment\n\n  A=1\nB=from file\nC\nD\n").unwrap();
+        let lookup = |k: &str| (k == "C" || k == "E").then(|| format!("{k} here"));
+        let env = environment(
+            std::slice::from_ref(&file),
+            vec!["B=flag".into(), "E".into(), "F".into()],
+            lookup,
+        )
+        .unwrap();
+        // Later entries win in the container, as with Docker.
+        assert_eq!(
+            env,
+            ["A=1", "B=from file", "C=C here", "B=flag", "E=E here"]
+        );
+        let missing = environment(&[dir.join("none")], vec![], lookup).unwrap_err();
+        assert_eq!(missing.1, 125);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

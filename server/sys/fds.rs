@@ -1,0 +1,93 @@
+//! File descriptors between processes and in event loops: one passed
+//! over a unix socket (SCM_RIGHTS), and poll(2) over several.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// Sends `data` on a SEQPACKET socket in one message, with `fd` attached
+/// (SCM_RIGHTS) if given.
+pub fn send_with_fd(sock: &impl AsRawFd, data: &[u8], fd: Option<RawFd>) -> io::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let fds;
+    let cmsgs: &[ControlMessage] = match fd {
+        Some(fd) => {
+            fds = [fd];
+            &[ControlMessage::ScmRights(&fds)]
+        }
+        None => &[],
+    };
+    let iov = [io::IoSlice::new(data)];
+    sendmsg::<()>(sock.as_raw_fd(), &iov, cmsgs, MsgFlags::empty(), None)?;
+    Ok(())
+}
+
+/// Receives one message into `buf`, with the first fd that came with it
+/// (close-on-exec; any others are closed). Returns its length.
+pub fn recv_with_fd(sock: &impl AsRawFd, buf: &mut [u8]) -> io::Result<(usize, Option<OwnedFd>)> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+    let mut iov = [io::IoSliceMut::new(buf)];
+    let msg = loop {
+        match recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut cmsg),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            r => break r?,
+        }
+    };
+    let mut fd = None;
+    for c in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            for raw in fds {
+                // SAFETY: SCM_RIGHTS installed this fd in our table just
+                // now; nothing else owns it.
+                let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                fd.get_or_insert(owned);
+            }
+        }
+    }
+    Ok((msg.bytes, fd))
+}
+
+/// Waits until one of `fds` is readable (or hung up), or `timeout` passes
+/// (None: no limit); returns which are. Interrupted: none are.
+pub fn poll_readable(
+    fds: &[std::os::fd::BorrowedFd<'_>],
+    timeout: Option<std::time::Duration>,
+) -> io::Result<Vec<bool>> {
+    let interest: Vec<_> = fds.iter().map(|fd| (*fd, libc::POLLIN)).collect();
+    Ok(poll(&interest, timeout)?.iter().map(|r| *r != 0).collect())
+}
+
+/// Waits until one of `fds` is ready for the events asked with it
+/// (POLLIN, POLLOUT), or `timeout` passes (None: no limit); returns each
+/// one's revents, 0 where not ready (hang-ups and errors included).
+/// Interrupted: none are.
+pub fn poll(
+    fds: &[(std::os::fd::BorrowedFd<'_>, i16)],
+    timeout: Option<std::time::Duration>,
+) -> io::Result<Vec<i16>> {
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|(fd, events)| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: *events,
+            revents: 0,
+        })
+        .collect();
+    let ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as i32);
+    // SAFETY: `pfds` is a valid array of pollfd for the whole call, and
+    // each fd is borrowed, so open, for as long.
+    let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::Interrupted {
+            return Ok(vec![0; fds.len()]);
+        }
+        return Err(e);
+    }
+    Ok(pfds.iter().map(|p| p.revents).collect())
+}
