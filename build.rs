@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/berth/v1/events.proto",
         "proto/berth/v1/system.proto",
         "proto/berth/v1/images.proto",
+        "proto/berth/v1/networks.proto",
     ];
     println!("cargo:rerun-if-changed=proto");
     let fds = protox::compile(protos, ["proto"])?;

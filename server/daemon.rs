@@ -9,14 +9,14 @@ mod tcp;
 
 pub use tcp::TcpArgs;
 
-use crate::api::{ContainersService, EventsService, ImagesService, SystemService};
+use crate::api::{ContainersService, EventsService, ImagesService, NetworksService, SystemService};
 use crate::logs::Limits;
 use crate::runtime::{host::Real, Options, Runtime};
 use crate::sys::cgroup::Parent;
 use crate::Args;
 use berth::pb::{
     containers_server::ContainersServer, events_server::EventsServer, images_server::ImagesServer,
-    system_server::SystemServer,
+    networks_server::NetworksServer, system_server::SystemServer,
 };
 use rewritten::Rewritten;
 use std::os::fd::AsRawFd;
@@ -72,8 +72,10 @@ pub async fn serve(args: Args, ops: tokio::runtime::Handle) -> Result<(), BoxErr
     let parent = Parent::setup(&args.cgroup_parent)?;
     tracing::info!(cgroup_parent = %parent.path(), "containers' cgroups");
     let parent_path = parent.path().to_string();
+    let exe = std::fs::read_link("/proc/self/exe")?;
     let host = Box::new(Real {
-        exe: std::fs::read_link("/proc/self/exe")?,
+        wiring: crate::network::Wiring::new(exe.clone(), args.cni_path.clone()),
+        exe,
         parent,
     });
     let rt = ops
@@ -158,12 +160,19 @@ async fn routes(
     health.set_serving::<EventsServer<EventsService>>().await;
     health.set_serving::<SystemServer<SystemService>>().await;
     health.set_serving::<ImagesServer<ImagesService>>().await;
+    health
+        .set_serving::<NetworksServer<NetworksService>>()
+        .await;
     let images_service = ImagesService {
         images: images.clone(),
         rt: rt.clone(),
         ops: ops.clone(),
     };
     let bus = rt.bus();
+    let networks = NetworksService {
+        rt: rt.clone(),
+        ops: ops.clone(),
+    };
     Ok(tonic::service::Routes::new(health_service)
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)
@@ -175,9 +184,8 @@ async fn routes(
             EventsServer::new(EventsService { bus }).max_decoding_message_size(MAX_REQUEST_BYTES),
         )
         .add_service(SystemServer::new(system).max_decoding_message_size(MAX_REQUEST_BYTES))
-        .add_service(
-            ImagesServer::new(images_service).max_decoding_message_size(MAX_REQUEST_BYTES),
-        ))
+        .add_service(ImagesServer::new(images_service).max_decoding_message_size(MAX_REQUEST_BYTES))
+        .add_service(NetworksServer::new(networks).max_decoding_message_size(MAX_REQUEST_BYTES)))
 }
 
 /// The unix socket's connections, each caller logged with its peer

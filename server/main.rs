@@ -1,7 +1,7 @@
 //! `berthd`: the berth daemon. Serves the berth API on a unix socket (and
 //! on TCP with mutual TLS if asked) and runs containers (daemon.rs);
-//! `berthd monitor DIR` is the per-container monitor it starts for itself
-//! (monitor/, not for users).
+//! `berthd monitor DIR` is the per-container monitor it starts for itself,
+//! `berthd exec` and `berthd netns` its helpers (not for users).
 
 mod api;
 mod daemon;
@@ -9,6 +9,7 @@ mod events;
 mod image;
 mod logs;
 mod monitor;
+mod network;
 mod runtime;
 mod shutdown;
 mod spec;
@@ -64,6 +65,10 @@ pub struct Args {
     /// layers, and decompression bombs, are refused.
     #[arg(long, env = "BERTH_MAX_LAYER_SIZE", default_value = "64g", value_parser = berth::parse_size)]
     pub max_layer_size: u64,
+    /// Where the CNI plugins (bridge, host-local, portmap) are: directories
+    /// separated by ':'.
+    #[arg(long, env = "BERTH_CNI_PATH", default_value = network::CNI_PATH)]
+    pub cni_path: String,
     #[command(flatten)]
     pub tcp: daemon::TcpArgs,
     /// Most requests and streams one connection may have open at once;
@@ -87,6 +92,16 @@ fn main() {
             (Some(dir), Some(file)) => monitor::exec::main(Path::new(dir), Path::new(file)),
             _ => {
                 eprintln!("usage: berthd exec DIR FILE");
+                std::process::exit(2)
+            }
+        }
+    }
+    if argv.get(1).is_some_and(|a| a == "netns") {
+        // Unshares a network namespace: single-threaded, no tokio.
+        match argv.get(2) {
+            Some(path) => network::netns::helper_main(Path::new(path)),
+            None => {
+                eprintln!("usage: berthd netns PATH");
                 std::process::exit(2)
             }
         }

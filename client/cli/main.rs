@@ -12,7 +12,9 @@ mod views;
 use args::{Cli, Command};
 use berth::pb::containers_client::ContainersClient;
 use clap::Parser;
-use commands::{archive, attach, events, exec, images, inspect, lifecycle, logs, pull, system};
+use commands::{
+    archive, attach, events, exec, images, inspect, lifecycle, logs, network, pull, system,
+};
 use std::process::ExitCode;
 use tonic::transport::Channel;
 
@@ -192,6 +194,8 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         } => archive::import(channel, file, reference, change).await,
         Command::Export { output, container } => archive::export(channel, output, container).await,
         Command::Image { command } => images::image(channel, command).await,
+        Command::Network { command } => network::network(channel, command).await,
+        Command::Port { container, port } => network::port(&mut api, container, port).await,
         Command::Login {
             username,
             password,

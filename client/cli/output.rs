@@ -54,6 +54,15 @@ pub fn action_name(a: i32) -> String {
         .unwrap_or_else(|_| format!("action{a}"))
 }
 
+/// An event's type as Docker names it.
+pub fn type_name(t: i32) -> &'static str {
+    match pb::EventType::try_from(t) {
+        Ok(pb::EventType::Image) => "image",
+        Ok(pb::EventType::Network) => "network",
+        _ => "container",
+    }
+}
+
 /// An event as JSON, with only the fields that apply to its action: a
 /// signal on kill and die, an exit code and oomKilled on die,
 /// resumedFromSeq on daemon start, type "image" on an image's.
@@ -72,8 +81,11 @@ pub fn event_json(e: &pb::Event) -> Value {
         add("resumedFromSeq", json!(e.resumed_from_seq));
         return v;
     }
-    if e.r#type == pb::EventType::Image as i32 {
-        add("type", json!("image"));
+    if e.r#type != pb::EventType::Container as i32 {
+        add("type", json!(type_name(e.r#type)));
+    }
+    if !e.container_id.is_empty() {
+        add("container", json!(e.container_id));
     }
     add("id", json!(e.id));
     add("name", json!(e.name));
@@ -118,11 +130,11 @@ pub fn event_line(e: &pb::Event) -> String {
     if !e.exec_id.is_empty() {
         attrs.push(format!("execID={}", e.exec_id));
     }
+    if !e.container_id.is_empty() {
+        attrs.push(format!("container={}", e.container_id));
+    }
     attrs.sort();
-    let kind = match e.r#type == pb::EventType::Image as i32 {
-        true => "image",
-        false => "container",
-    };
+    let kind = type_name(e.r#type);
     format!(
         "{time} {kind} {} {} ({}) seq={}",
         action_name(e.action),
@@ -267,13 +279,14 @@ pub fn ps_table(containers: &[pb::Container], no_trunc: bool) -> String {
         "COMMAND",
         "CREATED",
         "STATUS",
+        "PORTS",
         "NAMES",
     ];
     let rows: Vec<Vec<String>> = containers
         .iter()
         .map(|c| {
             let cfg = c.config.clone().unwrap_or_default();
-            let st = c.state.unwrap_or_default();
+            let st = c.state.clone().unwrap_or_default();
             let command = cfg.args.join(" ");
             let (id, command) = match no_trunc {
                 true => (c.id.clone(), command),
@@ -292,6 +305,7 @@ pub fn ps_table(containers: &[pb::Container], no_trunc: bool) -> String {
                 format!("\"{command}\""),
                 format!("{} ago", human(secs_since(&c.created_at))),
                 status_text(&st),
+                crate::views::ports_text(&st),
                 c.name.clone(),
             ]
         })
@@ -339,7 +353,7 @@ pub fn top_table(processes: &[pb::Process]) -> String {
 }
 
 /// Columns padded to their widest cell, three spaces apart.
-fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for r in rows {
         for (w, cell) in widths.iter_mut().zip(r) {

@@ -26,7 +26,7 @@ fn rfc3339(ts: &Option<prost_types::Timestamp>) -> Value {
 /// `berth inspect`: every setting in force, under Docker's names.
 pub fn inspect(c: &pb::Container) -> Value {
     let cfg = c.config.clone().unwrap_or_default();
-    let st = c.state.unwrap_or_default();
+    let st = c.state.clone().unwrap_or_default();
     let res = cfg.resources.unwrap_or_default();
     let running = st.status == Status::Running as i32 || st.status == Status::Paused as i32;
     let network = match cfg.network.as_str() {
@@ -85,6 +85,8 @@ pub fn inspect(c: &pb::Container) -> Value {
             "DnsSearch": cfg.dns_search,
             "DnsOptions": cfg.dns_options,
             "ExtraHosts": cfg.extra_hosts,
+            "PortBindings": port_map(&cfg.ports),
+            "PublishAllPorts": cfg.publish_all_ports,
         },
         "Mounts": cfg.mounts.iter().map(|m| json!({
             "Type": "bind",
@@ -110,8 +112,73 @@ pub fn inspect(c: &pb::Container) -> Value {
             "OpenStdin": cfg.stdin_open,
             "StdinOnce": cfg.stdin_once,
         },
-        "NetworkSettings": { "Networks": { network: {} } },
+        "NetworkSettings": network_settings(network, &cfg, st.network.as_ref()),
     })
+}
+
+/// Docker's port map: "80/tcp" -> [{HostIp, HostPort}].
+fn port_map(ports: &[pb::PortBinding]) -> Value {
+    let mut map = serde_json::Map::new();
+    for p in ports {
+        let key = format!("{}/{}", p.container_port, p.protocol);
+        let port = match p.host_port {
+            0 => String::new(),
+            n => n.to_string(),
+        };
+        let binding = json!({"HostIp": p.host_ip, "HostPort": port});
+        match map.get_mut(&key).and_then(Value::as_array_mut) {
+            Some(list) => list.push(binding),
+            None => {
+                map.insert(key, json!([binding]));
+            }
+        }
+    }
+    Value::Object(map)
+}
+
+fn network_settings(
+    name: &str,
+    cfg: &pb::ContainerConfig,
+    on: Option<&pb::NetworkSettings>,
+) -> Value {
+    let n = on.cloned().unwrap_or_default();
+    let ports = port_map(&n.ports);
+    json!({
+        "Ports": ports,
+        "IPAddress": n.ip_address,
+        "IPPrefixLen": n.prefix_length,
+        "Gateway": n.gateway,
+        "MacAddress": n.mac_address,
+        "Networks": { name: {
+            "NetworkID": cfg.network_id,
+            "Aliases": cfg.network_aliases,
+            "IPAddress": n.ip_address,
+            "IPPrefixLen": n.prefix_length,
+            "Gateway": n.gateway,
+            "MacAddress": n.mac_address,
+        }},
+    })
+}
+
+/// `docker ps`'s PORTS: "0.0.0.0:8080->80/tcp, 127.0.0.1:5353->53/udp".
+pub fn ports_text(st: &pb::ContainerState) -> String {
+    let ports = st
+        .network
+        .as_ref()
+        .map(|n| n.ports.as_slice())
+        .unwrap_or_default();
+    ports
+        .iter()
+        .map(|p| {
+            let ip = if p.host_ip.is_empty() {
+                "0.0.0.0"
+            } else {
+                &p.host_ip
+            };
+            format!("{ip}:{}->{}/{}", p.host_port, p.container_port, p.protocol)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn id(id: &str, no_trunc: bool) -> String {
@@ -130,7 +197,7 @@ fn labels(l: &std::collections::HashMap<String, String>) -> String {
 /// A `berth ps` row, with the fields of `docker ps --format`.
 pub fn ps_row(c: &pb::Container, no_trunc: bool) -> Value {
     let cfg = c.config.clone().unwrap_or_default();
-    let st = c.state.unwrap_or_default();
+    let st = c.state.clone().unwrap_or_default();
     let command = cfg.args.join(" ");
     let command = match no_trunc {
         true => command,
@@ -146,7 +213,7 @@ pub fn ps_row(c: &pb::Container, no_trunc: bool) -> Value {
         "Command": format!("\"{command}\""),
         "CreatedAt": created,
         "RunningFor": format!("{} ago", human(secs_since(&c.created_at))),
-        "Ports": "",
+        "Ports": ports_text(&st),
         "State": status_name(st.status),
         "Status": crate::output::status_text(&st),
         "Size": "",
@@ -228,10 +295,10 @@ pub fn event(e: &pb::Event) -> Value {
             if !e.exec_id.is_empty() {
                 attributes.insert("execID".into(), json!(e.exec_id));
             }
-            let kind = match e.r#type == pb::EventType::Image as i32 {
-                true => "image",
-                false => "container",
-            };
+            if !e.container_id.is_empty() {
+                attributes.insert("container".into(), json!(e.container_id));
+            }
+            let kind = crate::output::type_name(e.r#type);
             // Docker names the command in exec_create and exec_start.
             let name = match action {
                 Some(Action::ExecCreate | Action::ExecStart) => {

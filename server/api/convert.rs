@@ -139,7 +139,19 @@ pub fn container(r: &Record) -> pb::Container {
                     read_only: m.read_only,
                 })
                 .collect(),
-            network: s.network.as_str().to_string(),
+            network: match s.network {
+                crate::spec::Network::Bridge => s.net.name.clone(),
+                n => n.as_str().to_string(),
+            },
+            ports: s
+                .net
+                .ports
+                .iter()
+                .map(crate::runtime::port_binding)
+                .collect(),
+            publish_all_ports: s.net.publish_all,
+            network_aliases: s.net.aliases.clone(),
+            network_id: s.net.id.clone(),
             log_max_size_bytes: s.log_max_size,
             log_max_files: s.log_max_files,
             resources: Some(resources(&s.resources)),
@@ -178,6 +190,7 @@ pub fn container(r: &Record) -> pb::Container {
             finished_at: ts(r.finished_at),
             exit_count: r.exits,
             oom_killed: r.oom_killed,
+            network: r.network.as_ref().map(crate::runtime::settings),
         }),
         created_at: ts(r.created_at),
     }

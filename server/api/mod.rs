@@ -8,10 +8,12 @@ mod convert;
 mod events;
 mod exec;
 mod images;
+mod networks;
 mod status;
 mod system;
 
 pub use containers::ContainersService;
 pub use events::EventsService;
 pub use images::ImagesService;
+pub use networks::NetworksService;
 pub use system::SystemService;

@@ -8,7 +8,7 @@ impl From<Error> for Status {
     fn from(e: Error) -> Status {
         let msg = e.to_string();
         match e {
-            Error::NotFound(_) => Status::not_found(msg),
+            Error::NotFound(_) | Error::NoNetwork(_) => Status::not_found(msg),
             Error::AlreadyExists(_) => Status::already_exists(msg),
             Error::InvalidArgument(_) | Error::Spec(_) => Status::invalid_argument(msg),
             Error::FailedPrecondition(_) => Status::failed_precondition(msg),

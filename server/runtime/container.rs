@@ -89,6 +89,9 @@ pub struct Record {
     /// The kernel's OOM killer killed a process during the last run.
     #[serde(default)]
     pub oom_killed: bool,
+    /// Its place on its bridge network while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<crate::network::Attachment>,
 }
 
 impl Record {
@@ -109,6 +112,7 @@ impl Record {
             stop_deadline: 0,
             oom_kills: 0,
             oom_killed: false,
+            network: None,
         }
     }
 }

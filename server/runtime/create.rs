@@ -37,6 +37,9 @@ impl Runtime {
         };
         let volumes = std::mem::take(&mut req.volumes);
         let mut spec = req.validate(&hostname, self.machine)?;
+        if spec.network == crate::spec::Network::Bridge {
+            spec.net.id = self.network_id(&spec.net.name)?;
+        }
         // The image's volumes, each a directory of the container's own
         // (gone with it), unless the request mounts something there.
         for (i, dest) in volumes.iter().enumerate() {

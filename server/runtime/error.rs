@@ -13,6 +13,8 @@ type Cause = Box<dyn std::error::Error + Send + Sync>;
 pub enum Error {
     #[error("no such container: {0}")]
     NotFound(Input),
+    #[error("no such network: {0}")]
+    NoNetwork(Input),
     #[error("{0}")]
     AlreadyExists(String),
     #[error("{0}")]

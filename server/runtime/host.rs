@@ -4,11 +4,13 @@
 //! is tested without root.
 
 use crate::monitor::protocol::{self, Report, Reports, MONITOR_LOG};
+use crate::network::{self, Attachment, NetworkRecord, PortSpec, Subnet, Wiring};
 use crate::spec::Resources;
 use crate::sys::cgroup::{self, Parent, Support, Usage};
 use crate::sys::{linux, readiness};
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::Ipv4Addr;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -75,6 +77,36 @@ pub trait Host: Send + Sync + 'static {
     fn oom_kills(&self, id: &str) -> Option<u64>;
     /// Notifications of OOM in the container's cgroup.
     fn oom_notifier(&self, id: &str) -> std::io::Result<Box<dyn OomNotifier>>;
+    /// Claims a subnet for a new network (the one given, or a free one)
+    /// and writes its config list under `root`.
+    fn claim_network(
+        &self,
+        root: &Path,
+        id: &str,
+        name: &str,
+        subnet: Option<Subnet>,
+        gateway: Option<Ipv4Addr>,
+    ) -> Result<NetworkRecord, network::Error>;
+    /// A network's config list and claim as recorded (after a restart).
+    fn restore_network(&self, root: &Path, net: &NetworkRecord);
+    /// Gives up a claim made for a network that was never recorded.
+    fn release_network(&self, root: &Path, net: &NetworkRecord);
+    /// A removed network's bridge, rules, claim and config list gone.
+    fn destroy_network<'a>(&'a self, root: &'a Path, net: &'a NetworkRecord) -> BoxFuture<'a, ()>;
+    /// Puts container `id` on `net` for a run: `ports` published on host
+    /// ports that none of `taken` has. On failure nothing of it is left.
+    fn attach<'a>(
+        &'a self,
+        dir: &'a Path,
+        id: &'a str,
+        net: &'a NetworkRecord,
+        conflist: serde_json::Value,
+        ports: &'a [PortSpec],
+        taken: &'a [PortSpec],
+    ) -> BoxFuture<'a, Result<Attachment, network::Error>>;
+    /// Takes container `id` off its network if it is on one; the
+    /// network's id then.
+    fn detach<'a>(&'a self, dir: &'a Path, id: &'a str) -> BoxFuture<'a, Option<String>>;
     /// Starts `berthd exec DIR FILE` (monitor/exec.rs) with the stdio
     /// asked for.
     fn spawn_exec(
@@ -107,6 +139,7 @@ pub struct Real {
     pub exe: PathBuf,
     /// Where the containers' cgroups are made.
     pub parent: Parent,
+    pub wiring: Wiring,
 }
 
 struct Pidfd(OwnedFd);
@@ -191,6 +224,51 @@ impl OomNotifier for Notifier {
 }
 
 impl Host for Real {
+    fn claim_network(
+        &self,
+        root: &Path,
+        id: &str,
+        name: &str,
+        subnet: Option<Subnet>,
+        gateway: Option<Ipv4Addr>,
+    ) -> Result<NetworkRecord, network::Error> {
+        network::claim(root, id, name, subnet, gateway)
+    }
+
+    fn restore_network(&self, root: &Path, net: &NetworkRecord) {
+        network::restore(root, net)
+    }
+
+    fn release_network(&self, root: &Path, net: &NetworkRecord) {
+        network::release(root, net)
+    }
+
+    fn destroy_network<'a>(&'a self, root: &'a Path, net: &'a NetworkRecord) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.wiring.forget(net).await;
+            network::destroy(root, net).await
+        })
+    }
+
+    fn attach<'a>(
+        &'a self,
+        dir: &'a Path,
+        id: &'a str,
+        net: &'a NetworkRecord,
+        conflist: serde_json::Value,
+        ports: &'a [PortSpec],
+        taken: &'a [PortSpec],
+    ) -> BoxFuture<'a, Result<Attachment, network::Error>> {
+        Box::pin(async move {
+            let ports = network::ports::take(ports, taken)?;
+            self.wiring.attach(dir, id, net, conflist, ports).await
+        })
+    }
+
+    fn detach<'a>(&'a self, dir: &'a Path, id: &'a str) -> BoxFuture<'a, Option<String>> {
+        Box::pin(self.wiring.detach(dir, id))
+    }
+
     fn spawn_exec(
         &self,
         dir: &Path,

@@ -25,6 +25,7 @@ mod kill;
 mod log_watch;
 mod logs;
 mod names;
+mod networks;
 mod pause;
 mod prune;
 mod records;
@@ -46,6 +47,7 @@ pub use container::{Record, Status};
 pub use error::{Error, Result};
 pub use exec::{ExecProcess, Running, Signaller};
 pub use logs::{LogLine, LogsQuery};
+pub use networks::{network_pb, port_binding, settings, NetworkView};
 pub use stats::{Sample, Samples, StatsQuery};
 pub use wait::WaitCondition;
 
@@ -83,6 +85,10 @@ pub struct Runtime {
     shutdown: tokio::sync::watch::Receiver<bool>,
     /// Tells log followers of new output.
     log_watch: Arc<log_watch::LogWatch>,
+    /// Networks by id.
+    networks: RwLock<std::collections::BTreeMap<String, crate::network::NetworkRecord>>,
+    /// Held by a start while it takes host ports.
+    ports_lock: tokio::sync::Mutex<()>,
 }
 
 /// How the daemon runs containers.
@@ -116,6 +122,12 @@ impl Runtime {
         let mut index = self.index_mut();
         index.names.insert(c.name(), c.id.clone());
         index.by_id.insert(c.id.clone(), c);
+    }
+
+    /// Every container, taken out of the index: whoever reads their states
+    /// must not hold the index (remove takes the index under a state).
+    fn all(&self) -> Vec<Arc<Container>> {
+        self.index().by_id.values().cloned().collect()
     }
 
     /// Image id -> the names of the containers that use it.

@@ -57,6 +57,8 @@ impl Runtime {
             shutdown,
             log_watch: log_watch::LogWatch::start()
                 .map_err(|e| failed("watch container logs (inotify)", e))?,
+            networks: RwLock::new(Default::default()),
+            ports_lock: Default::default(),
         });
         let resumed_from = rt.bus.last_seq();
         rt.bus.publish(pb::Event {
@@ -69,6 +71,7 @@ impl Runtime {
             containers = records.len(),
             "daemon start recorded"
         );
+        rt.open_networks().await?;
         let known: HashSet<String> = records.iter().map(|r| r.id.clone()).collect();
         for record in records {
             let monitor = monitors.remove(&record.id);
@@ -104,20 +107,28 @@ impl Runtime {
                 }
                 let _ = self.host.remove_cgroup(&c.id);
                 ExitRecord::clear(&c.dir);
+                self.disconnect(&c).await;
             }
             None if was_running => {
                 // Recorded before the daemon serves, if the store takes it;
                 // with auto_remove, removed then too.
                 match self.record_exit(&c) {
-                    Ok(()) => self.remove_if_auto(&c).await,
+                    Ok(()) => {
+                        self.disconnect(&c).await;
+                        self.remove_if_auto(&c).await
+                    }
                     Err(e) => {
                         tracing::error!(container = %c.id, error = %e, "cannot record the exit; trying again");
                         tokio::spawn(self.clone().finish_run(c));
                     }
                 }
             }
-            // Exited with auto_remove, but the daemon went before removing it.
-            None => self.remove_if_auto(&c).await,
+            // Exited (a crash may have cut its unwiring short), and with
+            // auto_remove the daemon may have gone before removing it.
+            None => {
+                self.disconnect(&c).await;
+                self.remove_if_auto(&c).await
+            }
         }
     }
 

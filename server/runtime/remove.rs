@@ -15,6 +15,9 @@ impl Runtime {
         if let Some(exits) = kill_wait {
             c.exited_after(&mut changed, exits).await;
         }
+        // Off its network before it goes, if its exit was not unwired yet
+        // (its watcher waits for this lock).
+        self.disconnect(&c).await;
         {
             let mut st = c.state();
             // The copy goes first: a directory without one after a crash is

@@ -7,8 +7,11 @@ use super::host::{Pid1, Spawned};
 use super::Runtime;
 use crate::logs::Limits;
 use crate::monitor::protocol::{Config, ExitRecord, Report, EXIT_RESERVE, EXIT_ROOM, NAMES_FILES};
+use crate::network::Attachment;
+use crate::spec::Spec;
 use crate::sys::linux;
 use berth::pb::Action;
+use std::path::Path;
 use std::sync::Arc;
 
 impl Runtime {
@@ -36,7 +39,24 @@ impl Runtime {
                 return Ok(());
             }
         }
-        self.prepare_run(&c)?;
+        let attachment = self.connect(&c).await?;
+        let started = self.start_wired(&c, attachment.clone(), then).await;
+        match (&started, attachment) {
+            (Err(_), Some(_)) => self.disconnect(&c).await,
+            (Ok(()), Some(a)) => self.refresh_hosts(&a.network_id),
+            _ => {}
+        }
+        started
+    }
+
+    /// The start once the container is on its network (if it has one).
+    async fn start_wired(
+        self: &Arc<Self>,
+        c: &Arc<Container>,
+        attachment: Option<Attachment>,
+        then: impl FnOnce(&Container) -> Result<()>,
+    ) -> Result<()> {
+        self.prepare_run(c, attachment.as_ref())?;
         let spawned = self.host.spawn(&c.id, &c.dir).await.map_err(|e| {
             failed(
                 format!("start container {}: monitor handshake", c.name()),
@@ -49,7 +69,7 @@ impl Runtime {
             pid1,
             confirm,
         } = spawned;
-        let (pid, started_at, pid1) = match running(&c, report, pid1) {
+        let (pid, started_at, pid1) = match running(c, report, pid1) {
             Ok(started) => started,
             Err(e) => {
                 // The monitor cleans up and exits (unconfirmed, it ends the
@@ -59,7 +79,7 @@ impl Runtime {
                 return Err(e);
             }
         };
-        let started = self.record_start(&c, pid, started_at, monitor.pid(), pid1);
+        let started = self.record_start(c, pid, started_at, monitor.pid(), pid1, attachment);
         let exits = match started {
             Ok(exits) => exits,
             Err(e) => {
@@ -69,7 +89,7 @@ impl Runtime {
                 return Err(e);
             }
         };
-        let then = then(&c);
+        let then = then(c);
         // Confirm: from here the monitor keeps the container running even
         // if the daemon goes away.
         if let Err(e) = confirm.confirm() {
@@ -90,6 +110,7 @@ impl Runtime {
         started_at: i64,
         monitor_pid: i32,
         pid1: Box<dyn Pid1>,
+        network: Option<Attachment>,
     ) -> Result<u64> {
         let mut st = c.state();
         let started = c.transition(&mut st, &self.bus, IfUnsaved::Discard, |r| {
@@ -102,6 +123,7 @@ impl Runtime {
             r.finished_at = 0;
             r.oom_kills = 0;
             r.oom_killed = false;
+            r.network = network;
             // When it started: a die can come before this is journaled.
             vec![Note::new(Action::Start).at(started_at)]
         });
@@ -111,9 +133,9 @@ impl Runtime {
         started.map(|()| st.record.exits)
     }
 
-    /// Everything the monitor needs on disk: the config of this run and
-    /// room for its exit status.
-    fn prepare_run(&self, c: &Container) -> Result<()> {
+    /// Everything the monitor needs on disk: the config of this run, the
+    /// names files and room for its exit status.
+    fn prepare_run(&self, c: &Container, network: Option<&Attachment>) -> Result<()> {
         ExitRecord::clear(&c.dir);
         let spec = c.spec();
         let log = Limits {
@@ -138,7 +160,8 @@ impl Runtime {
         config
             .write(&c.dir)
             .map_err(|e| io_failed(what("write config"), &c.dir, e))?;
-        write_names(&c.dir, &config.spec)
+        let own = network.map(|a| self.hosts_lines(c, a)).unwrap_or_default();
+        write_names(&c.dir, &config.spec, &own)
             .map_err(|e| io_failed(what("write /etc/hosts and /etc/resolv.conf"), &c.dir, e))?;
         // Room for the exit status, taken now: the monitor must be able to
         // record how the run ended even if the disk fills meanwhile.
@@ -147,23 +170,27 @@ impl Runtime {
     }
 }
 
+fn host_file(path: &str) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
 /// /etc/hostname, /etc/hosts and /etc/resolv.conf of this run, from the
 /// host's as they are now; the monitor bind-mounts them (NAMES_FILES).
-fn write_names(dir: &std::path::Path, spec: &crate::spec::Spec) -> std::io::Result<()> {
-    let host = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+/// `own`: the container's and its peers' lines on a bridge network.
+fn write_names(dir: &Path, spec: &Spec, own: &[String]) -> std::io::Result<()> {
     let r = &spec.resolve;
-    let files = [
-        (NAMES_FILES[0].0, format!("{}\n", spec.hostname)),
-        (NAMES_FILES[1].0, r.hosts(spec.network, &host("/etc/hosts"))),
-        (
-            NAMES_FILES[2].0,
-            r.resolv_conf(spec.network, &host("/etc/resolv.conf")),
-        ),
-    ];
-    for (name, content) in files {
-        std::fs::write(dir.join(name), content)?;
-    }
-    Ok(())
+    std::fs::write(dir.join(NAMES_FILES[0].0), format!("{}\n", spec.hostname))?;
+    write_hosts(dir, spec, own)?;
+    let resolv = r.resolv_conf(spec.network, &host_file("/etc/resolv.conf"));
+    std::fs::write(dir.join(NAMES_FILES[2].0), resolv)
+}
+
+/// /etc/hosts, written in place: a running container sees a rewrite.
+pub(super) fn write_hosts(dir: &Path, spec: &Spec, own: &[String]) -> std::io::Result<()> {
+    let hosts = spec
+        .resolve
+        .hosts(spec.network, &host_file("/etc/hosts"), own);
+    std::fs::write(dir.join(NAMES_FILES[1].0), hosts)
 }
 
 /// What the monitor reported: PID 1's pid, when it started, and its

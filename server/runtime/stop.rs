@@ -64,8 +64,10 @@ impl Runtime {
             }
             exits
         };
-        // The exit emits die and stop together.
+        // The exit emits die and stop together; the container is off its
+        // network when the stop returns.
         c.exited_after(&mut changed, exits).await;
+        self.unwire(&c).await;
         Ok(())
     }
 }

@@ -66,6 +66,7 @@ impl Runtime {
             r.exits += 1;
             r.stop_deadline = 0;
             r.oom_killed = r.oom_kills > 0;
+            r.network = None;
             // OOM kills the watcher did not get to journal come first; they
             // happened before the exit, so they carry its time at the latest.
             let mut notes: Vec<Note> = (reported..r.oom_kills)
@@ -93,6 +94,7 @@ impl Runtime {
         let mut shutdown = self.shutdown.clone();
         loop {
             let Err(e) = self.record_exit(&c) else {
+                self.unwire(&c).await;
                 self.remove_if_auto(&c).await;
                 return;
             };
@@ -101,6 +103,23 @@ impl Runtime {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 _ = shutting_down(&mut shutdown) => return,
             }
+        }
+    }
+
+    /// Takes an exited container off its network, under its op lock: not
+    /// if a remove did it already, nor once a new run (whose start did it)
+    /// is under way.
+    pub(super) async fn unwire(&self, c: &Container) {
+        if c.spec().network != crate::spec::Network::Bridge {
+            return;
+        }
+        let _op = c.op.lock().await;
+        let done = {
+            let st = c.state();
+            st.removed || st.record.status.is_running()
+        };
+        if !done {
+            self.disconnect(c).await;
         }
     }
 

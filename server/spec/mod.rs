@@ -4,6 +4,7 @@
 
 mod caps;
 mod input;
+mod network;
 mod paths;
 mod resolve;
 mod resources;
@@ -14,6 +15,7 @@ mod user;
 
 use caps::capability_name;
 pub use input::Input;
+pub use network::{exposed, NetworkSpec, PortRequest, PortSpec, Protocol, DEFAULT_NETWORK};
 pub use paths::normalize;
 use paths::{validate_rootfs, validate_working_dir, within};
 pub use resolve::Resolve;
@@ -90,6 +92,8 @@ pub enum Network {
     None,
     /// The host's network namespace.
     Host,
+    /// Its own network namespace on a bridge network (`Spec::net`).
+    Bridge,
 }
 
 impl Network {
@@ -97,6 +101,7 @@ impl Network {
         match self {
             Network::None => "none",
             Network::Host => "host",
+            Network::Bridge => "bridge",
         }
     }
 }
@@ -169,6 +174,9 @@ pub struct Spec {
     /// What /etc/hosts and /etc/resolv.conf add or replace.
     #[serde(default)]
     pub resolve: Resolve,
+    /// With `Network::Bridge`: which network, ports and aliases.
+    #[serde(default, skip_serializing_if = "NetworkSpec::is_empty")]
+    pub net: NetworkSpec,
 }
 
 /// A container's image: its id, the name it was created from, and the
@@ -218,8 +226,16 @@ pub enum Error {
     DnsOption(Input),
     #[error("invalid extra host {0:?}: use NAME:ADDRESS, e.g. db:10.0.0.5")]
     ExtraHost(Input),
-    #[error("invalid network {0:?}: use \"none\" or \"host\"")]
+    #[error("invalid network {0:?}: use \"none\", \"host\" or a network's name")]
     Network(Input),
+    #[error("network {0:?} cannot publish ports: publish them on a bridge network")]
+    PortsOffBridge(Input),
+    #[error("invalid published port {0:?}: {1}")]
+    Port(Input, &'static str),
+    #[error("invalid exposed port {0:?}: use PORT or PORT/PROTOCOL (tcp or udp)")]
+    Expose(Input),
+    #[error("invalid network alias {0:?}: only on a bridge network, [a-zA-Z0-9][a-zA-Z0-9_.-]*")]
+    Alias(Input),
     #[error("invalid label key {0:?}: it must not be empty or hold NUL")]
     Label(Input),
     #[error("invalid argument {0:?}: it must not hold NUL")]
@@ -301,6 +317,11 @@ pub struct Request {
     pub dns_options: Vec<String>,
     /// "name:address", as Docker's --add-host.
     pub extra_hosts: Vec<String>,
+    pub ports: Vec<PortRequest>,
+    pub publish_all: bool,
+    pub aliases: Vec<String>,
+    /// Ports exposed beside the image's ("80/tcp").
+    pub expose: Vec<String>,
 }
 
 impl Request {
@@ -344,11 +365,16 @@ impl Request {
             self.dns_options,
             self.extra_hosts,
         )?;
-        let network = match self.network.as_str() {
-            "" | "none" => Network::None,
-            "host" => Network::Host,
-            _ => return Err(Error::Network(self.network.into())),
-        };
+        let (network, net) =
+            network::validate(&self.network, self.ports, self.publish_all, self.aliases)?;
+        let mut exposed_ports = self.exposed_ports;
+        for e in &self.expose {
+            let (port, proto) = exposed(e)?;
+            let e = format!("{port}/{}", proto.as_str());
+            if !exposed_ports.contains(&e) {
+                exposed_ports.push(e);
+            }
+        }
         Ok(Spec {
             name: self.name,
             rootfs,
@@ -372,13 +398,14 @@ impl Request {
             user,
             auto_remove: self.auto_remove,
             image: self.image,
-            exposed_ports: self.exposed_ports,
+            exposed_ports,
             stdin_open: self.stdin_open,
             // Once closed, a terminal's input cannot be reopened: only a
             // pipe closes.
             stdin_once: self.stdin_once && self.stdin_open && self.tty.is_none(),
             tty: self.tty,
             resolve,
+            net,
         })
     }
 }

@@ -83,17 +83,22 @@ impl Resolve {
     }
 
     /// /etc/hosts: the host's with the host's network, else Docker's
-    /// defaults; then the extra hosts.
-    pub fn hosts(&self, network: Network, host_hosts: &str) -> String {
+    /// defaults; then the extra hosts, then `own` (on a bridge network:
+    /// the container's address and names, then its peers').
+    pub fn hosts(&self, network: Network, host_hosts: &str, own: &[String]) -> String {
         let mut out = match network {
             Network::Host => host_hosts.to_string(),
-            Network::None => DEFAULT_HOSTS.to_string(),
+            Network::None | Network::Bridge => DEFAULT_HOSTS.to_string(),
         };
         if !out.is_empty() && !out.ends_with('\n') {
             out.push('\n');
         }
         for (name, ip) in &self.extra_hosts {
             out.push_str(&format!("{ip}\t{name}\n"));
+        }
+        for line in own {
+            out.push_str(line);
+            out.push('\n');
         }
         out
     }
@@ -223,11 +228,11 @@ mod tests {
     fn hosts_as_docker_writes_them() {
         let r = valid(&["db:10.0.0.5"]).unwrap();
         assert_eq!(
-            r.hosts(Network::None, "ignored"),
+            r.hosts(Network::None, "ignored", &[]),
             format!("{DEFAULT_HOSTS}10.0.0.5\tdb\n")
         );
         assert_eq!(
-            r.hosts(Network::Host, "127.0.0.1 localhost\n1.2.3.4 hostbox"),
+            r.hosts(Network::Host, "127.0.0.1 localhost\n1.2.3.4 hostbox", &[]),
             "127.0.0.1 localhost\n1.2.3.4 hostbox\n10.0.0.5\tdb\n"
         );
     }

@@ -292,7 +292,7 @@ fn rejects() {
         ),
         (
             Request {
-                network: "bridge".into(),
+                network: "no/such".into(),
                 ..request()
             },
             "network",

@@ -22,6 +22,7 @@ const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const IMAGES: TableDefinition<&str, &[u8]> = TableDefinition::new("images");
 const REFERENCES: TableDefinition<&str, &[u8]> = TableDefinition::new("image_references");
+const NETWORKS: TableDefinition<&str, &[u8]> = TableDefinition::new("networks");
 
 /// The other tables, each key -> JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +31,8 @@ pub enum Table {
     Images,
     /// Reference -> image id.
     References,
+    /// Network id -> network record.
+    Networks,
 }
 
 impl Table {
@@ -37,6 +40,7 @@ impl Table {
         match self {
             Table::Images => IMAGES,
             Table::References => REFERENCES,
+            Table::Networks => NETWORKS,
         }
     }
 }
@@ -187,6 +191,7 @@ fn open_database(path: &Path) -> Result<Database, redb::Error> {
     tx.open_table(META)?;
     tx.open_table(IMAGES)?;
     tx.open_table(REFERENCES)?;
+    tx.open_table(NETWORKS)?;
     tx.commit()?;
     Ok(database)
 }

@@ -429,3 +429,19 @@ pub fn ignore_sigpipe() {
     // SAFETY: SIG_IGN installs no handler code.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
 }
+
+/// `cmd`'s process gets SIGKILL when the thread that spawns it dies (with
+/// the daemon): a helper cut off with berthd must not finish its work
+/// after the next berthd has cleaned up after it.
+pub fn spawn_dying_with_us(cmd: &mut tokio::process::Command) {
+    // SAFETY: the closure runs between fork and exec and only makes a
+    // prctl call, which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}

@@ -48,9 +48,23 @@ pub struct CreateArgs {
     /// Seconds to wait before killing the container on stop.
     #[arg(long, allow_negative_numbers = true)]
     pub stop_timeout: Option<i32>,
-    /// Network: none (default, own loopback) or host.
+    /// Network: none (default, own loopback), host, or a network's name
+    /// ("bridge": the default network; -p without --network joins it).
     #[arg(long)]
     pub network: Option<String>,
+    /// Publish a container port on the host:
+    /// [IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp] (no host port: a free one).
+    #[arg(short = 'p', long = "publish")]
+    pub publish: Vec<String>,
+    /// Publish every exposed port on a free host port.
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Expose a port for -P: PORT[/tcp|udp].
+    #[arg(long)]
+    pub expose: Vec<String>,
+    /// Another name the container is known by on its network.
+    #[arg(long = "network-alias")]
+    pub network_alias: Vec<String>,
     /// A nameserver for /etc/resolv.conf (replaces the host's).
     #[arg(long)]
     pub dns: Vec<String>,

@@ -3,9 +3,11 @@
 
 mod create;
 mod images;
+mod network;
 
 pub use create::{CreateArgs, LimitArgs};
 pub use images::{ExecArgs, ImageCommand, ImagesArgs, SystemCommand};
+pub use network::NetworkCommand;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -258,6 +260,17 @@ pub enum Command {
     Image {
         #[command(subcommand)]
         command: ImageCommand,
+    },
+    /// Manage networks: create, ls, inspect, rm.
+    Network {
+        #[command(subcommand)]
+        command: NetworkCommand,
+    },
+    /// Show a running container's published ports: berth port CONTAINER
+    /// [PORT[/PROTOCOL]]
+    Port {
+        container: String,
+        port: Option<String>,
     },
     /// Keep credentials for a registry (checked against it first).
     Login {

@@ -154,9 +154,14 @@ fn by_type(req: &mut pb::SubscribeRequest, types: &[String]) -> Result<(), Failu
                 actions.extend(all().filter(image).map(|a| a as i32));
                 pb::EventType::Image
             }
+            "network" => {
+                use pb::Action::{Connect, Create, Destroy, Disconnect};
+                actions.extend([Create, Connect, Disconnect, Destroy].map(|a| a as i32));
+                pb::EventType::Network
+            }
             _ => {
                 return Err(Failure(
-                    format!("invalid type filter {t:?}: berth's events are of type container, image or daemon"),
+                    format!("invalid type filter {t:?}: berth's events are of type container, image, network or daemon"),
                     125,
                 ))
             }

@@ -102,7 +102,7 @@ impl PsFilter {
     }
 
     fn matches(&self, c: &pb::Container) -> bool {
-        let st = c.state.unwrap_or_default();
+        let st = c.state.clone().unwrap_or_default();
         let cfg = c.config.as_ref();
         match self {
             PsFilter::Status(s) => st.status == *s as i32,

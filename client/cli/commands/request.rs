@@ -62,10 +62,53 @@ pub fn create_request(a: CreateArgs) -> Result<CreateRequest, Failure> {
         dns_search: a.dns_search,
         dns_options: a.dns_option,
         extra_hosts: a.add_host,
+        ports: a
+            .publish
+            .iter()
+            .map(|p| publish(p))
+            .collect::<Result<_, _>>()?,
+        publish_all_ports: a.publish_all,
+        expose: a.expose,
+        network_aliases: a.network_alias,
         stdin_open: a.interactive,
         stdin_once: a.stdin_once,
         tty: a.tty,
         console_size: a.tty.then(crate::terminal::size).flatten(),
+    })
+}
+
+/// Docker's -p: [IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL].
+pub fn publish(s: &str) -> Result<pb::PortBinding, Failure> {
+    let bad = |why: &str| {
+        Failure(
+            format!("invalid publish {s:?}: {why}: use [IP:][HOST_PORT:]CONTAINER_PORT[/tcp|udp]"),
+            125,
+        )
+    };
+    let (ports, protocol) = s.split_once('/').unwrap_or((s, "tcp"));
+    let mut parts: Vec<&str> = ports.rsplitn(3, ':').collect();
+    parts.reverse();
+    let (ip, host, container) = match parts[..] {
+        [c] => ("", "", c),
+        [h, c] => ("", h, c),
+        [ip, h, c] => (ip, h, c),
+        _ => return Err(bad("too many parts")),
+    };
+    let port = |p: &str| {
+        p.parse::<u16>()
+            .map_err(|_| bad("a port is a number from 1 to 65535"))
+    };
+    if host.contains('-') || container.contains('-') {
+        return Err(bad("port ranges are not supported"));
+    }
+    Ok(pb::PortBinding {
+        host_ip: ip.trim_start_matches('[').trim_end_matches(']').to_string(),
+        host_port: match host {
+            "" => 0,
+            h => port(h)? as u32,
+        },
+        container_port: port(container)? as u32,
+        protocol: protocol.to_string(),
     })
 }
 
@@ -126,6 +169,23 @@ fn volumes(volumes: &[String]) -> Result<Vec<pb::Mount>, Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn publish_reads_dockers_forms() {
+        let p =
+            |s: &str| publish(s).map(|b| (b.host_ip, b.host_port, b.container_port, b.protocol));
+        let t = |ip: &str, h: u32, c: u32, proto: &str| (ip.to_string(), h, c, proto.to_string());
+        assert_eq!(p("80").unwrap(), t("", 0, 80, "tcp"));
+        assert_eq!(p("8080:80").unwrap(), t("", 8080, 80, "tcp"));
+        assert_eq!(
+            p("127.0.0.1:8080:80/udp").unwrap(),
+            t("127.0.0.1", 8080, 80, "udp")
+        );
+        assert_eq!(p("127.0.0.1::80").unwrap(), t("127.0.0.1", 0, 80, "tcp"));
+        for bad in ["", "x:80", "8080:80000", "8000-8010:80"] {
+            assert!(publish(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn environment_from_files_then_flags() {

@@ -1,7 +1,7 @@
 //! A create request as the runtime validates it. On its own, so that the
 //! fuzz target runs the daemon's own conversion.
 
-use crate::spec::{MountSpec, Request, ResourcesRequest};
+use crate::spec::{MountSpec, PortRequest, Request, ResourcesRequest};
 use berth::pb;
 
 impl From<pb::CreateRequest> for Request {
@@ -43,6 +43,19 @@ impl From<pb::CreateRequest> for Request {
             dns_search: r.dns_search,
             dns_options: r.dns_options,
             extra_hosts: r.extra_hosts,
+            ports: r
+                .ports
+                .into_iter()
+                .map(|p| PortRequest {
+                    host_ip: p.host_ip,
+                    host_port: p.host_port,
+                    container_port: p.container_port,
+                    protocol: p.protocol,
+                })
+                .collect(),
+            publish_all: r.publish_all_ports,
+            aliases: r.network_aliases,
+            expose: r.expose,
             stdin_open: r.stdin_open,
             stdin_once: r.stdin_once,
             tty: r

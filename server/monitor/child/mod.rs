@@ -17,6 +17,7 @@ use crate::spec::{Network, Spec};
 use crate::sys::{cgroup::Cgroup, fds, linux, pty};
 use exec::Exec;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sched::{setns, CloneFlags};
 use nix::sys::stat::{umask, Mode};
 use nix::unistd::{chdir, pivot_root, sethostname};
 use std::fs::File;
@@ -60,6 +61,15 @@ fn prepare(
         step(Step::JoinCgroup, cgroup.join_self())?;
     }
     let spec = &config.spec;
+    // The namespace the CNI plugins wired, before /sys is mounted (it
+    // shows the mounter's network devices).
+    if spec.network == Network::Bridge {
+        let ns = step(
+            Step::JoinNetwork,
+            File::open(dir.join(crate::network::netns::PIN)),
+        )?;
+        step(Step::JoinNetwork, setns(&ns, CloneFlags::CLONE_NEWNET))?;
+    }
     umask(Mode::empty());
     // Device nodes in the rootfs or /dev cannot be opened (bar the standard
     // ones, bind-mounted), whatever the cgroup version; privileged: they can.

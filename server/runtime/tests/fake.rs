@@ -5,6 +5,7 @@
 //! written to the container's exit file as the monitor would.
 
 use crate::monitor::protocol::{ExitRecord, Failure, Report};
+use crate::network::{self, Attachment, NetworkRecord, PortSpec, Subnet};
 use crate::runtime::host::{
     BoxFuture, Confirm, ExecStdio, Host, Monitor, OomNotifier, Pid1, Spawned,
 };
@@ -12,6 +13,7 @@ use crate::spec::Resources;
 use crate::sys::cgroup::{self, Support, Usage};
 use crate::sys::time::now_nanos;
 use std::collections::{HashMap, HashSet};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -279,6 +281,60 @@ impl Fake {
 }
 
 impl Host for Fake {
+    fn claim_network(
+        &self,
+        _root: &Path,
+        id: &str,
+        name: &str,
+        subnet: Option<Subnet>,
+        gateway: Option<Ipv4Addr>,
+    ) -> Result<NetworkRecord, network::Error> {
+        let subnet = subnet.unwrap_or_else(|| "10.99.0.0/16".parse().unwrap());
+        Ok(NetworkRecord {
+            id: id.into(),
+            name: name.into(),
+            subnet,
+            gateway: gateway.or(subnet.nth(1)).unwrap(),
+            bridge: NetworkRecord::bridge_name(id),
+            labels: Default::default(),
+            created_at: 0,
+        })
+    }
+
+    fn restore_network(&self, _: &Path, _: &NetworkRecord) {}
+
+    fn release_network(&self, _: &Path, _: &NetworkRecord) {}
+
+    fn destroy_network<'a>(&'a self, _: &'a Path, _: &'a NetworkRecord) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
+
+    fn attach<'a>(
+        &'a self,
+        _dir: &'a Path,
+        _id: &'a str,
+        net: &'a NetworkRecord,
+        _conflist: serde_json::Value,
+        ports: &'a [PortSpec],
+        _taken: &'a [PortSpec],
+    ) -> BoxFuture<'a, Result<Attachment, network::Error>> {
+        Box::pin(async move {
+            Ok(Attachment {
+                network_id: net.id.clone(),
+                network: net.name.clone(),
+                ip: net.subnet.nth(2).unwrap(),
+                prefix: net.subnet.prefix(),
+                gateway: net.gateway,
+                mac: String::new(),
+                ports: ports.to_vec(),
+            })
+        })
+    }
+
+    fn detach<'a>(&'a self, _: &'a Path, _: &'a str) -> BoxFuture<'a, Option<String>> {
+        Box::pin(async { None })
+    }
+
     fn cgroup_path(&self, id: &str) -> String {
         format!("berth/{id}")
     }

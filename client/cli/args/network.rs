@@ -1,0 +1,44 @@
+//! The arguments of `network` and `port`.
+
+use clap::Subcommand;
+
+#[derive(Subcommand)]
+pub enum NetworkCommand {
+    /// Create a bridge network: berth network create [OPTIONS] NAME
+    Create {
+        /// IPv4 subnet in CIDR form (default: a free one).
+        #[arg(long)]
+        subnet: Option<String>,
+        /// The bridge's address in the subnet (default: its first).
+        #[arg(long)]
+        gateway: Option<String>,
+        /// KEY=VALUE.
+        #[arg(long)]
+        label: Vec<String>,
+        name: String,
+    },
+    /// List networks.
+    #[command(alias = "list")]
+    Ls {
+        /// Only ids.
+        #[arg(short, long)]
+        quiet: bool,
+        /// Full ids.
+        #[arg(long)]
+        no_trunc: bool,
+    },
+    /// Show networks' details, with the running containers on them.
+    Inspect {
+        /// json, or a Go template.
+        #[arg(short, long, default_value = "")]
+        format: String,
+        #[arg(required = true)]
+        networks: Vec<String>,
+    },
+    /// Remove networks.
+    #[command(alias = "remove")]
+    Rm {
+        #[arg(required = true)]
+        networks: Vec<String>,
+    },
+}

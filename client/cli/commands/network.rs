@@ -1,0 +1,159 @@
+//! Networks: network create, ls, inspect, rm; and port.
+
+use crate::args::NetworkCommand;
+use crate::output::{self, outln};
+use crate::{views, Api, Failure};
+use berth::pb::{self, networks_client::NetworksClient};
+use serde_json::json;
+use tonic::transport::Channel;
+
+pub async fn network(channel: Channel, command: NetworkCommand) -> Result<u8, Failure> {
+    let mut api = NetworksClient::new(channel);
+    match command {
+        NetworkCommand::Create {
+            subnet,
+            gateway,
+            label,
+            name,
+        } => {
+            let labels = label
+                .iter()
+                .map(|l| super::key_value(l, "label"))
+                .collect::<Result<_, _>>()?;
+            let created = api
+                .create(pb::CreateNetworkRequest {
+                    name,
+                    subnet: subnet.unwrap_or_default(),
+                    gateway: gateway.unwrap_or_default(),
+                    labels,
+                })
+                .await?
+                .into_inner();
+            outln!("{}", created.network.unwrap_or_default().id);
+            Ok(0)
+        }
+        NetworkCommand::Ls { quiet, no_trunc } => {
+            let nets = api
+                .list(pb::ListNetworksRequest {})
+                .await?
+                .into_inner()
+                .networks;
+            let id = |n: &pb::Network| match no_trunc {
+                true => n.id.clone(),
+                false => n.id.chars().take(12).collect(),
+            };
+            if quiet {
+                for n in &nets {
+                    outln!("{}", id(n));
+                }
+                return Ok(0);
+            }
+            let rows: Vec<Vec<String>> = nets
+                .iter()
+                .map(|n| vec![id(n), n.name.clone(), n.driver.clone(), "local".into()])
+                .collect();
+            output::out!(
+                "{}",
+                output::table(&["NETWORK ID", "NAME", "DRIVER", "SCOPE"], &rows)
+            );
+            Ok(0)
+        }
+        NetworkCommand::Inspect { format, networks } => {
+            let mut values = Vec::new();
+            let mut failed = false;
+            for n in networks {
+                match api.inspect(pb::InspectNetworkRequest { network: n }).await {
+                    Ok(r) => values.push(view(&r.into_inner().network.unwrap_or_default())),
+                    Err(s) => {
+                        eprintln!("Error response from daemon: {}", s.message());
+                        failed = true;
+                    }
+                }
+            }
+            views::print_values(&format, &values)?;
+            Ok(u8::from(failed))
+        }
+        NetworkCommand::Rm { networks } => {
+            super::each(&networks, |n| {
+                let mut api = api.clone();
+                async move {
+                    api.remove(pb::RemoveNetworkRequest { network: n })
+                        .await
+                        .map(|_| ())
+                }
+            })
+            .await
+        }
+    }
+}
+
+/// A network as `docker network inspect` shows it.
+fn view(n: &pb::Network) -> serde_json::Value {
+    let config = match n.subnet.is_empty() {
+        true => json!([]),
+        false => json!([{"Subnet": n.subnet, "Gateway": n.gateway}]),
+    };
+    let containers: serde_json::Map<String, serde_json::Value> = n
+        .containers
+        .iter()
+        .map(|c| {
+            let v =
+                json!({"Name": c.name, "MacAddress": c.mac_address, "IPv4Address": c.ip_address});
+            (c.id.clone(), v)
+        })
+        .collect();
+    json!({
+        "Name": n.name,
+        "Id": n.id,
+        "Created": n.created_at.map(|t| t.to_string()).unwrap_or_default(),
+        "Scope": "local",
+        "Driver": n.driver,
+        "IPAM": {"Driver": "default", "Config": config},
+        "Containers": containers,
+        "Options": {"com.docker.network.bridge.name": n.bridge},
+        "Labels": n.labels,
+    })
+}
+
+/// `docker port`: "80/tcp -> 0.0.0.0:8080", one line per published port.
+pub async fn port(api: &mut Api, container: String, port: Option<String>) -> Result<u8, Failure> {
+    let c = api
+        .inspect(pb::InspectRequest {
+            id: container.clone(),
+        })
+        .await?
+        .into_inner()
+        .container
+        .unwrap_or_default();
+    let ports = c
+        .state
+        .and_then(|s| s.network)
+        .map(|n| n.ports)
+        .unwrap_or_default();
+    let wanted = port.map(|p| match p.contains('/') {
+        true => p,
+        false => format!("{p}/tcp"),
+    });
+    let mut shown = 0;
+    for p in &ports {
+        let private = format!("{}/{}", p.container_port, p.protocol);
+        let ip = if p.host_ip.is_empty() {
+            "0.0.0.0"
+        } else {
+            &p.host_ip
+        };
+        match &wanted {
+            Some(w) if *w == private => outln!("{ip}:{}", p.host_port),
+            Some(_) => continue,
+            None => outln!("{private} -> {ip}:{}", p.host_port),
+        }
+        shown += 1;
+    }
+    match (wanted, shown) {
+        (Some(w), 0) => Err(Failure(
+            format!("Error: No public port '{w}' published for {container}"),
+            1,
+        )),
+        _ => Ok(0),
+    }
+}

@@ -1,0 +1,144 @@
+//! A network's bridge device and the host's forwarding rules for berth's
+//! bridges. The bridge is made with its gateway address before the first
+//! container joins (so its route marks the subnet taken on the host) and
+//! is kept, as Docker keeps its bridges, until the network is removed.
+//!
+//! nat POSTROUTING masquerades what leaves the network for elsewhere
+//! (Docker's rule, one per network). filter FORWARD jumps to BERTH-FORWARD for traffic from or to a berth
+//! bridge (all named berth…): from one berth bridge to another it goes
+//! through BERTH-ISOLATION, which returns only for a bridge to itself and
+//! drops the rest, so networks cannot reach each other; replies and
+//! published ports (DNAT) are let in, containers let out, whatever the
+//! FORWARD policy.
+
+use super::{Error, NetworkRecord};
+
+/// Every berth bridge's name starts so; iptables matches them as "berth+".
+pub const PREFIX: &str = "berth";
+const FORWARD: &str = "BERTH-FORWARD";
+const ISOLATION: &str = "BERTH-ISOLATION";
+const PORTMAP_CHAINS: [&str; 3] = [
+    "CNI-HOSTPORT-SETMARK",
+    "CNI-HOSTPORT-MASQ",
+    "CNI-HOSTPORT-DNAT",
+];
+
+async fn run(program: &str, args: &[&str]) -> Result<(), String> {
+    let out = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .map_err(|e| format!("{program}: {e}"))?;
+    match out.status.success() {
+        true => Ok(()),
+        false => Err(String::from_utf8_lossy(&out.stderr).trim().to_string()),
+    }
+}
+
+async fn iptables(args: &[&str]) -> Result<(), String> {
+    let mut all = vec!["-w", "5"];
+    all.extend_from_slice(args);
+    run("iptables", &all).await
+}
+
+/// Adds `rule` to `chain` (of table `table`) unless it is there: at the
+/// top if `first`.
+async fn ensure_in(table: &str, chain: &str, rule: &[&str], first: bool) -> Result<(), Error> {
+    let with = |op: &'static str| -> Vec<&str> {
+        let mut v = vec!["-t", table, op, chain];
+        if op == "-I" {
+            v.push("1");
+        }
+        v.extend_from_slice(rule);
+        v
+    };
+    if iptables(&with("-C")).await.is_ok() {
+        return Ok(());
+    }
+    iptables(&with(if first { "-I" } else { "-A" }))
+        .await
+        .map_err(|e| Error::Plugin(format!("iptables: add to {chain}: {e}")))
+}
+
+async fn ensure_rule(chain: &str, rule: &[&str], first: bool) -> Result<(), Error> {
+    ensure_in("filter", chain, rule, first).await
+}
+
+/// Docker's masquerading of a network's outgoing traffic.
+fn masquerade<'a>(subnet: &'a str, bridge: &'a str) -> [&'a str; 7] {
+    ["-s", subnet, "!", "-o", bridge, "-j", "MASQUERADE"]
+}
+
+/// The shared chains, and this bridge's own return and masquerade rules.
+async fn ensure_rules(bridge: &str, subnet: &str) -> Result<(), Error> {
+    for chain in [FORWARD, ISOLATION] {
+        // Exists already, or made now; a real failure shows at the rules.
+        let _ = iptables(&["-N", chain]).await;
+    }
+    let any = "berth+";
+    ensure_rule(ISOLATION, &["-j", "DROP"], false).await?;
+    ensure_rule(
+        ISOLATION,
+        &["-i", bridge, "-o", bridge, "-j", "RETURN"],
+        true,
+    )
+    .await?;
+    ensure_rule(FORWARD, &["-i", any, "-o", any, "-j", ISOLATION], true).await?;
+    let back = [
+        "-o",
+        any,
+        "-m",
+        "conntrack",
+        "--ctstate",
+        "RELATED,ESTABLISHED,DNAT",
+        "-j",
+        "ACCEPT",
+    ];
+    ensure_rule(FORWARD, &back, false).await?;
+    ensure_rule(FORWARD, &["-i", any, "-j", "ACCEPT"], false).await?;
+    ensure_rule("FORWARD", &["-j", FORWARD], true).await?;
+    // The portmap plugin's shared chains, made before any plugin runs:
+    // two plugins making one at once (two daemons' starts) fail on
+    // iptables-nft, whose "exists" they do not recognise.
+    for chain in PORTMAP_CHAINS {
+        let _ = iptables(&["-t", "nat", "-N", chain]).await;
+    }
+    ensure_in("nat", "POSTROUTING", &masquerade(subnet, bridge), false).await
+}
+
+/// The bridge up with its gateway address, and its rules.
+pub async fn ensure(net: &NetworkRecord) -> Result<(), Error> {
+    let br = net.bridge.as_str();
+    let fail = |what: &str, e: String| Error::Plugin(format!("bridge {br}: {what}: {e}"));
+    if let Err(e) = run("ip", &["link", "add", "name", br, "type", "bridge"]).await {
+        if !e.contains("File exists") {
+            return Err(fail("create", e));
+        }
+    }
+    let gateway = format!("{}/{}", net.gateway, net.subnet.prefix());
+    if let Err(e) = run("ip", &["addr", "add", &gateway, "dev", br]).await {
+        if !e.contains("File exists") && !e.contains("already assigned") {
+            return Err(fail("add its address", e));
+        }
+    }
+    run("ip", &["link", "set", br, "up"])
+        .await
+        .map_err(|e| fail("set it up", e))?;
+    ensure_rules(br, &net.subnet.to_string()).await
+}
+
+/// The bridge and its return rule gone.
+pub async fn remove(net: &NetworkRecord) {
+    let br = net.bridge.as_str();
+    let _ = iptables(&["-D", ISOLATION, "-i", br, "-o", br, "-j", "RETURN"]).await;
+    let subnet = net.subnet.to_string();
+    let mut masq = vec!["-t", "nat", "-D", "POSTROUTING"];
+    masq.extend(masquerade(&subnet, br));
+    let _ = iptables(&masq).await;
+    if let Err(e) = run("ip", &["link", "del", br]).await {
+        if !e.contains("Cannot find device") {
+            tracing::warn!(bridge = br, error = %e, "cannot remove a network's bridge");
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! Bridge networks through CNI. A network is a record (its subnet,
+//! gateway and bridge) and a CNI config list under the root
+//! (ROOT/networks/ID.conflist: bridge with host-local addresses, then
+//! portmap), which any CNI runtime can use as well. Outgoing traffic is
+//! masqueraded by one rule per network (bridge.rs), not one per container. A container on one
+//! gets a network namespace of its own pinned in its directory (netns.rs),
+//! wired by the plugins before PID 1 joins it and unwired after it exits
+//! (wiring.rs); what is wired is written down first, so a wiring cut
+//! short by a crash is taken down at the next start of the daemon.
+
+mod bridge;
+mod claims;
+mod cni;
+mod nat;
+pub mod netns;
+pub mod ports;
+mod subnet;
+mod wiring;
+
+pub use cni::DEFAULT_PATH as CNI_PATH;
+pub use ports::PortSpec;
+pub use subnet::Subnet;
+pub use wiring::{Attachment, Wiring};
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+pub use crate::spec::DEFAULT_NETWORK as DEFAULT;
+/// The interface a container sees.
+pub const IFNAME: &str = "eth0";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is wrong.
+    #[error("{0}")]
+    Invalid(String),
+    /// The host cannot give what is asked now (a port, a subnet).
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    /// A CNI plugin, ip or iptables failed.
+    #[error("{0}")]
+    Plugin(String),
+}
+
+/// A bridge network.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NetworkRecord {
+    pub id: String,
+    pub name: String,
+    pub subnet: Subnet,
+    pub gateway: Ipv4Addr,
+    /// The bridge device: "berth" and the id's first 10 characters.
+    pub bridge: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    pub created_at: i64,
+}
+
+impl NetworkRecord {
+    /// The bridge device's name for network `id`.
+    pub fn bridge_name(id: &str) -> String {
+        format!("{}{}", bridge::PREFIX, &id[..10])
+    }
+
+    /// The CNI config list of this network, with the host-local plugin's
+    /// leases kept in `ipam_dir`.
+    pub fn conflist(&self, ipam_dir: &Path) -> serde_json::Value {
+        json!({
+            "cniVersion": "1.0.0",
+            "name": self.name,
+            "plugins": [
+                {
+                    "type": "bridge",
+                    "bridge": self.bridge,
+                    "isGateway": true,
+                    "ipMasq": false,
+                    "hairpinMode": true,
+                    "ipam": {
+                        "type": "host-local",
+                        "ranges": [[{"subnet": self.subnet.to_string(), "gateway": self.gateway.to_string()}]],
+                        "routes": [{"dst": "0.0.0.0/0"}],
+                        "dataDir": ipam_dir,
+                    }
+                },
+                {"type": "portmap", "capabilities": {"portMappings": true}, "snat": true}
+            ]
+        })
+    }
+}
+
+/// The networks' directory under the root: config lists and leases.
+pub fn dir(root: &Path) -> PathBuf {
+    root.join("networks")
+}
+
+pub fn conflist_path(root: &Path, id: &str) -> PathBuf {
+    dir(root).join(format!("{id}.conflist"))
+}
+
+/// Checks a network name: Docker's rule for names,
+/// [a-zA-Z0-9][a-zA-Z0-9_.-]*.
+pub fn validate_name(name: &str) -> Result<(), Error> {
+    crate::spec::validate_name(name).map_err(|_| {
+        Error::Invalid(format!(
+            "invalid network name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-]* is allowed"
+        ))
+    })
+}
+
+/// What a create asks of a network's addresses, checked.
+pub fn addresses(subnet: &str, gateway: &str) -> Result<(Option<Subnet>, Option<Ipv4Addr>), Error> {
+    let subnet: Option<Subnet> = match subnet {
+        "" => None,
+        s => Some(s.parse().map_err(Error::Invalid)?),
+    };
+    if subnet.is_some_and(|s| !s.usable()) {
+        return Err(Error::Invalid(format!(
+            "subnet {} is too small: use a prefix of /30 or shorter",
+            subnet.unwrap_or_else(|| unreachable!())
+        )));
+    }
+    let gateway: Option<Ipv4Addr> =
+        match gateway {
+            "" => None,
+            g => Some(g.parse().map_err(|_| {
+                Error::Invalid(format!("invalid gateway {g:?}: use an IPv4 address"))
+            })?),
+        };
+    match (subnet, gateway) {
+        (None, Some(_)) => Err(Error::Invalid("a gateway needs a subnet".into())),
+        (Some(s), Some(g)) if !s.contains(g) || Some(g) == s.nth(0) => Err(Error::Invalid(
+            format!("gateway {g} is not a host address of subnet {s}"),
+        )),
+        _ => Ok((subnet, gateway)),
+    }
+}
+
+/// Claims a subnet on the host for network `id` (the one given, or a free
+/// one) and writes its config list under `root`, under the host-wide lock.
+pub fn claim(
+    root: &Path,
+    id: &str,
+    name: &str,
+    subnet: Option<Subnet>,
+    gateway: Option<Ipv4Addr>,
+) -> Result<NetworkRecord, Error> {
+    let path = conflist_path(root, id);
+    let mut record = None;
+    claims::claim(&path, subnet, |subnet| {
+        let net = NetworkRecord {
+            id: id.to_string(),
+            name: name.to_string(),
+            subnet,
+            gateway: gateway
+                .or_else(|| subnet.nth(1))
+                .unwrap_or(Ipv4Addr::UNSPECIFIED),
+            bridge: NetworkRecord::bridge_name(id),
+            labels: BTreeMap::new(),
+            created_at: 0,
+        };
+        write_conflist(root, &net)?;
+        record = Some(net);
+        Ok(())
+    })?;
+    record.ok_or_else(|| Error::Plugin("no network was claimed".into()))
+}
+
+fn write_conflist(root: &Path, net: &NetworkRecord) -> Result<(), Error> {
+    let io = |source| Error::Io {
+        what: format!("write the config list of network {}", net.name),
+        source,
+    };
+    std::fs::create_dir_all(dir(root)).map_err(io)?;
+    let list = net.conflist(&dir(root).join("ipam"));
+    let tmp = conflist_path(root, &format!(".{}", net.id));
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&list).unwrap_or_default()).map_err(io)?;
+    std::fs::rename(&tmp, conflist_path(root, &net.id)).map_err(io)
+}
+
+/// After a restart: each network's config list and subnet claim as its
+/// record has them (a reboot emptied /run).
+pub fn restore(root: &Path, net: &NetworkRecord) {
+    let path = conflist_path(root, &net.id);
+    if !path.exists() {
+        if let Err(e) = write_conflist(root, net) {
+            tracing::warn!(network = %net.name, error = %e, "cannot write the network's config list");
+        }
+    }
+    claims::reclaim(&path, net.subnet);
+}
+
+/// Gives up the claim and config list of a network never recorded.
+pub fn release(root: &Path, net: &NetworkRecord) {
+    let path = conflist_path(root, &net.id);
+    claims::release(&path, net.subnet);
+    let _ = std::fs::remove_file(path);
+}
+
+/// A network's bridge, rules, claim and config list gone (its leases went
+/// with its last container).
+pub async fn destroy(root: &Path, net: &NetworkRecord) {
+    bridge::remove(net).await;
+    release(root, net);
+    let _ = std::fs::remove_dir_all(dir(root).join("ipam").join(&net.name));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_addresses_are_checked() {
+        validate_name("app_1.x-y").unwrap();
+        for bad in ["", "-x", "a b", "a/b"] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+        let (s, g) = addresses("172.29.0.0/16", "172.29.0.254").unwrap();
+        assert_eq!(s.unwrap().to_string(), "172.29.0.0/16");
+        assert_eq!(g, Some(Ipv4Addr::new(172, 29, 0, 254)));
+        assert_eq!(addresses("", "").unwrap(), (None, None));
+        for (s, g) in [
+            ("172.29.0.0/16", "172.30.0.1"),
+            ("172.29.0.0/16", "172.29.0.0"),
+            ("", "172.29.0.1"),
+            ("172.29.0.0/31", ""),
+            ("172.29.0.0/16", "x"),
+        ] {
+            assert!(addresses(s, g).is_err(), "{s} {g}");
+        }
+    }
+}
