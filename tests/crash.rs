@@ -4,7 +4,10 @@
 //! is there (and every acknowledged remove is gone), every event a
 //! subscriber received is in the journal with the same seq, no seq is used
 //! twice or skipped, and the state the API reports matches the processes
-//! that really run. BERTH_CRASH_ROUNDS sets the number of rounds.
+//! that really run, and a container on the bridge network is wired
+//! exactly while it runs. At the end, with everything removed, nothing of
+//! any container is left on the host's networks. BERTH_CRASH_ROUNDS sets
+//! the number of rounds.
 
 mod common;
 
@@ -43,10 +46,17 @@ impl Rng {
     }
 }
 
+/// Containers with these names are on the default bridge network.
+const BRIDGED: [&str; 2] = ["c4", "c5"];
+
 fn request(name: &str) -> pb::CreateRequest {
     pb::CreateRequest {
         init: true,
         stop_timeout_seconds: Some(1),
+        network: match BRIDGED.contains(&name) {
+            true => "bridge".into(),
+            false => String::new(),
+        },
         ..spec(name, &["sleep", "1000"])
     }
 }
@@ -123,8 +133,8 @@ async fn worker(host: String, acked: Arc<Mutex<Acked>>, seed: u64) {
 }
 
 /// What the host says about a container: (PID 1 alive, frozen, number of
-/// its monitors, processes in its cgroups).
-fn observe(root: &Path, id: &str, pid: u32) -> (bool, bool, usize, usize) {
+/// its monitors, processes in its cgroups, traces on networks).
+fn observe(root: &Path, id: &str, pid: u32) -> (bool, bool, usize, usize, usize) {
     let frozen = frozen(id);
     let dir = root.join("containers").join(id);
     let monitors = monitor_pids(root)
@@ -141,11 +151,12 @@ fn observe(root: &Path, id: &str, pid: u32) -> (bool, bool, usize, usize) {
         .filter_map(|d| std::fs::read_to_string(d.join("cgroup.procs")).ok())
         .map(|s| s.lines().count())
         .sum();
-    (pid > 0 && alive(pid), frozen, monitors, procs)
+    let wired = traces(root, id).len();
+    (pid > 0 && alive(pid), frozen, monitors, procs, wired)
 }
 
 /// RUNNING exactly when PID 1 is alive, PAUSED exactly when frozen,
-/// neither means no process and no monitor. Checked between two identical
+/// neither means no process, no monitor and nothing on a network. Checked between two identical
 /// inspects, retried for a moment while an exit is still being recorded.
 async fn check_state(api: &mut Api, root: &Path, id: &str) {
     let deadline = Instant::now() + Duration::from_secs(3);
@@ -154,20 +165,21 @@ async fn check_state(api: &mut Api, root: &Path, id: &str) {
         let seen = observe(root, id, a.pid);
         let b = status(api, id).await;
         if a == b {
-            let (alive, frozen, monitors, procs) = seen;
+            let (alive, frozen, monitors, procs, wired) = seen;
             let want = match pb::Status::try_from(a.status).unwrap() {
                 pb::Status::Running => alive && !frozen && monitors == 1,
                 pb::Status::Paused => alive && frozen && monitors == 1,
-                _ => !alive && monitors == 0 && procs == 0,
+                _ => !alive && monitors == 0 && procs == 0 && wired == 0,
             };
             if want {
                 return;
             }
             assert!(
                 Instant::now() < deadline,
-                "container {id}: API says {:?} (pid {}), host says alive={alive} frozen={frozen} monitors={monitors} procs={procs}",
+                "container {id}: API says {:?} (pid {}), host says alive={alive} frozen={frozen} monitors={monitors} procs={procs} network traces={wired} {:?}",
                 pb::Status::try_from(a.status).unwrap(),
-                a.pid
+                a.pid,
+                traces(root, id)
             );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -282,6 +294,23 @@ async fn kill_9_at_random_points_loses_nothing() {
         for c in &list.containers {
             check_state(&mut api, &d.root, &c.id).await;
         }
+    }
+    // Everything removed: nothing of any container is left on a network.
+    let mut api = d.api().await;
+    for c in listed(&mut api).await {
+        api.remove(pb::RemoveRequest {
+            id: c.id,
+            force: true,
+        })
+        .await
+        .unwrap();
+    }
+    let created = acked.lock().unwrap().created.clone();
+    for id in &created {
+        assert_eq!(traces(&d.root, id), Vec::<String>::new(), "container {id}");
+    }
+    for bridge in bridges(&d.root) {
+        assert_eq!(veths(&bridge), 0, "veths left on {bridge}");
     }
     let a = acked.lock().unwrap();
     eprintln!(

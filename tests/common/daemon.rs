@@ -210,6 +210,7 @@ impl Drop for Daemon {
                     .collect()
             })
             .unwrap_or_default();
+        self.unwire(&ids);
         for id in &ids {
             kill_cgroup(id);
         }
@@ -236,6 +237,109 @@ impl Drop for Daemon {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+impl Daemon {
+    /// What a test left on networks: containers still wired are removed
+    /// through the daemon (its remove runs the CNI plugins' DEL), pins a
+    /// dead daemon left are unmounted, and the networks' bridges, isolation
+    /// and masquerade rules go.
+    fn unwire(&mut self, ids: &[String]) {
+        let wired: Vec<&str> = ids
+            .iter()
+            .filter(|id| self.container_dir(id).join("network.json").exists())
+            .map(String::as_str)
+            .collect();
+        if !wired.is_empty() && self.child.is_none() {
+            // Killed by the test: started again to unwire them.
+            self.spawn_blocking();
+        }
+        if !wired.is_empty() && self.child.is_some() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(&wired);
+            let _ = berth(self, &args);
+        }
+        for id in ids {
+            let pin = self.container_dir(id).join("netns");
+            if pin.exists() {
+                let _ = Command::new("umount").arg("-l").arg(&pin).output();
+            }
+        }
+        for bridge in bridges(&self.root) {
+            let _ = Command::new("ip").args(["link", "del", &bridge]).output();
+            let rule = [
+                "-D",
+                "BERTH-ISOLATION",
+                "-i",
+                &bridge,
+                "-o",
+                &bridge,
+                "-j",
+                "RETURN",
+            ];
+            let _ = Command::new("iptables")
+                .args(["-w", "5"])
+                .args(rule)
+                .output();
+            let nat = Command::new("iptables")
+                .args(["-t", "nat", "-S", "POSTROUTING"])
+                .output();
+            let nat = nat.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+            let masquerade = format!("! -o {bridge} -j MASQUERADE");
+            for rule in nat
+                .unwrap_or_default()
+                .lines()
+                .filter(|r| r.contains(&masquerade))
+            {
+                let rule = rule.replacen("-A", "-D", 1);
+                let _ = Command::new("iptables")
+                    .args(["-w", "5", "-t", "nat"])
+                    .args(rule.split_whitespace())
+                    .output();
+            }
+        }
+    }
+}
+
+impl Daemon {
+    /// Starts berthd again from a synchronous context (Drop).
+    fn spawn_blocking(&mut self) {
+        let child = Command::new(berthd())
+            .arg("--socket")
+            .arg(&self.socket)
+            .arg("--root")
+            .arg(&self.root)
+            .args(["--log", "warn"])
+            .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let Ok(child) = child else { return };
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::os::unix::net::UnixStream::connect(&self.socket).is_err()
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// The bridges of the networks under `root` (from their CNI config lists).
+pub fn bridges(root: &Path) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(root.join("networks")) else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".conflist"))
+        .filter_map(|e| {
+            let list: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok()?;
+            list["plugins"][0]["bridge"].as_str().map(str::to_string)
+        })
+        .collect()
 }
 
 /// A new directory of the test's own under the system's temporary one

@@ -248,3 +248,50 @@ pub fn in_terminal(cmd: &mut Command) {
         });
     }
 }
+
+/// The host's traces of container `id` on networks: its veth (by the
+/// namespace pin), its address leases under `root`, NAT rules naming it,
+/// its pinned namespace.
+pub fn traces(root: &Path, id: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let ipam = root.join("networks").join("ipam");
+    for net in std::fs::read_dir(&ipam).into_iter().flatten().flatten() {
+        for lease in std::fs::read_dir(net.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let content = std::fs::read_to_string(lease.path()).unwrap_or_default();
+            if content.starts_with(id) {
+                found.push(format!("lease {}", lease.path().display()));
+            }
+        }
+    }
+    let nat = std::process::Command::new("iptables-save")
+        .args(["-t", "nat"])
+        .output()
+        .unwrap();
+    for line in String::from_utf8_lossy(&nat.stdout).lines() {
+        if line.contains(id) {
+            found.push(format!("rule {line}"));
+        }
+    }
+    let dir = root.join("containers").join(id);
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    if mountinfo.contains(&dir.join("netns").display().to_string()) {
+        found.push("pinned namespace".into());
+    }
+    if dir.join("network.json").exists() {
+        found.push("network.json".into());
+    }
+    found
+}
+
+/// The veths on `bridge`.
+pub fn veths(bridge: &str) -> usize {
+    let out = std::process::Command::new("ip")
+        .args(["-o", "link", "show", "master", bridge])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}

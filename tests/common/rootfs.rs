@@ -5,7 +5,7 @@ use super::*;
 
 const ROOTFS_BINARIES: &[&str] = &[
     "sh", "sleep", "cat", "true", "ls", "mkdir", "echo", "dd", "mount", "hostname", "perl",
-    "mknod", "touch", "stty",
+    "mknod", "touch", "stty", "busybox",
 ];
 
 /// A rootfs with a shell and a few tools copied from the host, with the
