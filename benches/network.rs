@@ -1,0 +1,152 @@
+//! `cargo bench --bench network`: what a bridge network costs.
+//!
+//! 1. Start: the Start call of a `sleep` container with network none,
+//!    on the default bridge, and on the bridge with a published port, in
+//!    turn, N times each (BERTH_BENCH_N, default 300; each is removed
+//!    before the next). Medians and p99s.
+//! 2. Throughput: an iperf3 server in a container, reached by an iperf3
+//!    client on the host through a published port on 127.0.0.1, against
+//!    the same server in a container on the host's network, in the same
+//!    run (5 s each, three times). Needs iperf3 (Debian's package).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use berth::pb;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// The test rootfs with iperf3 and the libraries it loads.
+fn iperf_rootfs(dir: &Path) -> Option<PathBuf> {
+    let iperf = ["/usr/bin/iperf3", "/bin/iperf3"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())?;
+    let root = dir.join("iperf-rootfs");
+    let ok = Command::new("cp")
+        .arg("-a")
+        .arg(common::rootfs())
+        .arg(&root)
+        .status()
+        .ok()?
+        .success();
+    if !ok {
+        return None;
+    }
+    std::fs::copy(&iperf, root.join("bin/iperf3")).ok()?;
+    for lib in common::libraries(&iperf) {
+        let dst = root.join(lib.strip_prefix("/").ok()?);
+        std::fs::create_dir_all(dst.parent()?).ok()?;
+        std::fs::copy(&lib, &dst).ok()?;
+    }
+    Some(root)
+}
+
+/// Bits per second an iperf3 client on the host gets from the server at
+/// 127.0.0.1:`port`.
+fn iperf(port: u16) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = Command::new("iperf3")
+            .args(["-c", "127.0.0.1", "-p", &port.to_string(), "-t", "5", "-J"])
+            .output()
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        if let Some(bps) = report["end"]["sum_received"]["bits_per_second"].as_f64() {
+            return bps;
+        }
+        assert!(Instant::now() < deadline, "iperf3 failed: {report}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+async fn start_times(
+    api: &mut common::Api,
+    n: usize,
+    req: impl Fn() -> pb::CreateRequest,
+) -> Vec<Duration> {
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let id = common::created(api, req()).await;
+        let t = Instant::now();
+        api.start(pb::StartRequest { id: id.clone() })
+            .await
+            .unwrap();
+        times.push(t.elapsed());
+        api.remove(pb::RemoveRequest { id, force: true })
+            .await
+            .unwrap();
+    }
+    times
+}
+
+#[tokio::main]
+async fn main() {
+    let n = common::bench::samples();
+    let d = common::Daemon::start_with_log("bench-network", "warn").await;
+    let mut api = d.api().await;
+    let sleeper = |network: &str, publish: bool| {
+        let mut req = common::spec("", &["sleep", "1000"]);
+        req.network = network.into();
+        if publish {
+            req.ports = vec![pb::PortBinding {
+                container_port: 80,
+                ..Default::default()
+            }];
+        }
+        req
+    };
+    // Warm up: the bridge and its rules are made at the first start.
+    start_times(&mut api, 5, || sleeper("bridge", true)).await;
+    let (mut none, mut bridge, mut published) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..n {
+        none.extend(start_times(&mut api, 1, || sleeper("none", false)).await);
+        bridge.extend(start_times(&mut api, 1, || sleeper("bridge", false)).await);
+        published.extend(start_times(&mut api, 1, || sleeper("bridge", true)).await);
+    }
+    common::bench::report("start, network none", none);
+    common::bench::report("start, bridge", bridge);
+    common::bench::report("start, bridge -p 80", published);
+
+    let Some(rootfs) = iperf_rootfs(&d.dir) else {
+        eprintln!("network bench: no iperf3 here (apt-get install iperf3); no throughput");
+        return;
+    };
+    let server = |network: &str, port: u16| {
+        let mut req = common::spec("", &["iperf3", "-s", "-p", &port.to_string()]);
+        req.rootfs = rootfs.display().to_string();
+        req.network = network.into();
+        if network == "bridge" {
+            req.ports = vec![pb::PortBinding {
+                host_ip: "127.0.0.1".into(),
+                container_port: port as u32,
+                ..Default::default()
+            }];
+        }
+        req
+    };
+    let host_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let on_host = common::started(&mut api, server("host", host_port)).await;
+    let bridged = common::started(&mut api, server("bridge", 5201)).await;
+    let c = common::inspect(&mut api, &bridged).await;
+    let published_port = c.state.unwrap().network.unwrap().ports[0].host_port as u16;
+    for round in 1..=3 {
+        let host = iperf(host_port);
+        let through = iperf(published_port);
+        println!(
+            "round {round}: host network {:>6.2} Gbit/s   published port {:>6.2} Gbit/s   ({:+.1}%)",
+            host / 1e9,
+            through / 1e9,
+            (through / host - 1.0) * 100.0
+        );
+    }
+    for id in [on_host, bridged] {
+        api.remove(pb::RemoveRequest { id, force: true })
+            .await
+            .unwrap();
+    }
+}
