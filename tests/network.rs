@@ -478,3 +478,60 @@ async fn addresses_survive_a_daemon_kill_and_nothing_is_left_after() {
     let bridge = bridge_of(&d, "bridge").await;
     assert_eq!(veths(&bridge.bridge), 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_daemons_networks_never_share_a_subnet() {
+    let (a, b) = (
+        Daemon::start("net-two-a").await,
+        Daemon::start("net-two-b").await,
+    );
+    let (mut na, mut nb) = (networks(&a).await, networks(&b).await);
+    let create = |subnet: &str| pb::CreateNetworkRequest {
+        name: "shared-name".into(),
+        subnet: subnet.into(),
+        ..Default::default()
+    };
+    let first = na
+        .create(create(""))
+        .await
+        .unwrap()
+        .into_inner()
+        .network
+        .unwrap();
+    let second = nb
+        .create(create(""))
+        .await
+        .unwrap()
+        .into_inner()
+        .network
+        .unwrap();
+    assert_ne!(first.subnet, second.subnet);
+    assert_ne!(first.bridge, second.bridge);
+    assert_ne!(
+        bridge_of(&a, "bridge").await.subnet,
+        bridge_of(&b, "bridge").await.subnet
+    );
+    // The other daemon's subnet is taken, until that network goes.
+    let err = nb
+        .create(pb::CreateNetworkRequest {
+            name: "again".into(),
+            ..create(&first.subnet)
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    assert!(err.message().contains(&first.subnet), "{err:?}");
+    na.remove(pb::RemoveNetworkRequest {
+        network: "shared-name".into(),
+    })
+    .await
+    .unwrap();
+    let again = nb
+        .create(pb::CreateNetworkRequest {
+            name: "again".into(),
+            ..create(&first.subnet)
+        })
+        .await
+        .unwrap();
+    assert_eq!(again.into_inner().network.unwrap().subnet, first.subnet);
+}
