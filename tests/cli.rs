@@ -293,7 +293,7 @@ async fn ps_inspect_events_and_stats_take_dockers_flags_and_templates() {
     );
     assert_eq!(daemon, ["daemon start 0"]);
     assert_eq!(
-        berth(&d, &["events", "--filter", "type=network"])
+        berth(&d, &["events", "--filter", "type=volume"])
             .status
             .code(),
         Some(125)

@@ -65,7 +65,7 @@ impl Runtime {
         if !has_default {
             // Without it the daemon still serves; starts on it fail until
             // a later daemon start can make it.
-            if let Err(e) = self.network_create(network::DEFAULT, "", "", BTreeMap::new()) {
+            if let Err(e) = self.add_network(network::DEFAULT, "", "", BTreeMap::new(), false) {
                 tracing::warn!(error = %e, "cannot make the default bridge network");
             }
         }
@@ -106,6 +106,19 @@ impl Runtime {
         gateway: &str,
         labels: BTreeMap<String, String>,
     ) -> Result<NetworkRecord> {
+        self.add_network(name, subnet, gateway, labels, true)
+    }
+
+    /// Makes a network; a create event if `announce` (not for the default
+    /// network, predefined as Docker's is).
+    fn add_network(
+        &self,
+        name: &str,
+        subnet: &str,
+        gateway: &str,
+        labels: BTreeMap<String, String>,
+        announce: bool,
+    ) -> Result<NetworkRecord> {
         network::validate_name(name).map_err(from_network)?;
         if ["none", "host"].contains(&name) {
             return Err(Error::InvalidArgument(format!(
@@ -134,9 +147,11 @@ impl Runtime {
             .put_in(Table::Networks, &id, &net)
             .map_err(Error::from)
             .and_then(|()| {
-                Ok(self
-                    .bus
-                    .commit(batch, vec![event(Action::Create, &net, "")])?)
+                let events = match announce {
+                    true => vec![event(Action::Create, &net, "")],
+                    false => Vec::new(),
+                };
+                Ok(self.bus.commit(batch, events)?)
             });
         if let Err(e) = stored {
             self.host.release_network(&self.root, &net);
