@@ -124,11 +124,42 @@ async fn bad_create_requests_are_rejected_and_leave_nothing() {
         ),
         (
             pb::CreateRequest {
-                network: "bridge".into(),
+                network: "no such".into(),
                 ..spec("n1", &["true"])
             },
             Code::InvalidArgument,
             "network",
+        ),
+        (
+            pb::CreateRequest {
+                network: "nosuch".into(),
+                ..spec("n2", &["true"])
+            },
+            Code::NotFound,
+            "no such network",
+        ),
+        (
+            pb::CreateRequest {
+                network: "none".into(),
+                ports: vec![pb::PortBinding {
+                    container_port: 80,
+                    ..Default::default()
+                }],
+                ..spec("n3", &["true"])
+            },
+            Code::InvalidArgument,
+            "publish",
+        ),
+        (
+            pb::CreateRequest {
+                ports: vec![pb::PortBinding {
+                    container_port: 70000,
+                    ..Default::default()
+                }],
+                ..spec("n4", &["true"])
+            },
+            Code::InvalidArgument,
+            "published port",
         ),
         (
             pb::CreateRequest {
