@@ -5,18 +5,11 @@
 //! empties at boot, as the bridges go.
 
 use super::subnet::{self, Subnet};
-use super::Error;
+use super::{io, Error};
 use nix::fcntl::{Flock, FlockArg};
 use std::path::{Path, PathBuf};
 
 const DIR: &str = "/run/berth/subnets";
-
-fn io(what: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        what: what.to_string(),
-        source,
-    }
-}
 
 fn lock() -> Result<Flock<std::fs::File>, Error> {
     std::fs::create_dir_all(DIR).map_err(io("create /run/berth/subnets"))?;

@@ -50,6 +50,14 @@ pub enum Error {
     Plugin(String),
 }
 
+/// The error of a failed file operation: `what` was being done.
+fn io(what: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        what: what.to_string(),
+        source,
+    }
+}
+
 /// A bridge network.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NetworkRecord {
@@ -121,10 +129,9 @@ pub fn addresses(subnet: &str, gateway: &str) -> Result<(Option<Subnet>, Option<
         "" => None,
         s => Some(s.parse().map_err(Error::Invalid)?),
     };
-    if subnet.is_some_and(|s| !s.usable()) {
+    if let Some(s) = subnet.filter(|s| !s.usable()) {
         return Err(Error::Invalid(format!(
-            "subnet {} is too small: use a prefix of /30 or shorter",
-            subnet.unwrap_or_else(|| unreachable!())
+            "subnet {s} is too small: use a prefix of /30 or shorter"
         )));
     }
     let gateway: Option<Ipv4Addr> =

@@ -6,7 +6,7 @@
 
 use super::cni::{self, Invocation};
 use super::netns::{self, PIN};
-use super::{bridge, Error, NetworkRecord, PortSpec, IFNAME};
+use super::{bridge, io, Error, NetworkRecord, PortSpec, IFNAME};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -44,13 +44,6 @@ pub struct Wiring {
     /// CNI_PATH.
     pub cni_path: String,
     ensured: tokio::sync::Mutex<HashSet<String>>,
-}
-
-fn io(what: &str) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        what: what.to_string(),
-        source,
-    }
 }
 
 fn write(dir: &Path, wired: &Wired) -> Result<(), Error> {
