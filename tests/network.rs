@@ -315,29 +315,16 @@ async fn containers_on_a_network_reach_each_other_by_name_and_not_across_network
         subnet: subnet.into(),
         ..Default::default()
     };
-    let code = |r: Result<tonic::Response<pb::CreateNetworkResponse>, tonic::Status>| {
-        r.unwrap_err().code()
-    };
-    assert_eq!(
-        code(nets.create(create("app", "")).await),
-        Code::AlreadyExists
-    );
-    assert_eq!(
-        code(nets.create(create("x y", "")).await),
-        Code::InvalidArgument
-    );
-    assert_eq!(
-        code(nets.create(create("host", "")).await),
-        Code::InvalidArgument
-    );
-    assert_eq!(
-        code(nets.create(create("x", "10.1.2.3/16")).await),
-        Code::InvalidArgument
-    );
-    assert_eq!(
-        code(nets.create(create("x", &app.subnet)).await),
-        Code::FailedPrecondition
-    );
+    for (name, subnet, want) in [
+        ("app", "", Code::AlreadyExists),
+        ("x y", "", Code::InvalidArgument),
+        ("host", "", Code::InvalidArgument),
+        ("x", "10.1.2.3/16", Code::InvalidArgument),
+        ("x", app.subnet.as_str(), Code::FailedPrecondition),
+    ] {
+        let err = nets.create(create(name, subnet)).await.unwrap_err();
+        assert_eq!(err.code(), want, "{name} {subnet}");
+    }
     let rm = |n: &str| pb::RemoveNetworkRequest { network: n.into() };
     for (n, want) in [
         ("app", Code::FailedPrecondition),
@@ -534,4 +521,36 @@ async fn two_daemons_networks_never_share_a_subnet() {
         .await
         .unwrap();
     assert_eq!(again.into_inner().network.unwrap().subnet, first.subnet);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_starts_at_once_cannot_publish_one_port() {
+    let d = Daemon::start("net-port-race").await;
+    let mut api = d.api().await;
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut ids = Vec::new();
+    for name in ["first", "second"] {
+        let mut req = web(name);
+        req.ports = vec![pb::PortBinding {
+            host_port: port as u32,
+            container_port: 80,
+            ..Default::default()
+        }];
+        ids.push(created(&mut api, req).await);
+    }
+    let (mut a, mut b) = (api.clone(), api.clone());
+    let (ra, rb) = tokio::join!(
+        a.start(pb::StartRequest { id: ids[0].clone() }),
+        b.start(pb::StartRequest { id: ids[1].clone() })
+    );
+    let refused: Vec<Code> = [ra, rb]
+        .into_iter()
+        .filter_map(|r| r.err().map(|e| e.code()))
+        .collect();
+    assert_eq!(refused, [Code::FailedPrecondition]);
+    assert!(get(&format!("127.0.0.1:{port}")).starts_with("hello from "));
 }

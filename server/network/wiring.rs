@@ -66,8 +66,9 @@ impl Wiring {
         }
     }
 
-    /// Puts container `id` (directory `dir`) on `net` with `ports` (host
-    /// ports already taken). On failure nothing of it is left.
+    /// Puts container `id` (directory `dir`, not on a network now) on `net`
+    /// with `ports` (host ports already taken). On failure nothing of it
+    /// is left.
     pub async fn attach(
         &self,
         dir: &Path,
@@ -76,7 +77,6 @@ impl Wiring {
         conflist: Value,
         ports: Vec<PortSpec>,
     ) -> Result<Attachment, Error> {
-        self.detach(dir, id).await;
         self.ensure_bridge(net).await?;
         let mut wired = Wired {
             network_id: net.id.clone(),

@@ -8,11 +8,12 @@ use super::error::{failed, Error, Result};
 use super::Runtime;
 use crate::events::timestamp;
 use crate::network::{self, Attachment, NetworkRecord, PortSpec};
-use crate::spec::{exposed, Input, Network};
+use crate::spec::{exposed, Input, Network, Spec};
 use crate::store::{Batch, Table};
 use crate::sys::{linux, time::now_nanos};
 use berth::pb::{self, Action, EventType};
 use std::collections::BTreeMap;
+use tokio::sync::MutexGuard;
 
 /// A network and the running containers on it.
 pub struct NetworkView {
@@ -221,11 +222,16 @@ impl Runtime {
 
     /// Wires `c` onto its network for the run about to start: its
     /// published ports (and, with publish_all, every exposed port) on
-    /// host ports no running container of this daemon has.
-    pub(super) async fn connect(&self, c: &Container) -> Result<Option<Attachment>> {
+    /// host ports no running container of this daemon has. With ports, the
+    /// guard returned is held until the start is recorded: the next start
+    /// that publishes finds these ports among the running ones.
+    pub(super) async fn connect(
+        &self,
+        c: &Container,
+    ) -> Result<(Option<Attachment>, Option<MutexGuard<'_, ()>>)> {
         let spec = c.spec();
         if spec.network != Network::Bridge {
-            return Ok(None);
+            return Ok((None, None));
         }
         let net = self.find_network(&spec.net.id).map_err(|_| {
             Error::FailedPrecondition(format!(
@@ -234,65 +240,47 @@ impl Runtime {
                 spec.net.name
             ))
         })?;
-        let mut wanted = spec.net.ports.clone();
-        if spec.net.publish_all {
-            for e in &spec.exposed_ports {
-                let Ok((port, protocol)) = exposed(e) else {
-                    continue;
-                };
-                if !wanted
-                    .iter()
-                    .any(|p| p.container_port == port && p.protocol == protocol)
-                {
-                    wanted.push(PortSpec {
-                        host_ip: None,
-                        host_port: 0,
-                        container_port: port,
-                        protocol,
-                    });
-                }
-            }
-        }
-        // One start at a time takes host ports, so two cannot take one.
-        let _ports = match wanted.is_empty() {
-            true => None,
-            false => Some(self.ports_lock.lock().await),
+        let wanted = published(&spec);
+        let (ports, taken) = match wanted.is_empty() {
+            true => (None, Vec::new()),
+            false => (Some(self.ports_lock.lock().await), self.published_now()),
         };
-        let taken: Vec<PortSpec> = self
-            .all()
-            .iter()
-            .filter_map(|other| {
-                other
-                    .state()
-                    .record
-                    .network
-                    .as_ref()
-                    .map(|a| a.ports.clone())
-            })
-            .flatten()
-            .collect();
+        // Whatever an earlier run left wired (a crash cut its unwiring
+        // short) goes first, with its disconnect event.
+        self.disconnect(c).await;
         let conflist = net.conflist(&network::dir(&self.root).join("ipam"));
         let a = self
             .host
             .attach(&c.dir, &c.id, &net, conflist, &wanted, &taken)
             .await
-            .map_err(|e| {
-                let e = from_network(e);
-                match e {
-                    Error::FailedPrecondition(m) => Error::FailedPrecondition(format!(
-                        "cannot start container {}: {m}",
-                        c.name()
-                    )),
-                    e => e,
+            .map_err(|e| match from_network(e) {
+                Error::FailedPrecondition(m) => {
+                    Error::FailedPrecondition(format!("cannot start container {}: {m}", c.name()))
                 }
+                e => e,
             })?;
-        self.bus.publish(event(Action::Connect, &net, &c.id))?;
-        Ok(Some(a))
+        if let Err(e) = self.bus.publish(event(Action::Connect, &net, &c.id)) {
+            self.disconnect(c).await;
+            return Err(e.into());
+        }
+        Ok((Some(a), ports))
+    }
+
+    /// The host ports the running containers of this daemon publish.
+    fn published_now(&self) -> Vec<PortSpec> {
+        self.all()
+            .iter()
+            .filter_map(|c| c.state().record.network.as_ref().map(|a| a.ports.clone()))
+            .flatten()
+            .collect()
     }
 
     /// Takes `c` off its network after its run (or a failed start), if it
     /// is on one still.
     pub(super) async fn disconnect(&self, c: &Container) {
+        if c.spec().network != Network::Bridge {
+            return;
+        }
         let Some(id) = self.host.detach(&c.dir, &c.id).await else {
             return;
         };
@@ -359,6 +347,27 @@ impl Runtime {
             }
         }
     }
+}
+
+/// The ports a run of `spec` publishes: those asked for, and with
+/// publish_all each exposed port not among them, on a free host port.
+fn published(spec: &Spec) -> Vec<PortSpec> {
+    let mut wanted = spec.net.ports.clone();
+    if !spec.net.publish_all {
+        return wanted;
+    }
+    for (port, protocol) in spec.exposed_ports.iter().filter_map(|e| exposed(e).ok()) {
+        let asked = |p: &PortSpec| p.container_port == port && p.protocol == protocol;
+        if !wanted.iter().any(asked) {
+            wanted.push(PortSpec {
+                host_ip: None,
+                host_port: 0,
+                container_port: port,
+                protocol,
+            });
+        }
+    }
+    wanted
 }
 
 /// A running container's network settings for the API.

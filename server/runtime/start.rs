@@ -8,7 +8,7 @@ use super::Runtime;
 use crate::logs::Limits;
 use crate::monitor::protocol::{Config, ExitRecord, Report, EXIT_RESERVE, EXIT_ROOM, NAMES_FILES};
 use crate::network::Attachment;
-use crate::spec::Spec;
+use crate::spec::{Network, Spec};
 use crate::sys::linux;
 use berth::pb::Action;
 use std::path::Path;
@@ -39,8 +39,9 @@ impl Runtime {
                 return Ok(());
             }
         }
-        let attachment = self.connect(&c).await?;
+        let (attachment, ports) = self.connect(&c).await?;
         let started = self.start_wired(&c, attachment.clone(), then).await;
+        drop(ports);
         match (&started, attachment) {
             (Err(_), Some(_)) => self.disconnect(&c).await,
             (Ok(()), Some(a)) => self.refresh_hosts(&a.network_id),
@@ -187,9 +188,12 @@ fn write_names(dir: &Path, spec: &Spec, own: &[String]) -> std::io::Result<()> {
 
 /// /etc/hosts, written in place: a running container sees a rewrite.
 pub(super) fn write_hosts(dir: &Path, spec: &Spec, own: &[String]) -> std::io::Result<()> {
-    let hosts = spec
-        .resolve
-        .hosts(spec.network, &host_file("/etc/hosts"), own);
+    // Only the host's network takes the host's own file.
+    let host = match spec.network {
+        Network::Host => host_file("/etc/hosts"),
+        _ => String::new(),
+    };
+    let hosts = spec.resolve.hosts(spec.network, &host, own);
     std::fs::write(dir.join(NAMES_FILES[1].0), hosts)
 }
 

@@ -110,6 +110,7 @@ impl Runtime {
     /// if a remove did it already, nor once a new run (whose start did it)
     /// is under way.
     pub(super) async fn unwire(&self, c: &Container) {
+        // Not for the others: the lock would only make them wait.
         if c.spec().network != crate::spec::Network::Bridge {
             return;
         }
