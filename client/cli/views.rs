@@ -112,7 +112,7 @@ pub fn inspect(c: &pb::Container) -> Value {
             "OpenStdin": cfg.stdin_open,
             "StdinOnce": cfg.stdin_once,
         },
-        "NetworkSettings": network_settings(network, &cfg, st.network.as_ref()),
+        "NetworkSettings": network_settings(network, &cfg, &st),
     })
 }
 
@@ -136,27 +136,41 @@ fn port_map(ports: &[pb::PortBinding]) -> Value {
     Value::Object(map)
 }
 
-fn network_settings(
-    name: &str,
-    cfg: &pb::ContainerConfig,
-    on: Option<&pb::NetworkSettings>,
-) -> Value {
-    let n = on.cloned().unwrap_or_default();
-    let ports = port_map(&n.ports);
+fn network_settings(name: &str, cfg: &pb::ContainerConfig, st: &pb::ContainerState) -> Value {
+    let n = st.network.clone().unwrap_or_default();
+    // Every network it joins, with where it is on each while it runs.
+    let mode = [pb::EndpointConfig {
+        network: name.to_string(),
+        network_id: cfg.network_id.clone(),
+        aliases: cfg.network_aliases.clone(),
+    }];
+    let joined = match cfg.networks.is_empty() {
+        true => &mode[..],
+        false => &cfg.networks[..],
+    };
+    let networks: serde_json::Map<String, Value> = joined
+        .iter()
+        .map(|e| {
+            let on = st.networks.iter().find(|n| n.network_id == e.network_id);
+            let on = on.cloned().unwrap_or_default();
+            let v = json!({
+                "NetworkID": e.network_id,
+                "Aliases": e.aliases,
+                "IPAddress": on.ip_address,
+                "IPPrefixLen": on.prefix_length,
+                "Gateway": on.gateway,
+                "MacAddress": on.mac_address,
+            });
+            (e.network.clone(), v)
+        })
+        .collect();
     json!({
-        "Ports": ports,
+        "Ports": port_map(&n.ports),
         "IPAddress": n.ip_address,
         "IPPrefixLen": n.prefix_length,
         "Gateway": n.gateway,
         "MacAddress": n.mac_address,
-        "Networks": { name: {
-            "NetworkID": cfg.network_id,
-            "Aliases": cfg.network_aliases,
-            "IPAddress": n.ip_address,
-            "IPPrefixLen": n.prefix_length,
-            "Gateway": n.gateway,
-            "MacAddress": n.mac_address,
-        }},
+        "Networks": networks,
     })
 }
 
@@ -220,7 +234,16 @@ pub fn ps_row(c: &pb::Container, no_trunc: bool) -> Value {
         "Names": c.name,
         "Labels": labels(&cfg.labels),
         "Mounts": cfg.mounts.iter().map(|m| m.destination.clone()).collect::<Vec<_>>().join(","),
-        "Networks": if cfg.network.is_empty() { "none" } else { &cfg.network },
+        "Networks": match (cfg.network.as_str(), cfg.networks.is_empty()) {
+            ("", _) => "none".to_string(),
+            (n, true) => n.to_string(),
+            (_, false) => cfg
+                .networks
+                .iter()
+                .map(|e| e.network.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+        },
     })
 }
 

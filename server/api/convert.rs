@@ -152,6 +152,16 @@ pub fn container(r: &Record) -> pb::Container {
             publish_all_ports: s.net.publish_all,
             network_aliases: s.net.aliases.clone(),
             network_id: s.net.id.clone(),
+            networks: s
+                .net
+                .endpoints()
+                .into_iter()
+                .map(|e| pb::EndpointConfig {
+                    network: e.name,
+                    network_id: e.id,
+                    aliases: e.aliases,
+                })
+                .collect(),
             log_max_size_bytes: s.log_max_size,
             log_max_files: s.log_max_files,
             resources: Some(resources(&s.resources)),
@@ -190,7 +200,8 @@ pub fn container(r: &Record) -> pb::Container {
             finished_at: ts(r.finished_at),
             exit_count: r.exits,
             oom_killed: r.oom_killed,
-            network: r.network.as_ref().map(crate::runtime::settings),
+            network: r.networks.first().map(crate::runtime::settings),
+            networks: r.networks.iter().map(crate::runtime::settings).collect(),
         }),
         created_at: ts(r.created_at),
     }

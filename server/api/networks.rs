@@ -102,4 +102,46 @@ impl Networks for NetworksService {
             .map_err(|e| Status::internal(format!("operation failed: {e}")))??;
         Ok(Response::new(pb::RemoveNetworkResponse {}))
     }
+
+    async fn connect_container(
+        &self,
+        req: Request<pb::ConnectContainerRequest>,
+    ) -> Res<pb::ConnectContainerResponse> {
+        let r = req.into_inner();
+        mode_refused(&r.network)?;
+        let rt = self.rt.clone();
+        self.ops
+            .spawn(async move {
+                rt.network_connect(&r.network, &r.container, r.aliases)
+                    .await
+            })
+            .await
+            .map_err(|e| Status::internal(format!("operation failed: {e}")))??;
+        Ok(Response::new(pb::ConnectContainerResponse {}))
+    }
+
+    async fn disconnect_container(
+        &self,
+        req: Request<pb::DisconnectContainerRequest>,
+    ) -> Res<pb::DisconnectContainerResponse> {
+        let r = req.into_inner();
+        mode_refused(&r.network)?;
+        let rt = self.rt.clone();
+        self.ops
+            .spawn(async move { rt.network_disconnect(&r.network, &r.container).await })
+            .await
+            .map_err(|e| Status::internal(format!("operation failed: {e}")))??;
+        Ok(Response::new(pb::DisconnectContainerResponse {}))
+    }
+}
+
+/// "none" and "host" are modes a container is created with, not networks
+/// it can join or leave.
+fn mode_refused(network: &str) -> Result<(), Status> {
+    match network {
+        "none" | "host" => Err(Status::failed_precondition(format!(
+            "{network} is a network mode, chosen at create: a container cannot join or leave it"
+        ))),
+        _ => Ok(()),
+    }
 }

@@ -29,8 +29,6 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 pub use crate::spec::DEFAULT_NETWORK as DEFAULT;
-/// The interface a container sees.
-pub const IFNAME: &str = "eth0";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -79,8 +77,14 @@ impl NetworkRecord {
     }
 
     /// The CNI config list of this network, with the host-local plugin's
-    /// leases kept in `ipam_dir`.
-    pub fn conflist(&self, ipam_dir: &Path) -> serde_json::Value {
+    /// leases kept in `ipam_dir`. With `default_route`, the container's
+    /// default route goes through this network's gateway; a container
+    /// has one, through its first network.
+    pub fn conflist(&self, ipam_dir: &Path, default_route: bool) -> serde_json::Value {
+        let routes = match default_route {
+            true => json!([{"dst": "0.0.0.0/0"}]),
+            false => json!([]),
+        };
         json!({
             "cniVersion": "1.0.0",
             "name": self.name,
@@ -94,7 +98,7 @@ impl NetworkRecord {
                     "ipam": {
                         "type": "host-local",
                         "ranges": [[{"subnet": self.subnet.to_string(), "gateway": self.gateway.to_string()}]],
-                        "routes": [{"dst": "0.0.0.0/0"}],
+                        "routes": routes,
                         "dataDir": ipam_dir,
                     }
                 },
@@ -186,7 +190,7 @@ fn write_conflist(root: &Path, net: &NetworkRecord) -> Result<(), Error> {
         source,
     };
     std::fs::create_dir_all(dir(root)).map_err(io)?;
-    let list = net.conflist(&dir(root).join("ipam"));
+    let list = net.conflist(&dir(root).join("ipam"), true);
     let tmp = conflist_path(root, &format!(".{}", net.id));
     std::fs::write(&tmp, serde_json::to_vec_pretty(&list).unwrap_or_default()).map_err(io)?;
     std::fs::rename(&tmp, conflist_path(root, &net.id)).map_err(io)

@@ -1,12 +1,12 @@
-//! Putting a container on a network and taking it off. DIR/network.json
-//! says what is wired (the config list, the ports, the plugins' result)
-//! and is written before anything is: whatever a crash cuts short, the
-//! next detach takes down from it, with the pinned namespace still there
-//! for the plugins to look into.
+//! Putting a container on networks and taking it off. DIR/network.json
+//! says what is wired, an entry per network (the interface, the config
+//! list, the ports, the plugins' result), and is written before anything
+//! is: whatever a crash cuts short, the next detach takes down from it,
+//! with the pinned namespace still there for the plugins to look into.
 
 use super::cni::{self, Invocation};
 use super::netns::{self, PIN};
-use super::{bridge, io, Error, NetworkRecord, PortSpec, IFNAME};
+use super::{bridge, io, Error, NetworkRecord, PortSpec};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -20,6 +20,9 @@ const FILE: &str = "network.json";
 pub struct Attachment {
     pub network_id: String,
     pub network: String,
+    /// Its interface in the container: eth0, eth1...
+    #[serde(default = "first_interface")]
+    pub ifname: String,
     pub ip: Ipv4Addr,
     pub prefix: u8,
     pub gateway: Ipv4Addr,
@@ -28,9 +31,15 @@ pub struct Attachment {
     pub ports: Vec<PortSpec>,
 }
 
+fn first_interface() -> String {
+    "eth0".into()
+}
+
 #[derive(Serialize, Deserialize)]
 struct Wired {
     network_id: String,
+    #[serde(default = "first_interface")]
+    ifname: String,
     conflist: Value,
     ports: Vec<PortSpec>,
     result: Option<Value>,
@@ -46,7 +55,27 @@ pub struct Wiring {
     ensured: tokio::sync::Mutex<HashSet<String>>,
 }
 
-fn write(dir: &Path, wired: &Wired) -> Result<(), Error> {
+/// What network.json holds: one entry, as it was before a container
+/// could be on several networks, or a list.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum File {
+    One(Wired),
+    Many(Vec<Wired>),
+}
+
+fn read(dir: &Path) -> Vec<Wired> {
+    let file: Option<File> = std::fs::read(dir.join(FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    match file {
+        None => Vec::new(),
+        Some(File::One(w)) => vec![w],
+        Some(File::Many(w)) => w,
+    }
+}
+
+fn write(dir: &Path, wired: &[Wired]) -> Result<(), Error> {
     let tmp = dir.join(".network.json");
     std::fs::write(&tmp, serde_json::to_vec(wired).unwrap_or_default())
         .map_err(io("write network.json"))?;
@@ -66,9 +95,23 @@ impl Wiring {
         }
     }
 
-    /// Puts container `id` (directory `dir`, not on a network now) on `net`
-    /// with `ports` (host ports already taken). On failure nothing of it
-    /// is left.
+    /// Pins the network namespace of container directory `dir`, if it
+    /// has none yet.
+    pub async fn pin(&self, dir: &Path) -> Result<(), Error> {
+        let pin = dir.join(PIN);
+        if netns::is_pinned(&pin) {
+            return Ok(());
+        }
+        // What a helper killed halfway left.
+        netns::unpin(&pin);
+        netns::pin(&self.exe, &pin)
+            .await
+            .map_err(io("make the network namespace"))
+    }
+
+    /// Puts container `id` (directory `dir`, namespace pinned) on `net`
+    /// as interface `ifname` with `ports` (host ports already taken). On
+    /// failure nothing of this network is left.
     pub async fn attach(
         &self,
         dir: &Path,
@@ -76,61 +119,82 @@ impl Wiring {
         net: &NetworkRecord,
         conflist: Value,
         ports: Vec<PortSpec>,
+        ifname: &str,
     ) -> Result<Attachment, Error> {
         self.ensure_bridge(net).await?;
-        let mut wired = Wired {
+        let mut all = read(dir);
+        all.push(Wired {
             network_id: net.id.clone(),
+            ifname: ifname.to_string(),
             conflist,
             ports,
             result: None,
-        };
-        write(dir, &wired)?;
+        });
+        write(dir, &all)?;
         let wire = async {
             let pin = dir.join(PIN);
-            netns::pin(&self.exe, &pin)
-                .await
-                .map_err(io("make the network namespace"))?;
-            let inv = self.invocation(id, Some(&pin));
+            let wired = all
+                .last_mut()
+                .ok_or_else(|| Error::Plugin("nothing to wire".into()))?;
+            let inv = self.invocation(id, Some(&pin), ifname);
             let result = cni::add(&wired.conflist, &inv, &runtime_config(&wired.ports)).await?;
             wired.result = Some(result);
-            write(dir, &wired)?;
-            attachment(net, &wired)
+            let attached = attachment(net, wired)?;
+            write(dir, &all)?;
+            Ok(attached)
         };
         let attached = wire.await;
         if attached.is_err() {
-            self.detach(dir, id).await;
+            self.detach(dir, id, Some(&net.id)).await;
         }
         attached
     }
 
-    /// Takes container `id` off its network, if it is on one: the
-    /// plugins' DEL, then the namespace and the record of it. The
-    /// network's id if it was on one.
-    pub async fn detach(&self, dir: &Path, id: &str) -> Option<String> {
+    /// Takes container `id` off network `only`, or with None off every
+    /// network and its namespace unpinned: the plugins' DEL (the last
+    /// network first), then the record of it. The ids of the networks
+    /// taken down, in that order.
+    pub async fn detach(&self, dir: &Path, id: &str, only: Option<&str>) -> Vec<String> {
         let pin = dir.join(PIN);
-        let file = dir.join(FILE);
-        let wired: Option<Wired> = std::fs::read(&file)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
-        if let Some(w) = &wired {
-            let pinned = netns::is_pinned(&pin);
-            let inv = self.invocation(id, pinned.then_some(pin.as_path()));
+        let (going, staying): (Vec<Wired>, Vec<Wired>) = read(dir)
+            .into_iter()
+            .partition(|w| only.is_none_or(|n| n == w.network_id));
+        let pinned = netns::is_pinned(&pin);
+        for w in going.iter().rev() {
+            let inv = self.invocation(id, pinned.then_some(pin.as_path()), &w.ifname);
             let runtime = runtime_config(&w.ports);
             if let Err(e) = cni::del(&w.conflist, &inv, &runtime, w.result.as_ref()).await {
-                tracing::warn!(container = id, error = %e, "network teardown incomplete");
+                tracing::warn!(container = id, network = %w.network_id, error = %e, "network teardown incomplete");
             }
-            super::nat::sweep(id).await;
+            if !w.ports.is_empty() {
+                super::nat::sweep(id).await;
+            }
         }
-        netns::unpin(&pin);
-        let _ = std::fs::remove_file(file);
-        wired.map(|w| w.network_id)
+        match only {
+            Some(_) if !going.is_empty() => {
+                if let Err(e) = write(dir, &staying) {
+                    tracing::warn!(container = id, error = %e, "cannot record the networks left");
+                }
+            }
+            Some(_) => {}
+            None => {
+                netns::unpin(&pin);
+                let _ = std::fs::remove_file(dir.join(FILE));
+            }
+        }
+        going.into_iter().rev().map(|w| w.network_id).collect()
     }
 
-    fn invocation<'a>(&'a self, id: &'a str, netns: Option<&'a Path>) -> Invocation<'a> {
+    fn invocation<'a>(
+        &'a self,
+        id: &'a str,
+        netns: Option<&'a Path>,
+        ifname: &'a str,
+    ) -> Invocation<'a> {
         Invocation {
             container_id: id,
             netns,
-            ifname: IFNAME,
+            ifname,
             path: &self.cni_path,
         }
     }
@@ -173,6 +237,7 @@ fn attachment(net: &NetworkRecord, wired: &Wired) -> Result<Attachment, Error> {
     Ok(Attachment {
         network_id: net.id.clone(),
         network: net.name.clone(),
+        ifname: wired.ifname.clone(),
         ip: addr.parse().map_err(|_| bad())?,
         prefix: prefix.parse().map_err(|_| bad())?,
         gateway: ip["gateway"]

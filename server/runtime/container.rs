@@ -89,9 +89,32 @@ pub struct Record {
     /// The kernel's OOM killer killed a process during the last run.
     #[serde(default)]
     pub oom_killed: bool,
-    /// Its place on its bridge network while it runs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub network: Option<crate::network::Attachment>,
+    /// Its places on bridge networks while it runs, eth0 first.
+    #[serde(
+        default,
+        alias = "network",
+        deserialize_with = "attachments",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub networks: Vec<crate::network::Attachment>,
+}
+
+/// A record's attachments: a list, or the one a record written before a
+/// container could be on several networks has.
+fn attachments<'de, D>(d: D) -> std::result::Result<Vec<crate::network::Attachment>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Field {
+        One(crate::network::Attachment),
+        Many(Vec<crate::network::Attachment>),
+    }
+    Ok(match Field::deserialize(d)? {
+        Field::One(a) => vec![a],
+        Field::Many(a) => a,
+    })
 }
 
 impl Record {
@@ -112,7 +135,7 @@ impl Record {
             stop_deadline: 0,
             oom_kills: 0,
             oom_killed: false,
-            network: None,
+            networks: Vec::new(),
         }
     }
 }

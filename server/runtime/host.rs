@@ -53,6 +53,17 @@ pub struct Spawned {
     pub confirm: Box<dyn Confirm>,
 }
 
+/// A network a container joins, and how.
+pub struct Join<'a> {
+    pub net: &'a NetworkRecord,
+    pub conflist: serde_json::Value,
+    /// Its interface in the container.
+    pub ifname: &'a str,
+    /// Published on host ports that none of `taken` has.
+    pub ports: &'a [PortSpec],
+    pub taken: &'a [PortSpec],
+}
+
 pub trait Host: Send + Sync + 'static {
     /// What the host's cgroups can enforce.
     fn support(&self) -> Support;
@@ -93,20 +104,26 @@ pub trait Host: Send + Sync + 'static {
     fn release_network(&self, root: &Path, net: &NetworkRecord);
     /// A removed network's bridge, rules, claim and config list gone.
     fn destroy_network<'a>(&'a self, root: &'a Path, net: &'a NetworkRecord) -> BoxFuture<'a, ()>;
-    /// Puts container `id` on `net` for a run: `ports` published on host
-    /// ports that none of `taken` has. On failure nothing of it is left.
+    /// Pins the network namespace of a container on bridge networks, if
+    /// it has none yet: the networks are wired into it.
+    fn pin_netns<'a>(&'a self, dir: &'a Path) -> BoxFuture<'a, Result<(), network::Error>>;
+    /// Puts container `id` on a network (its namespace pinned). On
+    /// failure nothing of it is left.
     fn attach<'a>(
         &'a self,
         dir: &'a Path,
         id: &'a str,
-        net: &'a NetworkRecord,
-        conflist: serde_json::Value,
-        ports: &'a [PortSpec],
-        taken: &'a [PortSpec],
+        join: Join<'a>,
     ) -> BoxFuture<'a, Result<Attachment, network::Error>>;
-    /// Takes container `id` off its network if it is on one; the
-    /// network's id then.
-    fn detach<'a>(&'a self, dir: &'a Path, id: &'a str) -> BoxFuture<'a, Option<String>>;
+    /// Takes container `id` off network `only`, or with None off every
+    /// network and its namespace unpinned; the ids of the networks it
+    /// was on.
+    fn detach<'a>(
+        &'a self,
+        dir: &'a Path,
+        id: &'a str,
+        only: Option<&'a str>,
+    ) -> BoxFuture<'a, Vec<String>>;
     /// Starts `berthd exec DIR FILE` (monitor/exec.rs) with the stdio
     /// asked for.
     fn spawn_exec(
@@ -250,23 +267,32 @@ impl Host for Real {
         })
     }
 
+    fn pin_netns<'a>(&'a self, dir: &'a Path) -> BoxFuture<'a, Result<(), network::Error>> {
+        Box::pin(self.wiring.pin(dir))
+    }
+
     fn attach<'a>(
         &'a self,
         dir: &'a Path,
         id: &'a str,
-        net: &'a NetworkRecord,
-        conflist: serde_json::Value,
-        ports: &'a [PortSpec],
-        taken: &'a [PortSpec],
+        join: Join<'a>,
     ) -> BoxFuture<'a, Result<Attachment, network::Error>> {
         Box::pin(async move {
-            let ports = network::ports::take(ports, taken)?;
-            self.wiring.attach(dir, id, net, conflist, ports).await
+            let ports = network::ports::take(join.ports, join.taken)?;
+            let wiring = &self.wiring;
+            wiring
+                .attach(dir, id, join.net, join.conflist, ports, join.ifname)
+                .await
         })
     }
 
-    fn detach<'a>(&'a self, dir: &'a Path, id: &'a str) -> BoxFuture<'a, Option<String>> {
-        Box::pin(self.wiring.detach(dir, id))
+    fn detach<'a>(
+        &'a self,
+        dir: &'a Path,
+        id: &'a str,
+        only: Option<&'a str>,
+    ) -> BoxFuture<'a, Vec<String>> {
+        Box::pin(self.wiring.detach(dir, id, only))
     }
 
     fn spawn_exec(

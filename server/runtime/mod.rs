@@ -16,6 +16,7 @@
 mod attach;
 mod container;
 mod create;
+mod endpoints;
 mod error;
 mod exec;
 mod export;

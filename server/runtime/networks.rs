@@ -1,19 +1,15 @@
-//! Networks: their records (in the store, with create and destroy events),
-//! and a container's place on one during a run: wired before its start
-//! (connect event), unwired after its exit (disconnect event), and the
-//! /etc/hosts of everyone on the network kept naming the running peers.
+//! Networks: their records, in the store with create and destroy events.
+//! A container's places on them are endpoints.rs.
 
-use super::container::{Container, Status};
 use super::error::{failed, Error, Result};
 use super::Runtime;
 use crate::events::timestamp;
 use crate::network::{self, Attachment, NetworkRecord, PortSpec};
-use crate::spec::{exposed, Input, Network, Spec};
+use crate::spec::Input;
 use crate::store::{Batch, Table};
 use crate::sys::{linux, time::now_nanos};
 use berth::pb::{self, Action, EventType};
 use std::collections::BTreeMap;
-use tokio::sync::MutexGuard;
 
 /// A network and the running containers on it.
 pub struct NetworkView {
@@ -30,7 +26,7 @@ pub(super) fn from_network(e: network::Error) -> Error {
     }
 }
 
-fn event(action: Action, net: &NetworkRecord, container: &str) -> pb::Event {
+pub(super) fn event(action: Action, net: &NetworkRecord, container: &str) -> pb::Event {
     pb::Event {
         r#type: EventType::Network as i32,
         action: action as i32,
@@ -43,7 +39,9 @@ fn event(action: Action, net: &NetworkRecord, container: &str) -> pb::Event {
 }
 
 impl Runtime {
-    fn networks_read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, NetworkRecord>> {
+    pub(super) fn networks_read(
+        &self,
+    ) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, NetworkRecord>> {
         self.networks.read().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -74,7 +72,7 @@ impl Runtime {
     }
 
     /// Finds a network by id, name or unique id prefix.
-    fn find_network(&self, key: &str) -> Result<NetworkRecord> {
+    pub(super) fn find_network(&self, key: &str) -> Result<NetworkRecord> {
         let nets = self.networks_read();
         if let Some(n) = nets.get(key) {
             return Ok(n.clone());
@@ -176,8 +174,12 @@ impl Runtime {
             .iter()
             .filter_map(|c| {
                 let st = c.state();
-                let a = st.record.network.as_ref()?;
-                (a.network_id == record.id).then(|| (c.id.clone(), c.name(), a.clone()))
+                let a = st
+                    .record
+                    .networks
+                    .iter()
+                    .find(|a| a.network_id == record.id)?;
+                Some((c.id.clone(), c.name(), a.clone()))
             })
             .collect();
         endpoints.sort_by(|a, b| a.1.cmp(&b.1));
@@ -199,7 +201,7 @@ impl Runtime {
             let users: Vec<String> = self
                 .all()
                 .iter()
-                .filter(|c| c.spec().net.id == net.id)
+                .filter(|c| c.spec().net.endpoints().iter().any(|e| e.id == net.id))
                 .map(|c| c.name())
                 .collect();
             if !users.is_empty() {
@@ -219,155 +221,6 @@ impl Runtime {
         tracing::info!(network = %net.name, "network removed");
         Ok(())
     }
-
-    /// Wires `c` onto its network for the run about to start: its
-    /// published ports (and, with publish_all, every exposed port) on
-    /// host ports no running container of this daemon has. With ports, the
-    /// guard returned is held until the start is recorded: the next start
-    /// that publishes finds these ports among the running ones.
-    pub(super) async fn connect(
-        &self,
-        c: &Container,
-    ) -> Result<(Option<Attachment>, Option<MutexGuard<'_, ()>>)> {
-        let spec = c.spec();
-        if spec.network != Network::Bridge {
-            return Ok((None, None));
-        }
-        let net = self.find_network(&spec.net.id).map_err(|_| {
-            Error::FailedPrecondition(format!(
-                "container {} is on network {}, which was removed",
-                c.name(),
-                spec.net.name
-            ))
-        })?;
-        let wanted = published(&spec);
-        let (ports, taken) = match wanted.is_empty() {
-            true => (None, Vec::new()),
-            false => (Some(self.ports_lock.lock().await), self.published_now()),
-        };
-        // Whatever an earlier run left wired (a crash cut its unwiring
-        // short) goes first, with its disconnect event.
-        self.disconnect(c).await;
-        let conflist = net.conflist(&network::dir(&self.root).join("ipam"));
-        let a = self
-            .host
-            .attach(&c.dir, &c.id, &net, conflist, &wanted, &taken)
-            .await
-            .map_err(|e| match from_network(e) {
-                Error::FailedPrecondition(m) => {
-                    Error::FailedPrecondition(format!("cannot start container {}: {m}", c.name()))
-                }
-                e => e,
-            })?;
-        if let Err(e) = self.bus.publish(event(Action::Connect, &net, &c.id)) {
-            self.disconnect(c).await;
-            return Err(e.into());
-        }
-        Ok((Some(a), ports))
-    }
-
-    /// The host ports the running containers of this daemon publish.
-    fn published_now(&self) -> Vec<PortSpec> {
-        self.all()
-            .iter()
-            .filter_map(|c| c.state().record.network.as_ref().map(|a| a.ports.clone()))
-            .flatten()
-            .collect()
-    }
-
-    /// Takes `c` off its network after its run (or a failed start), if it
-    /// is on one still.
-    pub(super) async fn disconnect(&self, c: &Container) {
-        if c.spec().network != Network::Bridge {
-            return;
-        }
-        let Some(id) = self.host.detach(&c.dir, &c.id).await else {
-            return;
-        };
-        let net = self.networks_read().get(&id).cloned();
-        if let Some(net) = net {
-            if let Err(e) = self.bus.publish(event(Action::Disconnect, &net, &c.id)) {
-                tracing::warn!(container = %c.id, error = %e, "cannot journal the disconnect");
-            }
-        }
-        self.refresh_hosts(&id);
-    }
-
-    /// The lines /etc/hosts of a container at `own` on a network gets: its
-    /// own address and names, then each running peer's.
-    pub(super) fn hosts_lines(&self, c: &Container, own: &Attachment) -> Vec<String> {
-        let spec = c.spec();
-        let mut lines = vec![format!("{}\t{}", own.ip, spec.hostname)];
-        let mut peers: Vec<(String, String)> = self
-            .all()
-            .iter()
-            .filter(|p| p.id != c.id)
-            .filter_map(|p| {
-                let st = p.state();
-                let a = st.record.network.as_ref()?;
-                if a.network_id != own.network_id || st.record.status != Status::Running {
-                    return None;
-                }
-                let s = &st.record.spec;
-                let mut names = vec![s.name.clone()];
-                names.extend(s.net.aliases.iter().cloned());
-                Some((s.name.clone(), format!("{}\t{}", a.ip, names.join(" "))))
-            })
-            .collect();
-        peers.sort();
-        lines.extend(peers.into_iter().map(|(_, l)| l));
-        lines
-    }
-
-    /// Writes /etc/hosts again, in place, for each running container on
-    /// network `id`: a peer started or went.
-    pub(super) fn refresh_hosts(&self, id: &str) {
-        let on: Vec<std::sync::Arc<Container>> = self
-            .all()
-            .iter()
-            .filter(|c| {
-                let st = c.state();
-                st.record.status.is_running()
-                    && st
-                        .record
-                        .network
-                        .as_ref()
-                        .is_some_and(|a| a.network_id == id)
-            })
-            .cloned()
-            .collect();
-        for c in on {
-            let Some(own) = c.state().record.network.clone() else {
-                continue;
-            };
-            if let Err(e) =
-                super::start::write_hosts(&c.dir, &c.spec(), &self.hosts_lines(&c, &own))
-            {
-                tracing::warn!(container = %c.id, error = %e, "cannot update /etc/hosts");
-            }
-        }
-    }
-}
-
-/// The ports a run of `spec` publishes: those asked for, and with
-/// publish_all each exposed port not among them, on a free host port.
-fn published(spec: &Spec) -> Vec<PortSpec> {
-    let mut wanted = spec.net.ports.clone();
-    if !spec.net.publish_all {
-        return wanted;
-    }
-    for (port, protocol) in spec.exposed_ports.iter().filter_map(|e| exposed(e).ok()) {
-        let asked = |p: &PortSpec| p.container_port == port && p.protocol == protocol;
-        if !wanted.iter().any(asked) {
-            wanted.push(PortSpec {
-                host_ip: None,
-                host_port: 0,
-                container_port: port,
-                protocol,
-            });
-        }
-    }
-    wanted
 }
 
 /// A running container's network settings for the API.
@@ -379,6 +232,7 @@ pub fn settings(a: &Attachment) -> pb::NetworkSettings {
         prefix_length: a.prefix as u32,
         gateway: a.gateway.to_string(),
         mac_address: a.mac.clone(),
+        interface: a.ifname.clone(),
         ports: a.ports.iter().map(port_binding).collect(),
     }
 }

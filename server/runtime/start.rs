@@ -39,25 +39,26 @@ impl Runtime {
                 return Ok(());
             }
         }
-        let (attachment, ports) = self.connect(&c).await?;
-        let started = self.start_wired(&c, attachment.clone(), then).await;
+        let (attached, ports) = self.connect(&c).await?;
+        let started = self.start_wired(&c, attached.clone(), then).await;
         drop(ports);
-        match (&started, attachment) {
-            (Err(_), Some(_)) => self.disconnect(&c).await,
-            (Ok(()), Some(a)) => self.refresh_hosts(&a.network_id),
-            _ => {}
+        match &started {
+            Err(_) => self.disconnect(&c).await,
+            Ok(()) => attached
+                .iter()
+                .for_each(|a| self.refresh_hosts(&a.network_id)),
         }
         started
     }
 
-    /// The start once the container is on its network (if it has one).
+    /// The start once the container is on its networks (if it has any).
     async fn start_wired(
         self: &Arc<Self>,
         c: &Arc<Container>,
-        attachment: Option<Attachment>,
+        attached: Vec<Attachment>,
         then: impl FnOnce(&Container) -> Result<()>,
     ) -> Result<()> {
-        self.prepare_run(c, attachment.as_ref())?;
+        self.prepare_run(c, &attached)?;
         let spawned = self.host.spawn(&c.id, &c.dir).await.map_err(|e| {
             failed(
                 format!("start container {}: monitor handshake", c.name()),
@@ -80,7 +81,7 @@ impl Runtime {
                 return Err(e);
             }
         };
-        let started = self.record_start(c, pid, started_at, monitor.pid(), pid1, attachment);
+        let started = self.record_start(c, pid, started_at, monitor.pid(), pid1, attached);
         let exits = match started {
             Ok(exits) => exits,
             Err(e) => {
@@ -111,7 +112,7 @@ impl Runtime {
         started_at: i64,
         monitor_pid: i32,
         pid1: Box<dyn Pid1>,
-        network: Option<Attachment>,
+        networks: Vec<Attachment>,
     ) -> Result<u64> {
         let mut st = c.state();
         let started = c.transition(&mut st, &self.bus, IfUnsaved::Discard, |r| {
@@ -124,7 +125,7 @@ impl Runtime {
             r.finished_at = 0;
             r.oom_kills = 0;
             r.oom_killed = false;
-            r.network = network;
+            r.networks = networks;
             // When it started: a die can come before this is journaled.
             vec![Note::new(Action::Start).at(started_at)]
         });
@@ -136,7 +137,7 @@ impl Runtime {
 
     /// Everything the monitor needs on disk: the config of this run, the
     /// names files and room for its exit status.
-    fn prepare_run(&self, c: &Container, network: Option<&Attachment>) -> Result<()> {
+    fn prepare_run(&self, c: &Container, attached: &[Attachment]) -> Result<()> {
         ExitRecord::clear(&c.dir);
         let spec = c.spec();
         let log = Limits {
@@ -161,7 +162,10 @@ impl Runtime {
         config
             .write(&c.dir)
             .map_err(|e| io_failed(what("write config"), &c.dir, e))?;
-        let own = network.map(|a| self.hosts_lines(c, a)).unwrap_or_default();
+        let own = match attached.is_empty() {
+            true => Vec::new(),
+            false => self.hosts_lines(c, attached),
+        };
         write_names(&c.dir, &config.spec, &own)
             .map_err(|e| io_failed(what("write /etc/hosts and /etc/resolv.conf"), &c.dir, e))?;
         // Room for the exit status, taken now: the monitor must be able to
@@ -177,7 +181,7 @@ fn host_file(path: &str) -> String {
 
 /// /etc/hostname, /etc/hosts and /etc/resolv.conf of this run, from the
 /// host's as they are now; the monitor bind-mounts them (NAMES_FILES).
-/// `own`: the container's and its peers' lines on a bridge network.
+/// `own`: the container's and its peers' lines on bridge networks.
 fn write_names(dir: &Path, spec: &Spec, own: &[String]) -> std::io::Result<()> {
     let r = &spec.resolve;
     std::fs::write(dir.join(NAMES_FILES[0].0), format!("{}\n", spec.hostname))?;

@@ -66,7 +66,7 @@ impl Runtime {
             r.exits += 1;
             r.stop_deadline = 0;
             r.oom_killed = r.oom_kills > 0;
-            r.network = None;
+            r.networks.clear();
             // OOM kills the watcher did not get to journal come first; they
             // happened before the exit, so they carry its time at the latest.
             let mut notes: Vec<Note> = (reported..r.oom_kills)

@@ -15,7 +15,9 @@ mod user;
 
 use caps::capability_name;
 pub use input::Input;
-pub use network::{exposed, NetworkSpec, PortRequest, PortSpec, Protocol, DEFAULT_NETWORK};
+pub use network::{
+    exposed, Endpoint, NetworkSpec, PortRequest, PortSpec, Protocol, DEFAULT_NETWORK,
+};
 pub use paths::normalize;
 use paths::{validate_rootfs, validate_working_dir, within};
 pub use resolve::Resolve;

@@ -68,11 +68,49 @@ pub struct NetworkSpec {
     /// Every exposed port published on a free host port (Docker's -P).
     #[serde(default)]
     pub publish_all: bool,
+    /// The networks joined after the first (`network connect`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more: Vec<Endpoint>,
+}
+
+/// A network a container is on, by name and id, and its aliases there.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub name: String,
+    pub id: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
 }
 
 impl NetworkSpec {
     pub fn is_empty(&self) -> bool {
         *self == NetworkSpec::default()
+    }
+
+    /// The networks a start joins, in order: the first gets eth0, the
+    /// default route and the published ports. Empty once every network
+    /// was disconnected.
+    pub fn endpoints(&self) -> Vec<Endpoint> {
+        let first = (!self.id.is_empty()).then(|| Endpoint {
+            name: self.name.clone(),
+            id: self.id.clone(),
+            aliases: self.aliases.clone(),
+        });
+        first.into_iter().chain(self.more.iter().cloned()).collect()
+    }
+
+    /// Sets the networks joined. With none left the name stays, as the
+    /// network it was created on.
+    pub fn set_endpoints(&mut self, mut endpoints: Vec<Endpoint>) {
+        self.more = match endpoints.is_empty() {
+            true => Vec::new(),
+            false => endpoints.split_off(1),
+        };
+        let first = endpoints.pop().unwrap_or(Endpoint {
+            name: std::mem::take(&mut self.name),
+            ..Endpoint::default()
+        });
+        (self.name, self.id, self.aliases) = (first.name, first.id, first.aliases);
     }
 }
 
@@ -106,6 +144,7 @@ pub fn validate(
             aliases,
             ports,
             publish_all,
+            more: Vec::new(),
         },
     ))
 }
@@ -212,5 +251,24 @@ mod tests {
         assert_eq!(exposed("80").unwrap(), (80, Protocol::Tcp));
         assert_eq!(exposed("53/udp").unwrap(), (53, Protocol::Udp));
         assert!(exposed("0/tcp").is_err() && exposed("x").is_err() && exposed("80/").is_err());
+    }
+
+    #[test]
+    fn endpoints_keep_their_order_and_the_first_network_name() {
+        let ep = |name: &str| Endpoint {
+            name: name.into(),
+            id: format!("{name}-id"),
+            aliases: vec![format!("{name}-alias")],
+        };
+        let (_, mut net) = validate("app", vec![], false, vec!["app-alias".into()]).unwrap();
+        net.id = "app-id".into();
+        assert_eq!(net.endpoints(), vec![ep("app")]);
+        net.set_endpoints(vec![ep("app"), ep("db")]);
+        assert_eq!(net.endpoints(), vec![ep("app"), ep("db")]);
+        net.set_endpoints(vec![ep("db")]);
+        assert_eq!((net.name.as_str(), net.more.len()), ("db", 0));
+        net.set_endpoints(vec![]);
+        assert_eq!(net.endpoints(), vec![]);
+        assert_eq!(net.name, "db");
     }
 }

@@ -1,7 +1,7 @@
 //! The end-to-end test harness, by concern: a real `berthd` on a temporary
 //! socket and root per test (daemon), the rootfs (rootfs), requests and
 //! what they read back (requests), event streams (events), probes of the
-//! host (host), the command line (cli) and a real terminal for it
+//! host (host), bridge networks (net), the command line (cli) and a real terminal for it
 //! (terminal), and benchmark figures (bench). Cleanup runs even when a
 //! test fails. Each test binary uses a part of it, so unused items are
 //! expected.
@@ -13,6 +13,7 @@ mod daemon;
 mod events;
 mod host;
 mod images;
+mod net;
 mod requests;
 mod rootfs;
 mod terminal;
@@ -24,6 +25,8 @@ pub use events::*;
 pub use host::*;
 #[allow(unused_imports)] // only the image tests use registries
 pub use images::*;
+#[allow(unused_imports)] // only the network tests use bridges
+pub use net::*;
 pub use requests::*;
 pub use rootfs::*;
 #[allow(unused_imports)] // only the terminal tests use a pty

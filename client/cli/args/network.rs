@@ -41,4 +41,16 @@ pub enum NetworkCommand {
         #[arg(required = true)]
         networks: Vec<String>,
     },
+    /// Put a container on a network, at once if it runs:
+    /// berth network connect [OPTIONS] NETWORK CONTAINER
+    Connect {
+        /// Another name containers on the network reach it by.
+        #[arg(long)]
+        alias: Vec<String>,
+        network: String,
+        container: String,
+    },
+    /// Take a container off a network, at once if it runs:
+    /// berth network disconnect NETWORK CONTAINER
+    Disconnect { network: String, container: String },
 }

@@ -1,4 +1,5 @@
-//! Networks: network create, ls, inspect, rm; and port.
+//! Networks: network create, ls, inspect, rm, connect, disconnect; and
+//! port.
 
 use crate::args::NetworkCommand;
 use crate::output::{self, outln};
@@ -83,6 +84,24 @@ pub async fn network(channel: Channel, command: NetworkCommand) -> Result<u8, Fa
                 }
             })
             .await
+        }
+        NetworkCommand::Connect {
+            alias,
+            network,
+            container,
+        } => {
+            let req = pb::ConnectContainerRequest {
+                network,
+                container,
+                aliases: alias,
+            };
+            api.connect_container(req).await?;
+            Ok(0)
+        }
+        NetworkCommand::Disconnect { network, container } => {
+            let req = pb::DisconnectContainerRequest { network, container };
+            api.disconnect_container(req).await?;
+            Ok(0)
         }
     }
 }

@@ -5,9 +5,9 @@
 //! written to the container's exit file as the monitor would.
 
 use crate::monitor::protocol::{ExitRecord, Failure, Report};
-use crate::network::{self, Attachment, NetworkRecord, PortSpec, Subnet};
+use crate::network::{self, Attachment, NetworkRecord, Subnet};
 use crate::runtime::host::{
-    BoxFuture, Confirm, ExecStdio, Host, Monitor, OomNotifier, Pid1, Spawned,
+    BoxFuture, Confirm, ExecStdio, Host, Join, Monitor, OomNotifier, Pid1, Spawned,
 };
 use crate::spec::Resources;
 use crate::sys::cgroup::{self, Support, Usage};
@@ -309,30 +309,38 @@ impl Host for Fake {
         Box::pin(async {})
     }
 
+    fn pin_netns<'a>(&'a self, _: &'a Path) -> BoxFuture<'a, Result<(), network::Error>> {
+        Box::pin(async { Ok(()) })
+    }
+
     fn attach<'a>(
         &'a self,
         _dir: &'a Path,
         _id: &'a str,
-        net: &'a NetworkRecord,
-        _conflist: serde_json::Value,
-        ports: &'a [PortSpec],
-        _taken: &'a [PortSpec],
+        join: Join<'a>,
     ) -> BoxFuture<'a, Result<Attachment, network::Error>> {
         Box::pin(async move {
+            let net = join.net;
             Ok(Attachment {
                 network_id: net.id.clone(),
                 network: net.name.clone(),
+                ifname: join.ifname.to_string(),
                 ip: net.subnet.nth(2).unwrap(),
                 prefix: net.subnet.prefix(),
                 gateway: net.gateway,
                 mac: String::new(),
-                ports: ports.to_vec(),
+                ports: join.ports.to_vec(),
             })
         })
     }
 
-    fn detach<'a>(&'a self, _: &'a Path, _: &'a str) -> BoxFuture<'a, Option<String>> {
-        Box::pin(async { None })
+    fn detach<'a>(
+        &'a self,
+        _: &'a Path,
+        _: &'a str,
+        _: Option<&'a str>,
+    ) -> BoxFuture<'a, Vec<String>> {
+        Box::pin(async { Vec::new() })
     }
 
     fn cgroup_path(&self, id: &str) -> String {

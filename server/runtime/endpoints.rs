@@ -1,0 +1,399 @@
+//! A container's places on bridge networks: wired at each start (a
+//! connect event per network) and unwired after its exit (a disconnect
+//! event each), joined and left while it runs or not (`network connect`
+//! and `disconnect`), and the /etc/hosts of everyone on a network kept
+//! naming the running peers there.
+//!
+//! The first network is eth0, with the default route and the published
+//! ports; a network connected later is the lowest free ethN, with a route
+//! to its subnet only.
+
+use super::container::{Container, IfUnsaved, Status};
+use super::error::{Error, Result};
+use super::host::Join;
+use super::networks::{event, from_network};
+use super::{records, Runtime};
+use crate::network::{self, Attachment, NetworkRecord, PortSpec};
+use crate::spec::{exposed, Endpoint, Network, Spec};
+use berth::pb::Action;
+use std::sync::Arc;
+use tokio::sync::MutexGuard;
+
+impl Runtime {
+    /// Wires `c` onto its networks for the run about to start: its
+    /// published ports (and, with publish_all, every exposed port) on
+    /// host ports no running container of this daemon has. With ports, the
+    /// guard returned is held until the start is recorded: the next start
+    /// that publishes finds these ports among the running ones. On failure
+    /// nothing is left wired.
+    pub(super) async fn connect(
+        &self,
+        c: &Container,
+    ) -> Result<(Vec<Attachment>, Option<MutexGuard<'_, ()>>)> {
+        let spec = c.spec();
+        if spec.network != Network::Bridge {
+            return Ok((Vec::new(), None));
+        }
+        let nets = spec
+            .net
+            .endpoints()
+            .iter()
+            .map(|e| {
+                self.find_network(&e.id).map_err(|_| {
+                    Error::FailedPrecondition(format!(
+                        "container {} is on network {}, which was removed",
+                        c.name(),
+                        e.name
+                    ))
+                })
+            })
+            .collect::<Result<Vec<NetworkRecord>>>()?;
+        let wanted = published(&spec);
+        let (ports, taken) = match wanted.is_empty() {
+            true => (None, Vec::new()),
+            false => (Some(self.ports_lock.lock().await), self.published_now()),
+        };
+        // Whatever an earlier run left wired (a crash cut its unwiring
+        // short) goes first, with its disconnect events.
+        self.disconnect(c).await;
+        let wired = async {
+            self.host.pin_netns(&c.dir).await.map_err(from_network)?;
+            let mut attached = Vec::new();
+            for (i, net) in nets.iter().enumerate() {
+                let ports = if i == 0 { &wanted[..] } else { &[] };
+                attached.push(self.join(c, net, &format!("eth{i}"), ports, &taken).await?);
+            }
+            Ok(attached)
+        };
+        match wired.await {
+            Ok(attached) => Ok((attached, ports)),
+            Err(e) => {
+                self.disconnect(c).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Puts `c` (its namespace pinned) on `net` as `ifname`, with a
+    /// connect event; with the default route if it is eth0.
+    async fn join(
+        &self,
+        c: &Container,
+        net: &NetworkRecord,
+        ifname: &str,
+        ports: &[PortSpec],
+        taken: &[PortSpec],
+    ) -> Result<Attachment> {
+        let join = Join {
+            net,
+            conflist: net.conflist(&network::dir(&self.root).join("ipam"), ifname == "eth0"),
+            ifname,
+            ports,
+            taken,
+        };
+        let a = self
+            .host
+            .attach(&c.dir, &c.id, join)
+            .await
+            .map_err(|e| match from_network(e) {
+                Error::FailedPrecondition(m) => {
+                    Error::FailedPrecondition(format!("cannot start container {}: {m}", c.name()))
+                }
+                e => e,
+            })?;
+        if let Err(e) = self.bus.publish(event(Action::Connect, net, &c.id)) {
+            self.host.detach(&c.dir, &c.id, Some(&net.id)).await;
+            return Err(e.into());
+        }
+        Ok(a)
+    }
+
+    /// The host ports the running containers of this daemon publish.
+    fn published_now(&self) -> Vec<PortSpec> {
+        self.all()
+            .iter()
+            .flat_map(|c| {
+                let st = c.state();
+                let ports: Vec<PortSpec> = st
+                    .record
+                    .networks
+                    .iter()
+                    .flat_map(|a| a.ports.clone())
+                    .collect();
+                ports
+            })
+            .collect()
+    }
+
+    /// Takes `c` off every network after its run (or a failed start), if
+    /// it is on any still.
+    pub(super) async fn disconnect(&self, c: &Container) {
+        if c.spec().network != Network::Bridge {
+            return;
+        }
+        for id in self.host.detach(&c.dir, &c.id, None).await {
+            self.left(c, &id);
+        }
+    }
+
+    /// `c` went from network `id`: the disconnect event, and its peers'
+    /// /etc/hosts without it.
+    fn left(&self, c: &Container, id: &str) {
+        let net = self.networks_read().get(id).cloned();
+        if let Some(net) = net {
+            if let Err(e) = self.bus.publish(event(Action::Disconnect, &net, &c.id)) {
+                tracing::warn!(container = %c.id, error = %e, "cannot journal the disconnect");
+            }
+        }
+        self.refresh_hosts(id);
+    }
+
+    /// `network connect`: container `key` joins network `network` with
+    /// `aliases` there, at once if it runs and at each start from now on.
+    pub async fn network_connect(
+        &self,
+        network: &str,
+        key: &str,
+        aliases: Vec<String>,
+    ) -> Result<()> {
+        let net = self.find_network(network)?;
+        for a in &aliases {
+            crate::spec::validate_name(a).map_err(|_| {
+                Error::InvalidArgument(format!(
+                    "invalid alias {a:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-]* is allowed"
+                ))
+            })?;
+        }
+        let c = self.find(key)?;
+        let _op = c.op.lock().await;
+        let (spec, running, on) = self.endpoint_state(&c, key)?;
+        let mut endpoints = spec.net.endpoints();
+        if endpoints.iter().any(|e| e.id == net.id) {
+            return Err(Error::AlreadyExists(format!(
+                "container {} is already on network {}",
+                c.name(),
+                net.name
+            )));
+        }
+        endpoints.push(Endpoint {
+            name: net.name.clone(),
+            id: net.id.clone(),
+            aliases,
+        });
+        let wired = match running {
+            true => Some(self.join(&c, &net, &free_interface(&on), &[], &[]).await?),
+            false => None,
+        };
+        let saved = self.save_endpoints(&c, endpoints, |r| {
+            // It may have exited meanwhile: its unwiring, waiting for the
+            // op lock, takes this network down too.
+            if let Some(a) = wired.clone().filter(|_| r.status.is_running()) {
+                r.networks.push(a);
+            }
+        });
+        if let Err(e) = saved {
+            if wired.is_some() {
+                self.host.detach(&c.dir, &c.id, Some(&net.id)).await;
+                self.left(&c, &net.id);
+            }
+            return Err(e);
+        }
+        if wired.is_some() {
+            self.refresh_hosts(&net.id);
+        }
+        tracing::info!(container = %c.id, network = %net.name, running, "connected");
+        Ok(())
+    }
+
+    /// `network disconnect`: container `key` leaves network `network`, at
+    /// once if it runs, and joins it no more.
+    pub async fn network_disconnect(&self, network: &str, key: &str) -> Result<()> {
+        let net = self.find_network(network)?;
+        let c = self.find(key)?;
+        let _op = c.op.lock().await;
+        let (spec, running, _) = self.endpoint_state(&c, key)?;
+        let mut endpoints = spec.net.endpoints();
+        if !endpoints.iter().any(|e| e.id == net.id) {
+            return Err(Error::FailedPrecondition(format!(
+                "container {} is not on network {}",
+                c.name(),
+                net.name
+            )));
+        }
+        endpoints.retain(|e| e.id != net.id);
+        // Recorded first: if that fails nothing changed.
+        self.save_endpoints(&c, endpoints, |r| {
+            r.networks.retain(|a| a.network_id != net.id)
+        })?;
+        if running
+            && !self
+                .host
+                .detach(&c.dir, &c.id, Some(&net.id))
+                .await
+                .is_empty()
+        {
+            self.left(&c, &net.id);
+        }
+        tracing::info!(container = %c.id, network = %net.name, running, "disconnected");
+        Ok(())
+    }
+
+    /// A container's spec, whether it runs and where it is now, for
+    /// connect and disconnect (under its op lock); only containers with
+    /// a namespace for bridge networks can join them.
+    fn endpoint_state(&self, c: &Container, key: &str) -> Result<(Spec, bool, Vec<Attachment>)> {
+        let st = c.state();
+        if st.removed {
+            return Err(Error::NotFound(key.into()));
+        }
+        let r = &st.record;
+        if r.spec.network != Network::Bridge {
+            return Err(Error::FailedPrecondition(format!(
+                "container {} is on network {}: it cannot be connected to or disconnected from other networks",
+                c.name(),
+                r.spec.network.as_str()
+            )));
+        }
+        Ok((r.spec.clone(), r.status.is_running(), r.networks.clone()))
+    }
+
+    /// Records `endpoints` as the networks of `c`, with `also` done to
+    /// the record in the same write.
+    fn save_endpoints(
+        &self,
+        c: &Container,
+        endpoints: Vec<Endpoint>,
+        also: impl FnOnce(&mut super::Record),
+    ) -> Result<()> {
+        let mut st = c.state();
+        c.transition(&mut st, &self.bus, IfUnsaved::Discard, |r| {
+            r.spec.net.set_endpoints(endpoints);
+            also(r);
+            Vec::new()
+        })?;
+        // The copy is for rebuilding without the database.
+        if let Err(e) = records::write_copy(&c.dir, &st.record) {
+            tracing::warn!(container = %c.id, error = %e, "cannot write the record copy");
+        }
+        Ok(())
+    }
+
+    /// The lines /etc/hosts of `c` gets: its own address on each network
+    /// `own`, then each running peer's on the first network they share,
+    /// with its aliases there.
+    pub(super) fn hosts_lines(&self, c: &Container, own: &[Attachment]) -> Vec<String> {
+        let spec = c.spec();
+        let mut lines: Vec<String> = own
+            .iter()
+            .map(|a| format!("{}\t{}", a.ip, spec.hostname))
+            .collect();
+        let mut peers: Vec<(String, String)> = self
+            .all()
+            .iter()
+            .filter(|p| p.id != c.id)
+            .filter_map(|p| {
+                let st = p.state();
+                if st.record.status != Status::Running {
+                    return None;
+                }
+                let (a, ep) = own.iter().find_map(|mine| {
+                    let a = st
+                        .record
+                        .networks
+                        .iter()
+                        .find(|a| a.network_id == mine.network_id)?;
+                    let endpoints = st.record.spec.net.endpoints();
+                    let ep = endpoints.into_iter().find(|e| e.id == a.network_id);
+                    Some((a.clone(), ep.unwrap_or_default()))
+                })?;
+                let name = st.record.spec.name.clone();
+                let names: Vec<&str> = std::iter::once(name.as_str())
+                    .chain(ep.aliases.iter().map(String::as_str))
+                    .collect();
+                Some((name.clone(), format!("{}\t{}", a.ip, names.join(" "))))
+            })
+            .collect();
+        peers.sort();
+        lines.extend(peers.into_iter().map(|(_, l)| l));
+        lines
+    }
+
+    /// Writes /etc/hosts again, in place, for each running container on
+    /// network `id`: a peer came or went.
+    pub(super) fn refresh_hosts(&self, id: &str) {
+        let on: Vec<Arc<Container>> = self
+            .all()
+            .iter()
+            .filter(|c| {
+                let st = c.state();
+                st.record.status.is_running()
+                    && st.record.networks.iter().any(|a| a.network_id == id)
+            })
+            .cloned()
+            .collect();
+        for c in on {
+            let own = c.state().record.networks.clone();
+            if let Err(e) =
+                super::start::write_hosts(&c.dir, &c.spec(), &self.hosts_lines(&c, &own))
+            {
+                tracing::warn!(container = %c.id, error = %e, "cannot update /etc/hosts");
+            }
+        }
+    }
+}
+
+/// The lowest ethN none of `on` has.
+fn free_interface(on: &[Attachment]) -> String {
+    (0..)
+        .map(|i| format!("eth{i}"))
+        .find(|name| !on.iter().any(|a| &a.ifname == name))
+        .unwrap_or_default()
+}
+
+/// The ports a run of `spec` publishes: those asked for, and with
+/// publish_all each exposed port not among them, on a free host port.
+fn published(spec: &Spec) -> Vec<PortSpec> {
+    let mut wanted = spec.net.ports.clone();
+    if !spec.net.publish_all {
+        return wanted;
+    }
+    for (port, protocol) in spec.exposed_ports.iter().filter_map(|e| exposed(e).ok()) {
+        let asked = |p: &PortSpec| p.container_port == port && p.protocol == protocol;
+        if !wanted.iter().any(asked) {
+            wanted.push(PortSpec {
+                host_ip: None,
+                host_port: 0,
+                container_port: port,
+                protocol,
+            });
+        }
+    }
+    wanted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connected_network_takes_the_lowest_free_interface() {
+        let on = |names: &[&str]| -> Vec<Attachment> {
+            names
+                .iter()
+                .map(|n| Attachment {
+                    network_id: String::new(),
+                    network: String::new(),
+                    ifname: n.to_string(),
+                    ip: std::net::Ipv4Addr::UNSPECIFIED,
+                    prefix: 0,
+                    gateway: std::net::Ipv4Addr::UNSPECIFIED,
+                    mac: String::new(),
+                    ports: Vec::new(),
+                })
+                .collect()
+        };
+        assert_eq!(free_interface(&on(&[])), "eth0");
+        assert_eq!(free_interface(&on(&["eth0", "eth1"])), "eth2");
+        assert_eq!(free_interface(&on(&["eth1"])), "eth0");
+    }
+}
