@@ -160,6 +160,9 @@ fn network_settings(name: &str, cfg: &pb::ContainerConfig, st: &pb::ContainerSta
                 "IPPrefixLen": on.prefix_length,
                 "Gateway": on.gateway,
                 "MacAddress": on.mac_address,
+                "GlobalIPv6Address": on.global_ipv6_address,
+                "GlobalIPv6PrefixLen": on.global_ipv6_prefix_length,
+                "IPv6Gateway": on.ipv6_gateway,
             });
             (e.network.clone(), v)
         })
@@ -170,6 +173,9 @@ fn network_settings(name: &str, cfg: &pb::ContainerConfig, st: &pb::ContainerSta
         "IPPrefixLen": n.prefix_length,
         "Gateway": n.gateway,
         "MacAddress": n.mac_address,
+        "GlobalIPv6Address": n.global_ipv6_address,
+        "GlobalIPv6PrefixLen": n.global_ipv6_prefix_length,
+        "IPv6Gateway": n.ipv6_gateway,
         "Networks": networks,
     })
 }

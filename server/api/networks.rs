@@ -1,6 +1,6 @@
 //! The Networks service.
 
-use crate::runtime::{network_pb, NetworkView, Runtime};
+use crate::runtime::{network_pb, NetworkView, NewNetwork, Runtime};
 use berth::pb::{self, networks_server::Networks};
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
@@ -32,6 +32,10 @@ fn view(v: NetworkView) -> pb::Network {
             name,
             ip_address: format!("{}/{}", a.ip, a.prefix),
             mac_address: a.mac,
+            ipv6_address: a
+                .ipv6
+                .map(|v6| format!("{}/{}", v6.ip, v6.prefix))
+                .unwrap_or_default(),
         })
         .collect();
     net
@@ -48,12 +52,15 @@ impl Networks for NetworksService {
         let created = self
             .ops
             .spawn_blocking(move || {
-                rt.network_create(
-                    &r.name,
-                    &r.subnet,
-                    &r.gateway,
-                    r.labels.into_iter().collect(),
-                )
+                rt.network_create(NewNetwork {
+                    name: r.name,
+                    subnet: r.subnet,
+                    gateway: r.gateway,
+                    ipv6: r.ipv6,
+                    ipv6_subnet: r.ipv6_subnet,
+                    ipv6_gateway: r.ipv6_gateway,
+                    labels: r.labels.into_iter().collect(),
+                })
             })
             .await
             .map_err(|e| Status::internal(format!("operation failed: {e}")))??;

@@ -9,7 +9,7 @@
 //! through BERTH-ISOLATION, which returns only for a bridge to itself and
 //! drops the rest, so networks cannot reach each other; replies and
 //! published ports (DNAT) are let in, containers let out, whatever the
-//! FORWARD policy.
+//! FORWARD policy. A network with IPv6 has the same rules in ip6tables.
 
 use super::{Error, NetworkRecord};
 
@@ -36,15 +36,30 @@ async fn run(program: &str, args: &[&str]) -> Result<(), String> {
     }
 }
 
-async fn iptables(args: &[&str]) -> Result<(), String> {
-    let mut all = vec!["-w", "5"];
-    all.extend_from_slice(args);
-    run("iptables", &all).await
+/// iptables, or ip6tables for IPv6.
+#[derive(Clone, Copy)]
+struct Tables(&'static str);
+
+const V4: Tables = Tables("iptables");
+const V6: Tables = Tables("ip6tables");
+
+impl Tables {
+    async fn run(self, args: &[&str]) -> Result<(), String> {
+        let mut all = vec!["-w", "5"];
+        all.extend_from_slice(args);
+        run(self.0, &all).await
+    }
 }
 
 /// Adds `rule` to `chain` (of table `table`) unless it is there: at the
 /// top if `first`.
-async fn ensure_in(table: &str, chain: &str, rule: &[&str], first: bool) -> Result<(), Error> {
+async fn ensure_in(
+    t: Tables,
+    table: &str,
+    chain: &str,
+    rule: &[&str],
+    first: bool,
+) -> Result<(), Error> {
     let with = |op: &'static str| -> Vec<&str> {
         let mut v = vec!["-t", table, op, chain];
         if op == "-I" {
@@ -53,16 +68,12 @@ async fn ensure_in(table: &str, chain: &str, rule: &[&str], first: bool) -> Resu
         v.extend_from_slice(rule);
         v
     };
-    if iptables(&with("-C")).await.is_ok() {
+    if t.run(&with("-C")).await.is_ok() {
         return Ok(());
     }
-    iptables(&with(if first { "-I" } else { "-A" }))
+    t.run(&with(if first { "-I" } else { "-A" }))
         .await
-        .map_err(|e| Error::Plugin(format!("iptables: add to {chain}: {e}")))
-}
-
-async fn ensure_rule(chain: &str, rule: &[&str], first: bool) -> Result<(), Error> {
-    ensure_in("filter", chain, rule, first).await
+        .map_err(|e| Error::Plugin(format!("{}: add to {chain}: {e}", t.0)))
 }
 
 /// Docker's masquerading of a network's outgoing traffic.
@@ -71,20 +82,29 @@ fn masquerade<'a>(subnet: &'a str, bridge: &'a str) -> [&'a str; 7] {
 }
 
 /// The shared chains, and this bridge's own return and masquerade rules.
-async fn ensure_rules(bridge: &str, subnet: &str) -> Result<(), Error> {
+async fn ensure_rules(t: Tables, bridge: &str, subnet: &str) -> Result<(), Error> {
     for chain in [FORWARD, ISOLATION] {
         // Exists already, or made now; a real failure shows at the rules.
-        let _ = iptables(&["-N", chain]).await;
+        let _ = t.run(&["-N", chain]).await;
     }
     let any = "berth+";
-    ensure_rule(ISOLATION, &["-j", "DROP"], false).await?;
-    ensure_rule(
+    ensure_in(t, "filter", ISOLATION, &["-j", "DROP"], false).await?;
+    ensure_in(
+        t,
+        "filter",
         ISOLATION,
         &["-i", bridge, "-o", bridge, "-j", "RETURN"],
         true,
     )
     .await?;
-    ensure_rule(FORWARD, &["-i", any, "-o", any, "-j", ISOLATION], true).await?;
+    ensure_in(
+        t,
+        "filter",
+        FORWARD,
+        &["-i", any, "-o", any, "-j", ISOLATION],
+        true,
+    )
+    .await?;
     let back = [
         "-o",
         any,
@@ -95,16 +115,16 @@ async fn ensure_rules(bridge: &str, subnet: &str) -> Result<(), Error> {
         "-j",
         "ACCEPT",
     ];
-    ensure_rule(FORWARD, &back, false).await?;
-    ensure_rule(FORWARD, &["-i", any, "-j", "ACCEPT"], false).await?;
-    ensure_rule("FORWARD", &["-j", FORWARD], true).await?;
+    ensure_in(t, "filter", FORWARD, &back, false).await?;
+    ensure_in(t, "filter", FORWARD, &["-i", any, "-j", "ACCEPT"], false).await?;
+    ensure_in(t, "filter", "FORWARD", &["-j", FORWARD], true).await?;
     // The portmap plugin's shared chains, made before any plugin runs:
     // two plugins making one at once (two daemons' starts) fail on
     // iptables-nft, whose "exists" they do not recognise.
     for chain in PORTMAP_CHAINS {
-        let _ = iptables(&["-t", "nat", "-N", chain]).await;
+        let _ = t.run(&["-t", "nat", "-N", chain]).await;
     }
-    ensure_in("nat", "POSTROUTING", &masquerade(subnet, bridge), false).await
+    ensure_in(t, "nat", "POSTROUTING", &masquerade(subnet, bridge), false).await
 }
 
 /// The bridge up with its gateway address, and its rules.
@@ -122,20 +142,37 @@ pub async fn ensure(net: &NetworkRecord) -> Result<(), Error> {
             return Err(fail("add its address", e));
         }
     }
+    if let Some(v6) = &net.ipv6 {
+        // No duplicate address detection: the gateway is usable at once.
+        let gateway = format!("{}/{}", v6.gateway, v6.subnet.prefix());
+        if let Err(e) = run("ip", &["-6", "addr", "add", &gateway, "dev", br, "nodad"]).await {
+            if !e.contains("File exists") && !e.contains("already assigned") {
+                return Err(fail("add its IPv6 address", e));
+            }
+        }
+    }
     run("ip", &["link", "set", br, "up"])
         .await
         .map_err(|e| fail("set it up", e))?;
-    ensure_rules(br, &net.subnet.to_string()).await
+    ensure_rules(V4, br, &net.subnet.to_string()).await?;
+    match &net.ipv6 {
+        Some(v6) => ensure_rules(V6, br, &v6.subnet.to_string()).await,
+        None => Ok(()),
+    }
 }
 
 /// The bridge and its return rule gone.
 pub async fn remove(net: &NetworkRecord) {
     let br = net.bridge.as_str();
-    let _ = iptables(&["-D", ISOLATION, "-i", br, "-o", br, "-j", "RETURN"]).await;
-    let subnet = net.subnet.to_string();
-    let mut masq = vec!["-t", "nat", "-D", "POSTROUTING"];
-    masq.extend(masquerade(&subnet, br));
-    let _ = iptables(&masq).await;
+    let v6 = net.ipv6.map(|v6| (V6, v6.subnet.to_string()));
+    for (t, subnet) in std::iter::once((V4, net.subnet.to_string())).chain(v6) {
+        let _ = t
+            .run(&["-D", ISOLATION, "-i", br, "-o", br, "-j", "RETURN"])
+            .await;
+        let mut masq = vec!["-t", "nat", "-D", "POSTROUTING"];
+        masq.extend(masquerade(&subnet, br));
+        let _ = t.run(&masq).await;
+    }
     if let Err(e) = run("ip", &["link", "del", br]).await {
         if !e.contains("Cannot find device") {
             tracing::warn!(bridge = br, error = %e, "cannot remove a network's bridge");

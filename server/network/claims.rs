@@ -1,13 +1,41 @@
 //! Which subnets berth's networks hold on this host, whichever daemon
-//! made them: a file per subnet under /run/berth/subnets naming the
-//! network's config file, written under a host-wide lock. A claim whose
-//! config file is gone (its daemon's root removed) is free again; /run
-//! empties at boot, as the bridges go.
+//! made them: a file per subnet (IPv4 or IPv6) under /run/berth/subnets
+//! naming the network's config file, written under a host-wide lock. A
+//! claim whose config file is gone (its daemon's root removed) is free
+//! again; /run empties at boot, as the bridges go.
 
 use super::subnet::{self, Subnet};
+use super::subnet6::{self, Subnet6};
 use super::{io, Error};
 use nix::fcntl::{Flock, FlockArg};
+use std::fmt::Display;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// A subnet of either family, as claims hold it.
+pub trait Range: Copy + Display + FromStr {
+    fn overlaps(&self, other: &Self) -> bool;
+    /// The host's routes of this family.
+    fn host_routes() -> Vec<Self>;
+}
+
+impl Range for Subnet {
+    fn overlaps(&self, other: &Self) -> bool {
+        Subnet::overlaps(self, other)
+    }
+    fn host_routes() -> Vec<Self> {
+        subnet::host_routes()
+    }
+}
+
+impl Range for Subnet6 {
+    fn overlaps(&self, other: &Self) -> bool {
+        Subnet6::overlaps(self, other)
+    }
+    fn host_routes() -> Vec<Self> {
+        subnet6::host_routes()
+    }
+}
 
 const DIR: &str = "/run/berth/subnets";
 
@@ -25,19 +53,19 @@ fn lock() -> Result<Flock<std::fs::File>, Error> {
     })
 }
 
-fn file_of(subnet: Subnet) -> PathBuf {
+fn file_of(subnet: impl Display) -> PathBuf {
     Path::new(DIR).join(subnet.to_string().replace('/', "-"))
 }
 
-/// The live claims other than `config`'s.
-fn others(config: &Path) -> Vec<Subnet> {
+/// The live claims of one family other than `config`'s.
+fn others<S: Range>(config: &Path) -> Vec<S> {
     let Ok(dir) = std::fs::read_dir(DIR) else {
         return Vec::new();
     };
     dir.flatten()
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().replacen('-', "/", 1);
-            let subnet: Subnet = name.parse().ok()?;
+            let subnet: S = name.parse().ok()?;
             let owner = PathBuf::from(std::fs::read_to_string(e.path()).ok()?);
             (owner != config && owner.exists()).then_some(subnet)
         })
@@ -45,50 +73,74 @@ fn others(config: &Path) -> Vec<Subnet> {
 }
 
 /// Claims `wanted`, or the first free subnet of the pool, for the network
-/// whose config file is `config`; `write` makes that file while the lock
-/// is held. A subnet is taken if another claim or a host route overlaps it.
+/// whose config file is `config`, and with `v6` (Some) an IPv6 subnet:
+/// the one given or a random unique local /64. `write` makes that file
+/// while the lock is held. A subnet is taken if another claim or a host
+/// route overlaps it.
 pub fn claim(
     config: &Path,
     wanted: Option<Subnet>,
-    write: impl FnOnce(Subnet) -> Result<(), Error>,
-) -> Result<Subnet, Error> {
+    v6: Option<Option<Subnet6>>,
+    write: impl FnOnce(Subnet, Option<Subnet6>) -> Result<(), Error>,
+) -> Result<(), Error> {
     let _lock = lock()?;
-    let taken: Vec<Subnet> = others(config)
-        .into_iter()
-        .chain(subnet::host_routes())
-        .collect();
-    let subnet = match wanted {
-        Some(w) => match taken.iter().find(|t| t.overlaps(&w)) {
-            Some(t) => {
-                return Err(Error::Conflict(format!(
-                    "subnet {w} overlaps {t}, in use on this host"
-                )))
-            }
-            None => w,
-        },
-        None => subnet::pool()
-            .find(|p| !taken.iter().any(|t| t.overlaps(p)))
-            .ok_or_else(|| {
-                Error::Conflict(
-                    "no free subnet is left in 172.17-31.0.0/16 and 192.168.0.0/16: give one"
-                        .into(),
-                )
-            })?,
+    let exhausted = "no free subnet is left in 172.17-31.0.0/16 and 192.168.0.0/16: give one";
+    let subnet = pick(config, wanted, subnet::pool(), exhausted)?;
+    let subnet6 = match v6 {
+        None => None,
+        Some(wanted) => {
+            let random = (0..16).map(|_| Subnet6::random_ula());
+            Some(pick(
+                config,
+                wanted,
+                random,
+                "no free IPv6 subnet was found: give one",
+            )?)
+        }
     };
-    std::fs::write(file_of(subnet), config.as_os_str().as_encoded_bytes())
-        .map_err(io("write the subnet claim"))?;
-    if let Err(e) = write(subnet) {
-        let _ = std::fs::remove_file(file_of(subnet));
+    let files: Vec<PathBuf> = std::iter::once(file_of(subnet))
+        .chain(subnet6.map(file_of))
+        .collect();
+    let written = files.iter().try_for_each(|f| {
+        std::fs::write(f, config.as_os_str().as_encoded_bytes())
+            .map_err(io("write the subnet claim"))
+    });
+    if let Err(e) = written.and_then(|()| write(subnet, subnet6)) {
+        for f in files {
+            let _ = std::fs::remove_file(f);
+        }
         return Err(e);
     }
-    Ok(subnet)
+    Ok(())
+}
+
+/// `wanted` if nothing on the host overlaps it, or the first of `pool`
+/// nothing overlaps.
+fn pick<S: Range>(
+    config: &Path,
+    wanted: Option<S>,
+    mut pool: impl Iterator<Item = S>,
+    exhausted: &str,
+) -> Result<S, Error> {
+    let taken: Vec<S> = others(config).into_iter().chain(S::host_routes()).collect();
+    match wanted {
+        Some(w) => match taken.iter().find(|t| t.overlaps(&w)) {
+            Some(t) => Err(Error::Conflict(format!(
+                "subnet {w} overlaps {t}, in use on this host"
+            ))),
+            None => Ok(w),
+        },
+        None => pool
+            .find(|p| !taken.iter().any(|t| t.overlaps(p)))
+            .ok_or_else(|| Error::Conflict(exhausted.into())),
+    }
 }
 
 /// Claims a network's subnet again (after a reboot emptied /run): kept if
 /// no one else holds it, else a warning.
-pub fn reclaim(config: &Path, subnet: Subnet) {
+pub fn reclaim<S: Range>(config: &Path, subnet: S) {
     let Ok(_lock) = lock() else { return };
-    if let Some(t) = others(config).iter().find(|t| t.overlaps(&subnet)) {
+    if let Some(t) = others::<S>(config).iter().find(|t| t.overlaps(&subnet)) {
         tracing::warn!(%subnet, other = %t, "a network's subnet is claimed by another network");
         return;
     }
@@ -96,7 +148,7 @@ pub fn reclaim(config: &Path, subnet: Subnet) {
 }
 
 /// Gives up `config`'s claim on `subnet`.
-pub fn release(config: &Path, subnet: Subnet) {
+pub fn release(config: &Path, subnet: impl Display) {
     let Ok(_lock) = lock() else { return };
     let file = file_of(subnet);
     if std::fs::read(&file).is_ok_and(|owner| owner == config.as_os_str().as_encoded_bytes()) {

@@ -1,10 +1,11 @@
-//! Bridge networks through CNI. A network is a record (its subnet,
-//! gateway and bridge) and a CNI config list under the root
-//! (ROOT/networks/ID.conflist: bridge with host-local addresses, then
-//! portmap), which any CNI runtime can use as well. Outgoing traffic is
-//! masqueraded by one rule per network (bridge.rs), not one per container. A container on one
-//! gets a network namespace of its own pinned in its directory (netns.rs),
-//! wired by the plugins before PID 1 joins it and unwired after it exits
+//! Bridge networks through CNI. A network is a record (its subnet and
+//! gateway, IPv6 ones too if it has IPv6, and its bridge) and a CNI config
+//! list under the root (ROOT/networks/ID.conflist: bridge with host-local
+//! addresses, then portmap), which any CNI runtime can use as well.
+//! Outgoing traffic is masqueraded by one rule per network and family
+//! (bridge.rs), not one per container. A container on networks gets a
+//! network namespace of its own pinned in its directory (netns.rs), wired
+//! by the plugins before PID 1 joins it and unwired after it exits
 //! (wiring.rs); what is wired is written down first, so a wiring cut
 //! short by a crash is taken down at the next start of the daemon.
 
@@ -15,17 +16,19 @@ mod nat;
 pub mod netns;
 pub mod ports;
 mod subnet;
+mod subnet6;
 mod wiring;
 
 pub use cni::DEFAULT_PATH as CNI_PATH;
 pub use ports::PortSpec;
 pub use subnet::Subnet;
+pub use subnet6::{host_has_ipv6, Subnet6};
 pub use wiring::{Attachment, Wiring};
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 pub use crate::spec::DEFAULT_NETWORK as DEFAULT;
@@ -65,9 +68,19 @@ pub struct NetworkRecord {
     pub gateway: Ipv4Addr,
     /// The bridge device: "berth" and the id's first 10 characters.
     pub bridge: String,
+    /// Its IPv6 subnet and gateway, if it has IPv6.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<Ipv6Net>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     pub created_at: i64,
+}
+
+/// A network's IPv6 side.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Ipv6Net {
+    pub subnet: Subnet6,
+    pub gateway: Ipv6Addr,
 }
 
 impl NetworkRecord {
@@ -81,10 +94,18 @@ impl NetworkRecord {
     /// default route goes through this network's gateway; a container
     /// has one, through its first network.
     pub fn conflist(&self, ipam_dir: &Path, default_route: bool) -> serde_json::Value {
-        let routes = match default_route {
-            true => json!([{"dst": "0.0.0.0/0"}]),
-            false => json!([]),
-        };
+        let mut ranges =
+            vec![json!([{"subnet": self.subnet.to_string(), "gateway": self.gateway.to_string()}])];
+        let mut routes = vec![json!({"dst": "0.0.0.0/0"})];
+        if let Some(v6) = &self.ipv6 {
+            ranges.push(
+                json!([{"subnet": v6.subnet.to_string(), "gateway": v6.gateway.to_string()}]),
+            );
+            routes.push(json!({"dst": "::/0"}));
+        }
+        if !default_route {
+            routes.clear();
+        }
         json!({
             "cniVersion": "1.0.0",
             "name": self.name,
@@ -97,7 +118,7 @@ impl NetworkRecord {
                     "hairpinMode": true,
                     "ipam": {
                         "type": "host-local",
-                        "ranges": [[{"subnet": self.subnet.to_string(), "gateway": self.gateway.to_string()}]],
+                        "ranges": ranges,
                         "routes": routes,
                         "dataDir": ipam_dir,
                     }
@@ -154,26 +175,81 @@ pub fn addresses(subnet: &str, gateway: &str) -> Result<(Option<Subnet>, Option<
     }
 }
 
-/// Claims a subnet on the host for network `id` (the one given, or a free
-/// one) and writes its config list under `root`, under the host-wide lock.
-pub fn claim(
-    root: &Path,
-    id: &str,
-    name: &str,
-    subnet: Option<Subnet>,
-    gateway: Option<Ipv4Addr>,
-) -> Result<NetworkRecord, Error> {
+/// The IPv6 subnet and gateway a create gives (None: picked).
+pub type Asked6 = (Option<Subnet6>, Option<Ipv6Addr>);
+
+/// What a create asks of a network's IPv6 side, checked: None for no
+/// IPv6, else the subnet and gateway given (or None for picked ones).
+pub fn addresses6(ipv6: bool, subnet: &str, gateway: &str) -> Result<Option<Asked6>, Error> {
+    if !ipv6 && subnet.is_empty() && gateway.is_empty() {
+        return Ok(None);
+    }
+    if !host_has_ipv6() {
+        return Err(Error::Conflict("IPv6 is disabled on this host".into()));
+    }
+    parse6(subnet, gateway).map(Some)
+}
+
+fn parse6(subnet: &str, gateway: &str) -> Result<Asked6, Error> {
+    let subnet: Option<Subnet6> = match subnet {
+        "" => None,
+        s => Some(s.parse().map_err(Error::Invalid)?),
+    };
+    if let Some(s) = subnet.filter(|s| !s.usable()) {
+        return Err(Error::Invalid(format!(
+            "IPv6 subnet {s} is too small: use a prefix of /124 or shorter"
+        )));
+    }
+    let gateway: Option<Ipv6Addr> = match gateway {
+        "" => None,
+        g => Some(g.parse().map_err(|_| {
+            Error::Invalid(format!("invalid IPv6 gateway {g:?}: use an IPv6 address"))
+        })?),
+    };
+    match (subnet, gateway) {
+        (None, Some(_)) => Err(Error::Invalid(
+            "an IPv6 gateway needs an IPv6 subnet".into(),
+        )),
+        (Some(s), Some(g)) if !s.contains(g) || Some(g) == s.nth(0) => Err(Error::Invalid(
+            format!("IPv6 gateway {g} is not a host address of subnet {s}"),
+        )),
+        _ => Ok((subnet, gateway)),
+    }
+}
+
+/// What a create asks of a network's addresses.
+pub struct Asked {
+    pub subnet: Option<Subnet>,
+    pub gateway: Option<Ipv4Addr>,
+    /// Some with IPv6.
+    pub ipv6: Option<Asked6>,
+}
+
+/// Claims subnets on the host for network `id` (those given, or free
+/// ones) and writes its config list under `root`, under the host-wide
+/// lock.
+pub fn claim(root: &Path, id: &str, name: &str, asked: Asked) -> Result<NetworkRecord, Error> {
     let path = conflist_path(root, id);
     let mut record = None;
-    claims::claim(&path, subnet, |subnet| {
+    let v6 = asked.ipv6.map(|(subnet, _)| subnet);
+    claims::claim(&path, asked.subnet, v6, |subnet, subnet6| {
         let net = NetworkRecord {
             id: id.to_string(),
             name: name.to_string(),
             subnet,
-            gateway: gateway
+            gateway: asked
+                .gateway
                 .or_else(|| subnet.nth(1))
                 .unwrap_or(Ipv4Addr::UNSPECIFIED),
             bridge: NetworkRecord::bridge_name(id),
+            ipv6: subnet6.map(|subnet| Ipv6Net {
+                subnet,
+                gateway: asked
+                    .ipv6
+                    .and_then(|(_, g)| g)
+                    .or_else(|| subnet.nth(1))
+                    .unwrap_or(Ipv6Addr::UNSPECIFIED),
+            }),
             labels: BTreeMap::new(),
             created_at: 0,
         };
@@ -206,12 +282,18 @@ pub fn restore(root: &Path, net: &NetworkRecord) {
         }
     }
     claims::reclaim(&path, net.subnet);
+    if let Some(v6) = &net.ipv6 {
+        claims::reclaim(&path, v6.subnet);
+    }
 }
 
 /// Gives up the claim and config list of a network never recorded.
 pub fn release(root: &Path, net: &NetworkRecord) {
     let path = conflist_path(root, &net.id);
     claims::release(&path, net.subnet);
+    if let Some(v6) = &net.ipv6 {
+        claims::release(&path, v6.subnet);
+    }
     let _ = std::fs::remove_file(path);
 }
 
@@ -245,6 +327,20 @@ mod tests {
             ("172.29.0.0/16", "x"),
         ] {
             assert!(addresses(s, g).is_err(), "{s} {g}");
+        }
+        assert_eq!(addresses6(false, "", "").unwrap(), None);
+        let (s, g) = parse6("fd00:1::/64", "fd00:1::fe").unwrap();
+        assert_eq!(s.unwrap().to_string(), "fd00:1::/64");
+        assert_eq!(g, "fd00:1::fe".parse().ok());
+        for (s, g) in [
+            ("fd00:1::/64", "fd00:2::1"),
+            ("fd00:1::/64", "fd00:1::"),
+            ("", "fd00:1::1"),
+            ("fd00:1::/126", ""),
+            ("fd00:1::/64", "10.0.0.1"),
+            ("10.0.0.0/8", ""),
+        ] {
+            assert!(parse6(s, g).is_err(), "{s} {g}");
         }
     }
 }

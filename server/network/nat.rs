@@ -38,8 +38,8 @@ fn own_chain(chain: &str) -> bool {
     chain.starts_with("CNI-") && !chain.starts_with("CNI-HOSTPORT-")
 }
 
-async fn iptables(args: &[String]) -> bool {
-    tokio::process::Command::new("iptables")
+async fn xtables(program: &str, args: &[String]) -> bool {
+    tokio::process::Command::new(program)
         .args(["-w", "5", "-t", "nat"])
         .args(args)
         .stdin(std::process::Stdio::null())
@@ -50,9 +50,16 @@ async fn iptables(args: &[String]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Deletes the NAT rules naming container `id`, then its chains.
+/// Deletes the NAT rules naming container `id`, then its chains, in
+/// iptables and ip6tables.
 pub async fn sweep(id: &str) {
-    let Ok(out) = tokio::process::Command::new("iptables-save")
+    for program in ["iptables", "ip6tables"] {
+        sweep_in(program, id).await;
+    }
+}
+
+async fn sweep_in(program: &str, id: &str) {
+    let Ok(out) = tokio::process::Command::new(format!("{program}-save"))
         .args(["-t", "nat"])
         .output()
         .await
@@ -73,10 +80,11 @@ pub async fn sweep(id: &str) {
                 chains.push(pair[1].clone());
             }
         }
-        if iptables(&args).await {
+        if xtables(program, &args).await {
             tracing::info!(
                 container = id,
                 rule = line,
+                program,
                 "removed a NAT rule the CNI plugins left"
             );
         }
@@ -84,8 +92,8 @@ pub async fn sweep(id: &str) {
     chains.sort();
     chains.dedup();
     for chain in chains {
-        iptables(&["-F".into(), chain.clone()]).await;
-        iptables(&["-X".into(), chain]).await;
+        xtables(program, &["-F".into(), chain.clone()]).await;
+        xtables(program, &["-X".into(), chain]).await;
     }
 }
 

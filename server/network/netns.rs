@@ -33,6 +33,12 @@ fn make(path: &Path) -> std::io::Result<()> {
         .open(path)?;
     unshare(CloneFlags::CLONE_NEWNET)?;
     linux::loopback_up()?;
+    // No duplicate address detection on the interfaces to come (the
+    // addresses are leased, not guessed): an IPv6 address is usable at
+    // once instead of after a second. No IPv6 on the host: nothing to do.
+    for scope in ["all", "default"] {
+        let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{scope}/accept_dad"), "0");
+    }
     mount(
         Some("/proc/thread-self/ns/net"),
         path,

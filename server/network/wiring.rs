@@ -10,7 +10,7 @@ use super::{bridge, io, Error, NetworkRecord, PortSpec};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::HashSet;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 const FILE: &str = "network.json";
@@ -29,6 +29,17 @@ pub struct Attachment {
     pub mac: String,
     /// With the host ports taken.
     pub ports: Vec<PortSpec>,
+    /// On a network with IPv6.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<Address6>,
+}
+
+/// A container's IPv6 address on a network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Address6 {
+    pub ip: Ipv6Addr,
+    pub prefix: u8,
+    pub gateway: Ipv6Addr,
 }
 
 fn first_interface() -> String {
@@ -216,35 +227,56 @@ impl Wiring {
     }
 }
 
-/// The address, gateway and MAC the bridge plugin gave.
+/// The addresses, gateways and MAC the bridge plugin gave.
 fn attachment(net: &NetworkRecord, wired: &Wired) -> Result<Attachment, Error> {
     let result = wired.result.as_ref().unwrap_or(&Value::Null);
     let bad = || Error::Plugin(format!("the CNI result holds no IPv4 address: {result}"));
-    let ip = result["ips"]
+    // (address, prefix, gateway, interface index) of each family.
+    let ips: Vec<(std::net::IpAddr, u8, Option<std::net::IpAddr>, Option<u64>)> = result["ips"]
         .as_array()
         .into_iter()
         .flatten()
-        .find(|ip| ip["address"].as_str().is_some_and(|a| !a.contains(':')))
+        .filter_map(|ip| {
+            let (addr, prefix) = ip["address"].as_str()?.split_once('/')?;
+            Some((
+                addr.parse().ok()?,
+                prefix.parse().ok()?,
+                ip["gateway"].as_str().and_then(|g| g.parse().ok()),
+                ip["interface"].as_u64(),
+            ))
+        })
+        .collect();
+    let (ip, prefix, gateway, interface) = ips
+        .iter()
+        .find_map(|(ip, p, g, i)| match (ip, g) {
+            (std::net::IpAddr::V4(ip), Some(std::net::IpAddr::V4(g))) => Some((*ip, *p, *g, *i)),
+            (std::net::IpAddr::V4(ip), _) => Some((*ip, *p, net.gateway, *i)),
+            _ => None,
+        })
         .ok_or_else(bad)?;
-    let (addr, prefix) = ip["address"]
-        .as_str()
-        .and_then(|a| a.split_once('/'))
-        .ok_or_else(bad)?;
-    let mac = ip["interface"]
-        .as_u64()
+    let ipv6 = ips.iter().find_map(|(ip, p, g, _)| match (ip, net.ipv6) {
+        (std::net::IpAddr::V6(ip), Some(v6)) => Some(Address6 {
+            ip: *ip,
+            prefix: *p,
+            gateway: match g {
+                Some(std::net::IpAddr::V6(g)) => *g,
+                _ => v6.gateway,
+            },
+        }),
+        _ => None,
+    });
+    let mac = interface
         .and_then(|i| result["interfaces"][i as usize]["mac"].as_str())
         .unwrap_or_default();
     Ok(Attachment {
         network_id: net.id.clone(),
         network: net.name.clone(),
         ifname: wired.ifname.clone(),
-        ip: addr.parse().map_err(|_| bad())?,
-        prefix: prefix.parse().map_err(|_| bad())?,
-        gateway: ip["gateway"]
-            .as_str()
-            .and_then(|g| g.parse().ok())
-            .unwrap_or(net.gateway),
+        ip,
+        prefix,
+        gateway,
         mac: mac.to_string(),
         ports: wired.ports.clone(),
+        ipv6,
     })
 }

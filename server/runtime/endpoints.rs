@@ -285,7 +285,7 @@ impl Runtime {
         let spec = c.spec();
         let mut lines: Vec<String> = own
             .iter()
-            .map(|a| format!("{}\t{}", a.ip, spec.hostname))
+            .flat_map(|a| addresses(a).map(|ip| format!("{ip}\t{}", spec.hostname)))
             .collect();
         let mut peers: Vec<(String, String)> = self
             .all()
@@ -310,7 +310,10 @@ impl Runtime {
                 let names: Vec<&str> = std::iter::once(name.as_str())
                     .chain(ep.aliases.iter().map(String::as_str))
                     .collect();
-                Some((name.clone(), format!("{}\t{}", a.ip, names.join(" "))))
+                let lines: Vec<String> = addresses(&a)
+                    .map(|ip| format!("{ip}\t{}", names.join(" ")))
+                    .collect();
+                Some((name.clone(), lines.join("\n")))
             })
             .collect();
         peers.sort();
@@ -340,6 +343,11 @@ impl Runtime {
             }
         }
     }
+}
+
+/// The addresses of a place on a network: IPv4, then IPv6 if it has it.
+fn addresses(a: &Attachment) -> impl Iterator<Item = std::net::IpAddr> {
+    std::iter::once(a.ip.into()).chain(a.ipv6.map(|v6| v6.ip.into()))
 }
 
 /// The lowest ethN none of `on` has.
@@ -389,6 +397,7 @@ mod tests {
                     gateway: std::net::Ipv4Addr::UNSPECIFIED,
                     mac: String::new(),
                     ports: Vec::new(),
+                    ipv6: None,
                 })
                 .collect()
         };

@@ -4,13 +4,12 @@
 //! is tested without root.
 
 use crate::monitor::protocol::{self, Report, Reports, MONITOR_LOG};
-use crate::network::{self, Attachment, NetworkRecord, PortSpec, Subnet, Wiring};
+use crate::network::{self, Attachment, NetworkRecord, PortSpec, Wiring};
 use crate::spec::Resources;
 use crate::sys::cgroup::{self, Parent, Support, Usage};
 use crate::sys::{linux, readiness};
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::Ipv4Addr;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -95,8 +94,7 @@ pub trait Host: Send + Sync + 'static {
         root: &Path,
         id: &str,
         name: &str,
-        subnet: Option<Subnet>,
-        gateway: Option<Ipv4Addr>,
+        asked: network::Asked,
     ) -> Result<NetworkRecord, network::Error>;
     /// A network's config list and claim as recorded (after a restart).
     fn restore_network(&self, root: &Path, net: &NetworkRecord);
@@ -246,10 +244,9 @@ impl Host for Real {
         root: &Path,
         id: &str,
         name: &str,
-        subnet: Option<Subnet>,
-        gateway: Option<Ipv4Addr>,
+        asked: network::Asked,
     ) -> Result<NetworkRecord, network::Error> {
-        network::claim(root, id, name, subnet, gateway)
+        network::claim(root, id, name, asked)
     }
 
     fn restore_network(&self, root: &Path, net: &NetworkRecord) {

@@ -48,7 +48,7 @@ pub use container::{Record, Status};
 pub use error::{Error, Result};
 pub use exec::{ExecProcess, Running, Signaller};
 pub use logs::{LogLine, LogsQuery};
-pub use networks::{network_pb, port_binding, settings, NetworkView};
+pub use networks::{network_pb, port_binding, settings, NetworkView, NewNetwork};
 pub use stats::{Sample, Samples, StatsQuery};
 pub use wait::WaitCondition;
 

@@ -11,6 +11,19 @@ use crate::sys::{linux, time::now_nanos};
 use berth::pb::{self, Action, EventType};
 use std::collections::BTreeMap;
 
+/// What a network create asks for: empty strings for what is picked.
+#[derive(Debug, Default)]
+pub struct NewNetwork {
+    pub name: String,
+    pub subnet: String,
+    pub gateway: String,
+    /// IPv6 too (implied by an IPv6 subnet or gateway).
+    pub ipv6: bool,
+    pub ipv6_subnet: String,
+    pub ipv6_gateway: String,
+    pub labels: BTreeMap<String, String>,
+}
+
 /// A network and the running containers on it.
 pub struct NetworkView {
     pub record: NetworkRecord,
@@ -64,7 +77,11 @@ impl Runtime {
         if !has_default {
             // Without it the daemon still serves; starts on it fail until
             // a later daemon start can make it.
-            if let Err(e) = self.add_network(network::DEFAULT, "", "", BTreeMap::new(), false) {
+            let new = NewNetwork {
+                name: network::DEFAULT.into(),
+                ..Default::default()
+            };
+            if let Err(e) = self.add_network(new, false) {
                 tracing::warn!(error = %e, "cannot make the default bridge network");
             }
         }
@@ -98,33 +115,29 @@ impl Runtime {
         self.find_network(name).map(|n| n.id)
     }
 
-    pub fn network_create(
-        &self,
-        name: &str,
-        subnet: &str,
-        gateway: &str,
-        labels: BTreeMap<String, String>,
-    ) -> Result<NetworkRecord> {
-        self.add_network(name, subnet, gateway, labels, true)
+    pub fn network_create(&self, new: NewNetwork) -> Result<NetworkRecord> {
+        self.add_network(new, true)
     }
 
     /// Makes a network; a create event if `announce` (not for the default
     /// network, predefined as Docker's is).
-    fn add_network(
-        &self,
-        name: &str,
-        subnet: &str,
-        gateway: &str,
-        labels: BTreeMap<String, String>,
-        announce: bool,
-    ) -> Result<NetworkRecord> {
+    fn add_network(&self, new: NewNetwork, announce: bool) -> Result<NetworkRecord> {
+        let name = new.name.as_str();
         network::validate_name(name).map_err(from_network)?;
         if ["none", "host"].contains(&name) {
             return Err(Error::InvalidArgument(format!(
                 "network name {name:?} is a network mode: choose another name"
             )));
         }
-        let (subnet, gateway) = network::addresses(subnet, gateway).map_err(from_network)?;
+        let (subnet, gateway) =
+            network::addresses(&new.subnet, &new.gateway).map_err(from_network)?;
+        let ipv6 = network::addresses6(new.ipv6, &new.ipv6_subnet, &new.ipv6_gateway)
+            .map_err(from_network)?;
+        let asked = network::Asked {
+            subnet,
+            gateway,
+            ipv6,
+        };
         // Held across the claim, so two creates cannot take one name.
         let mut nets = self.networks.write().unwrap_or_else(|p| p.into_inner());
         if nets.values().any(|n| n.name == name) {
@@ -137,9 +150,9 @@ impl Runtime {
         let id: String = raw.iter().map(|b| format!("{b:02x}")).collect();
         let mut net = self
             .host
-            .claim_network(&self.root, &id, name, subnet, gateway)
+            .claim_network(&self.root, &id, name, asked)
             .map_err(from_network)?;
-        net.labels = labels;
+        net.labels = new.labels;
         net.created_at = now_nanos();
         let mut batch = Batch::default();
         let stored = batch
@@ -233,6 +246,9 @@ pub fn settings(a: &Attachment) -> pb::NetworkSettings {
         gateway: a.gateway.to_string(),
         mac_address: a.mac.clone(),
         interface: a.ifname.clone(),
+        global_ipv6_address: a.ipv6.map(|v6| v6.ip.to_string()).unwrap_or_default(),
+        global_ipv6_prefix_length: a.ipv6.map(|v6| v6.prefix as u32).unwrap_or_default(),
+        ipv6_gateway: a.ipv6.map(|v6| v6.gateway.to_string()).unwrap_or_default(),
         ports: a.ports.iter().map(port_binding).collect(),
     }
 }
@@ -257,5 +273,11 @@ pub fn network_pb(net: &NetworkRecord) -> pb::Network {
         labels: net.labels.clone().into_iter().collect(),
         created_at: Some(timestamp(net.created_at)),
         containers: Vec::new(),
+        ipv6: net.ipv6.is_some(),
+        ipv6_subnet: net.ipv6.map(|v6| v6.subnet.to_string()).unwrap_or_default(),
+        ipv6_gateway: net
+            .ipv6
+            .map(|v6| v6.gateway.to_string())
+            .unwrap_or_default(),
     }
 }

@@ -267,37 +267,41 @@ impl Daemon {
         }
         for bridge in bridges(&self.root) {
             let _ = Command::new("ip").args(["link", "del", &bridge]).output();
-            let rule = [
-                "-D",
-                "BERTH-ISOLATION",
-                "-i",
-                &bridge,
-                "-o",
-                &bridge,
-                "-j",
-                "RETURN",
-            ];
-            let _ = Command::new("iptables")
-                .args(["-w", "5"])
-                .args(rule)
-                .output();
-            let nat = Command::new("iptables")
-                .args(["-t", "nat", "-S", "POSTROUTING"])
-                .output();
-            let nat = nat.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
-            let masquerade = format!("! -o {bridge} -j MASQUERADE");
-            for rule in nat
-                .unwrap_or_default()
-                .lines()
-                .filter(|r| r.contains(&masquerade))
-            {
-                let rule = rule.replacen("-A", "-D", 1);
-                let _ = Command::new("iptables")
-                    .args(["-w", "5", "-t", "nat"])
-                    .args(rule.split_whitespace())
-                    .output();
+            for program in ["iptables", "ip6tables"] {
+                unrule(program, &bridge);
             }
         }
+    }
+}
+
+/// Deletes the isolation return rule and masquerade rules of `bridge`.
+fn unrule(program: &str, bridge: &str) {
+    let rule = [
+        "-D",
+        "BERTH-ISOLATION",
+        "-i",
+        bridge,
+        "-o",
+        bridge,
+        "-j",
+        "RETURN",
+    ];
+    let _ = Command::new(program).args(["-w", "5"]).args(rule).output();
+    let nat = Command::new(program)
+        .args(["-t", "nat", "-S", "POSTROUTING"])
+        .output();
+    let nat = nat.map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    let masquerade = format!("! -o {bridge} -j MASQUERADE");
+    for rule in nat
+        .unwrap_or_default()
+        .lines()
+        .filter(|r| r.contains(&masquerade))
+    {
+        let rule = rule.replacen("-A", "-D", 1);
+        let _ = Command::new(program)
+            .args(["-w", "5", "-t", "nat"])
+            .args(rule.split_whitespace())
+            .output();
     }
 }
 

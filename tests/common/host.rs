@@ -267,13 +267,15 @@ pub fn traces(root: &Path, id: &str) -> Vec<String> {
             }
         }
     }
-    let nat = std::process::Command::new("iptables-save")
-        .args(["-t", "nat"])
-        .output()
-        .unwrap();
-    for line in String::from_utf8_lossy(&nat.stdout).lines() {
-        if line.contains(id) {
-            found.push(format!("rule {line}"));
+    for program in ["iptables-save", "ip6tables-save"] {
+        let nat = std::process::Command::new(program)
+            .args(["-t", "nat"])
+            .output()
+            .unwrap();
+        for line in String::from_utf8_lossy(&nat.stdout).lines() {
+            if line.contains(id) {
+                found.push(format!("rule {line}"));
+            }
         }
     }
     let dir = root.join("containers").join(id);

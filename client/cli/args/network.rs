@@ -6,12 +6,17 @@ use clap::Subcommand;
 pub enum NetworkCommand {
     /// Create a bridge network: berth network create [OPTIONS] NAME
     Create {
-        /// IPv4 subnet in CIDR form (default: a free one).
+        /// Subnet in CIDR form, IPv4 (default: a free one) or, with
+        /// --ipv6, IPv6 (default: a unique local /64); once per family.
         #[arg(long)]
-        subnet: Option<String>,
-        /// The bridge's address in the subnet (default: its first).
+        subnet: Vec<String>,
+        /// The bridge's address in a subnet (default: its first); once
+        /// per family.
         #[arg(long)]
-        gateway: Option<String>,
+        gateway: Vec<String>,
+        /// IPv6 too.
+        #[arg(long)]
+        ipv6: bool,
         /// KEY=VALUE.
         #[arg(long)]
         label: Vec<String>,

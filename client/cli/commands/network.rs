@@ -14,6 +14,7 @@ pub async fn network(channel: Channel, command: NetworkCommand) -> Result<u8, Fa
         NetworkCommand::Create {
             subnet,
             gateway,
+            ipv6,
             label,
             name,
         } => {
@@ -21,12 +22,17 @@ pub async fn network(channel: Channel, command: NetworkCommand) -> Result<u8, Fa
                 .iter()
                 .map(|l| super::key_value(l, "label"))
                 .collect::<Result<_, _>>()?;
+            let (subnet, ipv6_subnet) = by_family(subnet, "--subnet")?;
+            let (gateway, ipv6_gateway) = by_family(gateway, "--gateway")?;
             let created = api
                 .create(pb::CreateNetworkRequest {
                     name,
-                    subnet: subnet.unwrap_or_default(),
-                    gateway: gateway.unwrap_or_default(),
+                    subnet,
+                    gateway,
                     labels,
+                    ipv6,
+                    ipv6_subnet,
+                    ipv6_gateway,
                 })
                 .await?
                 .into_inner();
@@ -106,18 +112,38 @@ pub async fn network(channel: Channel, command: NetworkCommand) -> Result<u8, Fa
     }
 }
 
+/// The IPv4 and the IPv6 one of a flag given once per family (an IPv6
+/// value has a ':').
+fn by_family(values: Vec<String>, flag: &str) -> Result<(String, String), Failure> {
+    let (v6, v4): (Vec<String>, Vec<String>) = values.into_iter().partition(|v| v.contains(':'));
+    if v4.len() > 1 || v6.len() > 1 {
+        return Err(Failure(format!("{flag} is given once per IP family"), 125));
+    }
+    Ok((
+        v4.into_iter().next().unwrap_or_default(),
+        v6.into_iter().next().unwrap_or_default(),
+    ))
+}
+
 /// A network as `docker network inspect` shows it.
 fn view(n: &pb::Network) -> serde_json::Value {
-    let config = match n.subnet.is_empty() {
-        true => json!([]),
-        false => json!([{"Subnet": n.subnet, "Gateway": n.gateway}]),
-    };
+    let mut config = Vec::new();
+    if !n.subnet.is_empty() {
+        config.push(json!({"Subnet": n.subnet, "Gateway": n.gateway}));
+    }
+    if n.ipv6 {
+        config.push(json!({"Subnet": n.ipv6_subnet, "Gateway": n.ipv6_gateway}));
+    }
     let containers: serde_json::Map<String, serde_json::Value> = n
         .containers
         .iter()
         .map(|c| {
-            let v =
-                json!({"Name": c.name, "MacAddress": c.mac_address, "IPv4Address": c.ip_address});
+            let v = json!({
+                "Name": c.name,
+                "MacAddress": c.mac_address,
+                "IPv4Address": c.ip_address,
+                "IPv6Address": c.ipv6_address,
+            });
             (c.id.clone(), v)
         })
         .collect();
@@ -127,6 +153,7 @@ fn view(n: &pb::Network) -> serde_json::Value {
         "Created": n.created_at.map(|t| t.to_string()).unwrap_or_default(),
         "Scope": "local",
         "Driver": n.driver,
+        "EnableIPv6": n.ipv6,
         "IPAM": {"Driver": "default", "Config": config},
         "Containers": containers,
         "Options": {"com.docker.network.bridge.name": n.bridge},

@@ -5,7 +5,7 @@
 //! written to the container's exit file as the monitor would.
 
 use crate::monitor::protocol::{ExitRecord, Failure, Report};
-use crate::network::{self, Attachment, NetworkRecord, Subnet};
+use crate::network::{self, Attachment, NetworkRecord};
 use crate::runtime::host::{
     BoxFuture, Confirm, ExecStdio, Host, Join, Monitor, OomNotifier, Pid1, Spawned,
 };
@@ -13,7 +13,6 @@ use crate::spec::Resources;
 use crate::sys::cgroup::{self, Support, Usage};
 use crate::sys::time::now_nanos;
 use std::collections::{HashMap, HashSet};
-use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -286,16 +285,18 @@ impl Host for Fake {
         _root: &Path,
         id: &str,
         name: &str,
-        subnet: Option<Subnet>,
-        gateway: Option<Ipv4Addr>,
+        asked: network::Asked,
     ) -> Result<NetworkRecord, network::Error> {
-        let subnet = subnet.unwrap_or_else(|| "10.99.0.0/16".parse().unwrap());
+        let subnet = asked
+            .subnet
+            .unwrap_or_else(|| "10.99.0.0/16".parse().unwrap());
         Ok(NetworkRecord {
             id: id.into(),
             name: name.into(),
             subnet,
-            gateway: gateway.or(subnet.nth(1)).unwrap(),
+            gateway: asked.gateway.or(subnet.nth(1)).unwrap(),
             bridge: NetworkRecord::bridge_name(id),
+            ipv6: None,
             labels: Default::default(),
             created_at: 0,
         })
@@ -330,6 +331,7 @@ impl Host for Fake {
                 gateway: net.gateway,
                 mac: String::new(),
                 ports: join.ports.to_vec(),
+                ipv6: None,
             })
         })
     }
