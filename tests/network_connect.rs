@@ -157,6 +157,20 @@ async fn containers_join_and_leave_networks_while_running_or_not() {
         let err = nets.disconnect_container(req).await.unwrap_err();
         assert_eq!(err.code(), want, "disconnect {what}: {err:?}");
     }
+    // A start that fails while its networks are wired leaves nothing.
+    let broken = created(&mut api, on(spec("broken", &["/no/such/program"]), "back")).await;
+    let err = api
+        .start(pb::StartRequest { id: broken.clone() })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert_eq!(traces(&d.root, &broken), Vec::<String>::new());
+    api.remove(pb::RemoveRequest {
+        id: broken,
+        force: true,
+    })
+    .await
+    .unwrap();
     let rm = pb::RemoveNetworkRequest {
         network: "back".into(),
     };

@@ -76,6 +76,16 @@ pub struct NetworkRecord {
     pub created_at: i64,
 }
 
+/// Where a container is on a network, for the config list run for it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Place {
+    /// Its first network: its default route, and with `ports` the portmap
+    /// plugin for its published ports (without, the plugin is not run).
+    First { ports: bool },
+    /// A network connected later: a route to its subnet only.
+    More,
+}
+
 /// A network's IPv6 side.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Ipv6Net {
@@ -90,10 +100,8 @@ impl NetworkRecord {
     }
 
     /// The CNI config list of this network, with the host-local plugin's
-    /// leases kept in `ipam_dir`. With `default_route`, the container's
-    /// default route goes through this network's gateway; a container
-    /// has one, through its first network.
-    pub fn conflist(&self, ipam_dir: &Path, default_route: bool) -> serde_json::Value {
+    /// leases kept in `ipam_dir`, for a container's `place` on it.
+    pub fn conflist(&self, ipam_dir: &Path, place: Place) -> serde_json::Value {
         let mut ranges =
             vec![json!([{"subnet": self.subnet.to_string(), "gateway": self.gateway.to_string()}])];
         let mut routes = vec![json!({"dst": "0.0.0.0/0"})];
@@ -103,28 +111,30 @@ impl NetworkRecord {
             );
             routes.push(json!({"dst": "::/0"}));
         }
-        if !default_route {
-            routes.clear();
+        let mut plugins = vec![json!({
+            "type": "bridge",
+            "bridge": self.bridge,
+            "isGateway": true,
+            "ipMasq": false,
+            "hairpinMode": true,
+            "ipam": {
+                "type": "host-local",
+                "ranges": ranges,
+                "routes": routes,
+                "dataDir": ipam_dir,
+            }
+        })];
+        match place {
+            Place::First { ports: true } => plugins.push(
+                json!({"type": "portmap", "capabilities": {"portMappings": true}, "snat": true}),
+            ),
+            Place::First { ports: false } => {}
+            Place::More => plugins[0]["ipam"]["routes"] = json!([]),
         }
         json!({
             "cniVersion": "1.0.0",
             "name": self.name,
-            "plugins": [
-                {
-                    "type": "bridge",
-                    "bridge": self.bridge,
-                    "isGateway": true,
-                    "ipMasq": false,
-                    "hairpinMode": true,
-                    "ipam": {
-                        "type": "host-local",
-                        "ranges": ranges,
-                        "routes": routes,
-                        "dataDir": ipam_dir,
-                    }
-                },
-                {"type": "portmap", "capabilities": {"portMappings": true}, "snat": true}
-            ]
+            "plugins": plugins,
         })
     }
 }
@@ -266,7 +276,8 @@ fn write_conflist(root: &Path, net: &NetworkRecord) -> Result<(), Error> {
         source,
     };
     std::fs::create_dir_all(dir(root)).map_err(io)?;
-    let list = net.conflist(&dir(root).join("ipam"), true);
+    // For any runtime: the whole list.
+    let list = net.conflist(&dir(root).join("ipam"), Place::First { ports: true });
     let tmp = conflist_path(root, &format!(".{}", net.id));
     std::fs::write(&tmp, serde_json::to_vec_pretty(&list).unwrap_or_default()).map_err(io)?;
     std::fs::rename(&tmp, conflist_path(root, &net.id)).map_err(io)

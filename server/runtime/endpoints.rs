@@ -16,23 +16,30 @@ use super::{records, Runtime};
 use crate::network::{self, Attachment, NetworkRecord, PortSpec};
 use crate::spec::{exposed, Endpoint, Network, Spec};
 use berth::pb::Action;
+use std::io::Write;
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use tokio::sync::MutexGuard;
 
+/// What a start wires. With ports, it holds the ports lock until the
+/// start is recorded (it is dropped with it): the next start that
+/// publishes finds these ports among the running ones.
+pub(super) struct Plan<'a> {
+    nets: Vec<NetworkRecord>,
+    wanted: Vec<PortSpec>,
+    taken: Vec<PortSpec>,
+    _ports: Option<MutexGuard<'a, ()>>,
+}
+
 impl Runtime {
-    /// Wires `c` onto its networks for the run about to start: its
-    /// published ports (and, with publish_all, every exposed port) on
-    /// host ports no running container of this daemon has. With ports, the
-    /// guard returned is held until the start is recorded: the next start
-    /// that publishes finds these ports among the running ones. On failure
-    /// nothing is left wired.
-    pub(super) async fn connect(
-        &self,
-        c: &Container,
-    ) -> Result<(Vec<Attachment>, Option<MutexGuard<'_, ()>>)> {
+    /// Before a start of `c`: its networks found, the ports lock taken if
+    /// it publishes, and what an earlier run left wired taken down (a
+    /// crash cut its unwiring short; with its disconnect events). None if
+    /// it is not on bridge networks.
+    pub(super) async fn plan(&self, c: &Container) -> Result<Option<Plan<'_>>> {
         let spec = c.spec();
         if spec.network != Network::Bridge {
-            return Ok((Vec::new(), None));
+            return Ok(None);
         }
         let nets = spec
             .net
@@ -53,25 +60,48 @@ impl Runtime {
             true => (None, Vec::new()),
             false => (Some(self.ports_lock.lock().await), self.published_now()),
         };
-        // Whatever an earlier run left wired (a crash cut its unwiring
-        // short) goes first, with its disconnect events.
+        // Whatever an earlier run left wired goes first.
         self.disconnect(c).await;
-        let wired = async {
-            self.host.pin_netns(&c.dir).await.map_err(from_network)?;
-            let mut attached = Vec::new();
-            for (i, net) in nets.iter().enumerate() {
-                let ports = if i == 0 { &wanted[..] } else { &[] };
-                attached.push(self.join(c, net, &format!("eth{i}"), ports, &taken).await?);
-            }
-            Ok(attached)
+        Ok(Some(Plan {
+            nets,
+            wanted,
+            taken,
+            _ports: ports,
+        }))
+    }
+
+    /// Wires `c` onto the networks of `plan` while its PID 1 is set up,
+    /// telling PID 1 on `gate` (a byte each) once its namespace is pinned
+    /// (it joins it) and once it is wired, with its /etc/hosts (it execs).
+    /// Its published ports (and, with publish_all, every exposed port)
+    /// are on host ports no running container of this daemon has, on its
+    /// first network. On failure the caller takes down what was wired.
+    pub(super) async fn wire(
+        &self,
+        c: &Container,
+        plan: &Plan<'_>,
+        gate: OwnedFd,
+    ) -> Result<Vec<Attachment>> {
+        let mut gate = std::fs::File::from(gate);
+        // PID 1 may be gone already (its start failed): nothing to tell.
+        let mut tell = || {
+            let _ = gate.write_all(b"1");
         };
-        match wired.await {
-            Ok(attached) => Ok((attached, ports)),
-            Err(e) => {
-                self.disconnect(c).await;
-                Err(e)
-            }
+        self.host.pin_netns(&c.dir).await.map_err(from_network)?;
+        tell();
+        let mut attached = Vec::new();
+        for (i, net) in plan.nets.iter().enumerate() {
+            let ports = if i == 0 { &plan.wanted[..] } else { &[] };
+            let ifname = format!("eth{i}");
+            attached.push(self.join(c, net, &ifname, ports, &plan.taken).await?);
         }
+        let own = self.hosts_lines(c, &attached);
+        super::start::write_hosts(&c.dir, &c.spec(), &own).map_err(|e| {
+            let what = format!("start container {}: write /etc/hosts", c.name());
+            super::error::io_failed(what, &c.dir, e)
+        })?;
+        tell();
+        Ok(attached)
     }
 
     /// Puts `c` (its namespace pinned) on `net` as `ifname`, with a
@@ -84,9 +114,15 @@ impl Runtime {
         ports: &[PortSpec],
         taken: &[PortSpec],
     ) -> Result<Attachment> {
+        let place = match ifname {
+            "eth0" => network::Place::First {
+                ports: !ports.is_empty(),
+            },
+            _ => network::Place::More,
+        };
         let join = Join {
             net,
-            conflist: net.conflist(&network::dir(&self.root).join("ipam"), ifname == "eth0"),
+            conflist: net.conflist(&network::dir(&self.root).join("ipam"), place),
             ifname,
             ports,
             taken,

@@ -70,7 +70,15 @@ pub trait Host: Send + Sync + 'static {
     fn cgroup_path(&self, id: &str) -> String;
     /// Starts the monitor of container `id` in `dir` (its config written)
     /// and waits for its report.
-    fn spawn<'a>(&'a self, id: &'a str, dir: &'a Path) -> BoxFuture<'a, std::io::Result<Spawned>>;
+    /// Starts the monitor; with `gate` (on bridge networks), PID 1 waits
+    /// before its exec for a byte on it (the networks are wired) and fails
+    /// at EOF.
+    fn spawn<'a>(
+        &'a self,
+        id: &'a str,
+        dir: &'a Path,
+        gate: Option<OwnedFd>,
+    ) -> BoxFuture<'a, std::io::Result<Spawned>>;
     /// The monitors still running for containers under `containers`, by
     /// container id (after a restart).
     fn monitors(&self, containers: &Path) -> HashMap<String, Box<dyn Monitor>>;
@@ -328,8 +336,13 @@ impl Host for Real {
         self.parent.child(id)
     }
 
-    fn spawn<'a>(&'a self, id: &'a str, dir: &'a Path) -> BoxFuture<'a, std::io::Result<Spawned>> {
-        Box::pin(self.spawn_monitor(id, dir))
+    fn spawn<'a>(
+        &'a self,
+        id: &'a str,
+        dir: &'a Path,
+        gate: Option<OwnedFd>,
+    ) -> BoxFuture<'a, std::io::Result<Spawned>> {
+        Box::pin(self.spawn_monitor(id, dir, gate))
     }
 
     fn monitors(&self, containers: &Path) -> HashMap<String, Box<dyn Monitor>> {
@@ -383,15 +396,25 @@ impl Host for Real {
 }
 
 impl Real {
-    /// Starts `berthd monitor DIR` and reads its report.
-    async fn spawn_monitor(&self, id: &str, dir: &Path) -> std::io::Result<Spawned> {
+    /// Starts `berthd monitor DIR` (its stdin `gate`, or /dev/null) and
+    /// reads its report.
+    async fn spawn_monitor(
+        &self,
+        id: &str,
+        dir: &Path,
+        gate: Option<OwnedFd>,
+    ) -> std::io::Result<Spawned> {
         let (reports, theirs) = protocol::report_channel()?;
         let log = std::fs::File::create(dir.join(MONITOR_LOG))?;
+        let stdin = match gate {
+            Some(fd) => std::process::Stdio::from(fd),
+            None => std::process::Stdio::null(),
+        };
         let child = std::process::Command::new(&self.exe)
             .arg("monitor")
             .arg(dir)
             .env_remove("NOTIFY_SOCKET")
-            .stdin(std::process::Stdio::null())
+            .stdin(stdin)
             .stdout(std::process::Stdio::from(theirs))
             .stderr(std::process::Stdio::from(log))
             .spawn()?;

@@ -11,8 +11,10 @@ use crate::network::Attachment;
 use crate::spec::{Network, Spec};
 use crate::sys::linux;
 use berth::pb::Action;
+use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::Arc;
+use tokio::sync::oneshot::Receiver;
 
 impl Runtime {
     pub async fn start(self: &Arc<Self>, key: &str) -> Result<()> {
@@ -39,27 +41,53 @@ impl Runtime {
                 return Ok(());
             }
         }
-        let (attached, ports) = self.connect(&c).await?;
-        let started = self.start_wired(&c, attached.clone(), then).await;
-        drop(ports);
+        let plan = self.plan(&c).await?;
+        // Before the wiring, which rewrites /etc/hosts with its own lines.
+        self.prepare_run(&c)?;
+        let Some(plan) = plan else {
+            return self.start_wired(&c, None, then).await;
+        };
+        // The networks are wired while the monitor sets PID 1 up, which
+        // waits on `gate` for them (endpoints.rs).
+        let (gate, open) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+            .map_err(|e| failed(format!("start container {}: make a pipe", c.name()), e))?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let wiring = async {
+            let attached = self.wire(&c, &plan, open).await?;
+            let _ = tx.send(attached.clone());
+            Ok(attached)
+        };
+        let (wired, started) = tokio::join!(wiring, self.start_wired(&c, Some((gate, rx)), then));
+        drop(plan);
+        let started = wired.and(started);
         match &started {
             Err(_) => self.disconnect(&c).await,
-            Ok(()) => attached
-                .iter()
-                .for_each(|a| self.refresh_hosts(&a.network_id)),
+            Ok(()) => {
+                let st = c.state();
+                let on: Vec<String> = st
+                    .record
+                    .networks
+                    .iter()
+                    .map(|a| a.network_id.clone())
+                    .collect();
+                drop(st);
+                on.iter().for_each(|id| self.refresh_hosts(id));
+            }
         }
         started
     }
 
-    /// The start once the container is on its networks (if it has any).
+    /// The start once the run is prepared and the container's networks
+    /// (if any) planned: with `gate` the read end PID 1 waits on, and the
+    /// attachments the wiring sends once it is done.
     async fn start_wired(
         self: &Arc<Self>,
         c: &Arc<Container>,
-        attached: Vec<Attachment>,
+        gate: Option<(OwnedFd, Receiver<Vec<Attachment>>)>,
         then: impl FnOnce(&Container) -> Result<()>,
     ) -> Result<()> {
-        self.prepare_run(c, &attached)?;
-        let spawned = self.host.spawn(&c.id, &c.dir).await.map_err(|e| {
+        let (gate, attached) = gate.unzip();
+        let spawned = self.host.spawn(&c.id, &c.dir, gate).await.map_err(|e| {
             failed(
                 format!("start container {}: monitor handshake", c.name()),
                 e,
@@ -71,7 +99,18 @@ impl Runtime {
             pid1,
             confirm,
         } = spawned;
-        let (pid, started_at, pid1) = match running(c, report, pid1) {
+        let running = running(c, report, pid1);
+        // PID 1 exec'd: its networks were wired first.
+        let attached = match attached {
+            None => Ok(Vec::new()),
+            Some(rx) => rx.await.map_err(|_| {
+                Error::Internal(format!(
+                    "start container {}: its networks were not wired",
+                    c.name()
+                ))
+            }),
+        };
+        let ((pid, started_at, pid1), attached) = match running.and_then(|r| Ok((r, attached?))) {
             Ok(started) => started,
             Err(e) => {
                 // The monitor cleans up and exits (unconfirmed, it ends the
@@ -137,7 +176,7 @@ impl Runtime {
 
     /// Everything the monitor needs on disk: the config of this run, the
     /// names files and room for its exit status.
-    fn prepare_run(&self, c: &Container, attached: &[Attachment]) -> Result<()> {
+    fn prepare_run(&self, c: &Container) -> Result<()> {
         ExitRecord::clear(&c.dir);
         let spec = c.spec();
         let log = Limits {
@@ -162,11 +201,9 @@ impl Runtime {
         config
             .write(&c.dir)
             .map_err(|e| io_failed(what("write config"), &c.dir, e))?;
-        let own = match attached.is_empty() {
-            true => Vec::new(),
-            false => self.hosts_lines(c, attached),
-        };
-        write_names(&c.dir, &config.spec, &own)
+        // On bridge networks /etc/hosts gets its own lines once they are
+        // wired, before PID 1 runs.
+        write_names(&c.dir, &config.spec, &[])
             .map_err(|e| io_failed(what("write /etc/hosts and /etc/resolv.conf"), &c.dir, e))?;
         // Room for the exit status, taken now: the monitor must be able to
         // record how the run ended even if the disk fills meanwhile.

@@ -61,9 +61,12 @@ fn prepare(
         step(Step::JoinCgroup, cgroup.join_self())?;
     }
     let spec = &config.spec;
-    // The namespace the CNI plugins wired, before /sys is mounted (it
-    // shows the mounter's network devices).
+    // The namespace the CNI plugins wire, before /sys is mounted (it
+    // shows the mounter's network devices). The daemon pins it while the
+    // monitor starts: its first byte on the monitor's stdin (inherited)
+    // says it is there.
     if spec.network == Network::Bridge {
+        step(Step::JoinNetwork, daemon_says("its network namespace"))?;
         let ns = step(
             Step::JoinNetwork,
             File::open(dir.join(crate::network::netns::PIN)),
@@ -91,6 +94,11 @@ fn prepare(
             mount(None::<&str>, "/", None::<&str>, flags, None::<&str>),
         )?;
     }
+    // Its second byte, that the networks are wired; EOF, that the
+    // daemon failed or went away.
+    if spec.network == Network::Bridge {
+        step(Step::JoinNetwork, daemon_says("its networks"))?;
+    }
     set_stdio(stdio)?;
     let exec = exec::resolve(spec)?;
     let init = match spec.init {
@@ -99,6 +107,19 @@ fn prepare(
     };
     confine::confine(spec, config.seccomp.as_ref())?;
     Ok((exec, init))
+}
+
+/// Waits for the daemon's next byte on stdin, which says `what` is ready.
+fn daemon_says(what: &str) -> std::io::Result<()> {
+    use std::io::Read;
+    let mut byte = [0u8; 1];
+    // (Buffered: a byte read ahead is the next call's.)
+    match std::io::stdin().read(&mut byte)? {
+        1 => Ok(()),
+        _ => Err(std::io::Error::other(format!(
+            "{what} could not be made ready"
+        ))),
+    }
 }
 
 /// The overlay root with /proc, /dev, /sys and the bind mounts in it,

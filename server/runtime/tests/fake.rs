@@ -359,7 +359,12 @@ impl Host for Fake {
         }
     }
 
-    fn spawn<'a>(&'a self, id: &'a str, dir: &'a Path) -> BoxFuture<'a, std::io::Result<Spawned>> {
+    fn spawn<'a>(
+        &'a self,
+        id: &'a str,
+        dir: &'a Path,
+        _gate: Option<std::os::fd::OwnedFd>,
+    ) -> BoxFuture<'a, std::io::Result<Spawned>> {
         Box::pin(async move {
             let mut w = self.world();
             w.next_pid += 1;
