@@ -5,7 +5,8 @@
 //!    turn, N times each (BERTH_BENCH_N, default 300; each is removed
 //!    before the next). Medians and p99s.
 //! 2. Throughput: an iperf3 server in a container, reached by an iperf3
-//!    client on the host through a published port on 127.0.0.1, against
+//!    client on the host through a published port on 127.0.0.1 (on the
+//!    default bridge, MTU 1500, and on a network with MTU 65520), against
 //!    the same server in a container on the host's network, in the same
 //!    run (5 s each, three times). Needs iperf3 (Debian's package).
 
@@ -117,7 +118,7 @@ async fn main() {
         let mut req = common::spec("", &["iperf3", "-s", "-p", &port.to_string()]);
         req.rootfs = rootfs.display().to_string();
         req.network = network.into();
-        if network == "bridge" {
+        if network != "host" {
             req.ports = vec![pb::PortBinding {
                 host_ip: "127.0.0.1".into(),
                 container_port: port as u32,
@@ -130,21 +131,38 @@ async fn main() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
+    // The same on a network with loopback's MTU.
+    let mut nets = common::networks(&d).await;
+    let jumbo = pb::CreateNetworkRequest {
+        name: "jumbo".into(),
+        mtu: 65520,
+        ..Default::default()
+    };
+    nets.create(jumbo).await.unwrap();
     let on_host = common::started(&mut api, server("host", host_port)).await;
-    let bridged = common::started(&mut api, server("bridge", 5201)).await;
-    let c = common::inspect(&mut api, &bridged).await;
-    let published_port = c.state.unwrap().network.unwrap().ports[0].host_port as u16;
+    let mut published = Vec::new();
+    for network in ["bridge", "jumbo"] {
+        let id = common::started(&mut api, server(network, 5201)).await;
+        let c = common::inspect(&mut api, &id).await;
+        published.push((
+            id,
+            c.state.unwrap().network.unwrap().ports[0].host_port as u16,
+        ));
+    }
     for round in 1..=3 {
         let host = iperf(host_port);
-        let through = iperf(published_port);
-        println!(
-            "round {round}: host network {:>6.2} Gbit/s   published port {:>6.2} Gbit/s   ({:+.1}%)",
-            host / 1e9,
-            through / 1e9,
-            (through / host - 1.0) * 100.0
-        );
+        let mut line = format!("round {round}: host network {:>6.2} Gbit/s", host / 1e9);
+        for ((_, port), what) in published.iter().zip(["published port", "MTU 65520"]) {
+            let through = iperf(*port);
+            line += &format!(
+                "   {what} {:>6.2} Gbit/s ({:+.1}%)",
+                through / 1e9,
+                (through / host - 1.0) * 100.0
+            );
+        }
+        println!("{line}");
     }
-    for id in [on_host, bridged] {
+    for id in std::iter::once(on_host).chain(published.into_iter().map(|(id, _)| id)) {
         api.remove(pb::RemoveRequest { id, force: true })
             .await
             .unwrap();

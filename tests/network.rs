@@ -263,6 +263,14 @@ async fn containers_on_a_network_reach_each_other_by_name_and_not_across_network
         let err = nets.create(create(name, subnet)).await.unwrap_err();
         assert_eq!(err.code(), want, "{name} {subnet}");
     }
+    for mtu in [67, 65536] {
+        let req = pb::CreateNetworkRequest {
+            mtu,
+            ..create("x", "")
+        };
+        let err = nets.create(req).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "mtu {mtu}");
+    }
     let rm = |n: &str| pb::RemoveNetworkRequest { network: n.into() };
     for (n, want) in [
         ("app", Code::FailedPrecondition),

@@ -71,9 +71,10 @@ async fn containers_join_and_leave_networks_while_running_or_not() {
     let mut d = Daemon::start("net-connect").await;
     let mut api = d.api().await;
     let mut nets = networks(&d).await;
-    for name in ["front", "back"] {
+    for (name, mtu) in [("front", 9000), ("back", 0)] {
         let req = pb::CreateNetworkRequest {
             name: name.into(),
+            mtu,
             ..Default::default()
         };
         nets.create(req).await.unwrap();
@@ -92,6 +93,12 @@ async fn containers_join_and_leave_networks_while_running_or_not() {
     assert_eq!(
         interfaces(&d, "app"),
         (vec!["eth0".into(), "eth1".into()], "eth0".into())
+    );
+    // Each interface with its network's MTU.
+    let mtus = "cat /sys/class/net/eth0/mtu /sys/class/net/eth1/mtu";
+    assert_eq!(
+        ok(berth(&d, &["exec", "app", "sh", "-c", mtus])),
+        "9000\n1500\n"
     );
     let c = inspect(&mut api, &app).await;
     let st = c.state.clone().unwrap();

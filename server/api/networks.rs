@@ -59,6 +59,7 @@ impl Networks for NetworksService {
                     ipv6: r.ipv6,
                     ipv6_subnet: r.ipv6_subnet,
                     ipv6_gateway: r.ipv6_gateway,
+                    mtu: r.mtu,
                     labels: r.labels.into_iter().collect(),
                 })
             })

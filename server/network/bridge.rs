@@ -151,7 +151,8 @@ pub async fn ensure(net: &NetworkRecord) -> Result<(), Error> {
             }
         }
     }
-    run("ip", &["link", "set", br, "up"])
+    let mtu = net.mtu.to_string();
+    run("ip", &["link", "set", br, "mtu", &mtu, "up"])
         .await
         .map_err(|e| fail("set it up", e))?;
     ensure_rules(V4, br, &net.subnet.to_string()).await?;

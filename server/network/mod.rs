@@ -71,9 +71,31 @@ pub struct NetworkRecord {
     /// Its IPv6 subnet and gateway, if it has IPv6.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipv6: Option<Ipv6Net>,
+    /// The MTU of the bridge and its containers' interfaces.
+    #[serde(default = "default_mtu")]
+    pub mtu: u32,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     pub created_at: i64,
+}
+
+/// Docker's.
+pub const DEFAULT_MTU: u32 = 1500;
+
+fn default_mtu() -> u32 {
+    DEFAULT_MTU
+}
+
+/// Checks a create's MTU (0: the default).
+pub fn mtu(mtu: u32, ipv6: bool) -> Result<u32, Error> {
+    let least = if ipv6 { 1280 } else { 68 };
+    match mtu {
+        0 => Ok(DEFAULT_MTU),
+        m if (least..=65535).contains(&m) => Ok(m),
+        m => Err(Error::Invalid(format!(
+            "invalid MTU {m}: use {least} to 65535"
+        ))),
+    }
 }
 
 /// Where a container is on a network, for the config list run for it.
@@ -117,6 +139,7 @@ impl NetworkRecord {
             "isGateway": true,
             "ipMasq": false,
             "hairpinMode": true,
+            "mtu": self.mtu,
             "ipam": {
                 "type": "host-local",
                 "ranges": ranges,
@@ -233,6 +256,8 @@ pub struct Asked {
     pub gateway: Option<Ipv4Addr>,
     /// Some with IPv6.
     pub ipv6: Option<Asked6>,
+    /// Checked (`mtu`).
+    pub mtu: u32,
 }
 
 /// Claims subnets on the host for network `id` (those given, or free
@@ -260,6 +285,7 @@ pub fn claim(root: &Path, id: &str, name: &str, asked: Asked) -> Result<NetworkR
                     .or_else(|| subnet.nth(1))
                     .unwrap_or(Ipv6Addr::UNSPECIFIED),
             }),
+            mtu: asked.mtu,
             labels: BTreeMap::new(),
             created_at: 0,
         };
@@ -339,6 +365,9 @@ mod tests {
         ] {
             assert!(addresses(s, g).is_err(), "{s} {g}");
         }
+        assert_eq!(mtu(0, false).unwrap(), DEFAULT_MTU);
+        assert_eq!(mtu(65520, true).unwrap(), 65520);
+        assert!(mtu(67, false).is_err() && mtu(1279, true).is_err() && mtu(65536, false).is_err());
         assert_eq!(addresses6(false, "", "").unwrap(), None);
         let (s, g) = parse6("fd00:1::/64", "fd00:1::fe").unwrap();
         assert_eq!(s.unwrap().to_string(), "fd00:1::/64");

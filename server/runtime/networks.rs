@@ -21,6 +21,8 @@ pub struct NewNetwork {
     pub ipv6: bool,
     pub ipv6_subnet: String,
     pub ipv6_gateway: String,
+    /// 0: the default.
+    pub mtu: u32,
     pub labels: BTreeMap<String, String>,
 }
 
@@ -133,10 +135,12 @@ impl Runtime {
             network::addresses(&new.subnet, &new.gateway).map_err(from_network)?;
         let ipv6 = network::addresses6(new.ipv6, &new.ipv6_subnet, &new.ipv6_gateway)
             .map_err(from_network)?;
+        let mtu = network::mtu(new.mtu, ipv6.is_some()).map_err(from_network)?;
         let asked = network::Asked {
             subnet,
             gateway,
             ipv6,
+            mtu,
         };
         // Held across the claim, so two creates cannot take one name.
         let mut nets = self.networks.write().unwrap_or_else(|p| p.into_inner());
@@ -275,6 +279,7 @@ pub fn network_pb(net: &NetworkRecord) -> pb::Network {
         containers: Vec::new(),
         ipv6: net.ipv6.is_some(),
         ipv6_subnet: net.ipv6.map(|v6| v6.subnet.to_string()).unwrap_or_default(),
+        mtu: net.mtu,
         ipv6_gateway: net
             .ipv6
             .map(|v6| v6.gateway.to_string())

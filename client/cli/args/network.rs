@@ -17,6 +17,10 @@ pub enum NetworkCommand {
         /// IPv6 too.
         #[arg(long)]
         ipv6: bool,
+        /// Driver options, as Docker's: com.docker.network.driver.mtu=N
+        /// (the MTU; default 1500).
+        #[arg(short, long)]
+        opt: Vec<String>,
         /// KEY=VALUE.
         #[arg(long)]
         label: Vec<String>,

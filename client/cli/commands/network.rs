@@ -15,6 +15,7 @@ pub async fn network(channel: Channel, command: NetworkCommand) -> Result<u8, Fa
             subnet,
             gateway,
             ipv6,
+            opt,
             label,
             name,
         } => {
@@ -24,6 +25,7 @@ pub async fn network(channel: Channel, command: NetworkCommand) -> Result<u8, Fa
                 .collect::<Result<_, _>>()?;
             let (subnet, ipv6_subnet) = by_family(subnet, "--subnet")?;
             let (gateway, ipv6_gateway) = by_family(gateway, "--gateway")?;
+            let mtu = mtu_option(&opt)?;
             let created = api
                 .create(pb::CreateNetworkRequest {
                     name,
@@ -33,6 +35,7 @@ pub async fn network(channel: Channel, command: NetworkCommand) -> Result<u8, Fa
                     ipv6,
                     ipv6_subnet,
                     ipv6_gateway,
+                    mtu,
                 })
                 .await?
                 .into_inner();
@@ -125,6 +128,27 @@ fn by_family(values: Vec<String>, flag: &str) -> Result<(String, String), Failur
     ))
 }
 
+const MTU: &str = "com.docker.network.driver.mtu";
+
+/// The MTU among `docker network create`'s driver options (0: none).
+fn mtu_option(opts: &[String]) -> Result<u32, Failure> {
+    let mut mtu = 0;
+    for o in opts {
+        let (k, v) = super::key_value(o, "option")?;
+        match (k.as_str(), v.parse()) {
+            (MTU, Ok(n)) => mtu = n,
+            (MTU, Err(_)) => return Err(Failure(format!("invalid MTU {v:?}"), 125)),
+            _ => {
+                return Err(Failure(
+                    format!("unknown network option {k:?}: berth knows {MTU}"),
+                    125,
+                ))
+            }
+        }
+    }
+    Ok(mtu)
+}
+
 /// A network as `docker network inspect` shows it.
 fn view(n: &pb::Network) -> serde_json::Value {
     let mut config = Vec::new();
@@ -156,7 +180,10 @@ fn view(n: &pb::Network) -> serde_json::Value {
         "EnableIPv6": n.ipv6,
         "IPAM": {"Driver": "default", "Config": config},
         "Containers": containers,
-        "Options": {"com.docker.network.bridge.name": n.bridge},
+        "Options": match n.bridge.is_empty() {
+            true => json!({}),
+            false => json!({"com.docker.network.bridge.name": n.bridge, MTU: n.mtu.to_string()}),
+        },
         "Labels": n.labels,
     })
 }

@@ -297,6 +297,7 @@ impl Host for Fake {
             gateway: asked.gateway.or(subnet.nth(1)).unwrap(),
             bridge: NetworkRecord::bridge_name(id),
             ipv6: None,
+            mtu: asked.mtu,
             labels: Default::default(),
             created_at: 0,
         })
