@@ -138,12 +138,22 @@ async fn a_full_disk_is_resource_exhausted_and_loses_no_exit() {
     assert_eq!(finished(&mut api, &other).await.0, 0);
 }
 
-/// Two containers, one running, one created; the daemon is then killed.
+/// Two containers on a network of their own, one running, one created;
+/// the daemon is then killed.
 async fn two_containers(d: &mut Daemon) -> (String, String, u32) {
     let mut api = d.api().await;
-    let alive = started(&mut api, spec("alive", &["sleep", "1000"])).await;
+    let app = pb::CreateNetworkRequest {
+        name: "app".into(),
+        ..Default::default()
+    };
+    networks(d).await.create(app).await.unwrap();
+    let on_app = |mut req: pb::CreateRequest| {
+        req.network = "app".into();
+        req
+    };
+    let alive = started(&mut api, on_app(spec("alive", &["sleep", "1000"]))).await;
     let pid = status(&mut api, &alive).await.pid;
-    let made = created(&mut api, spec("made", &["true"])).await;
+    let made = created(&mut api, on_app(spec("made", &["true"]))).await;
     d.stop_daemon(libc::SIGKILL);
     (alive, made, pid)
 }
@@ -165,13 +175,20 @@ fn refused_start(d: &Daemon) -> String {
     err
 }
 
-/// After --rebuild: both containers are back as they were, and work.
+/// After --rebuild: both containers and their network are back as they
+/// were, and work.
 async fn rebuilt(d: &mut Daemon, alive: &str, made: &str, pid: u32) {
     d.args = vec!["--rebuild".into()];
     d.spawn().await;
     let mut api = d.api().await;
     let st = status(&mut api, alive).await;
     assert_eq!((st.status, st.pid), (pb::Status::Running as i32, pid));
+    let app = bridge_of(d, "app").await;
+    let on = st.network.unwrap_or_default();
+    assert_eq!(
+        (on.network_id.as_str(), on.network.as_str()),
+        (app.id.as_str(), "app")
+    );
     assert_eq!(
         status(&mut api, made).await.status,
         pb::Status::Created as i32
@@ -194,6 +211,9 @@ async fn rebuilt(d: &mut Daemon, alive: &str, made: &str, pid: u32) {
         ]
     );
     assert_eq!(finished(&mut api, made).await.0, 0, "never started: exit 0");
+    for id in [alive, made] {
+        assert_eq!(traces(&d.root, id), Vec::<String>::new());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

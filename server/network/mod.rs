@@ -23,7 +23,7 @@ pub use cni::DEFAULT_PATH as CNI_PATH;
 pub use ports::PortSpec;
 pub use subnet::Subnet;
 pub use subnet6::{host_has_ipv6, Subnet6};
-pub use wiring::{Attachment, Wiring};
+pub use wiring::{wired_now, Attachment, Wiring};
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -171,6 +171,40 @@ pub fn conflist_path(root: &Path, id: &str) -> PathBuf {
     dir(root).join(format!("{id}.conflist"))
 }
 
+/// The copy of a network's record beside its config list, for rebuilding
+/// without the database (`berthd --rebuild`).
+fn copy_path(root: &Path, id: &str) -> PathBuf {
+    dir(root).join(format!("{id}.json"))
+}
+
+/// Writes the copy of `net`'s record.
+pub fn write_copy(root: &Path, net: &NetworkRecord) -> std::io::Result<()> {
+    let tmp = dir(root).join(format!(".{}.json", net.id));
+    std::fs::write(&tmp, serde_json::to_vec_pretty(net).unwrap_or_default())?;
+    std::fs::rename(tmp, copy_path(root, &net.id))
+}
+
+/// The networks whose record copies are under `root`.
+pub fn copies(root: &Path) -> Vec<NetworkRecord> {
+    let entries = std::fs::read_dir(dir(root)).into_iter().flatten().flatten();
+    entries
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.ends_with(".json") && !name.starts_with('.')
+        })
+        .filter_map(|e| {
+            let net = std::fs::read(e.path())
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok());
+            if net.is_none() {
+                tracing::warn!(path = %e.path().display(), "unreadable network record copy");
+            }
+            net
+        })
+        .collect()
+}
+
 /// Checks a network name: Docker's rule for names,
 /// [a-zA-Z0-9][a-zA-Z0-9_.-]*.
 pub fn validate_name(name: &str) -> Result<(), Error> {
@@ -313,6 +347,11 @@ fn write_conflist(root: &Path, net: &NetworkRecord) -> Result<(), Error> {
 /// record has them (a reboot emptied /run).
 pub fn restore(root: &Path, net: &NetworkRecord) {
     let path = conflist_path(root, &net.id);
+    if !copy_path(root, &net.id).exists() {
+        if let Err(e) = write_copy(root, net) {
+            tracing::warn!(network = %net.name, error = %e, "cannot write the network's record copy");
+        }
+    }
     if !path.exists() {
         if let Err(e) = write_conflist(root, net) {
             tracing::warn!(network = %net.name, error = %e, "cannot write the network's config list");
@@ -331,6 +370,7 @@ pub fn release(root: &Path, net: &NetworkRecord) {
     if let Some(v6) = &net.ipv6 {
         claims::release(&path, v6.subnet);
     }
+    let _ = std::fs::remove_file(copy_path(root, &net.id));
     let _ = std::fs::remove_file(path);
 }
 

@@ -224,6 +224,18 @@ impl Wiring {
     }
 }
 
+/// Where the container of directory `dir` is wired now, as its
+/// network.json says, on those of `nets` (for rebuilding its record).
+pub fn wired_now(dir: &Path, nets: &[NetworkRecord]) -> Vec<Attachment> {
+    read(dir)
+        .iter()
+        .filter_map(|w| {
+            let net = nets.iter().find(|n| n.id == w.network_id)?;
+            attachment(net, w).ok()
+        })
+        .collect()
+}
+
 /// The addresses, gateways and MAC the bridge plugin gave.
 fn attachment(net: &NetworkRecord, wired: &Wired) -> Result<Attachment, Error> {
     let result = wired.result.as_ref().unwrap_or(&Value::Null);

@@ -173,6 +173,10 @@ impl Runtime {
             self.host.release_network(&self.root, &net);
             return Err(e);
         }
+        // The copy is for rebuilding without the database.
+        if let Err(e) = network::write_copy(&self.root, &net) {
+            tracing::warn!(network = %net.name, error = %e, "cannot write the network's record copy");
+        }
         nets.insert(id, net.clone());
         tracing::info!(network = %net.name, subnet = %net.subnet, bridge = %net.bridge, "network created");
         Ok(net)

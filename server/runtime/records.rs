@@ -3,7 +3,8 @@
 //! Each container directory holds `container.json`, a copy of the
 //! container's record written when its configuration is (create, update),
 //! after the database has it, and again from the database at each start.
-//! The database stays the truth; the copies are what `berthd --rebuild`
+//! The database stays the truth; the copies (and the networks' record
+//! copies beside their config lists) are what `berthd --rebuild`
 //! makes records from when the database is damaged or lost: the
 //! configuration from the copy, the state from what runs (a monitor) and
 //! the last exit from the monitor's exit file. So losing the database loses
@@ -19,7 +20,7 @@ use super::container::{Record, Status};
 use super::error::{failed, Error, Result};
 use super::host::Host;
 use crate::monitor::protocol::{container_dir, ExitRecord};
-use crate::store::{Batch, Store};
+use crate::store::{Batch, Store, Table};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -119,6 +120,7 @@ pub fn rebuild(root: &Path, monitors: &HashMap<String, i32>) -> Result<(Arc<Stor
     }
     let store = Arc::new(Store::open(&path)?);
     let containers = root.join("containers");
+    let networks = crate::network::copies(root);
     let mut records = Vec::new();
     let mut batches = Vec::new();
     for id in with_copies(&containers) {
@@ -127,29 +129,43 @@ pub fn rebuild(root: &Path, monitors: &HashMap<String, i32>) -> Result<(Arc<Stor
             tracing::warn!(container = %id, "unreadable record copy; directory left as it is");
             continue;
         };
-        let r = from_copy(copy, &dir, monitors.get(&id).copied());
+        let r = from_copy(copy, &dir, monitors.get(&id).copied(), &networks);
         let mut b = Batch::default();
         b.put(&r.id, &r)?;
         batches.push(b);
         records.push(r);
     }
+    for net in &networks {
+        let mut b = Batch::default();
+        b.put_in(Table::Networks, &net.id, net)?;
+        batches.push(b);
+    }
     store.write_all(&batches)?;
     tracing::warn!(
         containers = records.len(),
-        "rebuilt the container records from their directories"
+        networks = networks.len(),
+        "rebuilt the container and network records from their directories"
     );
     Ok((store, records))
 }
 
-/// A record from its copy and what the directory and /proc say now.
-fn from_copy(mut r: Record, dir: &Path, monitor: Option<i32>) -> Record {
+/// A record from its copy and what the directory and /proc say now
+/// (where it is wired, on `networks`).
+fn from_copy(
+    mut r: Record,
+    dir: &Path,
+    monitor: Option<i32>,
+    networks: &[crate::network::NetworkRecord],
+) -> Record {
     r.stop_deadline = 0;
     r.oom_kills = 0;
+    r.networks = Vec::new();
     match (monitor.and_then(pid1_of), ExitRecord::read(dir)) {
         (Some(pid), _) => {
             r.status = Status::Running;
             r.pid = pid;
             r.monitor_pid = monitor.unwrap_or(0);
+            r.networks = crate::network::wired_now(dir, networks);
         }
         (None, Some(x)) => {
             r.status = Status::Exited;
