@@ -413,7 +413,7 @@ async fn addresses_survive_a_daemon_kill_and_nothing_is_left_after() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn two_daemons_networks_never_share_a_subnet() {
+async fn two_daemons_never_share_a_subnet_or_a_published_port() {
     let (a, b) = (
         Daemon::start("net-two-a").await,
         Daemon::start("net-two-b").await,
@@ -467,6 +467,38 @@ async fn two_daemons_networks_never_share_a_subnet() {
         .await
         .unwrap();
     assert_eq!(again.into_inner().network.unwrap().subnet, first.subnet);
+
+    // A host port one daemon's container publishes is taken for the
+    // other's, until that container stops.
+    let (mut api_a, mut api_b) = (a.api().await, b.api().await);
+    let publish = |host_port: u32| {
+        let mut req = spec("", &["sleep", "1000"]);
+        req.ports = vec![pb::PortBinding {
+            host_port,
+            container_port: 80,
+            ..Default::default()
+        }];
+        req
+    };
+    let holder = started(&mut api_a, publish(0)).await;
+    let port = host_port(&inspect(&mut api_a, &holder).await, 80, "tcp");
+    let id = created(&mut api_b, publish(port as u32)).await;
+    let err = api_b
+        .start(pb::StartRequest { id: id.clone() })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    assert!(err.message().contains("already allocated"), "{err:?}");
+    assert_eq!(traces(&b.root, &id), Vec::<String>::new());
+    api_a
+        .stop(pb::StopRequest {
+            id: holder,
+            timeout_seconds: Some(0),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    api_b.start(pb::StartRequest { id }).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]

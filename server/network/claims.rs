@@ -1,14 +1,20 @@
-//! Which subnets berth's networks hold on this host, whichever daemon
-//! made them: a file per subnet (IPv4 or IPv6) under /run/berth/subnets
-//! naming the network's config file, written under a host-wide lock. A
-//! claim whose config file is gone (its daemon's root removed) is free
-//! again; /run empties at boot, as the bridges go.
+//! What berth's networks and containers hold on this host, whichever
+//! daemon made them, under one host-wide lock:
+//! - subnets: a file per subnet (IPv4 or IPv6) under /run/berth/subnets
+//!   naming the network's config file. A claim whose config file is gone
+//!   (its daemon's root removed) is free again.
+//! - published host ports: a file per container with published ports
+//!   under /run/berth/published naming its network.json, whose ports are
+//!   taken while it lists them.
+//!
+//! /run empties at boot, as the bridges and containers go.
 
 use super::subnet::{self, Subnet};
 use super::subnet6::{self, Subnet6};
 use super::{io, Error};
 use nix::fcntl::{Flock, FlockArg};
 use std::fmt::Display;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -51,6 +57,57 @@ fn lock() -> Result<Flock<std::fs::File>, Error> {
         what: "lock the subnets".into(),
         source: e.into(),
     })
+}
+
+const PUBLISHED: &str = "/run/berth/published";
+
+/// Runs `f` under the host-wide lock with the host ports published by
+/// containers other than the one whose network.json is `own`, as
+/// `ports_of` reads them from theirs. Entries whose network.json is gone
+/// are removed.
+pub fn with_published<T>(
+    own: &Path,
+    ports_of: impl Fn(&Path) -> Vec<super::PortSpec>,
+    f: impl FnOnce(Vec<super::PortSpec>) -> Result<T, Error>,
+) -> Result<T, Error> {
+    let _lock = lock()?;
+    let mut ports = Vec::new();
+    for entry in std::fs::read_dir(PUBLISHED).into_iter().flatten().flatten() {
+        let Ok(target) = std::fs::read(entry.path()) else {
+            continue;
+        };
+        let target = PathBuf::from(std::ffi::OsStr::from_bytes(&target));
+        if target == own {
+            continue;
+        }
+        match target.exists() {
+            true => ports.extend(ports_of(&target)),
+            false => {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    f(ports)
+}
+
+/// Records that container `id` publishes the ports its network.json at
+/// `own` lists (under the lock: within `with_published`'s `f`).
+pub fn publish(id: &str, own: &Path) -> Result<(), Error> {
+    std::fs::create_dir_all(PUBLISHED).map_err(io("create /run/berth/published"))?;
+    std::fs::write(
+        Path::new(PUBLISHED).join(id),
+        own.as_os_str().as_encoded_bytes(),
+    )
+    .map_err(io("record the published ports"))
+}
+
+/// Forgets container `id`'s published ports, if it is the one at `own`.
+pub fn unpublish(id: &str, own: &Path) {
+    let Ok(_lock) = lock() else { return };
+    let entry = Path::new(PUBLISHED).join(id);
+    if std::fs::read(&entry).is_ok_and(|t| t == own.as_os_str().as_encoded_bytes()) {
+        let _ = std::fs::remove_file(entry);
+    }
 }
 
 fn file_of(subnet: impl Display) -> PathBuf {

@@ -23,7 +23,7 @@ pub use cni::DEFAULT_PATH as CNI_PATH;
 pub use ports::PortSpec;
 pub use subnet::Subnet;
 pub use subnet6::{host_has_ipv6, Subnet6};
-pub use wiring::{wired_now, Attachment, Wiring};
+pub use wiring::{wired_now, Attachment, Join, Wiring};
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;

@@ -62,10 +62,29 @@ pub fn take(wanted: &[PortSpec], taken: &[PortSpec]) -> Result<Vec<PortSpec>, Er
                 p.protocol.as_str()
             ))
         };
-        if p.host_port != 0 && taken.iter().chain(&out).any(|t| t.clashes(&p)) {
-            return Err(busy(None));
+        let clashes = |p: &PortSpec| taken.iter().chain(&out).any(|t| t.clashes(p));
+        if p.host_port != 0 {
+            if clashes(&p) {
+                return Err(busy(None));
+            }
+            p.host_port = probe(&p).map_err(|e| busy(Some(e)))?;
+        } else {
+            // A free port the kernel gives may still be one a container
+            // publishes (not bound on the host): another, then.
+            let mut tries = 0;
+            loop {
+                let mut picked = p.clone();
+                picked.host_port = probe(&p).map_err(|e| busy(Some(e)))?;
+                tries += 1;
+                if !clashes(&picked) {
+                    p = picked;
+                    break;
+                }
+                if tries == 64 {
+                    return Err(busy(None));
+                }
+            }
         }
-        p.host_port = probe(&p).map_err(|e| busy(Some(e)))?;
         out.push(p);
     }
     Ok(out)

@@ -6,7 +6,7 @@
 
 use super::cni::{self, Invocation};
 use super::netns::{self, PIN};
-use super::{bridge, io, Error, NetworkRecord, PortSpec};
+use super::{bridge, claims, io, Error, NetworkRecord, PortSpec};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -14,6 +14,18 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 
 const FILE: &str = "network.json";
+
+/// A network a container joins, and how.
+pub struct Join<'a> {
+    pub net: &'a NetworkRecord,
+    pub conflist: Value,
+    /// Its interface in the container.
+    pub ifname: &'a str,
+    /// Published on host ports that none of `taken` (nor another
+    /// daemon's containers) has; host port 0 is any free one.
+    pub ports: &'a [PortSpec],
+    pub taken: &'a [PortSpec],
+}
 
 /// A container's place on a network during one run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,7 +86,11 @@ enum File {
 }
 
 fn read(dir: &Path) -> Vec<Wired> {
-    let file: Option<File> = std::fs::read(dir.join(FILE))
+    read_file(&dir.join(FILE))
+}
+
+fn read_file(path: &Path) -> Vec<Wired> {
+    let file: Option<File> = std::fs::read(path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
     match file {
@@ -117,28 +133,36 @@ impl Wiring {
             .map_err(io("make the network namespace"))
     }
 
-    /// Puts container `id` (directory `dir`, namespace pinned) on `net`
-    /// as interface `ifname` with `ports` (host ports already taken). On
-    /// failure nothing of this network is left.
-    pub async fn attach(
-        &self,
-        dir: &Path,
-        id: &str,
-        net: &NetworkRecord,
-        conflist: Value,
-        ports: Vec<PortSpec>,
-        ifname: &str,
-    ) -> Result<Attachment, Error> {
+    /// Puts container `id` (directory `dir`, namespace pinned) on a
+    /// network. On failure nothing of it is left.
+    pub async fn attach(&self, dir: &Path, id: &str, join: Join<'_>) -> Result<Attachment, Error> {
+        let net = join.net;
+        let ifname = join.ifname;
         self.ensure_bridge(net).await?;
         let mut all = read(dir);
-        all.push(Wired {
+        let mut wired = Wired {
             network_id: net.id.clone(),
             ifname: ifname.to_string(),
-            conflist,
-            ports,
+            conflist: join.conflist,
+            ports: Vec::new(),
             result: None,
-        });
-        write(dir, &all)?;
+        };
+        if join.ports.is_empty() {
+            all.push(wired);
+            write(dir, &all)?;
+        } else {
+            // Host ports another daemon's containers publish are taken
+            // too: picked and written down under the host-wide lock.
+            let own = dir.join(FILE);
+            let ports_of = |p: &Path| read_file(p).into_iter().flat_map(|w| w.ports).collect();
+            claims::with_published(&own, ports_of, |elsewhere| {
+                let taken: Vec<PortSpec> = join.taken.iter().cloned().chain(elsewhere).collect();
+                wired.ports = super::ports::take(join.ports, &taken)?;
+                all.push(wired);
+                write(dir, &all)?;
+                claims::publish(id, &own)
+            })?;
+        }
         let wire = async {
             let pin = dir.join(PIN);
             let wired = all
@@ -176,6 +200,7 @@ impl Wiring {
             }
             if !w.ports.is_empty() {
                 super::nat::sweep(id).await;
+                claims::unpublish(id, &dir.join(FILE));
             }
         }
         match only {

@@ -10,10 +10,9 @@
 
 use super::container::{Container, IfUnsaved, Status};
 use super::error::{Error, Result};
-use super::host::Join;
 use super::networks::{event, from_network};
 use super::{records, Runtime};
-use crate::network::{self, Attachment, NetworkRecord, PortSpec};
+use crate::network::{self, Attachment, Join, NetworkRecord, PortSpec};
 use crate::spec::{exposed, Endpoint, Network, Spec};
 use berth::pb::Action;
 use std::io::Write;

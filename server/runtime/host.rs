@@ -4,7 +4,7 @@
 //! is tested without root.
 
 use crate::monitor::protocol::{self, Report, Reports, MONITOR_LOG};
-use crate::network::{self, Attachment, NetworkRecord, PortSpec, Wiring};
+use crate::network::{self, Attachment, Join, NetworkRecord, Wiring};
 use crate::spec::Resources;
 use crate::sys::cgroup::{self, Parent, Support, Usage};
 use crate::sys::{linux, readiness};
@@ -50,17 +50,6 @@ pub struct Spawned {
     pub report: Report,
     pub pid1: Option<Box<dyn Pid1>>,
     pub confirm: Box<dyn Confirm>,
-}
-
-/// A network a container joins, and how.
-pub struct Join<'a> {
-    pub net: &'a NetworkRecord,
-    pub conflist: serde_json::Value,
-    /// Its interface in the container.
-    pub ifname: &'a str,
-    /// Published on host ports that none of `taken` has.
-    pub ports: &'a [PortSpec],
-    pub taken: &'a [PortSpec],
 }
 
 pub trait Host: Send + Sync + 'static {
@@ -282,13 +271,7 @@ impl Host for Real {
         id: &'a str,
         join: Join<'a>,
     ) -> BoxFuture<'a, Result<Attachment, network::Error>> {
-        Box::pin(async move {
-            let ports = network::ports::take(join.ports, join.taken)?;
-            let wiring = &self.wiring;
-            wiring
-                .attach(dir, id, join.net, join.conflist, ports, join.ifname)
-                .await
-        })
+        Box::pin(self.wiring.attach(dir, id, join))
     }
 
     fn detach<'a>(

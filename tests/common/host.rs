@@ -286,6 +286,9 @@ pub fn traces(root: &Path, id: &str) -> Vec<String> {
     if dir.join("network.json").exists() {
         found.push("network.json".into());
     }
+    if Path::new("/run/berth/published").join(id).exists() {
+        found.push("published ports entry".into());
+    }
     found
 }
 

@@ -5,9 +5,9 @@
 //! written to the container's exit file as the monitor would.
 
 use crate::monitor::protocol::{ExitRecord, Failure, Report};
-use crate::network::{self, Attachment, NetworkRecord};
+use crate::network::{self, Attachment, Join, NetworkRecord};
 use crate::runtime::host::{
-    BoxFuture, Confirm, ExecStdio, Host, Join, Monitor, OomNotifier, Pid1, Spawned,
+    BoxFuture, Confirm, ExecStdio, Host, Monitor, OomNotifier, Pid1, Spawned,
 };
 use crate::spec::Resources;
 use crate::sys::cgroup::{self, Support, Usage};
