@@ -10,6 +10,13 @@
 //! drops the rest, so networks cannot reach each other; replies and
 //! published ports (DNAT) are let in, containers let out, whatever the
 //! FORWARD policy. A network with IPv6 has the same rules in ip6tables.
+//!
+//! INPUT drops what comes from a berth bridge for 127.0.0.0/8 unless it
+//! belongs to a connection the host made (a reply) or was DNAT'd: the
+//! portmap plugin turns on route_localnet on the bridge (for ports
+//! published on 127.0.0.1), which would otherwise let a container (with
+//! CAP_NET_RAW, a default) reach the host's services bound to 127.0.0.1.
+//! IPv6 never routes ::1 from another interface.
 
 use super::{Error, NetworkRecord};
 
@@ -123,6 +130,22 @@ async fn ensure_rules(t: Tables, bridge: &str, subnet: &str) -> Result<(), Error
     // iptables-nft, whose "exists" they do not recognise.
     for chain in PORTMAP_CHAINS {
         let _ = t.run(&["-t", "nat", "-N", chain]).await;
+    }
+    if t.0 == V4.0 {
+        let localnet = [
+            "-i",
+            any,
+            "-d",
+            "127.0.0.0/8",
+            "-m",
+            "conntrack",
+            "!",
+            "--ctstate",
+            "RELATED,ESTABLISHED,DNAT",
+            "-j",
+            "DROP",
+        ];
+        ensure_in(t, "filter", "INPUT", &localnet, true).await?;
     }
     ensure_in(t, "nat", "POSTROUTING", &masquerade(subnet, bridge), false).await
 }
