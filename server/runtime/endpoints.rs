@@ -32,9 +32,9 @@ pub(super) struct Plan<'a> {
 
 impl Runtime {
     /// Before a start of `c`: its networks found, the ports lock taken if
-    /// it publishes, and what an earlier run left wired taken down (a
-    /// crash cut its unwiring short; with its disconnect events). None if
-    /// it is not on bridge networks.
+    /// it publishes, what an earlier run left wired taken down (a crash
+    /// cut its unwiring short; with its disconnect events), and its
+    /// namespace pinned. None if it is not on bridge networks.
     pub(super) async fn plan(&self, c: &Container) -> Result<Option<Plan<'_>>> {
         let spec = c.spec();
         if spec.network != Network::Bridge {
@@ -61,6 +61,13 @@ impl Runtime {
         };
         // Whatever an earlier run left wired goes first.
         self.disconnect(c).await;
+        // Pinned before the monitor starts: PID 1's mount namespace is a
+        // copy of the host's at its clone, so a pin mounted later (the
+        // host's mounts need not propagate) would not be there for it.
+        if let Err(e) = self.host.pin_netns(&c.dir).await {
+            self.disconnect(c).await;
+            return Err(from_network(e));
+        }
         Ok(Some(Plan {
             nets,
             wanted,
@@ -70,8 +77,8 @@ impl Runtime {
     }
 
     /// Wires `c` onto the networks of `plan` while its PID 1 is set up,
-    /// telling PID 1 on `gate` (a byte each) once its namespace is pinned
-    /// (it joins it) and once it is wired, with its /etc/hosts (it execs).
+    /// telling PID 1 on `gate` (a byte) once they and its /etc/hosts are
+    /// ready (it execs).
     /// Its published ports (and, with publish_all, every exposed port)
     /// are on host ports no running container of this daemon has, on its
     /// first network. On failure the caller takes down what was wired.
@@ -81,13 +88,6 @@ impl Runtime {
         plan: &Plan<'_>,
         gate: OwnedFd,
     ) -> Result<Vec<Attachment>> {
-        let mut gate = std::fs::File::from(gate);
-        // PID 1 may be gone already (its start failed): nothing to tell.
-        let mut tell = || {
-            let _ = gate.write_all(b"1");
-        };
-        self.host.pin_netns(&c.dir).await.map_err(from_network)?;
-        tell();
         let mut attached = Vec::new();
         for (i, net) in plan.nets.iter().enumerate() {
             let ports = if i == 0 { &plan.wanted[..] } else { &[] };
@@ -99,7 +99,8 @@ impl Runtime {
             let what = format!("start container {}: write /etc/hosts", c.name());
             super::error::io_failed(what, &c.dir, e)
         })?;
-        tell();
+        // PID 1 may be gone already (its start failed): nothing to tell.
+        let _ = std::fs::File::from(gate).write_all(b"1");
         Ok(attached)
     }
 

@@ -62,11 +62,8 @@ fn prepare(
     }
     let spec = &config.spec;
     // The namespace the CNI plugins wire, before /sys is mounted (it
-    // shows the mounter's network devices). The daemon pins it while the
-    // monitor starts: its first byte on the monitor's stdin (inherited)
-    // says it is there.
+    // shows the mounter's network devices).
     if spec.network == Network::Bridge {
-        step(Step::JoinNetwork, daemon_says("its network namespace"))?;
         let ns = step(
             Step::JoinNetwork,
             File::open(dir.join(crate::network::netns::PIN)),
@@ -94,10 +91,11 @@ fn prepare(
             mount(None::<&str>, "/", None::<&str>, flags, None::<&str>),
         )?;
     }
-    // Its second byte, that the networks are wired; EOF, that the
-    // daemon failed or went away.
+    // The daemon wires the namespace meanwhile: its byte on the
+    // monitor's stdin (inherited) says the networks are ready; EOF, that
+    // it failed or went away.
     if spec.network == Network::Bridge {
-        step(Step::JoinNetwork, daemon_says("its networks"))?;
+        step(Step::JoinNetwork, networks_wired())?;
     }
     set_stdio(stdio)?;
     let exec = exec::resolve(spec)?;
@@ -109,16 +107,12 @@ fn prepare(
     Ok((exec, init))
 }
 
-/// Waits for the daemon's next byte on stdin, which says `what` is ready.
-fn daemon_says(what: &str) -> std::io::Result<()> {
+fn networks_wired() -> std::io::Result<()> {
     use std::io::Read;
     let mut byte = [0u8; 1];
-    // (Buffered: a byte read ahead is the next call's.)
     match std::io::stdin().read(&mut byte)? {
         1 => Ok(()),
-        _ => Err(std::io::Error::other(format!(
-            "{what} could not be made ready"
-        ))),
+        _ => Err(std::io::Error::other("its networks were not wired")),
     }
 }
 
