@@ -74,7 +74,7 @@ pub async fn serve(args: Args, ops: tokio::runtime::Handle) -> Result<(), BoxErr
     let parent_path = parent.path().to_string();
     let exe = std::fs::read_link("/proc/self/exe")?;
     let host = Box::new(Real {
-        wiring: crate::network::Wiring::new(args.cni_path.clone()),
+        wiring: crate::network::Wiring::new(exe.clone(), args.cni_path.clone()),
         exe,
         parent,
     });

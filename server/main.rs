@@ -1,7 +1,7 @@
 //! `berthd`: the berth daemon. Serves the berth API on a unix socket (and
 //! on TCP with mutual TLS if asked) and runs containers (daemon.rs);
 //! `berthd monitor DIR` is the per-container monitor it starts for itself,
-//! `berthd exec` its helper (not for users).
+//! `berthd exec` and `berthd netns` its helpers (not for users).
 
 mod api;
 mod daemon;
@@ -92,6 +92,16 @@ fn main() {
             (Some(dir), Some(file)) => monitor::exec::main(Path::new(dir), Path::new(file)),
             _ => {
                 eprintln!("usage: berthd exec DIR FILE");
+                std::process::exit(2)
+            }
+        }
+    }
+    if argv.get(1).is_some_and(|a| a == "netns") {
+        // Unshares a network namespace: single-threaded, no tokio.
+        match argv.get(2) {
+            Some(path) => network::netns::helper_main(Path::new(path)),
+            None => {
+                eprintln!("usage: berthd netns PATH");
                 std::process::exit(2)
             }
         }

@@ -1,21 +1,31 @@
 //! A container's network namespace, pinned by a bind mount at DIR/netns:
-//! it is made as PID 1 is set up (PID 1 joins it) so the CNI plugins can
-//! wire it meanwhile, and it outlives PID 1 until they have taken their
-//! wiring down (the bridge plugin finds the veth and the address it
-//! masquerades only inside the namespace). A thread of its own makes it:
-//! unsharing a network namespace changes only the calling thread's, and
-//! the thread ends with the pin made, so no other work runs in it.
+//! it is made before PID 1 (which joins it) so the CNI plugins can wire it,
+//! and it outlives PID 1 until they have taken their wiring down (the
+//! bridge plugin finds the veth and the address it masquerades only inside
+//! the namespace). `berthd netns PATH` makes it: the daemon never unshares
+//! in its own (multi-threaded) process.
 
 use crate::sys::linux;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{unshare, CloneFlags};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The pin's name in the container's directory.
 pub const PIN: &str = "netns";
 
-/// A new network namespace with loopback up, pinned at `path` (which
-/// must not exist); in the calling thread, which is left in it.
+/// `berthd netns PATH`: a new network namespace with loopback up, pinned
+/// at PATH (which must not exist).
+pub fn helper_main(path: &Path) -> ! {
+    match make(path) {
+        Ok(()) => std::process::exit(0),
+        Err(e) => {
+            eprintln!("berthd netns {}: {e}", path.display());
+            let _ = std::fs::remove_file(path);
+            std::process::exit(1)
+        }
+    }
+}
+
 fn make(path: &Path) -> std::io::Result<()> {
     std::fs::File::options()
         .write(true)
@@ -39,21 +49,24 @@ fn make(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Makes the pin at `path`, from a thread that ends with it.
-pub async fn pin(path: &Path) -> std::io::Result<()> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let path: PathBuf = path.to_path_buf();
-    std::thread::Builder::new()
-        .name("berth-netns".into())
-        .spawn(move || {
-            let made = make(&path);
-            if made.is_err() {
-                unpin(&path);
-            }
-            let _ = tx.send(made);
-        })?;
-    rx.await
-        .unwrap_or_else(|_| Err(std::io::Error::other("the namespace thread died")))
+/// Makes the pin at `path` with the helper `exe`.
+pub async fn pin(exe: &Path, path: &Path) -> std::io::Result<()> {
+    let mut cmd = tokio::process::Command::new(exe);
+    crate::sys::linux::spawn_dying_with_us(&mut cmd);
+    let out = cmd
+        .arg("netns")
+        .arg(path)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .await?;
+    match out.status.success() {
+        true => Ok(()),
+        false => Err(std::io::Error::other(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        )),
+    }
 }
 
 /// Whether `path` is a pinned namespace (not the empty file a helper

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const FILE: &str = "network.json";
 
@@ -68,9 +68,11 @@ struct Wired {
     result: Option<Value>,
 }
 
-/// The host's side of networks: where the plugins are, and which bridges
-/// this daemon has made sure of.
+/// The host's side of networks: the helper that pins namespaces, where
+/// the plugins are, and which bridges this daemon has made sure of.
 pub struct Wiring {
+    /// berthd's own binary, run as `berthd netns PATH`.
+    pub exe: PathBuf,
     /// CNI_PATH.
     pub cni_path: String,
     ensured: tokio::sync::Mutex<HashSet<String>>,
@@ -112,8 +114,9 @@ fn runtime_config(ports: &[PortSpec]) -> Value {
 }
 
 impl Wiring {
-    pub fn new(cni_path: String) -> Wiring {
+    pub fn new(exe: PathBuf, cni_path: String) -> Wiring {
         Wiring {
+            exe,
             cni_path,
             ensured: Default::default(),
         }
@@ -128,7 +131,7 @@ impl Wiring {
         }
         // What a helper killed halfway left.
         netns::unpin(&pin);
-        netns::pin(&pin)
+        netns::pin(&self.exe, &pin)
             .await
             .map_err(io("make the network namespace"))
     }
