@@ -114,7 +114,8 @@ fn file_of(subnet: impl Display) -> PathBuf {
     Path::new(DIR).join(subnet.to_string().replace('/', "-"))
 }
 
-/// The live claims of one family other than `config`'s.
+/// The live claims of one family other than `config`'s (under the lock);
+/// stale ones, whose config file is gone, are removed.
 fn others<S: Range>(config: &Path) -> Vec<S> {
     let Ok(dir) = std::fs::read_dir(DIR) else {
         return Vec::new();
@@ -124,7 +125,11 @@ fn others<S: Range>(config: &Path) -> Vec<S> {
             let name = e.file_name().to_string_lossy().replacen('-', "/", 1);
             let subnet: S = name.parse().ok()?;
             let owner = PathBuf::from(std::fs::read_to_string(e.path()).ok()?);
-            (owner != config && owner.exists()).then_some(subnet)
+            if !owner.exists() {
+                let _ = std::fs::remove_file(e.path());
+                return None;
+            }
+            (owner != config).then_some(subnet)
         })
         .collect()
 }
