@@ -78,10 +78,10 @@ impl Runtime {
 
     /// Wires `c` onto the networks of `plan` while its PID 1 is set up,
     /// telling PID 1 on `gate` (a byte) once they and its /etc/hosts are
-    /// ready (it execs).
-    /// Its published ports (and, with publish_all, every exposed port)
-    /// are on host ports no running container of this daemon has, on its
-    /// first network. On failure the caller takes down what was wired.
+    /// ready (it execs). Its published ports (and, with publish_all, every
+    /// exposed port) go on its first network, on host ports no running
+    /// container of this daemon or another has. On failure the caller
+    /// takes down what was wired.
     pub(super) async fn wire(
         &self,
         c: &Container,
