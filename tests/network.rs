@@ -424,20 +424,8 @@ async fn two_daemons_never_share_a_subnet_or_a_published_port() {
         subnet: subnet.into(),
         ..Default::default()
     };
-    let first = na
-        .create(create(""))
-        .await
-        .unwrap()
-        .into_inner()
-        .network
-        .unwrap();
-    let second = nb
-        .create(create(""))
-        .await
-        .unwrap()
-        .into_inner()
-        .network
-        .unwrap();
+    let first = new_network(&mut na, create("")).await;
+    let second = new_network(&mut nb, create("")).await;
     assert_ne!(first.subnet, second.subnet);
     assert_ne!(first.bridge, second.bridge);
     assert_ne!(

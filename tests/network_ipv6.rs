@@ -32,13 +32,7 @@ async fn containers_on_an_ipv6_network_talk_over_ipv6_and_not_across() {
     let d = Daemon::start("net-ipv6").await;
     let mut api = d.api().await;
     let mut nets = networks(&d).await;
-    let v6 = nets
-        .create(six("v6", ""))
-        .await
-        .unwrap()
-        .into_inner()
-        .network
-        .unwrap();
+    let v6 = new_network(&mut nets, six("v6", "")).await;
     assert!(v6.ipv6, "{v6:?}");
     assert!(
         v6.ipv6_subnet.starts_with("fd") && v6.ipv6_subnet.ends_with("::/64"),
@@ -47,13 +41,7 @@ async fn containers_on_an_ipv6_network_talk_over_ipv6_and_not_across() {
     let prefix = v6.ipv6_subnet.trim_end_matches("/64");
     assert_eq!(v6.ipv6_gateway, format!("{prefix}1"));
     // A subnet given, once: another network cannot have it.
-    let other = nets
-        .create(six("other6", "fd42:b3e7:5a01::/64"))
-        .await
-        .unwrap()
-        .into_inner()
-        .network
-        .unwrap();
+    let other = new_network(&mut nets, six("other6", "fd42:b3e7:5a01::/64")).await;
     for (req, want) in [
         (
             six("again", "fd42:b3e7:5a01:0:1::/80"),

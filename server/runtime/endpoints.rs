@@ -194,11 +194,8 @@ impl Runtime {
     ) -> Result<()> {
         let net = self.find_network(network)?;
         for a in &aliases {
-            crate::spec::validate_name(a).map_err(|_| {
-                Error::InvalidArgument(format!(
-                    "invalid alias {a:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-]* is allowed"
-                ))
-            })?;
+            crate::spec::validate_name(a)
+                .map_err(|_| crate::spec::Error::Alias(a.as_str().into()))?;
         }
         let c = self.find(key)?;
         let _op = c.op.lock().await;

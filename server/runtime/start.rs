@@ -59,22 +59,20 @@ impl Runtime {
         };
         let (wired, started) = tokio::join!(wiring, self.start_wired(&c, Some((gate, rx)), then));
         drop(plan);
-        let started = wired.and(started);
-        match &started {
-            Err(_) => self.disconnect(&c).await,
-            Ok(()) => {
-                let st = c.state();
-                let on: Vec<String> = st
-                    .record
-                    .networks
-                    .iter()
-                    .map(|a| a.network_id.clone())
-                    .collect();
-                drop(st);
-                on.iter().for_each(|id| self.refresh_hosts(id));
+        match (wired, started) {
+            (Ok(attached), Ok(())) => {
+                // Its peers learn its name.
+                for a in &attached {
+                    self.refresh_hosts(&a.network_id);
+                }
+                Ok(())
+            }
+            (wired, started) => {
+                self.disconnect(&c).await;
+                // The wiring's error first: PID 1 failed for want of it.
+                wired.and(started)
             }
         }
-        started
     }
 
     /// The start once the run is prepared and the container's networks

@@ -11,6 +11,15 @@ pub async fn networks(d: &Daemon) -> NetworksClient<tonic::transport::Channel> {
     NetworksClient::new(berth::connect(&d.host()).await.unwrap())
 }
 
+/// Creates a network: the daemon's view of it.
+pub async fn new_network(
+    nets: &mut NetworksClient<tonic::transport::Channel>,
+    req: pb::CreateNetworkRequest,
+) -> pb::Network {
+    let created = nets.create(req).await.unwrap().into_inner();
+    created.network.unwrap()
+}
+
 /// busybox httpd serving "hello from NAME" on port 80.
 pub fn web(name: &str) -> pb::CreateRequest {
     let script = format!(
