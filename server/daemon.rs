@@ -3,6 +3,7 @@
 
 mod authority;
 mod hpack;
+mod lock;
 mod notify;
 mod rewritten;
 mod tcp;
@@ -45,6 +46,9 @@ const MAX_HEADER_BYTES: u32 = 64 << 10;
 /// socket and, if asked, on TCP.
 pub async fn serve(args: Args, ops: tokio::runtime::Handle) -> Result<(), BoxError> {
     let signalled = shutdown_signals()?;
+    // Before anything touches the root or the socket: one daemon per root.
+    private_root(&args.root)?;
+    let _lock = lock::RootLock::take(&args.root)?;
     let (shutdown_tx, shutdown) = watch::channel(false);
     // Before anything else: a daemon that cannot secure its socket does
     // not start.
@@ -67,12 +71,14 @@ pub async fn serve(args: Args, ops: tokio::runtime::Handle) -> Result<(), BoxErr
         },
         rebuild: args.rebuild,
     };
-    private_root(&args.root)?;
     let (root, stop) = (args.root.clone(), shutdown.clone());
     let parent = Parent::setup(&args.cgroup_parent)?;
     tracing::info!(cgroup_parent = %parent.path(), "containers' cgroups");
     let parent_path = parent.path().to_string();
-    let exe = std::fs::read_link("/proc/self/exe")?;
+    // Helpers that enter containers run from a sealed copy of this
+    // binary, never from its file (sys/sealed.rs says why).
+    let exe = crate::sys::sealed::own_binary()
+        .map_err(|e| format!("cannot make the sealed copy of berthd: {e}"))?;
     let host = Box::new(Real {
         wiring: crate::network::Wiring::new(exe.clone(), args.cni_path.clone()),
         exe,

@@ -85,6 +85,15 @@ fn main() {
         std::process::exit(1);
     }
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|a| a == "exec" || a == "monitor") {
+        // These enter containers' namespaces (the monitor through its
+        // clone, PID 1): no container may open their /proc files, whatever
+        // fds they hold before their exec (sys/sealed.rs).
+        if let Err(e) = sys::sealed::undumpable() {
+            eprintln!("berthd: cannot make the helper non-dumpable: {e}");
+            std::process::exit(126);
+        }
+    }
     if argv.get(1).is_some_and(|a| a == "exec") {
         // Joins namespaces: single-threaded, no tokio, as the monitor.
         init_tracing("warn");

@@ -343,3 +343,51 @@ async fn directories_the_database_does_not_know_are_set_aside_not_deleted() {
     let all = listed(&mut api).await;
     assert_eq!(all.len(), 1);
 }
+
+/// A second berthd on a live root is refused up front, --rebuild
+/// included, and changes nothing: the first keeps its database and its
+/// containers. The lock dies with its holder: after a kill -9 the root is
+/// free again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_root_in_use_is_refused_to_a_second_daemon() {
+    let mut d = Daemon::start("root-in-use").await;
+    let mut api = d.api().await;
+    let id = started(&mut api, spec("kept", &["sleep", "1000"])).await;
+    let pid = status(&mut api, &id).await.pid;
+    let before = std::fs::read_dir(&d.root).unwrap().count();
+    let other = d.dir.join("other.sock");
+    for extra in [&[][..], &["--rebuild"][..]] {
+        for socket in [&d.socket, &other] {
+            let mut args = vec![
+                "--socket",
+                socket.to_str().unwrap(),
+                "--root",
+                d.root.to_str().unwrap(),
+            ];
+            args.extend_from_slice(extra);
+            let o = berthd_fails(&args);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert!(!o.status.success(), "{err}");
+            let expected = format!(
+                "another berthd (pid {}) holds {}",
+                d.pid(),
+                d.root.display()
+            );
+            assert!(err.contains(&expected), "{args:?}: {err}");
+        }
+    }
+    // Nothing was set aside or added, and the first daemon still serves.
+    assert_eq!(std::fs::read_dir(&d.root).unwrap().count(), before);
+    assert!(!other.exists());
+    let st = status(&mut api, &id).await;
+    assert_eq!((st.status, st.pid), (pb::Status::Running as i32, pid));
+    // A kill -9 leaves no stale lock: the next daemon starts, picks the
+    // container up, and says who holds the root now.
+    d.stop_daemon(libc::SIGKILL);
+    d.spawn().await;
+    let mut api = d.api().await;
+    assert_eq!(status(&mut api, &id).await.pid, pid);
+    let held = std::fs::read_to_string(d.root.join("berthd.lock")).unwrap();
+    assert_eq!(held.trim(), d.pid().to_string());
+    stop(&mut api, &id, Some(0)).await;
+}

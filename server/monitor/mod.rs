@@ -103,6 +103,10 @@ fn run_in_cgroup(
         false => None,
     };
     let clone = |into: Option<&OwnedFd>| linux::clone_with_pidfd(flags, into.map(|f| f.as_fd()));
+    // PID 1 holds what the monitor holds until it sets its own stdio, and
+    // a container may see it then (sys/sealed.rs): the monitor's stderr,
+    // its log on the host, is /dev/null across the clone.
+    log_aside().map_err(|e| Failure::new(Step::Clone, format!("set the log aside: {e}")))?;
     let forked = match clone(into.as_ref()) {
         Err(e)
             if into.is_some()
@@ -116,10 +120,13 @@ fn run_in_cgroup(
         }
         r => r,
     };
+    if !matches!(forked, Ok(Forked::Child)) {
+        log_back(dir);
+    }
     let joined = into.is_some() && forked.is_ok();
     let (pid, pidfd) = match forked.map_err(|e| Failure::new(Step::Clone, e))? {
         Forked::Child => {
-            drop((go, failures, ours, listener));
+            drop((go, failures, ours, listener, into));
             let cgroup = (!joined).then_some(cgroup);
             let e = child::main(dir, config, cgroup, go_wait, &theirs);
             failure_tx.send(&e);
@@ -173,6 +180,26 @@ fn run_in_cgroup(
     let written = record.write(dir);
     attachers.end(record.exit_code, record.signal);
     written
+}
+
+/// Points the monitor's stderr at /dev/null.
+fn log_aside() -> std::io::Result<()> {
+    let null = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
+    nix::unistd::dup2_stderr(null)?;
+    Ok(())
+}
+
+/// Points the monitor's stderr at its log again.
+fn log_back(dir: &Path) {
+    let log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.join(protocol::MONITOR_LOG));
+    match log {
+        Ok(log) => {
+            let _ = nix::unistd::dup2_stderr(log);
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot open the monitor's log again"),
+    }
 }
 
 /// Whether PID 1 is cloned straight into its cgroup where the host can:

@@ -54,6 +54,7 @@ pub async fn pin(exe: &Path, path: &Path) -> std::io::Result<()> {
     let mut cmd = tokio::process::Command::new(exe);
     crate::sys::linux::spawn_dying_with_us(&mut cmd);
     let out = cmd
+        .arg0("berthd")
         .arg("netns")
         .arg(path)
         .stdin(std::process::Stdio::null())

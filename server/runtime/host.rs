@@ -11,6 +11,7 @@ use crate::sys::{linux, readiness};
 use std::collections::HashMap;
 use std::future::Future;
 use std::os::fd::OwnedFd;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::time::Duration;
@@ -147,7 +148,8 @@ pub trait OomNotifier: Send {
 
 /// The host as it is: monitor processes, pidfds and cgroups.
 pub struct Real {
-    /// berthd's own binary, run as `berthd monitor DIR`.
+    /// berthd's sealed copy of itself (sys/sealed.rs), run as `berthd
+    /// monitor DIR` and `berthd exec DIR FILE`.
     pub exe: PathBuf,
     /// Where the containers' cgroups are made.
     pub parent: Parent,
@@ -301,6 +303,7 @@ impl Host for Real {
             ),
         };
         tokio::process::Command::new(&self.exe)
+            .arg0("berthd")
             .arg("exec")
             .arg(dir)
             .arg(file)
@@ -394,6 +397,7 @@ impl Real {
             None => std::process::Stdio::null(),
         };
         let child = std::process::Command::new(&self.exe)
+            .arg0("berthd")
             .arg("monitor")
             .arg(dir)
             .env_remove("NOTIFY_SOCKET")

@@ -11,5 +11,6 @@ pub mod mounts;
 pub mod procs;
 pub mod pty;
 pub mod readiness;
+pub mod sealed;
 pub mod seccomp;
 pub mod time;

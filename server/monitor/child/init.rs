@@ -9,8 +9,7 @@
 use super::exec::Exec;
 use crate::monitor::protocol::{Failure, Step};
 use std::ffi::CString;
-use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 /// The static berth-init executable.
 static INIT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/berth-init"));
@@ -21,32 +20,9 @@ pub struct Image(OwnedFd);
 
 impl Image {
     pub fn new() -> Result<Image, Failure> {
-        let err = |e: std::io::Error| Failure::new(Step::Init, format!("copy berth-init: {e}"));
-        let name = c"berth-init";
-        let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
-        // MFD_EXEC (Linux 6.3+) keeps the memfd executable where the host
-        // makes memfds non-executable by default; older kernels refuse it.
-        const MFD_EXEC: libc::c_uint = 0x10;
-        // SAFETY: memfd_create takes a NUL-terminated name and flags.
-        let mut fd = unsafe { libc::memfd_create(name.as_ptr(), flags | MFD_EXEC) };
-        if fd < 0 {
-            // SAFETY: as above.
-            fd = unsafe { libc::memfd_create(name.as_ptr(), flags) };
-        }
-        if fd < 0 {
-            return Err(err(std::io::Error::last_os_error()));
-        }
-        // SAFETY: memfd_create returned a new fd that nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let mut file = std::fs::File::from(fd);
-        file.write_all(INIT).map_err(err)?;
-        let seals =
-            libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
-        // SAFETY: F_ADD_SEALS on a memfd made with MFD_ALLOW_SEALING.
-        if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
-            return Err(err(std::io::Error::last_os_error()));
-        }
-        Ok(Image(file.into()))
+        crate::sys::sealed::sealed(c"berth-init", &mut &INIT[..])
+            .map(Image)
+            .map_err(|e| Failure::new(Step::Init, format!("copy berth-init: {e}")))
     }
 
     /// Executes berth-init with `exec`'s program, arguments and
