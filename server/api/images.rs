@@ -312,6 +312,7 @@ impl ImagesApi for ImagesService {
     async fn load(&self, req: Request<Streaming<pb::LoadRequest>>) -> Res<pb::LoadResponse> {
         let images = self.images.clone();
         let guard = images.adding().await;
+        let before = images.held();
         let loaded = feed(
             req.into_inner(),
             |m: pb::LoadRequest| m.data,
@@ -319,6 +320,9 @@ impl ImagesApi for ImagesService {
         )
         .await;
         drop(guard);
+        if loaded.is_err() {
+            self.images.undo_since(before).await;
+        }
         Ok(Response::new(pb::LoadResponse { loaded: loaded? }))
     }
 

@@ -10,6 +10,7 @@ use super::oci::{self, Descriptor, Platform};
 use super::reference::{Digest, Reference};
 use super::store::ImageRecord;
 use super::{Error, Images, Result};
+use crate::spec::Input;
 use berth::pb::Action;
 use std::collections::HashMap;
 use std::io::{self, Read};
@@ -38,6 +39,15 @@ impl Images {
             }
             let name = clean_name(&e.path_bytes());
             let size = e.size();
+            // No file of an archive is larger than a layer may be: a bomb
+            // is refused before a byte of it is stored.
+            if size > self.limits.stream_bound() {
+                return Err(Error::Invalid(format!(
+                    "the archive's file {} holds {size} bytes, more than a layer may (--max-layer-size {})",
+                    quote(&name),
+                    self.limits.max_bytes
+                )));
+            }
             if size <= SMALL && files.memory + size as usize <= IN_MEMORY {
                 let mut data = Vec::with_capacity(size as usize);
                 e.read_to_end(&mut data).map_err(tar_error)?;
@@ -219,15 +229,18 @@ struct Files {
 }
 
 impl Files {
-    /// The bytes of a file by its name in the archive.
+    /// The bytes of a document (a config) by its name in the archive.
     fn named(&self, content: &Content, name: &str) -> Result<Vec<u8>> {
         let name = clean_name(name.as_bytes());
         if let Some(data) = self.small.get(&name) {
             return Ok(data.clone());
         }
         match self.blobs.get(&name) {
-            Some(d) => content.read(d),
-            None => Err(Error::Invalid(format!("the archive has no file {name:?}"))),
+            Some(d) => read_document(content, d),
+            None => Err(Error::Invalid(format!(
+                "the archive has no file {}",
+                quote(&name)
+            ))),
         }
     }
 
@@ -237,16 +250,25 @@ impl Files {
         if let Some(d) = self.blobs.get(&name) {
             return Ok(d.clone());
         }
-        let data = self.named(content, &name)?;
-        let d = content.put(&data)?;
+        let data = match self.small.get(&name) {
+            Some(data) => data,
+            None => {
+                return Err(Error::Invalid(format!(
+                    "the archive has no file {}",
+                    quote(&name)
+                )))
+            }
+        };
+        let d = content.put(data)?;
         self.blobs.insert(name, d.clone());
         Ok(d)
     }
 
-    /// A blob of the layout by digest, verified, as bytes.
+    /// A document (index, manifest) of the layout by digest, verified, as
+    /// bytes.
     fn blob(&mut self, content: &Content, d: &Digest) -> Result<Vec<u8>> {
         self.blob_file(content, d)?;
-        content.read(d)
+        read_document(content, d)
     }
 
     /// Makes sure the layout's blob `d` is in the store, verified.
@@ -266,4 +288,21 @@ impl Files {
             None => Err(Error::Invalid(format!("the archive has no blob {d}"))),
         }
     }
+}
+
+/// A stored document, refused past the size pull accepts: never read
+/// whole into memory when it is larger.
+fn read_document(content: &Content, d: &Digest) -> Result<Vec<u8>> {
+    match content.size(d) {
+        Some(n) if n > oci::MAX_DOCUMENT as u64 => Err(Error::Invalid(format!(
+            "the archive's document {d} has {n} bytes: manifests, indexes and configs may have {}",
+            oci::MAX_DOCUMENT
+        ))),
+        _ => content.read(d),
+    }
+}
+
+/// A name from the archive for a message: at most 100 bytes of it.
+fn quote(name: &str) -> String {
+    format!("{:?}", Input(name.to_string()))
 }

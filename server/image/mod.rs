@@ -105,6 +105,13 @@ pub struct Images {
     fetching: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
+/// The blobs and layers the store held at some moment.
+#[derive(Default)]
+pub struct Held {
+    blobs: std::collections::HashSet<Digest>,
+    layers: std::collections::HashSet<Digest>,
+}
+
 /// What a container takes from an image.
 #[derive(Debug, Clone)]
 pub struct ForContainer {
@@ -320,20 +327,42 @@ impl Images {
     /// Garbage collection, under the exclusive side of `gc`: every blob and
     /// layer no image refers to goes. Returns the bytes freed.
     fn collect(&self) -> u64 {
+        self.collect_but(&Held::default())
+    }
+
+    /// Collection of what no image refers to, but for what `kept` held.
+    fn collect_but(&self, kept: &Held) -> u64 {
         let (blobs, diffs) = self.state().referenced();
         let mut freed = 0;
         for d in self.content.list() {
-            if !blobs.contains(d.as_str()) {
+            if !blobs.contains(d.as_str()) && !kept.blobs.contains(&d) {
                 freed += self.content.remove(&d);
             }
         }
         for d in self.layers.list() {
-            if !diffs.contains(d.as_str()) {
+            if !diffs.contains(d.as_str()) && !kept.layers.contains(&d) {
                 freed += self.layers.remove(&d);
             }
         }
         tracing::info!(freed, "image content collected");
         freed
+    }
+
+    /// The blobs and layers held now.
+    pub fn held(&self) -> Held {
+        Held {
+            blobs: self.content.list().into_iter().collect(),
+            layers: self.layers.list().into_iter().collect(),
+        }
+    }
+
+    /// Takes away what a failed request added since `before` and no image
+    /// refers to, once every request adding content has finished: a
+    /// refused load leaves nothing behind. What was there before stays
+    /// (a pull cut short keeps its verified blobs for the next one).
+    pub async fn undo_since(&self, before: Held) -> u64 {
+        let _gc = self.gc.write().await;
+        self.collect_but(&before)
     }
 
     /// Keeps credentials for a registry after checking them.

@@ -5,6 +5,9 @@ use super::Error;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// Largest manifest, index or config accepted, pulled or loaded.
+pub const MAX_DOCUMENT: usize = 4 << 20;
+
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";

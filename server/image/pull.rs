@@ -22,8 +22,6 @@ use tokio::sync::mpsc;
 
 /// Layers fetched at once.
 const PARALLEL: usize = 4;
-/// Largest manifest or config accepted.
-const MAX_DOCUMENT: usize = 4 << 20;
 
 type Progress = mpsc::Sender<PullProgress>;
 
@@ -326,9 +324,10 @@ async fn read_limited(resp: reqwest::Response) -> Result<Vec<u8>> {
     let mut stream = resp.bytes_stream();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| Error::Unavailable(format!("read: {e}")))?;
-        if out.len() + chunk.len() > MAX_DOCUMENT {
+        if out.len() + chunk.len() > oci::MAX_DOCUMENT {
             return Err(Error::Invalid(format!(
-                "a manifest or config over {MAX_DOCUMENT} bytes"
+                "a manifest or config over {} bytes",
+                oci::MAX_DOCUMENT
             )));
         }
         out.extend_from_slice(&chunk);
@@ -361,11 +360,7 @@ pub(super) fn unpack_new(
     limits: Limits,
 ) -> Result<(Staging, u64, Digest)> {
     let staging = layers.stage()?;
-    let bound = limits
-        .max_bytes
-        .saturating_add(limits.max_bytes / 4)
-        .saturating_add(16 << 20);
-    let stream = super::compress::decompressed(r, bound)
+    let stream = super::compress::decompressed(r, limits.stream_bound())
         .map_err(|e| Error::Invalid(format!("layer: {e}")))?;
     let mut hashing = Hashing::new(stream);
     let done = unpack::unpack(&mut hashing, &staging.fs(), limits)?;

@@ -46,6 +46,16 @@ pub struct Limits {
     pub max_entries: u64,
 }
 
+impl Limits {
+    /// The most bytes a layer's tar stream may hold: its files' content
+    /// plus room for the tar's headers and padding.
+    pub fn stream_bound(&self) -> u64 {
+        self.max_bytes
+            .saturating_add(self.max_bytes / 4)
+            .saturating_add(16 << 20)
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
