@@ -47,7 +47,13 @@ async fn round(s: &mut Side, n: usize) {
     let mut api = s.daemon.api().await;
     for _ in 0..n {
         let t = Instant::now();
-        let r = api.list(pb::ListRequest { all: true }).await.unwrap();
+        let r = api
+            .list(pb::ListRequest {
+                all: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
         s.list.push(t.elapsed());
         assert_eq!(r.into_inner().containers.len(), 10);
         let t = Instant::now();
@@ -59,7 +65,12 @@ async fn round(s: &mut Side, n: usize) {
     for _ in 0..n / 10 {
         let t = Instant::now();
         let mut api = s.daemon.api().await;
-        api.list(pb::ListRequest { all: true }).await.unwrap();
+        api.list(pb::ListRequest {
+            all: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
         s.connect.push(t.elapsed());
     }
 }

@@ -6,7 +6,7 @@
 //! use berth::pb::{containers_client::ContainersClient, ListRequest};
 //! let channel = berth::connect("unix:///run/berth/berth.sock").await?;
 //! let mut containers = ContainersClient::new(channel);
-//! let list = containers.list(ListRequest { all: true }).await?.into_inner();
+//! let list = containers.list(ListRequest { all: true, ..Default::default() }).await?.into_inner();
 //! println!("{} containers", list.containers.len());
 //! # Ok(()) }
 //! ```

@@ -178,13 +178,19 @@ async fn ids_prefixes_and_names_address_containers() {
         .into_inner();
     assert_eq!(by_name.container.unwrap().id, ids[0]);
     let list = api
-        .list(pb::ListRequest { all: true })
+        .list(pb::ListRequest {
+            all: true,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(list.containers.len(), ids.len());
     assert!(api
-        .list(pb::ListRequest { all: false })
+        .list(pb::ListRequest {
+            all: false,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner()

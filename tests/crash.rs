@@ -287,7 +287,10 @@ async fn kill_9_at_random_points_loses_nothing() {
         assert_eq!(start.resumed_from_seq, start.seq - 1);
         // What the API says runs, runs.
         let list = api
-            .list(pb::ListRequest { all: true })
+            .list(pb::ListRequest {
+                all: true,
+                ..Default::default()
+            })
             .await
             .unwrap()
             .into_inner();

@@ -10,7 +10,10 @@ use tonic::Code;
 /// No containers, no container directories, no monitors.
 async fn assert_nothing(d: &Daemon, api: &mut Api) {
     let list = api
-        .list(pb::ListRequest { all: true })
+        .list(pb::ListRequest {
+            all: true,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();

@@ -59,7 +59,7 @@ fn zeros_digest(size: u64) -> String {
 
 async fn load(d: &Daemon, archive: Vec<u8>) -> Result<Vec<String>, tonic::Status> {
     let chunks: Vec<pb::LoadRequest> = archive
-        .chunks(1 << 20)
+        .chunks(512 << 10)
         .map(|c| pb::LoadRequest { data: c.to_vec() })
         .collect();
     d.images()
@@ -165,4 +165,140 @@ async fn a_layer_bomb_in_an_archive_is_refused_before_it_is_stored() {
     )
     .zeros("layer.tar", 2 << 20);
     refused(&d, a.done(), "config.json").await;
+}
+
+/// A docker-archive of one image: the test rootfs as its layer and
+/// `config` as its config's "config".
+fn docker_archive(tag: &str, config: serde_json::Value) -> Vec<u8> {
+    let layer = base_layer(Packing::Plain).tar;
+    let image_config = serde_json::json!({
+        "architecture": host_arch(), "os": "linux", "config": config,
+        "rootfs": {"type": "layers", "diff_ids": [sha256(&layer)]},
+    });
+    let mut a = Archive::new();
+    a.json(
+        "manifest.json",
+        serde_json::json!([{"Config": "config.json", "RepoTags": [tag], "Layers": ["layer.tar"]}]),
+    )
+    .json("config.json", image_config)
+    .file("layer.tar", layer.len() as u64, &layer[..]);
+    a.done()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_image_config_cannot_make_a_container_too_big_to_list_or_run() {
+    let d = Daemon::start("bulky-config").await;
+    let mut api = d.api().await;
+    // 3.2 MB of Env, under the 4 MiB a config may have.
+    let env: Vec<String> = (0..40)
+        .map(|i| format!("E{i}={}", "x".repeat(80_000)))
+        .collect();
+    let loaded = load(
+        &d,
+        docker_archive(
+            "bulky/env:1",
+            serde_json::json!({"Env": env, "Cmd": ["true"]}),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(loaded, ["bulky/env:1"]);
+    let req = pb::CreateRequest {
+        name: "bulky".into(),
+        image: "bulky/env:1".into(),
+        ..Default::default()
+    };
+    let e = api.create(req).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(e.message().contains("Env"), "{e:?}");
+    assert!(e.message().len() < 1000, "{e:?}");
+    assert!(listed(&mut api).await.is_empty());
+    // One entry longer than the kernel runs is refused too.
+    let long = format!("L={}", "y".repeat(200_000));
+    load(
+        &d,
+        docker_archive(
+            "bulky/long:1",
+            serde_json::json!({"Env": [long], "Cmd": ["true"]}),
+        ),
+    )
+    .await
+    .unwrap();
+    let req = pb::CreateRequest {
+        name: "long".into(),
+        image: "bulky/long:1".into(),
+        ..Default::default()
+    };
+    let e = api.create(req).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    assert!(e.message().contains("131072"), "{e:?}");
+}
+
+/// Containers whose records add up to far more than a client receives in
+/// one message are listed in pages, by the API and `berth ps`.
+#[tokio::test(flavor = "multi_thread")]
+async fn list_pages_what_no_client_could_receive_at_once() {
+    let d = Daemon::start("list-pages").await;
+    let mut api = d.api().await;
+    let env: Vec<String> = (0..9)
+        .map(|i| format!("E{i}={}", "z".repeat(100_000)))
+        .collect();
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let mut req = spec(&format!("big{i}"), &["true"]);
+        req.env = env.clone();
+        ids.push(created(&mut api, req).await);
+    }
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    let mut token = String::new();
+    loop {
+        let page = api
+            .list(pb::ListRequest {
+                all: true,
+                page_token: token.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        pages += 1;
+        for c in &page.containers {
+            assert!(!c.trimmed);
+            assert_eq!(c.config.as_ref().unwrap().env.len(), 9, "{}", c.name);
+        }
+        seen.extend(page.containers.into_iter().map(|c| c.id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert!(pages >= 4, "{pages} pages");
+    // Newest first, each once.
+    ids.reverse();
+    assert_eq!(seen, ids);
+    // page_size bounds a page too, and a bad token is refused.
+    let first = api
+        .list(pb::ListRequest {
+            all: true,
+            page_size: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.containers.len(), 1);
+    assert!(!first.next_page_token.is_empty());
+    let e = api
+        .list(pb::ListRequest {
+            all: true,
+            page_token: "x".repeat(70_000),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e:?}");
+    // The CLI follows the pages.
+    let out = ok(berth(&d, &["ps", "-a", "-q"]));
+    assert_eq!(out.lines().count(), 12, "{out}");
 }

@@ -267,7 +267,13 @@ async fn bad_limits_at_create_are_refused_and_leave_nothing() {
         assert_eq!(err.code(), Code::InvalidArgument, "{}", err.message());
         assert!(err.message().contains(says), "{}", err.message());
     }
-    let all = api.list(pb::ListRequest { all: true }).await.unwrap();
+    let all = api
+        .list(pb::ListRequest {
+            all: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert!(all.into_inner().containers.is_empty());
     let dirs = std::fs::read_dir(d.root.join("containers"))
         .unwrap()

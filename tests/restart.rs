@@ -356,7 +356,10 @@ async fn records_survive_a_daemon_restart() {
     d.spawn().await;
     let mut api = d.api().await;
     let list = api
-        .list(pb::ListRequest { all: true })
+        .list(pb::ListRequest {
+            all: true,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();

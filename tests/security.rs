@@ -488,7 +488,10 @@ async fn oversized_requests_and_too_many_streams_are_held_off() {
     let err = api.create(big).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::OutOfRange, "{err:?}");
     let list = api
-        .list(berth::pb::ListRequest { all: true })
+        .list(berth::pb::ListRequest {
+            all: true,
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert!(list.into_inner().containers.is_empty());
@@ -505,7 +508,13 @@ async fn oversized_requests_and_too_many_streams_are_held_off() {
     }
     let list = || {
         let mut api = api.clone();
-        async move { api.list(berth::pb::ListRequest { all: true }).await }
+        async move {
+            api.list(berth::pb::ListRequest {
+                all: true,
+                ..Default::default()
+            })
+            .await
+        }
     };
     let held = tokio::time::timeout(Duration::from_millis(500), list()).await;
     assert!(held.is_err(), "a fifth stream was let in");
@@ -515,7 +524,10 @@ async fn oversized_requests_and_too_many_streams_are_held_off() {
     // Another connection is not held up by this one.
     let mut other = d.api().await;
     other
-        .list(berth::pb::ListRequest { all: true })
+        .list(berth::pb::ListRequest {
+            all: true,
+            ..Default::default()
+        })
         .await
         .unwrap();
 }

@@ -77,7 +77,10 @@ async fn list_through(endpoint: Endpoint) -> Result<usize, String> {
     let channel = endpoint.connect().await.map_err(|e| format!("{e:?}"))?;
     let mut api = ContainersClient::new(channel);
     let list = api
-        .list(ListRequest { all: true })
+        .list(ListRequest {
+            all: true,
+            ..Default::default()
+        })
         .await
         .map_err(|e| format!("{e:?}"))?;
     Ok(list.into_inner().containers.len())
@@ -221,7 +224,10 @@ async fn plain_tcp_only_on_loopback_and_only_when_asked() {
     assert!(d.log().contains("serving plain TCP without TLS"));
     let channel = berth::connect(&format!("tcp://{addr}")).await.unwrap();
     let list = ContainersClient::new(channel)
-        .list(ListRequest { all: true })
+        .list(ListRequest {
+            all: true,
+            ..Default::default()
+        })
         .await
         .unwrap();
     assert!(list.into_inner().containers.is_empty());

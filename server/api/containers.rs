@@ -162,9 +162,9 @@ impl Containers for ContainersService {
     }
 
     async fn list(&self, req: Request<pb::ListRequest>) -> Res<pb::ListResponse> {
-        let containers = self.rt.list(req.into_inner().all);
-        let containers = containers.iter().map(convert::container).collect();
-        Ok(Response::new(pb::ListResponse { containers }))
+        let req = req.into_inner();
+        let records = self.rt.list(req.all);
+        Ok(Response::new(super::list::page(&records, &req)?))
     }
 
     type AttachStream = super::attach::AttachStream;

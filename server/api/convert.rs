@@ -204,6 +204,7 @@ pub fn container(r: &Record) -> pb::Container {
             networks: r.networks.iter().map(crate::runtime::settings).collect(),
         }),
         created_at: ts(r.created_at),
+        trimmed: false,
     }
 }
 

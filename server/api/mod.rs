@@ -8,6 +8,7 @@ mod convert;
 mod events;
 mod exec;
 mod images;
+mod list;
 mod networks;
 mod status;
 mod system;

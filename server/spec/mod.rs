@@ -108,6 +108,18 @@ impl Network {
     }
 }
 
+/// The longest argument or environment entry: the kernel's MAX_ARG_STRLEN
+/// (32 pages), NUL included.
+pub const MAX_ARG_BYTES: usize = 128 << 10;
+/// The most bytes a container's command and environment may take, NULs
+/// included: half of what the kernel allows at exec with the usual 8 MiB
+/// stack, and what keeps a container's record small.
+pub const MAX_PROCESS_BYTES: usize = 1 << 20;
+/// The most bytes of labels, keys and values together.
+pub const MAX_LABEL_BYTES: usize = 256 << 10;
+/// The most exposed ports and volumes together.
+pub const MAX_PORTS_AND_VOLUMES: usize = 4096;
+
 /// The most processes a pids limit may allow: the kernel's PID_MAX_LIMIT
 /// (pids.max refuses more).
 pub const MAX_PIDS: i64 = 1 << 22;
@@ -264,6 +276,14 @@ pub enum Error {
     Capability(Input),
     #[error("invalid user {0:?}: use uid[:gid] or name[:group]")]
     User(Input),
+    #[error("the argument or environment entry {0:?} is longer than the kernel runs ({max} bytes); with an image, its config's Env, Entrypoint or Cmd holds it", max = MAX_ARG_BYTES)]
+    ArgTooLong(Input),
+    #[error("the command and environment come to {0} bytes, more than {max}; with an image, its config's Env, Entrypoint or Cmd adds them", max = MAX_PROCESS_BYTES)]
+    ProcessTooLarge(usize),
+    #[error("the labels come to {0} bytes, more than {max}; with an image, its config's Labels adds them", max = MAX_LABEL_BYTES)]
+    LabelsTooLarge(usize),
+    #[error("the exposed ports and volumes number {0}, more than {max}; with an image, its config's ExposedPorts and Volumes add them", max = MAX_PORTS_AND_VOLUMES)]
+    TooManyPortsAndVolumes(usize),
 }
 
 /// Docker's container name rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`.
@@ -427,6 +447,14 @@ impl Request {
                 _ => return Err(Error::Env(e.as_str().into())),
             }
         }
+        let strings = || self.args.iter().chain(&self.env);
+        if let Some(long) = strings().find(|s| s.len() >= MAX_ARG_BYTES) {
+            return Err(Error::ArgTooLong(long.as_str().into()));
+        }
+        let total: usize = strings().map(|s| s.len() + 1).sum();
+        if total > MAX_PROCESS_BYTES {
+            return Err(Error::ProcessTooLarge(total));
+        }
         Ok(())
     }
 
@@ -437,6 +465,14 @@ impl Request {
             .find(|k| k.is_empty() || k.contains('\0'))
         {
             return Err(Error::Label(k.as_str().into()));
+        }
+        let labels: usize = self.labels.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if labels > MAX_LABEL_BYTES {
+            return Err(Error::LabelsTooLarge(labels));
+        }
+        let listed = self.exposed_ports.len() + self.expose.len() + self.volumes.len();
+        if listed > MAX_PORTS_AND_VOLUMES {
+            return Err(Error::TooManyPortsAndVolumes(listed));
         }
         if self.log_max_files > MAX_LOG_FILES {
             return Err(Error::LogMaxFiles(self.log_max_files));

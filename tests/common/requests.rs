@@ -26,11 +26,14 @@ pub fn shared(d: &Daemon, name: &str, args: &[&str]) -> CreateRequest {
 
 /// Every container, running or not.
 pub async fn listed(api: &mut Api) -> Vec<pb::Container> {
-    api.list(pb::ListRequest { all: true })
-        .await
-        .unwrap()
-        .into_inner()
-        .containers
+    api.list(pb::ListRequest {
+        all: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .containers
 }
 
 /// Creates a container; its id.

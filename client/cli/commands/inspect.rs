@@ -16,11 +16,23 @@ pub async fn ps(api: &mut Api, a: PsArgs) -> Result<u8, Failure> {
     // As docker ps: -n, -l and a status or exited filter look at every
     // container, not only running ones.
     let all = a.all || last.is_some() || filters.iter().any(PsFilter::needs_all);
-    let mut list = api
-        .list(pb::ListRequest { all })
-        .await?
-        .into_inner()
-        .containers;
+    let mut list = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = api
+            .list(pb::ListRequest {
+                all,
+                page_token,
+                ..Default::default()
+            })
+            .await?
+            .into_inner();
+        list.extend(page.containers);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
     list.retain(|c| matches(&filters, c));
     if let Some(n) = last {
         list.truncate(n);
