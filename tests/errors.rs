@@ -318,3 +318,203 @@ async fn a_command_that_cannot_run_fails_start_and_leaves_nothing() {
     );
     ev.quiet().await;
 }
+
+/// An error quotes at most 100 bytes of what the caller sent: a 70 KB
+/// name or reference is INVALID_ARGUMENT or NOT_FOUND with a short
+/// message, never an error too big for the client to receive.
+#[tokio::test(flavor = "multi_thread")]
+async fn huge_names_are_quoted_short_in_every_error() {
+    let d = Daemon::start("huge-names").await;
+    let mut images = d.images().await;
+    let mut nets = networks(&d).await;
+    let huge = "a".repeat(70_000);
+    let cases: Vec<(&str, Result<(), tonic::Status>)> = vec![
+        (
+            "pull",
+            match images
+                .pull(pb::PullRequest {
+                    reference: huge.clone(),
+                    ..Default::default()
+                })
+                .await
+            {
+                Ok(mut s) => s.get_mut().message().await.map(|_| ()),
+                Err(e) => Err(e),
+            },
+        ),
+        (
+            "tag source",
+            images
+                .tag(pb::TagRequest {
+                    source: huge.clone(),
+                    target: "x:1".into(),
+                })
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "inspect",
+            images
+                .inspect(pb::InspectImageRequest {
+                    image: huge.clone(),
+                })
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "remove",
+            images
+                .remove(pb::RemoveImageRequest {
+                    image: huge.clone(),
+                    force: false,
+                })
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "save",
+            images
+                .save(pb::SaveRequest {
+                    images: vec![huge.clone()],
+                })
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "login",
+            images
+                .login(pb::LoginRequest {
+                    registry: huge.clone(),
+                    ..Default::default()
+                })
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "logout",
+            images
+                .logout(pb::LogoutRequest {
+                    registry: huge.clone(),
+                })
+                .await
+                .map(|_| ()),
+        ),
+        (
+            "network create",
+            nets.create(pb::CreateNetworkRequest {
+                name: huge.clone(),
+                ..Default::default()
+            })
+            .await
+            .map(|_| ()),
+        ),
+        (
+            "network subnet",
+            nets.create(pb::CreateNetworkRequest {
+                name: "n".into(),
+                subnet: huge.clone(),
+                ..Default::default()
+            })
+            .await
+            .map(|_| ()),
+        ),
+    ];
+    for (what, r) in cases {
+        let e = r.expect_err(what);
+        assert!(
+            matches!(e.code(), Code::InvalidArgument | Code::NotFound),
+            "{what}: {:?} {}",
+            e.code(),
+            &e.message()[..e.message().len().min(300)]
+        );
+        assert!(
+            e.message().len() < 400,
+            "{what}: {} bytes",
+            e.message().len()
+        );
+    }
+    // A tag to a huge target, from an image that exists, is refused too.
+    let e = images
+        .tag(pb::TagRequest {
+            source: "nothing".into(),
+            target: huge.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        e.message().len() < 400,
+        "tag target: {} bytes",
+        e.message().len()
+    );
+}
+
+/// References whose host cannot be one are INVALID_ARGUMENT before any
+/// connection is tried.
+#[tokio::test(flavor = "multi_thread")]
+async fn references_that_cannot_name_a_registry_are_invalid() {
+    let d = Daemon::start("bad-refs").await;
+    let mut images = d.images().await;
+    for reference in [
+        ":::",
+        "a@sha256:zz",
+        "localhost:99999/x",
+        "host:0/x",
+        "[::1/x",
+        "a..b:5000/x",
+        "-bad/x",
+    ] {
+        let r = match images
+            .pull(pb::PullRequest {
+                reference: reference.into(),
+                ..Default::default()
+            })
+            .await
+        {
+            Ok(mut s) => s.get_mut().message().await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        let e = r.expect_err(reference);
+        assert_eq!(e.code(), Code::InvalidArgument, "{reference}: {e:?}");
+    }
+}
+
+/// Subnets no bridge can use and gateways that are the subnet's own
+/// network or broadcast address are refused, and leave no network.
+#[tokio::test(flavor = "multi_thread")]
+async fn unusable_subnets_and_gateways_are_refused() {
+    let d = Daemon::start("bad-subnets").await;
+    let mut nets = networks(&d).await;
+    let cases = [
+        ("127.0.0.0/8", ""),
+        ("127.1.0.0/16", ""),
+        ("224.0.0.0/4", ""),
+        ("230.1.0.0/16", ""),
+        ("0.0.0.0/8", ""),
+        ("169.254.0.0/16", ""),
+        ("240.0.0.0/4", ""),
+        ("10.99.0.0/24", "10.99.0.0"),
+        ("10.99.0.0/24", "10.99.0.255"),
+    ];
+    for (subnet, gateway) in cases {
+        let e = nets
+            .create(pb::CreateNetworkRequest {
+                name: "bad".into(),
+                subnet: subnet.into(),
+                gateway: gateway.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{subnet} {gateway}: {e:?}");
+    }
+    let names: Vec<String> = nets
+        .list(pb::ListNetworksRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .networks
+        .into_iter()
+        .map(|n| n.name)
+        .collect();
+    assert!(!names.contains(&"bad".to_string()), "{names:?}");
+}

@@ -170,7 +170,11 @@ async fn a_layer_bomb_in_an_archive_is_refused_before_it_is_stored() {
 /// A docker-archive of one image: the test rootfs as its layer and
 /// `config` as its config's "config".
 fn docker_archive(tag: &str, config: serde_json::Value) -> Vec<u8> {
-    let layer = base_layer(Packing::Plain).tar;
+    docker_archive_of(tag, config, base_layer(Packing::Plain).tar)
+}
+
+/// A docker-archive of one image of one layer.
+fn docker_archive_of(tag: &str, config: serde_json::Value, layer: Vec<u8>) -> Vec<u8> {
     let image_config = serde_json::json!({
         "architecture": host_arch(), "os": "linux", "config": config,
         "rootfs": {"type": "layers", "diff_ids": [sha256(&layer)]},
@@ -301,4 +305,125 @@ async fn list_pages_what_no_client_could_receive_at_once() {
     // The CLI follows the pages.
     let out = ok(berth(&d, &["ps", "-a", "-q"]));
     assert_eq!(out.lines().count(), 12, "{out}");
+}
+
+/// An image made by `docker import` of a debootstrap tree carries device
+/// nodes: it loads and runs, the nodes give the container nothing (its
+/// /dev is berth's, the rest left out), and save gives the layer back
+/// whole, nodes included.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_image_with_device_nodes_runs_without_them_and_saves_whole() {
+    let d = Daemon::start("device-nodes").await;
+    let mut api = d.api().await;
+    let layer = TarBuilder::new()
+        .tree(rootfs())
+        .device("dev/null")
+        .device("dev/mem")
+        .dir("lib")
+        .device("lib/node")
+        .layer(Packing::Plain)
+        .tar;
+    let archive = docker_archive_of(
+        "debootstrap/like:1",
+        serde_json::json!({"Cmd": ["sh"]}),
+        layer.clone(),
+    );
+    assert_eq!(load(&d, archive).await.unwrap(), ["debootstrap/like:1"]);
+    let req = pb::CreateRequest {
+        name: "devs".into(),
+        image: "debootstrap/like:1".into(),
+        args: vec![
+            "sh".into(),
+            "-c".into(),
+            "ls /dev/mem; ls /lib/node; echo x > /dev/null && echo null-works".into(),
+        ],
+        ..Default::default()
+    };
+    let id = started(&mut api, req).await;
+    let (code, out) = finished(&mut api, &id).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("/dev/mem': No such file"), "{out}");
+    assert!(out.contains("/lib/node': No such file"), "{out}");
+    assert!(out.contains("null-works"), "{out}");
+    // Saved, the layer is the one loaded, byte for byte.
+    let mut saved = Vec::new();
+    let mut s = d
+        .images()
+        .await
+        .save(pb::SaveRequest {
+            images: vec!["debootstrap/like:1".into()],
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    while let Some(c) = s.message().await.unwrap() {
+        saved.extend(c.data);
+    }
+    let mut found = false;
+    for e in tar::Archive::new(&saved[..]).entries().unwrap() {
+        let mut e = e.unwrap();
+        if e.size() == layer.len() as u64 {
+            let mut data = Vec::new();
+            e.read_to_end(&mut data).unwrap();
+            found |= data == layer;
+        }
+    }
+    assert!(found, "the saved archive lacks the layer as loaded");
+}
+
+async fn import(
+    d: &Daemon,
+    tar: Vec<u8>,
+    cmd: &[&str],
+    env: &[&str],
+) -> Result<String, tonic::Status> {
+    let first = pb::ImportRequest {
+        reference: "imported:1".into(),
+        data: tar,
+        cmd: cmd.iter().map(|s| s.to_string()).collect(),
+        env: env.iter().map(|s| s.to_string()).collect(),
+    };
+    d.images()
+        .await
+        .import(tokio_stream::iter(vec![first]))
+        .await
+        .map(|r| r.into_inner().id)
+}
+
+/// Whiteouts of "." and "..", and CMD or ENV with NUL, are refused before
+/// anything is removed or stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn imports_with_dot_whiteouts_or_nul_are_refused_and_leave_nothing() {
+    let d = Daemon::start("import-refusals").await;
+    let tar = |entries: &[&str]| {
+        let mut b = TarBuilder::new();
+        b.dir("d").file("d/kept", b"k");
+        for e in entries {
+            b.file(e, b"");
+        }
+        b.layer(Packing::Plain).tar
+    };
+    let before = stored(&d);
+    for (entries, says) in [
+        (&["d/.wh.."][..], "its directory itself"),
+        (&[".wh..."][..], "its directory's parent"),
+    ] {
+        let e = import(&d, tar(entries), &[], &[]).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{entries:?}: {e:?}");
+        assert!(e.message().contains(says), "{e:?}");
+        assert_eq!(stored(&d), before, "{entries:?}");
+    }
+    for (cmd, env) in [
+        (&["sh\0x"][..], &[][..]),
+        (&["sh"][..], &["A=\0"][..]),
+        (&["sh"][..], &["=1"][..]),
+    ] {
+        let e = import(&d, tar(&[]), cmd, env).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{cmd:?} {env:?}: {e:?}");
+        assert_eq!(stored(&d), before);
+    }
+    // The layers directory of the store is still there, and a good import
+    // works.
+    assert!(d.root.join("images/layers").is_dir());
+    import(&d, tar(&[]), &["sh"], &["A=1"]).await.unwrap();
 }

@@ -653,9 +653,9 @@ async fn hostile_layers_are_refused_and_leave_nothing() {
             "\"..\"",
         ),
         (
-            "device",
-            TarBuilder::new().device("dev/mem").layer(Packing::Plain),
-            "device node",
+            "whiteout",
+            TarBuilder::new().file(".wh...", b"").layer(Packing::Plain),
+            "its directory's parent",
         ),
         (
             "hardlink",

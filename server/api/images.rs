@@ -29,7 +29,7 @@ const CHUNK: usize = 256 << 10;
 
 impl From<Error> for Status {
     fn from(e: Error) -> Status {
-        let msg = e.to_string();
+        let msg = super::status::bounded(e.to_string());
         match e {
             Error::Invalid(_) => Status::invalid_argument(msg),
             Error::NotFound(_) => Status::not_found(msg),
@@ -336,6 +336,7 @@ impl ImagesApi for ImagesService {
             "" => None,
             r => Some(Reference::parse(r)?),
         };
+        crate::image::Images::check_import(&first.cmd, &first.env)?;
         let images = self.images.clone();
         let guard = images.adding().await;
         let (first_data, cmd, env) = (first.data, first.cmd, first.env);

@@ -4,9 +4,29 @@ use crate::runtime::Error;
 use crate::{events, store};
 use tonic::Status;
 
+/// The most bytes of an error message. What a client sent is quoted
+/// shorter where a message is made (spec::Input); this bounds whatever
+/// else a message carries (a registry's reply, a path), so that a status
+/// always fits in the headers a client accepts.
+const MAX_MESSAGE: usize = 4 << 10;
+
+/// `msg`, cut to MAX_MESSAGE bytes.
+pub fn bounded(mut msg: String) -> String {
+    if msg.len() > MAX_MESSAGE {
+        let mut cut = MAX_MESSAGE;
+        while !msg.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let n = msg.len();
+        msg.truncate(cut);
+        msg.push_str(&format!("… ({n} bytes)"));
+    }
+    msg
+}
+
 impl From<Error> for Status {
     fn from(e: Error) -> Status {
-        let msg = e.to_string();
+        let msg = bounded(e.to_string());
         match e {
             Error::NotFound(_) | Error::NoNetwork(_) => Status::not_found(msg),
             Error::AlreadyExists(_) => Status::already_exists(msg),
@@ -28,7 +48,7 @@ impl From<Error> for Status {
 
 impl From<events::Error> for Status {
     fn from(e: events::Error) -> Status {
-        let msg = e.to_string();
+        let msg = bounded(e.to_string());
         match e {
             events::Error::OutOfRange(_) => Status::out_of_range(msg),
             events::Error::Full(_) | events::Error::Store(store::Error::Full { .. }) => {

@@ -10,6 +10,7 @@ use super::reference::{Digest, Reference};
 use super::store::{ImageRecord, LayerRecord};
 
 use super::{pull, Error, Images, Result};
+use crate::spec::Input;
 use berth::pb::Action;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
@@ -176,6 +177,29 @@ impl Images {
         Ok(ImageRecord::new(
             config_raw, &config, manifest, records, size,
         ))
+    }
+
+    /// Refuses an import's Cmd and Env that no container could run: NUL
+    /// in either, an Env entry that is not KEY=VALUE.
+    pub fn check_import(cmd: &[String], env: &[String]) -> Result<()> {
+        if let Some(c) = cmd.iter().find(|c| c.contains('\0')) {
+            return Err(Error::Invalid(format!(
+                "invalid CMD argument {:?}: it must not hold NUL",
+                Input::from(c.as_str())
+            )));
+        }
+        for e in env {
+            match e.split_once('=') {
+                Some((k, _)) if !k.is_empty() && !e.contains('\0') => {}
+                _ => {
+                    return Err(Error::Invalid(format!(
+                        "invalid ENV {:?}: use KEY=VALUE, without NUL",
+                        Input::from(e.as_str())
+                    )))
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Makes a one-layer image of a root filesystem tar.

@@ -105,6 +105,17 @@ pub struct Images {
     fetching: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
+/// Refuses what cannot name a registry.
+fn registry_host(host: &str) -> Result<()> {
+    match reference::is_registry(host) {
+        true => Ok(()),
+        false => Err(Error::Invalid(format!(
+            "invalid registry {:?}: give host[:port]",
+            crate::spec::Input::from(host)
+        ))),
+    }
+}
+
 /// The blobs and layers the store held at some moment.
 #[derive(Default)]
 pub struct Held {
@@ -207,7 +218,10 @@ impl Images {
         let image = self.find(name)?;
         let config = self.config(&image)?;
         if image.layers.is_empty() {
-            return Err(Error::Invalid(format!("image {name:?} has no layers")));
+            return Err(Error::Invalid(format!(
+                "image {:?} has no layers",
+                crate::spec::Input::from(name)
+            )));
         }
         let lower = image
             .layers
@@ -253,7 +267,10 @@ impl Images {
         self.change(|st, batch, events| {
             // Found before the change began: an rmi may have deleted it since.
             if !st.images.contains_key(&image.id) {
-                return Err(Error::NotFound(format!("no such image: {source}")));
+                return Err(Error::NotFound(format!(
+                    "no such image: {}",
+                    crate::spec::Input::from(source)
+                )));
             }
             st.set_reference(
                 batch,
@@ -374,6 +391,7 @@ impl Images {
                 .trim_start_matches("http://")
                 .trim_end_matches('/'),
         };
+        registry_host(host)?;
         let endpoint = self
             .registries
             .endpoints(host)
@@ -393,6 +411,7 @@ impl Images {
             "" | "index.docker.io" => reference::DOCKER_HUB,
             r => r,
         };
+        registry_host(host)?;
         self.registries.set_credentials(host, None)
     }
 

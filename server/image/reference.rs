@@ -4,6 +4,7 @@
 //! last '/', a digest follows '@'.
 
 use super::Error;
+use crate::spec::Input;
 use std::fmt;
 
 pub const DOCKER_HUB: &str = "docker.io";
@@ -18,7 +19,8 @@ impl Digest {
         match s.strip_prefix("sha256:") {
             Some(hex) if is_hex64(hex) => Ok(Digest(s.to_string())),
             _ => Err(Error::Invalid(format!(
-                "invalid digest {s:?}: berth knows sha256:<64 hex digits>"
+                "invalid digest {:?}: berth knows sha256:<64 hex digits>",
+                Input::from(s)
             ))),
         }
     }
@@ -85,7 +87,8 @@ impl Reference {
 
     /// Parses a reference as given: a repository alone stays without tag.
     pub fn parse_name(s: &str) -> Result<Reference, Error> {
-        let bad = |why: &str| Error::Invalid(format!("invalid reference {s:?}: {why}"));
+        let bad =
+            |why: &str| Error::Invalid(format!("invalid reference {:?}: {why}", Input::from(s)));
         if s.is_empty() || s.len() > 4096 {
             return Err(bad("it is empty or too long"));
         }
@@ -125,11 +128,10 @@ impl Reference {
             "index.docker.io" | "registry-1.docker.io" => DOCKER_HUB.to_string(),
             _ => registry,
         };
-        if !registry
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
-        {
-            return Err(bad("the registry is not a host[:port]"));
+        if !is_registry(&registry) {
+            return Err(bad(
+                "the registry is not a host[:port] (a DNS name or an IP address, a port from 1 to 65535)",
+            ));
         }
         let repository = if registry == DOCKER_HUB && !path.contains('/') {
             format!("library/{path}")
@@ -169,6 +171,32 @@ impl Reference {
         let short = full.strip_prefix("docker.io/").unwrap_or(full);
         short.strip_prefix("library/").unwrap_or(short).to_string()
     }
+}
+
+/// Whether `s` can name a registry: host[:port], the host a DNS name
+/// (labels of letters, digits and '-', not starting or ending with '-'),
+/// an IPv4 address or a bracketed IPv6 one, the port 1 to 65535.
+pub fn is_registry(s: &str) -> bool {
+    let (host, port) = match s.rsplit_once(':') {
+        Some((h, p)) if !h.is_empty() && (!h.starts_with('[') || h.ends_with(']')) => (h, Some(p)),
+        _ => (s, None),
+    };
+    if let Some(p) = port {
+        if !p.bytes().all(|b| b.is_ascii_digit()) || !matches!(p.parse::<u16>(), Ok(1..)) {
+            return false;
+        }
+    }
+    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return v6.parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    let label = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    host.len() <= 253 && host.split('.').all(label)
 }
 
 impl fmt::Display for Reference {

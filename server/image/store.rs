@@ -114,7 +114,8 @@ impl State {
     }
 
     pub fn find(&self, name: &str) -> Result<&ImageRecord> {
-        let not_found = || Error::NotFound(format!("no such image: {name}"));
+        let not_found =
+            || Error::NotFound(format!("no such image: {}", crate::spec::Input::from(name)));
         if name.is_empty() {
             return Err(Error::Invalid(
                 "image name is empty: give a reference or an id".into(),

@@ -8,8 +8,9 @@
 //! - a path with a ".." component is refused, a leading "/" is dropped;
 //! - a hard link's target is found the same way, inside the layer, and a
 //!   link to something missing or to a directory is refused;
-//! - device nodes are refused (a container gets its /dev from berth);
-//!   FIFOs are made;
+//! - device nodes are left out (a container gets its /dev from berth, and
+//!   its root is nodev); FIFOs are made;
+//! - a whiteout of "." or ".." is refused;
 //! - "trusted.*" extended attributes are never taken from the tar (they
 //!   would steer overlay); others ("security.capability", "user.*") are;
 //! - the bytes written and the entries are counted against limits, and the
@@ -193,6 +194,16 @@ impl Unpacker {
             if hidden.starts_with(WHITEOUT.as_bytes()) || hidden.is_empty() {
                 return Ok(()); // aufs' own files (.wh..wh.plnk and such)
             }
+            if hidden == b"." || hidden == b".." {
+                return Err(bad(format!(
+                    "the whiteout {} would hide {} itself",
+                    shown(&path),
+                    match hidden {
+                        b"." => "its directory",
+                        _ => "its directory's parent",
+                    }
+                )));
+            }
             let hidden = OsStr::from_bytes(hidden);
             replace(&dir, hidden, false, &path)?;
             return mknodat(&dir, hidden, SFlag::S_IFCHR, Mode::empty(), 0)
@@ -298,10 +309,12 @@ impl Unpacker {
                 .map_err(|err| sys("make fifo", &path, err))?;
             }
             T::Char | T::Block => {
-                return Err(bad(format!(
-                    "{} is a device node: images may not carry devices",
-                    shown(&path)
-                )))
+                // Left out: a container gets its /dev from berth and its
+                // root is mounted nodev, so a node would only be a dead
+                // entry here, and one berth never makes. The layer's blob
+                // keeps it: save gives the image back as it came.
+                replace(&dir, &name, false, &path)?;
+                return Ok(());
             }
             other => {
                 return Err(bad(format!(

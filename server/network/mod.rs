@@ -25,6 +25,7 @@ pub use subnet::Subnet;
 pub use subnet6::{host_has_ipv6, Subnet6};
 pub use wiring::{wired_now, Attachment, Join, Wiring};
 
+use crate::spec::Input;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -210,7 +211,8 @@ pub fn copies(root: &Path) -> Vec<NetworkRecord> {
 pub fn validate_name(name: &str) -> Result<(), Error> {
     crate::spec::validate_name(name).map_err(|_| {
         Error::Invalid(format!(
-            "invalid network name {name:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-]* is allowed"
+            "invalid network name {:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-]* is allowed",
+            Input::from(name)
         ))
     })
 }
@@ -226,18 +228,25 @@ pub fn addresses(subnet: &str, gateway: &str) -> Result<(Option<Subnet>, Option<
             "subnet {s} is too small: use a prefix of /30 or shorter"
         )));
     }
-    let gateway: Option<Ipv4Addr> =
-        match gateway {
-            "" => None,
-            g => Some(g.parse().map_err(|_| {
-                Error::Invalid(format!("invalid gateway {g:?}: use an IPv4 address"))
-            })?),
-        };
+    if let Some((s, (range, what))) = subnet.and_then(|s| Some((s, s.reserved()?))) {
+        return Err(Error::Invalid(format!(
+            "subnet {s} overlaps {range} ({what}): use a private range such as 172.20.0.0/16"
+        )));
+    }
+    let gateway: Option<Ipv4Addr> = match gateway {
+        "" => None,
+        g => Some(g.parse().map_err(|_| {
+            Error::Invalid(format!(
+                "invalid gateway {:?}: use an IPv4 address",
+                Input::from(g)
+            ))
+        })?),
+    };
     match (subnet, gateway) {
         (None, Some(_)) => Err(Error::Invalid("a gateway needs a subnet".into())),
-        (Some(s), Some(g)) if !s.contains(g) || Some(g) == s.nth(0) => Err(Error::Invalid(
-            format!("gateway {g} is not a host address of subnet {s}"),
-        )),
+        (Some(s), Some(g)) if !s.contains(g) || Some(g) == s.nth(0) || g == s.last() => Err(
+            Error::Invalid(format!("gateway {g} is not a host address of subnet {s}")),
+        ),
         _ => Ok((subnet, gateway)),
     }
 }
@@ -270,7 +279,10 @@ fn parse6(subnet: &str, gateway: &str) -> Result<Asked6, Error> {
     let gateway: Option<Ipv6Addr> = match gateway {
         "" => None,
         g => Some(g.parse().map_err(|_| {
-            Error::Invalid(format!("invalid IPv6 gateway {g:?}: use an IPv6 address"))
+            Error::Invalid(format!(
+                "invalid IPv6 gateway {:?}: use an IPv6 address",
+                Input::from(g)
+            ))
         })?),
     };
     match (subnet, gateway) {

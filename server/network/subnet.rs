@@ -1,6 +1,7 @@
 //! IPv4 subnets: parsing, overlap, and the pool a network's subnet is
 //! picked from when its request names none.
 
+use crate::spec::Input;
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
@@ -41,9 +42,29 @@ impl Subnet {
         ((n as u64) < size).then(|| Ipv4Addr::from(u32::from(self.addr) + n))
     }
 
+    /// The last address (the broadcast address).
+    pub fn last(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.addr) | !mask(self.prefix))
+    }
+
     /// Room for a gateway and at least one container.
     pub fn usable(&self) -> bool {
         self.prefix <= 30
+    }
+
+    /// The special-purpose range this subnet overlaps, if it does: no
+    /// bridge can carry those addresses.
+    pub fn reserved(&self) -> Option<(Subnet, &'static str)> {
+        let range = |a: [u8; 4], p: u8, what| (Subnet::new(Ipv4Addr::from(a), p), what);
+        [
+            range([0, 0, 0, 0], 8, "\"this network\""),
+            range([127, 0, 0, 0], 8, "loopback"),
+            range([169, 254, 0, 0], 16, "link-local"),
+            range([224, 0, 0, 0], 4, "multicast"),
+            range([240, 0, 0, 0], 4, "reserved, with the broadcast address"),
+        ]
+        .into_iter()
+        .find_map(|(r, what)| r.filter(|r| self.overlaps(r)).map(|r| (r, what)))
     }
 }
 
@@ -99,7 +120,12 @@ impl FromStr for Subnet {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Subnet, String> {
-        let bad = || format!("invalid subnet {s:?}: use an IPv4 CIDR such as 172.20.0.0/16");
+        let bad = || {
+            format!(
+                "invalid subnet {:?}: use an IPv4 CIDR such as 172.20.0.0/16",
+                Input::from(s)
+            )
+        };
         let (addr, prefix) = s.split_once('/').ok_or_else(bad)?;
         let addr: Ipv4Addr = addr.parse().map_err(|_| bad())?;
         let prefix: u8 = prefix.parse().map_err(|_| bad())?;
@@ -107,7 +133,8 @@ impl FromStr for Subnet {
         match net.addr == addr {
             true => Ok(net),
             false => Err(format!(
-                "invalid subnet {s:?}: host bits are set; did you mean {net}?"
+                "invalid subnet {:?}: host bits are set; did you mean {net}?",
+                Input::from(s)
             )),
         }
     }

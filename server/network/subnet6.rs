@@ -2,6 +2,7 @@
 //! gets when its request names none (RFC 4193: fd00::/8 and a random
 //! 40-bit global id).
 
+use crate::spec::Input;
 use std::fmt;
 use std::net::Ipv6Addr;
 use std::str::FromStr;
@@ -103,7 +104,12 @@ impl FromStr for Subnet6 {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Subnet6, String> {
-        let bad = || format!("invalid IPv6 subnet {s:?}: use a CIDR such as fd12:3456:789a::/64");
+        let bad = || {
+            format!(
+                "invalid IPv6 subnet {:?}: use a CIDR such as fd12:3456:789a::/64",
+                Input::from(s)
+            )
+        };
         let (addr, prefix) = s.split_once('/').ok_or_else(bad)?;
         let addr: Ipv6Addr = addr.parse().map_err(|_| bad())?;
         let prefix: u8 = prefix.parse().map_err(|_| bad())?;

@@ -179,8 +179,19 @@ fn refused_entries() {
             &[(T::Directory, "d", "", b""), (T::Link, "x", "d", b"")],
             "hard link",
         ),
-        ("char", &[(T::Char, "dev/mem", "", b"")], "device node"),
-        ("block", &[(T::Block, "dev/sda", "", b"")], "device node"),
+        (
+            "whiteout-dot",
+            &[
+                (T::Directory, "d", "", b""),
+                (T::Regular, "d/.wh..", "", b""),
+            ],
+            "its directory itself",
+        ),
+        (
+            "whiteout-dotdot",
+            &[(T::Regular, ".wh...", "", b"")],
+            "its directory's parent",
+        ),
         (
             "through-file",
             &[(T::Regular, "f", "", b"x"), (T::Regular, "f/g", "", b"y")],
@@ -193,6 +204,26 @@ fn refused_entries() {
         assert!(matches!(e, Error::Invalid(_)), "{name}: {e:?}");
         assert!(e.to_string().contains(why), "{name}: {e}");
     }
+}
+
+#[test]
+fn device_nodes_are_left_out() {
+    let Some(d) = scratch("devices") else { return };
+    let entries: &Entries = &[
+        (T::Directory, "dev", "", b""),
+        (T::Char, "dev/null", "", b""),
+        (T::Block, "dev/sda", "", b""),
+        (T::Regular, "dev/keep", "", b"k"),
+    ];
+    run(&d, entries).unwrap();
+    let dev = d.0.join("layer/dev");
+    let names: Vec<_> = std::fs::read_dir(&dev)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["keep"]);
+    // The whole layer is still there after the refused whiteouts' cases.
+    assert!(d.0.join("layer").is_dir());
 }
 
 #[test]
