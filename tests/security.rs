@@ -531,3 +531,107 @@ async fn oversized_requests_and_too_many_streams_are_held_off() {
         .await
         .unwrap();
 }
+
+/// no_new_privs is berth's default and a setting: off, a container's
+/// processes run as usual under the same seccomp filter and capabilities,
+/// and inspect and the CLI say which.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_new_privileges_can_be_turned_off() {
+    let d = Daemon::start("nnp").await;
+    let mut api = d.api().await;
+    let mut req = spec("nnp-off", &[]);
+    req.no_new_privileges = Some(false);
+    req.user = "1000:1000".into();
+    let (code, status) = run_script(&mut api, req, "cat /proc/self/status").await;
+    assert_eq!(code, 0, "{status}");
+    assert_eq!(status_field(&status, "NoNewPrivs"), "0");
+    assert_eq!(status_field(&status, "Seccomp"), "2");
+    assert_eq!(status_field(&status, "CapEff"), "0000000000000000");
+    assert_eq!(status_field(&status, "Uid"), "1000\t1000\t1000\t1000");
+    let off = listed(&mut api).await;
+    let config = |name: &str| {
+        off.iter()
+            .find(|c| c.name == name)
+            .unwrap()
+            .config
+            .clone()
+            .unwrap()
+    };
+    assert!(!config("nnp-off").no_new_privileges);
+    let id = created(&mut api, spec("nnp-default", &["true"])).await;
+    assert!(
+        inspect(&mut api, &id)
+            .await
+            .config
+            .unwrap()
+            .no_new_privileges
+    );
+    // The CLI's --security-opt, Docker's spellings, and inspect's view.
+    let rootfs = rootfs().display().to_string();
+    let out = ok(berth(
+        &d,
+        &[
+            "run",
+            "--security-opt",
+            "no-new-privileges=false",
+            "--name",
+            "cli-off",
+            &rootfs,
+            "cat",
+            "/proc/self/status",
+        ],
+    ));
+    assert_eq!(status_field(&out, "NoNewPrivs"), "0");
+    let out = ok(berth(
+        &d,
+        &[
+            "run",
+            "--security-opt",
+            "no-new-privileges",
+            &rootfs,
+            "cat",
+            "/proc/self/status",
+        ],
+    ));
+    assert_eq!(status_field(&out, "NoNewPrivs"), "1");
+    let shown = ok(berth(
+        &d,
+        &[
+            "inspect",
+            "--format",
+            "{{json .HostConfig.SecurityOpt}}",
+            "cli-off",
+        ],
+    ));
+    assert_eq!(shown.trim(), r#"["no-new-privileges=false"]"#);
+    let bad = berth(
+        &d,
+        &[
+            "run",
+            "--security-opt",
+            "seccomp=unconfined",
+            &rootfs,
+            "true",
+        ],
+    );
+    assert_eq!(bad.status.code(), Some(125), "{bad:?}");
+}
+
+/// Any user of a container may ping, as on Docker: the container's
+/// network namespace lets every group open ICMP echo sockets.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unprivileged_user_may_open_icmp_echo_sockets() {
+    let d = Daemon::start("ping-range").await;
+    let mut api = d.api().await;
+    let script = "cat /proc/sys/net/ipv4/ping_group_range; \
+        perl -e 'socket(my $s, 2, 2, 1) or die \"icmp: $!\\n\"; print \"icmp ok\\n\"'";
+    for network in ["none", "bridge"] {
+        let mut req = spec(&format!("ping-{network}"), &[]);
+        req.network = network.into();
+        req.user = "1000:1000".into();
+        let (code, out) = run_script(&mut api, req, script).await;
+        assert_eq!(code, 0, "{network}: {out}");
+        assert!(out.starts_with("0\t2147483647\n"), "{network}: {out}");
+        assert!(out.contains("icmp ok"), "{network}: {out}");
+    }
+}

@@ -71,6 +71,7 @@ pub fn inspect(c: &pb::Container) -> Value {
             "NetworkMode": network,
             "AutoRemove": cfg.auto_remove,
             "Privileged": cfg.privileged,
+            "SecurityOpt": [format!("no-new-privileges={}", cfg.no_new_privileges)],
             "ReadonlyRootfs": cfg.read_only,
             "CapAdd": cfg.cap_add,
             "CapDrop": cfg.cap_drop,

@@ -169,6 +169,7 @@ pub fn container(r: &Record) -> pb::Container {
             cap_drop: s.cap_drop.clone(),
             privileged: s.privileged,
             read_only: s.read_only,
+            no_new_privileges: s.no_new_privs(),
             user: s.user.clone(),
             image: s
                 .image

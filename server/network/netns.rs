@@ -33,6 +33,7 @@ fn make(path: &Path) -> std::io::Result<()> {
         .open(path)?;
     unshare(CloneFlags::CLONE_NEWNET)?;
     linux::loopback_up()?;
+    linux::allow_ping()?;
     // No duplicate address detection on the interfaces to come (the
     // addresses are leased, not guessed): an IPv6 address is usable at
     // once instead of after a second. No IPv6 on the host: nothing to do.

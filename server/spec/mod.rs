@@ -163,6 +163,10 @@ pub struct Spec {
     /// The rootfs is mounted read-only.
     #[serde(default)]
     pub read_only: bool,
+    /// no_new_privs on its processes (records from before the setting:
+    /// on unless privileged, as they ran).
+    #[serde(default = "Option::default")]
+    pub no_new_privs: Option<bool>,
     /// "uid[:gid]" or "name[:group]", as given; empty: root.
     #[serde(default)]
     pub user: String,
@@ -325,6 +329,8 @@ pub struct Request {
     pub cap_drop: Vec<String>,
     pub privileged: bool,
     pub read_only: bool,
+    /// None: on unless privileged.
+    pub no_new_privs: Option<bool>,
     pub user: String,
     pub auto_remove: bool,
     pub image: Option<ImageUse>,
@@ -417,6 +423,7 @@ impl Request {
             cap_drop,
             privileged: self.privileged,
             read_only: self.read_only,
+            no_new_privs: Some(self.no_new_privs.unwrap_or(!self.privileged)),
             user,
             auto_remove: self.auto_remove,
             image: self.image,
@@ -499,6 +506,11 @@ fn hostname(given: String, default: &str) -> Result<String, Error> {
 }
 
 impl Spec {
+    /// Whether its processes get no_new_privs.
+    pub fn no_new_privs(&self) -> bool {
+        self.no_new_privs.unwrap_or(!self.privileged)
+    }
+
     /// The environment the process gets: PATH and HOSTNAME defaulted, the
     /// given entries after them (a later entry wins), then `home` as HOME
     /// unless one was given.

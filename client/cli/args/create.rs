@@ -98,6 +98,10 @@ pub struct CreateArgs {
     /// Mount the container's root filesystem read-only.
     #[arg(long)]
     pub read_only: bool,
+    /// Security options: "no-new-privileges" (=true, berth's default) or
+    /// "no-new-privileges=false" (setuid programs work, as on Docker).
+    #[arg(long = "security-opt", value_name = "OPT")]
+    pub security_opt: Vec<String>,
     /// Run as this user: uid[:gid] or name[:group].
     #[arg(short, long)]
     pub user: Option<String>,

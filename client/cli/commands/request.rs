@@ -56,6 +56,7 @@ pub fn create_request(a: CreateArgs) -> Result<CreateRequest, Failure> {
         cap_drop: a.cap_drop,
         privileged: a.privileged,
         read_only: a.read_only,
+        no_new_privileges: no_new_privileges(&a.security_opt).map_err(|e| Failure(e, 125))?,
         auto_remove: a.auto_remove,
         user: a.user.unwrap_or_default(),
         dns: a.dns,
@@ -164,6 +165,34 @@ fn volumes(volumes: &[String]) -> Result<Vec<pb::Mount>, Failure> {
             })
         })
         .collect()
+}
+
+/// What `--security-opt` says of no_new_privs: Docker's spellings
+/// ("no-new-privileges", "no-new-privileges=true|false", and the older
+/// ":"); None when not given.
+fn no_new_privileges(opts: &[String]) -> Result<Option<bool>, String> {
+    let mut out = None;
+    for o in opts {
+        let (key, value) = match o.split_once(['=', ':']) {
+            Some((k, v)) => (k, Some(v)),
+            None => (o.as_str(), None),
+        };
+        if key != "no-new-privileges" {
+            return Err(format!(
+                "invalid --security-opt {o:?}: berth knows no-new-privileges[=true|false]"
+            ));
+        }
+        out = Some(match value {
+            None | Some("true") => true,
+            Some("false") => false,
+            Some(_) => {
+                return Err(format!(
+                    "invalid --security-opt {o:?}: no-new-privileges is true or false"
+                ))
+            }
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@ impl From<pb::CreateRequest> for Request {
             cap_drop: r.cap_drop,
             privileged: r.privileged,
             read_only: r.read_only,
+            no_new_privs: r.no_new_privileges,
             user: r.user,
             auto_remove: r.auto_remove,
             image: None,

@@ -56,13 +56,27 @@ pub fn confine(spec: &Spec, filter: Option<&Program>) -> Result<(), Failure> {
 /// capabilities, user, no_new_privs, seccomp. An exec gets this in the
 /// container's namespaces.
 pub fn confine_process(spec: &Spec, filter: Option<&Program>) -> Result<(), Failure> {
+    // Fail closed: only a privileged container runs unfiltered.
+    if filter.is_none() && !spec.privileged {
+        return Err(Failure::new(Step::Seccomp, "no filter in the config"));
+    }
+    let seccomp = || match filter {
+        Some(filter) => seccomp::load(filter).map_err(|e| Failure::new(Step::Seccomp, e)),
+        None => Ok(()),
+    };
+    // Without no_new_privs, loading a filter takes CAP_SYS_ADMIN: it is
+    // loaded first, while the process still has it, and what follows
+    // (setgroups, setresuid, capset, execve) is what the filter allows.
+    if !spec.no_new_privs() {
+        seccomp()?;
+    }
     let caps =
         bounding_set(spec.capabilities()).map_err(|e| Failure::new(Step::Capabilities, e))?;
     if !spec.user.is_empty() {
         switch_user(&spec.user)?;
     }
     capabilities(caps).map_err(|e| Failure::new(Step::Capabilities, e))?;
-    if !spec.privileged {
+    if spec.no_new_privs() {
         // SAFETY: prctl with integer arguments only.
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
             return Err(Failure::new(
@@ -70,12 +84,7 @@ pub fn confine_process(spec: &Spec, filter: Option<&Program>) -> Result<(), Fail
                 std::io::Error::last_os_error(),
             ));
         }
-    }
-    match (filter, spec.privileged) {
-        (Some(filter), _) => seccomp::load(filter).map_err(|e| Failure::new(Step::Seccomp, e))?,
-        (None, true) => {}
-        // Fail closed: only a privileged container runs unfiltered.
-        (None, false) => return Err(Failure::new(Step::Seccomp, "no filter in the config")),
+        seccomp()?;
     }
     Ok(())
 }

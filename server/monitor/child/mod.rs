@@ -70,6 +70,12 @@ fn prepare(
         )?;
         step(Step::JoinNetwork, setns(&ns, CloneFlags::CLONE_NEWNET))?;
     }
+    // A namespace of its own: ping for every group, as the bridge's
+    // namespaces have it (network/netns.rs). Written through the host's
+    // /proc, which names the writer's namespace, while it is still there.
+    if spec.network == Network::None {
+        step(Step::Loopback, linux::allow_ping())?;
+    }
     umask(Mode::empty());
     // Device nodes in the rootfs or /dev cannot be opened (bar the standard
     // ones, bind-mounted), whatever the cgroup version; privileged: they can.
