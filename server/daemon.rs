@@ -46,9 +46,6 @@ const MAX_HEADER_BYTES: u32 = 64 << 10;
 /// socket and, if asked, on TCP.
 pub async fn serve(args: Args, ops: tokio::runtime::Handle) -> Result<(), BoxError> {
     let signalled = shutdown_signals()?;
-    // Before anything touches the root or the socket: one daemon per root.
-    private_root(&args.root)?;
-    let _lock = lock::RootLock::take(&args.root)?;
     let (shutdown_tx, shutdown) = watch::channel(false);
     // Before anything else: a daemon that cannot secure its socket does
     // not start.
@@ -64,6 +61,10 @@ pub async fn serve(args: Args, ops: tokio::runtime::Handle) -> Result<(), BoxErr
         Some(config) => Some(config.bind().await?),
         None => None,
     };
+    // Before anything else touches the root or the socket: one daemon per
+    // root.
+    private_root(&args.root)?;
+    let _lock = lock::RootLock::take(&args.root)?;
     let options = Options {
         log_limits: Limits {
             max_size: args.log_max_size,
