@@ -427,3 +427,54 @@ async fn imports_with_dot_whiteouts_or_nul_are_refused_and_leave_nothing() {
     assert!(d.root.join("images/layers").is_dir());
     import(&d, tar(&[]), &["sh"], &["A=1"]).await.unwrap();
 }
+
+/// Whatever is stored, List answers: records made before create bounded
+/// them (here written into the copies `--rebuild` reads) are listed
+/// trimmed, and Inspect still has them whole.
+#[tokio::test(flavor = "multi_thread")]
+async fn list_answers_whatever_is_stored() {
+    let mut d = Daemon::start("list-stored").await;
+    let mut api = d.api().await;
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        ids.push(created(&mut api, spec(&format!("old{i}"), &["true"])).await);
+    }
+    let small = created(&mut api, spec("small", &["true"])).await;
+    drop(api);
+    d.stop_daemon(libc::SIGTERM);
+    let env: Vec<String> = (0..35)
+        .map(|i| format!("E{i}={}", "q".repeat(100_000)))
+        .collect();
+    for id in &ids {
+        let copy = d.container_dir(id).join("container.json");
+        let mut record: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&copy).unwrap()).unwrap();
+        record["spec"]["env"] = serde_json::json!(env);
+        std::fs::write(&copy, serde_json::to_vec(&record).unwrap()).unwrap();
+    }
+    std::fs::remove_file(d.root.join("berth.redb")).unwrap();
+    d.args = vec!["--rebuild".into()];
+    d.spawn().await;
+    let mut api = d.api().await;
+    let page = api
+        .list(pb::ListRequest {
+            all: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(page.next_page_token.is_empty());
+    assert_eq!(page.containers.len(), 5);
+    for c in &page.containers {
+        let config = c.config.as_ref().unwrap();
+        match c.id == small {
+            true => assert!(!c.trimmed && config.args == ["true"], "{c:?}"),
+            false => assert!(c.trimmed && config.env.is_empty() && config.args.is_empty()),
+        }
+    }
+    let whole = inspect(&mut api, &ids[0]).await;
+    assert_eq!(whole.config.unwrap().env, env);
+    let out = ok(berth(&d, &["ps", "-a", "--format", "{{.Names}}"]));
+    assert_eq!(out.lines().count(), 5, "{out}");
+}
