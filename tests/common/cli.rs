@@ -12,6 +12,7 @@ pub fn berth(d: &Daemon, args: &[&str]) -> Output {
 pub fn cli(d: &Daemon, args: &[&str]) -> Command {
     let mut cmd = Command::new(berth_cli());
     cmd.arg("--host").arg(d.host()).args(args);
+    host::as_from_a_shell(&mut cmd);
     cmd
 }
 

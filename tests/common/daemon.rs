@@ -77,6 +77,7 @@ impl Daemon {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
+        host::as_from_a_shell(&mut cmd);
         if !self.inherit.is_empty() {
             use std::os::fd::AsRawFd;
             let fds: Vec<i32> = self.inherit.iter().map(|f| f.as_raw_fd()).collect();
@@ -236,6 +237,23 @@ impl Drop for Daemon {
             }
         }
         let _ = std::fs::remove_dir_all(&self.dir);
+        release_claims(&self.dir);
+    }
+}
+
+/// Removes the host-wide entries (subnet claims, published ports) that
+/// point into `dir`: the host is left as the test found it.
+fn release_claims(dir: &Path) {
+    for kind in ["subnets", "published"] {
+        let Ok(entries) = std::fs::read_dir(Path::new("/run/berth").join(kind)) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let to = std::fs::read_to_string(e.path()).unwrap_or_default();
+            if Path::new(to.trim()).starts_with(dir) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
     }
 }
 
@@ -308,7 +326,8 @@ fn unrule(program: &str, bridge: &str) {
 impl Daemon {
     /// Starts berthd again from a synchronous context (Drop).
     fn spawn_blocking(&mut self) {
-        let child = Command::new(berthd())
+        let mut child = Command::new(berthd());
+        child
             .arg("--socket")
             .arg(&self.socket)
             .arg("--root")
@@ -318,8 +337,9 @@ impl Daemon {
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
+            .stderr(Stdio::null());
+        host::as_from_a_shell(&mut child);
+        let child = child.spawn();
         let Ok(child) = child else { return };
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);

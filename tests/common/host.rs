@@ -146,6 +146,32 @@ pub fn getrandom(buf: &mut [u8]) {
     assert_eq!(n as usize, buf.len());
 }
 
+/// Starts `cmd`'s child as a shell in a terminal would, whatever started
+/// the tests: every signal at its default disposition and none blocked
+/// (`cargo test &` starts everything with SIGINT and SIGQUIT ignored), and
+/// umask 022.
+pub fn as_from_a_shell(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: between fork and exec only signal, sigprocmask and umask
+    // run, which are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            for signal in 1..libc::SIGRTMIN() {
+                if signal != libc::SIGKILL && signal != libc::SIGSTOP {
+                    libc::signal(signal, libc::SIG_DFL);
+                }
+            }
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            if libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut()) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::umask(0o022);
+            Ok(())
+        });
+    }
+}
+
 /// Makes `cmd`'s child hold `fds` as 7, 8, … (not close-on-exec).
 pub fn inherit_at_7(cmd: &mut Command, fds: Vec<i32>) {
     use std::os::unix::process::CommandExt;

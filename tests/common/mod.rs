@@ -16,6 +16,7 @@ mod images;
 mod net;
 mod requests;
 mod rootfs;
+mod skip;
 mod terminal;
 
 #[allow(unused_imports)] // not every test binary runs the CLI
@@ -29,6 +30,7 @@ pub use images::*;
 pub use net::*;
 pub use requests::*;
 pub use rootfs::*;
+pub use skip::*;
 #[allow(unused_imports)] // only the terminal tests use a pty
 pub use terminal::*;
 
