@@ -408,6 +408,23 @@ async fn restart_top_rename_prune_version_and_info() {
         (row[0], row[1], &row[7..]),
         ("root", pid.to_string().as_str(), &["sleep", "1000"][..])
     );
+    // An exec's process shows; the helper berthd runs it through does not.
+    ok(berth(
+        &d,
+        &["run", "-d", "--name", "t", &rootfs, "sleep", "1000"],
+    ));
+    ok(berth(&d, &["exec", "-d", "t", "sleep", "999"]));
+    let mut top = Vec::new();
+    for _ in 0..100 {
+        top = lines(&d, &["top", "t"]);
+        if top.iter().any(|l| l.ends_with("sleep 999")) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(top.len(), 3, "{top:?}");
+    assert!(top.iter().all(|l| !l.contains("berthd")), "{top:?}");
+    ok(berth(&d, &["rm", "-f", "t"]));
 
     // restart: the stop's events, the start, then restart.
     ok(berth(&d, &["restart", "-t", "1", "r"]));

@@ -1022,3 +1022,54 @@ async fn a_pull_cut_by_kill_9_leaves_nothing_half_visible() {
     assert_eq!(image_events(&d).await.len(), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A layer two images share is counted once by `system df`, and is
+/// reclaimable only while no container uses either image.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shared_layer_counts_once_in_system_df() {
+    let d = Daemon::start("images-df").await;
+    let mut api = d.api().await;
+    for (tag, cmd) in [("shared/a:1", "true"), ("shared/b:1", "false")] {
+        load(&d, docker_archive(tag, json!({"Cmd": [cmd]})))
+            .await
+            .unwrap();
+    }
+    let usage = || async {
+        d.images()
+            .await
+            .disk_usage(pb::DiskUsageRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+    };
+    let layer = std::fs::read_dir(d.root.join("images/layers"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().len() == 64)
+        .count();
+    assert_eq!(layer, 1, "one layer on disk");
+    let u = usage().await;
+    assert_eq!(u.images, 2);
+    assert!(u.images_size > 0);
+    assert_eq!(u.images_reclaimable, u.images_size);
+    let single = u.images_size;
+    // In use by a container: nothing of that layer is reclaimable, though
+    // the other image is unused.
+    let req = pb::CreateRequest {
+        name: "user".into(),
+        image: "shared/a:1".into(),
+        ..Default::default()
+    };
+    created(&mut api, req).await;
+    let u = usage().await;
+    assert_eq!(
+        (u.images_size, u.images_reclaimable, u.images_active),
+        (single, 0, 1)
+    );
+    let df = ok(berth(&d, &["system", "df"]));
+    assert!(
+        df.lines()
+            .any(|l| l.starts_with("Images ") && l.contains(" 2 ")),
+        "{df}"
+    );
+}

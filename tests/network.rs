@@ -54,6 +54,23 @@ async fn a_published_port_reaches_the_server_and_a_port_in_use_is_refused() {
         &["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web"],
     ));
     assert_eq!(ip.trim(), net.ip_address);
+    // inspect agrees with port: published on every address; the bindings
+    // as asked (any host port).
+    let ports = ok(berth(
+        &d,
+        &[
+            "inspect",
+            "-f",
+            "{{json .NetworkSettings.Ports}} {{json .HostConfig.PortBindings}}",
+            "web",
+        ],
+    ));
+    assert_eq!(
+        ports.trim(),
+        format!(
+            r#"{{"80/tcp":[{{"HostIp":"0.0.0.0","HostPort":"{port}"}}]}} {{"80/tcp":[{{"HostIp":"","HostPort":""}}]}}"#
+        )
+    );
 
     // UDP on 127.0.0.1 only, from a perl echo server (builtins only).
     let echo = r#"socket(S,2,2,17) or die; bind(S, pack("SnC4x8",2,53,0,0,0,0)) or die; while (1) { my $a = recv(S, my $b, 100, 0); send(S, "echo:$b", 0, $a) }"#;

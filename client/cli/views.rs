@@ -86,7 +86,7 @@ pub fn inspect(c: &pb::Container) -> Value {
             "DnsSearch": cfg.dns_search,
             "DnsOptions": cfg.dns_options,
             "ExtraHosts": cfg.extra_hosts,
-            "PortBindings": port_map(&cfg.ports),
+            "PortBindings": port_map(&cfg.ports, false),
             "PublishAllPorts": cfg.publish_all_ports,
         },
         "Mounts": cfg.mounts.iter().map(|m| json!({
@@ -117,8 +117,10 @@ pub fn inspect(c: &pb::Container) -> Value {
     })
 }
 
-/// Docker's port map: "80/tcp" -> [{HostIp, HostPort}].
-fn port_map(ports: &[pb::PortBinding]) -> Value {
+/// Docker's port map: "80/tcp" -> [{HostIp, HostPort}]. `bound`: where
+/// the ports are published (NetworkSettings), so no host address is every
+/// address, 0.0.0.0, as `berth port` says; else as asked (PortBindings).
+fn port_map(ports: &[pb::PortBinding], bound: bool) -> Value {
     let mut map = serde_json::Map::new();
     for p in ports {
         let key = format!("{}/{}", p.container_port, p.protocol);
@@ -126,7 +128,11 @@ fn port_map(ports: &[pb::PortBinding]) -> Value {
             0 => String::new(),
             n => n.to_string(),
         };
-        let binding = json!({"HostIp": p.host_ip, "HostPort": port});
+        let ip = match p.host_ip.as_str() {
+            "" if bound => "0.0.0.0",
+            ip => ip,
+        };
+        let binding = json!({"HostIp": ip, "HostPort": port});
         match map.get_mut(&key).and_then(Value::as_array_mut) {
             Some(list) => list.push(binding),
             None => {
@@ -169,7 +175,7 @@ fn network_settings(name: &str, cfg: &pb::ContainerConfig, st: &pb::ContainerSta
         })
         .collect();
     json!({
-        "Ports": port_map(&n.ports),
+        "Ports": port_map(&n.ports, true),
         "IPAddress": n.ip_address,
         "IPPrefixLen": n.prefix_length,
         "Gateway": n.gateway,

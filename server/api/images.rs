@@ -433,20 +433,33 @@ impl ImagesApi for ImagesService {
     }
 
     async fn disk_usage(&self, _: Request<pb::DiskUsageRequest>) -> Res<pb::DiskUsageResponse> {
-        let (blobs, sizes) = self.images.disk_usage();
+        let usage = self.images.disk_usage();
         let users = self.rt.image_users();
         let containers = self.rt.list(true);
+        // A layer counts once however many images share it, and is
+        // reclaimable only when no image a container uses has it.
+        let active: std::collections::HashSet<&String> = usage
+            .images
+            .iter()
+            .filter(|(id, _)| users.contains_key(*id))
+            .flat_map(|(_, diffs)| diffs)
+            .collect();
         let mut r = pb::DiskUsageResponse {
-            images: sizes.len() as u64,
-            images_active: sizes.keys().filter(|id| users.contains_key(*id)).count() as u64,
-            images_size: sizes.values().sum(),
-            images_reclaimable: sizes
+            images: usage.images.len() as u64,
+            images_active: usage
+                .images
+                .keys()
+                .filter(|id| users.contains_key(*id))
+                .count() as u64,
+            images_size: usage.layers.values().sum(),
+            images_reclaimable: usage
+                .layers
                 .iter()
-                .filter(|(id, _)| !users.contains_key(*id))
+                .filter(|(d, _)| !active.contains(d))
                 .map(|(_, s)| s)
                 .sum(),
             containers: containers.len() as u64,
-            blobs_size: blobs,
+            blobs_size: usage.blobs,
             ..Default::default()
         };
         for c in &containers {

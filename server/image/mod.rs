@@ -116,6 +116,15 @@ fn registry_host(host: &str) -> Result<()> {
     }
 }
 
+/// What images take on disk (Images::disk_usage).
+pub struct DiskUsage {
+    pub blobs: u64,
+    /// Each image's layers, by diff id.
+    pub images: BTreeMap<String, Vec<String>>,
+    /// Each layer's unpacked size.
+    pub layers: HashMap<String, u64>,
+}
+
 /// The blobs and layers the store held at some moment.
 #[derive(Default)]
 pub struct Held {
@@ -415,8 +424,10 @@ impl Images {
         self.registries.set_credentials(host, None)
     }
 
-    /// Sizes: (blobs, layers) in bytes, and each image's unpacked size.
-    pub fn disk_usage(&self) -> (u64, BTreeMap<String, u64>) {
+    /// What images take on disk: the blobs' bytes, each image's layers
+    /// (diff ids), and each layer's unpacked size (once, however many
+    /// images share it).
+    pub fn disk_usage(&self) -> DiskUsage {
         let blobs = self
             .content
             .list()
@@ -424,7 +435,26 @@ impl Images {
             .map(|d| self.content.size(d).unwrap_or(0))
             .sum();
         let st = self.state();
-        let sizes = st.images.values().map(|i| (i.id.clone(), i.size)).collect();
-        (blobs, sizes)
+        let images: BTreeMap<String, Vec<String>> = st
+            .images
+            .values()
+            .map(|i| {
+                let diffs = i.layers.iter().map(|l| l.diff_id.clone()).collect();
+                (i.id.clone(), diffs)
+            })
+            .collect();
+        let layers = images
+            .values()
+            .flatten()
+            .filter_map(|d| {
+                let size = self.layers.size(&Digest::parse(d).ok()?);
+                Some((d.clone(), size))
+            })
+            .collect();
+        DiskUsage {
+            blobs,
+            images,
+            layers,
+        }
     }
 }

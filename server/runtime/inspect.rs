@@ -1,15 +1,19 @@
 //! Inspect and List: containers as they stand.
 
 use super::container::{Container, Record, Status};
-use super::error::Result;
+use super::error::{Error, Result};
 use super::Runtime;
 use std::sync::Arc;
 
 impl Runtime {
     pub fn inspect(&self, key: &str) -> Result<Record> {
         let c = self.find(key)?;
-        let record = c.state().record.clone();
-        Ok(record)
+        // Found just before a remove took it out of the index: gone too.
+        let st = c.state();
+        if st.removed {
+            return Err(Error::NotFound(key.into()));
+        }
+        Ok(st.record.clone())
     }
 
     /// Newest first; with `all`, those not running too.
@@ -19,7 +23,8 @@ impl Runtime {
             .iter()
             .filter_map(|c| {
                 let st = c.state();
-                (all || st.record.status.is_running()).then(|| st.record.clone())
+                let shown = !st.removed && (all || st.record.status.is_running());
+                shown.then(|| st.record.clone())
             })
             .collect();
         out.sort_by_key(|r| std::cmp::Reverse(r.created_at));

@@ -8,7 +8,7 @@ impl Runtime {
     /// By pid.
     pub async fn top(&self, key: &str) -> Result<Vec<Process>> {
         let c = self.find(key)?;
-        {
+        let pid1 = {
             let st = c.state();
             if st.removed {
                 return Err(Error::NotFound(key.into()));
@@ -16,10 +16,16 @@ impl Runtime {
             if !st.record.status.is_running() {
                 return Err(not_running(&c.name()));
             }
-        }
+            st.record.pid as u32
+        };
         let pids = self.host.pids(&c.id);
+        // The container's own processes: not an exec helper, which is in
+        // its cgroup but not its pid namespace.
         let mut out: Vec<Process> = tokio::task::spawn_blocking(move || {
-            pids.into_iter().filter_map(procs::process).collect()
+            pids.into_iter()
+                .filter(|p| procs::in_pid_namespace_of(*p, pid1))
+                .filter_map(procs::process)
+                .collect()
         })
         .await
         .unwrap_or_default();

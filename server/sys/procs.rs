@@ -28,6 +28,14 @@ pub fn process(pid: u32) -> Option<Process> {
     parse(pid, &stat, &status, &cmdline, boot_time()?, ticks())
 }
 
+/// Whether `pid` lives in the pid namespace of `of`: a process of a
+/// container rather than a helper of berthd's in its cgroup (an exec's,
+/// which stays in the host's namespace).
+pub fn in_pid_namespace_of(pid: u32, of: u32) -> bool {
+    let ns = |p: u32| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
+    matches!((ns(pid), ns(of)), (Some(a), Some(b)) if a == b)
+}
+
 /// A process from its stat, status and cmdline files.
 fn parse(
     pid: u32,

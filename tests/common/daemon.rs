@@ -76,8 +76,10 @@ impl Daemon {
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(log);
+            .stderr(log)
+            .current_dir(&self.dir);
         host::as_from_a_shell(&mut cmd);
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         if !self.inherit.is_empty() {
             use std::os::fd::AsRawFd;
             let fds: Vec<i32> = self.inherit.iter().map(|f| f.as_raw_fd()).collect();
@@ -337,8 +339,10 @@ impl Daemon {
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(Stdio::null())
+            .current_dir(&self.dir);
         host::as_from_a_shell(&mut child);
+        child.envs(self.env.iter().map(|(k, v)| (k, v)));
         let child = child.spawn();
         let Ok(child) = child else { return };
         self.child = Some(child);

@@ -148,10 +148,17 @@ pub fn getrandom(buf: &mut [u8]) {
 
 /// Starts `cmd`'s child as a shell in a terminal would, whatever started
 /// the tests: every signal at its default disposition and none blocked
-/// (`cargo test &` starts everything with SIGINT and SIGQUIT ignored), and
-/// umask 022.
+/// (`cargo test &` starts everything with SIGINT and SIGQUIT ignored),
+/// umask 022, and none of berth's own environment variables (BERTH_ROOT,
+/// BERTH_CGROUP_PARENT, … of the user running the tests) unless the test
+/// sets them after.
 pub fn as_from_a_shell(cmd: &mut Command) {
     use std::os::unix::process::CommandExt;
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("BERTH_") {
+            cmd.env_remove(key);
+        }
+    }
     // SAFETY: between fork and exec only signal, sigprocmask and umask
     // run, which are async-signal-safe.
     unsafe {

@@ -6,7 +6,7 @@
 
 use super::*;
 use sha2::{Digest as _, Sha256};
-use std::io::Write;
+use std::io::{Read, Write};
 use std::net::TcpListener;
 
 pub fn sha256(data: &[u8]) -> String {
@@ -573,4 +573,72 @@ pub fn registry_tools() -> bool {
         );
     }
     ok
+}
+
+/// A tar, zstd-compressed as it is written: files of zeros take no room.
+pub struct Archive(tar::Builder<zstd::Encoder<'static, Vec<u8>>>);
+
+impl Archive {
+    pub fn new() -> Archive {
+        Archive(tar::Builder::new(
+            zstd::Encoder::new(Vec::new(), 1).unwrap(),
+        ))
+    }
+
+    pub fn file(&mut self, name: &str, size: u64, data: impl Read) -> &mut Self {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(size);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        self.0.append_data(&mut h, name, data).unwrap();
+        self
+    }
+
+    pub fn json(&mut self, name: &str, v: serde_json::Value) -> &mut Self {
+        let data = serde_json::to_vec(&v).unwrap();
+        self.file(name, data.len() as u64, &data[..])
+    }
+
+    pub fn zeros(&mut self, name: &str, size: u64) -> &mut Self {
+        self.file(name, size, std::io::repeat(0).take(size))
+    }
+
+    pub fn done(self) -> Vec<u8> {
+        self.0.into_inner().unwrap().finish().unwrap()
+    }
+}
+
+/// A docker-archive of one image: the test rootfs as its layer and
+/// `config` as its config's "config".
+pub fn docker_archive(tag: &str, config: serde_json::Value) -> Vec<u8> {
+    docker_archive_of(tag, config, base_layer(Packing::Plain).tar)
+}
+
+/// A docker-archive of one image of one layer.
+pub fn docker_archive_of(tag: &str, config: serde_json::Value, layer: Vec<u8>) -> Vec<u8> {
+    let image_config = serde_json::json!({
+        "architecture": host_arch(), "os": "linux", "config": config,
+        "rootfs": {"type": "layers", "diff_ids": [sha256(&layer)]},
+    });
+    let mut a = Archive::new();
+    a.json(
+        "manifest.json",
+        serde_json::json!([{"Config": "config.json", "RepoTags": [tag], "Layers": ["layer.tar"]}]),
+    )
+    .json("config.json", image_config)
+    .file("layer.tar", layer.len() as u64, &layer[..]);
+    a.done()
+}
+
+/// Loads an archive through the API, in chunks.
+pub async fn load(d: &Daemon, archive: Vec<u8>) -> Result<Vec<String>, tonic::Status> {
+    let chunks: Vec<pb::LoadRequest> = archive
+        .chunks(512 << 10)
+        .map(|c| pb::LoadRequest { data: c.to_vec() })
+        .collect();
+    d.images()
+        .await
+        .load(tokio_stream::iter(chunks))
+        .await
+        .map(|r| r.into_inner().loaded)
 }
