@@ -3,6 +3,11 @@
 
 use super::*;
 
+/// How long a berthd may take to answer after it is started: a start
+/// copies berthd into a sealed memfd, which an emulated VM (the cgroup v2
+/// run, under TCG) does many times slower than a host.
+const UP_WITHIN: Duration = Duration::from_secs(60);
+
 /// A running berthd with its own root and socket.
 pub struct Daemon {
     pub dir: PathBuf,
@@ -87,7 +92,7 @@ impl Daemon {
         }
         let child = cmd.spawn().expect("spawn berthd");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + UP_WITHIN;
         loop {
             if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
                 break;
@@ -346,7 +351,7 @@ impl Daemon {
         let child = child.spawn();
         let Ok(child) = child else { return };
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + UP_WITHIN;
         while std::os::unix::net::UnixStream::connect(&self.socket).is_err()
             && Instant::now() < deadline
         {
