@@ -3,11 +3,12 @@
 //! archives stream through a bounded channel to and from a blocking
 //! thread.
 
+use super::chunks::{feed, ChunkReader, ChunkWriter};
 use crate::events::timestamp;
 use crate::image::{self, Credentials, Error, ImageRecord, Images, Reference, Removed};
 use crate::runtime::Runtime;
 use berth::pb::{self, images_server::Images as ImagesApi};
-use std::io::{self, Read, Write};
+use std::io::Write;
 use std::pin::Pin;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -23,9 +24,6 @@ pub struct ImagesService {
 
 type Res<T> = Result<Response<T>, Status>;
 type Out<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
-
-/// Chunks of an archive sent to the client.
-const CHUNK: usize = 256 << 10;
 
 impl From<Error> for Status {
     fn from(e: Error) -> Status {
@@ -93,97 +91,6 @@ async fn detached<T: Send + 'static>(
         .await
         .map_err(|e| Status::internal(format!("operation failed: {e}")))?
         .map_err(Status::from)
-}
-
-/// A Write that sends what it is given as chunks on a channel.
-struct ChunkWriter {
-    tx: mpsc::Sender<Result<pb::Chunk, Status>>,
-    buf: Vec<u8>,
-}
-
-impl Write for ChunkWriter {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= CHUNK {
-            self.flush()?;
-        }
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let data = std::mem::take(&mut self.buf);
-        self.tx
-            .blocking_send(Ok(pb::Chunk { data }))
-            .map_err(|_| io::Error::from_raw_os_error(libc::EPIPE))
-    }
-}
-
-/// A Read over a client stream's bytes, fed by the async side.
-struct ChunkReader {
-    rx: mpsc::Receiver<Vec<u8>>,
-    current: Vec<u8>,
-    at: usize,
-}
-
-impl Read for ChunkReader {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        while self.at == self.current.len() {
-            match self.rx.blocking_recv() {
-                Some(c) => (self.current, self.at) = (c, 0),
-                None => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.current.len() - self.at);
-        buf[..n].copy_from_slice(&self.current[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
-    }
-}
-
-/// Feeds a client stream into a blocking job reading it; the job's
-/// result. A stream error ends the job's input early.
-async fn feed<M, T>(
-    mut stream: Streaming<M>,
-    data: impl Fn(M) -> Vec<u8> + Send + 'static,
-    job: impl FnOnce(ChunkReader) -> Result<T, Error> + Send + 'static,
-) -> Result<T, Status>
-where
-    M: Send + 'static,
-    T: Send + 'static,
-{
-    let (tx, rx) = mpsc::channel(16);
-    let worker = tokio::task::spawn_blocking(move || {
-        job(ChunkReader {
-            rx,
-            current: Vec::new(),
-            at: 0,
-        })
-    });
-    let mut failed = None;
-    while let Some(msg) = stream.next().await {
-        match msg {
-            Ok(m) => {
-                if tx.send(data(m)).await.is_err() {
-                    break;
-                }
-            }
-            Err(e) => {
-                failed = Some(e);
-                break;
-            }
-        }
-    }
-    drop(tx);
-    let result = worker
-        .await
-        .map_err(|e| Status::internal(format!("operation failed: {e}")))?;
-    match failed {
-        Some(e) => Err(e),
-        None => result.map_err(Status::from),
-    }
 }
 
 #[tonic::async_trait]
@@ -347,11 +254,7 @@ impl ImagesApi for ImagesService {
         let rest = head.chain(stream);
         let (tx, rx) = mpsc::channel(16);
         let worker = tokio::task::spawn_blocking(move || {
-            let reader = ChunkReader {
-                rx,
-                current: Vec::new(),
-                at: 0,
-            };
+            let reader = ChunkReader::new(rx);
             images.import(reader, reference, cmd, env)
         });
         tokio::pin!(rest);

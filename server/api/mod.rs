@@ -3,6 +3,7 @@
 //! response or a status (status.rs).
 
 mod attach;
+mod chunks;
 mod containers;
 mod convert;
 mod events;

@@ -126,7 +126,7 @@ pub struct DiskUsage {
 }
 
 /// The blobs and layers the store held at some moment.
-#[derive(Default)]
+#[derive(Default, PartialEq, Eq)]
 pub struct Held {
     blobs: std::collections::HashSet<Digest>,
     layers: std::collections::HashSet<Digest>,
@@ -387,6 +387,10 @@ impl Images {
     /// refused load leaves nothing behind. What was there before stays
     /// (a pull cut short keeps its verified blobs for the next one).
     pub async fn undo_since(&self, before: Held) -> u64 {
+        // Nothing was added: nothing to wait for.
+        if self.held() == before {
+            return 0;
+        }
         let _gc = self.gc.write().await;
         self.collect_but(&before)
     }

@@ -22,8 +22,9 @@ impl Runtime {
         // The container's own processes: not an exec helper, which is in
         // its cgroup but not its pid namespace.
         let mut out: Vec<Process> = tokio::task::spawn_blocking(move || {
+            let ns = procs::pid_namespace(pid1);
             pids.into_iter()
-                .filter(|p| procs::in_pid_namespace_of(*p, pid1))
+                .filter(|p| ns.is_some() && procs::pid_namespace(*p) == ns)
                 .filter_map(procs::process)
                 .collect()
         })

@@ -2,6 +2,8 @@
 //! that turns a request into one. Everything a request can get wrong is
 //! caught here, before anything is created.
 
+mod bounds;
+use bounds::{MAX_ARG_BYTES, MAX_LABEL_BYTES, MAX_PORTS_AND_VOLUMES, MAX_PROCESS_BYTES};
 mod caps;
 mod input;
 mod network;
@@ -107,18 +109,6 @@ impl Network {
         }
     }
 }
-
-/// The longest argument or environment entry: the kernel's MAX_ARG_STRLEN
-/// (32 pages), NUL included.
-pub const MAX_ARG_BYTES: usize = 128 << 10;
-/// The most bytes a container's command and environment may take, NULs
-/// included: half of what the kernel allows at exec with the usual 8 MiB
-/// stack, and what keeps a container's record small.
-pub const MAX_PROCESS_BYTES: usize = 1 << 20;
-/// The most bytes of labels, keys and values together.
-pub const MAX_LABEL_BYTES: usize = 256 << 10;
-/// The most exposed ports and volumes together.
-pub const MAX_PORTS_AND_VOLUMES: usize = 4096;
 
 /// The most processes a pids limit may allow: the kernel's PID_MAX_LIMIT
 /// (pids.max refuses more).
@@ -436,58 +426,6 @@ impl Request {
             resolve,
             net,
         })
-    }
-}
-
-impl Request {
-    /// A command to run, without NUL, and KEY=VALUE environment entries.
-    fn check_process(&self) -> Result<(), Error> {
-        if self.args.is_empty() || self.args[0].is_empty() {
-            return Err(Error::EmptyArgs);
-        }
-        if let Some(a) = self.args.iter().find(|a| a.contains('\0')) {
-            return Err(Error::Args(a.as_str().into()));
-        }
-        for e in &self.env {
-            match e.split_once('=') {
-                Some((k, _)) if !k.is_empty() && !e.contains('\0') => {}
-                _ => return Err(Error::Env(e.as_str().into())),
-            }
-        }
-        let strings = || self.args.iter().chain(&self.env);
-        if let Some(long) = strings().find(|s| s.len() >= MAX_ARG_BYTES) {
-            return Err(Error::ArgTooLong(long.as_str().into()));
-        }
-        let total: usize = strings().map(|s| s.len() + 1).sum();
-        if total > MAX_PROCESS_BYTES {
-            return Err(Error::ProcessTooLarge(total));
-        }
-        Ok(())
-    }
-
-    fn check_labels_and_log(&self) -> Result<(), Error> {
-        if let Some(k) = self
-            .labels
-            .keys()
-            .find(|k| k.is_empty() || k.contains('\0'))
-        {
-            return Err(Error::Label(k.as_str().into()));
-        }
-        let labels: usize = self.labels.iter().map(|(k, v)| k.len() + v.len()).sum();
-        if labels > MAX_LABEL_BYTES {
-            return Err(Error::LabelsTooLarge(labels));
-        }
-        let listed = self.exposed_ports.len() + self.expose.len() + self.volumes.len();
-        if listed > MAX_PORTS_AND_VOLUMES {
-            return Err(Error::TooManyPortsAndVolumes(listed));
-        }
-        if self.log_max_files > MAX_LOG_FILES {
-            return Err(Error::LogMaxFiles(self.log_max_files));
-        }
-        if self.log_max_size != 0 && !(MIN_LOG_SIZE..=MAX_LOG_SIZE).contains(&self.log_max_size) {
-            return Err(Error::LogMaxSize(self.log_max_size));
-        }
-        Ok(())
     }
 }
 

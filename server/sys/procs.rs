@@ -28,12 +28,11 @@ pub fn process(pid: u32) -> Option<Process> {
     parse(pid, &stat, &status, &cmdline, boot_time()?, ticks())
 }
 
-/// Whether `pid` lives in the pid namespace of `of`: a process of a
-/// container rather than a helper of berthd's in its cgroup (an exec's,
-/// which stays in the host's namespace).
-pub fn in_pid_namespace_of(pid: u32, of: u32) -> bool {
-    let ns = |p: u32| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
-    matches!((ns(pid), ns(of)), (Some(a), Some(b)) if a == b)
+/// The pid namespace `pid` lives in ("pid:[4026532201]"), if it still
+/// lives: what tells a container's process from a helper of berthd's in
+/// its cgroup (an exec's, which stays in the host's namespace).
+pub fn pid_namespace(pid: u32) -> Option<std::path::PathBuf> {
+    std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok()
 }
 
 /// A process from its stat, status and cmdline files.
