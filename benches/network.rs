@@ -1,9 +1,10 @@
 //! `cargo bench --bench network`: what a bridge network costs.
 //!
 //! 1. Start: the Start call of a `sleep` container with network none,
-//!    on the default bridge, and on the bridge with a published port, in
-//!    turn, N times each (BERTH_BENCH_N, default 300; each is removed
-//!    before the next). Medians and p99s.
+//!    with no network named (the default bridge), on the bridge named, and
+//!    on the bridge with a published port, in turn, N times each
+//!    (BERTH_BENCH_N, default 300; each is removed before the next), then
+//!    the remove of each. Medians and p99s.
 //! 2. Throughput: an iperf3 server in a container, reached by an iperf3
 //!    client on the host through a published port on 127.0.0.1 (on the
 //!    default bridge, MTU 1500, and on a network with MTU 65520), against
@@ -62,24 +63,19 @@ fn iperf(port: u16) -> f64 {
     }
 }
 
-async fn start_times(
-    api: &mut common::Api,
-    n: usize,
-    req: impl Fn() -> pb::CreateRequest,
-) -> Vec<Duration> {
-    let mut times = Vec::with_capacity(n);
-    for _ in 0..n {
-        let id = common::created(api, req()).await;
-        let t = Instant::now();
-        api.start(pb::StartRequest { id: id.clone() })
-            .await
-            .unwrap();
-        times.push(t.elapsed());
-        api.remove(pb::RemoveRequest { id, force: true })
-            .await
-            .unwrap();
-    }
-    times
+/// The Start call and the forced Remove of a container made by `req`.
+async fn start_remove(api: &mut common::Api, req: pb::CreateRequest) -> (Duration, Duration) {
+    let id = common::created(api, req).await;
+    let t = Instant::now();
+    api.start(pb::StartRequest { id: id.clone() })
+        .await
+        .unwrap();
+    let start = t.elapsed();
+    let t = Instant::now();
+    api.remove(pb::RemoveRequest { id, force: true })
+        .await
+        .unwrap();
+    (start, t.elapsed())
 }
 
 #[tokio::main]
@@ -99,16 +95,27 @@ async fn main() {
         req
     };
     // Warm up: the bridge and its rules are made at the first start.
-    start_times(&mut api, 5, || sleeper("bridge", true)).await;
-    let (mut none, mut bridge, mut published) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..n {
-        none.extend(start_times(&mut api, 1, || sleeper("none", false)).await);
-        bridge.extend(start_times(&mut api, 1, || sleeper("bridge", false)).await);
-        published.extend(start_times(&mut api, 1, || sleeper("bridge", true)).await);
+    for _ in 0..5 {
+        start_remove(&mut api, sleeper("bridge", true)).await;
     }
-    common::bench::report("start, network none", none);
-    common::bench::report("start, bridge", bridge);
-    common::bench::report("start, bridge -p 80", published);
+    let kinds = [
+        ("network none", "none", false),
+        ("no network named (the default bridge)", "", false),
+        ("bridge", "bridge", false),
+        ("bridge -p 80", "bridge", true),
+    ];
+    let mut times = vec![(Vec::new(), Vec::new()); kinds.len()];
+    for _ in 0..n {
+        for (i, (_, network, publish)) in kinds.iter().enumerate() {
+            let (start, remove) = start_remove(&mut api, sleeper(network, *publish)).await;
+            times[i].0.push(start);
+            times[i].1.push(remove);
+        }
+    }
+    for ((what, _, _), (start, remove)) in kinds.iter().zip(times) {
+        common::bench::report(&format!("start, {what}"), start);
+        common::bench::report(&format!("remove, {what}"), remove);
+    }
 
     let Some(rootfs) = iperf_rootfs(&d.dir) else {
         eprintln!("network bench: no iperf3 here (apt-get install iperf3); no throughput");

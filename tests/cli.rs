@@ -174,7 +174,17 @@ async fn ps_inspect_events_and_stats_take_dockers_flags_and_templates() {
     let web = ok(berth(
         &d,
         &[
-            "run", "-d", "--name", "web", "-l", "app=demo", &rootfs, "sleep", "1000",
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "--network",
+            "none",
+            "-l",
+            "app=demo",
+            &rootfs,
+            "sleep",
+            "1000",
         ],
     ));
     let web = web.trim();
@@ -691,7 +701,7 @@ async fn inspect_shows_every_setting_under_dockers_names() {
                 "p"
             ]
         ),
-        ["true true none"]
+        ["true true bridge"]
     );
     ok(berth(&d, &["rm", "-f", "p"]));
 }

@@ -108,8 +108,12 @@ async fn cli_lifecycle_reads_like_docker() {
         lines[0].contains("daemon start (resumed_from_seq=0) seq=1"),
         "{replay}"
     );
-    assert_eq!(lines.len(), 10, "{replay}");
-    assert!(lines[9].contains("container destroy") && lines[9].ends_with("seq=10"));
+    // On the default bridge: connected before the start, disconnected
+    // once the run is over.
+    assert_eq!(lines.len(), 12, "{replay}");
+    assert!(lines[2].contains("network connect") && lines[3].contains("container start"));
+    assert!(lines[10].contains("network disconnect"), "{replay}");
+    assert!(lines[11].contains("container destroy") && lines[11].ends_with("seq=12"));
     let dies = stdout(&berth(
         &d,
         &[

@@ -265,7 +265,7 @@ async fn network_none_has_only_loopback_up_and_host_shares() {
     let d = Daemon::start("net").await;
     let mut api = d.api().await;
     let mut ev = d.events(&[]).await;
-    for (name, network) in [("none", ""), ("host", "host")] {
+    for (name, network) in [("none", "none"), ("host", "host")] {
         let mut req = with_out(&d, name, &["sh", "-c", "cat /proc/net/dev > /out/dev; cat /sys/class/net/lo/operstate > /out/lo 2>&1; exit 0"]);
         req.network = network.into();
         run(&mut api, &mut ev, req).await;

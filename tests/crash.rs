@@ -55,7 +55,7 @@ fn request(name: &str) -> pb::CreateRequest {
         stop_timeout_seconds: Some(1),
         network: match BRIDGED.contains(&name) {
             true => "bridge".into(),
-            false => String::new(),
+            false => "none".into(),
         },
         ..spec(name, &["sleep", "1000"])
     }

@@ -155,6 +155,7 @@ async fn bad_create_requests_are_rejected_and_leave_nothing() {
         ),
         (
             pb::CreateRequest {
+                network: String::new(),
                 ports: vec![pb::PortBinding {
                     container_port: 70000,
                     ..Default::default()

@@ -543,7 +543,9 @@ async fn basic_auth_over_tls_and_login() {
         tonic::Code::Unauthenticated
     );
     // Without the CA, the registry's certificate is refused.
-    let plain = daemon("images-basic-noca", &dir.join("noca"), "").await;
+    // (On loopback: told to use TLS, as it would for any other host.)
+    let tls = format!("[\"{}\"]\ninsecure = false\n", reg.addr);
+    let plain = daemon("images-basic-noca", &dir.join("noca"), &tls).await;
     let err = pull(&mut plain.images().await, &name, Some(("alice", "s3cret")))
         .await
         .unwrap_err();

@@ -75,6 +75,7 @@ async fn a_published_port_reaches_the_server_and_a_port_in_use_is_refused() {
     // UDP on 127.0.0.1 only, from a perl echo server (builtins only).
     let echo = r#"socket(S,2,2,17) or die; bind(S, pack("SnC4x8",2,53,0,0,0,0)) or die; while (1) { my $a = recv(S, my $b, 100, 0); send(S, "echo:$b", 0, $a) }"#;
     let mut req = spec("udp", &["perl", "-e", echo]);
+    req.network = String::new();
     req.ports = vec![pb::PortBinding {
         host_ip: "127.0.0.1".into(),
         container_port: 53,
@@ -478,6 +479,7 @@ async fn two_daemons_never_share_a_subnet_or_a_published_port() {
     let (mut api_a, mut api_b) = (a.api().await, b.api().await);
     let publish = |host_port: u32| {
         let mut req = spec("", &["sleep", "1000"]);
+        req.network = String::new();
         req.ports = vec![pb::PortBinding {
             host_port,
             container_port: 80,

@@ -275,7 +275,7 @@ pub fn stats_table(stats: &[pb::ContainerStats]) -> String {
 pub fn ps_table(containers: &[pb::Container], no_trunc: bool) -> String {
     let header = [
         "CONTAINER ID",
-        "ROOTFS",
+        "IMAGE",
         "COMMAND",
         "CREATED",
         "STATUS",
@@ -302,10 +302,10 @@ pub fn ps_table(containers: &[pb::Container], no_trunc: bool) -> String {
                     },
                     20,
                 ),
-                format!("\"{command}\""),
+                crate::views::go_quote(&command),
                 format!("{} ago", human(secs_since(&c.created_at))),
                 status_text(&st),
-                crate::views::ports_text(&st),
+                crate::views::ports_text(&cfg, &st),
                 c.name.clone(),
             ]
         })

@@ -88,6 +88,12 @@ pub fn inspect(c: &pb::Container) -> Value {
             "ExtraHosts": cfg.extra_hosts,
             "PortBindings": port_map(&cfg.ports, false),
             "PublishAllPorts": cfg.publish_all_ports,
+            "Ulimits": cfg.ulimits.iter().map(|u| json!({"Name": u.name, "Soft": u.soft, "Hard": u.hard})).collect::<Vec<_>>(),
+            "ShmSize": cfg.shm_size_bytes,
+            "Sysctls": cfg.sysctls,
+            "GroupAdd": cfg.group_add,
+            "OomScoreAdj": cfg.oom_score_adj,
+            "Tmpfs": cfg.tmpfs.iter().map(|t| (t.destination.clone(), json!(t.options))).collect::<serde_json::Map<_, _>>(),
         },
         "Mounts": cfg.mounts.iter().map(|m| json!({
             "Type": "bind",
@@ -99,6 +105,7 @@ pub fn inspect(c: &pb::Container) -> Value {
         })).collect::<Vec<_>>(),
         "Config": {
             "Hostname": cfg.hostname,
+            "Domainname": cfg.domainname,
             "User": cfg.user,
             "Env": cfg.env,
             "Cmd": cfg.args,
@@ -188,13 +195,15 @@ fn network_settings(name: &str, cfg: &pb::ContainerConfig, st: &pb::ContainerSta
 }
 
 /// `docker ps`'s PORTS: "0.0.0.0:8080->80/tcp, 127.0.0.1:5353->53/udp".
-pub fn ports_text(st: &pb::ContainerState) -> String {
-    let ports = st
-        .network
-        .as_ref()
-        .map(|n| n.ports.as_slice())
-        .unwrap_or_default();
-    ports
+/// `docker ps`'s PORTS of a running container on a bridge: each published
+/// port ("0.0.0.0:8080->80/tcp") and each exposed one left unpublished
+/// ("6379/tcp"), by port.
+pub fn ports_text(cfg: &pb::ContainerConfig, st: &pb::ContainerState) -> String {
+    let Some(net) = st.network.as_ref() else {
+        return String::new();
+    };
+    let mut ports: Vec<(u32, String, String)> = net
+        .ports
         .iter()
         .map(|p| {
             let ip = if p.host_ip.is_empty() {
@@ -202,10 +211,55 @@ pub fn ports_text(st: &pb::ContainerState) -> String {
             } else {
                 &p.host_ip
             };
-            format!("{ip}:{}->{}/{}", p.host_port, p.container_port, p.protocol)
+            let shown = format!("{ip}:{}->{}/{}", p.host_port, p.container_port, p.protocol);
+            (p.container_port, p.protocol.clone(), shown)
         })
+        .collect();
+    for e in &cfg.exposed_ports {
+        let (port, protocol) = e.split_once('/').unwrap_or((e, "tcp"));
+        let Ok(port) = port.parse::<u32>() else {
+            continue;
+        };
+        if !ports
+            .iter()
+            .any(|(p, proto, _)| *p == port && proto == protocol)
+        {
+            ports.push((port, protocol.to_string(), format!("{port}/{protocol}")));
+        }
+    }
+    ports.sort();
+    ports
+        .into_iter()
+        .map(|(_, _, shown)| shown)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A string as Go's strconv.Quote writes it (docker ps's COMMAND).
+pub fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A time as Go's time.Time prints it, in UTC: "2026-12-05 13:43:21 +0000
+/// UTC" (docker ps's CreatedAt).
+fn go_time(t: &prost_types::Timestamp) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.seconds.max(0) as u64);
+    let rfc = humantime::format_rfc3339_seconds(at).to_string();
+    format!("{} {} +0000 UTC", &rfc[..10], &rfc[11..19])
 }
 
 fn id(id: &str, no_trunc: bool) -> String {
@@ -230,22 +284,19 @@ pub fn ps_row(c: &pb::Container, no_trunc: bool) -> Value {
         true => command,
         false => crate::output::truncate(&command, 20),
     };
-    let created = c.created_at.map(|t| {
-        let secs = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.seconds.max(0) as u64);
-        humantime::format_rfc3339_seconds(secs).to_string()
-    });
     json!({
         "ID": id(&c.id, no_trunc),
         "Image": if cfg.image.is_empty() { &cfg.rootfs } else { &cfg.image },
-        "Command": format!("\"{command}\""),
-        "CreatedAt": created,
+        "Command": go_quote(&command),
+        "CreatedAt": c.created_at.as_ref().map(go_time),
         "RunningFor": format!("{} ago", human(secs_since(&c.created_at))),
-        "Ports": ports_text(&st),
+        "Ports": ports_text(&cfg, &st),
         "State": status_name(st.status),
         "Status": crate::output::status_text(&st),
         "Size": "",
         "Names": c.name,
         "Labels": labels(&cfg.labels),
+        "LabelMap": cfg.labels,
         "Mounts": cfg.mounts.iter().map(|m| m.destination.clone()).collect::<Vec<_>>().join(","),
         "Networks": match (cfg.network.as_str(), cfg.networks.is_empty()) {
             ("", _) => "none".to_string(),

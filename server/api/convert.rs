@@ -191,6 +191,30 @@ pub fn container(r: &Record) -> pb::Container {
                 .map(|(name, ip)| format!("{name}:{ip}"))
                 .collect(),
             auto_remove: s.auto_remove,
+            ulimits: s
+                .tuning
+                .ulimits
+                .iter()
+                .map(|u| pb::Ulimit {
+                    name: u.name.clone(),
+                    soft: u.soft,
+                    hard: u.hard,
+                })
+                .collect(),
+            shm_size_bytes: s.tuning.shm_size,
+            sysctls: s.tuning.sysctls.clone().into_iter().collect(),
+            group_add: s.tuning.group_add.clone(),
+            domainname: s.tuning.domainname.clone(),
+            oom_score_adj: s.tuning.oom_score_adj,
+            tmpfs: s
+                .tuning
+                .tmpfs
+                .iter()
+                .map(|t| pb::TmpfsMount {
+                    destination: t.destination.clone(),
+                    options: t.options.clone(),
+                })
+                .collect(),
         }),
         state: Some(pb::ContainerState {
             status: status(r.status) as i32,

@@ -31,7 +31,7 @@ impl From<Error> for Status {
         match e {
             Error::Invalid(_) => Status::invalid_argument(msg),
             Error::NotFound(_) => Status::not_found(msg),
-            Error::InUse(_) => Status::failed_precondition(msg),
+            Error::InUse(_) | Error::WrongPlatform(_) => Status::failed_precondition(msg),
             Error::Unauthenticated(_) => Status::unauthenticated(msg),
             Error::Unavailable(_) => Status::unavailable(msg),
             Error::Mismatch(_) => Status::data_loss(msg),
@@ -390,10 +390,14 @@ pub async fn with_image(
     Status,
 > {
     let (name, entrypoint) = (r.image.clone(), r.entrypoint.clone().map(|e| e.args));
+    let platform = r.platform.clone();
     let mut req = crate::spec::Request::from(r);
     if name.is_empty() {
         if entrypoint.is_some() {
             return Err(Status::invalid_argument("an entrypoint needs an image"));
+        }
+        if !platform.is_empty() {
+            return Err(Status::invalid_argument("a platform needs an image"));
         }
         return Ok((req, None));
     }
@@ -403,6 +407,7 @@ pub async fn with_image(
         ));
     }
     let (image, guard) = images.for_container(&name).await?;
+    image.check_platform(&platform)?;
     image::run::apply(image, entrypoint, &mut req)?;
     Ok((req, Some(guard)))
 }

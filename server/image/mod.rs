@@ -54,6 +54,9 @@ pub enum Error {
     Unavailable(String),
     #[error("{0}")]
     Mismatch(String),
+    /// The image held is for another platform than the one asked.
+    #[error("{0}")]
+    WrongPlatform(String),
     #[error("registry: {0}")]
     Registry(String),
     #[error("{0}")]
@@ -142,6 +145,26 @@ pub struct ForContainer {
     /// The layers directory and the lower layers' short names, top first.
     pub layers_dir: String,
     pub lower: Vec<String>,
+    /// What the image is for.
+    pub platform: oci::Platform,
+}
+
+impl ForContainer {
+    /// Refuses an image that is not for `wanted` ("os/arch[/variant]";
+    /// empty: any).
+    pub fn check_platform(&self, wanted: &str) -> Result<()> {
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let wanted = oci::Platform::parse(wanted)?;
+        match wanted.matches(&self.platform) {
+            true => Ok(()),
+            false => Err(Error::WrongPlatform(format!(
+                "image {} is for {}, not {wanted}: pull it for {wanted} first",
+                self.reference, self.platform
+            ))),
+        }
+    }
 }
 
 impl Images {
@@ -254,6 +277,11 @@ impl Images {
                 config: config.config.unwrap_or_default(),
                 layers_dir: self.layers.dir().display().to_string(),
                 lower,
+                platform: oci::Platform {
+                    os: image.os.clone(),
+                    architecture: image.architecture.clone(),
+                    variant: Some(image.variant.clone()).filter(|v| !v.is_empty()),
+                },
             },
             guard,
         ))

@@ -1,7 +1,9 @@
 //! Registries through the OCI distribution API: anonymous, basic and
 //! bearer-token auth (the WWW-Authenticate challenge), TLS with the system
 //! roots plus a CA per host, plain HTTP only for hosts configured
-//! insecure, and mirrors tried in order before the registry itself.
+//! insecure and, as Docker's default, for loopback ones (127.0.0.0/8, ::1
+//! and localhost) that have no CA and are not set `insecure = false`, and
+//! mirrors tried in order before the registry itself.
 //!
 //! The hosts file (`--registries`, TOML), like containerd's hosts.toml:
 //!
@@ -29,10 +31,31 @@ use std::time::Duration;
 pub struct HostConfig {
     #[serde(default)]
     pub mirrors: Vec<String>,
+    /// Plain HTTP; unset: only for a loopback host without a CA.
     #[serde(default)]
-    pub insecure: bool,
+    pub insecure: Option<bool>,
     #[serde(default)]
     pub ca: Option<PathBuf>,
+}
+
+impl HostConfig {
+    /// Whether `host` ("name[:port]") is reached over plain HTTP.
+    fn plain_http(&self, host: &str) -> bool {
+        self.insecure
+            .unwrap_or_else(|| self.ca.is_none() && is_loopback(host))
+    }
+}
+
+/// Whether a registry's "host[:port]" names this machine's loopback.
+fn is_loopback(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name == "localhost"
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -114,10 +137,9 @@ impl Registries {
                 host: host.into(),
             };
         }
-        let scheme = if self.host(given).insecure {
-            "http"
-        } else {
-            "https"
+        let scheme = match self.host(given).plain_http(given) {
+            true => "http",
+            false => "https",
         };
         Endpoint {
             base: format!("{scheme}://{given}"),
@@ -454,6 +476,27 @@ mod tests {
             .map(|e| e.base)
             .collect();
         assert_eq!(e, ["http://127.0.0.1:5001"]);
+        // Loopback is plain HTTP unless a CA or `insecure = false` says
+        // otherwise; every other host is TLS unless set insecure.
+        std::fs::write(
+            &cfg,
+            "[\"127.0.0.2:5000\"]\nca = \"/ca.pem\"\n[\"localhost:5001\"]\ninsecure = false\n",
+        )
+        .unwrap();
+        let r = Registries::open(Some(&cfg), dir.join("auth.json")).unwrap();
+        for (host, base) in [
+            ("127.0.0.1:5000", "http://127.0.0.1:5000"),
+            ("127.9.9.9", "http://127.9.9.9"),
+            ("[::1]:5000", "http://[::1]:5000"),
+            ("localhost:5000", "http://localhost:5000"),
+            ("127.0.0.2:5000", "https://127.0.0.2:5000"),
+            ("localhost:5001", "https://localhost:5001"),
+            ("10.0.0.1:5000", "https://10.0.0.1:5000"),
+            ("localhost.example", "https://localhost.example"),
+            ("[::2]:5000", "https://[::2]:5000"),
+        ] {
+            assert_eq!(r.endpoints(host).pop().unwrap().base, base, "{host}");
+        }
         std::fs::write(&cfg, "[\"x\"]\nmirors = []\n").unwrap();
         assert!(Registries::open(Some(&cfg), dir.join("auth.json")).is_err());
         let _ = std::fs::remove_dir_all(&dir);

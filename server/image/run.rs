@@ -77,7 +77,23 @@ mod tests {
             config: c,
             layers_dir: "/l".into(),
             lower: vec!["l/a".into()],
+            platform: crate::image::oci::Platform::parse("linux/arm64/v8").unwrap(),
         }
+    }
+
+    #[test]
+    fn a_platform_asked_must_be_the_images() {
+        let i = image(RunConfig::default());
+        for ok in ["", "linux/arm64", "linux/arm64/v8"] {
+            assert!(i.check_platform(ok).is_ok(), "{ok}");
+        }
+        for wrong in ["linux/amd64", "windows/arm64", "linux/arm64/v9"] {
+            assert!(
+                matches!(i.check_platform(wrong), Err(Error::WrongPlatform(_))),
+                "{wrong}"
+            );
+        }
+        assert!(matches!(i.check_platform("linux"), Err(Error::Invalid(_))));
     }
 
     fn strings(v: &[&str]) -> Vec<String> {

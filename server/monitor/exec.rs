@@ -16,7 +16,7 @@
 //! The process dies with the helper (PR_SET_PDEATHSIG), so berthd ends an
 //! exec by killing the helper; and with the container, whose pid namespace
 //! it is in. A failure before exec is a line on stderr and exit code 126,
-//! or 127 when the program is not found, as Docker's.
+//! the program not found too, as Docker's exec ends.
 
 use super::child;
 use super::protocol::{Config, ExecSpec, Failure, Step};
@@ -94,7 +94,14 @@ fn run(dir: &Path, file: &Path) -> Result<linux::ExitStatus, Failed> {
         match linux::clone_with_pidfd(0, None).map_err(|e| (Failure::new(Step::Clone, e), 126))? {
             Forked::Child => {
                 let (e, code) = child::join::exec(&config, &spec, terminal.as_deref(), &helper);
-                eprintln!("berth exec: {}: {}", e.step.name(), e.message);
+                match e.step {
+                    // As Docker words it: scripts look for these words.
+                    Step::Exec => eprintln!(
+                        "berth exec failed: unable to start container process: {}",
+                        e.message
+                    ),
+                    step => eprintln!("berth exec: {}: {}", step.name(), e.message),
+                }
                 linux::exit_now(code)
             }
             Forked::Parent { pid, pidfd } => (pid, pidfd),

@@ -196,6 +196,11 @@ pub enum Step {
     /// After the start: waiting for PID 1 and recording its exit.
     Wait,
     WriteExit,
+    Tmpfs,
+    Sysctls,
+    Domainname,
+    OomScoreAdj,
+    Ulimits,
 }
 
 impl Step {
@@ -238,13 +243,24 @@ impl Step {
             Step::Exec => "exec",
             Step::Wait => "wait",
             Step::WriteExit => "write exit status",
+            Step::Tmpfs => "mount tmpfs",
+            Step::Sysctls => "set sysctls",
+            Step::Domainname => "set domainname",
+            Step::OomScoreAdj => "set oom_score_adj",
+            Step::Ulimits => "set ulimits",
         }
     }
 
     /// Whether a failure here is the request's fault (the program or the
     /// user is not in the rootfs), as a bad path is.
     pub fn is_request_fault(self) -> bool {
-        matches!(self, Step::Exec | Step::User)
+        matches!(self, Step::Exec | Step::User | Step::Sysctls)
+    }
+
+    /// Whether a failure here is what the host allows berthd (an OOM
+    /// score or a resource limit it may not set).
+    pub fn is_host_limit(self) -> bool {
+        matches!(self, Step::OomScoreAdj | Step::Ulimits)
     }
 }
 

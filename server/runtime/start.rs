@@ -252,6 +252,13 @@ fn running(
                 failure.message
             )))
         }
+        Report::Failed(failure) if failure.step.is_host_limit() => {
+            return Err(Error::FailedPrecondition(format!(
+                "cannot start container {}: {}",
+                c.name(),
+                failure.message
+            )))
+        }
         Report::Failed(failure) => {
             return Err(Error::Start {
                 name: c.name(),

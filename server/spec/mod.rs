@@ -13,6 +13,7 @@ mod resources;
 mod signal;
 #[cfg(test)]
 mod tests;
+mod tuning;
 mod user;
 
 use caps::capability_name;
@@ -25,6 +26,7 @@ use paths::{validate_rootfs, validate_working_dir, within};
 pub use resolve::Resolve;
 pub use resources::{Host, Resources, ResourcesRequest};
 pub use signal::{parse_signal, signal_name};
+pub use tuning::{Tmpfs, Tuning, Ulimit};
 pub use user::{home, parse_id, parse_user, passwd_entry, Id};
 
 use serde::{Deserialize, Serialize};
@@ -185,6 +187,9 @@ pub struct Spec {
     /// With `Network::Bridge`: which network, ports and aliases.
     #[serde(default, skip_serializing_if = "NetworkSpec::is_empty")]
     pub net: NetworkSpec,
+    /// Ulimits, /dev/shm, sysctls, groups, domain name, OOM score, tmpfs.
+    #[serde(default)]
+    pub tuning: Tuning,
 }
 
 /// A container's image: its id, the name it was created from, and the
@@ -270,6 +275,18 @@ pub enum Error {
     Capability(Input),
     #[error("invalid user {0:?}: use uid[:gid] or name[:group]")]
     User(Input),
+    #[error("invalid ulimit {0:?}: {1}")]
+    Ulimit(Input, &'static str),
+    #[error("invalid sysctl {0:?}: {1}")]
+    Sysctl(Input, &'static str),
+    #[error("invalid tmpfs options {0:?}: {1}")]
+    Tmpfs(Input, &'static str),
+    #[error("invalid group {0:?}: use a group name or number")]
+    Group(Input),
+    #[error("invalid domainname {0:?}: use at most 64 letters, digits, '-' and '.'")]
+    Domainname(Input),
+    #[error("invalid oom_score_adj {0}: use -1000 to 1000")]
+    OomScoreAdj(i32),
     #[error("the argument or environment entry {0:?} is longer than the kernel runs ({max} bytes); with an image, its config's Env, Entrypoint or Cmd holds it", max = MAX_ARG_BYTES)]
     ArgTooLong(Input),
     #[error("the command and environment come to {0} bytes, more than {max}; with an image, its config's Env, Entrypoint or Cmd adds them", max = MAX_PROCESS_BYTES)]
@@ -340,6 +357,7 @@ pub struct Request {
     pub aliases: Vec<String>,
     /// Ports exposed beside the image's ("80/tcp").
     pub expose: Vec<String>,
+    pub tuning: Tuning,
 }
 
 impl Request {
@@ -385,6 +403,7 @@ impl Request {
         )?;
         let (network, net) =
             network::validate(&self.network, self.ports, self.publish_all, self.aliases)?;
+        let tuning = self.tuning.validate(network)?;
         let mut exposed_ports = self.exposed_ports;
         for e in &self.expose {
             let (port, proto) = exposed(e)?;
@@ -425,6 +444,7 @@ impl Request {
             tty: self.tty,
             resolve,
             net,
+            tuning,
         })
     }
 }
@@ -449,19 +469,23 @@ impl Spec {
         self.no_new_privs.unwrap_or(!self.privileged)
     }
 
-    /// The environment the process gets: PATH and HOSTNAME defaulted, the
-    /// given entries after them (a later entry wins), then `home` as HOME
-    /// unless one was given.
+    /// The environment the process gets: PATH and HOSTNAME defaulted, and
+    /// TERM=xterm with a terminal (Docker's), the given entries after them
+    /// (a later entry wins), then `home` as HOME unless one was given.
     pub fn environment(&self, home: &str) -> Vec<String> {
-        let mut env = Vec::with_capacity(self.env.len() + 3);
-        if !self.env.iter().any(|e| e.starts_with("PATH=")) {
+        let mut env = Vec::with_capacity(self.env.len() + 4);
+        let given = |key: &str| self.env.iter().any(|e| e.starts_with(key));
+        if !given("PATH=") {
             env.push(format!("PATH={DEFAULT_PATH}"));
         }
-        if !self.env.iter().any(|e| e.starts_with("HOSTNAME=")) {
+        if !given("HOSTNAME=") {
             env.push(format!("HOSTNAME={}", self.hostname));
         }
+        if self.tty.is_some() && !given("TERM=") {
+            env.push("TERM=xterm".into());
+        }
         env.extend(self.env.iter().cloned());
-        if !self.env.iter().any(|e| e.starts_with("HOME=")) {
+        if !given("HOME=") {
             env.push(format!("HOME={home}"));
         }
         env

@@ -5,8 +5,8 @@ use super::{Error, Input, Network};
 use serde::{Deserialize, Serialize};
 use std::net::Ipv4Addr;
 
-/// The network containers join with `--network bridge`, or when they
-/// publish ports without naming one: Docker's default bridge.
+/// The network a container joins when its create names none (or
+/// "default"), as Docker's do: the default bridge.
 pub const DEFAULT_NETWORK: &str = "bridge";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -114,8 +114,8 @@ impl NetworkSpec {
     }
 }
 
-/// The network part of a create, checked. A container that publishes
-/// ports without naming a network joins the default bridge.
+/// The network part of a create, checked. A container that names no
+/// network joins the default bridge.
 pub fn validate(
     network: &str,
     ports: Vec<PortRequest>,
@@ -124,8 +124,7 @@ pub fn validate(
 ) -> Result<(Network, NetworkSpec), Error> {
     let publishes = !ports.is_empty() || publish_all;
     let mode = match network {
-        "" if !publishes => return no_network(Network::None, &aliases),
-        "" => DEFAULT_NETWORK,
+        "" | "default" => DEFAULT_NETWORK,
         "none" | "host" if publishes => return Err(Error::PortsOffBridge(network.into())),
         "none" => return no_network(Network::None, &aliases),
         "host" => return no_network(Network::Host, &aliases),
@@ -217,14 +216,18 @@ mod tests {
     }
 
     #[test]
-    fn publishing_joins_the_default_bridge_and_modes_refuse_ports() {
+    fn no_network_named_is_the_default_bridge_and_modes_refuse_ports() {
         let (mode, net) = validate("", vec![req(8080, 80, "")], false, vec![]).unwrap();
         assert_eq!(mode, Network::Bridge);
         assert_eq!(net.name, "bridge");
         assert_eq!(net.ports[0].protocol, Protocol::Tcp);
         assert_eq!(net.ports[0].host_ip, Some(Ipv4Addr::LOCALHOST));
+        for default in ["", "default"] {
+            let (mode, net) = validate(default, vec![], false, vec![]).unwrap();
+            assert_eq!((mode, net.name.as_str()), (Network::Bridge, "bridge"));
+        }
         assert_eq!(
-            validate("", vec![], false, vec![]).unwrap().0,
+            validate("none", vec![], false, vec![]).unwrap().0,
             Network::None
         );
         assert_eq!(

@@ -220,7 +220,7 @@ fn defaults() {
     assert_eq!(spec.hostname, "abc");
     assert_eq!(spec.stop_signal, 15);
     assert_eq!(spec.stop_timeout, 10);
-    assert_eq!(spec.network, Network::None);
+    assert_eq!(spec.network, Network::Bridge);
     assert_eq!(
         spec.environment("/root"),
         [
@@ -229,6 +229,18 @@ fn defaults() {
             "HOME=/root"
         ]
     );
+}
+
+#[test]
+fn a_terminal_sets_term_unless_the_request_does() {
+    let mut spec = request().validate("abc", HOST).unwrap();
+    spec.tty = Some((24, 80));
+    let env = spec.environment("/root");
+    assert_eq!(env[2], "TERM=xterm");
+    spec.env = vec!["TERM=dumb".into()];
+    let env = spec.environment("/root");
+    assert_eq!(env.iter().filter(|e| e.starts_with("TERM=")).count(), 1);
+    assert!(env.contains(&"TERM=dumb".to_string()));
 }
 
 #[test]

@@ -16,6 +16,24 @@ pub fn cli(d: &Daemon, args: &[&str]) -> Command {
     cmd
 }
 
+/// `berth run -d --name NAME --network none <the test rootfs> sleep 1000`:
+/// a container to exec in.
+pub fn run_sleeping(d: &Daemon, name: &str) {
+    let rootfs = rootfs().display().to_string();
+    let args = [
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--network",
+        "none",
+        &rootfs,
+        "sleep",
+        "1000",
+    ];
+    ok(berth(d, &args));
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

@@ -20,12 +20,16 @@ pub async fn new_network(
     created.network.unwrap()
 }
 
-/// busybox httpd serving "hello from NAME" on port 80.
+/// busybox httpd serving "hello from NAME" on port 80, on the network a
+/// create names by default (the default bridge).
 pub fn web(name: &str) -> pb::CreateRequest {
     let script = format!(
         "mkdir -p /tmp/www && echo hello from {name} > /tmp/www/index.html && exec busybox httpd -f -p 80 -h /tmp/www"
     );
-    spec(name, &["sh", "-c", &script])
+    pb::CreateRequest {
+        network: String::new(),
+        ..spec(name, &["sh", "-c", &script])
+    }
 }
 
 /// GET / at `addr`, retried for a while (the server may still start):

@@ -2,12 +2,14 @@
 
 use super::*;
 
-/// A create request for `args` in the test rootfs.
+/// A create request for `args` in the test rootfs, on no network (tests
+/// of networks name theirs).
 pub fn spec(name: &str, args: &[&str]) -> CreateRequest {
     CreateRequest {
         name: name.to_string(),
         rootfs: rootfs().display().to_string(),
         args: args.iter().map(|s| s.to_string()).collect(),
+        network: "none".into(),
         ..Default::default()
     }
 }

@@ -48,8 +48,8 @@ pub struct CreateArgs {
     /// Seconds to wait before killing the container on stop.
     #[arg(long, allow_negative_numbers = true)]
     pub stop_timeout: Option<i32>,
-    /// Network: none (default, own loopback), host, or a network's name
-    /// ("bridge": the default network; -p without --network joins it).
+    /// Network: a network's name ("bridge", the default bridge, when
+    /// none is given), none (only its own loopback), or host.
     #[arg(long)]
     pub network: Option<String>,
     /// Publish a container port on the host:
@@ -114,6 +114,40 @@ pub struct CreateArgs {
     /// Platform of the image to pull (os/arch[/variant]).
     #[arg(long)]
     pub platform: Option<String>,
+    /// A resource limit: NAME=SOFT[:HARD] (-1: unlimited), e.g.
+    /// nofile=1024:2048.
+    #[arg(long)]
+    pub ulimit: Vec<String>,
+    /// Size of /dev/shm (e.g. 128m; default 64m).
+    #[arg(long)]
+    pub shm_size: Option<String>,
+    /// A namespaced kernel parameter: KEY=VALUE (net.*, kernel.msg*,
+    /// kernel.sem, kernel.shm*, fs.mqueue.*, kernel.domainname).
+    #[arg(long)]
+    pub sysctl: Vec<String>,
+    /// A supplementary group (name or number) for the processes.
+    #[arg(long)]
+    pub group_add: Vec<String>,
+    /// The container's NIS domain name.
+    #[arg(long)]
+    pub domainname: Option<String>,
+    /// The OOM killer's score adjustment, -1000 to 1000.
+    #[arg(long, allow_negative_numbers = true)]
+    pub oom_score_adj: Option<i32>,
+    /// A tmpfs: /path[:OPTIONS] (mount options, e.g. size=64m,mode=1777,exec).
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    /// A mount: type=bind,source=/host,target=/path[,readonly] or
+    /// type=tmpfs,target=/path[,tmpfs-size=BYTES][,tmpfs-mode=OCTAL].
+    #[arg(long)]
+    pub mount: Vec<String>,
+    /// Read labels from a file: KEY=VALUE per line, "#" comments and
+    /// blank lines skipped; -l wins.
+    #[arg(long)]
+    pub label_file: Vec<std::path::PathBuf>,
+    /// Write the container's id to this file (which must not exist).
+    #[arg(long)]
+    pub cidfile: Option<std::path::PathBuf>,
     /// Set by run -d --rm, not a flag.
     #[arg(skip)]
     pub auto_remove: bool,

@@ -76,9 +76,14 @@ pub struct ExecArgs {
     /// Run as this user: uid[:gid] or name[:group].
     #[arg(short, long)]
     pub user: Option<String>,
-    /// Set an environment variable: KEY=VALUE, or KEY for this shell's value.
+    /// Set an environment variable: KEY=VALUE, or KEY for this shell's
+    /// value of KEY (left out if it has none).
     #[arg(short, long = "env")]
     pub env: Vec<String>,
+    /// Read environment variables from a file, as run's --env-file; -e
+    /// wins.
+    #[arg(long)]
+    pub env_file: Vec<std::path::PathBuf>,
     /// Working directory inside the container.
     #[arg(short, long)]
     pub workdir: Option<String>,

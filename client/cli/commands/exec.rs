@@ -12,14 +12,10 @@ fn request(input: Input) -> pb::ExecRequest {
 }
 
 pub async fn exec(api: &mut Api, a: ExecArgs) -> Result<u8, Failure> {
-    let env = a.env.iter().map(|e| match e.contains('=') {
-        true => e.clone(),
-        // KEY alone: this shell's value, as Docker's -e.
-        false => format!("{e}={}", std::env::var(e).unwrap_or_default()),
-    });
+    let env = super::request::environment(&a.env_file, a.env, |k| std::env::var(k).ok())?;
     let process = pb::ExecProcess {
         args: a.command,
-        env: env.collect(),
+        env,
         working_dir: a.workdir.unwrap_or_default(),
         user: a.user.unwrap_or_default(),
         stdin: a.interactive,

@@ -21,8 +21,53 @@ async fn create_pulling(
     a: CreateArgs,
 ) -> Result<pb::CreateResponse, Failure> {
     let (pull, platform) = (a.pull.clone(), a.platform.clone().unwrap_or_default());
+    let cidfile = a.cidfile.clone();
     let req = super::request::create_request(a)?;
-    if !matches!(pull.as_str(), "always" | "missing" | "never") {
+    // --cidfile: made before the create, as Docker does, so that two runs
+    // with one file cannot both go ahead; removed if the create fails.
+    let Some(path) = cidfile else {
+        return create_or_pull(api, channel, req, &pull, &platform).await;
+    };
+    let mut file = std::fs::File::options()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Failure(
+                format!(
+                    "Container ID file found, make sure the other container isn't running or delete {}",
+                    path.display()
+                ),
+                125,
+            ),
+            _ => Failure(format!("cannot create the cidfile {}: {e}", path.display()), 125),
+        })?;
+    let created = create_or_pull(api, channel, req, &pull, &platform).await;
+    match &created {
+        Ok(c) => {
+            use std::io::Write;
+            file.write_all(c.id.as_bytes()).map_err(|e| {
+                Failure(
+                    format!("cannot write the cidfile {}: {e}", path.display()),
+                    125,
+                )
+            })?
+        }
+        Err(_) => {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+    created
+}
+
+async fn create_or_pull(
+    api: &mut Api,
+    channel: Channel,
+    req: pb::CreateRequest,
+    pull: &str,
+    platform: &str,
+) -> Result<pb::CreateResponse, Failure> {
+    if !matches!(pull, "always" | "missing" | "never") {
         return Err(Failure(
             format!("invalid --pull {pull:?}: always, missing or never"),
             125,
@@ -33,7 +78,7 @@ async fn create_pulling(
         return Ok(api.create(req).await?.into_inner());
     }
     if pull == "always" {
-        super::pull::pull_image(&mut images, &req.image, &platform, false).await?;
+        super::pull::pull_image(&mut images, &req.image, platform, false).await?;
     }
     match api.create(req.clone()).await {
         Err(s)
@@ -42,7 +87,18 @@ async fn create_pulling(
                 && pull == "missing" =>
         {
             eprintln!("Unable to find image '{}' locally", req.image);
-            super::pull::pull_image(&mut images, &req.image, &platform, false).await?;
+            super::pull::pull_image(&mut images, &req.image, platform, false).await?;
+            Ok(api.create(req).await?.into_inner())
+        }
+        // Held for another platform than --platform: the right one is
+        // pulled, as Docker does.
+        Err(s)
+            if s.code() == tonic::Code::FailedPrecondition
+                && pull == "missing"
+                && !platform.is_empty()
+                && s.message().contains(" is for ") =>
+        {
+            super::pull::pull_image(&mut images, &req.image, platform, false).await?;
             Ok(api.create(req).await?.into_inner())
         }
         r => Ok(r?.into_inner()),

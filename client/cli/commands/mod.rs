@@ -5,6 +5,7 @@ pub mod archive;
 pub mod attach;
 pub mod events;
 pub mod exec;
+pub mod flags;
 pub mod images;
 pub mod inspect;
 pub mod lifecycle;

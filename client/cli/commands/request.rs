@@ -2,6 +2,7 @@
 //! a rootfs path or an image, the environment from --env-file and -e, and
 //! -v bind mounts.
 
+use super::flags;
 use crate::args::CreateArgs;
 use crate::Failure;
 use berth::pb::{self, CreateRequest};
@@ -18,8 +19,27 @@ pub fn create_request(a: CreateArgs) -> Result<CreateRequest, Failure> {
         }
         false => (String::new(), a.image.clone()),
     };
-    let mounts = volumes(&a.volume)?;
+    let mut mounts = volumes(&a.volume)?;
+    let mut tmpfs: Vec<pb::TmpfsMount> = a.tmpfs.iter().map(|t| flags::tmpfs(t)).collect();
+    for m in &a.mount {
+        match flags::mount(m)? {
+            flags::Mount::Bind(b) => mounts.push(b),
+            flags::Mount::Tmpfs(t) => tmpfs.push(t),
+        }
+    }
+    let mut labels = a
+        .label
+        .iter()
+        .map(|l| super::key_value(l, "label"))
+        .collect::<Result<_, _>>()?;
+    flags::label_files(&a.label_file, &mut labels)?;
+    // A rootfs directory is for this host, whatever --platform says.
+    let platform = match image.is_empty() {
+        true => String::new(),
+        false => a.platform.unwrap_or_default(),
+    };
     Ok(CreateRequest {
+        platform,
         name: a.name.unwrap_or_default(),
         rootfs,
         image,
@@ -33,23 +53,13 @@ pub fn create_request(a: CreateArgs) -> Result<CreateRequest, Failure> {
         env: environment(&a.env_file, a.env, |k| std::env::var(k).ok())?,
         working_dir: a.workdir.unwrap_or_default(),
         hostname: a.hostname.unwrap_or_default(),
-        labels: a
-            .label
-            .iter()
-            .map(|l| super::key_value(l, "label"))
-            .collect::<Result<_, _>>()?,
+        labels,
         init: a.init,
         stop_signal: a.stop_signal.unwrap_or_default(),
         stop_timeout_seconds: a.stop_timeout,
         mounts,
         network: a.network.unwrap_or_default(),
-        log_max_size_bytes: a
-            .log_max_size
-            .as_deref()
-            .map(berth::parse_size)
-            .transpose()
-            .map_err(|e| Failure(e, 125))?
-            .unwrap_or(0),
+        log_max_size_bytes: size(&a.log_max_size)?,
         log_max_files: a.log_max_files.unwrap_or(0),
         resources: Some(resources),
         cap_add: a.cap_add,
@@ -75,7 +85,26 @@ pub fn create_request(a: CreateArgs) -> Result<CreateRequest, Failure> {
         stdin_once: a.stdin_once,
         tty: a.tty,
         console_size: a.tty.then(crate::terminal::size).flatten(),
+        ulimits: a
+            .ulimit
+            .iter()
+            .map(|u| flags::ulimit(u))
+            .collect::<Result<_, _>>()?,
+        shm_size_bytes: size(&a.shm_size)?,
+        sysctls: flags::sysctls(&a.sysctl)?,
+        group_add: a.group_add,
+        domainname: a.domainname.unwrap_or_default(),
+        oom_score_adj: a.oom_score_adj,
+        tmpfs,
     })
+}
+
+/// A size flag ("64m") in bytes; 0 when not given.
+fn size(flag: &Option<String>) -> Result<u64, Failure> {
+    match flag.as_deref() {
+        None => Ok(0),
+        Some(s) => berth::parse_size(s).map_err(|e| Failure(e, 125)),
+    }
 }
 
 /// Docker's -p: [IP:][HOST_PORT:]CONTAINER_PORT[/PROTOCOL].
@@ -115,7 +144,7 @@ pub fn publish(s: &str) -> Result<pb::PortBinding, Failure> {
 
 /// The container's environment from --env-file files, then -e: a KEY
 /// without "=" takes `lookup(KEY)`, and is left out if that has none.
-fn environment(
+pub fn environment(
     files: &[std::path::PathBuf],
     flags: Vec<String>,
     lookup: impl Fn(&str) -> Option<String>,

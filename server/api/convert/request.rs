@@ -1,7 +1,7 @@
 //! A create request as the runtime validates it. On its own, so that the
 //! fuzz target runs the daemon's own conversion.
 
-use crate::spec::{MountSpec, PortRequest, Request, ResourcesRequest};
+use crate::spec::{MountSpec, PortRequest, Request, ResourcesRequest, Tmpfs, Tuning, Ulimit};
 use berth::pb;
 
 impl From<pb::CreateRequest> for Request {
@@ -62,6 +62,30 @@ impl From<pb::CreateRequest> for Request {
             tty: r
                 .tty
                 .then(|| super::terminal_size(r.console_size.unwrap_or_default())),
+            tuning: Tuning {
+                ulimits: r
+                    .ulimits
+                    .into_iter()
+                    .map(|u| Ulimit {
+                        name: u.name,
+                        soft: u.soft,
+                        hard: u.hard,
+                    })
+                    .collect(),
+                shm_size: r.shm_size_bytes,
+                sysctls: r.sysctls.into_iter().collect(),
+                group_add: r.group_add,
+                domainname: r.domainname,
+                oom_score_adj: r.oom_score_adj.unwrap_or(0),
+                tmpfs: r
+                    .tmpfs
+                    .into_iter()
+                    .map(|t| Tmpfs {
+                        destination: t.destination,
+                        options: t.options,
+                    })
+                    .collect(),
+            },
         }
     }
 }

@@ -72,8 +72,12 @@ pub fn confine_process(spec: &Spec, filter: Option<&Program>) -> Result<(), Fail
     }
     let caps =
         bounding_set(spec.capabilities()).map_err(|e| Failure::new(Step::Capabilities, e))?;
-    if !spec.user.is_empty() {
-        switch_user(&spec.user)?;
+    if !spec.user.is_empty() || !spec.tuning.group_add.is_empty() {
+        let user = match spec.user.as_str() {
+            "" => "0",
+            u => u,
+        };
+        switch_user(user, &spec.tuning.group_add)?;
     }
     capabilities(caps).map_err(|e| Failure::new(Step::Capabilities, e))?;
     if spec.no_new_privs() {
@@ -210,10 +214,10 @@ fn capabilities(caps: u64) -> std::io::Result<()> {
 
 /// Switches to `user` ("uid[:gid]" or "name[:group]", names from the
 /// container's /etc/passwd and /etc/group): supplementary groups from
-/// /etc/group, then gid, then uid. The permitted set is kept across the
-/// uid change for `capabilities`; exec as a user other than root then
-/// leaves the process none.
-fn switch_user(user: &str) -> Result<(), Failure> {
+/// /etc/group and `group_add`, then gid, then uid. The permitted set is
+/// kept across the uid change for `capabilities`; exec as a user other
+/// than root then leaves the process none.
+fn switch_user(user: &str, group_add: &[String]) -> Result<(), Failure> {
     let fail = |m: String| Failure::new(Step::User, m);
     let (u, g) = parse_user(user).ok_or_else(|| fail(format!("invalid user {user:?}")))?;
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
@@ -226,14 +230,17 @@ fn switch_user(user: &str) -> Result<(), Failure> {
         }
         (Id::Name(name), None) => return Err(fail(format!("no user {name:?} in /etc/passwd"))),
     };
-    let gid = match g {
-        Some(Id::Number(n)) => n,
-        Some(Id::Name(name)) => group
+    let group_id = |name: &str| {
+        group
             .lines()
             .map(|l| l.split(':').collect::<Vec<_>>())
             .find(|f| f.len() >= 3 && f[0] == name)
             .and_then(|f| parse_id(f[2]))
-            .ok_or_else(|| fail(format!("no group {name:?} in /etc/group")))?,
+            .ok_or_else(|| fail(format!("no group {name:?} in /etc/group")))
+    };
+    let gid = match g {
+        Some(Id::Number(n)) => n,
+        Some(Id::Name(name)) => group_id(name)?,
         None => match entry.as_ref().map(|f| f[3]) {
             Some(g) => {
                 parse_id(g).ok_or_else(|| fail(format!("bad gid in /etc/passwd for {user:?}")))?
@@ -251,6 +258,13 @@ fn switch_user(user: &str) -> Result<(), Failure> {
                 }
             }
         }
+    }
+    for g in group_add {
+        let gid = match parse_id(g) {
+            Some(n) => n,
+            None => group_id(g)?,
+        };
+        groups.push(nix::unistd::Gid::from_raw(gid));
     }
     let sys = |what: &str, r: nix::Result<()>| r.map_err(|e| fail(format!("{what}: {e}")));
     sys("setgroups", nix::unistd::setgroups(&groups))?;

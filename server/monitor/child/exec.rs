@@ -72,7 +72,7 @@ pub(super) fn resolve(spec: &Spec) -> Result<Exec, Failure> {
             .ok_or_else(|| {
                 Failure::new(
                     Step::Exec,
-                    format!("executable file {program:?} not found in $PATH"),
+                    format!("exec: {program:?}: executable file not found in $PATH"),
                 )
             })?
     };

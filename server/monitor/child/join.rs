@@ -10,7 +10,8 @@ use nix::unistd::chdir;
 use std::os::fd::{AsFd, OwnedFd};
 
 /// Runs in the helper's child; returns only on failure, with the exit
-/// code the exec ends with (127: the program was not found).
+/// code the exec ends with: 126, a program not found included, as
+/// Docker's exec.
 /// `helper` is a pidfd of the helper, opened before the fork.
 pub fn exec(
     config: &Config,
@@ -34,7 +35,9 @@ fn prepare(config: &Config, e: &ExecSpec, helper: &OwnedFd) -> Result<exec::Exec
     let mut spec = config.spec.clone();
     spec.args = e.args.clone();
     // The container's environment, then the exec's: a later entry wins.
+    // TERM follows the exec's terminal, not the container's.
     spec.env.extend(e.env.iter().cloned());
+    spec.tty = e.tty;
     if !e.working_dir.is_empty() {
         spec.working_dir = e.working_dir.clone();
     }
@@ -48,18 +51,12 @@ fn prepare(config: &Config, e: &ExecSpec, helper: &OwnedFd) -> Result<exec::Exec
             format!("{}: {err}", spec.working_dir),
         ))
     })?;
-    let program = exec::resolve(&spec).map_err(|f| {
-        let code = if f.message.contains("not found") {
-            127
-        } else {
-            126
-        };
-        (f, code)
-    })?;
+    let program = exec::resolve(&spec).map_err(cannot)?;
     let filter = match spec.privileged {
         true => None,
         false => config.seccomp.as_ref(),
     };
+    super::tuning::process(&spec.tuning).map_err(cannot)?;
     confine::confine_process(&spec, filter).map_err(cannot)?;
     // Dies with the helper from now on; if the helper is already gone
     // (its pidfd readable: it exited), the exec was ended. The parent pid

@@ -10,6 +10,7 @@ mod exec;
 mod init;
 pub mod join;
 mod mounts;
+mod tuning;
 
 use super::protocol::{Config, Failure, GoReceiver, Step, NAMES_FILES};
 use super::stdio::Theirs;
@@ -103,6 +104,9 @@ fn prepare(
     if spec.network == Network::Bridge {
         step(Step::JoinNetwork, networks_wired())?;
     }
+    // Sysctls once eth0 is there, before /proc/sys is made read-only.
+    tuning::namespaces(&spec.tuning)?;
+    tuning::process(&spec.tuning)?;
     set_stdio(stdio)?;
     let exec = exec::resolve(spec)?;
     let init = match spec.init {
@@ -151,7 +155,7 @@ fn enter_root(dir: &Path, spec: &Spec, nodev: MsFlags) -> Result<(), Failure> {
         Step::MountRootfs,
         mount(overlay, &merged, overlay, nodev, Some(options.as_str())),
     )?;
-    mounts::proc_dev_sys(&merged, nodev)?;
+    mounts::proc_dev_sys(&merged, nodev, spec.tuning.shm_size)?;
     // berthd's names files, under the request's mounts: one at their path
     // wins.
     for (file, dest) in NAMES_FILES {
@@ -162,6 +166,9 @@ fn enter_root(dir: &Path, spec: &Spec, nodev: MsFlags) -> Result<(), Failure> {
     }
     for m in &spec.mounts {
         mounts::bind(&merged, &m.source, &m.destination, m.read_only)?;
+    }
+    for t in &spec.tuning.tmpfs {
+        mounts::tmpfs(&merged, t)?;
     }
     step(Step::PivotRoot, chdir(&merged))?;
     step(Step::PivotRoot, pivot_root(".", "."))?;

@@ -3,13 +3,15 @@
 
 use super::step;
 use crate::monitor::protocol::{Failure, Step};
+use crate::spec::Tmpfs;
 use nix::mount::{mount, MsFlags};
 use std::fs::File;
 use std::os::unix::fs::{symlink, DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// `nodev`: the flag for /dev (MS_NODEV unless privileged).
-pub fn proc_dev_sys(root: &Path, nodev: MsFlags) -> Result<(), Failure> {
+/// `nodev`: the flag for /dev (MS_NODEV unless privileged); /dev/shm
+/// holds `shm_size` bytes.
+pub fn proc_dev_sys(root: &Path, nodev: MsFlags, shm_size: u64) -> Result<(), Failure> {
     let nosuid_noexec_nodev = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
     let proc = Fs("proc", "proc", nosuid_noexec_nodev, None);
     proc.mount_on(root, "proc", Step::MountProc)?;
@@ -37,13 +39,18 @@ pub fn proc_dev_sys(root: &Path, nodev: MsFlags) -> Result<(), Failure> {
     );
     pts.mount_on(&dev, "pts", Step::MountDevPts)?;
     step(Step::MountDevPts, symlink("pts/ptmx", dev.join("ptmx")))?;
-    let shm = Fs(
-        "shm",
-        "tmpfs",
-        nosuid_noexec_nodev,
-        Some("mode=1777,size=65536k"),
-    );
-    shm.mount_on(&dev, "shm", Step::MountDevShm)?;
+    let shm = mkdir(&dev, "shm", Step::MountDevShm)?;
+    let size = format!("mode=1777,size={shm_size}");
+    step(
+        Step::MountDevShm,
+        mount(
+            Some("shm"),
+            &shm,
+            Some("tmpfs"),
+            nosuid_noexec_nodev,
+            Some(size.as_str()),
+        ),
+    )?;
     for (link, target) in [
         ("fd", "/proc/self/fd"),
         ("stdin", "/proc/self/fd/0"),
@@ -105,6 +112,30 @@ pub fn bind(root: &Path, source: &str, dest: &str, read_only: bool) -> Result<()
         mount(None::<&str>, &target, None::<&str>, ro, None::<&str>).map_err(|e| err(&e))?;
     }
     Ok(())
+}
+
+/// A tmpfs at its destination inside `root`, with its flags and data.
+pub fn tmpfs(root: &Path, t: &Tmpfs) -> Result<(), Failure> {
+    let err =
+        |e: &dyn std::fmt::Display| Failure::new(Step::Tmpfs, format!("{}: {e}", t.destination));
+    let (f, data) = t.parse().map_err(|e| err(&e))?;
+    let target = in_root(root, Path::new(&t.destination), true).map_err(|e| err(&e))?;
+    let mut flags = MsFlags::empty();
+    for (on, flag) in [
+        (f.read_only, MsFlags::MS_RDONLY),
+        (f.noexec, MsFlags::MS_NOEXEC),
+        (f.nosuid, MsFlags::MS_NOSUID),
+        (f.nodev, MsFlags::MS_NODEV),
+        (f.atime == Some("noatime"), MsFlags::MS_NOATIME),
+        (f.atime == Some("relatime"), MsFlags::MS_RELATIME),
+        (f.atime == Some("strictatime"), MsFlags::MS_STRICTATIME),
+    ] {
+        if on {
+            flags |= flag;
+        }
+    }
+    let data = Some(data.as_str()).filter(|d| !d.is_empty());
+    mount(Some("tmpfs"), &target, Some("tmpfs"), flags, data).map_err(|e| err(&e))
 }
 
 /// The host path of `path` inside the container's root `root`, resolving
