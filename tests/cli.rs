@@ -462,7 +462,7 @@ async fn restart_top_rename_prune_version_and_info() {
     );
     let o = berth(&d, &["inspect", "r"]);
     assert!(
-        !o.status.success() && String::from_utf8_lossy(&o.stderr).contains("no such container"),
+        !o.status.success() && String::from_utf8_lossy(&o.stderr) == "Error: No such object: r\n",
         "{o:?}"
     );
     let renamed = journal(

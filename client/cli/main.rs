@@ -40,7 +40,7 @@ impl From<berth::ConnectError> for Failure {
 async fn main() -> ExitCode {
     // As docker: a command line that does not parse exits 125 (help and
     // --version print and exit 0).
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(args::forms::plain(std::env::args_os().collect())) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -172,9 +172,11 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         } => inspect::stats(&mut api, no_stream, format, containers).await,
         Command::Logs(q) => logs::logs(&mut api, q).await,
         Command::Ps(a) => inspect::ps(&mut api, a).await,
-        Command::Inspect { format, containers } => {
-            inspect::inspect(&mut api, format, containers).await
-        }
+        Command::Inspect {
+            format,
+            kind,
+            names,
+        } => inspect::inspect(channel, kind, format, names).await,
         Command::Events(a) => events::events(channel, a).await,
         Command::Exec(a) => exec::exec(&mut api, a).await,
         Command::Pull {

@@ -40,10 +40,18 @@ impl Go {
             None => (false, text),
         };
         // Docker writes "\t" in a format for a tab.
-        let body = body.replace("\\t", "\t").replace("\\n", "\n");
+        // `.Label "k"`, Docker's method on a container or image: the
+        // label's value from the row's LabelMap, "" without one.
+        let body = body
+            .replace("\\t", "\t")
+            .replace("\\n", "\n")
+            .replace(".Label \"", "label .LabelMap \"");
+        let body = printed_as_go(&body);
         let mut inner = Template::default();
         inner.add_funcs(&[
+            ("goprint", goprint as gtmpl::Func),
             ("json", json as gtmpl::Func),
+            ("label", label as gtmpl::Func),
             ("join", join as gtmpl::Func),
             ("lower", lower as gtmpl::Func),
             ("upper", upper as gtmpl::Func),
@@ -149,6 +157,73 @@ fn to_json(v: &Value) -> Json {
     }
 }
 
+/// The template with each action that prints (not a control word, a
+/// comment or an assignment) passed through `goprint`, so that lists and
+/// maps print as Go prints them.
+fn printed_as_go(body: &str) -> String {
+    const CONTROL: &[&str] = &[
+        "if", "else", "end", "range", "with", "define", "template", "block", "break", "continue",
+    ];
+    let mut out = String::with_capacity(body.len() + 16);
+    let mut rest = body;
+    while let Some(open) = rest.find("{{") {
+        let Some(len) = rest[open..].find("}}") else {
+            break;
+        };
+        out.push_str(&rest[..open]);
+        let action = &rest[open + 2..open + len];
+        rest = &rest[open + len + 2..];
+        let (left, action) = match action.strip_prefix("- ") {
+            Some(a) => ("- ", a),
+            None => ("", action),
+        };
+        let (action, right) = match action.strip_suffix(" -") {
+            Some(a) => (a, " -"),
+            None => (action, ""),
+        };
+        let word = action.split_whitespace().next().unwrap_or("");
+        let prints = !word.is_empty()
+            && !CONTROL.contains(&word)
+            && !word.starts_with("/*")
+            && !action.contains(":=")
+            && !action.contains(" = ");
+        match prints {
+            true => out.push_str(&format!("{{{{{left}goprint ({action}){right}}}}}")),
+            false => out.push_str(&format!("{{{{{left}{action}{right}}}}}")),
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A value as Go's fmt prints it: "[a b]" for a list, "map[k:v]" for a
+/// map (keys sorted), "<nil>" for nil.
+fn go_text(v: &Value) -> String {
+    match v {
+        Value::Nil => "<nil>".into(),
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(go_text).collect();
+            format!("[{}]", items.join(" "))
+        }
+        Value::Object(m) | Value::Map(m) => {
+            let sorted: std::collections::BTreeMap<_, _> = m.iter().collect();
+            let items: Vec<String> = sorted
+                .into_iter()
+                .map(|(k, v)| format!("{k}:{}", go_text(v)))
+                .collect();
+            format!("map[{}]", items.join(" "))
+        }
+        other => other.to_string(),
+    }
+}
+
+fn goprint(args: &[Value]) -> Result<Value, FuncError> {
+    Ok(match one("goprint", args)? {
+        Value::NoValue => Value::NoValue,
+        v => Value::String(go_text(v)),
+    })
+}
+
 fn one<'a>(name: &str, args: &'a [Value]) -> Result<&'a Value, FuncError> {
     match args {
         [v] => Ok(v),
@@ -177,6 +252,18 @@ fn join(args: &[Value]) -> Result<Value, FuncError> {
     };
     let items: Vec<String> = items.iter().map(text).collect();
     Ok(Value::String(items.join(&text(sep))))
+}
+
+/// `label .LabelMap "k"`: the value, or "" (Docker's `.Label "k"`).
+fn label(args: &[Value]) -> Result<Value, FuncError> {
+    match args {
+        [Value::Map(m) | Value::Object(m), Value::String(k)] => Ok(m
+            .get(k)
+            .cloned()
+            .unwrap_or_else(|| Value::String(String::new()))),
+        [_, _] => Ok(Value::String(String::new())),
+        _ => Err(FuncError::ExactlyXArgs("Label".into(), 1)),
+    }
 }
 
 fn lower(args: &[Value]) -> Result<Value, FuncError> {
@@ -210,8 +297,20 @@ mod tests {
             "down"
         );
         assert_eq!(go("{{upper .ID}}", c.clone()), "ABC");
-        assert_eq!(go("{{.Labels.zz}}", c), "<no value>");
+        assert_eq!(go("{{.Labels.zz}}", c.clone()), "<no value>");
         assert!(Go::parse("{{.ID").is_err());
+        // Lists and maps as Go prints them.
+        assert_eq!(go("{{.Args}}", c.clone()), "[sleep 10]");
+        assert_eq!(go("{{.Labels}}", c.clone()), "map[a:1 b:2]");
+        assert_eq!(
+            go(
+                "{{range $k, $v := .Labels}}{{$k}}={{$v}} {{end}}",
+                c.clone()
+            ),
+            "a=1 b=2 "
+        );
+        assert_eq!(go("{{- .ID -}}", c.clone()), "abc");
+        assert_eq!(go("{{.Args | json}}", c), r#"["sleep","10"]"#);
     }
 
     #[test]

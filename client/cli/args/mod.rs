@@ -2,6 +2,7 @@
 //! parses them.
 
 mod create;
+pub mod forms;
 mod images;
 mod network;
 
@@ -191,13 +192,17 @@ pub enum Command {
         format: String,
         containers: Vec<String>,
     },
-    /// Show the configuration and state of containers.
+    /// Show the configuration and state of containers, images or
+    /// networks (each name is looked up in that order).
     Inspect {
         /// json, table, or a Go template ({{.State.ExitCode}}).
         #[arg(short, long, default_value = "json")]
         format: String,
+        /// Only this kind of object: container, image or network.
+        #[arg(long = "type")]
+        kind: Option<String>,
         #[arg(required = true)]
-        containers: Vec<String>,
+        names: Vec<String>,
     },
     /// Stream events: --filter container=NAME, event=die, label=k=v,
     /// type=container.

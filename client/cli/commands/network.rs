@@ -150,7 +150,7 @@ fn mtu_option(opts: &[String]) -> Result<u32, Failure> {
 }
 
 /// A network as `docker network inspect` shows it.
-fn view(n: &pb::Network) -> serde_json::Value {
+pub fn view(n: &pb::Network) -> serde_json::Value {
     let mut config = Vec::new();
     if !n.subnet.is_empty() {
         config.push(json!({"Subnet": n.subnet, "Gateway": n.gateway}));
