@@ -1,6 +1,7 @@
 //! What a Docker user gets without asking: the default bridge for a
 //! container that names no network, TERM=xterm with a terminal, plain
-//! HTTP to a registry on loopback, and --platform held to the image.
+//! HTTP to a registry on loopback, --platform held to the image, and an
+//! image's volume starting with the image's content.
 
 mod common;
 
@@ -237,4 +238,51 @@ async fn platform_is_held_to_the_local_image_or_pulls_the_right_one() {
         &["run", "--pull", "never", "--platform", &native, &name],
     );
     assert_eq!(out.status.code(), Some(125), "{out:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_image_volume_starts_with_the_images_content_and_owner() {
+    let d = Daemon::start("defaults-volume").await;
+    // As a postgres image has its data directory: 0700, owned by the
+    // database's user, with files in it.
+    let layer = TarBuilder::new()
+        .tree(rootfs())
+        .owned("data", 0o700, 999, None)
+        .owned("data/PG_VERSION", 0o600, 999, Some(b"15\n"))
+        .owned("data/base", 0o750, 999, None)
+        .symlink("data/link", "/etc/passwd")
+        .layer(Packing::Plain)
+        .tar;
+    let config = serde_json::json!({"Volumes": {"/data": {}}, "Cmd": ["true"]});
+    load(&d, docker_archive_of("pg:15", config, layer))
+        .await
+        .unwrap();
+    let mut api = d.api().await;
+    let script = "busybox stat -c '%n %u:%g %a' /data /data/PG_VERSION /data/base; \
+                  cat /data/PG_VERSION; busybox readlink /data/link; \
+                  while read src at rest; do [ \"$at\" = /data ] && echo mounted; done < /proc/mounts; \
+                  busybox rm /data/PG_VERSION";
+    let req = pb::CreateRequest {
+        image: "pg:15".into(),
+        name: "pg".into(),
+        network: "none".into(),
+        args: vec!["sh".into(), "-c".into(), script.into()],
+        ..Default::default()
+    };
+    let id = started(&mut api, req).await;
+    let (code, out) = finished(&mut api, &id).await;
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            0,
+            "/data 999:999 700\n/data/PG_VERSION 999:999 600\n/data/base 999:999 750\n15\n/etc/passwd\nmounted\n"
+        )
+    );
+    // Copied once: what the container deleted stays deleted.
+    api.start(pb::StartRequest { id: id.clone() })
+        .await
+        .unwrap();
+    let (code, out) = finished(&mut api, &id).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("PG_VERSION: No such file"), "{out}");
 }

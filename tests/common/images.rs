@@ -64,7 +64,7 @@ impl TarBuilder {
         kind: tar::EntryType,
         name: &str,
         link: &str,
-        mode: u32,
+        (mode, owner): (u32, u64),
         data: &[u8],
     ) -> &mut Self {
         let mut h = tar::Header::new_gnu();
@@ -74,31 +74,40 @@ impl TarBuilder {
         h.set_size(data.len() as u64);
         h.set_mode(mode);
         h.set_mtime(1_700_000_000);
-        h.set_uid(0);
-        h.set_gid(0);
+        h.set_uid(owner);
+        h.set_gid(owner);
         h.set_cksum();
         self.b.as_mut().unwrap().append(&h, data).unwrap();
         self
     }
 
     pub fn file(&mut self, name: &str, data: &[u8]) -> &mut Self {
-        self.add(tar::EntryType::Regular, name, "", 0o644, data)
+        self.add(tar::EntryType::Regular, name, "", (0o644, 0), data)
     }
 
     pub fn dir(&mut self, name: &str) -> &mut Self {
-        self.add(tar::EntryType::Directory, name, "", 0o755, b"")
+        self.add(tar::EntryType::Directory, name, "", (0o755, 0), b"")
+    }
+
+    /// A directory (`data` None) or file with this mode, owned by
+    /// `owner` (uid and gid).
+    pub fn owned(&mut self, name: &str, mode: u32, owner: u64, data: Option<&[u8]>) -> &mut Self {
+        match data {
+            Some(d) => self.add(tar::EntryType::Regular, name, "", (mode, owner), d),
+            None => self.add(tar::EntryType::Directory, name, "", (mode, owner), b""),
+        }
     }
 
     pub fn symlink(&mut self, name: &str, target: &str) -> &mut Self {
-        self.add(tar::EntryType::Symlink, name, target, 0o777, b"")
+        self.add(tar::EntryType::Symlink, name, target, (0o777, 0), b"")
     }
 
     pub fn hardlink(&mut self, name: &str, target: &str) -> &mut Self {
-        self.add(tar::EntryType::Link, name, target, 0o644, b"")
+        self.add(tar::EntryType::Link, name, target, (0o644, 0), b"")
     }
 
     pub fn device(&mut self, name: &str) -> &mut Self {
-        self.add(tar::EntryType::Char, name, "", 0o600, b"")
+        self.add(tar::EntryType::Char, name, "", (0o600, 0), b"")
     }
 
     /// A directory tree from the host, as it is.

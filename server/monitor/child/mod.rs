@@ -11,6 +11,7 @@ mod init;
 pub mod join;
 mod mounts;
 mod tuning;
+mod volumes;
 
 use super::protocol::{Config, Failure, GoReceiver, Step, NAMES_FILES};
 use super::stdio::Theirs;
@@ -164,7 +165,12 @@ fn enter_root(dir: &Path, spec: &Spec, nodev: MsFlags) -> Result<(), Failure> {
             mounts::bind(&merged, &source.to_string_lossy(), dest, false)?;
         }
     }
+    let anonymous = dir.join("volumes");
     for m in &spec.mounts {
+        let source = Path::new(&m.source);
+        if source.parent() == Some(anonymous.as_path()) {
+            volumes::populate(&merged, source, &m.destination)?;
+        }
         mounts::bind(&merged, &m.source, &m.destination, m.read_only)?;
     }
     for t in &spec.tuning.tmpfs {
