@@ -166,3 +166,139 @@ async fn ps_and_inspect_print_what_docker_prints() {
 fn lines(d: &Daemon, args: &[&str]) -> Vec<String> {
     ok(berth(d, args)).lines().map(str::to_string).collect()
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn inspect_has_dockers_layout() {
+    let d = Daemon::start("cli-output-inspect").await;
+    let config = serde_json::json!({"Entrypoint": ["sh", "-c"], "Cmd": ["echo hi"]});
+    load(&d, docker_archive("app:1", config)).await.unwrap();
+    let id = lines(&d, &["image", "inspect", "-f", "{{.Id}}", "app:1"]).remove(0);
+    assert!(id.starts_with("sha256:"), "{id}");
+    ok(berth(
+        &d,
+        &["create", "--name", "e", "--network", "none", "app:1"],
+    ));
+    let template = "{{json .Config.Entrypoint}} {{json .Config.Cmd}} {{.Config.Image}} {{.Image}} {{.Platform}} {{.HostConfig.RestartPolicy.Name}} {{.HostConfig.IpcMode}}";
+    assert_eq!(
+        lines(&d, &["inspect", "-f", template, "e"]),
+        [format!(
+            r#"["sh","-c"] ["echo hi"] app:1 {id} linux no private"#
+        )]
+    );
+    // A command given replaces Cmd alone.
+    ok(berth(
+        &d,
+        &[
+            "create",
+            "--name",
+            "f",
+            "--network",
+            "none",
+            "app:1",
+            "echo bye",
+        ],
+    ));
+    assert_eq!(
+        lines(
+            &d,
+            &[
+                "inspect",
+                "-f",
+                "{{.Config.Entrypoint}} {{.Config.Cmd}}",
+                "f"
+            ]
+        ),
+        ["[sh -c] [echo bye]"]
+    );
+
+    // The top-level addresses are the default bridge's only.
+    let rootfs = rootfs().display().to_string();
+    ok(berth(&d, &["network", "create", "app"]));
+    ok(berth(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "u",
+            "--network",
+            "app",
+            &rootfs,
+            "sleep",
+            "1000",
+        ],
+    ));
+    ok(berth(
+        &d,
+        &["run", "-d", "--name", "b", &rootfs, "sleep", "1000"],
+    ));
+    let settings = |name: &str| -> serde_json::Value {
+        let v: serde_json::Value =
+            serde_json::from_str(&ok(berth(&d, &["inspect", name]))).unwrap();
+        v[0]["NetworkSettings"].clone()
+    };
+    let u = settings("u");
+    assert_eq!(u["IPAddress"], "");
+    assert!(
+        u["Networks"]["app"]["IPAddress"]
+            .as_str()
+            .unwrap()
+            .contains('.'),
+        "{u}"
+    );
+    let b = settings("b");
+    assert_eq!(b["IPAddress"], b["Networks"]["bridge"]["IPAddress"]);
+    assert!(b["IPAddress"].as_str().unwrap().contains('.'), "{b}");
+    ok(berth(&d, &["rm", "-f", "u", "b"]));
+    ok(berth(&d, &["network", "rm", "app"]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn images_take_dockers_format_and_filters() {
+    let d = Daemon::start("cli-output-images").await;
+    let tar = d.dir.join("rootfs.tar");
+    let made = Command::new("tar")
+        .args(["-C", &rootfs().display().to_string(), "-cf"])
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let tar = tar.display().to_string();
+    // Loaded without a creation time (the oldest), then one made now.
+    let labelled = serde_json::json!({"Labels": {"team": "a"}, "Cmd": ["true"]});
+    load(&d, docker_archive("team/app:1", labelled))
+        .await
+        .unwrap();
+    ok(berth(&d, &["import", &tar, "web:2"]));
+    let listed = |args: &[&str]| {
+        let mut all = vec!["images", "--format", "{{.Repository}}:{{.Tag}}"];
+        all.extend_from_slice(args);
+        lines(&d, &all)
+    };
+    assert_eq!(listed(&[]).len(), 2);
+    assert_eq!(listed(&["--filter", "reference=team/*"]), ["team/app:1"]);
+    assert_eq!(listed(&["--filter", "reference=web"]), ["web:2"]);
+    assert_eq!(listed(&["--filter", "reference=*"]), ["web:2"]);
+    assert_eq!(listed(&["--filter", "label=team=a"]), ["team/app:1"]);
+    assert_eq!(listed(&["--filter", "before=web:2"]), ["team/app:1"]);
+    assert_eq!(listed(&["--filter", "since=team/app:1"]), ["web:2"]);
+    let table = lines(
+        &d,
+        &[
+            "images",
+            "--format",
+            "table {{.Repository}}\t{{.Tag}}",
+            "web",
+        ],
+    );
+    assert_eq!(table, ["REPOSITORY   TAG", "web          2"]);
+    let json: serde_json::Value =
+        serde_json::from_str(&lines(&d, &["images", "--format", "json", "web"]).remove(0)).unwrap();
+    assert_eq!(
+        (json["Repository"].as_str(), json["Tag"].as_str()),
+        (Some("web"), Some("2"))
+    );
+    let out = berth(&d, &["images", "--filter", "bogus=1"]);
+    assert_eq!(out.status.code(), Some(125));
+}

@@ -20,6 +20,10 @@ use tonic::transport::Channel;
 
 pub type Api = ContainersClient<Channel>;
 
+/// Docker's default bridge network, which containers join when they name
+/// none.
+pub const DEFAULT_NETWORK: &str = "bridge";
+
 /// A failure: the message printed and the exit code.
 #[derive(Debug)]
 pub struct Failure(pub String, pub u8);
@@ -184,7 +188,7 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             quiet,
             reference,
         } => pull::pull(channel, reference, platform.unwrap_or_default(), quiet).await,
-        Command::Images(a) => images::list(channel, a).await,
+        Command::Images(a) => commands::image_list::list(channel, a).await,
         Command::Rmi { force, images } => images::rmi(channel, force, images).await,
         Command::Tag { source, target } => images::tag(channel, source, target).await,
         Command::Save { output, images } => archive::save(channel, output, images).await,

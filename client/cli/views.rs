@@ -33,14 +33,6 @@ pub fn inspect(c: &pb::Container) -> Value {
         "" => "none",
         n => n,
     };
-    let log_config = json!({
-        "Type": "berth",
-        // 0: the daemon's default, shown as Docker shows an unset option.
-        "Config": {
-            "max-size": (cfg.log_max_size_bytes > 0).then(|| cfg.log_max_size_bytes.to_string()),
-            "max-file": (cfg.log_max_files > 0).then(|| cfg.log_max_files.to_string()),
-        },
-    });
     json!({
         "Id": c.id,
         "Created": rfc3339(&c.created_at),
@@ -62,39 +54,11 @@ pub fn inspect(c: &pb::Container) -> Value {
             "ExitCount": st.exit_count,
         },
         "Name": format!("/{}", c.name),
+        // The image's id; Config.Image is the name it was run as.
+        "Image": cfg.image_id,
+        "Platform": "linux",
         "RestartCount": 0,
-        "HostConfig": {
-            "Binds": cfg.mounts.iter().map(|m| match m.read_only {
-                true => format!("{}:{}:ro", m.source, m.destination),
-                false => format!("{}:{}", m.source, m.destination),
-            }).collect::<Vec<_>>(),
-            "NetworkMode": network,
-            "AutoRemove": cfg.auto_remove,
-            "Privileged": cfg.privileged,
-            "SecurityOpt": [format!("no-new-privileges={}", cfg.no_new_privileges)],
-            "ReadonlyRootfs": cfg.read_only,
-            "CapAdd": cfg.cap_add,
-            "CapDrop": cfg.cap_drop,
-            "Init": cfg.init,
-            "LogConfig": log_config,
-            "Memory": res.memory_limit_bytes.unwrap_or(0),
-            "MemorySwap": res.memory_swap_limit_bytes.unwrap_or(0),
-            "NanoCpus": (res.cpus.unwrap_or(0.0) * 1e9).round() as i64,
-            "CpuShares": res.cpu_shares.unwrap_or(0),
-            "PidsLimit": res.pids_limit.unwrap_or(0),
-            "Dns": cfg.dns,
-            "DnsSearch": cfg.dns_search,
-            "DnsOptions": cfg.dns_options,
-            "ExtraHosts": cfg.extra_hosts,
-            "PortBindings": port_map(&cfg.ports, false),
-            "PublishAllPorts": cfg.publish_all_ports,
-            "Ulimits": cfg.ulimits.iter().map(|u| json!({"Name": u.name, "Soft": u.soft, "Hard": u.hard})).collect::<Vec<_>>(),
-            "ShmSize": cfg.shm_size_bytes,
-            "Sysctls": cfg.sysctls,
-            "GroupAdd": cfg.group_add,
-            "OomScoreAdj": cfg.oom_score_adj,
-            "Tmpfs": cfg.tmpfs.iter().map(|t| (t.destination.clone(), json!(t.options))).collect::<serde_json::Map<_, _>>(),
-        },
+        "HostConfig": host_config(&cfg, &res, network),
         "Mounts": cfg.mounts.iter().map(|m| json!({
             "Type": "bind",
             "Source": m.source,
@@ -108,7 +72,8 @@ pub fn inspect(c: &pb::Container) -> Value {
             "Domainname": cfg.domainname,
             "User": cfg.user,
             "Env": cfg.env,
-            "Cmd": cfg.args,
+            "Entrypoint": (!cfg.entrypoint.is_empty()).then_some(&cfg.entrypoint),
+            "Cmd": (!cfg.cmd.is_empty()).then_some(&cfg.cmd),
             "WorkingDir": cfg.working_dir,
             "Labels": cfg.labels,
             "StopSignal": cfg.stop_signal,
@@ -122,6 +87,85 @@ pub fn inspect(c: &pb::Container) -> Value {
         },
         "NetworkSettings": network_settings(network, &cfg, &st),
     })
+}
+
+/// inspect's HostConfig: what the container was created with, under
+/// Docker's keys.
+fn host_config(cfg: &pb::ContainerConfig, res: &pb::Resources, network: &str) -> Value {
+    let log_config = json!({
+        "Type": "berth",
+        // 0: the daemon's default, shown as Docker shows an unset option.
+        "Config": {
+            "max-size": (cfg.log_max_size_bytes > 0).then(|| cfg.log_max_size_bytes.to_string()),
+            "max-file": (cfg.log_max_files > 0).then(|| cfg.log_max_files.to_string()),
+        },
+    });
+    let mut v = json!({
+        "Binds": cfg.mounts.iter().map(|m| match m.read_only {
+            true => format!("{}:{}:ro", m.source, m.destination),
+            false => format!("{}:{}", m.source, m.destination),
+        }).collect::<Vec<_>>(),
+        "NetworkMode": network,
+        "AutoRemove": cfg.auto_remove,
+        "Privileged": cfg.privileged,
+        "SecurityOpt": [format!("no-new-privileges={}", cfg.no_new_privileges)],
+        "ReadonlyRootfs": cfg.read_only,
+        "CapAdd": cfg.cap_add,
+        "CapDrop": cfg.cap_drop,
+        "Init": cfg.init,
+        "LogConfig": log_config,
+        "Memory": res.memory_limit_bytes.unwrap_or(0),
+        "MemorySwap": res.memory_swap_limit_bytes.unwrap_or(0),
+        "NanoCpus": (res.cpus.unwrap_or(0.0) * 1e9).round() as i64,
+        "CpuShares": res.cpu_shares.unwrap_or(0),
+        "PidsLimit": res.pids_limit.unwrap_or(0),
+        "Dns": cfg.dns,
+        "DnsSearch": cfg.dns_search,
+        "DnsOptions": cfg.dns_options,
+        "ExtraHosts": cfg.extra_hosts,
+        "PortBindings": port_map(&cfg.ports, false),
+        "PublishAllPorts": cfg.publish_all_ports,
+        "Ulimits": cfg.ulimits.iter().map(|u| json!({"Name": u.name, "Soft": u.soft, "Hard": u.hard})).collect::<Vec<_>>(),
+        "ShmSize": cfg.shm_size_bytes,
+        "Sysctls": cfg.sysctls,
+        "GroupAdd": cfg.group_add,
+        "OomScoreAdj": cfg.oom_score_adj,
+        "Tmpfs": cfg.tmpfs.iter().map(|t| (t.destination.clone(), json!(t.options))).collect::<serde_json::Map<_, _>>(),
+    });
+    let more = json!({
+        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+        // Docker's keys for what berth has one way only: namespaces of
+        // the container's own, limits not set.
+        "IpcMode": "private",
+        "PidMode": "",
+        "UTSMode": "",
+        "Cgroup": "",
+        "CgroupParent": "",
+        "Runtime": "berth",
+        "Isolation": "",
+        "ContainerIDFile": "",
+        "VolumeDriver": "",
+        "VolumesFrom": null,
+        "Links": null,
+        "ConsoleSize": [0, 0],
+        "BlkioWeight": 0,
+        "CpuPeriod": 0,
+        "CpuQuota": 0,
+        "CpuRealtimePeriod": 0,
+        "CpuRealtimeRuntime": 0,
+        "CpusetCpus": "",
+        "CpusetMems": "",
+        "Devices": [],
+        "DeviceCgroupRules": null,
+        "KernelMemory": 0,
+        "MemoryReservation": 0,
+        "MemorySwappiness": null,
+        "OomKillDisable": false,
+    });
+    if let (Some(v), Value::Object(more)) = (v.as_object_mut(), more) {
+        v.extend(more);
+    }
+    v
 }
 
 /// Docker's port map: "80/tcp" -> [{HostIp, HostPort}]. `bound`: where
@@ -181,6 +225,15 @@ fn network_settings(name: &str, cfg: &pb::ContainerConfig, st: &pb::ContainerSta
             (e.network.clone(), v)
         })
         .collect();
+    // The top-level addresses are the default bridge's alone, as Docker
+    // shows them: empty on a network of the user's.
+    let n = match name {
+        crate::DEFAULT_NETWORK => n,
+        _ => pb::NetworkSettings {
+            ports: n.ports,
+            ..Default::default()
+        },
+    };
     json!({
         "Ports": port_map(&n.ports, true),
         "IPAddress": n.ip_address,
@@ -194,7 +247,6 @@ fn network_settings(name: &str, cfg: &pb::ContainerConfig, st: &pb::ContainerSta
     })
 }
 
-/// `docker ps`'s PORTS: "0.0.0.0:8080->80/tcp, 127.0.0.1:5353->53/udp".
 /// `docker ps`'s PORTS of a running container on a bridge: each published
 /// port ("0.0.0.0:8080->80/tcp") and each exposed one left unpublished
 /// ("6379/tcp"), by port.
@@ -256,7 +308,7 @@ pub fn go_quote(s: &str) -> String {
 
 /// A time as Go's time.Time prints it, in UTC: "2026-12-05 13:43:21 +0000
 /// UTC" (docker ps's CreatedAt).
-fn go_time(t: &prost_types::Timestamp) -> String {
+pub fn go_time(t: &prost_types::Timestamp) -> String {
     let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.seconds.max(0) as u64);
     let rfc = humantime::format_rfc3339_seconds(at).to_string();
     format!("{} {} +0000 UTC", &rfc[..10], &rfc[11..19])

@@ -201,6 +201,8 @@ pub fn container(r: &Record) -> pb::Container {
                     hard: u.hard,
                 })
                 .collect(),
+            entrypoint: s.args[..s.entrypoint_args.min(s.args.len())].to_vec(),
+            cmd: s.args[s.entrypoint_args.min(s.args.len())..].to_vec(),
             shm_size_bytes: s.tuning.shm_size,
             sysctls: s.tuning.sysctls.clone().into_iter().collect(),
             group_add: s.tuning.group_add.clone(),

@@ -17,6 +17,7 @@ pub fn apply(
     let c = image.config;
     let keeps_entrypoint = entrypoint.is_none();
     let mut args = entrypoint.unwrap_or_else(|| c.entrypoint.clone().unwrap_or_default());
+    let entrypoint_args = args.len();
     match req.args.is_empty() {
         false => args.append(&mut req.args),
         true if keeps_entrypoint => args.extend(c.cmd.clone().unwrap_or_default()),
@@ -29,6 +30,7 @@ pub fn apply(
         )));
     }
     req.args = args;
+    req.entrypoint_args = entrypoint_args;
     let given: Vec<&str> = req
         .env
         .iter()

@@ -190,6 +190,14 @@ pub struct Spec {
     /// Ulimits, /dev/shm, sysctls, groups, domain name, OOM score, tmpfs.
     #[serde(default)]
     pub tuning: Tuning,
+    /// How many of `args` are the image's entrypoint (or its override);
+    /// the rest are the command (Docker's Cmd).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub entrypoint_args: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// A container's image: its id, the name it was created from, and the
@@ -358,6 +366,8 @@ pub struct Request {
     /// Ports exposed beside the image's ("80/tcp").
     pub expose: Vec<String>,
     pub tuning: Tuning,
+    /// How many of `args` the image's entrypoint gave.
+    pub entrypoint_args: usize,
 }
 
 impl Request {
@@ -404,6 +414,7 @@ impl Request {
         let (network, net) =
             network::validate(&self.network, self.ports, self.publish_all, self.aliases)?;
         let tuning = self.tuning.validate(network)?;
+        let entrypoint_args = self.entrypoint_args.min(self.args.len());
         let mut exposed_ports = self.exposed_ports;
         for e in &self.expose {
             let (port, proto) = exposed(e)?;
@@ -445,6 +456,7 @@ impl Request {
             resolve,
             net,
             tuning,
+            entrypoint_args,
         })
     }
 }

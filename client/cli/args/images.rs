@@ -13,9 +13,13 @@ pub struct ImagesArgs {
     /// Full ids.
     #[arg(long)]
     pub no_trunc: bool,
-    /// dangling=true|false.
+    /// dangling=true|false, reference=GLOB, before=IMAGE, since=IMAGE,
+    /// label=KEY[=VALUE].
     #[arg(short, long)]
     pub filter: Vec<String>,
+    /// table, json, or a Go template ({{.Repository}}:{{.Tag}} {{.ID}}).
+    #[arg(long)]
+    pub format: Option<String>,
     /// Only this repository (or reference).
     pub reference: Option<String>,
 }

@@ -12,96 +12,7 @@ pub(super) fn short(id: &str) -> String {
     id.trim_start_matches("sha256:").chars().take(12).collect()
 }
 
-pub async fn list(channel: Channel, a: crate::args::ImagesArgs) -> Result<u8, Failure> {
-    let mut dangling = None;
-    for f in &a.filter {
-        match f.split_once('=') {
-            Some(("dangling", v)) => dangling = Some(v == "true"),
-            _ => {
-                return Err(Failure(
-                    format!("invalid filter {f:?}: berth knows dangling=true|false"),
-                    125,
-                ))
-            }
-        }
-    }
-    let images = ImagesClient::new(channel)
-        .list(pb::ListImagesRequest {
-            dangling,
-            reference: a.reference.unwrap_or_default(),
-        })
-        .await?
-        .into_inner()
-        .images;
-    if a.quiet {
-        let mut seen = std::collections::HashSet::new();
-        for i in &images {
-            if seen.insert(i.id.clone()) {
-                outln!(
-                    "{}",
-                    if a.no_trunc {
-                        i.id.clone()
-                    } else {
-                        short(&i.id)
-                    }
-                );
-            }
-        }
-        return Ok(0);
-    }
-    let mut rows = vec![match a.digests {
-        true => vec!["REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED", "SIZE"]
-            .into_iter()
-            .map(String::from)
-            .collect::<Vec<_>>(),
-        false => vec!["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]
-            .into_iter()
-            .map(String::from)
-            .collect(),
-    }];
-    for i in &images {
-        let id = if a.no_trunc {
-            i.id.clone()
-        } else {
-            short(&i.id)
-        };
-        let created = match &i.created {
-            Some(_) => format!("{} ago", output::human(output::secs_since(&i.created))),
-            None => "N/A".into(),
-        };
-        let digest = |repo: &str| {
-            i.digests
-                .iter()
-                .find(|d| d.split('@').next() == Some(repo))
-                .and_then(|d| d.split('@').nth(1))
-                .unwrap_or("<none>")
-                .to_string()
-        };
-        let names: Vec<(String, String)> = match i.tags.is_empty() {
-            true => vec![("<none>".into(), "<none>".into())],
-            false => i
-                .tags
-                .iter()
-                .map(|t| match t.rsplit_once(':') {
-                    Some((r, tag)) if !tag.contains('/') => (r.to_string(), tag.to_string()),
-                    _ => (t.clone(), "<none>".into()),
-                })
-                .collect(),
-        };
-        for (repo, tag) in names {
-            let mut row = vec![repo.clone(), tag];
-            if a.digests {
-                row.push(digest(&repo));
-            }
-            row.extend([id.clone(), created.clone(), output::si(i.size)]);
-            rows.push(row);
-        }
-    }
-    output::out!("{}", table(&rows));
-    Ok(0)
-}
-
-fn table(rows: &[Vec<String>]) -> String {
+pub(super) fn table(rows: &[Vec<String>]) -> String {
     let cols = rows.first().map_or(0, Vec::len);
     let widths: Vec<usize> = (0..cols)
         .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
@@ -194,7 +105,7 @@ pub async fn image(channel: Channel, command: ImageCommand) -> Result<u8, Failur
             outln!("\nTotal reclaimed space: {}", output::si(r.space_reclaimed));
             Ok(0)
         }
-        ImageCommand::Ls(a) => list(channel, a).await,
+        ImageCommand::Ls(a) => super::image_list::list(channel, a).await,
         ImageCommand::Rm { force, images } => rmi(channel, force, images).await,
         ImageCommand::Pull {
             platform,

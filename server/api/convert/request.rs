@@ -38,6 +38,7 @@ impl From<pb::CreateRequest> for Request {
             user: r.user,
             auto_remove: r.auto_remove,
             image: None,
+            entrypoint_args: 0,
             exposed_ports: Vec::new(),
             volumes: Vec::new(),
             dns: r.dns,
