@@ -6,21 +6,6 @@ mod common;
 
 use common::*;
 
-/// `berth run --rm --network none [flags] ROOTFS sh -c SCRIPT`: exit code,
-/// stdout and stderr.
-fn run(d: &Daemon, flags: &[&str], script: &str) -> (Option<i32>, String, String) {
-    let rootfs = rootfs().display().to_string();
-    let mut args = vec!["run", "--rm", "--network", "none"];
-    args.extend_from_slice(flags);
-    args.extend([rootfs.as_str(), "sh", "-c", script]);
-    let out = berth(d, &args);
-    (
-        out.status.code(),
-        stdout(&out),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 /// The options of the mount at `dir`, from /proc/mounts.
 fn mount_of(dir: &str) -> String {
     format!("while read src at type opts rest; do [ \"$at\" = {dir} ] && echo \"$type $opts\"; done < /proc/mounts; true")
@@ -99,12 +84,12 @@ async fn each_run_flag_shows_inside_the_container() {
         ),
     ];
     for (flags, script, want) in &table {
-        let (code, out, err) = run(&d, flags, script);
+        let (code, out, err) = run_rm(&d, flags, script);
         assert_eq!((code, out.as_str()), (Some(0), *want), "{flags:?}: {err}");
     }
     // Lowering the OOM score takes CAP_SYS_RESOURCE: without it (some
     // hosts' root lacks it) the start is refused and says so.
-    let (code, out, err) = run(
+    let (code, out, err) = run_rm(
         &d,
         &["--oom-score-adj", "-200"],
         "cat /proc/self/oom_score_adj",
@@ -237,7 +222,7 @@ async fn flags_that_cannot_be_honoured_are_refused_with_why() {
         (&["--domainname", "a b"], "domainname"),
     ];
     for (flags, why) in cases {
-        let (code, _, err) = run(&d, flags, "true");
+        let (code, _, err) = run_rm(&d, flags, "true");
         assert_eq!(code, Some(125), "{flags:?}: {err}");
         assert!(err.contains(why), "{flags:?}: {err}");
     }
@@ -259,7 +244,7 @@ async fn flags_that_cannot_be_honoured_are_refused_with_why() {
     assert_eq!(out.status.code(), Some(125));
     assert!(String::from_utf8_lossy(&out.stderr).contains("host"));
     // A group the container does not have fails its start.
-    let (code, _, err) = run(&d, &["--group-add", "nosuchgroup"], "true");
+    let (code, _, err) = run_rm(&d, &["--group-add", "nosuchgroup"], "true");
     assert_ne!(code, Some(0));
     assert!(err.contains("nosuchgroup"), "{err}");
     assert_eq!(ok(berth(&d, &["ps", "-aq"])), "");

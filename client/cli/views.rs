@@ -134,11 +134,10 @@ fn host_config(cfg: &pb::ContainerConfig, res: &pb::Resources, network: &str) ->
     });
     let more = json!({
         "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
-        // Docker's keys for what berth has one way only: namespaces of
-        // the container's own, limits not set.
-        "IpcMode": "private",
-        "PidMode": "",
-        "UTSMode": "",
+        // Docker's keys, some for what berth has one way only.
+        "IpcMode": cfg.ipc_mode,
+        "PidMode": cfg.pid_mode,
+        "UTSMode": cfg.uts_mode,
         "Cgroup": "",
         "CgroupParent": "",
         "Runtime": "berth",

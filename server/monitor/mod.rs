@@ -22,13 +22,15 @@ pub mod protocol;
 mod stdio;
 pub mod wire;
 
-use crate::spec::Network;
+use crate::spec::{NamespaceMode, Network};
 use crate::sys::cgroup::Cgroup;
 use crate::sys::linux::{self, Forked};
+use crate::sys::mounts;
 use crate::sys::time::now_nanos;
 use attach::Attachers;
-use protocol::{Config, ExitRecord, Failure, Report, Reporter, Step};
-use std::os::fd::{AsFd, OwnedFd};
+use nix::sched::CloneFlags;
+use protocol::{Config, ExitRecord, Failure, NsJoin, Report, Reporter, Step};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
 /// Entry point of `berthd monitor DIR`; never returns.
@@ -54,7 +56,14 @@ pub fn main(dir: &Path) -> ! {
 }
 
 fn run(dir: &Path, reporter: &mut Option<Reporter>) -> Result<(), Failure> {
-    let config = Config::read(dir)?;
+    let mut config = Config::read(dir)?;
+    // A shareable IPC namespace's /dev/shm is on the host, for joiners.
+    let shareable = config.spec.namespaces.ipc == NamespaceMode::Shareable;
+    if shareable {
+        let shm = mounts::mount_shared_shm(dir, config.spec.tuning.shm_size)
+            .map_err(|e| Failure::new(Step::MountDevShm, e))?;
+        config.shm = Some(shm.display().to_string());
+    }
     let cgroup = Cgroup::load(&config.cgroup);
     cgroup
         .create()
@@ -75,6 +84,9 @@ fn run(dir: &Path, reporter: &mut Option<Reporter>) -> Result<(), Failure> {
     if let Err(e) = cgroup.delete() {
         tracing::warn!(container = %config.id, error = %e, "cannot remove cgroup");
     }
+    if shareable {
+        mounts::release_shared_shm(dir);
+    }
     result
 }
 
@@ -87,11 +99,21 @@ fn run_in_cgroup(
     let listener = attach::listen(dir).map_err(|e| Failure::new(Step::Attach, e))?;
     let (ours, theirs) = stdio::make(&config.spec)?;
     let ((go, go_wait), (failure_tx, failures)) = protocol::child_pipes()?;
-    let mut flags =
-        libc::CLONE_NEWPID | libc::CLONE_NEWNS | libc::CLONE_NEWUTS | libc::CLONE_NEWIPC;
-    if config.spec.network == Network::None {
-        flags |= libc::CLONE_NEWNET;
+    // Namespaces of its own, unless it has the host's or joins another
+    // container's: the monitor enters those, and PID 1 is born in them.
+    let ns = &config.spec.namespaces;
+    let mut flags = libc::CLONE_NEWNS;
+    for (own, flag) in [
+        (ns.pid.is_own(), libc::CLONE_NEWPID),
+        (ns.ipc.is_own(), libc::CLONE_NEWIPC),
+        (ns.uts.is_own(), libc::CLONE_NEWUTS),
+        (config.spec.network == Network::None, libc::CLONE_NEWNET),
+    ] {
+        if own {
+            flags |= flag;
+        }
     }
+    join_namespaces(&config.joins)?;
     // On cgroup v2 PID 1 is born in its cgroup (CLONE_INTO_CGROUP): it is
     // charged for everything from its first page and nothing has to move
     // it. Kernels before 5.7 refuse the flag; the child then moves itself.
@@ -180,6 +202,34 @@ fn run_in_cgroup(
     let written = record.write(dir);
     attachers.end(record.exit_code, record.signal);
     written
+}
+
+/// Enters the namespaces of other containers' processes: a PID namespace
+/// for the children to come, an IPC namespace at once. Each is checked to
+/// be the one berthd saw, so a pid reused meanwhile is refused.
+fn join_namespaces(joins: &[NsJoin]) -> Result<(), Failure> {
+    for j in joins {
+        let fail = |e: &dyn std::fmt::Display| {
+            Failure::new(
+                Step::JoinNamespaces,
+                format!("the {} namespace of pid {}: {e}", j.kind, j.pid),
+            )
+        };
+        let flag = match j.kind.as_str() {
+            "pid" => CloneFlags::CLONE_NEWPID,
+            "ipc" => CloneFlags::CLONE_NEWIPC,
+            other => return Err(fail(&format!("unknown namespace {other:?}"))),
+        };
+        let file =
+            std::fs::File::open(format!("/proc/{}/ns/{}", j.pid, j.kind)).map_err(|e| fail(&e))?;
+        let opened = std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
+            .map_err(|e| fail(&e))?;
+        if opened.to_string_lossy() != j.ns {
+            return Err(fail(&"the container that had it is gone"));
+        }
+        nix::sched::setns(&file, flag).map_err(|e| fail(&e))?;
+    }
+    Ok(())
 }
 
 /// Points the monitor's stderr at /dev/null.

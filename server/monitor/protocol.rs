@@ -62,6 +62,23 @@ pub struct Config {
     /// (privileged).
     #[serde(default)]
     pub seccomp: Option<seccomp::Program>,
+    /// Namespaces of other containers PID 1 joins.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub joins: Vec<NsJoin>,
+    /// A /dev/shm to bind-mount instead of a new one: the host's or the
+    /// IPC namespace's owner's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shm: Option<String>,
+}
+
+/// A namespace of another process to join: `kind` ("pid", "ipc") of
+/// `pid`, which must still be `ns` (its /proc/PID/ns link, read by berthd
+/// when it checked that process) when the monitor opens it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NsJoin {
+    pub kind: String,
+    pub pid: i32,
+    pub ns: String,
 }
 
 impl Config {

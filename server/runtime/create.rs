@@ -28,8 +28,8 @@ impl Runtime {
         }
         // Docker's default hostname: the short id, or on the host's
         // network the host's own name.
-        let hostname = match req.network.as_str() {
-            "host" => nix::unistd::gethostname()
+        let hostname = match (req.network.as_str(), req.uts_mode.as_str()) {
+            ("host", _) | (_, "host") => nix::unistd::gethostname()
                 .map_err(|e| failed("read the host's hostname", e))?
                 .to_string_lossy()
                 .into_owned(),
@@ -37,6 +37,10 @@ impl Runtime {
         };
         let volumes = std::mem::take(&mut req.volumes);
         let mut spec = req.validate(&hostname, self.machine)?;
+        // Containers whose namespaces it joins, by their full ids.
+        for (_, name) in spec.namespaces.joined_mut() {
+            *name = self.find(name)?.id.clone();
+        }
         if spec.network == crate::spec::Network::Bridge {
             spec.net.id = self.network_id(&spec.net.name)?;
         }

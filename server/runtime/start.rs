@@ -6,9 +6,11 @@ use super::error::{failed, io_failed, Error, Result};
 use super::host::{Pid1, Spawned};
 use super::Runtime;
 use crate::logs::Limits;
-use crate::monitor::protocol::{Config, ExitRecord, Report, EXIT_RESERVE, EXIT_ROOM, NAMES_FILES};
+use crate::monitor::protocol::{
+    Config, ExitRecord, NsJoin, Report, EXIT_RESERVE, EXIT_ROOM, NAMES_FILES,
+};
 use crate::network::Attachment;
-use crate::spec::{Network, Spec};
+use crate::spec::{NamespaceMode, Network, Spec};
 use crate::sys::linux;
 use berth::pb::Action;
 use std::os::fd::OwnedFd;
@@ -188,12 +190,15 @@ impl Runtime {
             },
         };
         let seccomp = (!spec.privileged).then(|| self.filters.get(spec.capabilities()));
+        let (joins, shm) = self.namespace_joins(c, &spec)?;
         let config = Config {
             id: c.id.clone(),
             cgroup: self.host.cgroup_path(&c.id),
             spec,
             log,
             seccomp: seccomp.as_deref().cloned(),
+            joins,
+            shm,
         };
         let what = |step: &str| format!("start container {}: {step}", c.name());
         config
@@ -207,6 +212,56 @@ impl Runtime {
         // record how the run ended even if the disk fills meanwhile.
         linux::reserve(&c.dir.join(EXIT_RESERVE), EXIT_ROOM)
             .map_err(|e| io_failed(what("reserve room for the exit status"), &c.dir, e))
+    }
+}
+
+impl Runtime {
+    /// The namespaces of other containers this run joins, each checked now
+    /// (running; for IPC, created shareable), and the /dev/shm that goes
+    /// with its IPC namespace if that is not its own.
+    fn namespace_joins(&self, c: &Container, spec: &Spec) -> Result<(Vec<NsJoin>, Option<String>)> {
+        let ns = &spec.namespaces;
+        let mut joins = Vec::new();
+        let mut shm = (ns.ipc == NamespaceMode::Host).then(|| "/dev/shm".to_string());
+        for (kind, mode) in [("pid", &ns.pid), ("ipc", &ns.ipc)] {
+            let NamespaceMode::Container(id) = mode else {
+                continue;
+            };
+            let refuse = |why: String| {
+                Error::FailedPrecondition(format!(
+                    "cannot start container {}: cannot join the {kind} namespace of container {why}",
+                    c.name()
+                ))
+            };
+            let target = self
+                .find(id)
+                .map_err(|_| refuse(format!("{id}: it is gone")))?;
+            let pid = {
+                let st = target.state();
+                match st.record.status.is_running() && !st.removed {
+                    true => st.record.pid,
+                    false => return Err(refuse(format!("{}: it is not running", target.name()))),
+                }
+            };
+            if kind == "ipc" && target.spec().namespaces.ipc != NamespaceMode::Shareable {
+                return Err(refuse(format!(
+                    "{}: it is not shareable (create it with --ipc shareable)",
+                    target.name()
+                )));
+            }
+            let link = std::fs::read_link(format!("/proc/{pid}/ns/{kind}"))
+                .map_err(|e| refuse(format!("{}: {e}", target.name())))?;
+            if kind == "ipc" {
+                let at = target.dir.join(crate::sys::mounts::SHARED_SHM);
+                shm = Some(at.display().to_string());
+            }
+            joins.push(NsJoin {
+                kind: kind.into(),
+                pid,
+                ns: link.display().to_string(),
+            });
+        }
+        Ok((joins, shm))
     }
 }
 

@@ -6,6 +6,7 @@ mod bounds;
 use bounds::{MAX_ARG_BYTES, MAX_LABEL_BYTES, MAX_PORTS_AND_VOLUMES, MAX_PROCESS_BYTES};
 mod caps;
 mod input;
+mod namespaces;
 mod network;
 mod paths;
 mod resolve;
@@ -18,6 +19,7 @@ mod user;
 
 use caps::capability_name;
 pub use input::Input;
+pub use namespaces::{Mode as NamespaceMode, Namespaces};
 pub use network::{
     exposed, Endpoint, NetworkSpec, PortRequest, PortSpec, Protocol, DEFAULT_NETWORK,
 };
@@ -194,6 +196,9 @@ pub struct Spec {
     /// the rest are the command (Docker's Cmd).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub entrypoint_args: usize,
+    /// Whose PID, IPC and UTS namespaces it has.
+    #[serde(default)]
+    pub namespaces: Namespaces,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -295,6 +300,10 @@ pub enum Error {
     Domainname(Input),
     #[error("invalid oom_score_adj {0}: use -1000 to 1000")]
     OomScoreAdj(i32),
+    #[error("invalid {0} mode {1:?}: use private, host or container:NAME (ipc: shareable too; uts: host only)")]
+    Namespace(&'static str, Input),
+    #[error("conflicting options: {0}")]
+    NamespaceConflict(&'static str),
     #[error("the argument or environment entry {0:?} is longer than the kernel runs ({max} bytes); with an image, its config's Env, Entrypoint or Cmd holds it", max = MAX_ARG_BYTES)]
     ArgTooLong(Input),
     #[error("the command and environment come to {0} bytes, more than {max}; with an image, its config's Env, Entrypoint or Cmd adds them", max = MAX_PROCESS_BYTES)]
@@ -368,6 +377,10 @@ pub struct Request {
     pub tuning: Tuning,
     /// How many of `args` the image's entrypoint gave.
     pub entrypoint_args: usize,
+    /// Docker's --pid, --ipc and --uts: "", "host", "container:NAME"…
+    pub pid_mode: String,
+    pub ipc_mode: String,
+    pub uts_mode: String,
 }
 
 impl Request {
@@ -388,6 +401,14 @@ impl Request {
         };
         self.check_process()?;
         let working_dir = validate_working_dir(&rootfs, std::mem::take(&mut self.working_dir))?;
+        let namespaces = Namespaces::parse(&self.pid_mode, &self.ipc_mode, &self.uts_mode)?;
+        if namespaces.uts == NamespaceMode::Host
+            && (!self.hostname.is_empty() || !self.tuning.domainname.is_empty())
+        {
+            return Err(Error::NamespaceConflict(
+                "a hostname or domainname cannot be set with the host's UTS namespace",
+            ));
+        }
         let hostname = hostname(std::mem::take(&mut self.hostname), hostname_default)?;
         self.check_labels_and_log()?;
         let stop_signal = if self.stop_signal.is_empty() {
@@ -413,7 +434,7 @@ impl Request {
         )?;
         let (network, net) =
             network::validate(&self.network, self.ports, self.publish_all, self.aliases)?;
-        let tuning = self.tuning.validate(network)?;
+        let tuning = self.tuning.validate(network, &namespaces)?;
         let entrypoint_args = self.entrypoint_args.min(self.args.len());
         let mut exposed_ports = self.exposed_ports;
         for e in &self.expose {
@@ -457,6 +478,7 @@ impl Request {
             net,
             tuning,
             entrypoint_args,
+            namespaces,
         })
     }
 }

@@ -4,7 +4,7 @@
 //! score adjustment, and tmpfs mounts. Checked here; applied by the
 //! container's first process (monitor/child/tuning.rs).
 
-use super::{normalize, within, Error, Network};
+use super::{normalize, within, Error, NamespaceMode, Namespaces, Network};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -157,8 +157,9 @@ fn default_shm() -> u64 {
 }
 
 impl Tuning {
-    /// Checks every setting for a container on `network`.
-    pub fn validate(mut self, network: Network) -> Result<Tuning, Error> {
+    /// Checks every setting for a container on `network` with
+    /// `namespaces`.
+    pub fn validate(mut self, network: Network, namespaces: &Namespaces) -> Result<Tuning, Error> {
         let mut seen = Vec::new();
         for u in &self.ulimits {
             let bad = |why| Error::Ulimit(format!("{}={}:{}", u.name, u.soft, u.hard).into(), why);
@@ -181,7 +182,7 @@ impl Tuning {
             self.shm_size = DEFAULT_SHM_SIZE;
         }
         for (key, value) in &self.sysctls {
-            check_sysctl(key, value, network)?;
+            check_sysctl(key, value, network, namespaces)?;
         }
         for g in &self.group_add {
             let ok = !g.is_empty() && !g.contains([':', '\n', '\0', ',']);
@@ -216,7 +217,12 @@ impl Tuning {
 }
 
 /// Docker's rule: a sysctl of a namespace the container has of its own.
-fn check_sysctl(key: &str, value: &str, network: Network) -> Result<(), Error> {
+fn check_sysctl(
+    key: &str,
+    value: &str,
+    network: Network,
+    namespaces: &Namespaces,
+) -> Result<(), Error> {
     let bad = |why| Error::Sysctl(key.into(), why);
     let name_ok = !key.is_empty()
         && key
@@ -229,8 +235,17 @@ fn check_sysctl(key: &str, value: &str, network: Network) -> Result<(), Error> {
     if value.contains(['\n', '\0']) {
         return Err(bad("its value holds a newline or NUL"));
     }
-    if IPC_SYSCTLS.contains(&key) || key.starts_with("fs.mqueue.") || key == "kernel.domainname" {
-        return Ok(());
+    if IPC_SYSCTLS.contains(&key) || key.starts_with("fs.mqueue.") {
+        return match namespaces.ipc.is_own() {
+            true => Ok(()),
+            false => Err(bad("the IPC namespace is not the container's own")),
+        };
+    }
+    if key == "kernel.domainname" {
+        return match namespaces.uts == NamespaceMode::Host {
+            true => Err(bad("the UTS namespace is the host's")),
+            false => Ok(()),
+        };
     }
     if key.starts_with("net.") {
         return match network {
@@ -251,7 +266,7 @@ mod tests {
     fn with(f: impl FnOnce(&mut Tuning)) -> Result<Tuning, Error> {
         let mut t = Tuning::default();
         f(&mut t);
-        t.validate(Network::Bridge)
+        t.validate(Network::Bridge, &Namespaces::default())
     }
 
     #[test]
@@ -284,7 +299,7 @@ mod tests {
                 sysctls: [(k.to_string(), "1".to_string())].into(),
                 ..Tuning::default()
             };
-            t.validate(net).is_ok()
+            t.validate(net, &Namespaces::default()).is_ok()
         };
         for ok in [
             "net.ipv4.ip_forward",

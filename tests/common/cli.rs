@@ -34,6 +34,18 @@ pub fn run_sleeping(d: &Daemon, name: &str) {
     ok(berth(d, &args));
 }
 
+/// `berth run --rm --network none [flags] <the test rootfs> sh -c SCRIPT`:
+/// exit code, stdout and stderr.
+pub fn run_rm(d: &Daemon, flags: &[&str], script: &str) -> (Option<i32>, String, String) {
+    let rootfs = rootfs().display().to_string();
+    let mut args = vec!["run", "--rm", "--network", "none"];
+    args.extend_from_slice(flags);
+    args.extend([rootfs.as_str(), "sh", "-c", script]);
+    let out = berth(d, &args);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code(), stdout(&out), err)
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }

@@ -145,6 +145,16 @@ pub struct CreateArgs {
     /// blank lines skipped; -l wins.
     #[arg(long)]
     pub label_file: Vec<std::path::PathBuf>,
+    /// PID namespace: host, or container:NAME (default: its own).
+    #[arg(long)]
+    pub pid: Option<String>,
+    /// IPC namespace: private (default), shareable, host, or
+    /// container:NAME (one started shareable).
+    #[arg(long)]
+    pub ipc: Option<String>,
+    /// UTS namespace: host (default: its own).
+    #[arg(long)]
+    pub uts: Option<String>,
     /// Write the container's id to this file (which must not exist).
     #[arg(long)]
     pub cidfile: Option<std::path::PathBuf>,

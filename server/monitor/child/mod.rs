@@ -15,7 +15,7 @@ mod volumes;
 
 use super::protocol::{Config, Failure, GoReceiver, Step, NAMES_FILES};
 use super::stdio::Theirs;
-use crate::spec::{Network, Spec};
+use crate::spec::Network;
 use crate::sys::{cgroup::Cgroup, fds, linux, pty};
 use exec::Exec;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -85,8 +85,11 @@ fn prepare(
         true => MsFlags::empty(),
         false => MsFlags::MS_NODEV,
     };
-    enter_root(dir, spec, nodev)?;
-    step(Step::Hostname, sethostname(&spec.hostname))?;
+    enter_root(dir, config, nodev)?;
+    // The host's UTS namespace keeps the host's name.
+    if spec.namespaces.uts.is_own() {
+        step(Step::Hostname, sethostname(&spec.hostname))?;
+    }
     if spec.network == Network::None {
         step(Step::Loopback, linux::loopback_up())?;
     }
@@ -129,7 +132,8 @@ fn networks_wired() -> std::io::Result<()> {
 
 /// The overlay root with /proc, /dev, /sys and the bind mounts in it,
 /// made the root (the host's unmounted).
-fn enter_root(dir: &Path, spec: &Spec, nodev: MsFlags) -> Result<(), Failure> {
+fn enter_root(dir: &Path, config: &Config, nodev: MsFlags) -> Result<(), Failure> {
+    let spec = &config.spec;
     let private = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
     step(
         Step::MakeMountsPrivate,
@@ -156,7 +160,11 @@ fn enter_root(dir: &Path, spec: &Spec, nodev: MsFlags) -> Result<(), Failure> {
         Step::MountRootfs,
         mount(overlay, &merged, overlay, nodev, Some(options.as_str())),
     )?;
-    mounts::proc_dev_sys(&merged, nodev, spec.tuning.shm_size)?;
+    let shm = match &config.shm {
+        Some(source) => mounts::Shm::Bind(source),
+        None => mounts::Shm::New(spec.tuning.shm_size),
+    };
+    mounts::proc_dev_sys(&merged, nodev, shm)?;
     // berthd's names files, under the request's mounts: one at their path
     // wins.
     for (file, dest) in NAMES_FILES {

@@ -9,9 +9,16 @@ use std::fs::File;
 use std::os::unix::fs::{symlink, DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// `nodev`: the flag for /dev (MS_NODEV unless privileged); /dev/shm
-/// holds `shm_size` bytes.
-pub fn proc_dev_sys(root: &Path, nodev: MsFlags, shm_size: u64) -> Result<(), Failure> {
+/// The container's /dev/shm.
+pub enum Shm<'a> {
+    /// A tmpfs of its own, of this many bytes.
+    New(u64),
+    /// The one at this path (the host's, or the IPC namespace's owner's).
+    Bind(&'a str),
+}
+
+/// `nodev`: the flag for /dev (MS_NODEV unless privileged).
+pub fn proc_dev_sys(root: &Path, nodev: MsFlags, shm: Shm) -> Result<(), Failure> {
     let nosuid_noexec_nodev = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
     let proc = Fs("proc", "proc", nosuid_noexec_nodev, None);
     proc.mount_on(root, "proc", Step::MountProc)?;
@@ -39,18 +46,19 @@ pub fn proc_dev_sys(root: &Path, nodev: MsFlags, shm_size: u64) -> Result<(), Fa
     );
     pts.mount_on(&dev, "pts", Step::MountDevPts)?;
     step(Step::MountDevPts, symlink("pts/ptmx", dev.join("ptmx")))?;
-    let shm = mkdir(&dev, "shm", Step::MountDevShm)?;
-    let size = format!("mode=1777,size={shm_size}");
-    step(
-        Step::MountDevShm,
-        mount(
-            Some("shm"),
-            &shm,
-            Some("tmpfs"),
-            nosuid_noexec_nodev,
-            Some(size.as_str()),
-        ),
-    )?;
+    let at = mkdir(&dev, "shm", Step::MountDevShm)?;
+    let mounted = match shm {
+        Shm::New(size) => {
+            let data = format!("mode=1777,size={size}");
+            let flags = nosuid_noexec_nodev;
+            mount(Some("shm"), &at, Some("tmpfs"), flags, Some(data.as_str()))
+        }
+        Shm::Bind(source) => {
+            let flags = MsFlags::MS_BIND | MsFlags::MS_REC;
+            mount(Some(source), &at, None::<&str>, flags, None::<&str>)
+        }
+    };
+    step(Step::MountDevShm, mounted)?;
     for (link, target) in [
         ("fd", "/proc/self/fd"),
         ("stdin", "/proc/self/fd/0"),
