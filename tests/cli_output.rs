@@ -249,6 +249,35 @@ async fn inspect_has_dockers_layout() {
     let b = settings("b");
     assert_eq!(b["IPAddress"], b["Networks"]["bridge"]["IPAddress"]);
     assert!(b["IPAddress"].as_str().unwrap().contains('.'), "{b}");
+
+    // Events name the image (text and Docker's "from"), and an exec's
+    // command.
+    ok(berth(&d, &["exec", "b", "echo", "hi"]));
+    let events = |filters: &[&str], format: &str| {
+        let mut args = vec![
+            "events", "--since", "0", "--until", "0s", "--format", format,
+        ];
+        for f in filters {
+            args.extend(["--filter", f]);
+        }
+        lines(&d, &args)
+    };
+    let created = events(&["container=e", "event=create"], "");
+    assert!(created[0].contains("(image=app:1, name=e)"), "{created:?}");
+    let json = events(&["container=e", "event=create"], "{{json .}}");
+    let json: serde_json::Value = serde_json::from_str(&json[0]).unwrap();
+    assert_eq!(
+        (
+            json["from"].as_str(),
+            json["Actor"]["Attributes"]["image"].as_str()
+        ),
+        (Some("app:1"), Some("app:1"))
+    );
+    let exec = events(&["container=b", "event=exec_create"], "");
+    assert!(
+        exec[0].contains(" container exec_create: echo hi "),
+        "{exec:?}"
+    );
     ok(berth(&d, &["rm", "-f", "u", "b"]));
     ok(berth(&d, &["network", "rm", "app"]));
 }

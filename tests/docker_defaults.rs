@@ -162,9 +162,21 @@ async fn a_registry_on_loopback_is_plain_http_without_configuration() {
     );
     let out = berth(&d, &["pull", "-q", &name]);
     assert_eq!(stdout(&out).trim(), name, "{out:?}");
+    // A pull of what is here already says so, as Docker's.
+    let again = berth(&d, &["pull", &name]);
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        said.contains(&format!("Status: Image is up to date for {name}")),
+        "{said}"
+    );
     let port = reg.addr.rsplit_once(':').unwrap().1;
     let local = format!("localhost:{port}/team/app:v1");
-    ok(berth(&d, &["pull", "-q", &local]));
+    let first = berth(&d, &["pull", &local]);
+    let said = String::from_utf8_lossy(&first.stderr);
+    assert!(
+        said.contains(&format!("Status: Downloaded newer image for {local}")),
+        "{said}"
+    );
     let listed = ok(berth(&d, &["images", "-q", "--no-trunc"]));
     assert_eq!(listed.lines().collect::<Vec<_>>(), [ids[0].as_str()]);
 }

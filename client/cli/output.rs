@@ -89,6 +89,9 @@ pub fn event_json(e: &pb::Event) -> Value {
     }
     add("id", json!(e.id));
     add("name", json!(e.name));
+    if !e.image.is_empty() {
+        add("image", json!(e.image));
+    }
     if matches!(action, Some(Action::Kill | Action::Die | Action::ExecDie)) {
         add("signal", json!(e.signal));
     }
@@ -133,11 +136,20 @@ pub fn event_line(e: &pb::Event) -> String {
     if !e.container_id.is_empty() {
         attrs.push(format!("container={}", e.container_id));
     }
+    if !e.image.is_empty() {
+        attrs.push(format!("image={}", e.image));
+    }
     attrs.sort();
     let kind = type_name(e.r#type);
+    // Docker names the command of exec_create and exec_start.
+    let action = match Action::try_from(e.action) {
+        Ok(Action::ExecCreate | Action::ExecStart) => {
+            format!("{}: {}", action_name(e.action), e.exec_command)
+        }
+        _ => action_name(e.action),
+    };
     format!(
-        "{time} {kind} {} {} ({}) seq={}",
-        action_name(e.action),
+        "{time} {kind} {action} {} ({}) seq={}",
         e.id,
         attrs.join(", "),
         e.seq

@@ -436,6 +436,9 @@ pub fn event(e: &pb::Event) -> Value {
             if !e.container_id.is_empty() {
                 attributes.insert("container".into(), json!(e.container_id));
             }
+            if !e.image.is_empty() {
+                attributes.insert("image".into(), json!(e.image));
+            }
             let kind = crate::output::type_name(e.r#type);
             // Docker names the command in exec_create and exec_start.
             let name = match action {
@@ -451,7 +454,7 @@ pub fn event(e: &pb::Event) -> Value {
             (kind, name)
         }
     };
-    json!({
+    let mut v = json!({
         "status": name,
         "id": e.id,
         "Type": kind,
@@ -461,7 +464,12 @@ pub fn event(e: &pb::Event) -> Value {
         "time": time.seconds,
         "timeNano": nanos as i64,
         "seq": e.seq,
-    })
+    });
+    // Docker's "from": the image of a container's event.
+    if !e.image.is_empty() {
+        v["from"] = json!(e.image);
+    }
+    v
 }
 
 /// `berth image inspect`: Docker's shape.

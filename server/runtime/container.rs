@@ -374,6 +374,12 @@ impl Container {
             old_name: n.old_name.clone(),
             exec_id: n.exec_id.clone(),
             exec_command: n.exec_command.clone(),
+            image: r
+                .spec
+                .image
+                .as_ref()
+                .map(|i| i.reference.clone())
+                .unwrap_or_default(),
             ..Default::default()
         }
     }

@@ -21,6 +21,15 @@ pub async fn pull_image(
     platform: &str,
     quiet: bool,
 ) -> Result<String, Failure> {
+    // What the reference names now: the pull says whether it changed.
+    let before = images
+        .inspect(pb::InspectImageRequest {
+            image: reference.to_string(),
+        })
+        .await
+        .ok()
+        .and_then(|r| r.into_inner().image)
+        .map(|i| i.id);
     let mut stream = images
         .pull(pb::PullRequest {
             reference: reference.to_string(),
@@ -43,7 +52,11 @@ pub async fn pull_image(
                     .and_then(|d| d.split('@').nth(1))
                     .unwrap_or("");
                 eprintln!("Digest: {digest}");
-                eprintln!("Status: Downloaded image for {reference}");
+                let named = tagged(reference);
+                match before.as_deref() == Some(image.id.as_str()) {
+                    true => eprintln!("Status: Image is up to date for {named}"),
+                    false => eprintln!("Status: Downloaded newer image for {named}"),
+                }
             }
             return Ok(image.id);
         }
@@ -84,6 +97,16 @@ pub async fn pull_image(
     Err(Failure("the pull ended without an image".into(), 1))
 }
 
+/// The reference with ":latest" if it names neither a tag nor a digest,
+/// as Docker's pull says it.
+fn tagged(reference: &str) -> String {
+    let last = reference.rsplit('/').next().unwrap_or(reference);
+    match last.contains([':', '@']) {
+        true => reference.to_string(),
+        false => format!("{reference}:latest"),
+    }
+}
+
 fn bar(current: u64, total: u64) -> String {
     let width = 40;
     let filled = (current.min(total) * width).checked_div(total).unwrap_or(0) as usize;
@@ -114,4 +137,18 @@ pub async fn pull(
     pull_image(&mut images, &reference, &platform, quiet).await?;
     outln!("{reference}");
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_reference_without_tag_is_latest() {
+        assert_eq!(super::tagged("busybox"), "busybox:latest");
+        assert_eq!(
+            super::tagged("127.0.0.1:5000/a/b"),
+            "127.0.0.1:5000/a/b:latest"
+        );
+        assert_eq!(super::tagged("a:1"), "a:1");
+        assert_eq!(super::tagged("a@sha256:00"), "a@sha256:00");
+    }
 }
