@@ -203,6 +203,17 @@ pub fn container(r: &Record) -> pb::Container {
                 .collect(),
             entrypoint: s.args[..s.entrypoint_args.min(s.args.len())].to_vec(),
             cmd: s.args[s.entrypoint_args.min(s.args.len())..].to_vec(),
+            devices: s
+                .tuning
+                .devices
+                .iter()
+                .map(|d| pb::DeviceMapping {
+                    host_path: d.host_path.clone(),
+                    container_path: d.container_path.clone(),
+                    permissions: d.permissions.clone(),
+                })
+                .collect(),
+            device_cgroup_rules: s.tuning.device_cgroup_rules.clone(),
             pid_mode: s.namespaces.pid.shown(""),
             ipc_mode: s.namespaces.ipc.shown("private"),
             uts_mode: s.namespaces.uts.shown(""),

@@ -70,7 +70,7 @@ fn run(dir: &Path, reporter: &mut Option<Reporter>) -> Result<(), Failure> {
         .map_err(|e| Failure::new(Step::CreateCgroup, e))?;
     let devices = match config.spec.privileged {
         true => Ok(()),
-        false => cgroup.limit_devices(),
+        false => cgroup.limit_devices(&config.spec.tuning.device_rules()),
     };
     let result = devices
         .map_err(|e| Failure::new(Step::LimitDevices, e))

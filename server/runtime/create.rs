@@ -37,6 +37,10 @@ impl Runtime {
         };
         let volumes = std::mem::take(&mut req.volumes);
         let mut spec = req.validate(&hostname, self.machine)?;
+        // Its devices as the host has them now.
+        for d in &mut spec.tuning.devices {
+            (d.kind, d.major, d.minor) = host_device(&d.host_path)?;
+        }
         // Containers whose namespaces it joins, by their full ids.
         for (_, name) in spec.namespaces.joined_mut() {
             *name = self.find(name)?.id.clone();
@@ -106,6 +110,29 @@ impl Runtime {
         index.names.insert(name.to_string(), id.to_string());
         Ok(())
     }
+}
+
+/// The kind ('c' or 'b') and numbers of the device node at `path`.
+fn host_device(path: &str) -> Result<(char, u32, u32)> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let bad = |why: String| {
+        Error::InvalidArgument(format!(
+            "invalid device {:?}: {why}",
+            crate::spec::Input::from(path)
+        ))
+    };
+    let meta = std::fs::metadata(path).map_err(|e| bad(e.to_string()))?;
+    let kind = match meta.file_type() {
+        t if t.is_char_device() => 'c',
+        t if t.is_block_device() => 'b',
+        _ => return Err(bad("not a character or block device".into())),
+    };
+    let rdev = meta.rdev();
+    Ok((
+        kind,
+        nix::sys::stat::major(rdev) as u32,
+        nix::sys::stat::minor(rdev) as u32,
+    ))
 }
 
 fn make_dir(dir: &Path, volumes: usize) -> Result<()> {

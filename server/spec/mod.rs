@@ -5,6 +5,7 @@
 mod bounds;
 use bounds::{MAX_ARG_BYTES, MAX_LABEL_BYTES, MAX_PORTS_AND_VOLUMES, MAX_PROCESS_BYTES};
 mod caps;
+mod devices;
 mod input;
 mod namespaces;
 mod network;
@@ -18,6 +19,7 @@ mod tuning;
 mod user;
 
 use caps::capability_name;
+pub use devices::{parse_rule as parse_device_rule, CgroupRule, Device};
 pub use input::Input;
 pub use namespaces::{Mode as NamespaceMode, Namespaces};
 pub use network::{
@@ -304,6 +306,10 @@ pub enum Error {
     Namespace(&'static str, Input),
     #[error("conflicting options: {0}")]
     NamespaceConflict(&'static str),
+    #[error("invalid device {0:?}: {1}")]
+    Device(Input, &'static str),
+    #[error("invalid device cgroup rule {0:?}: use TYPE MAJOR:MINOR ACCESS, e.g. \"c 1:3 rwm\" (TYPE a, b or c; * for any number; ACCESS some of rwm)")]
+    DeviceRule(Input),
     #[error("the argument or environment entry {0:?} is longer than the kernel runs ({max} bytes); with an image, its config's Env, Entrypoint or Cmd holds it", max = MAX_ARG_BYTES)]
     ArgTooLong(Input),
     #[error("the command and environment come to {0} bytes, more than {max}; with an image, its config's Env, Entrypoint or Cmd adds them", max = MAX_PROCESS_BYTES)]

@@ -4,7 +4,7 @@
 //! score adjustment, and tmpfs mounts. Checked here; applied by the
 //! container's first process (monitor/child/tuning.rs).
 
-use super::{normalize, within, Error, NamespaceMode, Namespaces, Network};
+use super::{normalize, within, Device, Error, NamespaceMode, Namespaces, Network};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -150,6 +150,11 @@ pub struct Tuning {
     pub oom_score_adj: i32,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tmpfs: Vec<Tmpfs>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<Device>,
+    /// As given ("c 10:237 rw").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub device_cgroup_rules: Vec<String>,
 }
 
 fn default_shm() -> u64 {
@@ -157,6 +162,16 @@ fn default_shm() -> u64 {
 }
 
 impl Tuning {
+    /// The device cgroup rules beyond the defaults: its devices', then the
+    /// rules given.
+    pub fn device_rules(&self) -> Vec<super::CgroupRule> {
+        let given = self
+            .device_cgroup_rules
+            .iter()
+            .filter_map(|r| super::parse_device_rule(r).ok());
+        self.devices.iter().map(Device::rule).chain(given).collect()
+    }
+
     /// Checks every setting for a container on `network` with
     /// `namespaces`.
     pub fn validate(mut self, network: Network, namespaces: &Namespaces) -> Result<Tuning, Error> {
@@ -197,6 +212,13 @@ impl Tuning {
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
         if !domain_ok {
             return Err(Error::Domainname(self.domainname.as_str().into()));
+        }
+        self.devices = std::mem::take(&mut self.devices)
+            .into_iter()
+            .map(Device::validate)
+            .collect::<Result<_, _>>()?;
+        for r in &self.device_cgroup_rules {
+            super::parse_device_rule(r)?;
         }
         if !(-1000..=1000).contains(&self.oom_score_adj) {
             return Err(Error::OomScoreAdj(self.oom_score_adj));

@@ -145,6 +145,12 @@ pub struct CreateArgs {
     /// blank lines skipped; -l wins.
     #[arg(long)]
     pub label_file: Vec<std::path::PathBuf>,
+    /// A host device: HOST[:CONTAINER][:PERMISSIONS] (some of rwm).
+    #[arg(long)]
+    pub device: Vec<String>,
+    /// A device cgroup rule: "c 10:237 rw" (TYPE MAJOR:MINOR ACCESS).
+    #[arg(long)]
+    pub device_cgroup_rule: Vec<String>,
     /// PID namespace: host, or container:NAME (default: its own).
     #[arg(long)]
     pub pid: Option<String>,

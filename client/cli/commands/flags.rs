@@ -24,6 +24,25 @@ pub fn ulimit(s: &str) -> Result<pb::Ulimit, Failure> {
     })
 }
 
+/// `--device HOST[:CONTAINER][:PERMISSIONS]`, as Docker splits it: a
+/// second part of r, w and m alone is the permissions.
+pub fn device(s: &str) -> Result<pb::DeviceMapping, Failure> {
+    let perms = |p: &str| !p.is_empty() && p.chars().all(|c| matches!(c, 'r' | 'w' | 'm'));
+    let parts: Vec<&str> = s.split(':').collect();
+    let (host, container, permissions) = match parts[..] {
+        [h] => (h, "", ""),
+        [h, p] if perms(p) => (h, "", p),
+        [h, c] => (h, c, ""),
+        [h, c, p] => (h, c, p),
+        _ => return Err(invalid("device", s, "use HOST[:CONTAINER][:rwm]")),
+    };
+    Ok(pb::DeviceMapping {
+        host_path: host.to_string(),
+        container_path: container.to_string(),
+        permissions: permissions.to_string(),
+    })
+}
+
 /// `KEY=VALUE` pairs.
 pub fn sysctls(given: &[String]) -> Result<HashMap<String, String>, Failure> {
     given
@@ -163,6 +182,21 @@ mod tests {
         ] {
             assert!(mount(bad).is_err(), "{bad}");
         }
+        let d = device("/dev/fuse:rw").unwrap();
+        assert_eq!(
+            (
+                d.host_path.as_str(),
+                d.container_path.as_str(),
+                d.permissions.as_str()
+            ),
+            ("/dev/fuse", "", "rw")
+        );
+        let d = device("/dev/sdc:/dev/xvdc").unwrap();
+        assert_eq!(
+            (d.container_path.as_str(), d.permissions.as_str()),
+            ("/dev/xvdc", "")
+        );
+        assert!(device("/a:/b:r:x").is_err());
         let t = tmpfs("/run:size=1m,exec");
         assert_eq!(
             (t.destination.as_str(), t.options.as_str()),

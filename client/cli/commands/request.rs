@@ -96,6 +96,12 @@ pub fn create_request(a: CreateArgs) -> Result<CreateRequest, Failure> {
         domainname: a.domainname.unwrap_or_default(),
         oom_score_adj: a.oom_score_adj,
         tmpfs,
+        devices: a
+            .device
+            .iter()
+            .map(|d| flags::device(d))
+            .collect::<Result<_, _>>()?,
+        device_cgroup_rules: a.device_cgroup_rule,
         pid_mode: a.pid.unwrap_or_default(),
         ipc_mode: a.ipc.unwrap_or_default(),
         uts_mode: a.uts.unwrap_or_default(),

@@ -1,7 +1,9 @@
 //! A create request as the runtime validates it. On its own, so that the
 //! fuzz target runs the daemon's own conversion.
 
-use crate::spec::{MountSpec, PortRequest, Request, ResourcesRequest, Tmpfs, Tuning, Ulimit};
+use crate::spec::{
+    Device, MountSpec, PortRequest, Request, ResourcesRequest, Tmpfs, Tuning, Ulimit,
+};
 use berth::pb;
 
 impl From<pb::CreateRequest> for Request {
@@ -89,6 +91,19 @@ impl From<pb::CreateRequest> for Request {
                         options: t.options,
                     })
                     .collect(),
+                devices: r
+                    .devices
+                    .into_iter()
+                    .map(|d| Device {
+                        host_path: d.host_path,
+                        container_path: d.container_path,
+                        permissions: d.permissions,
+                        kind: 'c',
+                        major: 0,
+                        minor: 0,
+                    })
+                    .collect(),
+                device_cgroup_rules: r.device_cgroup_rules,
             },
         }
     }

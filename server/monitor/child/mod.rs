@@ -81,7 +81,9 @@ fn prepare(
     umask(Mode::empty());
     // Device nodes in the rootfs or /dev cannot be opened (bar the standard
     // ones, bind-mounted), whatever the cgroup version; privileged: they can.
-    let nodev = match spec.privileged {
+    // Device cgroup rules are asked for to make and use nodes: the cgroup
+    // alone then says which.
+    let nodev = match spec.privileged || !spec.tuning.device_cgroup_rules.is_empty() {
         true => MsFlags::empty(),
         false => MsFlags::MS_NODEV,
     };
@@ -165,6 +167,12 @@ fn enter_root(dir: &Path, config: &Config, nodev: MsFlags) -> Result<(), Failure
         None => mounts::Shm::New(spec.tuning.shm_size),
     };
     mounts::proc_dev_sys(&merged, nodev, shm)?;
+    if spec.privileged {
+        mounts::host_devices(&merged.join("dev"))?;
+    }
+    for d in &spec.tuning.devices {
+        mounts::bind(&merged, &d.host_path, &d.container_path, false)?;
+    }
     // berthd's names files, under the request's mounts: one at their path
     // wins.
     for (file, dest) in NAMES_FILES {

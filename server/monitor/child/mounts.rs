@@ -77,6 +77,50 @@ pub fn proc_dev_sys(root: &Path, nodev: MsFlags, shm: Shm) -> Result<(), Failure
     Ok(())
 }
 
+/// Every device node of the host's /dev in the container's (`dev`), as
+/// Docker gives a privileged container: made with their numbers, owners
+/// and modes, those already there kept; pts, shm and mqueue are the
+/// container's own.
+pub fn host_devices(dev: &Path) -> Result<(), Failure> {
+    copy_nodes(Path::new("/dev"), dev)
+        .map_err(|e| Failure::new(Step::DeviceNodes, format!("the host's devices: {e}")))
+}
+
+fn copy_nodes(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if ["pts", "shm", "mqueue", "hugepages"]
+            .iter()
+            .any(|n| name == *n)
+        {
+            continue;
+        }
+        let (src, dst) = (entry.path(), to.join(&name));
+        let meta = std::fs::symlink_metadata(&src)?;
+        let kind = meta.file_type();
+        if kind.is_dir() {
+            std::fs::create_dir_all(&dst)?;
+            copy_nodes(&src, &dst)?;
+            continue;
+        }
+        let sflag = match kind {
+            k if k.is_char_device() => nix::sys::stat::SFlag::S_IFCHR,
+            k if k.is_block_device() => nix::sys::stat::SFlag::S_IFBLK,
+            _ => continue,
+        };
+        if std::fs::symlink_metadata(&dst).is_ok() {
+            continue;
+        }
+        let mode = nix::sys::stat::Mode::from_bits_truncate(meta.mode() & 0o7777);
+        nix::sys::stat::mknod(&dst, sflag, mode, meta.rdev())?;
+        std::os::unix::fs::lchown(&dst, Some(meta.uid()), Some(meta.gid()))?;
+        std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(meta.mode() & 0o7777))?;
+    }
+    Ok(())
+}
+
 /// A filesystem to mount: source, type, flags and options.
 struct Fs(&'static str, &'static str, MsFlags, Option<&'static str>);
 

@@ -53,6 +53,28 @@ pub const DEFAULT: &[Rule] = &[
     rule(Kind::Char, Some(136), None, RWM),  // pts
 ];
 
+/// The rules a spec's rule stands for: one per kind ('a': both).
+pub fn from_spec(r: &crate::spec::CgroupRule) -> Vec<Rule> {
+    let (kind, major, minor, access) = r;
+    let bits = access.chars().fold(0, |bits, c| {
+        bits | match c {
+            'r' => READ,
+            'w' => WRITE,
+            'm' => MKNOD,
+            _ => 0,
+        }
+    });
+    let kinds: &[Kind] = match kind {
+        'c' => &[Kind::Char],
+        'b' => &[Kind::Block],
+        _ => &[Kind::Char, Kind::Block],
+    };
+    kinds
+        .iter()
+        .map(|k| rule(*k, *major, *minor, bits))
+        .collect()
+}
+
 // The kernel's struct bpf_cgroup_dev_ctx: access_type (access << 16 |
 // type), major, minor, each a u32.
 const CTX_ACCESS_TYPE: i16 = 0;

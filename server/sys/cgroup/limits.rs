@@ -2,7 +2,7 @@
 
 use super::devices;
 use super::{Cgroup, Error};
-use crate::spec::Resources;
+use crate::spec::{CgroupRule, Resources};
 use cgroups_rs::fs::cpu::CpuController;
 use cgroups_rs::fs::devices::{DevicePermissions, DeviceType, DevicesController};
 use cgroups_rs::fs::memory::MemController;
@@ -14,11 +14,17 @@ use DevicePermissions::{MkNod, Read, Write};
 const CFS_PERIOD_US: u64 = 100_000;
 
 impl Cgroup {
-    /// Limits device access to [`devices::DEFAULT`], as Docker's defaults
-    /// do: any device node may be created (mknod), only the standard ones
-    /// opened. Through the devices controller on cgroup v1, a device
-    /// program attached to the cgroup on v2.
-    pub fn limit_devices(&self) -> Result<(), Error> {
+    /// Limits device access to [`devices::DEFAULT`] and `more`, as
+    /// Docker's defaults and --device do: any device node may be created
+    /// (mknod), only the standard ones and the container's opened. Through
+    /// the devices controller on cgroup v1, a device program attached to
+    /// the cgroup on v2.
+    pub fn limit_devices(&self, more: &[CgroupRule]) -> Result<(), Error> {
+        let rules: Vec<devices::Rule> = devices::DEFAULT
+            .iter()
+            .copied()
+            .chain(more.iter().flat_map(devices::from_spec))
+            .collect();
         if self.inner.v2() {
             let dir = self.dir_v2();
             let io = |step| {
@@ -26,7 +32,7 @@ impl Cgroup {
                 move |source| Error::Io { path, step, source }
             };
             let fd = std::fs::File::open(&dir).map_err(io("open"))?;
-            return devices::attach(&fd.into(), devices::DEFAULT).map_err(io("limit devices"));
+            return devices::attach(&fd.into(), &rules).map_err(io("limit devices"));
         }
         let Some(controller) = self.inner.controller_of::<DevicesController>() else {
             return Ok(());
@@ -45,7 +51,7 @@ impl Cgroup {
         controller
             .deny_device(DeviceType::All, -1, -1, &[Read, Write, MkNod])
             .map_err(self.err("deny all devices"))?;
-        for r in devices::DEFAULT {
+        for r in &rules {
             let kind = match r.kind {
                 devices::Kind::Char => DeviceType::Char,
                 devices::Kind::Block => DeviceType::Block,
