@@ -197,11 +197,14 @@ impl Reader {
             };
             match cursor.take() {
                 None => {
-                    cursor = match Cursor::open(&self.c.dir.join(logs::LOG_FILE)) {
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-                        r => Some(r?),
-                    };
-                    if cursor.is_some() {
+                    // There was no log when the follow began: every line
+                    // since is this follower's, read or told of as lost. It
+                    // starts at the oldest file kept, and a file that says
+                    // lines came before it (rotated away while the follower
+                    // had not looked yet) counts them.
+                    cursor = first_file(&self.c.dir)?;
+                    if let Some(at) = cursor.as_mut() {
+                        at.expect = Some(0);
                         continue;
                     }
                 }
