@@ -331,3 +331,66 @@ async fn images_take_dockers_format_and_filters() {
     let out = berth(&d, &["images", "--filter", "bogus=1"]);
     assert_eq!(out.status.code(), Some(125));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prunes_and_stats_read_like_dockers() {
+    let d = Daemon::start("cli-output-prune").await;
+    let rootfs = rootfs().display().to_string();
+    ok(berth(&d, &["network", "create", "unused"]));
+    ok(berth(&d, &["network", "create", "used"]));
+    let stopped = ok(berth(&d, &["create", "--network", "used", &rootfs, "true"]));
+    // Without -f and without a yes, nothing goes.
+    let out = ok(berth(&d, &["network", "prune"]));
+    assert_eq!(out, "");
+    let out = ok(berth(&d, &["network", "prune", "-f"]));
+    assert_eq!(out, "Deleted Networks:\nunused\n");
+    let listed = ok(berth(&d, &["network", "ls"]));
+    assert!(
+        listed.contains("used") && !listed.contains("unused"),
+        "{listed}"
+    );
+
+    // system prune: the stopped container, then its network.
+    let out = ok(berth(&d, &["system", "prune", "-f", "--volumes"]));
+    assert!(
+        out.starts_with(&format!(
+            "Deleted Containers:\n{}\n\nDeleted Networks:\nused\n\n",
+            stopped.trim()
+        )),
+        "{out}"
+    );
+    assert!(out.contains("Total reclaimed space: "), "{out}");
+    assert_eq!(ok(berth(&d, &["ps", "-aq"])), "");
+
+    // stats names the container as it was given.
+    let id = ok(berth(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "s",
+            "--network",
+            "none",
+            &rootfs,
+            "sleep",
+            "1000",
+        ],
+    ));
+    let prefix = &id.trim()[..8];
+    let row = |name: &str| {
+        lines(
+            &d,
+            &[
+                "stats",
+                "--no-stream",
+                "--format",
+                "{{.Container}} {{.Name}}",
+                name,
+            ],
+        )
+    };
+    assert_eq!(row("s"), ["s s"]);
+    assert_eq!(row(prefix), [format!("{prefix} s")]);
+    ok(berth(&d, &["rm", "-f", "s"]));
+}

@@ -251,3 +251,45 @@ async fn flags_that_cannot_be_honoured_are_refused_with_why() {
     assert!(err.contains("nosuchgroup"), "{err}");
     assert_eq!(ok(berth(&d, &["ps", "-aq"])), "");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn attach_picks_the_streams_shown() {
+    let d = Daemon::start("run-flags-attach").await;
+    let rootfs = rootfs().display().to_string();
+    let run = |streams: &[&str]| {
+        let mut args = vec!["run", "--rm", "--network", "none"];
+        for s in streams {
+            args.extend(["-a", s]);
+        }
+        args.extend([
+            rootfs.as_str(),
+            "sh",
+            "-c",
+            "echo out; echo err >&2; exit 3",
+        ]);
+        let out = berth(&d, &args);
+        (
+            out.status.code(),
+            stdout(&out),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert_eq!(run(&[]), (Some(3), "out\n".into(), "err\n".into()));
+    assert_eq!(run(&["STDOUT"]), (Some(3), "out\n".into(), String::new()));
+    assert_eq!(run(&["stderr"]), (Some(3), String::new(), "err\n".into()));
+    assert_eq!(
+        run(&["stdout", "stderr"]),
+        (Some(3), "out\n".into(), "err\n".into())
+    );
+    for bad in [
+        &["-d", "-a", "stdout"][..],
+        &["-a", "stdio"],
+        &["-i", "-a", "stdout"],
+    ] {
+        let mut args = vec!["run", "--rm", "--network", "none"];
+        args.extend_from_slice(bad);
+        args.extend([rootfs.as_str(), "true"]);
+        assert_eq!(berth(&d, &args).status.code(), Some(125), "{bad:?}");
+    }
+    assert_eq!(ok(berth(&d, &["ps", "-aq"])), "");
+}

@@ -105,19 +105,18 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             rm,
             sig_proxy,
             detach_keys,
+            attach,
             create,
         } => {
             let sig_proxy = sig_proxy && !detach;
-            lifecycle::run(
-                &mut api,
-                channel,
+            let run = lifecycle::Run {
                 detach,
                 rm,
                 sig_proxy,
                 detach_keys,
-                create,
-            )
-            .await
+                attach,
+            };
+            lifecycle::run(&mut api, channel, run, create).await
         }
         Command::Start {
             attach: false,
@@ -211,6 +210,11 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
         Command::Logout { registry } => images::logout(channel, registry).await,
         Command::System { command } => match command {
             args::SystemCommand::Df => images::df(channel).await,
+            args::SystemCommand::Prune {
+                all,
+                volumes: _,
+                force,
+            } => system::prune(channel, all, force).await,
         },
     }
 }

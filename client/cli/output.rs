@@ -260,7 +260,7 @@ pub fn stats_table(stats: &[pb::ContainerStats]) -> String {
     let rows: Vec<Vec<String>> = stats
         .iter()
         .map(|c| {
-            let v = crate::views::stats_row(c);
+            let v = crate::views::stats_row(c, None);
             let cell = |k: &str| v[k].as_str().unwrap_or_default().to_string();
             [
                 "ID", "Name", "CPUPerc", "MemUsage", "MemPerc", "NetIO", "BlockIO", "PIDs",

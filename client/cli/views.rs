@@ -376,14 +376,16 @@ pub fn ps_header() -> Value {
     })
 }
 
-/// A `berth stats` row, with the fields of `docker stats --format`.
-pub fn stats_row(c: &pb::ContainerStats) -> Value {
+/// A `berth stats` row, with the fields of `docker stats --format`:
+/// Container is the container as the command line named it (`named`),
+/// else its short id.
+pub fn stats_row(c: &pb::ContainerStats, named: Option<String>) -> Value {
     let mem_percent = match c.memory_limit_bytes {
         0 => 0.0,
         l => c.memory_usage_bytes as f64 / l as f64 * 100.0,
     };
     json!({
-        "Container": id(&c.id, false),
+        "Container": named.unwrap_or_else(|| id(&c.id, false)),
         "ID": id(&c.id, false),
         "Name": c.name,
         "CPUPerc": format!("{:.2}%", c.cpu_percent),

@@ -64,6 +64,20 @@ pub enum ImageCommand {
 pub enum SystemCommand {
     /// Disk usage of images, containers and blobs.
     Df,
+    /// Remove stopped containers, networks no container uses, and
+    /// dangling images (every unused one with -a).
+    Prune {
+        /// Every image no container uses, not only dangling ones.
+        #[arg(short, long)]
+        all: bool,
+        /// Volumes too: berth's are a container's own and go with it, so
+        /// the containers pruned take theirs.
+        #[arg(long)]
+        volumes: bool,
+        /// Do not ask for confirmation.
+        #[arg(short, long)]
+        force: bool,
+    },
 }
 
 #[derive(Args)]

@@ -58,6 +58,10 @@ pub enum Command {
         /// "ctrl-p,ctrl-q", the default.
         #[arg(long)]
         detach_keys: Option<String>,
+        /// Attach to STDIN, STDOUT or STDERR only (default: the output
+        /// streams; STDIN is -i's attach).
+        #[arg(short = 'a', long = "attach")]
+        attach: Vec<String>,
         #[command(flatten)]
         create: CreateArgs,
     },

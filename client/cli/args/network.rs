@@ -62,4 +62,10 @@ pub enum NetworkCommand {
     /// Take a container off a network, at once if it runs:
     /// berth network disconnect NETWORK CONTAINER
     Disconnect { network: String, container: String },
+    /// Remove every network no container uses (the default bridge stays).
+    Prune {
+        /// Do not ask for confirmation.
+        #[arg(short, long)]
+        force: bool,
+    },
 }

@@ -93,16 +93,8 @@ pub async fn image(channel: Channel, command: ImageCommand) -> Result<u8, Failur
                 .prune(pb::PruneImagesRequest { all })
                 .await?
                 .into_inner();
-            if !r.removed.is_empty() {
-                outln!("Deleted Images:");
-            }
-            for step in r.removed {
-                match step.untagged.is_empty() {
-                    false => outln!("untagged: {}", step.untagged),
-                    true => outln!("deleted: {}", step.deleted),
-                }
-            }
-            outln!("\nTotal reclaimed space: {}", output::si(r.space_reclaimed));
+            print_pruned(&r.removed);
+            outln!("Total reclaimed space: {}", output::si(r.space_reclaimed));
             Ok(0)
         }
         ImageCommand::Ls(a) => super::image_list::list(channel, a).await,
@@ -113,6 +105,21 @@ pub async fn image(channel: Channel, command: ImageCommand) -> Result<u8, Failur
             reference,
         } => super::pull::pull(channel, reference, platform.unwrap_or_default(), quiet).await,
     }
+}
+
+/// What an image prune removed, as Docker lists it.
+pub fn print_pruned(removed: &[pb::RemovedImage]) {
+    if removed.is_empty() {
+        return;
+    }
+    outln!("Deleted Images:");
+    for step in removed {
+        match step.untagged.is_empty() {
+            false => outln!("untagged: {}", step.untagged),
+            true => outln!("deleted: {}", step.deleted),
+        }
+    }
+    outln!("");
 }
 
 pub async fn login(

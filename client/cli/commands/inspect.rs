@@ -359,8 +359,15 @@ pub async fn stats(
     containers: Vec<String>,
 ) -> Result<u8, Failure> {
     let format = Format::parse(&format)?;
+    // Each container as the command line named it, as Docker's Container.
+    let named = |c: &pb::ContainerStats| -> Option<String> {
+        containers
+            .iter()
+            .find(|t| c.name == **t || c.id.starts_with(t.as_str()))
+            .cloned()
+    };
     let req = pb::StatsRequest {
-        ids: containers,
+        ids: containers.clone(),
         stream: !no_stream,
         interval_milliseconds: 0,
     };
@@ -377,7 +384,11 @@ pub async fn stats(
             }
             Format::Table => output::stats_table(&sample.containers),
             Format::Template(t) => {
-                let rows: Vec<_> = sample.containers.iter().map(views::stats_row).collect();
+                let rows: Vec<_> = sample
+                    .containers
+                    .iter()
+                    .map(|c| views::stats_row(c, named(c)))
+                    .collect();
                 t.lines(&rows, &views::stats_header())?
             }
         };

@@ -105,15 +105,64 @@ async fn create_or_pull(
     }
 }
 
+/// `run`'s own flags.
+pub struct Run {
+    pub detach: bool,
+    pub rm: bool,
+    pub sig_proxy: bool,
+    pub detach_keys: Option<String>,
+    /// -a: the streams attached ("stdin", "stdout", "stderr").
+    pub attach: Vec<String>,
+}
+
+/// Which output streams -a asks for (both without it), and whether it
+/// asks for stdin; checked against the other flags as Docker checks them.
+fn attached_streams(r: &Run, create: &CreateArgs) -> Result<(bool, bool, bool), Failure> {
+    if r.attach.is_empty() {
+        return Ok((false, true, true));
+    }
+    if r.detach {
+        return Err(Failure("Conflicting options: -a and -d".into(), 125));
+    }
+    let mut streams = (false, false, false);
+    for a in &r.attach {
+        match a.to_ascii_lowercase().as_str() {
+            "stdin" => streams.0 = true,
+            "stdout" => streams.1 = true,
+            "stderr" => streams.2 = true,
+            _ => {
+                return Err(Failure(
+                    format!("invalid argument {a:?} for -a: use STDIN, STDOUT or STDERR"),
+                    125,
+                ))
+            }
+        }
+    }
+    if (create.interactive || create.tty || streams.0) && !(streams.1 && streams.2) {
+        return Err(Failure(
+            "berth attaches a session with stdin or a terminal to both output streams: -a STDOUT or -a STDERR alone is for a run without -i and -t".into(),
+            125,
+        ));
+    }
+    Ok(streams)
+}
+
 pub async fn run(
     api: &mut Api,
     channel: Channel,
-    detach: bool,
-    rm: bool,
-    sig_proxy: bool,
-    detach_keys: Option<String>,
+    r: Run,
     mut create: CreateArgs,
 ) -> Result<u8, Failure> {
+    let (stdin, stdout, stderr) = attached_streams(&r, &create)?;
+    // -a STDIN is -i's attach.
+    create.interactive |= stdin;
+    let Run {
+        detach,
+        rm,
+        sig_proxy,
+        detach_keys,
+        ..
+    } = r;
     let (interactive, tty) = (create.interactive, create.tty);
     let attached = !detach && (interactive || tty);
     // -d --rm: the daemon removes it when it exits, and attached too (the
@@ -171,10 +220,13 @@ pub async fn run(
         crate::output::outln!("{id}");
         return Ok(0);
     }
-    // The container's output as it runs; the stream ends when it stops.
+    // The container's output as it runs (the streams -a names); the
+    // stream ends when it stops.
     let follow = pb::LogsRequest {
         id: id.clone(),
         follow: true,
+        stdout,
+        stderr,
         ..Default::default()
     };
     super::logs::print(api, follow).await?;

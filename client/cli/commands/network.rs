@@ -1,5 +1,5 @@
-//! Networks: network create, ls, inspect, rm, connect, disconnect; and
-//! port.
+//! Networks: network create, ls, inspect, rm, connect, disconnect,
+//! prune; and port.
 
 use crate::args::NetworkCommand;
 use crate::output::{self, outln};
@@ -112,7 +112,53 @@ pub async fn network(channel: Channel, command: NetworkCommand) -> Result<u8, Fa
             api.disconnect_container(req).await?;
             Ok(0)
         }
+        NetworkCommand::Prune { force } => {
+            let warning =
+                "WARNING! This will remove all custom networks not used by at least one container.";
+            if !force && !super::system::confirmed(warning)? {
+                return Ok(0);
+            }
+            let removed = prune(&mut api).await?;
+            if !removed.is_empty() {
+                outln!("Deleted Networks:");
+                for name in removed {
+                    outln!("{name}");
+                }
+            }
+            Ok(0)
+        }
     }
+}
+
+/// Removes every network but the default bridge that no container uses
+/// (the daemon refuses the others); the names removed.
+pub async fn prune(api: &mut NetworksClient<Channel>) -> Result<Vec<String>, Failure> {
+    let nets = api
+        .list(pb::ListNetworksRequest {})
+        .await?
+        .into_inner()
+        .networks;
+    let mut removed = Vec::new();
+    for n in nets
+        .into_iter()
+        .filter(|n| n.name != crate::DEFAULT_NETWORK)
+    {
+        let gone = api
+            .remove(pb::RemoveNetworkRequest {
+                network: n.id.clone(),
+            })
+            .await;
+        match gone {
+            Ok(_) => removed.push(n.name),
+            Err(s)
+                if matches!(
+                    s.code(),
+                    tonic::Code::FailedPrecondition | tonic::Code::NotFound
+                ) => {}
+            Err(s) => return Err(s.into()),
+        }
+    }
+    Ok(removed)
 }
 
 /// The IPv4 and the IPv6 one of a flag given once per family (an IPv6

@@ -1,4 +1,4 @@
-//! The daemon itself: version, info, and container prune.
+//! The daemon itself: version, info, container prune and system prune.
 
 use crate::args::ContainerCommand;
 use crate::template::Format;
@@ -136,24 +136,68 @@ pub async fn container(api: &mut Api, command: ContainerCommand) -> Result<u8, F
             }
         }
     }
-    if !force && !confirmed()? {
+    if !force && !confirmed("WARNING! This will remove all stopped containers.")? {
         return Ok(0);
     }
     let r = api.prune(req).await?.into_inner();
-    if !r.removed.is_empty() {
-        output::outln!("Deleted Containers:");
-        for id in &r.removed {
-            output::outln!("{id}");
-        }
-        output::outln!("");
-    }
+    print_containers(&r.removed);
     output::outln!("Total reclaimed space: {}", output::si(r.reclaimed_bytes));
     Ok(0)
 }
 
-/// Docker's question before a prune; anything but y or yes is no.
-fn confirmed() -> Result<bool, Failure> {
-    eprint!("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
+fn print_containers(removed: &[String]) {
+    if !removed.is_empty() {
+        output::outln!("Deleted Containers:");
+        for id in removed {
+            output::outln!("{id}");
+        }
+        output::outln!("");
+    }
+}
+
+/// `system prune`: stopped containers, unused networks, then dangling
+/// images (every unused one with `all`), as Docker's.
+pub async fn prune(channel: Channel, all: bool, force: bool) -> Result<u8, Failure> {
+    let images = match all {
+        true => "all images without at least one container associated to them",
+        false => "all dangling images",
+    };
+    let warning = format!(
+        "WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n  - {images}\n"
+    );
+    if !force && !confirmed(&warning)? {
+        return Ok(0);
+    }
+    let containers = Api::new(channel.clone())
+        .prune(pb::PruneRequest::default())
+        .await?
+        .into_inner();
+    print_containers(&containers.removed);
+    let networks = super::network::prune(&mut pb::networks_client::NetworksClient::new(
+        channel.clone(),
+    ))
+    .await?;
+    if !networks.is_empty() {
+        output::outln!("Deleted Networks:");
+        for name in &networks {
+            output::outln!("{name}");
+        }
+        output::outln!("");
+    }
+    let images = pb::images_client::ImagesClient::new(channel)
+        .prune(pb::PruneImagesRequest { all })
+        .await?
+        .into_inner();
+    super::images::print_pruned(&images.removed);
+    let total = containers.reclaimed_bytes + images.space_reclaimed;
+    output::outln!("Total reclaimed space: {}", output::si(total));
+    Ok(0)
+}
+
+/// Docker's question before a prune, after `warning`; anything but y or
+/// yes is no.
+pub fn confirmed(warning: &str) -> Result<bool, Failure> {
+    eprint!("{warning}\nAre you sure you want to continue? [y/N] ");
     let mut answer = String::new();
     std::io::stdin()
         .read_line(&mut answer)
