@@ -70,6 +70,7 @@ pub fn inspect(c: &pb::Container) -> Value {
         "Config": {
             "Hostname": cfg.hostname,
             "Domainname": cfg.domainname,
+            "MacAddress": cfg.mac_address,
             "User": cfg.user,
             "Env": cfg.env,
             "Entrypoint": (!cfg.entrypoint.is_empty()).then_some(&cfg.entrypoint),
@@ -211,11 +212,16 @@ fn network_settings(name: &str, cfg: &pb::ContainerConfig, st: &pb::ContainerSta
     };
     let networks: serde_json::Map<String, Value> = joined
         .iter()
-        .map(|e| {
+        .enumerate()
+        .map(|(i, e)| {
             let on = st.networks.iter().find(|n| n.network_id == e.network_id);
             let on = on.cloned().unwrap_or_default();
+            // The addresses asked for, on the network they were asked on.
+            let asked = (i == 0 && !(cfg.ip_address.is_empty() && cfg.ipv6_address.is_empty()))
+                .then(|| json!({"IPv4Address": cfg.ip_address, "IPv6Address": cfg.ipv6_address}));
             let v = json!({
                 "NetworkID": e.network_id,
+                "IPAMConfig": asked,
                 "Aliases": e.aliases,
                 "IPAddress": on.ip_address,
                 "IPPrefixLen": on.prefix_length,

@@ -214,6 +214,9 @@ pub fn container(r: &Record) -> pb::Container {
                 })
                 .collect(),
             device_cgroup_rules: s.tuning.device_cgroup_rules.clone(),
+            ip_address: s.net.fixed.ip.map(|a| a.to_string()).unwrap_or_default(),
+            ipv6_address: s.net.fixed.ip6.map(|a| a.to_string()).unwrap_or_default(),
+            mac_address: s.net.fixed.mac.clone().unwrap_or_default(),
             pid_mode: s.namespaces.pid.shown(""),
             ipc_mode: s.namespaces.ipc.shown("private"),
             uts_mode: s.namespaces.uts.shown(""),

@@ -47,6 +47,11 @@ impl Runtime {
         }
         if spec.network == crate::spec::Network::Bridge {
             spec.net.id = self.network_id(&spec.net.name)?;
+            if !spec.net.fixed.is_empty() {
+                let net = self.find_network(&spec.net.id)?;
+                check_fixed(&spec.net.fixed, &net)?;
+                spec.net.fixed.network_id = net.id;
+            }
         }
         // The image's volumes, each a directory of the container's own
         // (gone with it), unless the request mounts something there.
@@ -110,6 +115,39 @@ impl Runtime {
         index.names.insert(name.to_string(), id.to_string());
         Ok(())
     }
+}
+
+/// Addresses asked for must be usable on `net`: in its subnet, not its
+/// gateway nor its subnet's first or last; IPv6 only where it has IPv6.
+fn check_fixed(fixed: &crate::spec::Fixed, net: &crate::network::NetworkRecord) -> Result<()> {
+    let bad = |ip: String, why: &str| {
+        Error::InvalidArgument(format!(
+            "invalid address {ip}: {why} of network {}",
+            net.name
+        ))
+    };
+    if let Some(ip) = fixed.ip {
+        let s = &net.subnet;
+        if !s.contains(ip) || ip == net.gateway || Some(ip) == s.nth(0) || ip == s.last() {
+            return Err(bad(
+                ip.to_string(),
+                &format!("not a free place in the subnet {s}"),
+            ));
+        }
+    }
+    if let Some(ip6) = fixed.ip6 {
+        match &net.ipv6 {
+            Some(v6) if v6.subnet.contains(ip6) && ip6 != v6.gateway => {}
+            Some(v6) => {
+                return Err(bad(
+                    ip6.to_string(),
+                    &format!("not a free place in the subnet {}", v6.subnet),
+                ))
+            }
+            None => return Err(bad(ip6.to_string(), "no IPv6 (create it with --ipv6)")),
+        }
+    }
+    Ok(())
 }
 
 /// The kind ('c' or 'b') and numbers of the device node at `path`.

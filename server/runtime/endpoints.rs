@@ -120,9 +120,29 @@ impl Runtime {
             },
             _ => network::Place::More,
         };
+        let mut conflist = net.conflist(&network::dir(&self.root).join("ipam"), place);
+        // Addresses of its own on the network it was created on: the
+        // plugins' args (host-local's ips, bridge's mac).
+        let fixed = c.spec().net.fixed;
+        if fixed.network_id == net.id && !fixed.is_empty() {
+            let ips: Vec<String> = fixed
+                .ip
+                .map(|a| a.to_string())
+                .into_iter()
+                .chain(fixed.ip6.map(|a| a.to_string()))
+                .collect();
+            let mut cni = serde_json::json!({});
+            if !ips.is_empty() {
+                cni["ips"] = serde_json::json!(ips);
+            }
+            if let Some(mac) = &fixed.mac {
+                cni["mac"] = serde_json::json!(mac);
+            }
+            conflist["plugins"][0]["args"] = serde_json::json!({ "cni": cni });
+        }
         let join = Join {
             net,
-            conflist: net.conflist(&network::dir(&self.root).join("ipam"), place),
+            conflist,
             ifname,
             ports,
             taken,

@@ -23,7 +23,7 @@ pub use devices::{parse_rule as parse_device_rule, CgroupRule, Device};
 pub use input::Input;
 pub use namespaces::{Mode as NamespaceMode, Namespaces};
 pub use network::{
-    exposed, Endpoint, NetworkSpec, PortRequest, PortSpec, Protocol, DEFAULT_NETWORK,
+    exposed, Endpoint, Fixed, NetworkSpec, PortRequest, PortSpec, Protocol, DEFAULT_NETWORK,
 };
 pub use paths::normalize;
 use paths::{validate_rootfs, validate_working_dir, within};
@@ -306,6 +306,8 @@ pub enum Error {
     Namespace(&'static str, Input),
     #[error("conflicting options: {0}")]
     NamespaceConflict(&'static str),
+    #[error("invalid address {0:?}: {1}")]
+    Address(Input, &'static str),
     #[error("invalid device {0:?}: {1}")]
     Device(Input, &'static str),
     #[error("invalid device cgroup rule {0:?}: use TYPE MAJOR:MINOR ACCESS, e.g. \"c 1:3 rwm\" (TYPE a, b or c; * for any number; ACCESS some of rwm)")]
@@ -383,6 +385,10 @@ pub struct Request {
     pub tuning: Tuning,
     /// How many of `args` the image's entrypoint gave.
     pub entrypoint_args: usize,
+    /// Docker's --ip, --ip6 and --mac-address ("" for none).
+    pub ip: String,
+    pub ip6: String,
+    pub mac: String,
     /// Docker's --pid, --ipc and --uts: "", "host", "container:NAME"…
     pub pid_mode: String,
     pub ipc_mode: String,
@@ -438,8 +444,18 @@ impl Request {
             self.dns_options,
             self.extra_hosts,
         )?;
-        let (network, net) =
-            network::validate(&self.network, self.ports, self.publish_all, self.aliases)?;
+        let net_name = match self.network.as_str() {
+            "" | "default" => DEFAULT_NETWORK,
+            n => n,
+        };
+        let fixed = network::Fixed::parse(net_name, &self.ip, &self.ip6, &self.mac)?;
+        let (network, net) = network::validate(
+            &self.network,
+            self.ports,
+            self.publish_all,
+            self.aliases,
+            fixed,
+        )?;
         let tuning = self.tuning.validate(network, &namespaces)?;
         let entrypoint_args = self.entrypoint_args.min(self.args.len());
         let mut exposed_ports = self.exposed_ports;

@@ -71,6 +71,67 @@ pub struct NetworkSpec {
     /// The networks joined after the first (`network connect`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub more: Vec<Endpoint>,
+    /// Addresses asked for on the network it was created on.
+    #[serde(default, skip_serializing_if = "Fixed::is_empty")]
+    pub fixed: Fixed,
+}
+
+/// Docker's --ip, --ip6 and --mac-address: on the network named at create
+/// (`network_id`, the runtime's to fill in), whatever its place.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fixed {
+    #[serde(default)]
+    pub network_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<Ipv4Addr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip6: Option<std::net::Ipv6Addr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
+}
+
+impl Fixed {
+    pub fn is_empty(&self) -> bool {
+        self.ip.is_none() && self.ip6.is_none() && self.mac.is_none()
+    }
+
+    /// The addresses as a request gives them ("" for none), checked: an
+    /// IP only on a network of the user's (not the default bridge), a MAC
+    /// a unicast one.
+    pub fn parse(network: &str, ip: &str, ip6: &str, mac: &str) -> Result<Fixed, Error> {
+        let bad = |what: &str, why| Error::Address(what.into(), why);
+        let fixed = Fixed {
+            network_id: String::new(),
+            ip: match ip {
+                "" => None,
+                a => Some(a.parse().map_err(|_| bad(a, "not an IPv4 address"))?),
+            },
+            ip6: match ip6 {
+                "" => None,
+                a => Some(a.parse().map_err(|_| bad(a, "not an IPv6 address"))?),
+            },
+            mac: match mac {
+                "" => None,
+                m if is_unicast_mac(m) => Some(m.to_ascii_lowercase()),
+                m => return Err(bad(m, "not a unicast MAC address (xx:xx:xx:xx:xx:xx)")),
+            },
+        };
+        if (fixed.ip.is_some() || fixed.ip6.is_some()) && network == DEFAULT_NETWORK {
+            return Err(bad(
+                if ip.is_empty() { ip6 } else { ip },
+                "an address of one's own is for a network of the user's, not the default bridge",
+            ));
+        }
+        Ok(fixed)
+    }
+}
+
+fn is_unicast_mac(m: &str) -> bool {
+    let bytes: Vec<Option<u8>> = m
+        .split(':')
+        .map(|b| u8::from_str_radix(b, 16).ok().filter(|_| b.len() == 2))
+        .collect();
+    bytes.len() == 6 && bytes.iter().all(Option::is_some) && bytes[0].is_some_and(|b| b & 1 == 0)
 }
 
 /// A network a container is on, by name and id, and its aliases there.
@@ -121,11 +182,18 @@ pub fn validate(
     ports: Vec<PortRequest>,
     publish_all: bool,
     aliases: Vec<String>,
+    fixed: Fixed,
 ) -> Result<(Network, NetworkSpec), Error> {
     let publishes = !ports.is_empty() || publish_all;
     let mode = match network {
         "" | "default" => DEFAULT_NETWORK,
         "none" | "host" if publishes => return Err(Error::PortsOffBridge(network.into())),
+        "none" | "host" if !fixed.is_empty() => {
+            return Err(Error::Address(
+                network.into(),
+                "addresses of one's own are for a bridge network",
+            ))
+        }
         "none" => return no_network(Network::None, &aliases),
         "host" => return no_network(Network::Host, &aliases),
         name => name,
@@ -144,6 +212,7 @@ pub fn validate(
             ports,
             publish_all,
             more: Vec::new(),
+            fixed,
         },
     ))
 }
@@ -217,43 +286,70 @@ mod tests {
 
     #[test]
     fn no_network_named_is_the_default_bridge_and_modes_refuse_ports() {
-        let (mode, net) = validate("", vec![req(8080, 80, "")], false, vec![]).unwrap();
+        let (mode, net) =
+            validate("", vec![req(8080, 80, "")], false, vec![], Fixed::default()).unwrap();
         assert_eq!(mode, Network::Bridge);
         assert_eq!(net.name, "bridge");
         assert_eq!(net.ports[0].protocol, Protocol::Tcp);
         assert_eq!(net.ports[0].host_ip, Some(Ipv4Addr::LOCALHOST));
         for default in ["", "default"] {
-            let (mode, net) = validate(default, vec![], false, vec![]).unwrap();
+            let (mode, net) = validate(default, vec![], false, vec![], Fixed::default()).unwrap();
             assert_eq!((mode, net.name.as_str()), (Network::Bridge, "bridge"));
         }
         assert_eq!(
-            validate("none", vec![], false, vec![]).unwrap().0,
+            validate("none", vec![], false, vec![], Fixed::default())
+                .unwrap()
+                .0,
             Network::None
         );
         assert_eq!(
-            validate("host", vec![], false, vec![]).unwrap().0,
+            validate("host", vec![], false, vec![], Fixed::default())
+                .unwrap()
+                .0,
             Network::Host
         );
         assert!(matches!(
-            validate("none", vec![], true, vec![]),
+            validate("none", vec![], true, vec![], Fixed::default()),
             Err(Error::PortsOffBridge(_))
         ));
         assert!(matches!(
-            validate("none", vec![], false, vec!["a".into()]),
+            validate("none", vec![], false, vec!["a".into()], Fixed::default()),
             Err(Error::Alias(_))
         ));
-        let (_, net) = validate("app", vec![], false, vec!["db".into()]).unwrap();
+        let (_, net) = validate("app", vec![], false, vec!["db".into()], Fixed::default()).unwrap();
         assert_eq!((net.name.as_str(), net.aliases.len()), ("app", 1));
         for bad in [req(8080, 0, ""), req(70000, 80, ""), req(1, 80, "sctp")] {
             assert!(matches!(
-                validate("", vec![bad], false, vec![]),
+                validate("", vec![bad], false, vec![], Fixed::default()),
                 Err(Error::Port(..))
             ));
         }
-        assert!(validate("a b", vec![], false, vec![]).is_err());
+        assert!(validate("a b", vec![], false, vec![], Fixed::default()).is_err());
         assert_eq!(exposed("80").unwrap(), (80, Protocol::Tcp));
         assert_eq!(exposed("53/udp").unwrap(), (53, Protocol::Udp));
         assert!(exposed("0/tcp").is_err() && exposed("x").is_err() && exposed("80/").is_err());
+    }
+
+    #[test]
+    fn addresses_of_ones_own() {
+        let f = Fixed::parse("app", "172.30.0.9", "fd00::9", "02:42:AC:11:00:09").unwrap();
+        assert_eq!(f.mac.as_deref(), Some("02:42:ac:11:00:09"));
+        assert!(Fixed::parse("bridge", "", "", "02:42:ac:11:00:09").is_ok());
+        for (net, ip, ip6, mac) in [
+            ("bridge", "172.17.0.9", "", ""),
+            ("app", "300.1.1.1", "", ""),
+            ("app", "", "x", ""),
+            ("app", "", "", "03:00:00:00:00:01"),
+            ("app", "", "", "02:00:00:00:01"),
+            ("app", "", "", "02:00:00:00:00:1"),
+        ] {
+            assert!(
+                Fixed::parse(net, ip, ip6, mac).is_err(),
+                "{net} {ip} {ip6} {mac}"
+            );
+        }
+        let fixed = Fixed::parse("", "", "", "02:00:00:00:00:01").unwrap();
+        assert!(validate("none", vec![], false, vec![], fixed).is_err());
     }
 
     #[test]
@@ -263,7 +359,14 @@ mod tests {
             id: format!("{name}-id"),
             aliases: vec![format!("{name}-alias")],
         };
-        let (_, mut net) = validate("app", vec![], false, vec!["app-alias".into()]).unwrap();
+        let (_, mut net) = validate(
+            "app",
+            vec![],
+            false,
+            vec!["app-alias".into()],
+            Fixed::default(),
+        )
+        .unwrap();
         net.id = "app-id".into();
         assert_eq!(net.endpoints(), vec![ep("app")]);
         net.set_endpoints(vec![ep("app"), ep("db")]);

@@ -62,6 +62,16 @@ pub struct CreateArgs {
     /// Expose a port for -P: PORT[/tcp|udp].
     #[arg(long)]
     pub expose: Vec<String>,
+    /// Its IPv4 address on the network it is created on (a network of the
+    /// user's).
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Its IPv6 address there (a network with IPv6).
+    #[arg(long)]
+    pub ip6: Option<String>,
+    /// Its MAC address there.
+    #[arg(long)]
+    pub mac_address: Option<String>,
     /// Another name the container is known by on its network.
     #[arg(long = "network-alias")]
     pub network_alias: Vec<String>,

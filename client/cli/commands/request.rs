@@ -102,6 +102,9 @@ pub fn create_request(a: CreateArgs) -> Result<CreateRequest, Failure> {
             .map(|d| flags::device(d))
             .collect::<Result<_, _>>()?,
         device_cgroup_rules: a.device_cgroup_rule,
+        ip_address: a.ip.unwrap_or_default(),
+        ipv6_address: a.ip6.unwrap_or_default(),
+        mac_address: a.mac_address.unwrap_or_default(),
         pid_mode: a.pid.unwrap_or_default(),
         ipc_mode: a.ipc.unwrap_or_default(),
         uts_mode: a.uts.unwrap_or_default(),
