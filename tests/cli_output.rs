@@ -185,6 +185,16 @@ async fn inspect_has_dockers_layout() {
             r#"["sh","-c"] ["echo hi"] app:1 {id} linux no private"#
         )]
     );
+    // Where its output is logged.
+    let log = lines(&d, &["inspect", "-f", "{{.LogPath}}", "e"]).remove(0);
+    let full = lines(&d, &["inspect", "-f", "{{.Id}}", "e"]).remove(0);
+    assert_eq!(
+        log,
+        d.container_dir(&full)
+            .join("container.log")
+            .display()
+            .to_string()
+    );
     // A command given replaces Cmd alone.
     ok(berth(
         &d,

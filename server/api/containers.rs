@@ -157,6 +157,7 @@ impl Containers for ContainersService {
     async fn inspect(&self, req: Request<pb::InspectRequest>) -> Res<pb::InspectResponse> {
         let container = self.rt.inspect(&req.into_inner().id)?;
         Ok(Response::new(pb::InspectResponse {
+            log_path: self.rt.log_path(&container.id).display().to_string(),
             container: Some(convert::container(&container)),
         }))
     }

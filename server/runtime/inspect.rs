@@ -16,6 +16,11 @@ impl Runtime {
         Ok(st.record.clone())
     }
 
+    /// The file the container's output is logged to now.
+    pub fn log_path(&self, id: &str) -> std::path::PathBuf {
+        self.dir_of(id).join(crate::logs::LOG_FILE)
+    }
+
     /// Newest first; with `all`, those not running too.
     pub fn list(&self, all: bool) -> Vec<Record> {
         let containers: Vec<Arc<Container>> = self.index().by_id.values().cloned().collect();

@@ -299,9 +299,12 @@ pub async fn inspect(
                     .inspect(pb::InspectRequest { id: name.clone() })
                     .await
                     .map(|r| {
-                        r.into_inner()
-                            .container
-                            .map(|c| (views::inspect(&c), Some(c)))
+                        let r = r.into_inner();
+                        r.container.map(|c| {
+                            let mut v = views::inspect(&c);
+                            v["LogPath"] = serde_json::json!(r.log_path);
+                            (v, Some(c))
+                        })
                     }),
                 "image" => images
                     .inspect(pb::InspectImageRequest {
