@@ -78,6 +78,16 @@ async fn each_run_flag_shows_inside_the_container() {
             "tmpfs rw,nosuid,nodev,noexec,relatime,size=2048k,mode=700\n",
         ),
         (
+            vec!["--security-opt", "seccomp=unconfined"],
+            "while read k v; do [ \"$k\" = Seccomp: ] && echo \"$v\"; done < /proc/self/status; true".into(),
+            "0\n",
+        ),
+        (
+            vec![],
+            "while read k v; do [ \"$k\" = Seccomp: ] && echo \"$v\"; done < /proc/self/status; true".into(),
+            "2\n",
+        ),
+        (
             vec!["--mount", &bind_ro],
             "cat /data/file; touch /data/new 2>/dev/null || echo read-only".into(),
             "from the host\nread-only\n",
@@ -200,6 +210,36 @@ async fn inspect_shows_the_flags_and_files_hold_what_docker_writes() {
     ));
     assert_eq!(out, "from file|flag\n");
     ok(berth(&d, &["rm", "-f", "box"]));
+
+    // An unconfined container's execs are unconfined too; inspect says so.
+    ok(berth(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "open",
+            "--network",
+            "none",
+            "--security-opt",
+            "seccomp=unconfined",
+            &rootfs,
+            "sleep",
+            "1000",
+        ],
+    ));
+    let seccomp =
+        "while read k v; do [ \"$k\" = Seccomp: ] && echo \"$v\"; done < /proc/self/status; true";
+    assert_eq!(ok(berth(&d, &["exec", "open", "sh", "-c", seccomp])), "0\n");
+    let shown = ok(berth(
+        &d,
+        &["inspect", "-f", "{{json .HostConfig.SecurityOpt}}", "open"],
+    ));
+    assert_eq!(
+        shown.trim(),
+        r#"["no-new-privileges=true","seccomp=unconfined"]"#
+    );
+    ok(berth(&d, &["rm", "-f", "open"]));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -222,11 +262,37 @@ async fn flags_that_cannot_be_honoured_are_refused_with_why() {
             "bind-propagation",
         ),
         (&["--domainname", "a b"], "domainname"),
+        (&["--cpu-rt-runtime", "950000"], "realtime"),
+        (
+            &["--security-opt", "seccomp=/no/such.json"],
+            "seccomp profile",
+        ),
+        (&["--security-opt", "bogus=1"], "berth knows"),
     ];
     for (flags, why) in cases {
         let (code, _, err) = run_rm(&d, flags, "true");
         assert_eq!(code, Some(125), "{flags:?}: {err}");
         assert!(err.contains(why), "{flags:?}: {err}");
+    }
+    // A profile of one's own is refused by the daemon, not ignored.
+    let profile = d.share("profile").join("p.json");
+    std::fs::write(&profile, r#"{"defaultAction": "SCMP_ACT_ALLOW"}"#).unwrap();
+    let opt = format!("seccomp={}", profile.display());
+    let (code, _, err) = run_rm(&d, &["--security-opt", &opt], "true");
+    assert_eq!(code, Some(125));
+    assert!(err.contains("not supported yet"), "{err}");
+    // Where the host has no SELinux or AppArmor, their options say so
+    // and change nothing.
+    for opt in ["label=disable", "apparmor=unconfined"] {
+        let lsm = match opt.starts_with("label") {
+            true => "/sys/fs/selinux",
+            false => "/sys/kernel/security/apparmor",
+        };
+        let (code, _, err) = run_rm(&d, &["--security-opt", opt], "true");
+        match std::path::Path::new(lsm).exists() {
+            false => assert!(code == Some(0) && err.contains("WARNING"), "{opt}: {err}"),
+            true => assert_eq!(code, Some(125), "{opt}: {err}"),
+        }
     }
     // net.* on the host's network would change the host's.
     let rootfs = rootfs().display().to_string();

@@ -609,7 +609,7 @@ async fn no_new_privileges_can_be_turned_off() {
         &[
             "run",
             "--security-opt",
-            "seccomp=unconfined",
+            "systempaths=unconfined",
             &rootfs,
             "true",
         ],

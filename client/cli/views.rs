@@ -109,7 +109,9 @@ fn host_config(cfg: &pb::ContainerConfig, res: &pb::Resources, network: &str) ->
         "NetworkMode": network,
         "AutoRemove": cfg.auto_remove,
         "Privileged": cfg.privileged,
-        "SecurityOpt": [format!("no-new-privileges={}", cfg.no_new_privileges)],
+        "SecurityOpt": std::iter::once(format!("no-new-privileges={}", cfg.no_new_privileges))
+            .chain((!cfg.seccomp_profile.is_empty()).then(|| format!("seccomp={}", cfg.seccomp_profile)))
+            .collect::<Vec<_>>(),
         "ReadonlyRootfs": cfg.read_only,
         "CapAdd": cfg.cap_add,
         "CapDrop": cfg.cap_drop,

@@ -214,6 +214,10 @@ pub fn container(r: &Record) -> pb::Container {
                 })
                 .collect(),
             device_cgroup_rules: s.tuning.device_cgroup_rules.clone(),
+            seccomp_profile: match s.seccomp_unconfined {
+                true => "unconfined".into(),
+                false => String::new(),
+            },
             ip_address: s.net.fixed.ip.map(|a| a.to_string()).unwrap_or_default(),
             ipv6_address: s.net.fixed.ip6.map(|a| a.to_string()).unwrap_or_default(),
             mac_address: s.net.fixed.mac.clone().unwrap_or_default(),

@@ -189,7 +189,9 @@ impl Runtime {
                 n => n,
             },
         };
-        let seccomp = (!spec.privileged).then(|| self.filters.get(spec.capabilities()));
+        let seccomp = spec
+            .filtered()
+            .then(|| self.filters.get(spec.capabilities()));
         let (joins, shm) = self.namespace_joins(c, &spec)?;
         let config = Config {
             id: c.id.clone(),

@@ -201,6 +201,13 @@ pub struct Spec {
     /// Whose PID, IPC and UTS namespaces it has.
     #[serde(default)]
     pub namespaces: Namespaces,
+    /// No seccomp filter (Docker's seccomp=unconfined).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub seccomp_unconfined: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -306,6 +313,8 @@ pub enum Error {
     Namespace(&'static str, Input),
     #[error("conflicting options: {0}")]
     NamespaceConflict(&'static str),
+    #[error("a seccomp profile of one's own is not supported yet: give \"unconfined\" for none, or nothing for berth's (Docker's default)")]
+    SeccompProfile,
     #[error("invalid address {0:?}: {1}")]
     Address(Input, &'static str),
     #[error("invalid device {0:?}: {1}")]
@@ -389,6 +398,8 @@ pub struct Request {
     pub ip: String,
     pub ip6: String,
     pub mac: String,
+    /// "" or "unconfined" (a JSON profile is refused).
+    pub seccomp_profile: String,
     /// Docker's --pid, --ipc and --uts: "", "host", "container:NAME"…
     pub pid_mode: String,
     pub ipc_mode: String,
@@ -458,6 +469,11 @@ impl Request {
         )?;
         let tuning = self.tuning.validate(network, &namespaces)?;
         let entrypoint_args = self.entrypoint_args.min(self.args.len());
+        let seccomp_unconfined = match self.seccomp_profile.as_str() {
+            "" => false,
+            "unconfined" => true,
+            _ => return Err(Error::SeccompProfile),
+        };
         let mut exposed_ports = self.exposed_ports;
         for e in &self.expose {
             let (port, proto) = exposed(e)?;
@@ -501,6 +517,7 @@ impl Request {
             tuning,
             entrypoint_args,
             namespaces,
+            seccomp_unconfined,
         })
     }
 }
@@ -520,6 +537,12 @@ fn hostname(given: String, default: &str) -> Result<String, Error> {
 }
 
 impl Spec {
+    /// Whether its processes get a seccomp filter: not privileged ones,
+    /// nor unconfined ones.
+    pub fn filtered(&self) -> bool {
+        !self.privileged && !self.seccomp_unconfined
+    }
+
     /// Whether its processes get no_new_privs.
     pub fn no_new_privs(&self) -> bool {
         self.no_new_privs.unwrap_or(!self.privileged)

@@ -109,7 +109,9 @@ pub struct CreateArgs {
     #[arg(long)]
     pub read_only: bool,
     /// Security options: "no-new-privileges" (=true, berth's default) or
-    /// "no-new-privileges=false" (setuid programs work, as on Docker).
+    /// "no-new-privileges=false" (setuid programs work, as on Docker);
+    /// "seccomp=unconfined" (no filter); "label=…" and "apparmor=…" (with
+    /// a warning where the host has neither).
     #[arg(long = "security-opt", value_name = "OPT")]
     pub security_opt: Vec<String>,
     /// Run as this user: uid[:gid] or name[:group].
@@ -171,6 +173,10 @@ pub struct CreateArgs {
     /// UTS namespace: host (default: its own).
     #[arg(long)]
     pub uts: Option<String>,
+    /// Realtime CPU time: berth does not schedule containers realtime, so
+    /// it is refused.
+    #[arg(long, allow_negative_numbers = true)]
+    pub cpu_rt_runtime: Option<i64>,
     /// Write the container's id to this file (which must not exist).
     #[arg(long)]
     pub cidfile: Option<std::path::PathBuf>,

@@ -19,6 +19,13 @@ pub fn create_request(a: CreateArgs) -> Result<CreateRequest, Failure> {
         }
         false => (String::new(), a.image.clone()),
     };
+    let security = security_opts(&a.security_opt).map_err(|e| Failure(e, 125))?;
+    if a.cpu_rt_runtime.is_some() {
+        return Err(Failure(
+            "--cpu-rt-runtime: berth does not give containers realtime CPU time (no cpu.rt_runtime_us is set up for them)".into(),
+            125,
+        ));
+    }
     let mut mounts = volumes(&a.volume)?;
     let mut tmpfs: Vec<pb::TmpfsMount> = a.tmpfs.iter().map(|t| flags::tmpfs(t)).collect();
     for m in &a.mount {
@@ -66,7 +73,8 @@ pub fn create_request(a: CreateArgs) -> Result<CreateRequest, Failure> {
         cap_drop: a.cap_drop,
         privileged: a.privileged,
         read_only: a.read_only,
-        no_new_privileges: no_new_privileges(&a.security_opt).map_err(|e| Failure(e, 125))?,
+        no_new_privileges: security.no_new_privileges,
+        seccomp_profile: security.seccomp_profile,
         auto_remove: a.auto_remove,
         user: a.user.unwrap_or_default(),
         dns: a.dns,
@@ -208,30 +216,58 @@ fn volumes(volumes: &[String]) -> Result<Vec<pb::Mount>, Failure> {
         .collect()
 }
 
-/// What `--security-opt` says of no_new_privs: Docker's spellings
-/// ("no-new-privileges", "no-new-privileges=true|false", and the older
-/// ":"); None when not given.
-fn no_new_privileges(opts: &[String]) -> Result<Option<bool>, String> {
-    let mut out = None;
+/// What `--security-opt` asks for, in Docker's spellings ("KEY=VALUE" or
+/// the older "KEY:VALUE"): no-new-privileges[=true|false] (None when not
+/// given), seccomp=unconfined or seccomp=PROFILE.json (the file's
+/// content), and label=… or apparmor=…, which a host without SELinux or
+/// AppArmor has nothing to apply (a warning says so).
+struct SecurityOpts {
+    no_new_privileges: Option<bool>,
+    seccomp_profile: String,
+}
+
+fn security_opts(opts: &[String]) -> Result<SecurityOpts, String> {
+    let mut out = SecurityOpts {
+        no_new_privileges: None,
+        seccomp_profile: String::new(),
+    };
     for o in opts {
         let (key, value) = match o.split_once(['=', ':']) {
             Some((k, v)) => (k, Some(v)),
             None => (o.as_str(), None),
         };
-        if key != "no-new-privileges" {
-            return Err(format!(
-                "invalid --security-opt {o:?}: berth knows no-new-privileges[=true|false]"
-            ));
-        }
-        out = Some(match value {
-            None | Some("true") => true,
-            Some("false") => false,
-            Some(_) => {
+        let lsm = |name: &str, dir: &str| match std::path::Path::new(dir).exists() {
+            false => {
+                eprintln!(
+                    "WARNING: this host has no {name}: --security-opt {o} has nothing to apply"
+                );
+                Ok(())
+            }
+            true => Err(format!(
+                "invalid --security-opt {o:?}: berth applies no {name} labels or profiles"
+            )),
+        };
+        match (key, value) {
+            ("no-new-privileges", None | Some("true")) => out.no_new_privileges = Some(true),
+            ("no-new-privileges", Some("false")) => out.no_new_privileges = Some(false),
+            ("no-new-privileges", Some(_)) => {
                 return Err(format!(
                     "invalid --security-opt {o:?}: no-new-privileges is true or false"
                 ))
             }
-        });
+            ("seccomp", Some("unconfined")) => out.seccomp_profile = "unconfined".into(),
+            ("seccomp", Some(path)) => {
+                out.seccomp_profile = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read the seccomp profile {path}: {e}"))?
+            }
+            ("label", Some(_)) => lsm("SELinux", "/sys/fs/selinux")?,
+            ("apparmor", Some(_)) => lsm("AppArmor", "/sys/kernel/security/apparmor")?,
+            _ => {
+                return Err(format!(
+                    "invalid --security-opt {o:?}: berth knows no-new-privileges[=true|false], seccomp=unconfined|PROFILE, label=… and apparmor=…"
+                ))
+            }
+        }
     }
     Ok(out)
 }

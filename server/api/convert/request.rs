@@ -41,6 +41,7 @@ impl From<pb::CreateRequest> for Request {
             auto_remove: r.auto_remove,
             image: None,
             entrypoint_args: 0,
+            seccomp_profile: r.seccomp_profile,
             ip: r.ip_address,
             ip6: r.ipv6_address,
             mac: r.mac_address,

@@ -56,8 +56,9 @@ pub fn confine(spec: &Spec, filter: Option<&Program>) -> Result<(), Failure> {
 /// capabilities, user, no_new_privs, seccomp. An exec gets this in the
 /// container's namespaces.
 pub fn confine_process(spec: &Spec, filter: Option<&Program>) -> Result<(), Failure> {
-    // Fail closed: only a privileged container runs unfiltered.
-    if filter.is_none() && !spec.privileged {
+    // Fail closed: only a privileged or unconfined container runs
+    // unfiltered.
+    if filter.is_none() && spec.filtered() {
         return Err(Failure::new(Step::Seccomp, "no filter in the config"));
     }
     let seccomp = || match filter {

@@ -52,9 +52,9 @@ fn prepare(config: &Config, e: &ExecSpec, helper: &OwnedFd) -> Result<exec::Exec
         ))
     })?;
     let program = exec::resolve(&spec).map_err(cannot)?;
-    let filter = match spec.privileged {
-        true => None,
-        false => config.seccomp.as_ref(),
+    let filter = match spec.filtered() {
+        true => config.seccomp.as_ref(),
+        false => None,
     };
     super::tuning::process(&spec.tuning).map_err(cannot)?;
     confine::confine_process(&spec, filter).map_err(cannot)?;
