@@ -145,3 +145,45 @@ async fn a_container_has_the_addresses_it_asks_for() {
     }
     assert_eq!(ok(berth(&d, &["ps", "-aq"])), "");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_networks_ip_range_and_auxiliary_addresses_bound_what_containers_get() {
+    let d = Daemon::start("net-ip-range").await;
+    let rootfs = rootfs().display().to_string();
+    ok(berth(
+        &d,
+        &[
+            "network", "create", "--subnet", "10.213.7.0/24", "--ip-range", "10.213.7.128/30",
+            "--aux-address", "router=10.213.7.129", "ranged",
+        ],
+    ));
+    let ipam = ok(berth(&d, &["network", "inspect", "-f", "{{json .IPAM.Config}}", "ranged"]));
+    let ipam: serde_json::Value = serde_json::from_str(&ipam).unwrap();
+    assert_eq!(ipam[0]["IPRange"], "10.213.7.128/30");
+    assert_eq!(ipam[0]["AuxiliaryAddresses"]["router"], "10.213.7.129");
+    // Three places: .128, .130 and .131; .129 is the router's.
+    let mut ips = Vec::new();
+    for name in ["a", "b", "c"] {
+        ok(berth(&d, &["run", "-d", "--name", name, "--network", "ranged", &rootfs, "sleep", "1000"]));
+        let ip = ok(berth(
+            &d,
+            &["inspect", "-f", "{{.NetworkSettings.Networks.ranged.IPAddress}}", name],
+        ));
+        ips.push(ip.trim().to_string());
+    }
+    ips.sort();
+    assert_eq!(ips, ["10.213.7.128", "10.213.7.130", "10.213.7.131"]);
+    let full = berth(&d, &["run", "--rm", "--network", "ranged", &rootfs, "true"]);
+    assert_ne!(full.status.code(), Some(0), "{full:?}");
+    ok(berth(&d, &["rm", "-f", "a", "b", "c"]));
+    ok(berth(&d, &["network", "rm", "ranged"]));
+    // Both need a subnet, and must fit it.
+    for args in [
+        &["network", "create", "--ip-range", "10.213.7.128/30", "x"][..],
+        &["network", "create", "--subnet", "10.213.9.0/24", "--ip-range", "10.213.8.0/30", "x"],
+        &["network", "create", "--subnet", "10.213.9.0/24", "--aux-address", "r=10.213.8.1", "x"],
+    ] {
+        let out = berth(&d, args);
+        assert_ne!(out.status.code(), Some(0), "{args:?}");
+    }
+}

@@ -61,6 +61,8 @@ impl Networks for NetworksService {
                     ipv6_gateway: r.ipv6_gateway,
                     mtu: r.mtu,
                     labels: r.labels.into_iter().collect(),
+                    ip_range: r.ip_range,
+                    aux_addresses: r.aux_addresses,
                 })
             })
             .await

@@ -24,6 +24,10 @@ pub struct NewNetwork {
     /// 0: the default.
     pub mtu: u32,
     pub labels: BTreeMap<String, String>,
+    /// Docker's --ip-range (a CIDR in the subnet) and --aux-address
+    /// ("name=address"); both need a subnet.
+    pub ip_range: String,
+    pub aux_addresses: Vec<String>,
 }
 
 /// A network and the running containers on it.
@@ -136,6 +140,9 @@ impl Runtime {
         let ipv6 = network::addresses6(new.ipv6, &new.ipv6_subnet, &new.ipv6_gateway)
             .map_err(from_network)?;
         let mtu = network::mtu(new.mtu, ipv6.is_some()).map_err(from_network)?;
+        let (ip_range, aux) =
+            network::ipam_options(subnet, gateway, &new.ip_range, &new.aux_addresses)
+                .map_err(from_network)?;
         let asked = network::Asked {
             subnet,
             gateway,
@@ -158,6 +165,14 @@ impl Runtime {
             .map_err(from_network)?;
         net.labels = new.labels;
         net.created_at = now_nanos();
+        if ip_range.is_some() || !aux.is_empty() {
+            (net.ip_range, net.aux) = (ip_range, aux);
+            // The config list other CNI runtimes may read says so too.
+            if let Err(e) = network::write_conflist(&self.root, &net) {
+                self.host.release_network(&self.root, &net);
+                return Err(from_network(e));
+            }
+        }
         let mut batch = Batch::default();
         let stored = batch
             .put_in(Table::Networks, &id, &net)
@@ -288,5 +303,11 @@ pub fn network_pb(net: &NetworkRecord) -> pb::Network {
             .ipv6
             .map(|v6| v6.gateway.to_string())
             .unwrap_or_default(),
+        ip_range: net.ip_range.map(|r| r.to_string()).unwrap_or_default(),
+        aux_addresses: net
+            .aux
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_string()))
+            .collect(),
     }
 }

@@ -24,6 +24,14 @@ pub enum NetworkCommand {
         /// KEY=VALUE.
         #[arg(long)]
         label: Vec<String>,
+        /// Give containers IPv4 addresses from this part of the subnet
+        /// (a CIDR; needs --subnet).
+        #[arg(long)]
+        ip_range: Option<String>,
+        /// NAME=ADDRESS: an address of the subnet never given to a
+        /// container (needs --subnet).
+        #[arg(long)]
+        aux_address: Vec<String>,
         name: String,
     },
     /// List networks.

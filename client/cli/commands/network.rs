@@ -17,6 +17,8 @@ pub async fn network(channel: Channel, command: NetworkCommand) -> Result<u8, Fa
             ipv6,
             opt,
             label,
+            ip_range,
+            aux_address,
             name,
         } => {
             let labels = label
@@ -36,6 +38,8 @@ pub async fn network(channel: Channel, command: NetworkCommand) -> Result<u8, Fa
                     ipv6_subnet,
                     ipv6_gateway,
                     mtu,
+                    ip_range: ip_range.unwrap_or_default(),
+                    aux_addresses: aux_address,
                 })
                 .await?
                 .into_inner();
@@ -199,7 +203,14 @@ fn mtu_option(opts: &[String]) -> Result<u32, Failure> {
 pub fn view(n: &pb::Network) -> serde_json::Value {
     let mut config = Vec::new();
     if !n.subnet.is_empty() {
-        config.push(json!({"Subnet": n.subnet, "Gateway": n.gateway}));
+        let mut v4 = json!({"Subnet": n.subnet, "Gateway": n.gateway});
+        if !n.ip_range.is_empty() {
+            v4["IPRange"] = json!(n.ip_range);
+        }
+        if !n.aux_addresses.is_empty() {
+            v4["AuxiliaryAddresses"] = json!(n.aux_addresses);
+        }
+        config.push(v4);
     }
     if n.ipv6 {
         config.push(json!({"Subnet": n.ipv6_subnet, "Gateway": n.ipv6_gateway}));

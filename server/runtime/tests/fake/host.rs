@@ -24,6 +24,8 @@ impl Host for Fake {
             mtu: asked.mtu,
             labels: Default::default(),
             created_at: 0,
+            ip_range: None,
+            aux: Default::default(),
         })
     }
 
