@@ -153,21 +153,55 @@ async fn a_networks_ip_range_and_auxiliary_addresses_bound_what_containers_get()
     ok(berth(
         &d,
         &[
-            "network", "create", "--subnet", "10.213.7.0/24", "--ip-range", "10.213.7.128/30",
-            "--aux-address", "router=10.213.7.129", "ranged",
+            "network",
+            "create",
+            "--subnet",
+            "10.213.7.0/24",
+            "--ip-range",
+            "10.213.7.128/30",
+            "--aux-address",
+            "router=10.213.7.129",
+            "ranged",
         ],
     ));
-    let ipam = ok(berth(&d, &["network", "inspect", "-f", "{{json .IPAM.Config}}", "ranged"]));
+    let ipam = ok(berth(
+        &d,
+        &[
+            "network",
+            "inspect",
+            "-f",
+            "{{json .IPAM.Config}}",
+            "ranged",
+        ],
+    ));
     let ipam: serde_json::Value = serde_json::from_str(&ipam).unwrap();
     assert_eq!(ipam[0]["IPRange"], "10.213.7.128/30");
     assert_eq!(ipam[0]["AuxiliaryAddresses"]["router"], "10.213.7.129");
     // Three places: .128, .130 and .131; .129 is the router's.
     let mut ips = Vec::new();
     for name in ["a", "b", "c"] {
-        ok(berth(&d, &["run", "-d", "--name", name, "--network", "ranged", &rootfs, "sleep", "1000"]));
+        ok(berth(
+            &d,
+            &[
+                "run",
+                "-d",
+                "--name",
+                name,
+                "--network",
+                "ranged",
+                &rootfs,
+                "sleep",
+                "1000",
+            ],
+        ));
         let ip = ok(berth(
             &d,
-            &["inspect", "-f", "{{.NetworkSettings.Networks.ranged.IPAddress}}", name],
+            &[
+                "inspect",
+                "-f",
+                "{{.NetworkSettings.Networks.ranged.IPAddress}}",
+                name,
+            ],
         ));
         ips.push(ip.trim().to_string());
     }
@@ -180,8 +214,24 @@ async fn a_networks_ip_range_and_auxiliary_addresses_bound_what_containers_get()
     // Both need a subnet, and must fit it.
     for args in [
         &["network", "create", "--ip-range", "10.213.7.128/30", "x"][..],
-        &["network", "create", "--subnet", "10.213.9.0/24", "--ip-range", "10.213.8.0/30", "x"],
-        &["network", "create", "--subnet", "10.213.9.0/24", "--aux-address", "r=10.213.8.1", "x"],
+        &[
+            "network",
+            "create",
+            "--subnet",
+            "10.213.9.0/24",
+            "--ip-range",
+            "10.213.8.0/30",
+            "x",
+        ],
+        &[
+            "network",
+            "create",
+            "--subnet",
+            "10.213.9.0/24",
+            "--aux-address",
+            "r=10.213.8.1",
+            "x",
+        ],
     ] {
         let out = berth(&d, args);
         assert_ne!(out.status.code(), Some(0), "{args:?}");

@@ -98,3 +98,55 @@ async fn host_loopback_services_stay_out_of_reach_of_bridged_containers() {
     let port = host_port(&c, 80, "tcp");
     assert_eq!(get(&format!("127.0.0.1:{port}")), "hello from web\n");
 }
+
+fn forward_rules() -> String {
+    let out = std::process::Command::new("iptables")
+        .args(["-w", "5", "-S", "BERTH-FORWARD"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_internal_network_keeps_its_containers_to_themselves() {
+    let d = Daemon::start("net-internal").await;
+    let mut api = d.api().await;
+    ok(berth(&d, &["network", "create", "--internal", "inner"]));
+    let inner = bridge_of(&d, "inner").await;
+    assert!(inner.internal);
+    assert_eq!(
+        ok(berth(
+            &d,
+            &["network", "inspect", "-f", "{{.Internal}}", "inner"]
+        ))
+        .trim(),
+        "true"
+    );
+    let drops = format!("-A BERTH-FORWARD -i {0} ! -o {0} -j DROP", inner.bridge);
+    let mut web = web("web");
+    web.network = "inner".into();
+    let id = started(&mut api, web).await;
+    let ip = settings(&inspect(&mut api, &id).await).ip_address;
+    assert!(forward_rules().contains(&drops), "{}", forward_rules());
+    // A peer answers; nothing beyond the network is routed.
+    let bridge = bridge_of(&d, "bridge").await;
+    let script = format!(
+        "busybox ip route; busybox wget -q -O- http://{ip}/; busybox wget -q -O- http://{}:9/ 2>&1; true",
+        bridge.gateway
+    );
+    let req = pb::CreateRequest {
+        network: "inner".into(),
+        ..spec("client", &[])
+    };
+    let (code, out) = run_script(&mut api, req, &script).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("default"), "{out}");
+    assert!(out.contains("hello from web"), "{out}");
+    assert!(out.contains("unreachable"), "{out}");
+    api.remove(pb::RemoveRequest { id, force: true })
+        .await
+        .unwrap();
+    ok(berth(&d, &["rm", "-f", "client"]));
+    ok(berth(&d, &["network", "rm", "inner"]));
+    assert!(!forward_rules().contains(&drops));
+}

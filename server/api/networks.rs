@@ -63,6 +63,7 @@ impl Networks for NetworksService {
                     labels: r.labels.into_iter().collect(),
                     ip_range: r.ip_range,
                     aux_addresses: r.aux_addresses,
+                    internal: r.internal,
                 })
             })
             .await

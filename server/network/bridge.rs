@@ -88,8 +88,18 @@ fn masquerade<'a>(subnet: &'a str, bridge: &'a str) -> [&'a str; 7] {
     ["-s", subnet, "!", "-o", bridge, "-j", "MASQUERADE"]
 }
 
-/// The shared chains, and this bridge's own return and masquerade rules.
-async fn ensure_rules(t: Tables, bridge: &str, subnet: &str) -> Result<(), Error> {
+/// What keeps an internal network's traffic on its bridge: forwarding
+/// into or out of it from anywhere else dropped.
+fn internal_rules(bridge: &str) -> [[&str; 6]; 2] {
+    [
+        ["-i", bridge, "!", "-o", bridge, "-j"],
+        ["!", "-i", bridge, "-o", bridge, "-j"],
+    ]
+}
+
+/// The shared chains, and this bridge's own return and masquerade rules
+/// (for an internal one, its drop rules instead of masquerading).
+async fn ensure_rules(t: Tables, bridge: &str, subnet: &str, internal: bool) -> Result<(), Error> {
     for chain in [FORWARD, ISOLATION] {
         // Exists already, or made now; a real failure shows at the rules.
         let _ = t.run(&["-N", chain]).await;
@@ -147,6 +157,14 @@ async fn ensure_rules(t: Tables, bridge: &str, subnet: &str) -> Result<(), Error
         ];
         ensure_in(t, "filter", "INPUT", &localnet, true).await?;
     }
+    if internal {
+        for rule in internal_rules(bridge) {
+            let mut rule = rule.to_vec();
+            rule.push("DROP");
+            ensure_in(t, "filter", FORWARD, &rule, true).await?;
+        }
+        return Ok(());
+    }
     ensure_in(t, "nat", "POSTROUTING", &masquerade(subnet, bridge), false).await
 }
 
@@ -178,9 +196,9 @@ pub async fn ensure(net: &NetworkRecord) -> Result<(), Error> {
     run("ip", &["link", "set", br, "mtu", &mtu, "up"])
         .await
         .map_err(|e| fail("set it up", e))?;
-    ensure_rules(V4, br, &net.subnet.to_string()).await?;
+    ensure_rules(V4, br, &net.subnet.to_string(), net.internal).await?;
     match &net.ipv6 {
-        Some(v6) => ensure_rules(V6, br, &v6.subnet.to_string()).await,
+        Some(v6) => ensure_rules(V6, br, &v6.subnet.to_string(), net.internal).await,
         None => Ok(()),
     }
 }
@@ -196,6 +214,12 @@ pub async fn remove(net: &NetworkRecord) {
         let mut masq = vec!["-t", "nat", "-D", "POSTROUTING"];
         masq.extend(masquerade(&subnet, br));
         let _ = t.run(&masq).await;
+        for rule in internal_rules(br) {
+            let mut drop = vec!["-D", FORWARD];
+            drop.extend(rule);
+            drop.push("DROP");
+            let _ = t.run(&drop).await;
+        }
     }
     if let Err(e) = run("ip", &["link", "del", br]).await {
         if !e.contains("Cannot find device") {

@@ -86,6 +86,11 @@ pub struct NetworkRecord {
     /// --aux-address).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub aux: BTreeMap<String, Ipv4Addr>,
+    /// Its containers reach each other and nothing beyond (Docker's
+    /// --internal): no default route, no masquerading, and forwarding
+    /// into or out of its bridge dropped.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub internal: bool,
 }
 
 /// Docker's.
@@ -140,6 +145,9 @@ impl NetworkRecord {
                 json!([{"subnet": v6.subnet.to_string(), "gateway": v6.gateway.to_string()}]),
             );
             routes.push(json!({"dst": "::/0"}));
+        }
+        if self.internal {
+            routes.clear();
         }
         let mut plugins = vec![json!({
             "type": "bridge",
@@ -435,6 +443,7 @@ pub fn claim(root: &Path, id: &str, name: &str, asked: Asked) -> Result<NetworkR
             created_at: 0,
             ip_range: None,
             aux: BTreeMap::new(),
+            internal: false,
         };
         write_conflist(root, &net)?;
         record = Some(net);
@@ -555,6 +564,7 @@ mod tests {
             created_at: 0,
             ip_range: range,
             aux: named,
+            internal: false,
         };
         let ranges: Vec<(String, String)> = net
             .ipv4_ranges()

@@ -28,6 +28,8 @@ pub struct NewNetwork {
     /// ("name=address"); both need a subnet.
     pub ip_range: String,
     pub aux_addresses: Vec<String>,
+    /// Docker's --internal.
+    pub internal: bool,
 }
 
 /// A network and the running containers on it.
@@ -165,8 +167,8 @@ impl Runtime {
             .map_err(from_network)?;
         net.labels = new.labels;
         net.created_at = now_nanos();
-        if ip_range.is_some() || !aux.is_empty() {
-            (net.ip_range, net.aux) = (ip_range, aux);
+        if ip_range.is_some() || !aux.is_empty() || new.internal {
+            (net.ip_range, net.aux, net.internal) = (ip_range, aux, new.internal);
             // The config list other CNI runtimes may read says so too.
             if let Err(e) = network::write_conflist(&self.root, &net) {
                 self.host.release_network(&self.root, &net);
@@ -303,6 +305,7 @@ pub fn network_pb(net: &NetworkRecord) -> pb::Network {
             .ipv6
             .map(|v6| v6.gateway.to_string())
             .unwrap_or_default(),
+        internal: net.internal,
         ip_range: net.ip_range.map(|r| r.to_string()).unwrap_or_default(),
         aux_addresses: net
             .aux

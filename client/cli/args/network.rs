@@ -32,6 +32,9 @@ pub enum NetworkCommand {
         /// container (needs --subnet).
         #[arg(long)]
         aux_address: Vec<String>,
+        /// Containers reach each other only: no way out of the network.
+        #[arg(long)]
+        internal: bool,
         name: String,
     },
     /// List networks.

@@ -19,6 +19,7 @@ pub async fn network(channel: Channel, command: NetworkCommand) -> Result<u8, Fa
             label,
             ip_range,
             aux_address,
+            internal,
             name,
         } => {
             let labels = label
@@ -40,6 +41,7 @@ pub async fn network(channel: Channel, command: NetworkCommand) -> Result<u8, Fa
                     mtu,
                     ip_range: ip_range.unwrap_or_default(),
                     aux_addresses: aux_address,
+                    internal,
                 })
                 .await?
                 .into_inner();
@@ -235,6 +237,7 @@ pub fn view(n: &pb::Network) -> serde_json::Value {
         "Scope": "local",
         "Driver": n.driver,
         "EnableIPv6": n.ipv6,
+        "Internal": n.internal,
         "IPAM": {"Driver": "default", "Config": config},
         "Containers": containers,
         "Options": match n.bridge.is_empty() {

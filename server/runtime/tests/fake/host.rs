@@ -26,6 +26,7 @@ impl Host for Fake {
             created_at: 0,
             ip_range: None,
             aux: Default::default(),
+            internal: false,
         })
     }
 
