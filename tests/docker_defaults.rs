@@ -281,8 +281,17 @@ async fn an_image_volume_starts_with_the_images_content_and_owner() {
         args: vec!["sh".into(), "-c".into(), script.into()],
         ..Default::default()
     };
-    let id = started(&mut api, req).await;
+    // A copy cut short by a start killed half-way (content, no marker) is
+    // made again.
+    let id = created(&mut api, req).await;
+    let volume = d.container_dir(&id).join("volumes/0");
+    std::fs::write(volume.join("PG_VERSION"), "half").unwrap();
+    std::fs::write(volume.join("stray"), "").unwrap();
+    api.start(pb::StartRequest { id: id.clone() })
+        .await
+        .unwrap();
     let (code, out) = finished(&mut api, &id).await;
+    assert!(!volume.join("stray").exists());
     assert_eq!(
         (code, out.as_str()),
         (

@@ -20,6 +20,13 @@ pub fn populate(root: &Path, volume: &Path, dest: &str) -> Result<(), Failure> {
     if marker.exists() {
         return Ok(());
     }
+    // The marker is written before the volume is mounted, so before the
+    // container ever ran with it: a volume with content but no marker
+    // holds a copy cut short (the start killed half-way), made again.
+    if std::fs::read_dir(volume).map_err(err)?.next().is_some() {
+        std::fs::remove_dir_all(volume).map_err(err)?;
+        std::fs::create_dir(volume).map_err(err)?;
+    }
     let from = in_root(root, Path::new(dest), true).map_err(err)?;
     let meta = std::fs::symlink_metadata(&from).map_err(err)?;
     if meta.is_dir() {
