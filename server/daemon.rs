@@ -71,6 +71,7 @@ pub async fn serve(args: Args, ops: tokio::runtime::Handle) -> Result<(), BoxErr
             max_files: args.log_max_files,
         },
         rebuild: args.rebuild,
+        dns: true,
     };
     let (root, stop) = (args.root.clone(), shutdown.clone());
     let parent = Parent::setup(&args.cgroup_parent)?;

@@ -5,6 +5,7 @@
 
 mod api;
 mod daemon;
+mod dns;
 mod events;
 mod image;
 mod logs;

@@ -95,10 +95,16 @@ impl Runtime {
             attached.push(self.join(c, net, &ifname, ports, &plan.taken).await?);
         }
         let own = self.hosts_lines(c, &attached);
-        super::start::write_hosts(&c.dir, &c.spec(), &own).map_err(|e| {
-            let what = format!("start container {}: write /etc/hosts", c.name());
-            super::error::io_failed(what, &c.dir, e)
-        })?;
+        let spec = c.spec();
+        super::start::write_hosts(&c.dir, &spec, &own)
+            .and_then(|()| match self.resolver_for(&attached) {
+                Some(at) => super::start::write_resolv(&c.dir, &spec, Some(at)),
+                None => Ok(()),
+            })
+            .map_err(|e| {
+                let what = format!("start container {}: write /etc/hosts", c.name());
+                super::error::io_failed(what, &c.dir, e)
+            })?;
         // PID 1 may be gone already (its start failed): nothing to tell.
         let _ = std::fs::File::from(gate).write_all(b"1");
         Ok(attached)
@@ -251,8 +257,9 @@ impl Runtime {
             }
             return Err(e);
         }
-        if wired.is_some() {
+        if let Some(a) = wired {
             self.refresh_hosts(&net.id);
+            self.refresh_resolv(&c, on.into_iter().chain([a]).collect());
         }
         tracing::info!(container = %c.id, network = %net.name, running, "connected");
         Ok(())
@@ -286,6 +293,10 @@ impl Runtime {
                 .is_empty()
         {
             self.left(&c, &net.id);
+        }
+        if running {
+            let on = c.state().record.networks.clone();
+            self.refresh_resolv(&c, on);
         }
         tracing::info!(container = %c.id, network = %net.name, running, "disconnected");
         Ok(())
@@ -372,6 +383,16 @@ impl Runtime {
         peers.sort();
         lines.extend(peers.into_iter().map(|(_, l)| l));
         lines
+    }
+
+    /// Writes /etc/resolv.conf of running `c` again for its places `on`:
+    /// a user network's resolver once it is on one, the host's servers
+    /// once it is on none.
+    fn refresh_resolv(&self, c: &Container, on: Vec<Attachment>) {
+        let at = self.resolver_for(&on);
+        if let Err(e) = super::start::write_resolv(&c.dir, &c.spec(), at) {
+            tracing::warn!(container = %c.id, error = %e, "cannot update /etc/resolv.conf");
+        }
     }
 
     /// Writes /etc/hosts again, in place, for each running container on

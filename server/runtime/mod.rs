@@ -33,6 +33,7 @@ mod records;
 mod recover;
 mod remove;
 mod rename;
+mod resolver;
 mod restart;
 mod start;
 mod stats;
@@ -90,6 +91,8 @@ pub struct Runtime {
     networks: RwLock<std::collections::BTreeMap<String, crate::network::NetworkRecord>>,
     /// Held by a start while it takes host ports.
     ports_lock: tokio::sync::Mutex<()>,
+    /// The resolvers of user networks, if the daemon runs them.
+    resolver: Option<crate::dns::Resolver>,
 }
 
 /// How the daemon runs containers.
@@ -98,6 +101,8 @@ pub struct Options {
     /// Set the database aside and rebuild the records from the container
     /// directories.
     pub rebuild: bool,
+    /// Serve DNS to the containers of user networks.
+    pub dns: bool,
 }
 
 impl Runtime {

@@ -77,6 +77,9 @@ impl Runtime {
         for (_, net) in &stored {
             self.host.restore_network(&self.root, net);
         }
+        for (_, net) in &stored {
+            self.serve_dns(net);
+        }
         *self.networks.write().unwrap_or_else(|p| p.into_inner()) = stored.into_iter().collect();
         let has_default = self
             .networks_read()
@@ -194,6 +197,7 @@ impl Runtime {
         if let Err(e) = network::write_copy(&self.root, &net) {
             tracing::warn!(network = %net.name, error = %e, "cannot write the network's record copy");
         }
+        self.serve_dns(&net);
         nets.insert(id, net.clone());
         tracing::info!(network = %net.name, subnet = %net.subnet, bridge = %net.bridge, "network created");
         Ok(net)
@@ -255,6 +259,7 @@ impl Runtime {
                 .commit(batch, vec![event(Action::Destroy, &net, "")])?;
             nets.remove(&net.id);
         }
+        self.stop_dns(&net.id);
         self.host.destroy_network(&self.root, &net).await;
         tracing::info!(network = %net.name, "network removed");
         Ok(())

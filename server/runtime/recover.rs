@@ -41,7 +41,9 @@ impl Runtime {
         let support = host.support();
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
         tracing::info!(?support, cpus, "cgroup support");
-        let rt = Arc::new(Runtime {
+        let log_watch = log_watch::LogWatch::start()
+            .map_err(|e| failed("watch container logs (inotify)", e))?;
+        let rt = Arc::new_cyclic(|me| Runtime {
             root: root.to_path_buf(),
             host,
             bus,
@@ -55,10 +57,12 @@ impl Runtime {
             host_memory: host_memory(),
             index: RwLock::new(Default::default()),
             shutdown,
-            log_watch: log_watch::LogWatch::start()
-                .map_err(|e| failed("watch container logs (inotify)", e))?,
+            log_watch,
             networks: RwLock::new(Default::default()),
             ports_lock: Default::default(),
+            resolver: options
+                .dns
+                .then(|| crate::dns::Resolver::new(Arc::new(super::resolver::Peers(me.clone())))),
         });
         let resumed_from = rt.bus.last_seq();
         rt.bus.publish(pb::Event {

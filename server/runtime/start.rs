@@ -275,10 +275,20 @@ fn host_file(path: &str) -> String {
 /// host's as they are now; the monitor bind-mounts them (NAMES_FILES).
 /// `own`: the container's and its peers' lines on bridge networks.
 fn write_names(dir: &Path, spec: &Spec, own: &[String]) -> std::io::Result<()> {
-    let r = &spec.resolve;
     std::fs::write(dir.join(NAMES_FILES[0].0), format!("{}\n", spec.hostname))?;
     write_hosts(dir, spec, own)?;
-    let resolv = r.resolv_conf(spec.network, &host_file("/etc/resolv.conf"));
+    write_resolv(dir, spec, None)
+}
+
+/// /etc/resolv.conf, written in place; `resolver`: that of a user network
+/// the container is on.
+pub(super) fn write_resolv(
+    dir: &Path,
+    spec: &Spec,
+    resolver: Option<std::net::Ipv4Addr>,
+) -> std::io::Result<()> {
+    let host = host_file("/etc/resolv.conf");
+    let resolv = spec.resolve.resolv_conf(spec.network, &host, resolver);
     std::fs::write(dir.join(NAMES_FILES[2].0), resolv)
 }
 

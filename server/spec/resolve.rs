@@ -4,7 +4,7 @@
 
 use super::{Error, Input, Network};
 use serde::{Deserialize, Serialize};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// What a create request says about names.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,9 +107,16 @@ impl Resolve {
     /// otherwise without loopback nameservers, which the container's own
     /// loopback would not answer (Google's if none is left), as Docker
     /// does. `dns`, `dns_search` and `dns_options` replace what they name.
-    pub fn resolv_conf(&self, network: Network, host: &str) -> String {
-        let own =
-            !self.dns.is_empty() || !self.dns_search.is_empty() || !self.dns_options.is_empty();
+    ///
+    /// With `resolver` (the address of the resolver of a user network the
+    /// container is on), that is the only nameserver (it asks `dns` or
+    /// the host's servers for the names it does not know), and the
+    /// options get Docker's `ndots:0` unless they set ndots.
+    pub fn resolv_conf(&self, network: Network, host: &str, resolver: Option<Ipv4Addr>) -> String {
+        let own = resolver.is_some()
+            || !self.dns.is_empty()
+            || !self.dns_search.is_empty()
+            || !self.dns_options.is_empty();
         let reachable = |ip: &str| network == Network::Host || !is_loopback(ip);
         if !own {
             let mut out = String::new();
@@ -138,6 +145,7 @@ impl Resolve {
                 .collect()
         };
         let servers = match self.dns.is_empty() {
+            _ if resolver.is_some() => resolver.iter().map(|ip| ip.to_string()).collect(),
             false => self.dns.clone(),
             true => {
                 let kept: Vec<String> = field("nameserver")
@@ -155,10 +163,13 @@ impl Resolve {
             [dot] if dot == "." => Vec::new(),
             given => given.to_vec(),
         };
-        let options = match self.dns_options.is_empty() {
+        let mut options = match self.dns_options.is_empty() {
             true => field("options"),
             false => self.dns_options.clone(),
         };
+        if resolver.is_some() && !options.iter().any(|o| o.starts_with("ndots:")) {
+            options.push("ndots:0".into());
+        }
         let mut out = String::new();
         for ip in servers {
             out.push_str(&format!("nameserver {ip}\n"));
@@ -242,12 +253,12 @@ mod tests {
         let host = "# from the host\nnameserver 127.0.0.53\nnameserver 10.1.1.1\nsearch corp\noptions edns0\n";
         let r = Resolve::default();
         assert_eq!(
-            r.resolv_conf(Network::None, host),
+            r.resolv_conf(Network::None, host, None),
             "# from the host\nnameserver 10.1.1.1\nsearch corp\noptions edns0\n"
         );
-        assert_eq!(r.resolv_conf(Network::Host, host), host);
+        assert_eq!(r.resolv_conf(Network::Host, host, None), host);
         assert_eq!(
-            r.resolv_conf(Network::None, "nameserver ::1\n"),
+            r.resolv_conf(Network::None, "nameserver ::1\n", None),
             "nameserver 8.8.8.8\nnameserver 8.8.4.4\n"
         );
         let own = Resolve {
@@ -257,7 +268,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            own.resolv_conf(Network::None, host),
+            own.resolv_conf(Network::None, host, None),
             "nameserver 9.9.9.9\noptions ndots:1\n"
         );
         let search_only = Resolve {
@@ -265,8 +276,28 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            search_only.resolv_conf(Network::None, host),
+            search_only.resolv_conf(Network::None, host, None),
             "nameserver 10.1.1.1\nsearch example.com\noptions edns0\n"
+        );
+    }
+
+    #[test]
+    fn resolv_conf_on_a_user_network_names_its_resolver_only() {
+        let host = "nameserver 10.1.1.1\nsearch corp\noptions edns0\n";
+        let at = Some(Ipv4Addr::new(172, 20, 0, 1));
+        let r = Resolve::default();
+        assert_eq!(
+            r.resolv_conf(Network::Bridge, host, at),
+            "nameserver 172.20.0.1\nsearch corp\noptions edns0 ndots:0\n"
+        );
+        let own = Resolve {
+            dns: vec!["9.9.9.9".into()],
+            dns_options: vec!["ndots:2".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            own.resolv_conf(Network::Bridge, host, at),
+            "nameserver 172.20.0.1\nsearch corp\noptions ndots:2\n"
         );
     }
 }

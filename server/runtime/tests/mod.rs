@@ -53,6 +53,7 @@ impl Daemon {
         let options = Options {
             log_limits: Limits::default(),
             rebuild: false,
+            dns: false,
         };
         let host = Box::new(fake.clone());
         let rt = tokio
