@@ -34,6 +34,22 @@ fn limits_shown(id: &str) -> [String; 5] {
     [memory, memsw, quota, shares, pids]
 }
 
+/// The finer limits as inspect shows them when none is set.
+fn finer_unset() -> pb::Resources {
+    pb::Resources {
+        cpu_period_us: Some(0),
+        cpu_quota_us: Some(0),
+        cpuset_cpus: Some(String::new()),
+        cpuset_mems: Some(String::new()),
+        memory_reservation_bytes: Some(0),
+        memory_swappiness: Some(-1),
+        kernel_memory_bytes: Some(0),
+        oom_kill_disable: Some(false),
+        blkio_weight: Some(0),
+        ..Default::default()
+    }
+}
+
 async fn inspect_resources(api: &mut Api, id: &str) -> pb::Resources {
     inspect(api, id).await.config.unwrap().resources.unwrap()
 }
@@ -109,6 +125,7 @@ async fn limits_reach_the_cgroup_and_update_changes_them() {
             cpus: Some(0.5),
             cpu_shares: Some(512),
             pids_limit: Some(50),
+            ..finer_unset()
         }
     );
 

@@ -1,5 +1,6 @@
-//! --pid, --ipc and --uts: the host's namespaces, or another container's,
-//! checked by the namespace links inside and what the container sees.
+//! --pid, --ipc, --uts and --network container:NAME: the host's
+//! namespaces, or another container's, checked by the namespace links
+//! inside and what the container sees.
 
 mod common;
 
@@ -185,4 +186,91 @@ async fn another_containers_namespaces() {
     assert_eq!(code, Some(125));
     assert!(err.contains("not running"), "{err}");
     ok(berth(&d, &["rm", "-f", "donor", "private", "joiner"]));
+}
+
+/// `--network container:NAME`: the other container's network namespace
+/// (its loopback servers, its interfaces), hostname, /etc/hosts and
+/// /etc/resolv.conf; what would conflict with them is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn another_containers_network() {
+    let d = Daemon::start("ns-net").await;
+    let rootfs = rootfs().display().to_string();
+    let serve = "mkdir -p /tmp/www && echo hello from srv > /tmp/www/index.html && exec busybox httpd -f -p 127.0.0.1:80 -h /tmp/www";
+    let srv = ok(berth(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "srv",
+            "--network",
+            "none",
+            "-h",
+            "srvhost",
+            &rootfs,
+            "sh",
+            "-c",
+            serve,
+        ],
+    ));
+    let srv = srv.trim();
+    let run = |flags: &[&str], script: &str| {
+        let mut args = vec!["run", "--rm", "--network", "container:srv"];
+        args.extend_from_slice(flags);
+        args.extend([rootfs.as_str(), "sh", "-c", script]);
+        berth(&d, &args)
+    };
+    let script = "for i in 1 2 3 4 5 6 7 8 9 10; do busybox wget -q -O - http://127.0.0.1/ && break; sleep 0.2; done; hostname; cat /etc/hosts; busybox readlink /proc/self/ns/net";
+    let out = ok(run(&[], script));
+    let srv_pid = cgroup_pids(srv)[0].to_string();
+    let srv_hosts = ok(berth(&d, &["exec", "srv", "cat", "/etc/hosts"]));
+    assert_eq!(
+        out,
+        format!(
+            "hello from srv\nsrvhost\n{srv_hosts}{}\n",
+            ns(&srv_pid, "net")
+        )
+    );
+    ok(berth(
+        &d,
+        &[
+            "create",
+            "--name",
+            "joiner",
+            "--network",
+            "container:srv",
+            &rootfs,
+            "true",
+        ],
+    ));
+    let mode = ok(berth(
+        &d,
+        &["inspect", "-f", "{{.HostConfig.NetworkMode}}", "joiner"],
+    ));
+    assert_eq!(mode.trim(), format!("container:{srv}"));
+    ok(berth(&d, &["rm", "joiner"]));
+
+    // What would be the other container's is refused.
+    for (flags, why) in [
+        (
+            &["-p", "8080:80"][..],
+            "port publishing and the container type network mode",
+        ),
+        (&["-h", "mine"], "hostname and the network mode"),
+        (&["--dns", "9.9.9.9"], "dns and the network mode"),
+        (&["--add-host", "db:10.0.0.5"], "custom host-to-IP mapping"),
+        (&["--network-alias", "a"], "network alias"),
+        (&["--sysctl", "net.ipv4.ip_forward=1"], "that container's"),
+    ] {
+        let out = run(flags, "true");
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(125), "{flags:?}: {err}");
+        assert!(err.contains(why), "{flags:?}: {err}");
+    }
+    ok(berth(&d, &["stop", "-t", "1", "srv"]));
+    let out = run(&[], "true");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert!(err.contains("not running"), "{err}");
+    assert_eq!(ok(berth(&d, &["ps", "-aq"])).lines().count(), 1);
 }

@@ -5,7 +5,7 @@
 mod request;
 
 use crate::runtime::{LogLine, LogsQuery, Record, Sample, Samples, Status, WaitCondition};
-use crate::spec::Resources;
+use crate::spec::{Rate, Resources};
 use crate::{events::timestamp, logs};
 use berth::pb;
 
@@ -141,6 +141,7 @@ pub fn container(r: &Record) -> pb::Container {
                 .collect(),
             network: match s.network {
                 crate::spec::Network::Bridge => s.net.name.clone(),
+                crate::spec::Network::Container => s.namespaces.net.shown(""),
                 n => n.as_str().to_string(),
             },
             ports: s
@@ -264,5 +265,29 @@ pub fn resources(r: &Resources) -> pb::Resources {
         cpus: Some(r.nano_cpus as f64 / 1e9),
         cpu_shares: Some(r.cpu_shares),
         pids_limit: Some(r.pids_limit),
+        cpu_period_us: Some(r.cpu_period),
+        cpu_quota_us: Some(r.cpu_quota),
+        cpuset_cpus: Some(r.cpuset_cpus.clone()),
+        cpuset_mems: Some(r.cpuset_mems.clone()),
+        memory_reservation_bytes: Some(r.memory_reservation),
+        memory_swappiness: Some(r.memory_swappiness.map_or(-1, i64::from)),
+        kernel_memory_bytes: Some(r.kernel_memory),
+        oom_kill_disable: Some(r.oom_kill_disable),
+        blkio_weight: Some(u32::from(r.blkio_weight)),
+        device_read_bps: rates(r, Rate::ReadBps),
+        device_write_bps: rates(r, Rate::WriteBps),
+        device_read_iops: rates(r, Rate::ReadIops),
+        device_write_iops: rates(r, Rate::WriteIops),
     }
+}
+
+fn rates(r: &Resources, rate: Rate) -> Vec<pb::DeviceRate> {
+    r.throttles
+        .iter()
+        .filter(|t| t.rate == rate)
+        .map(|t| pb::DeviceRate {
+            path: t.path.clone(),
+            rate: t.limit,
+        })
+        .collect()
 }

@@ -205,7 +205,7 @@ fn run_in_cgroup(
 }
 
 /// Enters the namespaces of other containers' processes: a PID namespace
-/// for the children to come, an IPC namespace at once. Each is checked to
+/// for the children to come, IPC and network namespaces at once. Each is checked to
 /// be the one berthd saw, so a pid reused meanwhile is refused.
 fn join_namespaces(joins: &[NsJoin]) -> Result<(), Failure> {
     for j in joins {
@@ -218,6 +218,7 @@ fn join_namespaces(joins: &[NsJoin]) -> Result<(), Failure> {
         let flag = match j.kind.as_str() {
             "pid" => CloneFlags::CLONE_NEWPID,
             "ipc" => CloneFlags::CLONE_NEWIPC,
+            "net" => CloneFlags::CLONE_NEWNET,
             other => return Err(fail(&format!("unknown namespace {other:?}"))),
         };
         let file =

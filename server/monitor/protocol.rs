@@ -72,9 +72,14 @@ pub struct Config {
     /// IPC namespace's owner's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shm: Option<String>,
+    /// The directory whose names files (NAMES_FILES) are bind-mounted:
+    /// that of the container whose network namespace it joins; None: its
+    /// own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub names: Option<String>,
 }
 
-/// A namespace of another process to join: `kind` ("pid", "ipc") of
+/// A namespace of another process to join: `kind` ("pid", "ipc", "net") of
 /// `pid`, which must still be `ns` (its /proc/PID/ns link, read by berthd
 /// when it checked that process) when the monitor opens it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -45,6 +45,10 @@ impl Runtime {
         for (_, name) in spec.namespaces.joined_mut() {
             *name = self.find(name)?.id.clone();
         }
+        // Another container's network: its hostname too.
+        if let crate::spec::NamespaceMode::Container(id) = &spec.namespaces.net {
+            spec.hostname = self.find(id)?.spec().hostname.clone();
+        }
         if spec.network == crate::spec::Network::Bridge {
             spec.net.id = self.network_id(&spec.net.name)?;
             if !spec.net.fixed.is_empty() {

@@ -192,7 +192,7 @@ impl Runtime {
         let seccomp = spec
             .filtered()
             .then(|| self.filters.get(spec.capabilities()));
-        let (joins, shm) = self.namespace_joins(c, &spec)?;
+        let (joins, shm, names) = self.namespace_joins(c, &spec)?;
         let config = Config {
             id: c.id.clone(),
             cgroup: self.host.cgroup_path(&c.id),
@@ -201,6 +201,7 @@ impl Runtime {
             seccomp: seccomp.as_deref().cloned(),
             joins,
             shm,
+            names,
         };
         let what = |step: &str| format!("start container {}: {step}", c.name());
         config
@@ -219,13 +220,16 @@ impl Runtime {
 
 impl Runtime {
     /// The namespaces of other containers this run joins, each checked now
-    /// (running; for IPC, created shareable), and the /dev/shm that goes
-    /// with its IPC namespace if that is not its own.
-    fn namespace_joins(&self, c: &Container, spec: &Spec) -> Result<(Vec<NsJoin>, Option<String>)> {
+    /// (running; for IPC, created shareable), the /dev/shm that goes
+    /// with its IPC namespace if that is not its own, and the directory
+    /// of the names files that go with its network namespace if that is
+    /// another container's.
+    fn namespace_joins(&self, c: &Container, spec: &Spec) -> Result<Joins> {
         let ns = &spec.namespaces;
         let mut joins = Vec::new();
         let mut shm = (ns.ipc == NamespaceMode::Host).then(|| "/dev/shm".to_string());
-        for (kind, mode) in [("pid", &ns.pid), ("ipc", &ns.ipc)] {
+        let mut names = None;
+        for (kind, mode) in [("pid", &ns.pid), ("ipc", &ns.ipc), ("net", &ns.net)] {
             let NamespaceMode::Container(id) = mode else {
                 continue;
             };
@@ -257,15 +261,38 @@ impl Runtime {
                 let at = target.dir.join(crate::sys::mounts::SHARED_SHM);
                 shm = Some(at.display().to_string());
             }
+            if kind == "net" {
+                names = Some(self.names_dir(&target).display().to_string());
+            }
             joins.push(NsJoin {
                 kind: kind.into(),
                 pid,
                 ns: link.display().to_string(),
             });
         }
-        Ok((joins, shm))
+        Ok((joins, shm, names))
+    }
+
+    /// Where the names files of `c` are: its own directory, or those of
+    /// the container whose network it has.
+    fn names_dir(&self, c: &Container) -> std::path::PathBuf {
+        let mut dir = c.dir.clone();
+        let mut spec = c.spec();
+        // A chain of containers on each other's networks, bounded.
+        for _ in 0..8 {
+            let NamespaceMode::Container(id) = &spec.namespaces.net else {
+                break;
+            };
+            let Ok(next) = self.find(id) else { break };
+            dir = next.dir.clone();
+            spec = next.spec();
+        }
+        dir
     }
 }
+
+/// What a start joins: namespaces, a /dev/shm, a names directory.
+type Joins = (Vec<NsJoin>, Option<String>, Option<String>);
 
 fn host_file(path: &str) -> String {
     std::fs::read_to_string(path).unwrap_or_default()

@@ -17,7 +17,7 @@ impl Runtime {
             if st.removed {
                 return Err(Error::NotFound(key.into()));
             }
-            st.record.spec.resources
+            st.record.spec.resources.clone()
         };
         let new = old.merge(&req, self.machine)?;
         self.support.check(&new).map_err(unsupported)?;
@@ -48,7 +48,7 @@ impl Runtime {
             }
         }
         let updated = c.transition(&mut st, &self.bus, IfUnsaved::Discard, |r| {
-            r.spec.resources = new;
+            r.spec.resources = new.clone();
             vec![Note::new(Action::Update)]
         });
         if let Err(e) = updated {

@@ -69,6 +69,26 @@ pub enum Error {
     CpuShares(u64),
     #[error("invalid pids limit {0}: use 0 or -1 for none, or 1 to {max}", max = MAX_PIDS)]
     PidsLimit(i64),
+    #[error("invalid cpu period {0}: CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000); 0: the default")]
+    CpuPeriod(u64),
+    #[error(
+        "invalid cpu quota {0}: CPU cfs quota can not be less than 1ms (i.e. 1000); 0 or -1: none"
+    )]
+    CpuQuota(i64),
+    #[error("Conflicting options: cpus and a CPU period or quota cannot both be set")]
+    CpusAndQuota,
+    #[error("invalid cpuset {0} {1:?}: {2}")]
+    Cpuset(&'static str, Input, String),
+    #[error("invalid memory reservation {0}: use 0 for none, or from 6 MiB (6291456 bytes) to the memory limit ({1}, 0: none)")]
+    MemoryReservation(i64, i64),
+    #[error(
+        "invalid memory swappiness {0}: valid memory swappiness range is 0-100 (-1: the kernel's)"
+    )]
+    Swappiness(i64),
+    #[error("invalid blkio weight {0}: Range of blkio weight is from 10 to 1000 (0: the default)")]
+    BlkioWeight(u32),
+    #[error("invalid {0} for {1:?}: {2}")]
+    Throttle(&'static str, Input, String),
     #[error(
         "invalid capability {0:?}: use a name like \"NET_ADMIN\" or \"CAP_NET_ADMIN\", or \"ALL\""
     )]

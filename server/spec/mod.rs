@@ -7,6 +7,7 @@ mod caps;
 mod devices;
 mod error;
 mod input;
+mod limits;
 mod namespaces;
 mod network;
 mod paths;
@@ -22,6 +23,7 @@ use caps::capability_name;
 pub use devices::{parse_rule as parse_device_rule, CgroupRule, Device};
 pub use error::Error;
 pub use input::Input;
+pub use limits::{Rate, Throttle};
 pub use namespaces::{Mode as NamespaceMode, Namespaces};
 pub use network::{
     exposed, Endpoint, Fixed, NetworkSpec, PortRequest, PortSpec, Protocol, DEFAULT_NETWORK,
@@ -105,6 +107,9 @@ pub enum Network {
     Host,
     /// Its own network namespace on a bridge network (`Spec::net`).
     Bridge,
+    /// Another container's network namespace (`Namespaces::net`), with
+    /// its hostname, /etc/hosts and /etc/resolv.conf.
+    Container,
 }
 
 impl Network {
@@ -113,6 +118,7 @@ impl Network {
             Network::None => "none",
             Network::Host => "host",
             Network::Bridge => "bridge",
+            Network::Container => "container",
         }
     }
 }
@@ -320,7 +326,27 @@ impl Request {
         };
         self.check_process()?;
         let working_dir = validate_working_dir(&rootfs, std::mem::take(&mut self.working_dir))?;
-        let namespaces = Namespaces::parse(&self.pid_mode, &self.ipc_mode, &self.uts_mode)?;
+        let mut namespaces = Namespaces::parse(&self.pid_mode, &self.ipc_mode, &self.uts_mode)?;
+        if let Some(target) = self.network.strip_prefix("container:") {
+            // Its names are the other container's, as in Docker.
+            let conflict = [
+                (!self.hostname.is_empty(), "hostname and the network mode"),
+                (
+                    !self.dns.is_empty()
+                        || !self.dns_search.is_empty()
+                        || !self.dns_options.is_empty(),
+                    "dns and the network mode",
+                ),
+                (
+                    !self.extra_hosts.is_empty(),
+                    "custom host-to-IP mapping and the network mode",
+                ),
+            ];
+            if let Some((_, what)) = conflict.iter().find(|(c, _)| *c) {
+                return Err(Error::NamespaceConflict(what));
+            }
+            namespaces.net = NamespaceMode::Container(target.to_string());
+        }
         if namespaces.uts == NamespaceMode::Host
             && (!self.hostname.is_empty() || !self.tuning.domainname.is_empty())
         {

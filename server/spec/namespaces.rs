@@ -1,7 +1,8 @@
 //! Whose PID, IPC and UTS namespaces a container has, as Docker's --pid,
 //! --ipc and --uts give them: its own (the default), the host's, or
 //! another container's (PID and IPC; the IPC namespace of a container
-//! started `shareable` only, as Docker).
+//! started `shareable` only, as Docker); and the network namespace of
+//! another container (--network container:NAME).
 
 use super::Error;
 use serde::{Deserialize, Serialize};
@@ -67,6 +68,10 @@ pub struct Namespaces {
     pub ipc: Mode,
     #[serde(default, skip_serializing_if = "Mode::is_private")]
     pub uts: Mode,
+    /// Another container's, with `Network::Container`; else as the
+    /// network says.
+    #[serde(default, skip_serializing_if = "Mode::is_private")]
+    pub net: Mode,
 }
 
 impl Mode {
@@ -82,17 +87,22 @@ impl Namespaces {
             pid: Mode::parse(pid, "pid", false, true)?,
             ipc: Mode::parse(ipc, "ipc", true, true)?,
             uts: Mode::parse(uts, "uts", false, false)?,
+            net: Mode::Private,
         })
     }
 
     /// Each container joined, by the name or id given: (namespace, name).
     pub fn joined_mut(&mut self) -> impl Iterator<Item = (&'static str, &mut String)> {
-        [("pid", &mut self.pid), ("ipc", &mut self.ipc)]
-            .into_iter()
-            .filter_map(|(kind, m)| match m {
-                Mode::Container(name) => Some((kind, name)),
-                _ => None,
-            })
+        [
+            ("pid", &mut self.pid),
+            ("ipc", &mut self.ipc),
+            ("net", &mut self.net),
+        ]
+        .into_iter()
+        .filter_map(|(kind, m)| match m {
+            Mode::Container(name) => Some((kind, name)),
+            _ => None,
+        })
     }
 }
 

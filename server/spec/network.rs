@@ -196,6 +196,22 @@ pub fn validate(
         }
         "none" => return no_network(Network::None, &aliases),
         "host" => return no_network(Network::Host, &aliases),
+        other if other.starts_with("container:") => {
+            if publishes {
+                return Err(Error::NamespaceConflict(
+                    "port publishing and the container type network mode",
+                ));
+            }
+            if !fixed.is_empty() {
+                return Err(Error::NamespaceConflict(
+                    "addresses of its own and the container type network mode",
+                ));
+            }
+            if other.len() == "container:".len() {
+                return Err(Error::Network(network.into()));
+            }
+            return no_network(Network::Container, &aliases);
+        }
         name => name,
     };
     super::validate_name(mode).map_err(|_| Error::Network(network.into()))?;

@@ -9,7 +9,7 @@ const HOST: Host = Host {
 
 const MIB: i64 = 1 << 20;
 
-fn merged(from: Resources, req: ResourcesRequest) -> Result<Resources, Error> {
+fn merged(from: &Resources, req: ResourcesRequest) -> Result<Resources, Error> {
     from.merge(&req, HOST)
 }
 
@@ -44,7 +44,7 @@ fn capabilities_as_docker_computes_them() {
 fn resources_on_create() {
     let none = Resources::default();
     let r = merged(
-        none,
+        &none,
         ResourcesRequest {
             memory: Some(64 * MIB),
             cpus: Some(0.5),
@@ -63,6 +63,7 @@ fn resources_on_create() {
             nano_cpus: 500_000_000,
             cpu_shares: 512,
             pids_limit: 50,
+            ..Default::default()
         }
     );
     let no_swap = Host {
@@ -80,7 +81,7 @@ fn resources_on_create() {
         .unwrap();
     assert_eq!(r.memory_swap, 0);
     let r = merged(
-        none,
+        &none,
         ResourcesRequest {
             memory: Some(64 * MIB),
             memory_swap: Some(64 * MIB),
@@ -90,13 +91,13 @@ fn resources_on_create() {
     )
     .unwrap();
     assert_eq!((r.memory_swap, r.pids_limit), (64 * MIB, 0));
-    assert_eq!(merged(none, ResourcesRequest::default()).unwrap(), none);
+    assert_eq!(merged(&none, ResourcesRequest::default()).unwrap(), none);
 }
 
 #[test]
 fn bad_resources() {
     let none = Resources::default();
-    let bad = |req: ResourcesRequest| merged(none, req).unwrap_err();
+    let bad = |req: ResourcesRequest| merged(&none, req).unwrap_err();
     let mem = |m| ResourcesRequest {
         memory: Some(m),
         ..Default::default()
@@ -152,12 +153,12 @@ fn resources_on_update() {
     };
     // Within the memory+swap limit: swap keeps its limit.
     assert_eq!(
-        merged(limited, up(100 * MIB)).unwrap().memory_swap,
+        merged(&limited, up(100 * MIB)).unwrap().memory_swap,
         128 * MIB
     );
     // Past it: both must change together, as on Docker.
     assert_eq!(
-        merged(limited, up(256 * MIB)).unwrap_err(),
+        merged(&limited, up(256 * MIB)).unwrap_err(),
         Error::MemorySwap(128 * MIB, 256 * MIB)
     );
     let both = ResourcesRequest {
@@ -165,15 +166,15 @@ fn resources_on_update() {
         memory_swap: Some(-1),
         ..Default::default()
     };
-    assert_eq!(merged(limited, both).unwrap().memory_swap, -1);
+    assert_eq!(merged(&limited, both).unwrap().memory_swap, -1);
     // No memory limit: no swap limit either.
-    assert_eq!(merged(limited, up(0)).unwrap(), Resources::default());
+    assert_eq!(merged(&limited, up(0)).unwrap(), Resources::default());
     // Unset fields keep their value.
     let pids = ResourcesRequest {
         pids_limit: Some(10),
         ..Default::default()
     };
-    let r = merged(limited, pids).unwrap();
+    let r = merged(&limited, pids).unwrap();
     assert_eq!(
         (r.memory, r.memory_swap, r.pids_limit),
         (64 * MIB, 128 * MIB, 10)
@@ -368,4 +369,52 @@ fn image_volumes_go_where_mounts_may() {
     ] {
         assert_eq!(v(bad), None, "{bad}");
     }
+}
+
+#[test]
+fn finer_limits_merge_as_docker_checks_them() {
+    let none = Resources::default();
+    let req = ResourcesRequest {
+        cpu_period: Some(50_000),
+        cpu_quota: Some(25_000),
+        cpuset_cpus: Some("0".into()),
+        memory: Some(64 * MIB),
+        memory_reservation: Some(32 * MIB),
+        memory_swappiness: Some(-1),
+        blkio_weight: Some(300),
+        ..Default::default()
+    };
+    let r = merged(&none, req).unwrap();
+    assert_eq!((r.cpu_period, r.cpu_quota), (50_000, 25_000));
+    assert_eq!(
+        (r.cpuset_cpus.as_str(), r.memory_reservation),
+        ("0", 32 * MIB)
+    );
+    assert_eq!((r.memory_swappiness, r.blkio_weight), (None, 300));
+    // A quota of -1 is none; then cpus may be set.
+    let off = ResourcesRequest {
+        cpu_quota: Some(-1),
+        cpu_period: Some(0),
+        cpus: Some(1.0),
+        ..Default::default()
+    };
+    assert_eq!(merged(&r, off).unwrap().cpu_quota, 0);
+    let cpus = ResourcesRequest {
+        cpus: Some(1.0),
+        ..Default::default()
+    };
+    assert_eq!(merged(&r, cpus), Err(Error::CpusAndQuota));
+    let lower = ResourcesRequest {
+        memory: Some(16 * MIB),
+        ..Default::default()
+    };
+    assert_eq!(
+        merged(&r, lower),
+        Err(Error::MemoryReservation(32 * MIB, 16 * MIB))
+    );
+    let swappiness = ResourcesRequest {
+        memory_swappiness: Some(101),
+        ..Default::default()
+    };
+    assert_eq!(merged(&none, swappiness), Err(Error::Swappiness(101)));
 }

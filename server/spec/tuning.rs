@@ -272,6 +272,9 @@ fn check_sysctl(
     if key.starts_with("net.") {
         return match network {
             Network::Host => Err(bad("on the host's network it would change the host's")),
+            Network::Container => Err(bad(
+                "in another container's network namespace it would change that container's",
+            )),
             _ => Ok(()),
         };
     }

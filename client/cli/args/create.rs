@@ -95,6 +95,8 @@ pub struct CreateArgs {
     pub log_max_files: Option<u32>,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub create_limits: CreateLimitArgs,
     /// Add a capability to the default set (e.g. NET_ADMIN, or ALL).
     #[arg(long)]
     pub cap_add: Vec<String>,
@@ -212,6 +214,82 @@ pub struct LimitArgs {
     /// Most processes at once (-1: no limit).
     #[arg(long, allow_negative_numbers = true)]
     pub pids_limit: Option<i64>,
+    /// CFS period in microseconds (1000 to 1000000).
+    #[arg(long)]
+    pub cpu_period: Option<u64>,
+    /// CFS quota in microseconds per period (at least 1000; -1: none).
+    #[arg(long, allow_negative_numbers = true)]
+    pub cpu_quota: Option<i64>,
+    /// CPUs it may run on (0-3, 0,1).
+    #[arg(long)]
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes it may use (0-3, 0,1).
+    #[arg(long)]
+    pub cpuset_mems: Option<String>,
+    /// Memory soft limit (e.g. 32m).
+    #[arg(long)]
+    pub memory_reservation: Option<String>,
+    /// Kernel memory limit: accepted and shown, not enforced.
+    #[arg(long)]
+    pub kernel_memory: Option<String>,
+    /// Block I/O weight, 10 to 1000 (0: the default).
+    #[arg(long)]
+    pub blkio_weight: Option<u32>,
+}
+
+/// Limits only create and run take.
+#[derive(Args)]
+pub struct CreateLimitArgs {
+    /// Swappiness of its memory, 0 to 100 (-1: the kernel's; cgroup v1).
+    #[arg(long, allow_negative_numbers = true)]
+    pub memory_swappiness: Option<i64>,
+    /// Out of memory, wait instead of being killed (cgroup v1).
+    #[arg(long)]
+    pub oom_kill_disable: bool,
+    /// Read rate of a device: /dev/sda:1mb.
+    #[arg(long)]
+    pub device_read_bps: Vec<String>,
+    /// Write rate of a device: /dev/sda:1mb.
+    #[arg(long)]
+    pub device_write_bps: Vec<String>,
+    /// Read operations per second of a device: /dev/sda:1000.
+    #[arg(long)]
+    pub device_read_iops: Vec<String>,
+    /// Write operations per second of a device: /dev/sda:1000.
+    #[arg(long)]
+    pub device_write_iops: Vec<String>,
+}
+
+impl CreateLimitArgs {
+    /// These flags added to `r`.
+    pub fn add_to(&self, r: &mut pb::Resources) -> Result<(), Failure> {
+        r.memory_swappiness = self.memory_swappiness;
+        r.oom_kill_disable = self.oom_kill_disable.then_some(true);
+        let rates = |list: &[String], sizes: bool| -> Result<Vec<pb::DeviceRate>, Failure> {
+            list.iter()
+                .map(|d| {
+                    let bad =
+                        |why: String| Failure(format!("invalid device rate {d:?}: {why}"), 125);
+                    let (path, rate) = d
+                        .rsplit_once(':')
+                        .ok_or_else(|| bad("use DEVICE:RATE".into()))?;
+                    let rate = match sizes {
+                        true => berth::parse_size(rate).map_err(bad)?,
+                        false => rate.parse().map_err(|e| bad(format!("{e}")))?,
+                    };
+                    Ok(pb::DeviceRate {
+                        path: path.into(),
+                        rate,
+                    })
+                })
+                .collect()
+        };
+        r.device_read_bps = rates(&self.device_read_bps, true)?;
+        r.device_write_bps = rates(&self.device_write_bps, true)?;
+        r.device_read_iops = rates(&self.device_read_iops, false)?;
+        r.device_write_iops = rates(&self.device_write_iops, false)?;
+        Ok(())
+    }
 }
 
 impl LimitArgs {
@@ -232,6 +310,14 @@ impl LimitArgs {
             cpus: self.cpus,
             cpu_shares: self.cpu_shares,
             pids_limit: self.pids_limit,
+            cpu_period_us: self.cpu_period,
+            cpu_quota_us: self.cpu_quota,
+            cpuset_cpus: self.cpuset_cpus.clone(),
+            cpuset_mems: self.cpuset_mems.clone(),
+            memory_reservation_bytes: size(&self.memory_reservation)?,
+            kernel_memory_bytes: size(&self.kernel_memory)?,
+            blkio_weight: self.blkio_weight,
+            ..Default::default()
         })
     }
 }

@@ -349,7 +349,7 @@ pub async fn update(api: &Api, limits: LimitArgs, containers: &[String]) -> Resu
     let resources = limits.resources()?;
     each(containers, |id| {
         let mut api = api.clone();
-        let resources = Some(resources);
+        let resources = Some(resources.clone());
         async move {
             let req = pb::UpdateRequest { id, resources };
             api.update(req).await.map(drop)

@@ -8,7 +8,8 @@ use crate::Failure;
 use berth::pb::{self, CreateRequest};
 
 pub fn create_request(a: CreateArgs) -> Result<CreateRequest, Failure> {
-    let resources = a.limits.resources()?;
+    let mut resources = a.limits.resources()?;
+    a.create_limits.add_to(&mut resources)?;
     // A path (absolute, or starting with ".") is a rootfs directory;
     // anything else names an image.
     let (rootfs, image) = match a.image.starts_with(['/', '.']) {

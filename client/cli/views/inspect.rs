@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 pub fn inspect(c: &pb::Container) -> Value {
     let cfg = c.config.clone().unwrap_or_default();
     let st = c.state.clone().unwrap_or_default();
-    let res = cfg.resources.unwrap_or_default();
+    let res = cfg.resources.clone().unwrap_or_default();
     let running = st.status == Status::Running as i32 || st.status == Status::Paused as i32;
     let network = match cfg.network.as_str() {
         "" => "none",
@@ -132,28 +132,43 @@ fn host_config(cfg: &pb::ContainerConfig, res: &pb::Resources, network: &str) ->
         "VolumesFrom": null,
         "Links": null,
         "ConsoleSize": [0, 0],
-        "BlkioWeight": 0,
-        "CpuPeriod": 0,
-        "CpuQuota": 0,
+        "BlkioWeight": res.blkio_weight.unwrap_or(0),
+        "BlkioDeviceReadBps": rates(&res.device_read_bps),
+        "BlkioDeviceWriteBps": rates(&res.device_write_bps),
+        "BlkioDeviceReadIOps": rates(&res.device_read_iops),
+        "BlkioDeviceWriteIOps": rates(&res.device_write_iops),
+        "CpuPeriod": res.cpu_period_us.unwrap_or(0),
+        "CpuQuota": res.cpu_quota_us.unwrap_or(0),
         "CpuRealtimePeriod": 0,
         "CpuRealtimeRuntime": 0,
-        "CpusetCpus": "",
-        "CpusetMems": "",
+        "CpusetCpus": res.cpuset_cpus.clone().unwrap_or_default(),
+        "CpusetMems": res.cpuset_mems.clone().unwrap_or_default(),
         "Devices": cfg.devices.iter().map(|d| json!({
             "PathOnHost": d.host_path,
             "PathInContainer": d.container_path,
             "CgroupPermissions": d.permissions,
         })).collect::<Vec<_>>(),
         "DeviceCgroupRules": (!cfg.device_cgroup_rules.is_empty()).then_some(&cfg.device_cgroup_rules),
-        "KernelMemory": 0,
-        "MemoryReservation": 0,
-        "MemorySwappiness": null,
-        "OomKillDisable": false,
+        "KernelMemory": res.kernel_memory_bytes.unwrap_or(0),
+        "MemoryReservation": res.memory_reservation_bytes.unwrap_or(0),
+        "MemorySwappiness": res.memory_swappiness.filter(|s| *s >= 0),
+        "OomKillDisable": res.oom_kill_disable.unwrap_or(false),
     });
     if let (Some(v), Value::Object(more)) = (v.as_object_mut(), more) {
         v.extend(more);
     }
     v
+}
+
+/// Docker's list of device rates (null when empty, as Docker prints it).
+fn rates(list: &[pb::DeviceRate]) -> Value {
+    match list.is_empty() {
+        true => Value::Null,
+        false => list
+            .iter()
+            .map(|d| json!({"Path": d.path, "Rate": d.rate}))
+            .collect(),
+    }
 }
 
 /// Docker's port map: "80/tcp" -> [{HostIp, HostPort}]. `bound`: where

@@ -2,7 +2,7 @@
 //! fuzz target runs the daemon's own conversion.
 
 use crate::spec::{
-    Device, MountSpec, PortRequest, Request, ResourcesRequest, Tmpfs, Tuning, Ulimit,
+    Device, MountSpec, PortRequest, Rate, Request, ResourcesRequest, Tmpfs, Tuning, Ulimit,
 };
 use berth::pb;
 
@@ -121,6 +121,24 @@ impl From<pb::Resources> for ResourcesRequest {
             cpus: r.cpus,
             cpu_shares: r.cpu_shares,
             pids_limit: r.pids_limit,
+            cpu_period: r.cpu_period_us,
+            cpu_quota: r.cpu_quota_us,
+            cpuset_cpus: r.cpuset_cpus,
+            cpuset_mems: r.cpuset_mems,
+            memory_reservation: r.memory_reservation_bytes,
+            memory_swappiness: r.memory_swappiness,
+            kernel_memory: r.kernel_memory_bytes,
+            oom_kill_disable: r.oom_kill_disable,
+            blkio_weight: r.blkio_weight,
+            throttles: [
+                (Rate::ReadBps, r.device_read_bps),
+                (Rate::WriteBps, r.device_write_bps),
+                (Rate::ReadIops, r.device_read_iops),
+                (Rate::WriteIops, r.device_write_iops),
+            ]
+            .into_iter()
+            .flat_map(|(rate, list)| list.into_iter().map(move |d| (rate, d.path, d.rate)))
+            .collect(),
         }
     }
 }

@@ -175,8 +175,9 @@ fn enter_root(dir: &Path, config: &Config, nodev: MsFlags) -> Result<(), Failure
     }
     // berthd's names files, under the request's mounts: one at their path
     // wins.
+    let names = config.names.as_deref().map_or(dir, Path::new);
     for (file, dest) in NAMES_FILES {
-        let source = dir.join(file);
+        let source = names.join(file);
         if source.exists() {
             mounts::bind(&merged, &source.to_string_lossy(), dest, false)?;
         }

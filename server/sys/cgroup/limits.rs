@@ -2,12 +2,15 @@
 
 use super::devices;
 use super::{Cgroup, Error};
-use crate::spec::{CgroupRule, Resources};
+use crate::spec::{CgroupRule, Rate, Resources, Throttle};
+use cgroups_rs::fs::blkio::BlkIoController;
 use cgroups_rs::fs::cpu::CpuController;
+use cgroups_rs::fs::cpuset::CpuSetController;
 use cgroups_rs::fs::devices::{DevicePermissions, DeviceType, DevicesController};
 use cgroups_rs::fs::memory::MemController;
 use cgroups_rs::fs::pid::PidController;
 use cgroups_rs::fs::{Controller, MaxValue};
+use std::path::PathBuf;
 use DevicePermissions::{MkNod, Read, Write};
 
 /// The CFS period berth sets with a CPU quota, as Docker: 100 ms.
@@ -71,17 +74,23 @@ impl Cgroup {
         if (from.memory, from.memory_swap) != (to.memory, to.memory_swap) {
             self.set_memory(to)?;
         }
-        if from.nano_cpus != to.nano_cpus || from.cpu_shares != to.cpu_shares {
+        let bandwidth = |r: &Resources| (r.nano_cpus, r.cpu_period, r.cpu_quota);
+        if bandwidth(from) != bandwidth(to) || from.cpu_shares != to.cpu_shares {
             let cpu = self
                 .inner
                 .controller_of::<CpuController>()
                 .ok_or(Error::Unsupported("a CPU limit: no cpu controller"))?;
-            if from.nano_cpus != to.nano_cpus {
-                let quota = match to.nano_cpus {
-                    0 => -1,
-                    n => (n as i128 * CFS_PERIOD_US as i128 / 1_000_000_000) as i64,
+            if bandwidth(from) != bandwidth(to) {
+                let period = match to.cpu_period {
+                    0 => CFS_PERIOD_US,
+                    p => p,
                 };
-                cpu.set_cfs_quota_and_period(Some(quota), Some(CFS_PERIOD_US))
+                let quota = match (to.nano_cpus, to.cpu_quota) {
+                    (0, 0) => -1,
+                    (0, q) => q,
+                    (n, _) => (n as i128 * CFS_PERIOD_US as i128 / 1_000_000_000) as i64,
+                };
+                cpu.set_cfs_quota_and_period(Some(quota), Some(period))
                     .map_err(self.err("set CPU quota"))?;
             }
             if from.cpu_shares != to.cpu_shares {
@@ -104,6 +113,116 @@ impl Cgroup {
                 n => MaxValue::Value(n),
             };
             pids.set_pid_max(max).map_err(self.err("set pids limit"))?;
+        }
+        self.set_finer(from, to)
+    }
+
+    /// The directory of controller C's files: the cgroup's own on v2.
+    fn dir_of<C>(&self) -> Option<PathBuf>
+    where
+        C: Controller + cgroups_rs::fs::ControllIdentifier,
+        for<'a> &'a C: From<&'a cgroups_rs::fs::Subsystem>,
+    {
+        match self.inner.v2() {
+            true => Some(self.dir_v2()),
+            false => super::controller_dir::<C>(&self.inner),
+        }
+    }
+
+    /// Writes `value` to `file` in `dir`.
+    fn write(&self, dir: &Option<PathBuf>, file: &str, value: &str) -> Result<(), Error> {
+        let path = self.path();
+        let dir = dir
+            .as_ref()
+            .ok_or(Error::Unsupported("this limit: its controller is missing"))?;
+        tracing::debug!(cgroup = %path, file, value, "cgroup write");
+        std::fs::write(dir.join(file), value).map_err(|source| Error::Io {
+            path,
+            step: "write a limit",
+            source,
+        })
+    }
+
+    /// Cpusets, the memory reservation, swappiness, the OOM killer, block
+    /// I/O weight and device rates that differ between `from` and `to`.
+    fn set_finer(&self, from: &Resources, to: &Resources) -> Result<(), Error> {
+        let v2 = self.inner.v2();
+        let cpuset = self.dir_of::<CpuSetController>();
+        for (file, old, new) in [
+            ("cpuset.cpus", &from.cpuset_cpus, &to.cpuset_cpus),
+            ("cpuset.mems", &from.cpuset_mems, &to.cpuset_mems),
+        ] {
+            if old != new {
+                // v1 has no "all": the parent's set is.
+                let all = || match (v2, &cpuset) {
+                    (false, Some(d)) => read_parent(d, file),
+                    _ => String::new(),
+                };
+                // (v2's empty set is a newline: a write of nothing is
+                // no write.)
+                let value = match new.is_empty() {
+                    true => all() + "\n",
+                    false => new.clone(),
+                };
+                self.write(&cpuset, file, &value)?;
+            }
+        }
+        let mem = self.dir_of::<MemController>();
+        if from.memory_reservation != to.memory_reservation {
+            let (file, none) = match v2 {
+                true => ("memory.low", "0"),
+                false => ("memory.soft_limit_in_bytes", "-1"),
+            };
+            let value = match to.memory_reservation {
+                0 => none.to_string(),
+                m => m.to_string(),
+            };
+            self.write(&mem, file, &value)?;
+        }
+        if from.memory_swappiness != to.memory_swappiness {
+            let value = match (to.memory_swappiness, &mem) {
+                (Some(s), _) => s.to_string(),
+                (None, Some(d)) => read_parent(d, "memory.swappiness"),
+                (None, None) => String::new(),
+            };
+            self.write(&mem, "memory.swappiness", &value)?;
+        }
+        if from.oom_kill_disable != to.oom_kill_disable {
+            let value = if to.oom_kill_disable { "1" } else { "0" };
+            self.write(&mem, "memory.oom_control", value)?;
+        }
+        let io = self.dir_of::<BlkIoController>();
+        if from.blkio_weight != to.blkio_weight {
+            let (plain, bfq) = match v2 {
+                true => ("io.weight", "io.bfq.weight"),
+                false => ("blkio.weight", "blkio.bfq.weight"),
+            };
+            let file = match io.as_ref().is_some_and(|d| d.join(plain).exists()) {
+                true => plain,
+                false => bfq,
+            };
+            // 0: the kernel's default weight.
+            let value = match (to.blkio_weight, file) {
+                (0, "blkio.weight") => "500".to_string(),
+                (0, _) => "100".to_string(),
+                (w, _) => w.to_string(),
+            };
+            self.write(&io, file, &value)?;
+        }
+        if from.throttles != to.throttles {
+            let gone = from.throttles.iter().filter(|t| {
+                !to.throttles
+                    .iter()
+                    .any(|n| (n.rate, n.major, n.minor) == (t.rate, t.major, t.minor))
+            });
+            for t in gone {
+                let (file, line) = throttle_line(t, None, v2);
+                self.write(&io, file, &line)?;
+            }
+            for t in &to.throttles {
+                let (file, line) = throttle_line(t, Some(t.limit), v2);
+                self.write(&io, file, &line)?;
+            }
         }
         Ok(())
     }
@@ -145,6 +264,36 @@ impl Cgroup {
         }
         Ok(())
     }
+}
+
+/// The parent cgroup's value of `file`, trimmed.
+fn read_parent(dir: &std::path::Path, file: &str) -> String {
+    dir.parent()
+        .and_then(|p| std::fs::read_to_string(p.join(file)).ok())
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// The file and line that set throttle `t` to `limit` (None: none).
+fn throttle_line(t: &Throttle, limit: Option<u64>, v2: bool) -> (&'static str, String) {
+    let dev = format!("{}:{}", t.major, t.minor);
+    if v2 {
+        let key = match t.rate {
+            Rate::ReadBps => "rbps",
+            Rate::WriteBps => "wbps",
+            Rate::ReadIops => "riops",
+            Rate::WriteIops => "wiops",
+        };
+        let value = limit.map_or("max".to_string(), |l| l.to_string());
+        return ("io.max", format!("{dev} {key}={value}"));
+    }
+    let file = match t.rate {
+        Rate::ReadBps => "blkio.throttle.read_bps_device",
+        Rate::WriteBps => "blkio.throttle.write_bps_device",
+        Rate::ReadIops => "blkio.throttle.read_iops_device",
+        Rate::WriteIops => "blkio.throttle.write_iops_device",
+    };
+    (file, format!("{dev} {}", limit.unwrap_or(0)))
 }
 
 /// cgroup v1 cpu.shares to v2 cpu.weight, as runc converts them.

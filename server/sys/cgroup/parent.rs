@@ -19,8 +19,8 @@ use cgroups_rs::fs::{hierarchies, Cgroup as Inner};
 use std::path::{Path, PathBuf};
 
 /// The controllers berth's limits, stats and OOM reports use (io: block
-/// I/O in stats).
-const CONTROLLERS: [&str; 4] = ["cpu", "memory", "pids", "io"];
+/// I/O in stats and device rates; cpuset: --cpuset-cpus and -mems).
+const CONTROLLERS: [&str; 5] = ["cpu", "memory", "pids", "io", "cpuset"];
 
 /// The leaf berthd moves its own processes to when its containers' parent
 /// lies below its cgroup.

@@ -4,19 +4,14 @@ use crate::spec::Resources;
 
 #[test]
 fn a_limit_the_host_cannot_enforce_is_refused() {
-    let all = Support {
-        memory: true,
-        swap: true,
-        cpu_quota: true,
-        cpu_shares: true,
-        pids: true,
-    };
+    let all = Support::everything();
     let limited = Resources {
         memory: 64 << 20,
         memory_swap: 128 << 20,
         nano_cpus: 500_000_000,
         cpu_shares: 512,
         pids_limit: 50,
+        ..Default::default()
     };
     assert!(all.check(&limited).is_ok());
     let cases = [

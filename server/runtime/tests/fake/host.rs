@@ -78,13 +78,7 @@ impl Host for Fake {
     }
 
     fn support(&self) -> Support {
-        Support {
-            memory: true,
-            swap: true,
-            cpu_quota: true,
-            cpu_shares: true,
-            pids: true,
-        }
+        Support::everything()
     }
 
     fn spawn<'a>(
