@@ -168,14 +168,32 @@ async fn ensure_rules(t: Tables, bridge: &str, subnet: &str, internal: bool) -> 
     ensure_in(t, "nat", "POSTROUTING", &masquerade(subnet, bridge), false).await
 }
 
+/// A locally administered unicast MAC address for network `id`'s bridge,
+/// from the id's first five bytes.
+fn bridge_mac(id: &str) -> String {
+    let bytes = (0..5).map(|i| id.get(2 * i..2 * i + 2).unwrap_or("00"));
+    std::iter::once("02")
+        .chain(bytes)
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
 /// The bridge up with its gateway address, and its rules.
 pub async fn ensure(net: &NetworkRecord) -> Result<(), Error> {
     let br = net.bridge.as_str();
     let fail = |what: &str, e: String| Error::Plugin(format!("bridge {br}: {what}: {e}"));
-    if let Err(e) = run("ip", &["link", "add", "name", br, "type", "bridge"]).await {
+    // A MAC address of its own: a bridge without one takes the lowest of
+    // its ports', so each container joining could change the gateway's
+    // and leave its peers sending to the old one until ARP notices.
+    let mac = bridge_mac(&net.id);
+    let add = ["link", "add", "name", br, "address", &mac, "type", "bridge"];
+    if let Err(e) = run("ip", &add).await {
         if !e.contains("File exists") {
             return Err(fail("create", e));
         }
+        run("ip", &["link", "set", br, "address", &mac])
+            .await
+            .map_err(|e| fail("set its address", e))?;
     }
     let gateway = format!("{}/{}", net.gateway, net.subnet.prefix());
     if let Err(e) = run("ip", &["addr", "add", &gateway, "dev", br]).await {
@@ -225,5 +243,14 @@ pub async fn remove(net: &NetworkRecord) {
         if !e.contains("Cannot find device") {
             tracing::warn!(bridge = br, error = %e, "cannot remove a network's bridge");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_bridge_mac_is_local_unicast_and_the_networks_own() {
+        let id = "a1b2c3d4e5f60718";
+        assert_eq!(super::bridge_mac(id), "02:a1:b2:c3:d4:e5");
     }
 }
