@@ -46,9 +46,15 @@ async fn a_published_port_reaches_the_server_and_a_port_in_use_is_refused() {
     assert_eq!(veths(&bridge.bridge), 1);
     // The CLI shows it as Docker does.
     let shown = ok(berth(&d, &["port", "web"]));
-    assert_eq!(shown, format!("80/tcp -> 0.0.0.0:{port}\n"));
+    assert_eq!(
+        shown,
+        format!("80/tcp -> 0.0.0.0:{port}\n80/tcp -> :::{port}\n")
+    );
     let ps = ok(berth(&d, &["ps"]));
-    assert!(ps.contains(&format!("0.0.0.0:{port}->80/tcp")), "{ps}");
+    assert!(
+        ps.contains(&format!("0.0.0.0:{port}->80/tcp, :::{port}->80/tcp")),
+        "{ps}"
+    );
     let ip = ok(berth(
         &d,
         &["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web"],
@@ -68,7 +74,7 @@ async fn a_published_port_reaches_the_server_and_a_port_in_use_is_refused() {
     assert_eq!(
         ports.trim(),
         format!(
-            r#"{{"80/tcp":[{{"HostIp":"0.0.0.0","HostPort":"{port}"}}]}} {{"80/tcp":[{{"HostIp":"","HostPort":""}}]}}"#
+            r#"{{"80/tcp":[{{"HostIp":"0.0.0.0","HostPort":"{port}"}},{{"HostIp":"::","HostPort":"{port}"}}]}} {{"80/tcp":[{{"HostIp":"","HostPort":""}}]}}"#
         )
     );
 

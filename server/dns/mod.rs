@@ -16,10 +16,10 @@
 mod answer;
 mod forward;
 
+use crate::sys::sockets;
 use answer::Outcome;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -124,8 +124,15 @@ impl Resolver {
         }
         let at = SocketAddr::V4(SocketAddrV4::new(addr, PORT));
         let bind = |source| Error::Bind { addr: at, source };
-        let udp = UdpSocket::from_std(socket(at, false).map_err(bind)?.into()).map_err(bind)?;
-        let tcp = TcpListener::from_std(socket(at, true).map_err(bind)?.into()).map_err(bind)?;
+        let socket = |stream| {
+            let o = sockets::Options {
+                stream,
+                freebind: true,
+            };
+            sockets::bound(at, o).map_err(bind)
+        };
+        let udp = UdpSocket::from_std(socket(false)?.into()).map_err(bind)?;
+        let tcp = TcpListener::from_std(socket(true)?.into()).map_err(bind)?;
         let udp_task = tokio::spawn(serve_udp(
             Arc::new(udp),
             self.directory.clone(),
@@ -154,30 +161,6 @@ impl Resolver {
     pub fn stop(&self, id: &str) {
         self.serving().remove(id);
     }
-}
-
-/// A non-blocking socket bound to `at`, which may not be local yet
-/// (IP_FREEBIND); listening if `stream`.
-fn socket(at: SocketAddr, stream: bool) -> std::io::Result<OwnedFd> {
-    use nix::sys::socket::{self as s, sockopt, AddressFamily, SockFlag, SockType, SockaddrIn};
-    let SocketAddr::V4(v4) = at else {
-        return Err(std::io::ErrorKind::Unsupported.into());
-    };
-    let kind = match stream {
-        true => SockType::Stream,
-        false => SockType::Datagram,
-    };
-    let flags = SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK;
-    let fd = s::socket(AddressFamily::Inet, kind, flags, None)?;
-    s::setsockopt(&fd, sockopt::IpFreebind, &true)?;
-    // A daemon started again binds at once, whatever its last
-    // connections left in TIME_WAIT.
-    s::setsockopt(&fd, sockopt::ReuseAddr, &true)?;
-    s::bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &SockaddrIn::from(v4))?;
-    if stream {
-        s::listen(&fd, s::Backlog::new(128).unwrap_or(s::Backlog::MAXCONN))?;
-    }
-    Ok(fd)
 }
 
 /// The answer to `packet` from `from`; None: nothing to send back.

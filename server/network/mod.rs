@@ -16,6 +16,7 @@ mod ipam;
 mod nat;
 pub mod netns;
 pub mod ports;
+mod proxy;
 mod subnet;
 mod subnet6;
 mod wiring;

@@ -3,7 +3,7 @@
 
 use super::Error;
 pub use crate::spec::{PortSpec, Protocol};
-use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, TcpListener, UdpSocket};
 
 /// What the network side does with a published port.
 trait Publish {
@@ -27,24 +27,37 @@ impl Publish for PortSpec {
     }
 }
 
-/// The portmap plugin's entry for `p`.
+/// The portmap plugin's entry for `p`: IPv4 only (0.0.0.0 for every
+/// address). The IPv6 side is berthd's proxy (proxy.rs), also on
+/// dual-stack networks, where the plugin's IPv6 NAT would catch what is
+/// sent to [::1] and leave it nowhere to go.
 pub fn mapping(p: &PortSpec) -> serde_json::Value {
     serde_json::json!({
         "hostPort": p.host_port,
         "containerPort": p.container_port,
         "protocol": p.protocol.as_str(),
-        "hostIP": p.host_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+        "hostIP": p.host_ip.unwrap_or(Ipv4Addr::UNSPECIFIED).to_string(),
     })
 }
 
-/// Binds the host port as the published one will take it: Err if a
-/// listener (or a UDP socket) has it; the port bound (for port 0).
+/// Binds the host port as the published one will take it (on every
+/// address: on IPv6 too, where the host has it): Err if a listener (or a
+/// UDP socket) has it; the port bound (for port 0).
 fn probe(p: &PortSpec) -> std::io::Result<u16> {
-    match p.protocol {
+    let port = match p.protocol {
         Protocol::Tcp => TcpListener::bind(p.host_addr())?.local_addr(),
         Protocol::Udp => UdpSocket::bind(p.host_addr())?.local_addr(),
+    }?
+    .port();
+    if p.host_ip.is_none() && super::host_has_ipv6() {
+        let at = SocketAddr::from((Ipv6Addr::UNSPECIFIED, port));
+        let o = crate::sys::sockets::Options {
+            stream: p.protocol == Protocol::Tcp,
+            freebind: false,
+        };
+        crate::sys::sockets::bound(at, o)?;
     }
-    .map(|a| a.port())
+    Ok(port)
 }
 
 /// The ports of a start: each host port 0 replaced by a free one; Conflict
@@ -72,10 +85,16 @@ pub fn take(wanted: &[PortSpec], taken: &[PortSpec]) -> Result<Vec<PortSpec>, Er
             // A free port the kernel gives may still be one a container
             // publishes (not bound on the host): another, then.
             let mut tries = 0;
+            // (Or one taken on IPv6 only.)
             loop {
                 let mut picked = p.clone();
-                picked.host_port = probe(&p).map_err(|e| busy(Some(e)))?;
+                let got = probe(&p);
                 tries += 1;
+                match got {
+                    Ok(port) => picked.host_port = port,
+                    Err(e) if tries == 64 => return Err(busy(Some(e))),
+                    Err(_) => continue,
+                }
                 if !clashes(&picked) {
                     p = picked;
                     break;

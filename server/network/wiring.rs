@@ -6,6 +6,7 @@
 
 use super::cni::{self, Invocation};
 use super::netns::{self, PIN};
+use super::proxy::{self, Proxies};
 use super::{bridge, claims, io, Error, NetworkRecord, PortSpec};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -44,6 +45,10 @@ pub struct Attachment {
     /// On a network with IPv6.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ipv6: Option<Address6>,
+    /// Its ports published on every address answer on the host's IPv6
+    /// addresses too (proxy.rs).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ipv6_ports: bool,
 }
 
 /// A container's IPv6 address on a network.
@@ -66,6 +71,8 @@ struct Wired {
     conflist: Value,
     ports: Vec<PortSpec>,
     result: Option<Value>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    ipv6_ports: bool,
 }
 
 /// The host's side of networks: the helper that pins namespaces, where
@@ -76,6 +83,8 @@ pub struct Wiring {
     /// CNI_PATH.
     pub cni_path: String,
     ensured: tokio::sync::Mutex<HashSet<String>>,
+    /// Published ports' IPv6 side.
+    proxies: Proxies,
 }
 
 /// What network.json holds: one entry, as it was before a container
@@ -119,6 +128,7 @@ impl Wiring {
             exe,
             cni_path,
             ensured: Default::default(),
+            proxies: Default::default(),
         }
     }
 
@@ -149,6 +159,7 @@ impl Wiring {
             conflist: join.conflist,
             ports: Vec::new(),
             result: None,
+            ipv6_ports: false,
         };
         if join.ports.is_empty() {
             all.push(wired);
@@ -174,7 +185,11 @@ impl Wiring {
             let inv = self.invocation(id, Some(&pin), ifname);
             let result = cni::add(&wired.conflist, &inv, &runtime_config(&wired.ports)).await?;
             wired.result = Some(result);
-            let attached = attachment(net, wired)?;
+            let mut attached = attachment(net, wired)?;
+            if proxy::on_ipv6(&wired.ports) {
+                self.proxies.start(id, attached.ip, &wired.ports)?;
+                (wired.ipv6_ports, attached.ipv6_ports) = (true, true);
+            }
             write(dir, &all)?;
             Ok(attached)
         };
@@ -202,6 +217,7 @@ impl Wiring {
                 tracing::warn!(container = id, network = %w.network_id, error = %e, "network teardown incomplete");
             }
             if !w.ports.is_empty() {
+                self.proxies.stop(id);
                 super::nat::sweep(id).await;
                 claims::unpublish(id, &dir.join(FILE));
             }
@@ -219,6 +235,16 @@ impl Wiring {
             }
         }
         going.into_iter().rev().map(|w| w.network_id).collect()
+    }
+
+    /// After a restart of the daemon: the IPv6 side of the published
+    /// ports of a container still running at `attached`.
+    pub fn republish(&self, id: &str, attached: &[Attachment]) {
+        for a in attached.iter().filter(|a| a.ipv6_ports) {
+            if let Err(e) = self.proxies.start(id, a.ip, &a.ports) {
+                tracing::warn!(container = id, error = %e, "cannot publish on IPv6 again");
+            }
+        }
     }
 
     fn invocation<'a>(
@@ -315,5 +341,6 @@ fn attachment(net: &NetworkRecord, wired: &Wired) -> Result<Attachment, Error> {
         mac: mac.to_string(),
         ports: wired.ports.clone(),
         ipv6,
+        ipv6_ports: wired.ipv6_ports,
     })
 }

@@ -472,6 +472,7 @@ mod tests {
                     mac: String::new(),
                     ports: Vec::new(),
                     ipv6: None,
+                    ipv6_ports: false,
                 })
                 .collect()
         };

@@ -120,6 +120,9 @@ pub trait Host: Send + Sync + 'static {
         id: &'a str,
         only: Option<&'a str>,
     ) -> BoxFuture<'a, Vec<String>>;
+    /// After a daemon restart: what of a running container's places the
+    /// daemon itself served (published ports' IPv6 side) served again.
+    fn republish(&self, id: &str, attached: &[Attachment]);
     /// Starts `berthd exec DIR FILE` (monitor/exec.rs) with the stdio
     /// asked for.
     fn spawn_exec(
@@ -283,6 +286,10 @@ impl Host for Real {
         only: Option<&'a str>,
     ) -> BoxFuture<'a, Vec<String>> {
         Box::pin(self.wiring.detach(dir, id, only))
+    }
+
+    fn republish(&self, id: &str, attached: &[Attachment]) {
+        self.wiring.republish(id, attached)
     }
 
     fn spawn_exec(

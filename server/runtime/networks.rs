@@ -279,7 +279,19 @@ pub fn settings(a: &Attachment) -> pb::NetworkSettings {
         global_ipv6_address: a.ipv6.map(|v6| v6.ip.to_string()).unwrap_or_default(),
         global_ipv6_prefix_length: a.ipv6.map(|v6| v6.prefix as u32).unwrap_or_default(),
         ipv6_gateway: a.ipv6.map(|v6| v6.gateway.to_string()).unwrap_or_default(),
-        ports: a.ports.iter().map(port_binding).collect(),
+        // A port on every address shows once per family, as Docker's:
+        // 0.0.0.0 (as "") and "::".
+        ports: a
+            .ports
+            .iter()
+            .flat_map(|p| {
+                let v6 = (a.ipv6_ports && p.host_ip.is_none()).then(|| pb::PortBinding {
+                    host_ip: "::".into(),
+                    ..port_binding(p)
+                });
+                std::iter::once(port_binding(p)).chain(v6)
+            })
+            .collect(),
     }
 }
 

@@ -142,6 +142,7 @@ impl Runtime {
             let mut st = c.state();
             st.pid1 = m.pid1(st.record.pid);
             let r = &st.record;
+            self.host.republish(&c.id, &r.networks);
             (r.exits, r.stop_deadline != 0, r.status)
         };
         // A pause or unpause the daemon did not get to record is undone:

@@ -13,4 +13,5 @@ pub mod pty;
 pub mod readiness;
 pub mod sealed;
 pub mod seccomp;
+pub mod sockets;
 pub mod time;

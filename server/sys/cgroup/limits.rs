@@ -153,15 +153,17 @@ impl Cgroup {
             ("cpuset.mems", &from.cpuset_mems, &to.cpuset_mems),
         ] {
             if old != new {
-                // v1 has no "all": the parent's set is.
-                let all = || match (v2, &cpuset) {
-                    (false, Some(d)) => read_parent(d, file),
-                    _ => String::new(),
+                // "All" is the parent's set: the kernel refuses to empty
+                // the set of a cgroup with processes, even on v2.
+                let all = || {
+                    let of_parent = match v2 {
+                        true => format!("{file}.effective"),
+                        false => file.to_string(),
+                    };
+                    cpuset.as_deref().map(|d| read_parent(d, &of_parent))
                 };
-                // (v2's empty set is a newline: a write of nothing is
-                // no write.)
                 let value = match new.is_empty() {
-                    true => all() + "\n",
+                    true => all().unwrap_or_default(),
                     false => new.clone(),
                 };
                 self.write(&cpuset, file, &value)?;

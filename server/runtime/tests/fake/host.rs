@@ -60,6 +60,7 @@ impl Host for Fake {
                 mac: String::new(),
                 ports: join.ports.to_vec(),
                 ipv6: None,
+                ipv6_ports: false,
             })
         })
     }
@@ -72,6 +73,8 @@ impl Host for Fake {
     ) -> BoxFuture<'a, Vec<String>> {
         Box::pin(async { Vec::new() })
     }
+
+    fn republish(&self, _: &str, _: &[Attachment]) {}
 
     fn cgroup_path(&self, id: &str) -> String {
         format!("berth/{id}")
