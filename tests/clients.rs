@@ -109,10 +109,15 @@ async fn cli_lifecycle_reads_like_docker() {
         "{replay}"
     );
     // On the default bridge: connected before the start, disconnected
-    // once the run is over.
+    // between die and stop, as Docker reports it.
     assert_eq!(lines.len(), 12, "{replay}");
     assert!(lines[2].contains("network connect") && lines[3].contains("container start"));
-    assert!(lines[10].contains("network disconnect"), "{replay}");
+    assert!(
+        lines[8].contains("container die")
+            && lines[9].contains("network disconnect")
+            && lines[10].contains("container stop"),
+        "{replay}"
+    );
     assert!(lines[11].contains("container destroy") && lines[11].ends_with("seq=12"));
     let dies = stdout(&berth(
         &d,

@@ -297,3 +297,88 @@ async fn containers_join_and_leave_networks_while_running_or_not() {
     let front = bridge_of(&d, "front").await;
     assert_eq!((veths(&front.bridge), veths(&back.bridge)), (0, 0));
 }
+
+/// A stop of a container on two networks journals, as Docker reports
+/// it: kill, die, a disconnect per network (the last joined first), stop;
+/// the unwiring that follows adds nothing, and neither does a kill -9 of
+/// the daemon before it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_disconnects_come_between_die_and_stop() {
+    let mut d = Daemon::start("net-exit-order").await;
+    let mut api = d.api().await;
+    let mut nets = networks(&d).await;
+    let req = pb::CreateNetworkRequest {
+        name: "extra".into(),
+        ..Default::default()
+    };
+    nets.create(req).await.unwrap();
+    let web = started(&mut api, web("web")).await;
+    ok(berth(&d, &["network", "connect", "extra", "web"]));
+    let ended = |journal: &[pb::Event], id: &str| -> Vec<(Action, String)> {
+        let mine: Vec<&pb::Event> = journal
+            .iter()
+            .filter(|e| e.id == id || e.container_id == id)
+            .collect();
+        let from = mine
+            .iter()
+            .rposition(|e| e.action() == Action::Kill)
+            .unwrap_or_default();
+        mine[from..]
+            .iter()
+            .map(|e| {
+                let what = match e.r#type() {
+                    EventType::Network => e.name.clone(),
+                    _ => String::new(),
+                };
+                (e.action(), what)
+            })
+            .collect()
+    };
+    ok(berth(&d, &["stop", "-t", "1", "web"]));
+    let want = vec![
+        (Action::Kill, String::new()),
+        (Action::Die, String::new()),
+        (Action::Disconnect, "extra".to_string()),
+        (Action::Disconnect, "bridge".to_string()),
+        (Action::Stop, String::new()),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !traces(&d.root, &web).is_empty() {
+        assert!(Instant::now() < deadline, "{:?}", traces(&d.root, &web));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(ended(&d.journal().await, &web), want);
+    // Started again and its exit recorded by a daemon killed before it
+    // could unwire: the same, once.
+    ok(berth(&d, &["start", "web"]));
+    d.stop_daemon(libc::SIGKILL);
+    let pids = cgroup_pids(&web);
+    kill(pids[0] as i32, libc::SIGKILL);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cgroup_pids(&web).is_empty() {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    d.spawn().await;
+    let journal = d.journal().await;
+    let mine: Vec<(Action, String)> = journal
+        .iter()
+        .filter(|e| e.container_id == web && e.r#type() == EventType::Network)
+        .map(|e| (e.action(), e.name.clone()))
+        .collect();
+    let (connect, disconnect) = (Action::Connect, Action::Disconnect);
+    let net = |a, n: &str| (a, n.to_string());
+    assert_eq!(
+        mine,
+        [
+            net(connect, "bridge"),
+            net(connect, "extra"),
+            net(disconnect, "extra"),
+            net(disconnect, "bridge"),
+            net(connect, "bridge"),
+            net(connect, "extra"),
+            net(disconnect, "extra"),
+            net(disconnect, "bridge"),
+        ]
+    );
+}

@@ -173,6 +173,9 @@ pub struct Note {
     /// Exec events: which exec, and its command line.
     exec_id: String,
     exec_command: String,
+    /// An event of another object journaled with the container's (a
+    /// network's disconnect at its exit), as it is.
+    other: Option<pb::Event>,
 }
 
 impl Note {
@@ -186,6 +189,15 @@ impl Note {
             old_name: String::new(),
             exec_id: String::new(),
             exec_command: String::new(),
+            other: None,
+        }
+    }
+
+    /// `event`, of another object, journaled in the container's order.
+    pub fn other(event: pb::Event) -> Note {
+        Note {
+            other: Some(event),
+            ..Note::new(Action::Unspecified)
         }
     }
 
@@ -357,6 +369,12 @@ impl Container {
     }
 
     fn event(&self, r: &Record, n: &Note, time: i64) -> pb::Event {
+        if let Some(other) = &n.other {
+            return pb::Event {
+                time: Some(timestamp(time)),
+                ..other.clone()
+            };
+        }
         pb::Event {
             id: self.id.clone(),
             name: r.spec.name.clone(),

@@ -59,13 +59,14 @@ impl Runtime {
             true => (None, Vec::new()),
             false => (Some(self.ports_lock.lock().await), self.published_now()),
         };
-        // Whatever an earlier run left wired goes first.
-        self.disconnect(c).await;
+        // Whatever an earlier run left wired goes first (its exit
+        // journaled the disconnects).
+        self.disconnect(c, false).await;
         // Pinned before the monitor starts: PID 1's mount namespace is a
         // copy of the host's at its clone, so a pin mounted later (the
         // host's mounts need not propagate) would not be there for it.
         if let Err(e) = self.host.pin_netns(&c.dir).await {
-            self.disconnect(c).await;
+            self.disconnect(c, false).await;
             return Err(from_network(e));
         }
         Ok(Some(Plan {
@@ -188,13 +189,17 @@ impl Runtime {
     }
 
     /// Takes `c` off every network after its run (or a failed start), if
-    /// it is on any still.
-    pub(super) async fn disconnect(&self, c: &Container) {
+    /// it is on any still; with disconnect events if `announce` (a failed
+    /// start: after an exit they were journaled with its die).
+    pub(super) async fn disconnect(&self, c: &Container, announce: bool) {
         if c.spec().network != Network::Bridge {
             return;
         }
         for id in self.host.detach(&c.dir, &c.id, None).await {
-            self.left(c, &id);
+            match announce {
+                true => self.left(c, &id),
+                false => self.refresh_hosts(&id),
+            }
         }
     }
 

@@ -111,14 +111,15 @@ impl Runtime {
                 }
                 let _ = self.host.remove_cgroup(&c.id);
                 ExitRecord::clear(&c.dir);
-                self.disconnect(&c).await;
+                // Its connects were journaled, its start not.
+                self.disconnect(&c, true).await;
             }
             None if was_running => {
                 // Recorded before the daemon serves, if the store takes it;
                 // with auto_remove, removed then too.
                 match self.record_exit(&c) {
                     Ok(()) => {
-                        self.disconnect(&c).await;
+                        self.disconnect(&c, false).await;
                         self.remove_if_auto(&c).await
                     }
                     Err(e) => {
@@ -130,7 +131,7 @@ impl Runtime {
             // Exited (a crash may have cut its unwiring short), and with
             // auto_remove the daemon may have gone before removing it.
             None => {
-                self.disconnect(&c).await;
+                self.disconnect(&c, false).await;
                 self.remove_if_auto(&c).await
             }
         }

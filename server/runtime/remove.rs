@@ -17,7 +17,7 @@ impl Runtime {
         }
         // Off its network before it goes, if its exit was not unwired yet
         // (its watcher waits for this lock).
-        self.disconnect(&c).await;
+        self.disconnect(&c, false).await;
         {
             let mut st = c.state();
             // The copy goes first: a directory without one after a crash is

@@ -70,7 +70,8 @@ impl Runtime {
                 Ok(())
             }
             (wired, started) => {
-                self.disconnect(&c).await;
+                // Its connects were journaled; no exit will say it left.
+                self.disconnect(&c, true).await;
                 // The wiring's error first: PID 1 failed for want of it.
                 wired.and(started)
             }

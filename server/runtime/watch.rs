@@ -5,6 +5,7 @@
 use super::container::{Container, IfUnsaved, Note, State, Status};
 use super::error::Result;
 use super::host::Monitor;
+use super::networks::event;
 use super::Runtime;
 use crate::monitor::protocol::ExitRecord;
 use crate::shutdown::shutting_down;
@@ -32,6 +33,9 @@ impl Runtime {
     /// emits die, then stop if a stop was in progress, in one transaction.
     pub(super) fn record_exit(&self, c: &Container) -> Result<()> {
         let exit = ExitRecord::read(&c.dir);
+        // Its networks' names, read before its state is taken (a network
+        // remove holds the networks while it reads containers' states).
+        let networks = self.networks_read().clone();
         let mut st = c.state();
         if !st.record.status.is_running() {
             return Ok(());
@@ -66,13 +70,20 @@ impl Runtime {
             r.exits += 1;
             r.stop_deadline = 0;
             r.oom_killed = r.oom_kills > 0;
-            r.networks.clear();
             // OOM kills the watcher did not get to journal come first; they
             // happened before the exit, so they carry its time at the latest.
             let mut notes: Vec<Note> = (reported..r.oom_kills)
                 .map(|_| Note::new(Action::Oom).at(r.finished_at))
                 .collect();
             notes.push(Note::die(r));
+            // It leaves its networks (the last joined first), as Docker
+            // reports it: after die, before stop. The unwiring follows,
+            // without events of its own.
+            for a in std::mem::take(&mut r.networks).iter().rev() {
+                if let Some(net) = networks.get(&a.network_id) {
+                    notes.push(Note::other(event(Action::Disconnect, net, &c.id)));
+                }
+            }
             if stopping {
                 notes.push(Note::new(Action::Stop));
             }
@@ -120,7 +131,7 @@ impl Runtime {
             st.removed || st.record.status.is_running()
         };
         if !done {
-            self.disconnect(c).await;
+            self.disconnect(c, false).await;
         }
     }
 
