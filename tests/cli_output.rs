@@ -1,7 +1,7 @@
 //! What scripts parse from the CLI, as Docker prints it: ps's columns,
 //! filters and template fields, inspect of any object, Go's way of
-//! printing lists and maps, and the management forms (`container ls`,
-//! `image tag`, `system info`).
+//! printing lists and maps, the management forms (`container ls`,
+//! `image tag`, `system info`), and `ps -s`.
 
 mod common;
 
@@ -403,4 +403,79 @@ async fn prunes_and_stats_read_like_dockers() {
     assert_eq!(row("s"), ["s s"]);
     assert_eq!(row(prefix), [format!("{prefix} s")]);
     ok(berth(&d, &["rm", "-f", "s"]));
+}
+
+/// The lengths of the files under `dir`, each inode once (what Docker's
+/// sizes count).
+fn file_bytes(dir: &std::path::Path, seen: &mut std::collections::HashSet<u64>) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut total = 0;
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let m = e.metadata().unwrap();
+        if m.is_dir() {
+            total += file_bytes(&e.path(), seen);
+        } else if seen.insert(m.ino()) {
+            total += m.len();
+        }
+    }
+    total
+}
+
+/// Docker's units: three significant digits, powers of 1000.
+fn si(n: u64) -> String {
+    let units = ["B", "kB", "MB", "GB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < units.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    let text = format!(
+        "{v:.*}",
+        if v >= 100.0 {
+            0
+        } else if v >= 10.0 {
+            1
+        } else {
+            2
+        }
+    );
+    let text = match text.contains('.') {
+        true => text.trim_end_matches('0').trim_end_matches('.').to_string(),
+        false => text,
+    };
+    format!("{text}{}", units[i])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ps_size_shows_what_a_container_wrote_and_its_virtual_size() {
+    let d = Daemon::start("cli-ps-size").await;
+    let rootfs = rootfs().display().to_string();
+    ok(berth(
+        &d,
+        &[
+            "run",
+            "--name",
+            "w",
+            "--network",
+            "none",
+            &rootfs,
+            "sh",
+            "-c",
+            "echo hell > /tmp/five",
+        ],
+    ));
+    let base = file_bytes(std::path::Path::new(&rootfs), &mut Default::default());
+    let shown = ok(berth(&d, &["ps", "-a", "-s", "--format", "{{.Size}}"]));
+    assert_eq!(shown.trim(), format!("5B (virtual {})", si(base + 5)));
+    let table = ok(berth(&d, &["ps", "-a", "--size"]));
+    let header = table.lines().next().unwrap();
+    assert!(header.ends_with("NAMES   SIZE"), "{table}");
+    assert!(
+        table.contains(&format!("5B (virtual {})", si(base + 5))),
+        "{table}"
+    );
+    // Not asked for: not walked, not shown.
+    let shown = ok(berth(&d, &["ps", "-a", "--format", "[{{.Size}}]"]));
+    assert_eq!(shown.trim(), "[]");
 }

@@ -284,8 +284,9 @@ pub fn stats_table(stats: &[pb::ContainerStats]) -> String {
     )
 }
 
-pub fn ps_table(containers: &[pb::Container], no_trunc: bool) -> String {
-    let header = [
+/// `berth ps`'s table; with `size`, Docker's SIZE column last.
+pub fn ps_table(containers: &[pb::Container], no_trunc: bool, size: bool) -> String {
+    let mut header = vec![
         "CONTAINER ID",
         "IMAGE",
         "COMMAND",
@@ -294,6 +295,9 @@ pub fn ps_table(containers: &[pb::Container], no_trunc: bool) -> String {
         "PORTS",
         "NAMES",
     ];
+    if size {
+        header.push("SIZE");
+    }
     let rows: Vec<Vec<String>> = containers
         .iter()
         .map(|c| {
@@ -320,6 +324,9 @@ pub fn ps_table(containers: &[pb::Container], no_trunc: bool) -> String {
                 crate::views::ports_text(&cfg, &st),
                 c.name.clone(),
             ]
+            .into_iter()
+            .chain(size.then(|| crate::views::size_text(c)))
+            .collect()
         })
         .collect();
     table(&header, &rows)

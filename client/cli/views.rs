@@ -124,7 +124,7 @@ pub fn ps_row(c: &pb::Container, no_trunc: bool) -> Value {
         "Ports": ports_text(&cfg, &st),
         "State": status_name(st.status),
         "Status": crate::output::status_text(&st),
-        "Size": "",
+        "Size": size_text(c),
         "Names": c.name,
         "Labels": labels(&cfg.labels),
         "LabelMap": cfg.labels,
@@ -140,6 +140,18 @@ pub fn ps_row(c: &pb::Container, no_trunc: bool) -> Value {
                 .join(","),
         },
     })
+}
+
+/// Docker's SIZE: "5B (virtual 1.24MB)", or nothing when not asked for.
+pub fn size_text(c: &pb::Container) -> String {
+    match (c.size_rw_bytes, c.size_root_fs_bytes) {
+        (Some(rw), Some(root)) => format!(
+            "{} (virtual {})",
+            si(rw.max(0) as u64),
+            si(root.max(0) as u64)
+        ),
+        _ => String::new(),
+    }
 }
 
 /// What a `docker ps` table template's header row shows for each field.

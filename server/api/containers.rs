@@ -165,7 +165,23 @@ impl Containers for ContainersService {
     async fn list(&self, req: Request<pb::ListRequest>) -> Res<pb::ListResponse> {
         let req = req.into_inner();
         let records = self.rt.list(req.all);
-        Ok(Response::new(super::list::page(&records, &req)?))
+        let mut page = super::list::page(&records, &req)?;
+        if req.size {
+            let rt = self.rt.clone();
+            page = tokio::task::spawn_blocking(move || {
+                for c in &mut page.containers {
+                    // Gone meanwhile: no sizes.
+                    if let Ok((rw, root)) = rt.sizes(&c.id) {
+                        c.size_rw_bytes = Some(rw as i64);
+                        c.size_root_fs_bytes = Some(root as i64);
+                    }
+                }
+                page
+            })
+            .await
+            .map_err(|e| Status::internal(format!("container sizes: {e}")))?;
+        }
+        Ok(Response::new(page))
     }
 
     type AttachStream = super::attach::AttachStream;

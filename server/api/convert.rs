@@ -254,6 +254,8 @@ pub fn container(r: &Record) -> pb::Container {
         }),
         created_at: ts(r.created_at),
         trimmed: false,
+        size_rw_bytes: None,
+        size_root_fs_bytes: None,
     }
 }
 

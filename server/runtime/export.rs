@@ -32,4 +32,34 @@ impl Runtime {
             Err(_) => 0,
         }
     }
+
+    /// The bytes of the files a container wrote, and those with its lower
+    /// layers' (Docker's SizeRw and SizeRootFs): file lengths, each
+    /// hard-linked file once.
+    pub fn sizes(&self, key: &str) -> Result<(u64, u64)> {
+        let (lower, upper, _) = self.filesystem(key)?;
+        let mut seen = std::collections::HashSet::new();
+        let rw = apparent_size(&upper, &mut seen);
+        let base: u64 = lower.iter().map(|l| apparent_size(l, &mut seen)).sum();
+        Ok((rw, rw + base))
+    }
+}
+
+/// The lengths of the files under `dir` (symlinks not followed), each
+/// inode once.
+fn apparent_size(dir: &std::path::Path, seen: &mut std::collections::HashSet<(u64, u64)>) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut total = 0;
+    for e in entries.flatten() {
+        let Ok(m) = e.metadata() else { continue };
+        if m.is_dir() {
+            total += apparent_size(&e.path(), seen);
+        } else if seen.insert((m.dev(), m.ino())) {
+            total += m.len();
+        }
+    }
+    total
 }

@@ -355,6 +355,9 @@ pub struct PsArgs {
     /// Do not truncate ids and commands.
     #[arg(long)]
     pub no_trunc: bool,
+    /// Show each container's size: what it wrote, and with its image's.
+    #[arg(short, long)]
+    pub size: bool,
     /// Filter: status=(created|running|paused|exited), name=, label=KEY or
     /// label=KEY=VALUE, id=, exited=CODE.
     #[arg(short, long)]

@@ -27,6 +27,7 @@ pub async fn ps(api: &mut Api, a: PsArgs) -> Result<u8, Failure> {
             .list(pb::ListRequest {
                 all,
                 page_token,
+                size: a.size,
                 ..Default::default()
             })
             .await?
@@ -63,7 +64,7 @@ pub async fn ps(api: &mut Api, a: PsArgs) -> Result<u8, Failure> {
         return Ok(0);
     }
     match format {
-        Format::Table => output::out!("{}", output::ps_table(&list, a.no_trunc)),
+        Format::Table => output::out!("{}", output::ps_table(&list, a.no_trunc, a.size)),
         Format::Json => {
             for c in &list {
                 output::outln!("{}", views::ps_row(c, a.no_trunc));
@@ -349,7 +350,7 @@ pub async fn inspect(
             "{}",
             serde_json::to_string_pretty(&values).unwrap_or_default()
         ),
-        Format::Table => output::out!("{}", output::ps_table(&containers, false)),
+        Format::Table => output::out!("{}", output::ps_table(&containers, false, false)),
         Format::Template(t) => output::out!("{}", t.lines(&values, &serde_json::Value::Null)?),
     }
     Ok(u8::from(failed))
