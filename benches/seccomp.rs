@@ -9,7 +9,7 @@
 #![allow(unsafe_code)]
 
 #[path = "../server/sys/seccomp/mod.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_imports)]
 mod seccomp;
 
 use std::ffi::CString;

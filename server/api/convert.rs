@@ -215,9 +215,10 @@ pub fn container(r: &Record) -> pb::Container {
                 })
                 .collect(),
             device_cgroup_rules: s.tuning.device_cgroup_rules.clone(),
-            seccomp_profile: match s.seccomp_unconfined {
-                true => "unconfined".into(),
-                false => String::new(),
+            seccomp_profile: match (s.seccomp_unconfined, &s.seccomp_profile) {
+                (true, _) => "unconfined".into(),
+                (false, Some(json)) => json.clone(),
+                (false, None) => String::new(),
             },
             ip_address: s.net.fixed.ip.map(|a| a.to_string()).unwrap_or_default(),
             ipv6_address: s.net.fixed.ip6.map(|a| a.to_string()).unwrap_or_default(),

@@ -41,6 +41,8 @@ impl Runtime {
         for d in &mut spec.tuning.devices {
             (d.kind, d.major, d.minor) = host_device(&d.host_path)?;
         }
+        // Its own seccomp profile compiles for it.
+        self.seccomp(&spec)?;
         // Containers whose namespaces it joins, by their full ids.
         for (_, name) in spec.namespaces.joined_mut() {
             *name = self.find(name)?.id.clone();
@@ -188,4 +190,31 @@ fn make_dir(dir: &Path, volumes: usize) -> Result<()> {
             .map_err(|e| io_failed(format!("create {}", dir.join(sub).display()), dir, e))?;
     }
     Ok(())
+}
+
+impl Runtime {
+    /// The seccomp program of a run of `spec`: none (privileged or
+    /// unconfined), its own profile compiled, or berth's default filter.
+    pub(super) fn seccomp(
+        &self,
+        spec: &crate::spec::Spec,
+    ) -> Result<Option<crate::sys::seccomp::Program>> {
+        use crate::sys::seccomp;
+        if !spec.filtered() {
+            return Ok(None);
+        }
+        let caps = self.filters.bounded(spec.capabilities());
+        let Some(json) = &spec.seccomp_profile else {
+            return Ok(Some(self.filters.get(caps).as_ref().clone()));
+        };
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+        let host = seccomp::ProfileHost {
+            caps,
+            cap_names: crate::spec::CAPABILITIES,
+            kernel: seccomp::kernel_version(release.trim()).unwrap_or((0, 0)),
+        };
+        seccomp::compile_profile(json, &host)
+            .map(Some)
+            .map_err(|e| Error::InvalidArgument(format!("invalid seccomp profile: {e}")))
+    }
 }

@@ -190,16 +190,14 @@ impl Runtime {
                 n => n,
             },
         };
-        let seccomp = spec
-            .filtered()
-            .then(|| self.filters.get(spec.capabilities()));
+        let seccomp = self.seccomp(&spec)?;
         let (joins, shm, names) = self.namespace_joins(c, &spec)?;
         let config = Config {
             id: c.id.clone(),
             cgroup: self.host.cgroup_path(&c.id),
             spec,
             log,
-            seccomp: seccomp.as_deref().cloned(),
+            seccomp,
             joins,
             shm,
             names,

@@ -111,7 +111,7 @@ pub enum Error {
     Namespace(&'static str, Input),
     #[error("conflicting options: {0}")]
     NamespaceConflict(&'static str),
-    #[error("a seccomp profile of one's own is not supported yet: give \"unconfined\" for none, or nothing for berth's (Docker's default)")]
+    #[error("invalid seccomp profile: give \"unconfined\" for none, a profile in Docker's JSON format (at most 256 KiB), or nothing for berth's (Docker's default)")]
     SeccompProfile,
     #[error("invalid address {0:?}: {1}")]
     Address(Input, &'static str),

@@ -20,6 +20,7 @@ mod tuning;
 mod user;
 
 use caps::capability_name;
+pub use caps::CAPABILITIES;
 pub use devices::{parse_rule as parse_device_rule, CgroupRule, Device};
 pub use error::Error;
 pub use input::Input;
@@ -211,7 +212,15 @@ pub struct Spec {
     /// No seccomp filter (Docker's seccomp=unconfined).
     #[serde(default, skip_serializing_if = "is_false")]
     pub seccomp_unconfined: bool,
+    /// A seccomp profile of its own, in Docker's JSON format, instead of
+    /// berth's default filter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp_profile: Option<String>,
 }
+
+/// The largest seccomp profile a create may give (Docker's default
+/// profile is about 20 KiB).
+pub const MAX_SECCOMP_PROFILE: usize = 256 << 10;
 
 fn is_false(b: &bool) -> bool {
     !*b
@@ -391,9 +400,12 @@ impl Request {
         )?;
         let tuning = self.tuning.validate(network, &namespaces)?;
         let entrypoint_args = self.entrypoint_args.min(self.args.len());
-        let seccomp_unconfined = match self.seccomp_profile.as_str() {
-            "" => false,
-            "unconfined" => true,
+        let (seccomp_unconfined, seccomp_profile) = match self.seccomp_profile.trim() {
+            "" => (false, None),
+            "unconfined" => (true, None),
+            json if json.starts_with('{') && json.len() <= MAX_SECCOMP_PROFILE => {
+                (false, Some(json.to_string()))
+            }
             _ => return Err(Error::SeccompProfile),
         };
         let mut exposed_ports = self.exposed_ports;
@@ -440,6 +452,7 @@ impl Request {
             entrypoint_args,
             namespaces,
             seccomp_unconfined,
+            seccomp_profile,
         })
     }
 }

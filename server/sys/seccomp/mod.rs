@@ -17,6 +17,11 @@
 //! system calls kill the process instead of being checked against i386
 //! numbers.
 
+mod names;
+mod profile;
+
+pub use profile::{compile_profile, kernel_version, Host as ProfileHost};
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -288,15 +293,7 @@ fn ret(value: u32) -> u64 {
 /// gets, after the daemon's own bounding set).
 pub fn compile(caps: u64) -> Program {
     let deny = RET_ERRNO | EPERM;
-    let mut p = vec![
-        insn(LD_ABS, 0, 0, ARCH),
-        insn(JEQ, 1, 0, AUDIT_ARCH),
-        ret(RET_KILL_PROCESS),
-        insn(LD_ABS, 0, 0, NR),
-    ];
-    if let Some(bit) = X32_BIT {
-        p.extend([insn(JGE, 0, 1, bit), ret(RET_KILL_PROCESS)]);
-    }
+    let mut p = header();
     // Ranges of consecutive numbers with the same rule, gaps denied, and
     // everything past the newest known call ENOSYS.
     let rules = rules(caps);
@@ -326,11 +323,21 @@ pub fn compile(caps: u64) -> Program {
 /// a JGE on the middle start splits them, down to one range's rule. The
 /// accumulator holds the call number on entry.
 fn tree(ranges: &[(u32, Rule)], deny: u32) -> Vec<u64> {
-    if let [(_, rule)] = ranges {
-        return leaf(rule, deny);
+    let leaves: Vec<(u32, Vec<u64>)> = ranges
+        .iter()
+        .map(|(start, rule)| (*start, leaf(rule, deny)))
+        .collect();
+    tree_of(&leaves)
+}
+
+/// The same over ranges whose code is given: each leaf's instructions
+/// end the program (they return).
+fn tree_of(ranges: &[(u32, Vec<u64>)]) -> Vec<u64> {
+    if let [(_, code)] = ranges {
+        return code.clone();
     }
     let mid = ranges.len() / 2;
-    let (below, above) = (tree(&ranges[..mid], deny), tree(&ranges[mid..], deny));
+    let (below, above) = (tree_of(&ranges[..mid]), tree_of(&ranges[mid..]));
     let mut out = Vec::with_capacity(below.len() + above.len() + 2);
     match u8::try_from(below.len()) {
         Ok(skip) => out.push(insn(JGE, skip, 0, ranges[mid].0)),
@@ -342,6 +349,21 @@ fn tree(ranges: &[(u32, Rule)], deny: u32) -> Vec<u64> {
     out.extend(below);
     out.extend(above);
     out
+}
+
+/// The program's start: calls of another architecture (or x32) kill the
+/// process; the call's number is loaded.
+fn header() -> Vec<u64> {
+    let mut p = vec![
+        insn(LD_ABS, 0, 0, ARCH),
+        insn(JEQ, 1, 0, AUDIT_ARCH),
+        ret(RET_KILL_PROCESS),
+        insn(LD_ABS, 0, 0, NR),
+    ];
+    if let Some(bit) = X32_BIT {
+        p.extend([insn(JGE, 0, 1, bit), ret(RET_KILL_PROCESS)]);
+    }
+    p
 }
 
 fn leaf(rule: &Rule, deny: u32) -> Vec<u64> {
@@ -385,6 +407,11 @@ impl Filters {
             bounding,
             compiled: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// `caps` as a container really gets them.
+    pub fn bounded(&self, caps: u64) -> u64 {
+        caps & self.bounding
     }
 
     /// The filter for a container given capabilities `caps`, compiled the
