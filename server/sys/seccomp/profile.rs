@@ -341,31 +341,8 @@ mod tests {
         }
     }
 
-    /// Capability names up to SYS_ADMIN (21), the one the tests use.
-    const CAPS: [&str; 22] = [
-        "CHOWN",
-        "DAC_OVERRIDE",
-        "DAC_READ_SEARCH",
-        "FOWNER",
-        "FSETID",
-        "KILL",
-        "SETGID",
-        "SETUID",
-        "SETPCAP",
-        "LINUX_IMMUTABLE",
-        "NET_BIND_SERVICE",
-        "NET_BROADCAST",
-        "NET_ADMIN",
-        "NET_RAW",
-        "IPC_LOCK",
-        "IPC_OWNER",
-        "SYS_MODULE",
-        "SYS_RAWIO",
-        "SYS_CHROOT",
-        "SYS_PTRACE",
-        "SYS_PACCT",
-        "SYS_ADMIN",
-    ];
+    /// The one capability the tests use, as bit 0.
+    const CAPS: [&str; 1] = ["SYS_ADMIN"];
 
     fn host(caps: u64) -> Host<'static> {
         Host {
@@ -470,7 +447,7 @@ mod tests {
             {"names": ["getpid"], "action": "SCMP_ACT_ALLOW", "excludes": {"caps": ["CAP_SYS_ADMIN"]}},
             {"names": ["mkdirat"], "action": "SCMP_ACT_ALLOW", "includes": {"arches": ["s390x"]}},
             {"names": ["fchmodat"], "action": "SCMP_ACT_ALLOW", "includes": {"minKernel": "7.0"}}]}"#;
-        let admin = 1 << 21;
+        let admin = 1;
         let p = compile_profile(json, &host(admin)).unwrap();
         assert_eq!(run(&p, SETNS, [0; 6]), RET_ALLOW);
         assert_ne!(run(&p, GETPID, [0; 6]), RET_ALLOW);
