@@ -315,6 +315,7 @@ async fn bind_mounts_read_only_and_read_write() {
         source: ro.display().to_string(),
         destination: "/ro".into(),
         read_only: true,
+        ..Default::default()
     });
     run(&mut api, &mut ev, req).await;
     ev.until(Die).await;

@@ -52,6 +52,7 @@ async fn home_comes_from_the_users_passwd_entry() {
             source: passwd.display().to_string(),
             destination: "/etc/passwd".into(),
             read_only: true,
+            ..Default::default()
         });
         req
     };
@@ -182,6 +183,7 @@ async fn hostname_hosts_and_resolv_conf_as_docker_writes_them() {
         source: mine.join("hosts").display().to_string(),
         destination: "/etc/hosts".into(),
         read_only: true,
+        ..Default::default()
     });
     let [hostname, hosts, _] = names_of(&mut api, ro).await;
     assert_eq!(

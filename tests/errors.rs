@@ -171,6 +171,7 @@ async fn bad_create_requests_are_rejected_and_leave_nothing() {
                     source: "/no/such".into(),
                     destination: "/x".into(),
                     read_only: false,
+                    ..Default::default()
                 }],
                 ..spec("m1", &["true"])
             },
@@ -183,11 +184,25 @@ async fn bad_create_requests_are_rejected_and_leave_nothing() {
                     source: "/tmp".into(),
                     destination: "/../../etc".into(),
                     read_only: false,
+                    ..Default::default()
                 }],
                 ..spec("m2", &["true"])
             },
             Code::InvalidArgument,
             "mount destination",
+        ),
+        (
+            pb::CreateRequest {
+                mounts: vec![pb::Mount {
+                    source: "/tmp".into(),
+                    destination: "/x".into(),
+                    propagation: "sideways".into(),
+                    ..Default::default()
+                }],
+                ..spec("m3", &["true"])
+            },
+            Code::InvalidArgument,
+            "mount propagation",
         ),
     ];
     for (req, code, text) in cases {

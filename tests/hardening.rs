@@ -214,6 +214,7 @@ async fn mounts_cannot_cover_the_root_or_the_kernels_filesystems() {
             source: src.clone(),
             destination: dest.into(),
             read_only: false,
+            ..Default::default()
         });
         req
     };
@@ -266,6 +267,7 @@ async fn mounts_cannot_cover_the_root_or_the_kernels_filesystems() {
         source: src.clone(),
         destination: "/dev/extra".into(),
         read_only: true,
+        ..Default::default()
     });
     req.args = vec![
         "sh".into(),
@@ -305,6 +307,7 @@ async fn what_would_fail_at_start_is_refused_at_create() {
                     source: "/tmp".into(),
                     destination: "/x\0".into(),
                     read_only: false,
+                    ..Default::default()
                 })
             }),
         ),

@@ -121,6 +121,7 @@ async fn a_symlinked_mount_destination_stays_inside_the_container() {
         source: d.share("s").display().to_string(),
         destination: "/evil/m".into(),
         read_only: true,
+        ..Default::default()
     });
     let id = api.create(req).await.unwrap().into_inner().id;
     std::os::unix::fs::symlink(&outside, d.container_dir(&id).join("upper/evil")).unwrap();

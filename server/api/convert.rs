@@ -137,6 +137,7 @@ pub fn container(r: &Record) -> pb::Container {
                     source: m.source.clone(),
                     destination: m.destination.clone(),
                     read_only: m.read_only,
+                    propagation: m.propagation.as_str().into(),
                 })
                 .collect(),
             network: match s.network {

@@ -43,6 +43,7 @@ impl Runtime {
         }
         // Its own seccomp profile compiles for it.
         self.seccomp(&spec)?;
+        check_propagation(&spec.mounts)?;
         // Containers whose namespaces it joins, by their full ids.
         for (_, name) in spec.namespaces.joined_mut() {
             *name = self.find(name)?.id.clone();
@@ -78,6 +79,7 @@ impl Runtime {
                     .to_string(),
                 destination: clean,
                 read_only: false,
+                propagation: Default::default(),
             });
         }
         self.support.check(&spec.resources).map_err(unsupported)?;
@@ -217,4 +219,27 @@ impl Runtime {
             .map(Some)
             .map_err(|e| Error::InvalidArgument(format!("invalid seccomp profile: {e}")))
     }
+}
+
+/// A bind mount that is to receive the host's mounts needs a source on a
+/// shared or slave mount, one that is to send the container's a shared
+/// one (Docker's check, and its words).
+fn check_propagation(mounts: &[crate::spec::MountSpec]) -> Result<()> {
+    for m in mounts.iter().filter(|m| m.propagation.receives()) {
+        let on = crate::sys::mounts::mount_of(Path::new(&m.source))
+            .map_err(|e| failed(format!("find the mount of {}", m.source), e))?;
+        let (ok, what) = match m.propagation.sends() {
+            true => (on.shared, "a shared mount"),
+            false => (on.shared || on.slave, "a shared or slave mount"),
+        };
+        if !ok {
+            return Err(Error::FailedPrecondition(format!(
+                "path {} is mounted on {} but it is not {what} (bind-propagation={})",
+                m.source,
+                on.point.display(),
+                m.propagation.as_str()
+            )));
+        }
+    }
+    Ok(())
 }

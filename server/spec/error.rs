@@ -113,6 +113,10 @@ pub enum Error {
     NamespaceConflict(&'static str),
     #[error("invalid seccomp profile: give \"unconfined\" for none, a profile in Docker's JSON format (at most 256 KiB), or nothing for berth's (Docker's default)")]
     SeccompProfile,
+    #[error(
+        "invalid mount propagation {0:?}: use private, rprivate, slave, rslave, shared or rshared"
+    )]
+    MountPropagation(Input),
     #[error("invalid address {0:?}: {1}")]
     Address(Input, &'static str),
     #[error("invalid device {0:?}: {1}")]

@@ -53,13 +53,82 @@ pub struct MountSpec {
     pub source: String,
     pub destination: String,
     pub read_only: bool,
+    /// Docker's bind-propagation.
+    #[serde(default, skip_serializing_if = "Propagation::is_default")]
+    pub propagation: Propagation,
 }
 
-impl MountSpec {
-    /// Checks source and destination; the destination comes back
-    /// normalised. As runc, nothing may be mounted on the root, /proc,
-    /// /sys or /dev, nor anywhere below /proc and /sys.
+/// A bind mount's propagation, as mount(8) names it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Propagation {
+    Private,
+    #[default]
+    Rprivate,
+    Slave,
+    Rslave,
+    Shared,
+    Rshared,
+}
+
+impl Propagation {
+    /// "" is Docker's default, rprivate.
+    pub fn parse(s: &str) -> Option<Propagation> {
+        Some(match s {
+            "" | "rprivate" => Propagation::Rprivate,
+            "private" => Propagation::Private,
+            "slave" => Propagation::Slave,
+            "rslave" => Propagation::Rslave,
+            "shared" => Propagation::Shared,
+            "rshared" => Propagation::Rshared,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Propagation::Private => "private",
+            Propagation::Rprivate => "rprivate",
+            Propagation::Slave => "slave",
+            Propagation::Rslave => "rslave",
+            Propagation::Shared => "shared",
+            Propagation::Rshared => "rshared",
+        }
+    }
+
+    fn is_default(&self) -> bool {
+        *self == Propagation::Rprivate
+    }
+
+    /// Whether host mounts reach the container through it.
+    pub fn receives(self) -> bool {
+        !matches!(self, Propagation::Private | Propagation::Rprivate)
+    }
+
+    /// Whether the container's mounts reach the host through it.
+    pub fn sends(self) -> bool {
+        matches!(self, Propagation::Shared | Propagation::Rshared)
+    }
+}
+
+/// A bind mount as a request gives it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MountRequest {
+    pub source: String,
+    pub destination: String,
+    pub read_only: bool,
+    /// "" for the default.
+    pub propagation: String,
+}
+
+impl MountRequest {
+    /// Checks source, destination and propagation; the destination comes
+    /// back normalised. As runc, nothing may be mounted on the root,
+    /// /proc, /sys or /dev, nor anywhere below /proc and /sys.
     fn validate(self) -> Result<MountSpec, Error> {
+        let Some(propagation) = Propagation::parse(&self.propagation) else {
+            return Err(Error::MountPropagation(self.propagation.as_str().into()));
+        };
         let source = |why| Err(Error::MountSource(self.source.as_str().into(), why));
         if !Path::new(&self.source).is_absolute() || self.source.contains('\0') {
             return source("it must be an absolute path");
@@ -83,8 +152,10 @@ impl MountSpec {
             return dest("nothing may be mounted on or under /proc and /sys");
         }
         Ok(MountSpec {
+            source: self.source,
             destination: clean,
-            ..self
+            read_only: self.read_only,
+            propagation,
         })
     }
 }
@@ -272,7 +343,7 @@ pub struct Request {
     pub init: bool,
     pub stop_signal: String,
     pub stop_timeout: Option<i32>,
-    pub mounts: Vec<MountSpec>,
+    pub mounts: Vec<MountRequest>,
     pub network: String,
     pub log_max_size: u64,
     pub log_max_files: u32,
@@ -373,7 +444,7 @@ impl Request {
         let mounts = self
             .mounts
             .into_iter()
-            .map(MountSpec::validate)
+            .map(MountRequest::validate)
             .collect::<Result<Vec<_>, _>>()?;
         let user = match self.user.as_str() {
             "" => String::new(),

@@ -312,10 +312,10 @@ fn rejects() {
         ),
         (
             Request {
-                mounts: vec![MountSpec {
+                mounts: vec![MountRequest {
                     source: "/".into(),
                     destination: "/a/../../etc".into(),
-                    read_only: false,
+                    ..Default::default()
                 }],
                 ..request()
             },
@@ -323,14 +323,26 @@ fn rejects() {
         ),
         (
             Request {
-                mounts: vec![MountSpec {
+                mounts: vec![MountRequest {
                     source: "tmp".into(),
                     destination: "/x".into(),
-                    read_only: false,
+                    ..Default::default()
                 }],
                 ..request()
             },
             "source",
+        ),
+        (
+            Request {
+                mounts: vec![MountRequest {
+                    source: "/tmp".into(),
+                    destination: "/x".into(),
+                    propagation: "rsharedish".into(),
+                    ..Default::default()
+                }],
+                ..request()
+            },
+            "propagation",
         ),
     ];
     for (req, what) in cases {

@@ -73,3 +73,86 @@ pub fn release_shared_shm(dir: &Path) {
     let at = dir.join(SHARED_SHM);
     while nix::mount::umount2(&at, nix::mount::MntFlags::MNT_DETACH).is_ok() {}
 }
+
+/// The mount a path is on, as /proc/self/mountinfo shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MountOf {
+    pub point: PathBuf,
+    /// In a peer group ("shared:N").
+    pub shared: bool,
+    /// A slave of a peer group ("master:N").
+    pub slave: bool,
+}
+
+/// The mount `path` (resolved) is on: the last mounted of those whose
+/// mount point holds it, the nearest.
+pub fn mount_of(path: &Path) -> io::Result<MountOf> {
+    let path = std::fs::canonicalize(path)?;
+    let info = std::fs::read_to_string("/proc/self/mountinfo")?;
+    let mut found: Option<MountOf> = None;
+    for line in info.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let Some(point) = fields.get(4).map(|p| unescape(p)) else {
+            continue;
+        };
+        let point = PathBuf::from(point);
+        if !path.starts_with(&point) {
+            continue;
+        }
+        let nearer = found
+            .as_ref()
+            .is_none_or(|f| point.components().count() >= f.point.components().count());
+        if nearer {
+            let optional = fields.iter().skip(6).take_while(|f| **f != "-");
+            let (mut shared, mut slave) = (false, false);
+            for f in optional {
+                shared |= f.starts_with("shared:");
+                slave |= f.starts_with("master:");
+            }
+            found = Some(MountOf {
+                point,
+                shared,
+                slave,
+            });
+        }
+    }
+    found.ok_or_else(|| io::Error::other(format!("{} is on no mount", path.display())))
+}
+
+/// A mountinfo path with its octal escapes (\040 for a space) undone.
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let octal = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match (b[i], octal) {
+            (b'\\', Some(d)) => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn mountinfo_paths_unescape() {
+        assert_eq!(super::unescape(r"/mnt/a\040b\134c"), r"/mnt/a b\c");
+        assert_eq!(super::unescape(r"/x\04"), r"/x\04");
+    }
+
+    #[test]
+    fn the_root_is_on_a_mount() {
+        let m = super::mount_of(std::path::Path::new("/")).unwrap();
+        assert_eq!(m.point, std::path::PathBuf::from("/"));
+    }
+}

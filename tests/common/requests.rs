@@ -22,6 +22,7 @@ pub fn shared(d: &Daemon, name: &str, args: &[&str]) -> CreateRequest {
         source: d.share("s").display().to_string(),
         destination: "/s".into(),
         read_only: false,
+        ..Default::default()
     });
     req
 }
@@ -141,6 +142,7 @@ pub fn with_out(d: &Daemon, name: &str, args: &[&str]) -> pb::CreateRequest {
         source: d.share(name).display().to_string(),
         destination: "/out".into(),
         read_only: false,
+        ..Default::default()
     });
     req
 }

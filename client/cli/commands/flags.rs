@@ -66,11 +66,12 @@ pub enum Mount {
     Tmpfs(pb::TmpfsMount),
 }
 
-/// `--mount type=bind,source=…,target=…[,readonly]` or
+/// `--mount type=bind,source=…,target=…[,readonly][,bind-propagation=…]` or
 /// `type=tmpfs,target=…[,tmpfs-size=…][,tmpfs-mode=…]`, Docker's keys.
 pub fn mount(s: &str) -> Result<Mount, Failure> {
     let bad = |how: &str| invalid("--mount", s, how);
     let (mut kind, mut source, mut target, mut read_only) = ("volume", None, None, false);
+    let mut propagation = String::new();
     let mut tmpfs = Vec::new();
     for field in s.split(',') {
         let (key, value) = match field.split_once('=') {
@@ -89,11 +90,7 @@ pub fn mount(s: &str) -> Result<Mount, Failure> {
                 tmpfs.push(format!("size={size}"));
             }
             ("tmpfs-mode", Some(v)) => tmpfs.push(format!("mode={v}")),
-            ("bind-propagation", Some(_)) => {
-                return Err(bad(
-                    "bind-propagation is not supported: mounts are private to the container",
-                ))
-            }
+            ("bind-propagation", Some(v)) => propagation = v.to_string(),
             _ => return Err(bad(&format!("unknown or malformed field {field:?}"))),
         }
     }
@@ -103,6 +100,7 @@ pub fn mount(s: &str) -> Result<Mount, Failure> {
             source: source.ok_or_else(|| bad("source is required"))?.to_string(),
             destination: target.to_string(),
             read_only,
+            propagation,
         })),
         "tmpfs" if source.is_some() => Err(bad("a tmpfs has no source")),
         "tmpfs" => {
@@ -174,7 +172,6 @@ mod tests {
         );
         for bad in [
             "type=bind,target=/b",
-            "type=bind,src=/a,dst=/b,bind-propagation=rshared",
             "type=volume,src=v,dst=/v",
             "type=tmpfs,src=/a,dst=/t",
             "type=bind,src=/a",

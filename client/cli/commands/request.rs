@@ -196,23 +196,33 @@ fn volumes(volumes: &[String]) -> Result<Vec<pb::Mount>, Failure> {
     volumes
         .iter()
         .map(|v| {
-            let parts: Vec<&str> = v.split(':').collect();
-            match parts.as_slice() {
-                [s, d] => Ok((s.to_string(), d.to_string(), false)),
-                [s, d, "ro"] => Ok((s.to_string(), d.to_string(), true)),
-                [s, d, "rw"] => Ok((s.to_string(), d.to_string(), false)),
-                _ => Err(Failure(
-                    format!("invalid volume {v:?}: use /host/path:/container/path[:ro]"),
+            let bad = || {
+                Failure(
+                    format!("invalid volume {v:?}: use /host/path:/container/path[:OPTIONS] (ro, rw, and a propagation: rprivate, rslave, rshared…)"),
                     125,
-                )),
+                )
+            };
+            let (source, destination, options) = match v.split(':').collect::<Vec<_>>()[..] {
+                [s, d] => (s, d, ""),
+                [s, d, o] => (s, d, o),
+                _ => return Err(bad()),
+            };
+            let mut mount = pb::Mount {
+                source: source.into(),
+                destination: destination.into(),
+                ..Default::default()
+            };
+            for o in options.split(',').filter(|o| !o.is_empty()) {
+                match o {
+                    "ro" => mount.read_only = true,
+                    "rw" => mount.read_only = false,
+                    "private" | "rprivate" | "slave" | "rslave" | "shared" | "rshared" => {
+                        mount.propagation = o.into()
+                    }
+                    _ => return Err(bad()),
+                }
             }
-        })
-        .map(|r| {
-            r.map(|(source, destination, read_only)| pb::Mount {
-                source,
-                destination,
-                read_only,
-            })
+            Ok(mount)
         })
         .collect()
 }

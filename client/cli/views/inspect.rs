@@ -47,7 +47,7 @@ pub fn inspect(c: &pb::Container) -> Value {
             "Destination": m.destination,
             "Mode": if m.read_only { "ro" } else { "" },
             "RW": !m.read_only,
-            "Propagation": "rprivate",
+            "Propagation": if m.propagation.is_empty() { "rprivate" } else { &m.propagation },
         })).collect::<Vec<_>>(),
         "Config": {
             "Hostname": cfg.hostname,

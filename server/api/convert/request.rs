@@ -2,7 +2,7 @@
 //! fuzz target runs the daemon's own conversion.
 
 use crate::spec::{
-    Device, MountSpec, PortRequest, Rate, Request, ResourcesRequest, Tmpfs, Tuning, Ulimit,
+    Device, MountRequest, PortRequest, Rate, Request, ResourcesRequest, Tmpfs, Tuning, Ulimit,
 };
 use berth::pb;
 
@@ -22,10 +22,11 @@ impl From<pb::CreateRequest> for Request {
             mounts: r
                 .mounts
                 .into_iter()
-                .map(|m| MountSpec {
+                .map(|m| MountRequest {
                     source: m.source,
                     destination: m.destination,
                     read_only: m.read_only,
+                    propagation: m.propagation,
                 })
                 .collect(),
             network: r.network,

@@ -137,10 +137,30 @@ fn networks_wired() -> std::io::Result<()> {
 fn enter_root(dir: &Path, config: &Config, nodev: MsFlags) -> Result<(), Failure> {
     let spec = &config.spec;
     let private = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
+    // Mounts are private to the container unless a bind mount is to
+    // receive the host's (the host's mounts become slaves here) or send
+    // its own (they stay shared here, and the mount the container's
+    // directory is on is made private, so that what is mounted for the
+    // container goes nowhere else).
+    let sends = spec.mounts.iter().any(|m| m.propagation.sends());
+    let receives = spec.mounts.iter().any(|m| m.propagation.receives());
+    let root = match (sends, receives) {
+        (true, _) => MsFlags::MS_REC | MsFlags::MS_SHARED,
+        (false, true) => MsFlags::MS_REC | MsFlags::MS_SLAVE,
+        (false, false) => private,
+    };
     step(
         Step::MakeMountsPrivate,
-        mount(None::<&str>, "/", None::<&str>, private, None::<&str>),
+        mount(None::<&str>, "/", None::<&str>, root, None::<&str>),
     )?;
+    if sends {
+        let on = step(Step::MakeMountsPrivate, crate::sys::mounts::mount_of(dir))?;
+        let flags = MsFlags::MS_PRIVATE;
+        step(
+            Step::MakeMountsPrivate,
+            mount(None::<&str>, &on.point, None::<&str>, flags, None::<&str>),
+        )?;
+    }
     let merged = dir.join("merged");
     // An image's layers are named relative to their directory, so that
     // many fit in the one page overlay's options may take.
@@ -182,19 +202,43 @@ fn enter_root(dir: &Path, config: &Config, nodev: MsFlags) -> Result<(), Failure
             mounts::bind(&merged, &source.to_string_lossy(), dest, false)?;
         }
     }
+    if sends {
+        // berth's own mounts so far: the container's alone.
+        step(
+            Step::MakeMountsPrivate,
+            mount(None::<&str>, &merged, None::<&str>, private, None::<&str>),
+        )?;
+    }
     let anonymous = dir.join("volumes");
     for m in &spec.mounts {
         let source = Path::new(&m.source);
         if source.parent() == Some(anonymous.as_path()) {
             volumes::populate(&merged, source, &m.destination)?;
         }
-        mounts::bind(&merged, &m.source, &m.destination, m.read_only)?;
+        let target = mounts::bind(&merged, &m.source, &m.destination, m.read_only)?;
+        if sends || receives {
+            mounts::propagate(&target, m.propagation)?;
+        }
     }
     for t in &spec.tuning.tmpfs {
         mounts::tmpfs(&merged, t)?;
     }
+    // With shared mounts here, the host's root (on top after the pivot)
+    // is made a slave before it goes: its unmount must not reach the host.
+    let old_root = match sends {
+        true => Some(step(Step::PivotRoot, File::open("/"))?),
+        false => None,
+    };
     step(Step::PivotRoot, chdir(&merged))?;
     step(Step::PivotRoot, pivot_root(".", "."))?;
+    if let Some(old) = old_root {
+        step(Step::PivotRoot, nix::unistd::fchdir(&old))?;
+        let slave = MsFlags::MS_REC | MsFlags::MS_SLAVE;
+        step(
+            Step::PivotRoot,
+            mount(None::<&str>, ".", None::<&str>, slave, None::<&str>),
+        )?;
+    }
     step(Step::PivotRoot, umount2(".", MntFlags::MNT_DETACH))?;
     step(Step::PivotRoot, chdir("/"))
 }

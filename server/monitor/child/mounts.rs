@@ -3,7 +3,7 @@
 
 use super::step;
 use crate::monitor::protocol::{Failure, Step};
-use crate::spec::Tmpfs;
+use crate::spec::{Propagation, Tmpfs};
 use nix::mount::{mount, MsFlags};
 use std::fs::File;
 use std::os::unix::fs::{symlink, DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -140,7 +140,8 @@ fn mkdir(parent: &Path, name: &str, what: Step) -> Result<PathBuf, Failure> {
     Ok(p)
 }
 
-pub fn bind(root: &Path, source: &str, dest: &str, read_only: bool) -> Result<(), Failure> {
+/// Bind-mounts `source` at `dest` inside `root`: where it went.
+pub fn bind(root: &Path, source: &str, dest: &str, read_only: bool) -> Result<PathBuf, Failure> {
     let err = |e: &dyn std::fmt::Display| {
         Failure::new(Step::BindMount, format!("{source} on {dest}: {e}"))
     };
@@ -163,7 +164,23 @@ pub fn bind(root: &Path, source: &str, dest: &str, read_only: bool) -> Result<()
         let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
         mount(None::<&str>, &target, None::<&str>, ro, None::<&str>).map_err(|e| err(&e))?;
     }
-    Ok(())
+    Ok(target)
+}
+
+/// Gives the mount at `target` its propagation.
+pub fn propagate(target: &Path, p: Propagation) -> Result<(), Failure> {
+    let flags = match p {
+        Propagation::Private => MsFlags::MS_PRIVATE,
+        Propagation::Rprivate => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        Propagation::Slave => MsFlags::MS_SLAVE,
+        Propagation::Rslave => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        Propagation::Shared => MsFlags::MS_SHARED,
+        Propagation::Rshared => MsFlags::MS_SHARED | MsFlags::MS_REC,
+    };
+    mount(None::<&str>, target, None::<&str>, flags, None::<&str>).map_err(|e| {
+        let what = format!("{}: propagation {}: {e}", target.display(), p.as_str());
+        Failure::new(Step::BindMount, what)
+    })
 }
 
 /// A tmpfs at its destination inside `root`, with its flags and data.
