@@ -278,4 +278,27 @@ async fn an_image_volume_starts_with_the_images_content_and_owner() {
     let (code, out) = finished(&mut api, &id).await;
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("PG_VERSION: No such file"), "{out}");
+    // inspect shows it as Docker shows an anonymous volume.
+    let mounts = ok(berth(&d, &["inspect", "-f", "{{json .Mounts}}", "pg"]));
+    let mounts: serde_json::Value = serde_json::from_str(&mounts).unwrap();
+    let m = &mounts[0];
+    assert_eq!(
+        (
+            m["Type"].as_str(),
+            m["Destination"].as_str(),
+            m["Driver"].as_str()
+        ),
+        (Some("volume"), Some("/data"), Some("local")),
+        "{mounts}"
+    );
+    let name = m["Name"].as_str().unwrap();
+    assert!(
+        name.len() == 64 && name.chars().all(|c| c.is_ascii_hexdigit()),
+        "{name}"
+    );
+    let binds = ok(berth(
+        &d,
+        &["inspect", "-f", "{{json .HostConfig.Binds}}", "pg"],
+    ));
+    assert_eq!(binds.trim(), "[]");
 }

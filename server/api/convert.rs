@@ -138,6 +138,7 @@ pub fn container(r: &Record) -> pb::Container {
                     destination: m.destination.clone(),
                     read_only: m.read_only,
                     propagation: m.propagation.as_str().into(),
+                    volume: m.volume.clone().unwrap_or_default(),
                 })
                 .collect(),
             network: match s.network {

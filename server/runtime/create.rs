@@ -70,6 +70,9 @@ impl Runtime {
             if spec.mounts.iter().any(|m| m.destination == clean) {
                 continue;
             }
+            // An anonymous volume's name: 64 hex digits, as Docker's.
+            let mut raw = [0u8; 32];
+            linux::random_bytes(&mut raw).map_err(|e| failed("generate a volume name", e))?;
             spec.mounts.push(crate::spec::MountSpec {
                 source: self
                     .dir_of(&id)
@@ -80,6 +83,7 @@ impl Runtime {
                 destination: clean,
                 read_only: false,
                 propagation: Default::default(),
+                volume: Some(raw.iter().map(|b| format!("{b:02x}")).collect()),
             });
         }
         self.support.check(&spec.resources).map_err(unsupported)?;

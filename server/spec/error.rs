@@ -117,6 +117,8 @@ pub enum Error {
         "invalid mount propagation {0:?}: use private, rprivate, slave, rslave, shared or rshared"
     )]
     MountPropagation(Input),
+    #[error("invalid mount of volume {0:?}: named volumes are not supported yet; bind-mount a host path")]
+    MountVolume(Input),
     #[error("invalid address {0:?}: {1}")]
     Address(Input, &'static str),
     #[error("invalid device {0:?}: {1}")]

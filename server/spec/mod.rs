@@ -56,6 +56,10 @@ pub struct MountSpec {
     /// Docker's bind-propagation.
     #[serde(default, skip_serializing_if = "Propagation::is_default")]
     pub propagation: Propagation,
+    /// The name of the volume it is (an image's VOLUME: an anonymous one,
+    /// in the container's directory); None: a host path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume: Option<String>,
 }
 
 /// A bind mount's propagation, as mount(8) names it.
@@ -119,6 +123,8 @@ pub struct MountRequest {
     pub read_only: bool,
     /// "" for the default.
     pub propagation: String,
+    /// A volume's name: refused until named volumes exist.
+    pub volume: String,
 }
 
 impl MountRequest {
@@ -129,6 +135,9 @@ impl MountRequest {
         let Some(propagation) = Propagation::parse(&self.propagation) else {
             return Err(Error::MountPropagation(self.propagation.as_str().into()));
         };
+        if !self.volume.is_empty() {
+            return Err(Error::MountVolume(self.volume.as_str().into()));
+        }
         let source = |why| Err(Error::MountSource(self.source.as_str().into(), why));
         if !Path::new(&self.source).is_absolute() || self.source.contains('\0') {
             return source("it must be an absolute path");
@@ -156,6 +165,7 @@ impl MountRequest {
             destination: clean,
             read_only: self.read_only,
             propagation,
+            volume: None,
         })
     }
 }

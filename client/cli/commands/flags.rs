@@ -101,6 +101,7 @@ pub fn mount(s: &str) -> Result<Mount, Failure> {
             destination: target.to_string(),
             read_only,
             propagation,
+            ..Default::default()
         })),
         "tmpfs" if source.is_some() => Err(bad("a tmpfs has no source")),
         "tmpfs" => {

@@ -41,14 +41,26 @@ pub fn inspect(c: &pb::Container) -> Value {
         "Platform": "linux",
         "RestartCount": 0,
         "HostConfig": host_config(&cfg, &res, network),
-        "Mounts": cfg.mounts.iter().map(|m| json!({
-            "Type": "bind",
-            "Source": m.source,
-            "Destination": m.destination,
-            "Mode": if m.read_only { "ro" } else { "" },
-            "RW": !m.read_only,
-            "Propagation": if m.propagation.is_empty() { "rprivate" } else { &m.propagation },
-        })).collect::<Vec<_>>(),
+        "Mounts": cfg.mounts.iter().map(|m| match m.volume.is_empty() {
+            true => json!({
+                "Type": "bind",
+                "Source": m.source,
+                "Destination": m.destination,
+                "Mode": if m.read_only { "ro" } else { "" },
+                "RW": !m.read_only,
+                "Propagation": if m.propagation.is_empty() { "rprivate" } else { &m.propagation },
+            }),
+            false => json!({
+                "Type": "volume",
+                "Name": m.volume,
+                "Source": m.source,
+                "Destination": m.destination,
+                "Driver": "local",
+                "Mode": "",
+                "RW": !m.read_only,
+                "Propagation": "",
+            }),
+        }).collect::<Vec<_>>(),
         "Config": {
             "Hostname": cfg.hostname,
             "Domainname": cfg.domainname,
@@ -84,7 +96,8 @@ fn host_config(cfg: &pb::ContainerConfig, res: &pb::Resources, network: &str) ->
         },
     });
     let mut v = json!({
-        "Binds": cfg.mounts.iter().map(|m| match m.read_only {
+        // Host paths only: volumes are in Mounts.
+        "Binds": cfg.mounts.iter().filter(|m| m.volume.is_empty()).map(|m| match m.read_only {
             true => format!("{}:{}:ro", m.source, m.destination),
             false => format!("{}:{}", m.source, m.destination),
         }).collect::<Vec<_>>(),

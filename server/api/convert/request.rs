@@ -27,6 +27,7 @@ impl From<pb::CreateRequest> for Request {
                     destination: m.destination,
                     read_only: m.read_only,
                     propagation: m.propagation,
+                    volume: m.volume,
                 })
                 .collect(),
             network: r.network,
