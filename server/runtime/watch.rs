@@ -30,12 +30,16 @@ impl Runtime {
     }
 
     /// Records the end of the current run from the monitor's exit file and
-    /// emits die, then stop if a stop was in progress, in one transaction.
+    /// emits die, a disconnect per network it was on, then stop if a stop
+    /// was in progress, in one transaction.
     pub(super) fn record_exit(&self, c: &Container) -> Result<()> {
         let exit = ExitRecord::read(&c.dir);
         // Its networks' names, read before its state is taken (a network
         // remove holds the networks while it reads containers' states).
-        let networks = self.networks_read().clone();
+        let networks = match c.spec().network {
+            crate::spec::Network::Bridge => self.networks_read().clone(),
+            _ => Default::default(),
+        };
         let mut st = c.state();
         if !st.record.status.is_running() {
             return Ok(());
