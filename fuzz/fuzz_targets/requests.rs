@@ -13,11 +13,19 @@ use libfuzzer_sys::fuzz_target;
 use prost::Message;
 use std::path::{Component, Path};
 
+#[path = "../../server/api/convert/request.rs"]
+mod request;
 #[path = "../../server/spec/mod.rs"]
 #[allow(dead_code, unused_imports)]
 mod spec;
-#[path = "../../server/api/convert/request.rs"]
-mod request;
+
+/// What request.rs takes from its parent module in the daemon.
+fn terminal_size(s: berth::pb::TerminalSize) -> (u16, u16) {
+    (
+        s.rows.min(u16::MAX.into()) as u16,
+        s.cols.min(u16::MAX.into()) as u16,
+    )
+}
 
 fn clean_absolute(p: &str) -> bool {
     Path::new(p).is_absolute()
@@ -29,7 +37,10 @@ fn clean_absolute(p: &str) -> bool {
 fn text(s: &str) {
     if spec::validate_name(s).is_ok() {
         let joined = Path::new("/var/lib/berth/containers").join(s);
-        assert_eq!(joined.parent(), Some(Path::new("/var/lib/berth/containers")));
+        assert_eq!(
+            joined.parent(),
+            Some(Path::new("/var/lib/berth/containers"))
+        );
         assert!(matches!(
             Path::new(s).components().collect::<Vec<_>>()[..],
             [Component::Normal(_)]
@@ -60,7 +71,10 @@ fuzz_target!(|data: &[u8]| {
     let Ok(req) = berth::pb::CreateRequest::decode(data) else {
         return;
     };
-    let host = spec::Host { cpus: 2, swap: true };
+    let host = spec::Host {
+        cpus: 2,
+        swap: true,
+    };
     let mut request = spec::Request::from(req);
     if request.name.is_empty() {
         request.name = "fuzz".into();
@@ -72,7 +86,10 @@ fuzz_target!(|data: &[u8]| {
         assert!(spec.hostname.len() <= 64);
         assert!(!spec.working_dir.contains('\0'));
         assert!(spec.args.iter().all(|a| !a.contains('\0')));
-        assert!(spec.labels.keys().all(|k| !k.is_empty() && !k.contains('\0')));
+        assert!(spec
+            .labels
+            .keys()
+            .all(|k| !k.is_empty() && !k.contains('\0')));
         assert!(spec.log_max_files <= spec::MAX_LOG_FILES);
         assert!(spec.resources.pids_limit <= spec::MAX_PIDS);
         for m in &spec.mounts {
@@ -81,17 +98,24 @@ fuzz_target!(|data: &[u8]| {
             // Normalised, and nothing on or under /proc and /sys.
             assert_eq!(spec::normalize(d).as_deref(), Some(d.as_str()));
             for kernel in ["/proc", "/sys"] {
-                assert!(d != kernel && !d.starts_with(&format!("{kernel}/")), "{d:?}");
+                assert!(
+                    d != kernel && !d.starts_with(&format!("{kernel}/")),
+                    "{d:?}"
+                );
             }
             assert!(Path::new(&m.source).is_absolute() && !m.source.contains('\0'));
         }
         assert!((1..=64).contains(&spec.stop_signal));
-        assert_eq!(spec::parse_signal(&spec::signal_name(spec.stop_signal)), Ok(spec.stop_signal));
-        let r = spec.resources;
+        assert_eq!(
+            spec::parse_signal(&spec::signal_name(spec.stop_signal)),
+            Ok(spec.stop_signal)
+        );
+        let r = spec.resources.clone();
         assert!(r.memory == 0 || r.memory >= 6 << 20);
         assert!(r.nano_cpus >= 0 && r.nano_cpus <= 2_000_000_000);
         assert!(r.memory_swap == -1 || r.memory_swap == 0 || r.memory_swap >= r.memory);
         let _ = spec.capabilities();
-        let _ = spec.environment();
+        let _ = spec.environment("/root");
+        assert!(r.memory_reservation == 0 || r.memory == 0 || r.memory_reservation <= r.memory);
     }
 });
