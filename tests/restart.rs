@@ -274,6 +274,43 @@ async fn until_connected(d: &Daemon, pid: u32) {
     }
 }
 
+/// Waits until process `pid` holds a connected unix socket: a CLI has
+/// reached a daemon that is stopped and cannot log the connection.
+async fn until_socket_connected(pid: u32) {
+    let t = Instant::now();
+    let connected = || -> bool {
+        // Connected unix sockets by inode (state 03 in /proc/net/unix).
+        let table = std::fs::read_to_string("/proc/net/unix").unwrap_or_default();
+        let inodes: Vec<&str> = table
+            .lines()
+            .skip(1)
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.get(5) == Some(&"03"))
+                    .then(|| f.get(6).copied())
+                    .flatten()
+            })
+            .collect();
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            return false;
+        };
+        fds.flatten().any(|fd| {
+            let link = std::fs::read_link(fd.path()).unwrap_or_default();
+            let link = link.to_string_lossy();
+            link.strip_prefix("socket:[")
+                .and_then(|l| l.strip_suffix(']'))
+                .is_some_and(|ino| inodes.contains(&ino))
+        })
+    };
+    while !connected() {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "{pid} never connected"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// `berth wait [extra] w` against the test's daemon.
 fn berth_wait(d: &Daemon, extra: &[&str]) -> std::process::Child {
     Command::new(berth_cli())
@@ -471,7 +508,8 @@ async fn next_exit_wait_survives_a_daemon_that_died_before_answering() {
     // then killed, before the CLI learns the exit count to wait past.
     common::kill(d.pid() as i32, libc::SIGSTOP);
     let child = berth_wait(&d, &["--condition", "next-exit"]);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    until_socket_connected(child.id()).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
     restart_while_exiting(&mut d, pid).await;
     let child_pid = child.id() as i32;
     let out = tokio::time::timeout(
