@@ -373,6 +373,7 @@ async fn what_would_fail_at_start_is_refused_at_create() {
                 pids_limit: Some(1 << 31),
                 ..Default::default()
             }),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -503,6 +504,7 @@ async fn operations_racing_an_exit_say_not_running() {
                     pids_limit: Some(100),
                     ..Default::default()
                 }),
+                ..Default::default()
             })
             .await
             .map(drop);

@@ -58,6 +58,7 @@ async fn update(api: &mut Api, id: &str, r: pb::Resources) -> Result<pb::Resourc
     api.update(pb::UpdateRequest {
         id: id.into(),
         resources: Some(r),
+        ..Default::default()
     })
     .await
     .map(|r| r.into_inner().resources.unwrap())

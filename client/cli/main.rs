@@ -158,9 +158,11 @@ async fn run(cli: Cli) -> Result<u8, Failure> {
             all,
             containers,
         } => lifecycle::kill(&api, signal, all, &containers).await,
-        Command::Update { limits, containers } => {
-            lifecycle::update(&api, limits, &containers).await
-        }
+        Command::Update {
+            limits,
+            restart,
+            containers,
+        } => lifecycle::update(&api, limits, restart, &containers).await,
         Command::Pause { containers } => lifecycle::pause(&api, &containers).await,
         Command::Unpause { containers } => lifecycle::unpause(&api, &containers).await,
         Command::Rm { force, containers } => lifecycle::rm(&api, force, &containers).await,

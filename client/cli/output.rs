@@ -192,6 +192,11 @@ pub fn status_text(st: &pb::ContainerState) -> String {
             st.exit_code,
             human(secs_since(&st.finished_at))
         ),
+        Ok(Status::Restarting) => format!(
+            "Restarting ({}) {} ago",
+            st.exit_code,
+            human(secs_since(&st.finished_at))
+        ),
         _ => "Unknown".into(),
     }
 }

@@ -15,6 +15,7 @@ pub fn status_name(s: i32) -> &'static str {
         Ok(Status::Running) => "running",
         Ok(Status::Paused) => "paused",
         Ok(Status::Exited) => "exited",
+        Ok(Status::Restarting) => "restarting",
         _ => "unknown",
     }
 }

@@ -111,9 +111,19 @@ impl Containers for ContainersService {
     async fn update(&self, req: Request<pb::UpdateRequest>) -> Res<pb::UpdateResponse> {
         let (rt, r) = (self.rt.clone(), req.into_inner());
         let wanted = spec::ResourcesRequest::from(r.resources.unwrap_or_default());
-        let now = detached(&self.ops, async move { rt.update(&r.id, wanted).await }).await?;
+        let restart = r
+            .restart_policy
+            .map(|p| spec::RestartPolicy::parse(&p.name, p.maximum_retry_count))
+            .transpose()
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let (now, restart) = detached(
+            &self.ops,
+            async move { rt.update(&r.id, wanted, restart).await },
+        )
+        .await?;
         Ok(Response::new(pb::UpdateResponse {
             resources: Some(convert::resources(&now)),
+            restart_policy: Some(convert::restart_policy(restart)),
         }))
     }
 

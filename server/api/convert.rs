@@ -25,6 +25,7 @@ pub fn status(s: Status) -> pb::Status {
         Status::Running => pb::Status::Running,
         Status::Paused => pb::Status::Paused,
         Status::Exited => pb::Status::Exited,
+        Status::Restarting => pb::Status::Restarting,
     }
 }
 
@@ -194,6 +195,7 @@ pub fn container(r: &Record) -> pb::Container {
                 .map(|(name, ip)| format!("{name}:{ip}"))
                 .collect(),
             auto_remove: s.auto_remove,
+            restart_policy: Some(restart_policy(s.restart)),
             ulimits: s
                 .tuning
                 .ulimits
@@ -254,11 +256,23 @@ pub fn container(r: &Record) -> pb::Container {
             oom_killed: r.oom_killed,
             network: r.networks.first().map(crate::runtime::settings),
             networks: r.networks.iter().map(crate::runtime::settings).collect(),
+            restart_count: r.restart_count,
+            restart_due: (r.status == Status::Restarting)
+                .then(|| ts(r.restart_due))
+                .flatten(),
+            stopped_by_user: r.stopped_by_user,
         }),
         created_at: ts(r.created_at),
         trimmed: false,
         size_rw_bytes: None,
         size_root_fs_bytes: None,
+    }
+}
+
+pub fn restart_policy(p: crate::spec::RestartPolicy) -> pb::RestartPolicy {
+    pb::RestartPolicy {
+        name: p.name().into(),
+        maximum_retry_count: p.max_retries(),
     }
 }
 

@@ -368,7 +368,7 @@ impl ImagesApi for ImagesService {
         for c in &containers {
             let size = self.rt.writable_size(&c.id);
             r.containers_size += size;
-            if c.status.is_running() {
+            if c.status.is_up() {
                 r.containers_active += 1;
             } else {
                 r.containers_reclaimable += size;

@@ -27,6 +27,8 @@ pub enum Status {
     Running,
     Paused,
     Exited,
+    /// Exited, and its restart policy starts it again at `restart_due`.
+    Restarting,
 }
 
 impl Status {
@@ -35,9 +37,16 @@ impl Status {
         matches!(self, Status::Running | Status::Paused)
     }
 
-    /// Start is a no-op on a running container, as Docker's.
+    /// Running, paused or restarting: what Docker calls running, and
+    /// `ps` shows without `all`.
+    pub fn is_up(self) -> bool {
+        self != Status::Created && self != Status::Exited
+    }
+
+    /// Start is a no-op on a running container, as Docker's, and on one
+    /// whose policy restarts it.
     pub fn can_start(self) -> bool {
-        !self.is_running()
+        matches!(self, Status::Created | Status::Exited)
     }
 
     pub fn can_kill(self) -> bool {
@@ -57,9 +66,10 @@ impl Status {
         self == Status::Paused
     }
 
-    /// A running container is removed only by force (killing it first).
+    /// A running or restarting container is removed only by force
+    /// (killing it first, or ending its wait).
     pub fn can_remove(self, force: bool) -> bool {
-        force || !self.is_running()
+        force || !(self.is_running() || self == Status::Restarting)
     }
 }
 
@@ -89,6 +99,20 @@ pub struct Record {
     /// The kernel's OOM killer killed a process during the last run.
     #[serde(default)]
     pub oom_killed: bool,
+    /// Restarts by its policy since the user last started it.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub restart_count: u64,
+    /// The delay before the last restart by its policy, in ms (0: none
+    /// since the user started it).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub restart_delay_ms: u64,
+    /// While Restarting: when the restart is due (unix nanos).
+    #[serde(default, skip_serializing_if = "is_zero_i64")]
+    pub restart_due: i64,
+    /// The user stopped or killed the run (its policy does not restart
+    /// it); cleared by the user's next start.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stopped_by_user: bool,
     /// Its places on bridge networks while it runs, eth0 first.
     #[serde(
         default,
@@ -97,6 +121,14 @@ pub struct Record {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub networks: Vec<crate::network::Attachment>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+fn is_zero_i64(n: &i64) -> bool {
+    *n == 0
 }
 
 /// A record's attachments: a list, or the one a record written before a
@@ -135,6 +167,10 @@ impl Record {
             stop_deadline: 0,
             oom_kills: 0,
             oom_killed: false,
+            restart_count: 0,
+            restart_delay_ms: 0,
+            restart_due: 0,
+            stopped_by_user: false,
             networks: Vec::new(),
         }
     }

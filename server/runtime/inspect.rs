@@ -28,7 +28,7 @@ impl Runtime {
             .iter()
             .filter_map(|c| {
                 let st = c.state();
-                let shown = !st.removed && (all || st.record.status.is_running());
+                let shown = !st.removed && (all || st.record.status.is_up());
                 shown.then(|| st.record.clone())
             })
             .collect();
@@ -51,7 +51,8 @@ impl Runtime {
         let mut n = Counts::default();
         for r in self.list(true) {
             match r.status {
-                Status::Running => n.running += 1,
+                // As Docker counts them: a restarting container runs.
+                Status::Running | Status::Restarting => n.running += 1,
                 Status::Paused => n.paused += 1,
                 Status::Created | Status::Exited => n.stopped += 1,
             }

@@ -17,6 +17,15 @@ impl Runtime {
         let c = self.find(key)?;
         let _op = c.op.lock().await;
         let mut st = c.state();
+        if st.record.status == Status::Restarting {
+            // No process to signal: its wait ends, without an event, as
+            // Docker's.
+            return c.transition(&mut st, &self.bus, IfUnsaved::Discard, |r| {
+                super::policy::settle(r);
+                r.stopped_by_user = true;
+                vec![]
+            });
+        }
         if !st.record.status.can_kill() {
             return Err(Error::FailedPrecondition(format!(
                 "cannot kill container {}: it is not running",
@@ -40,7 +49,11 @@ impl Runtime {
             Some(_) => IfUnsaved::Keep,
             None => IfUnsaved::Discard,
         };
+        // SIGKILL and the stop signal stop it: its policy does not
+        // restart it. Another signal (a reload) leaves the policy be.
+        let stops = signal == libc::SIGKILL || signal == st.record.spec.stop_signal;
         c.transition(&mut st, &self.bus, if_unsaved, |r| {
+            r.stopped_by_user |= stops;
             signalled(r, signal, sent_at, thawed_at)
         })
     }

@@ -28,6 +28,7 @@ mod logs;
 mod names;
 mod networks;
 mod pause;
+mod policy;
 mod prune;
 mod records;
 mod recover;

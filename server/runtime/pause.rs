@@ -20,6 +20,12 @@ impl Runtime {
                         c.name()
                     )))
                 }
+                Status::Restarting => {
+                    return Err(Error::FailedPrecondition(format!(
+                        "container {} is restarting: wait until it is running",
+                        c.name()
+                    )))
+                }
                 _ => return Err(not_running(&c.name())),
             }
         };

@@ -16,6 +16,30 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// The boot the daemon last started in, by the kernel's boot id.
+const BOOT_ID_FILE: &str = "boot_id";
+
+/// Whether this is the daemon's first start since the host booted: the
+/// kernel's boot id is not the one the root recorded (which it records
+/// now). A root that recorded none counts as booted.
+fn first_start_since_boot(root: &Path) -> bool {
+    let Ok(now) = std::fs::read_to_string("/proc/sys/kernel/random/boot_id") else {
+        tracing::warn!(
+            "cannot read the kernel's boot id: not starting containers by their restart policies"
+        );
+        return false;
+    };
+    let file = root.join(BOOT_ID_FILE);
+    let last = std::fs::read_to_string(&file).unwrap_or_default();
+    if last.trim() == now.trim() {
+        return false;
+    }
+    if let Err(e) = crate::sys::linux::write_atomic(&file, now.as_bytes()) {
+        tracing::warn!(error = %e, "cannot record the boot id");
+    }
+    true
+}
+
 impl Runtime {
     /// Opens the root (creating it) and its database, records the daemon's
     /// start, loads every stored container and re-attaches to those whose
@@ -76,12 +100,19 @@ impl Runtime {
             "daemon start recorded"
         );
         rt.open_networks().await?;
+        let booted = first_start_since_boot(root);
         let known: HashSet<String> = records.iter().map(|r| r.id.clone()).collect();
         for record in records {
             let monitor = monitors.remove(&record.id);
             rt.recover(record, monitor).await;
         }
         records::set_aside_orphans(root, &known, rt.host.as_ref());
+        if booted {
+            tracing::info!(
+                "first start since the host booted: starting containers by their restart policies"
+            );
+            rt.restart_after_boot();
+        }
         Ok(rt)
     }
 
@@ -113,6 +144,7 @@ impl Runtime {
                 ExitRecord::clear(&c.dir);
                 // Its connects were journaled, its start not.
                 self.disconnect(&c, true).await;
+                self.schedule_restart(c);
             }
             None if was_running => {
                 // Recorded before the daemon serves, if the store takes it;
@@ -120,7 +152,8 @@ impl Runtime {
                 match self.record_exit(&c) {
                     Ok(()) => {
                         self.disconnect(&c, false).await;
-                        self.remove_if_auto(&c).await
+                        self.remove_if_auto(&c).await;
+                        self.schedule_restart(c);
                     }
                     Err(e) => {
                         tracing::error!(container = %c.id, error = %e, "cannot record the exit; trying again");
@@ -129,10 +162,12 @@ impl Runtime {
                 }
             }
             // Exited (a crash may have cut its unwiring short), and with
-            // auto_remove the daemon may have gone before removing it.
+            // auto_remove the daemon may have gone before removing it; or
+            // waiting for a restart, which carries on.
             None => {
                 self.disconnect(&c, false).await;
-                self.remove_if_auto(&c).await
+                self.remove_if_auto(&c).await;
+                self.schedule_restart(c);
             }
         }
     }

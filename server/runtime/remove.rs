@@ -81,10 +81,10 @@ impl Runtime {
         }
         let status = st.record.status;
         if !status.can_remove(force) {
-            let what = if status == Status::Paused {
-                "paused"
-            } else {
-                "running"
+            let what = match status {
+                Status::Paused => "paused",
+                Status::Restarting => "restarting",
+                _ => "running",
             };
             return Err(Error::FailedPrecondition(format!(
                 "cannot remove container {}: it is {what}: stop it first or use force",
@@ -95,7 +95,9 @@ impl Runtime {
         let sent_at = crate::sys::time::now_nanos();
         if running && self.send_signal(c, &st, libc::SIGKILL).is_ok() {
             self.thaw_for_kill(c, &st);
-            c.transition(&mut st, &self.bus, IfUnsaved::Discard, |_| {
+            c.transition(&mut st, &self.bus, IfUnsaved::Discard, |r| {
+                // Its exit is its end: its policy does not restart it.
+                r.stopped_by_user = true;
                 vec![Note::kill(libc::SIGKILL).at(sent_at)]
             })?;
         }

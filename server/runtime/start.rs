@@ -4,6 +4,7 @@
 use super::container::{Container, IfUnsaved, Note, Status};
 use super::error::{failed, io_failed, Error, Result};
 use super::host::{Pid1, Spawned};
+use super::policy::Starter;
 use super::Runtime;
 use crate::logs::Limits;
 use crate::monitor::protocol::{
@@ -33,13 +34,30 @@ impl Runtime {
         then: impl FnOnce(&Container) -> Result<()>,
     ) -> Result<()> {
         let c = self.find(key)?;
+        self.start_container(&c, Starter::User, then).await
+    }
+
+    /// Starts `c` for `starter` (see `start_then`): by its policy only if
+    /// it still waits for that restart.
+    pub(super) async fn start_container(
+        self: &Arc<Self>,
+        c: &Arc<Container>,
+        starter: Starter,
+        then: impl FnOnce(&Container) -> Result<()>,
+    ) -> Result<()> {
+        let c = c.clone();
         let _op = c.op.lock().await;
         {
             let st = c.state();
             if st.removed {
-                return Err(Error::NotFound(key.into()));
+                return Err(Error::NotFound(c.name().into()));
             }
-            if !st.record.status.can_start() {
+            let r = &st.record;
+            let due = match starter {
+                Starter::User => r.status.can_start(),
+                Starter::Policy { exits } => r.status == Status::Restarting && r.exits == exits,
+            };
+            if !due {
                 return Ok(());
             }
         }
@@ -47,7 +65,7 @@ impl Runtime {
         // Before the wiring, which rewrites /etc/hosts with its own lines.
         self.prepare_run(&c)?;
         let Some(plan) = plan else {
-            return self.start_wired(&c, None, then).await;
+            return self.start_wired(&c, None, starter, then).await;
         };
         // The networks are wired while the monitor sets PID 1 up, which
         // waits on `gate` for them (endpoints.rs).
@@ -59,7 +77,10 @@ impl Runtime {
             let _ = tx.send(attached.clone());
             Ok(attached)
         };
-        let (wired, started) = tokio::join!(wiring, self.start_wired(&c, Some((gate, rx)), then));
+        let (wired, started) = tokio::join!(
+            wiring,
+            self.start_wired(&c, Some((gate, rx)), starter, then)
+        );
         drop(plan);
         match (wired, started) {
             (Ok(attached), Ok(())) => {
@@ -85,6 +106,7 @@ impl Runtime {
         self: &Arc<Self>,
         c: &Arc<Container>,
         gate: Option<(OwnedFd, Receiver<Vec<Attachment>>)>,
+        starter: Starter,
         then: impl FnOnce(&Container) -> Result<()>,
     ) -> Result<()> {
         let (gate, attached) = gate.unzip();
@@ -121,7 +143,14 @@ impl Runtime {
                 return Err(e);
             }
         };
-        let started = self.record_start(c, pid, started_at, monitor.pid(), pid1, attached);
+        let run = Run {
+            pid,
+            started_at,
+            monitor_pid: monitor.pid(),
+            networks: attached,
+            starter,
+        };
+        let started = self.record_start(c, run, pid1);
         let exits = match started {
             Ok(exits) => exits,
             Err(e) => {
@@ -145,21 +174,26 @@ impl Runtime {
 
     /// The start in the record and the journal; PID 1's handle kept.
     /// Returns the run's exit count.
-    fn record_start(
-        &self,
-        c: &Container,
-        pid: i32,
-        started_at: i64,
-        monitor_pid: i32,
-        pid1: Box<dyn Pid1>,
-        networks: Vec<Attachment>,
-    ) -> Result<u64> {
+    fn record_start(&self, c: &Container, run: Run, pid1: Box<dyn Pid1>) -> Result<u64> {
+        let Run {
+            pid,
+            started_at,
+            monitor_pid,
+            networks,
+            starter,
+        } = run;
         let mut st = c.state();
         let started = c.transition(&mut st, &self.bus, IfUnsaved::Discard, |r| {
             r.status = Status::Running;
             r.pid = pid;
             r.monitor_pid = monitor_pid;
             r.started_at = started_at;
+            r.restart_due = 0;
+            r.stopped_by_user = false;
+            if starter == Starter::User {
+                r.restart_count = 0;
+                r.restart_delay_ms = 0;
+            }
             r.exit_code = 0;
             r.signal = 0;
             r.finished_at = 0;
@@ -288,6 +322,15 @@ impl Runtime {
         }
         dir
     }
+}
+
+/// A run as the monitor reported it.
+struct Run {
+    pid: i32,
+    started_at: i64,
+    monitor_pid: i32,
+    networks: Vec<Attachment>,
+    starter: Starter,
 }
 
 /// What a start joins: namespaces, a /dev/shm, a names directory.

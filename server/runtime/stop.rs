@@ -2,12 +2,14 @@
 //! then SIGKILL when the grace runs out (the stop driver in watch.rs);
 //! returns once the run has ended.
 
-use super::container::IfUnsaved;
+use super::container::{IfUnsaved, Note, Status};
 use super::error::{Error, Result};
 use super::kill::signalled;
+use super::policy;
 use super::Runtime;
 use crate::spec;
 use crate::sys::time::now_nanos;
+use berth::pb::Action;
 use std::sync::Arc;
 
 impl Runtime {
@@ -30,6 +32,14 @@ impl Runtime {
         let exits = {
             let _op = c.op.lock().await;
             let mut st = c.state();
+            if st.record.status == Status::Restarting {
+                // Its wait ends: a stop event alone, as Docker's.
+                return c.transition(&mut st, &self.bus, IfUnsaved::Discard, |r| {
+                    policy::settle(r);
+                    r.stopped_by_user = true;
+                    vec![Note::new(Action::Stop)]
+                });
+            }
             if !st.record.status.can_stop() {
                 return Ok(());
             }
@@ -54,6 +64,7 @@ impl Runtime {
                 let thawed_at = self.thaw_after_signal(&c, &st, signal);
                 let stopping = c.transition(&mut st, &self.bus, IfUnsaved::Keep, |r| {
                     r.stop_deadline = deadline;
+                    r.stopped_by_user = true;
                     signalled(r, signal, sent_at, thawed_at)
                 });
                 if let Err(e) = stopping {

@@ -6,6 +6,7 @@ use super::container::{Container, IfUnsaved, Note, State, Status};
 use super::error::Result;
 use super::host::Monitor;
 use super::networks::event;
+use super::policy;
 use super::Runtime;
 use crate::monitor::protocol::ExitRecord;
 use crate::shutdown::shutting_down;
@@ -53,6 +54,8 @@ impl Runtime {
             }
             let _ = self.host.kill_all(&c.id);
         }
+        // A Restart request starts it itself.
+        let by_policy = c.restarting.load(std::sync::atomic::Ordering::SeqCst) == 0;
         c.transition(&mut st, &self.bus, IfUnsaved::Discard, |r| {
             let reported = r.oom_kills;
             match exit {
@@ -74,6 +77,9 @@ impl Runtime {
             r.exits += 1;
             r.stop_deadline = 0;
             r.oom_killed = r.oom_kills > 0;
+            if by_policy {
+                policy::decide(r);
+            }
             // OOM kills the watcher did not get to journal come first; they
             // happened before the exit, so they carry its time at the latest.
             let mut notes: Vec<Note> = (reported..r.oom_kills)
@@ -111,6 +117,7 @@ impl Runtime {
             let Err(e) = self.record_exit(&c) else {
                 self.unwire(&c).await;
                 self.remove_if_auto(&c).await;
+                self.schedule_restart(c);
                 return;
             };
             tracing::error!(container = %c.id, error = %e, "cannot record the exit; trying again");

@@ -13,6 +13,12 @@ pub enum Error {
     RootfsAndImage,
     #[error("no root filesystem: give an image or a rootfs directory")]
     NoRootfs,
+    #[error("invalid restart policy {0:?}: use no, always, unless-stopped or on-failure")]
+    RestartPolicy(Input),
+    #[error("invalid restart policy {0:?}: only on-failure takes a maximum retry count")]
+    RestartRetries(Input),
+    #[error("a restart policy cannot go with auto_remove (--rm): the container would be removed at its first exit")]
+    RestartAutoRemove,
     #[error("invalid rootfs {0:?}: {1}")]
     Rootfs(Input, &'static str),
     #[error("args must not be empty: give the command to run")]

@@ -14,6 +14,7 @@ mod network;
 mod paths;
 mod resolve;
 mod resources;
+mod restart;
 mod signal;
 #[cfg(test)]
 mod tests;
@@ -35,6 +36,7 @@ pub use paths::normalize;
 use paths::{validate_rootfs, validate_working_dir, within};
 pub use resolve::Resolve;
 pub use resources::{Host, Resources, ResourcesRequest};
+pub use restart::{next_delay, Ended, RestartPolicy};
 pub use signal::{parse_signal, signal_name};
 pub use tuning::{Tmpfs, Tuning, Ulimit};
 pub use user::{home, parse_id, parse_user, passwd_entry, Id};
@@ -127,6 +129,9 @@ pub struct Spec {
     /// Removed by the daemon once its process exits.
     #[serde(default)]
     pub auto_remove: bool,
+    /// Whether it starts again when its process exits.
+    #[serde(default, skip_serializing_if = "RestartPolicy::is_no")]
+    pub restart: RestartPolicy,
     /// The image whose layers are the root filesystem (`rootfs` is then
     /// empty).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -235,6 +240,8 @@ pub struct Request {
     pub no_new_privs: Option<bool>,
     pub user: String,
     pub auto_remove: bool,
+    /// The policy's name and maximum retry count, as given.
+    pub restart: (String, u32),
     pub image: Option<ImageUse>,
     pub exposed_ports: Vec<String>,
     /// Destinations of anonymous volumes (the image's Volumes).
@@ -259,7 +266,7 @@ pub struct Request {
     pub ip: String,
     pub ip6: String,
     pub mac: String,
-    /// "" or "unconfined" (a JSON profile is refused).
+    /// "", "unconfined", or a profile in Docker's JSON format.
     pub seccomp_profile: String,
     /// Docker's --pid, --ipc and --uts: "", "host", "container:NAME"…
     pub pid_mode: String,
@@ -272,6 +279,10 @@ impl Request {
     /// and `hostname_default` is used when no hostname is given.
     pub fn validate(mut self, hostname_default: &str, host: Host) -> Result<Spec, Error> {
         validate_name(&self.name)?;
+        let restart = RestartPolicy::parse(&self.restart.0, self.restart.1)?;
+        if self.auto_remove && !restart.is_no() {
+            return Err(Error::RestartAutoRemove);
+        }
         let resources = Resources::default().merge(&self.resources, host)?;
         let caps = |names: &[String]| -> Result<Vec<String>, Error> {
             names.iter().map(|n| capability_name(n)).collect()
@@ -389,6 +400,7 @@ impl Request {
             no_new_privs: Some(self.no_new_privs.unwrap_or(!self.privileged)),
             user,
             auto_remove: self.auto_remove,
+            restart,
             image: self.image,
             exposed_ports,
             stdin_open: self.stdin_open,

@@ -81,6 +81,13 @@ impl Mode {
 }
 
 impl Namespaces {
+    /// It joins another container's namespaces (which must run first).
+    pub fn joins_another(&self) -> bool {
+        [&self.pid, &self.ipc, &self.uts, &self.net]
+            .iter()
+            .any(|m| matches!(m, Mode::Container(_)))
+    }
+
     /// The modes a request gives.
     pub fn parse(pid: &str, ipc: &str, uts: &str) -> Result<Namespaces, Error> {
         Ok(Namespaces {

@@ -182,6 +182,10 @@ pub struct CreateArgs {
     /// Write the container's id to this file (which must not exist).
     #[arg(long)]
     pub cidfile: Option<std::path::PathBuf>,
+    /// Restart policy when the process exits: no, always, unless-stopped,
+    /// on-failure[:MAX-RETRIES].
+    #[arg(long)]
+    pub restart: Option<String>,
     /// Set by run -d --rm, not a flag.
     #[arg(skip)]
     pub auto_remove: bool,

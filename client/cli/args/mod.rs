@@ -177,10 +177,15 @@ pub enum Command {
     Ps(PsArgs),
     /// Show a container's output.
     Logs(LogsArgs),
-    /// Change the resource limits of one or more containers.
+    /// Change the resource limits or the restart policy of one or more
+    /// containers.
     Update {
         #[command(flatten)]
         limits: LimitArgs,
+        /// Restart policy: no, always, unless-stopped,
+        /// on-failure[:MAX-RETRIES].
+        #[arg(long)]
+        restart: Option<String>,
         #[arg(required = true)]
         containers: Vec<String>,
     },

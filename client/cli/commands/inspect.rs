@@ -111,7 +111,12 @@ impl PsFilter {
                 "running" => Status::Running,
                 "paused" => Status::Paused,
                 "exited" => Status::Exited,
-                _ => return Err(bad("status is created, running, paused or exited".into())),
+                "restarting" => Status::Restarting,
+                _ => {
+                    return Err(bad(
+                        "status is created, running, paused, exited or restarting".into(),
+                    ))
+                }
             }),
             "name" => PsFilter::Name(v),
             "label" => match v.split_once('=') {

@@ -164,6 +164,12 @@ pub async fn run(
         ..
     } = r;
     let (interactive, tty) = (create.interactive, create.tty);
+    if rm && create.restart.as_deref().is_some_and(|r| r != "no") {
+        return Err(Failure(
+            "conflicting options: cannot specify both --restart and --rm".into(),
+            125,
+        ));
+    }
     let attached = !detach && (interactive || tty);
     // -d --rm: the daemon removes it when it exits, and attached too (the
     // exit code comes with the end of the attach, and a detach leaves it
@@ -345,13 +351,27 @@ pub async fn rm(api: &Api, force: bool, containers: &[String]) -> Result<u8, Fai
     .await
 }
 
-pub async fn update(api: &Api, limits: LimitArgs, containers: &[String]) -> Result<u8, Failure> {
+pub async fn update(
+    api: &Api,
+    limits: LimitArgs,
+    restart: Option<String>,
+    containers: &[String],
+) -> Result<u8, Failure> {
     let resources = limits.resources()?;
+    let restart_policy = restart
+        .as_deref()
+        .map(super::flags::restart_policy)
+        .transpose()?;
     each(containers, |id| {
         let mut api = api.clone();
         let resources = Some(resources.clone());
+        let restart_policy = restart_policy.clone();
         async move {
-            let req = pb::UpdateRequest { id, resources };
+            let req = pb::UpdateRequest {
+                id,
+                resources,
+                restart_policy,
+            };
             api.update(req).await.map(drop)
         }
     })

@@ -77,6 +77,11 @@ pub fn create_request(a: CreateArgs) -> Result<CreateRequest, Failure> {
         no_new_privileges: security.no_new_privileges,
         seccomp_profile: security.seccomp_profile,
         auto_remove: a.auto_remove,
+        restart_policy: a
+            .restart
+            .as_deref()
+            .map(flags::restart_policy)
+            .transpose()?,
         user: a.user.unwrap_or_default(),
         dns: a.dns,
         dns_search: a.dns_search,

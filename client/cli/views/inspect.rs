@@ -10,7 +10,10 @@ pub fn inspect(c: &pb::Container) -> Value {
     let cfg = c.config.clone().unwrap_or_default();
     let st = c.state.clone().unwrap_or_default();
     let res = cfg.resources.clone().unwrap_or_default();
-    let running = st.status == Status::Running as i32 || st.status == Status::Paused as i32;
+    // As Docker shows it, a restarting container is running.
+    let restarting = st.status == Status::Restarting as i32;
+    let running =
+        st.status == Status::Running as i32 || st.status == Status::Paused as i32 || restarting;
     let network = match cfg.network.as_str() {
         "" => "none",
         n => n,
@@ -24,7 +27,7 @@ pub fn inspect(c: &pb::Container) -> Value {
             "Status": status_name(st.status),
             "Running": running,
             "Paused": st.status == Status::Paused as i32,
-            "Restarting": false,
+            "Restarting": restarting,
             "OOMKilled": st.oom_killed,
             "Dead": false,
             "Pid": st.pid,
@@ -39,7 +42,7 @@ pub fn inspect(c: &pb::Container) -> Value {
         // The image's id; Config.Image is the name it was run as.
         "Image": cfg.image_id,
         "Platform": "linux",
-        "RestartCount": 0,
+        "RestartCount": st.restart_count,
         "HostConfig": host_config(&cfg, &res, network),
         "Mounts": cfg.mounts.iter().map(|m| match m.volume.is_empty() {
             true => json!({
@@ -131,7 +134,10 @@ fn host_config(cfg: &pb::ContainerConfig, res: &pb::Resources, network: &str) ->
         "Tmpfs": cfg.tmpfs.iter().map(|t| (t.destination.clone(), json!(t.options))).collect::<serde_json::Map<_, _>>(),
     });
     let more = json!({
-        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+        "RestartPolicy": {
+            "Name": cfg.restart_policy.as_ref().map_or("no", |p| p.name.as_str()),
+            "MaximumRetryCount": cfg.restart_policy.as_ref().map_or(0, |p| p.maximum_retry_count),
+        },
         // Docker's keys, some for what berth has one way only.
         "IpcMode": cfg.ipc_mode,
         "PidMode": cfg.pid_mode,

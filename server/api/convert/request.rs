@@ -41,6 +41,10 @@ impl From<pb::CreateRequest> for Request {
             no_new_privs: r.no_new_privileges,
             user: r.user,
             auto_remove: r.auto_remove,
+            restart: r
+                .restart_policy
+                .map(|p| (p.name, p.maximum_retry_count))
+                .unwrap_or_default(),
             image: None,
             entrypoint_args: 0,
             seccomp_profile: r.seccomp_profile,
