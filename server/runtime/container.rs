@@ -347,6 +347,7 @@ impl Container {
     /// one transaction. Then the copy becomes the state and waiters are
     /// told; if the write failed, only with IfUnsaved::Keep. The caller holds the
     /// state lock, so nothing can come between the change and its events.
+    /// A removed container is NotFound.
     pub fn transition(
         &self,
         st: &mut State,
@@ -354,6 +355,11 @@ impl Container {
         if_unsaved: IfUnsaved,
         change: impl FnOnce(&mut Record) -> Vec<Note>,
     ) -> Result<()> {
+        // Nothing brings a removed container's record back, whoever held
+        // it from before the remove.
+        if st.removed {
+            return Err(Error::NotFound(self.name().into()));
+        }
         let mut r = st.record.clone();
         let notes = change(&mut r);
         let journals = |a: Action| notes.iter().any(|n| n.action == a);
