@@ -1,7 +1,7 @@
 //! Restart: stop (if it runs), start, then the restart event.
 
 use super::container::{IfUnsaved, Note};
-use super::error::{Error, Result};
+use super::error::Result;
 use super::Runtime;
 use berth::pb::Action;
 use std::sync::atomic::Ordering;
@@ -16,7 +16,14 @@ impl Runtime {
         c.restarting.fetch_add(1, Ordering::SeqCst);
         let ran = async {
             self.stop(&c.id, timeout, None).await?;
-            self.start(&c.id).await
+            // Journaled once the start is, before its exit can be.
+            self.start_then(&c.id, |c| {
+                let mut st = c.state();
+                c.transition(&mut st, &self.bus, IfUnsaved::Discard, |_| {
+                    vec![Note::new(Action::Restart)]
+                })
+            })
+            .await
         }
         .await;
         c.restarting.fetch_sub(1, Ordering::SeqCst);
@@ -25,13 +32,6 @@ impl Runtime {
             self.remove_if_auto(&c).await;
             return Err(e);
         }
-        let _op = c.op.lock().await;
-        let mut st = c.state();
-        if st.removed {
-            return Err(Error::NotFound(key.into()));
-        }
-        c.transition(&mut st, &self.bus, IfUnsaved::Discard, |_| {
-            vec![Note::new(Action::Restart)]
-        })
+        Ok(())
     }
 }
