@@ -5,9 +5,12 @@
 //! subscriber received is in the journal with the same seq, no seq is used
 //! twice or skipped, and the state the API reports matches the processes
 //! that really run, and a container on the bridge network is wired
-//! exactly while it runs. At the end, with everything removed, nothing of
-//! any container is left on the host's networks. BERTH_CRASH_ROUNDS sets
-//! the number of rounds.
+//! exactly while it runs. Two containers crash-loop under the `always`
+//! restart policy meanwhile: each container's journal alternates start and
+//! die, and holds one die per exit its state counts (no exit lost or
+//! counted twice). At the end, with everything removed, nothing of any
+//! container is left on the host's networks. BERTH_CRASH_ROUNDS sets the
+//! number of rounds.
 
 mod common;
 
@@ -19,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tonic::Code;
 
-const NAMES: [&str; 6] = ["c0", "c1", "c2", "c3", "c4", "c5"];
+const NAMES: [&str; 8] = ["c0", "c1", "c2", "c3", "c4", "c5", "r0", "r1"];
 const WORKERS: usize = 3;
 
 /// What the API acknowledged.
@@ -47,9 +50,22 @@ impl Rng {
 }
 
 /// Containers with these names are on the default bridge network.
-const BRIDGED: [&str; 2] = ["c4", "c5"];
+const BRIDGED: [&str; 3] = ["c4", "c5", "r1"];
+
+/// Containers with these names crash-loop under `always`.
+const LOOPING: [&str; 2] = ["r0", "r1"];
 
 fn request(name: &str) -> pb::CreateRequest {
+    let (args, restart_policy) = match LOOPING.contains(&name) {
+        true => (
+            &["sh", "-c", "sleep 0.05; exit 3"][..],
+            Some(pb::RestartPolicy {
+                name: "always".into(),
+                maximum_retry_count: 0,
+            }),
+        ),
+        false => (&["sleep", "1000"][..], None),
+    };
     pb::CreateRequest {
         init: true,
         stop_timeout_seconds: Some(1),
@@ -57,8 +73,57 @@ fn request(name: &str) -> pb::CreateRequest {
             true => "bridge".into(),
             false => "none".into(),
         },
-        ..spec(name, &["sleep", "1000"])
+        restart_policy,
+        ..spec(name, args)
     }
+}
+
+/// Each container's runs in the journal: start and die alternate, and
+/// there is a die for each exit its state counts: the state before the
+/// journal was read counts no more, the state after no fewer.
+fn check_runs(
+    round: usize,
+    journal: &[pb::Event],
+    before: &pb::Container,
+    after: &[pb::Container],
+) {
+    let c = before;
+    let mut dies = 0;
+    let mut running = false;
+    for e in journal.iter().filter(|e| e.id == c.id) {
+        match Action::try_from(e.action).unwrap() {
+            Action::Start => {
+                assert!(
+                    !running,
+                    "round {round}: {} started twice (seq {})",
+                    c.name, e.seq
+                );
+                running = true;
+            }
+            Action::Die => {
+                assert!(
+                    running,
+                    "round {round}: {} died twice (seq {})",
+                    c.name, e.seq
+                );
+                running = false;
+                dies += 1;
+            }
+            _ => {}
+        }
+    }
+    let st = c.state.as_ref().unwrap();
+    let later = after
+        .iter()
+        .find(|a| a.id == c.id)
+        .map_or(u64::MAX, |a| a.state.as_ref().unwrap().exit_count);
+    assert!(
+        st.exit_count <= dies && dies <= later,
+        "round {round}: {} counts {} then {later} exits, the journal {dies} dies",
+        c.name,
+        st.exit_count
+    );
+    assert!(st.restart_count <= st.exit_count);
 }
 
 /// One client: random operations on random names until aborted.
@@ -297,6 +362,14 @@ async fn kill_9_at_random_points_loses_nothing() {
         for c in &list.containers {
             check_state(&mut api, &d.root, &c.id).await;
         }
+        // Exits and events agree, restarts included (the loops go on
+        // meanwhile).
+        let before = listed(&mut api).await;
+        let journal = d.journal().await;
+        let after = listed(&mut api).await;
+        for c in &before {
+            check_runs(round, &journal, c, &after);
+        }
     }
     // Everything removed: nothing of any container is left on a network.
     let mut api = d.api().await;
@@ -316,8 +389,12 @@ async fn kill_9_at_random_points_loses_nothing() {
         assert_eq!(veths(&bridge), 0, "veths left on {bridge}");
     }
     let a = acked.lock().unwrap();
+    let restarts = received
+        .iter()
+        .filter(|e| e.action == Action::Start as i32 && LOOPING.contains(&e.name.as_str()))
+        .count();
     eprintln!(
-        "crash test: {rounds} rounds of kill -9, {} operations acknowledged, {} events received and found in the journal, {} containers created",
+        "crash test: {rounds} rounds of kill -9, {} operations acknowledged, {} events received and found in the journal, {} containers created, {restarts} starts of crash-looping ones",
         a.ops,
         received.len(),
         a.created.len()
