@@ -144,19 +144,20 @@ pub fn label_files(files: &[PathBuf], labels: &mut HashMap<String, String>) -> R
 /// `--restart`: no, always, unless-stopped, on-failure[:MAX-RETRIES]. The
 /// daemon checks the name.
 pub fn restart_policy(s: &str) -> Result<pb::RestartPolicy, Failure> {
-    let (name, max) =
-        match s.split_once(':') {
-            None => (s, 0),
-            Some((name, max)) => match max.parse() {
-                Ok(n) => (name, n),
-                Err(_) => return Err(Failure(
+    let (name, max) = match s.split_once(':') {
+        None => (s, 0),
+        Some((name, max)) => match max.parse() {
+            Ok(n) => (name, n),
+            Err(_) => {
+                return Err(Failure(
                     format!(
                         "invalid restart policy {s:?}: the maximum retry count must be a number"
                     ),
                     125,
-                )),
-            },
-        };
+                ))
+            }
+        },
+    };
     Ok(pb::RestartPolicy {
         name: name.to_string(),
         maximum_retry_count: max,
