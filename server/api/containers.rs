@@ -97,7 +97,7 @@ impl Containers for ContainersService {
         let r = req.into_inner();
         let cond = convert::wait_condition(r.condition).map_err(|c| {
             Status::invalid_argument(format!(
-                "invalid wait condition {c}: use NOT_RUNNING, NEXT_EXIT or REMOVED"
+                "invalid wait condition {c}: use NOT_RUNNING, NEXT_EXIT, REMOVED, HEALTHY or UNHEALTHY"
             ))
         })?;
         let exit = self.rt.wait(&r.id, cond, r.exit_count).await?;

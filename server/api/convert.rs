@@ -35,6 +35,8 @@ pub fn wait_condition(c: i32) -> Result<WaitCondition, i32> {
         Ok(pb::WaitCondition::NotRunning) => Ok(WaitCondition::NotRunning),
         Ok(pb::WaitCondition::NextExit) => Ok(WaitCondition::NextExit),
         Ok(pb::WaitCondition::Removed) => Ok(WaitCondition::Removed),
+        Ok(pb::WaitCondition::Healthy) => Ok(WaitCondition::Healthy),
+        Ok(pb::WaitCondition::Unhealthy) => Ok(WaitCondition::Unhealthy),
         Err(_) => Err(c),
     }
 }
@@ -196,6 +198,15 @@ pub fn container(r: &Record) -> pb::Container {
                 .collect(),
             auto_remove: s.auto_remove,
             restart_policy: Some(restart_policy(s.restart)),
+            healthcheck: s.health.as_ref().map(|h| pb::Healthcheck {
+                test: h.test.clone(),
+                interval_milliseconds: h.interval_ms,
+                timeout_milliseconds: h.timeout_ms,
+                start_period_milliseconds: h.start_period_ms,
+                start_interval_milliseconds: h.start_interval_ms,
+                retries: h.retries,
+                on_failure: h.on_failure.name().into(),
+            }),
             ulimits: s
                 .tuning
                 .ulimits
@@ -261,6 +272,7 @@ pub fn container(r: &Record) -> pb::Container {
                 .then(|| ts(r.restart_due))
                 .flatten(),
             stopped_by_user: r.stopped_by_user,
+            health: r.health.as_ref().map(|h| h.pb()),
         }),
         created_at: ts(r.created_at),
         trimmed: false,

@@ -133,6 +133,47 @@ pub struct RunConfig {
     pub exposed_ports: Option<BTreeMap<String, serde_json::Value>>,
     #[serde(default)]
     pub volumes: Option<BTreeMap<String, serde_json::Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<ImageHealthcheck>,
+}
+
+/// An image's HEALTHCHECK, as Docker writes it in the config (durations
+/// in nanoseconds).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImageHealthcheck {
+    #[serde(default)]
+    pub test: Option<Vec<String>>,
+    #[serde(default)]
+    pub interval: u64,
+    #[serde(default)]
+    pub timeout: u64,
+    #[serde(default)]
+    pub start_period: u64,
+    #[serde(default)]
+    pub start_interval: u64,
+    #[serde(default)]
+    pub retries: u32,
+}
+
+impl ImageHealthcheck {
+    /// As a request gives one; durations in whole milliseconds (at least
+    /// 1 ms when set).
+    pub fn request(self) -> crate::spec::HealthRequest {
+        let ms = |ns: u64| match ns {
+            0 => 0,
+            ns => (ns / 1_000_000).max(1),
+        };
+        crate::spec::HealthRequest {
+            test: self.test.unwrap_or_default(),
+            interval_ms: ms(self.interval),
+            timeout_ms: ms(self.timeout),
+            start_period_ms: ms(self.start_period),
+            start_interval_ms: ms(self.start_interval),
+            retries: self.retries,
+            on_failure: String::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -7,8 +7,8 @@ use crate::spec::{ImageUse, Request};
 /// request's override, or the image's) followed by the request's args, or
 /// the image's Cmd when it gives none and keeps the entrypoint; Env and
 /// Labels go under the request's; WorkingDir, User and StopSignal apply
-/// where the request says nothing; each Volume becomes an anonymous
-/// volume.
+/// where the request says nothing; the Healthcheck under the request's,
+/// field by field; each Volume becomes an anonymous volume.
 pub fn apply(
     image: ForContainer,
     entrypoint: Option<Vec<String>>,
@@ -56,6 +56,8 @@ pub fn apply(
     for (k, v) in c.labels.unwrap_or_default() {
         req.labels.entry(k).or_insert(v);
     }
+    let image_health = c.healthcheck.map(|h| h.request()).unwrap_or_default();
+    req.health = std::mem::take(&mut req.health).over(image_health);
     req.exposed_ports = c.exposed_ports.unwrap_or_default().into_keys().collect();
     req.volumes = c.volumes.unwrap_or_default().into_keys().collect();
     req.image = Some(ImageUse {

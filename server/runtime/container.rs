@@ -113,6 +113,9 @@ pub struct Record {
     /// it); cleared by the user's next start.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stopped_by_user: bool,
+    /// With a health check: its health, from the first start on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<super::health::Health>,
     /// Its places on bridge networks while it runs, eth0 first.
     #[serde(
         default,
@@ -171,6 +174,7 @@ impl Record {
             restart_delay_ms: 0,
             restart_due: 0,
             stopped_by_user: false,
+            health: None,
             networks: Vec::new(),
         }
     }
@@ -212,6 +216,8 @@ pub struct Note {
     /// An event of another object journaled with the container's (a
     /// network's disconnect at its exit), as it is.
     other: Option<pb::Event>,
+    /// Health status: the health now.
+    health: pb::HealthStatus,
 }
 
 impl Note {
@@ -226,6 +232,15 @@ impl Note {
             exec_id: String::new(),
             exec_command: String::new(),
             other: None,
+            health: pb::HealthStatus::None,
+        }
+    }
+
+    /// A health_status event: the health is now `status`.
+    pub fn health(status: pb::HealthStatus) -> Note {
+        Note {
+            health: status,
+            ..Note::new(Action::HealthStatus)
         }
     }
 
@@ -434,6 +449,7 @@ impl Container {
             old_name: n.old_name.clone(),
             exec_id: n.exec_id.clone(),
             exec_command: n.exec_command.clone(),
+            health_status: n.health as i32,
             image: r
                 .spec
                 .image
@@ -441,6 +457,37 @@ impl Container {
                 .map(|i| i.reference.clone())
                 .unwrap_or_default(),
             ..Default::default()
+        }
+    }
+
+    /// Waits until the time (unix nanos) `due` reads from the state has
+    /// come, reading it again at each change: true then; false once `due`
+    /// says the wait is over (None) or the daemon shuts down. Some(None):
+    /// no time yet.
+    pub async fn until_due(
+        &self,
+        shutdown: &mut watch::Receiver<bool>,
+        due: impl Fn(&State) -> Option<Option<i64>>,
+    ) -> bool {
+        let mut changed = self.changed.subscribe();
+        loop {
+            let Some(at) = due(&self.state()) else {
+                return false;
+            };
+            let wait = async {
+                match at {
+                    None => std::future::pending().await,
+                    Some(at) => {
+                        let left = at.saturating_sub(now_nanos()).max(0) as u64;
+                        tokio::time::sleep(std::time::Duration::from_nanos(left)).await
+                    }
+                }
+            };
+            tokio::select! {
+                _ = wait => return true,
+                r = changed.changed() => if r.is_err() { return false },
+                _ = crate::shutdown::shutting_down(shutdown) => return false,
+            }
         }
     }
 

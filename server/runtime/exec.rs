@@ -44,6 +44,8 @@ pub struct Running {
     /// With a terminal: the pty's master (the process's input and output).
     pub terminal: Option<OwnedFd>,
     pub signal: Signaller,
+    /// The helper's pid (its child is the process).
+    pub helper_pid: u32,
     pub exit: oneshot::Receiver<(i32, i32)>,
 }
 
@@ -168,6 +170,7 @@ impl Runtime {
             }
         };
         // Race-free: the helper is our unreaped child.
+        let helper_pid = child.id().unwrap_or(0);
         let helper = child.id().map(|pid| linux::pidfd_open(pid as i32));
         let pidfd = match helper {
             Some(Ok(fd)) => Arc::new(fd),
@@ -228,6 +231,7 @@ impl Runtime {
             stderr,
             terminal,
             signal: Signaller(pidfd),
+            helper_pid,
             exit,
         })
     }

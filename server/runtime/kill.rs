@@ -14,6 +14,18 @@ impl Runtime {
             "" => libc::SIGKILL,
             s => spec::parse_signal(s)?,
         };
+        self.kill_as(key, signal, all, true).await
+    }
+
+    /// A kill; `by_user`: SIGKILL and the stop signal stop the container
+    /// for its restart policy (not when berth kills an unhealthy one).
+    pub(super) async fn kill_as(
+        &self,
+        key: &str,
+        signal: i32,
+        all: bool,
+        by_user: bool,
+    ) -> Result<()> {
         let c = self.find(key)?;
         let _op = c.op.lock().await;
         let mut st = c.state();
@@ -51,7 +63,7 @@ impl Runtime {
         };
         // SIGKILL and the stop signal stop it: its policy does not
         // restart it. Another signal (a reload) leaves the policy be.
-        let stops = signal == libc::SIGKILL || signal == st.record.spec.stop_signal;
+        let stops = by_user && (signal == libc::SIGKILL || signal == st.record.spec.stop_signal);
         c.transition(&mut st, &self.bus, if_unsaved, |r| {
             r.stopped_by_user |= stops;
             signalled(r, signal, sent_at, thawed_at)

@@ -3,13 +3,11 @@
 //! wait for the delay, the start by the policy, and the starts after a host
 //! boot. The delay's end is in the record: a daemon restart resumes it.
 
-use super::container::{Container, IfUnsaved, Record, Status};
+use super::container::{Container, IfUnsaved, Record, State, Status};
 use super::Runtime;
-use crate::shutdown::shutting_down;
 use crate::spec::{next_delay, Ended};
 use crate::sys::time::now_nanos;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Who starts a container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,25 +77,15 @@ impl Runtime {
         };
         let rt = self.clone();
         tokio::spawn(async move {
-            let mut changed = c.changed.subscribe();
             let mut shutdown = rt.shutdown.clone();
-            loop {
-                let due = {
-                    let st = c.state();
-                    let r = &st.record;
-                    if st.removed || r.status != Status::Restarting || r.exits != exits {
-                        return;
-                    }
-                    r.restart_due
-                };
-                let left = due.saturating_sub(now_nanos()).max(0) as u64;
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_nanos(left)) => break,
-                    r = changed.changed() => if r.is_err() { return },
-                    _ = shutting_down(&mut shutdown) => return,
-                }
+            let due = |st: &State| {
+                let r = &st.record;
+                let waits = !st.removed && r.status == Status::Restarting && r.exits == exits;
+                waits.then_some(Some(r.restart_due))
+            };
+            if c.until_due(&mut shutdown, due).await {
+                rt.restart_by_policy(&c, exits).await;
             }
-            rt.restart_by_policy(&c, exits).await;
         });
     }
 

@@ -193,6 +193,7 @@ impl Runtime {
         tracing::info!(container = %c.id, monitor = m.pid(), "re-attached to running container");
         self.spawn_watcher(c.clone(), m);
         self.spawn_oom_watcher(c.clone(), exits);
+        self.spawn_prober(c.clone(), exits);
         if stopping {
             self.spawn_stop_driver(c, exits);
         }

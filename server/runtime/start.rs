@@ -3,6 +3,7 @@
 
 use super::container::{Container, IfUnsaved, Note, Status};
 use super::error::{failed, io_failed, Error, Result};
+use super::health::Health;
 use super::host::{Pid1, Spawned};
 use super::policy::Starter;
 use super::Runtime;
@@ -169,6 +170,7 @@ impl Runtime {
         tracing::info!(container = %c.id, pid, "started");
         self.spawn_watcher(c.clone(), monitor);
         self.spawn_oom_watcher(c.clone(), exits);
+        self.spawn_prober(c.clone(), exits);
         then
     }
 
@@ -190,6 +192,11 @@ impl Runtime {
             r.started_at = started_at;
             r.restart_due = 0;
             r.stopped_by_user = false;
+            r.health = r
+                .spec
+                .health
+                .as_ref()
+                .map(|_| Health::starting(r.health.take()));
             if starter == Starter::User {
                 r.restart_count = 0;
                 r.restart_delay_ms = 0;

@@ -1,6 +1,8 @@
 //! Wait: until a container is not running, next exits, or is removed.
 
+use super::container::{State, Status};
 use super::error::{Error, Result};
+use super::health::HealthStatus;
 use super::Runtime;
 use crate::shutdown::shutting_down;
 
@@ -10,6 +12,8 @@ pub enum WaitCondition {
     NotRunning,
     NextExit,
     Removed,
+    Healthy,
+    Unhealthy,
 }
 
 /// How a run ended.
@@ -35,6 +39,8 @@ impl Runtime {
                     WaitCondition::NotRunning => !st.record.status.is_running(),
                     WaitCondition::NextExit => st.record.exits > exits || st.removed,
                     WaitCondition::Removed => st.removed,
+                    WaitCondition::Healthy => healthy(&c.name(), &st, HealthStatus::Healthy)?,
+                    WaitCondition::Unhealthy => healthy(&c.name(), &st, HealthStatus::Unhealthy)?,
                 };
                 if done {
                     return Ok(Exit {
@@ -49,5 +55,24 @@ impl Runtime {
                 _ = shutting_down(&mut shutdown) => return Err(Error::ShuttingDown),
             }
         }
+    }
+}
+
+/// Whether the container's health is `wanted`; FailedPrecondition if it
+/// never can be: no health check, removed, or exited (not to restart).
+fn healthy(name: &str, st: &State, wanted: HealthStatus) -> Result<bool> {
+    let r = &st.record;
+    let refuse = |why: &str| Err(Error::FailedPrecondition(format!("container {name} {why}")));
+    if r.spec.health.is_none() {
+        return refuse("has no health check");
+    }
+    if st.removed {
+        return refuse("was removed");
+    }
+    let now = r.health.as_ref().map(|h| h.status);
+    match r.status {
+        Status::Running | Status::Paused => Ok(now == Some(wanted)),
+        Status::Created | Status::Restarting => Ok(false),
+        Status::Exited => refuse("is not running"),
     }
 }

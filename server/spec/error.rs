@@ -17,6 +17,10 @@ pub enum Error {
     RestartPolicy(Input),
     #[error("invalid restart policy {0:?}: only on-failure takes a maximum retry count")]
     RestartRetries(Input),
+    #[error("invalid health check {0:?}: {1}")]
+    Healthcheck(Input, &'static str),
+    #[error("invalid health on_failure {0:?}: use none, kill, restart or stop")]
+    HealthOnFailure(Input),
     #[error("a restart policy cannot go with auto_remove (--rm): the container would be removed at its first exit")]
     RestartAutoRemove,
     #[error("invalid rootfs {0:?}: {1}")]

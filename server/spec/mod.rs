@@ -6,6 +6,7 @@ mod bounds;
 mod caps;
 mod devices;
 mod error;
+mod health;
 mod input;
 mod limits;
 mod mounts;
@@ -25,6 +26,7 @@ use caps::capability_name;
 pub use caps::CAPABILITIES;
 pub use devices::{parse_rule as parse_device_rule, CgroupRule, Device};
 pub use error::Error;
+pub use health::{HealthAction, HealthRequest, Healthcheck};
 pub use input::Input;
 pub use limits::{Rate, Throttle};
 pub use mounts::{volume_destination, MountRequest, MountSpec, Propagation};
@@ -132,6 +134,9 @@ pub struct Spec {
     /// Whether it starts again when its process exits.
     #[serde(default, skip_serializing_if = "RestartPolicy::is_no")]
     pub restart: RestartPolicy,
+    /// Its health check, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Healthcheck>,
     /// The image whose layers are the root filesystem (`rootfs` is then
     /// empty).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -242,6 +247,8 @@ pub struct Request {
     pub auto_remove: bool,
     /// The policy's name and maximum retry count, as given.
     pub restart: (String, u32),
+    /// The health check, the image's under the request's.
+    pub health: HealthRequest,
     pub image: Option<ImageUse>,
     pub exposed_ports: Vec<String>,
     /// Destinations of anonymous volumes (the image's Volumes).
@@ -280,6 +287,7 @@ impl Request {
     pub fn validate(mut self, hostname_default: &str, host: Host) -> Result<Spec, Error> {
         validate_name(&self.name)?;
         let restart = RestartPolicy::parse(&self.restart.0, self.restart.1)?;
+        let health = std::mem::take(&mut self.health).validate()?;
         if self.auto_remove && !restart.is_no() {
             return Err(Error::RestartAutoRemove);
         }
@@ -401,6 +409,7 @@ impl Request {
             user,
             auto_remove: self.auto_remove,
             restart,
+            health,
             image: self.image,
             exposed_ports,
             stdin_open: self.stdin_open,

@@ -1,5 +1,6 @@
-//! Processes as /proc shows them: for `top`, and a network namespace's
-//! traffic for `stats`.
+//! Processes as /proc shows them: for `top`, the members of a session
+//! (a timed-out health probe's), and a network namespace's traffic for
+//! `stats`.
 
 use std::time::{Duration, SystemTime};
 
@@ -33,6 +34,36 @@ pub fn process(pid: u32) -> Option<Process> {
 /// its cgroup (an exec's, which stays in the host's namespace).
 pub fn pid_namespace(pid: u32) -> Option<std::path::PathBuf> {
     std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok()
+}
+
+/// The processes in session `sid` (host pids) whose cgroup is that of
+/// container `id`: what a health probe that timed out started.
+pub fn in_session(sid: &str, id: &str) -> Vec<i32> {
+    let Ok(sid) = sid.parse::<u64>() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid pgrp session …", after the last ')'.
+        let session = stat
+            .rfind(')')
+            .and_then(|close| stat[close + 1..].split_whitespace().nth(3))
+            .and_then(|s| s.parse::<u64>().ok());
+        if session != Some(sid) {
+            continue;
+        }
+        let cgroup = std::fs::read_to_string(e.path().join("cgroup")).unwrap_or_default();
+        if cgroup.contains(id) {
+            out.push(pid);
+        }
+    }
+    out
 }
 
 /// A process from its stat, status and cmdline files.

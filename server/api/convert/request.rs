@@ -2,7 +2,8 @@
 //! fuzz target runs the daemon's own conversion.
 
 use crate::spec::{
-    Device, MountRequest, PortRequest, Rate, Request, ResourcesRequest, Tmpfs, Tuning, Ulimit,
+    Device, HealthRequest, MountRequest, PortRequest, Rate, Request, ResourcesRequest, Tmpfs,
+    Tuning, Ulimit,
 };
 use berth::pb;
 
@@ -44,6 +45,18 @@ impl From<pb::CreateRequest> for Request {
             restart: r
                 .restart_policy
                 .map(|p| (p.name, p.maximum_retry_count))
+                .unwrap_or_default(),
+            health: r
+                .healthcheck
+                .map(|h| HealthRequest {
+                    test: h.test,
+                    interval_ms: h.interval_milliseconds,
+                    timeout_ms: h.timeout_milliseconds,
+                    start_period_ms: h.start_period_milliseconds,
+                    start_interval_ms: h.start_interval_milliseconds,
+                    retries: h.retries,
+                    on_failure: h.on_failure,
+                })
                 .unwrap_or_default(),
             image: None,
             entrypoint_args: 0,

@@ -19,9 +19,19 @@ pub fn exec(
     terminal: Option<&str>,
     helper: &OwnedFd,
 ) -> (Failure, i32) {
-    if let Some(path) = terminal {
-        if let Err(err) = crate::sys::pty::take(path) {
-            return (Failure::new(Step::Stdio, err), 126);
+    match terminal {
+        Some(path) => {
+            if let Err(err) = crate::sys::pty::take(path) {
+                return (Failure::new(Step::Stdio, err), 126);
+            }
+        }
+        // A session of its own without one too: whatever it starts can be
+        // found by its session, and ended with it (a health probe that
+        // timed out).
+        None => {
+            if let Err(err) = rustix::process::setsid() {
+                return (Failure::new(Step::Stdio, err), 126);
+            }
         }
     }
     match prepare(config, e, helper) {
