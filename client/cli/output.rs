@@ -54,6 +54,32 @@ pub fn action_name(a: i32) -> String {
         .unwrap_or_else(|_| format!("action{a}"))
 }
 
+/// An event's action as Docker shows it: with the command for exec_create
+/// and exec_start, with the health for health_status.
+pub fn docker_action(e: &pb::Event) -> String {
+    match Action::try_from(e.action) {
+        Ok(Action::ExecCreate | Action::ExecStart) => {
+            format!("{}: {}", action_name(e.action), e.exec_command)
+        }
+        Ok(Action::HealthStatus) => format!(
+            "{}: {}",
+            action_name(e.action),
+            health_name(e.health_status)
+        ),
+        _ => action_name(e.action),
+    }
+}
+
+/// A health status as Docker names it ("none" without a health check).
+pub fn health_name(h: i32) -> &'static str {
+    match pb::HealthStatus::try_from(h) {
+        Ok(pb::HealthStatus::Starting) => "starting",
+        Ok(pb::HealthStatus::Healthy) => "healthy",
+        Ok(pb::HealthStatus::Unhealthy) => "unhealthy",
+        _ => "none",
+    }
+}
+
 /// An event's type as Docker names it.
 pub fn type_name(t: i32) -> &'static str {
     match pb::EventType::try_from(t) {
@@ -106,6 +132,9 @@ pub fn event_json(e: &pb::Event) -> Value {
         add("execId", json!(e.exec_id));
         add("execCommand", json!(e.exec_command));
     }
+    if action == Some(Action::HealthStatus) {
+        add("healthStatus", json!(health_name(e.health_status)));
+    }
     add("labels", json!(e.labels));
     v
 }
@@ -141,13 +170,7 @@ pub fn event_line(e: &pb::Event) -> String {
     }
     attrs.sort();
     let kind = type_name(e.r#type);
-    // Docker names the command of exec_create and exec_start.
-    let action = match Action::try_from(e.action) {
-        Ok(Action::ExecCreate | Action::ExecStart) => {
-            format!("{}: {}", action_name(e.action), e.exec_command)
-        }
-        _ => action_name(e.action),
-    };
+    let action = docker_action(e);
     format!(
         "{time} {kind} {action} {} ({}) seq={}",
         e.id,
@@ -185,7 +208,16 @@ pub fn human(secs: u64) -> String {
 pub fn status_text(st: &pb::ContainerState) -> String {
     match Status::try_from(st.status) {
         Ok(Status::Created) => "Created".into(),
-        Ok(Status::Running) => format!("Up {}", human(secs_since(&st.started_at))),
+        Ok(Status::Running) => {
+            let up = format!("Up {}", human(secs_since(&st.started_at)));
+            // With a health check, Docker's "(health: starting)",
+            // "(healthy)" or "(unhealthy)".
+            match st.health.as_ref().map(|h| health_name(h.status)) {
+                Some("starting") => format!("{up} (health: starting)"),
+                Some(h @ ("healthy" | "unhealthy")) => format!("{up} ({h})"),
+                _ => up,
+            }
+        }
         Ok(Status::Paused) => format!("Up {} (Paused)", human(secs_since(&st.started_at))),
         Ok(Status::Exited) => format!(
             "Exited ({}) {} ago",

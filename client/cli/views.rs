@@ -235,18 +235,7 @@ pub fn event(e: &pb::Event) -> Value {
                 attributes.insert("image".into(), json!(e.image));
             }
             let kind = crate::output::type_name(e.r#type);
-            // Docker names the command in exec_create and exec_start.
-            let name = match action {
-                Some(Action::ExecCreate | Action::ExecStart) => {
-                    format!(
-                        "{}: {}",
-                        crate::output::action_name(e.action),
-                        e.exec_command
-                    )
-                }
-                _ => crate::output::action_name(e.action),
-            };
-            (kind, name)
+            (kind, crate::output::docker_action(e))
         }
     };
     let mut v = json!({

@@ -97,6 +97,8 @@ pub struct CreateArgs {
     pub limits: LimitArgs,
     #[command(flatten)]
     pub create_limits: CreateLimitArgs,
+    #[command(flatten)]
+    pub health: HealthArgs,
     /// Add a capability to the default set (e.g. NET_ADMIN, or ALL).
     #[arg(long)]
     pub cap_add: Vec<String>,
@@ -198,6 +200,36 @@ pub struct CreateArgs {
     /// Command and arguments (default: the image's).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+/// The health check's flags, as Docker's (durations as Go writes them:
+/// 30s, 1m30s, 500ms).
+#[derive(Args, Default)]
+pub struct HealthArgs {
+    /// Command to run to check health (by /bin/sh -c).
+    #[arg(long)]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (default 30s).
+    #[arg(long)]
+    pub health_interval: Option<String>,
+    /// Maximum time to allow one check to run (default 30s).
+    #[arg(long)]
+    pub health_timeout: Option<String>,
+    /// Consecutive failures needed to report unhealthy (default 3).
+    #[arg(long)]
+    pub health_retries: Option<u32>,
+    /// Start period for the container to initialize before failures count.
+    #[arg(long)]
+    pub health_start_period: Option<String>,
+    /// Time between checks during the start period (default 5s).
+    #[arg(long)]
+    pub health_start_interval: Option<String>,
+    /// What to do when it becomes unhealthy: none, kill, restart, stop.
+    #[arg(long)]
+    pub health_on_failure: Option<String>,
+    /// Disable any container-specified HEALTHCHECK.
+    #[arg(long)]
+    pub no_healthcheck: bool,
 }
 
 #[derive(Args)]

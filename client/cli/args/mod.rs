@@ -6,7 +6,7 @@ pub mod forms;
 mod images;
 mod network;
 
-pub use create::{CreateArgs, LimitArgs};
+pub use create::{CreateArgs, HealthArgs, LimitArgs};
 pub use images::{ExecArgs, ImageCommand, ImagesArgs, SystemCommand};
 pub use network::NetworkCommand;
 
@@ -167,7 +167,8 @@ pub enum Command {
     /// Wait for containers to stop and print their exit codes. Keeps
     /// waiting through a restart of the daemon.
     Wait {
-        /// not-running (default), next-exit or removed.
+        /// not-running (default), next-exit, removed, healthy or
+        /// unhealthy.
         #[arg(long, default_value = "not-running")]
         condition: String,
         #[arg(required = true)]

@@ -45,7 +45,9 @@ pub async fn ps(api: &mut Api, a: PsArgs) -> Result<u8, Failure> {
     if relative && !(a.all || last.is_some() || filters.iter().any(PsFilter::needs_all)) {
         list.retain(|c| {
             c.state.as_ref().is_some_and(|s| {
-                s.status == Status::Running as i32 || s.status == Status::Paused as i32
+                [Status::Running, Status::Paused, Status::Restarting]
+                    .iter()
+                    .any(|&up| s.status == up as i32)
             })
         });
     }
@@ -95,6 +97,8 @@ enum PsFilter {
     Expose(String),
     /// A mount's destination or source.
     Volume(String),
+    /// Health: starting, healthy, unhealthy or none.
+    Health(String),
     /// Created before or after the container named; resolved to its
     /// creation time (seconds, nanoseconds) once the list is there.
     Before(String, Option<(i64, i32)>),
@@ -133,9 +137,13 @@ impl PsFilter {
             "publish" => PsFilter::Publish(v),
             "expose" => PsFilter::Expose(v),
             "volume" => PsFilter::Volume(v),
+            "health" => match v.as_str() {
+                "starting" | "healthy" | "unhealthy" | "none" => PsFilter::Health(v),
+                _ => return Err(bad("health is starting, healthy, unhealthy or none".into())),
+            },
             "before" => PsFilter::Before(v, None),
             "since" => PsFilter::Since(v, None),
-            _ => return Err(bad("use status=, name=, label=, id=, exited=, ancestor=, network=, publish=, expose=, volume=, before= or since=".into())),
+            _ => return Err(bad("use status=, name=, label=, id=, exited=, ancestor=, network=, publish=, expose=, volume=, health=, before= or since=".into())),
         })
     }
 
@@ -179,6 +187,8 @@ impl PsFilter {
         })
     }
 
+    const LAST_KIND: u8 = 12;
+
     /// Filters of the same kind are alternatives.
     fn kind(&self) -> u8 {
         match self {
@@ -194,6 +204,7 @@ impl PsFilter {
             PsFilter::Volume(_) => 9,
             PsFilter::Before(..) => 10,
             PsFilter::Since(..) => 11,
+            PsFilter::Health(_) => 12,
         }
     }
 
@@ -245,6 +256,10 @@ impl PsFilter {
                     .any(|m| m.destination == *v || m.source == *v)
                     || cfg.tmpfs.iter().any(|t| t.destination == *v)
             }),
+            PsFilter::Health(h) => {
+                let now = st.health.as_ref().map_or(0, |h| h.status);
+                crate::output::health_name(now) == h
+            }
             PsFilter::Before(_, t) => created(c) < t.unwrap_or_default(),
             PsFilter::Since(_, t) => created(c) > t.unwrap_or_default(),
         }
@@ -263,7 +278,7 @@ fn port_is(given: &str, port: u32, protocol: &str) -> bool {
 
 /// Labels must all match; the other kinds, any one of their values.
 fn matches(filters: &[PsFilter], c: &pb::Container) -> bool {
-    (0..12).all(|kind| {
+    (0..=PsFilter::LAST_KIND).all(|kind| {
         let of_kind: Vec<&PsFilter> = filters.iter().filter(|f| f.kind() == kind).collect();
         match kind {
             2 => of_kind.iter().all(|f| f.matches(c)),

@@ -384,9 +384,11 @@ pub async fn wait(api: &mut Api, condition: &str, containers: Vec<String>) -> Re
         "not-running" => pb::WaitCondition::NotRunning,
         "next-exit" => pb::WaitCondition::NextExit,
         "removed" => pb::WaitCondition::Removed,
+        "healthy" => pb::WaitCondition::Healthy,
+        "unhealthy" => pb::WaitCondition::Unhealthy,
         _ => {
             return Err(Failure(
-                format!("invalid condition {condition:?}: use not-running, next-exit or removed"),
+                format!("invalid condition {condition:?}: use not-running, next-exit, removed, healthy or unhealthy"),
                 125,
             ))
         }

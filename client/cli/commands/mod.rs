@@ -6,6 +6,7 @@ pub mod attach;
 pub mod events;
 pub mod exec;
 pub mod flags;
+pub mod health;
 pub mod image_list;
 pub mod images;
 pub mod inspect;

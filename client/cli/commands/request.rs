@@ -82,6 +82,7 @@ pub fn create_request(a: CreateArgs) -> Result<CreateRequest, Failure> {
             .as_deref()
             .map(flags::restart_policy)
             .transpose()?,
+        healthcheck: super::health::healthcheck(&a.health)?,
         user: a.user.unwrap_or_default(),
         dns: a.dns,
         dns_search: a.dns_search,

@@ -18,7 +18,7 @@ pub fn inspect(c: &pb::Container) -> Value {
         "" => "none",
         n => n,
     };
-    json!({
+    let mut v = json!({
         "Id": c.id,
         "Created": rfc3339(&c.created_at),
         "Path": cfg.args.first(),
@@ -84,6 +84,37 @@ pub fn inspect(c: &pb::Container) -> Value {
             "StdinOnce": cfg.stdin_once,
         },
         "NetworkSettings": network_settings(network, &cfg, &st),
+    });
+    // As Docker's, only with a health check.
+    if let Some(h) = &st.health {
+        v["State"]["Health"] = health(h);
+    }
+    if let Some(h) = &cfg.healthcheck {
+        const MS: u64 = 1_000_000;
+        v["Config"]["Healthcheck"] = json!({
+            "Test": h.test,
+            "Interval": h.interval_milliseconds * MS,
+            "Timeout": h.timeout_milliseconds * MS,
+            "StartPeriod": h.start_period_milliseconds * MS,
+            "StartInterval": h.start_interval_milliseconds * MS,
+            "Retries": h.retries,
+            "OnFailure": h.on_failure,
+        });
+    }
+    v
+}
+
+/// `.State.Health`, under Docker's keys.
+fn health(h: &pb::Health) -> Value {
+    json!({
+        "Status": crate::output::health_name(h.status),
+        "FailingStreak": h.failing_streak,
+        "Log": h.log.iter().map(|p| json!({
+            "Start": rfc3339(&p.start),
+            "End": rfc3339(&p.end),
+            "ExitCode": p.exit_code,
+            "Output": p.output,
+        })).collect::<Vec<_>>(),
     })
 }
 
