@@ -180,22 +180,32 @@ async fn failures_in_the_start_period_do_not_count() {
     let d = Daemon::start("health-start").await;
     let mut api = d.api().await;
     let mut h = check("exit 1", 1);
-    h.start_period_milliseconds = 1500;
+    h.start_period_milliseconds = 2000;
     h.start_interval_milliseconds = 100;
-    h.interval_milliseconds = 60_000;
+    h.interval_milliseconds = 1000;
     let id = started(&mut api, checked(&d, "slow", h)).await;
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    let st = status(&mut api, &id).await;
-    let hl = health(&st);
-    // Probed at the start interval, none counted.
-    assert!(hl.log.len() >= 3, "{hl:?}");
-    assert_eq!(
-        (hl.status, hl.failing_streak),
-        (HealthStatus::Starting as i32, 0)
-    );
-    // The probe after it counts (the interval is a minute, but the start
-    // interval runs until the period ends).
-    until_health(&mut api, &id, HealthStatus::Unhealthy).await;
+    let st = until_health(&mut api, &id, HealthStatus::Unhealthy).await;
+    let nanos = |t: Option<prost_types::Timestamp>| {
+        let t = t.unwrap();
+        i128::from(t.seconds) * 1_000_000_000 + i128::from(t.nanos)
+    };
+    let period_ends = nanos(st.started_at) + 2_000_000_000;
+    let log = health(&st).log;
+    // With one retry, a failure that counted made it unhealthy at once:
+    // the probe that did is past the period, the ones before it within
+    // it, at the start interval (100 ms after the last, not a second).
+    let last = log.last().unwrap();
+    assert!(nanos(last.start) >= period_ends, "{log:?}");
+    let within: Vec<_> = log
+        .iter()
+        .filter(|p| nanos(p.start) < period_ends)
+        .collect();
+    assert!(within.len() >= 2, "{log:?}");
+    for w in within.windows(2) {
+        assert!(nanos(w[1].start) - nanos(w[0].end) < 500_000_000, "{log:?}");
+    }
+    assert!(log.iter().all(|p| p.exit_code == 1));
+    assert_eq!(health(&st).failing_streak, 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
