@@ -485,3 +485,30 @@ async fn a_restart_policy_with_auto_remove_is_refused() {
     let c = inspect(&mut api, &id).await;
     assert_eq!(c.config.unwrap().restart_policy, policy("on-failure", 4));
 }
+
+/// A stop that comes as the process exits by itself (its exit not yet
+/// recorded) still holds: the policy does not start it again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stop_racing_the_exit_still_stops() {
+    let d = Daemon::start("rp-race").await;
+    let mut api = d.api().await;
+    let req = with_policy(spec("racer", &["sh", "-c", "exit 1"]), "always", 0);
+    let id = created(&mut api, req).await;
+    for round in 0..30 {
+        api.start(pb::StartRequest { id: id.clone() }).await.unwrap();
+        api.stop(pb::StopRequest {
+            id: id.clone(),
+            timeout_seconds: Some(0),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let st = status(&mut api, &id).await;
+        assert_eq!(st.status, pb::Status::Exited as i32, "round {round}: {st:?}");
+        assert!(st.stopped_by_user, "round {round}");
+    }
+    let before = status(&mut api, &id).await.exit_count;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let st = status(&mut api, &id).await;
+    assert_eq!((st.status, st.exit_count), (pb::Status::Exited as i32, before));
+}

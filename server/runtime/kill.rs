@@ -44,6 +44,9 @@ impl Runtime {
                 c.name()
             )));
         }
+        // SIGKILL and the stop signal stop it: its policy does not
+        // restart it. Another signal (a reload) leaves the policy be.
+        let stops = by_user && (signal == libc::SIGKILL || signal == st.record.spec.stop_signal);
         // Events carry when things happened: the signal's time is taken
         // before it goes out, so the die it causes is never earlier.
         let sent_at = now_nanos();
@@ -53,17 +56,23 @@ impl Runtime {
             self.host
                 .signal_all(&c.id, signal)
                 .map_err(|e| cgroup_failed(&c, &st, "signal", e))?;
-        } else {
-            self.send_signal(&c, &st, signal)?;
+        } else if let Err(e) = self.send_signal(&c, &st, signal) {
+            // PID 1 exited just now, its exit not recorded yet: a kill
+            // that would have stopped it still keeps its restart policy
+            // from starting it again, as Docker's.
+            if stops && matches!(e, Error::FailedPrecondition(_)) {
+                let _ = c.transition(&mut st, &self.bus, IfUnsaved::Discard, |r| {
+                    r.stopped_by_user = true;
+                    vec![]
+                });
+            }
+            return Err(e);
         }
         let thawed_at = self.thaw_after_signal(&c, &st, signal);
         let if_unsaved = match thawed_at {
             Some(_) => IfUnsaved::Keep,
             None => IfUnsaved::Discard,
         };
-        // SIGKILL and the stop signal stop it: its policy does not
-        // restart it. Another signal (a reload) leaves the policy be.
-        let stops = by_user && (signal == libc::SIGKILL || signal == st.record.spec.stop_signal);
         c.transition(&mut st, &self.bus, if_unsaved, |r| {
             r.stopped_by_user |= stops;
             signalled(r, signal, sent_at, thawed_at)

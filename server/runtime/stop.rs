@@ -56,22 +56,32 @@ impl Runtime {
             } else {
                 let sent_at = now_nanos();
                 match self.send_signal(&c, &st, signal) {
-                    Ok(()) => {}
-                    // It exited just now: stopping an exited container is a no-op.
-                    Err(Error::FailedPrecondition(_)) => return Ok(()),
+                    Ok(()) => {
+                        let thawed_at = self.thaw_after_signal(&c, &st, signal);
+                        let stopping = c.transition(&mut st, &self.bus, IfUnsaved::Keep, |r| {
+                            r.stop_deadline = deadline;
+                            r.stopped_by_user = true;
+                            signalled(r, signal, sent_at, thawed_at)
+                        });
+                        if let Err(e) = stopping {
+                            tracing::error!(container = %c.id, error = %e, "cannot record stop");
+                        }
+                        drop(st);
+                        self.spawn_stop_driver(c.clone(), exits);
+                    }
+                    // PID 1 exited just now, its exit not recorded yet: the
+                    // stop still holds (its restart policy does not start
+                    // it again) and ends with that exit (die, then stop),
+                    // as Docker's.
+                    Err(Error::FailedPrecondition(_)) => {
+                        c.transition(&mut st, &self.bus, IfUnsaved::Discard, |r| {
+                            r.stop_deadline = deadline;
+                            r.stopped_by_user = true;
+                            vec![]
+                        })?;
+                    }
                     Err(e) => return Err(e),
                 }
-                let thawed_at = self.thaw_after_signal(&c, &st, signal);
-                let stopping = c.transition(&mut st, &self.bus, IfUnsaved::Keep, |r| {
-                    r.stop_deadline = deadline;
-                    r.stopped_by_user = true;
-                    signalled(r, signal, sent_at, thawed_at)
-                });
-                if let Err(e) = stopping {
-                    tracing::error!(container = %c.id, error = %e, "cannot record stop");
-                }
-                drop(st);
-                self.spawn_stop_driver(c.clone(), exits);
             }
             exits
         };
