@@ -19,25 +19,17 @@ use tokio::sync::watch;
 /// The boot the daemon last started in, by the kernel's boot id.
 const BOOT_ID_FILE: &str = "boot_id";
 
-/// Whether this is the daemon's first start since the host booted: the
-/// kernel's boot id is not the one the root recorded (which it records
-/// now). A root that recorded none counts as booted.
-fn first_start_since_boot(root: &Path) -> bool {
+/// The kernel's boot id if the root recorded another one (or none): this
+/// is the daemon's first start since the host booted.
+fn booted_since(root: &Path) -> Option<String> {
     let Ok(now) = std::fs::read_to_string("/proc/sys/kernel/random/boot_id") else {
         tracing::warn!(
             "cannot read the kernel's boot id: not starting containers by their restart policies"
         );
-        return false;
+        return None;
     };
-    let file = root.join(BOOT_ID_FILE);
-    let last = std::fs::read_to_string(&file).unwrap_or_default();
-    if last.trim() == now.trim() {
-        return false;
-    }
-    if let Err(e) = crate::sys::linux::write_atomic(&file, now.as_bytes()) {
-        tracing::warn!(error = %e, "cannot record the boot id");
-    }
-    true
+    let last = std::fs::read_to_string(root.join(BOOT_ID_FILE)).unwrap_or_default();
+    (last.trim() != now.trim()).then_some(now)
 }
 
 impl Runtime {
@@ -100,24 +92,42 @@ impl Runtime {
             "daemon start recorded"
         );
         rt.open_networks().await?;
-        let booted = first_start_since_boot(root);
+        let booted = booted_since(root);
         let known: HashSet<String> = records.iter().map(|r| r.id.clone()).collect();
         for record in records {
             let monitor = monitors.remove(&record.id);
-            rt.recover(record, monitor).await;
+            rt.recover(record, monitor, booted.is_some()).await;
         }
         records::set_aside_orphans(root, &known, rt.host.as_ref());
-        if booted {
+        if let Some(boot) = booted {
             tracing::info!(
                 "first start since the host booted: starting containers by their restart policies"
             );
+            // Those to start wait for their restart in their records
+            // before the boot is recorded: a crash in between loses none.
             rt.restart_after_boot();
+            if let Err(e) =
+                crate::sys::linux::write_atomic(&root.join(BOOT_ID_FILE), boot.as_bytes())
+            {
+                tracing::warn!(error = %e, "cannot record the boot id");
+            }
         }
         Ok(rt)
     }
 
-    /// Brings a stored container back after a daemon restart.
-    async fn recover(self: &Arc<Self>, record: Record, monitor: Option<Box<dyn Monitor>>) {
+    /// Brings a stored container back after a daemon restart. After a
+    /// host boot a restart it waits for is left to `restart_after_boot`.
+    async fn recover(
+        self: &Arc<Self>,
+        record: Record,
+        monitor: Option<Box<dyn Monitor>>,
+        booted: bool,
+    ) {
+        let resume = |c: Arc<Container>| {
+            if !booted {
+                self.schedule_restart(c);
+            }
+        };
         let dir = self.dir_of(&record.id);
         // Every copy written again from the database: one a crash cut short
         // (they are not fsynced), or a container made before copies existed.
@@ -144,7 +154,7 @@ impl Runtime {
                 ExitRecord::clear(&c.dir);
                 // Its connects were journaled, its start not.
                 self.disconnect(&c, true).await;
-                self.schedule_restart(c);
+                resume(c);
             }
             None if was_running => {
                 // Recorded before the daemon serves, if the store takes it;
@@ -153,7 +163,7 @@ impl Runtime {
                     Ok(()) => {
                         self.disconnect(&c, false).await;
                         self.remove_if_auto(&c).await;
-                        self.schedule_restart(c);
+                        resume(c);
                     }
                     Err(e) => {
                         tracing::error!(container = %c.id, error = %e, "cannot record the exit; trying again");
@@ -167,7 +177,7 @@ impl Runtime {
             None => {
                 self.disconnect(&c, false).await;
                 self.remove_if_auto(&c).await;
-                self.schedule_restart(c);
+                resume(c);
             }
         }
     }
