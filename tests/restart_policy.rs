@@ -495,7 +495,9 @@ async fn a_stop_racing_the_exit_still_stops() {
     let req = with_policy(spec("racer", &["sh", "-c", "exit 1"]), "always", 0);
     let id = created(&mut api, req).await;
     for round in 0..30 {
-        api.start(pb::StartRequest { id: id.clone() }).await.unwrap();
+        api.start(pb::StartRequest { id: id.clone() })
+            .await
+            .unwrap();
         api.stop(pb::StopRequest {
             id: id.clone(),
             timeout_seconds: Some(0),
@@ -504,11 +506,18 @@ async fn a_stop_racing_the_exit_still_stops() {
         .await
         .unwrap();
         let st = status(&mut api, &id).await;
-        assert_eq!(st.status, pb::Status::Exited as i32, "round {round}: {st:?}");
+        assert_eq!(
+            st.status,
+            pb::Status::Exited as i32,
+            "round {round}: {st:?}"
+        );
         assert!(st.stopped_by_user, "round {round}");
     }
     let before = status(&mut api, &id).await.exit_count;
     tokio::time::sleep(Duration::from_millis(400)).await;
     let st = status(&mut api, &id).await;
-    assert_eq!((st.status, st.exit_count), (pb::Status::Exited as i32, before));
+    assert_eq!(
+        (st.status, st.exit_count),
+        (pb::Status::Exited as i32, before)
+    );
 }

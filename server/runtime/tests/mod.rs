@@ -383,15 +383,27 @@ fn an_exit_not_yet_recorded_races_pause_kill_and_remove() {
     assert!(precondition(d.run(d.rt.kill(&id, "TERM", false))).contains("not running"));
     assert!(precondition(d.run(d.rt.kill(&id, "TERM", true))).contains("not running"));
     assert!(precondition(d.run(d.rt.pause(&id))).contains("not running"));
-    // Stop of a process that is gone: a no-op, no kill event.
-    d.run(d.rt.stop(&id, Some(0), None)).unwrap();
+    // Stop of a process that is gone: no kill event; it still stops (its
+    // restart policy would not start it again), and ends with the exit.
+    let (rt, key) = (d.rt.clone(), id.clone());
+    let stop = d
+        .tokio
+        .spawn(async move { rt.stop(&key, Some(0), None).await });
+    while !d.rt.inspect(&id).unwrap().stopped_by_user {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let (rt, key) = (d.rt.clone(), id.clone());
     let remove = d.tokio.spawn(async move { rt.remove(&key, true).await });
     std::thread::sleep(Duration::from_millis(100));
+    assert!(!stop.is_finished(), "stop waits for the exit");
     assert!(!remove.is_finished(), "remove waits for the exit");
     d.fake.release(&id);
+    d.run(stop).unwrap().unwrap();
     d.run(remove).unwrap().unwrap();
-    assert_eq!(d.events(&id), ["create", "start", "die(0)", "destroy"]);
+    assert_eq!(
+        d.events(&id),
+        ["create", "start", "die(0)", "stop", "destroy"]
+    );
     assert!(d.fake.signals(&id).is_empty());
 }
 
