@@ -168,7 +168,7 @@ pub enum Command {
     /// waiting through a restart of the daemon.
     Wait {
         /// not-running (default), next-exit, removed, healthy or
-        /// unhealthy.
+        /// unhealthy (these print nothing: the exit status says).
         #[arg(long, default_value = "not-running")]
         condition: String,
         #[arg(required = true)]

@@ -393,9 +393,15 @@ pub async fn wait(api: &mut Api, condition: &str, containers: Vec<String>) -> Re
             ))
         }
     };
+    // A health is the answer itself: nothing to print but errors.
+    let health = matches!(
+        cond,
+        pb::WaitCondition::Healthy | pb::WaitCondition::Unhealthy
+    );
     let mut failed = false;
     for id in containers {
         match wait_for(api, id, cond).await {
+            Ok(_) if health => {}
             Ok(r) => crate::output::outln!("{}", r.exit_code),
             Err(s) => {
                 eprintln!("Error response from daemon: {}", s.message());
