@@ -274,38 +274,29 @@ async fn until_connected(d: &Daemon, pid: u32) {
     }
 }
 
-/// Waits until process `pid` holds a connected unix socket: a CLI has
-/// reached a daemon that is stopped and cannot log the connection.
-async fn until_socket_connected(pid: u32) {
-    let t = Instant::now();
-    let connected = || -> bool {
-        // Connected unix sockets by inode (state 03 in /proc/net/unix).
-        let table = std::fs::read_to_string("/proc/net/unix").unwrap_or_default();
-        let inodes: Vec<&str> = table
-            .lines()
-            .skip(1)
-            .filter_map(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                (f.get(5) == Some(&"03"))
-                    .then(|| f.get(6).copied())
-                    .flatten()
-            })
-            .collect();
-        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-            return false;
-        };
-        fds.flatten().any(|fd| {
-            let link = std::fs::read_link(fd.path()).unwrap_or_default();
-            let link = link.to_string_lossy();
-            link.strip_prefix("socket:[")
-                .and_then(|l| l.strip_suffix(']'))
-                .is_some_and(|ino| inodes.contains(&ino))
+/// Connections to the socket at `path`: /proc/net/unix lists each with
+/// the listener's path, connecting (02) until accepted, then connected
+/// (03).
+fn connections_to(path: &std::path::Path) -> usize {
+    let path = path.to_string_lossy();
+    std::fs::read_to_string("/proc/net/unix")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            matches!(f.get(5), Some(&"02" | &"03")) && f.get(7) == Some(&path.as_ref())
         })
-    };
-    while !connected() {
+        .count()
+}
+
+/// Waits until the daemon's socket has more connections than `before`: a
+/// client reached it, though it is stopped and cannot log the connection.
+async fn until_connection(d: &Daemon, before: usize) {
+    let t = Instant::now();
+    while connections_to(&d.socket) <= before {
         assert!(
             t.elapsed() < Duration::from_secs(20),
-            "{pid} never connected"
+            "the CLI never connected"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -507,8 +498,9 @@ async fn next_exit_wait_survives_a_daemon_that_died_before_answering() {
     // The daemon cannot answer the CLI's first question: it is stopped,
     // then killed, before the CLI learns the exit count to wait past.
     common::kill(d.pid() as i32, libc::SIGSTOP);
+    let before = connections_to(&d.socket);
     let child = berth_wait(&d, &["--condition", "next-exit"]);
-    until_socket_connected(child.id()).await;
+    until_connection(&d, before).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     restart_while_exiting(&mut d, pid).await;
     let child_pid = child.id() as i32;
