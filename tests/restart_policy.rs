@@ -599,9 +599,11 @@ async fn a_long_run_starts_the_delay_over() {
         started_at = Some(millis(&start));
         assert!(Instant::now() < deadline, "no long run");
     };
+    // Without the reset the delay would be 3.2 s; a slow host takes up to
+    // a second or so to start it after the 100 ms.
     let gap = millis(&restarted) - millis(&died);
     assert!(
-        (100..1000).contains(&gap),
+        (100..3000).contains(&gap),
         "restart {gap} ms after a 10 s run"
     );
 }
