@@ -42,6 +42,25 @@ async fn until_restarting(api: &mut Api, id: &str, count: u64) -> pb::ContainerS
     }
 }
 
+/// Waits until the container waits for its restart with at least 1.5 s
+/// of its delay left (its count at least 6: a delay of 3.2 s or more).
+async fn until_waiting(api: &mut Api, id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let st = until_restarting(api, id, 6).await;
+        let due = st.restart_due.unwrap();
+        let due = Duration::new(due.seconds as u64, due.nanos as u32);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        if due.saturating_sub(now) >= Duration::from_millis(1500) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never a long wait: {st:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn until_status(api: &mut Api, id: &str, want: pb::Status) -> pb::ContainerState {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -218,7 +237,7 @@ async fn requests_to_a_container_waiting_for_its_restart() {
     }
     let mut results = Vec::new();
     for (name, id) in cases.iter().zip(&ids) {
-        until_restarting(&mut api, id, 6).await;
+        until_waiting(&mut api, id).await;
         let mut ev = d.events(&[id.as_str()]).await;
         let id = id.clone();
         let answer = match *name {
