@@ -64,7 +64,15 @@ async fn starting_healthy_unhealthy_as_docker_counts_them() {
         health(&status(&mut api, &id).await).status,
         HealthStatus::Starting as i32
     );
-    let ps = ok_out(&d, &["ps", "--format", "{{.Status}}"]);
+    // One probed only a minute from now stays starting, however slow
+    // the host is.
+    let mut idle = check("true", 3);
+    idle.interval_milliseconds = 60_000;
+    started(&mut api, checked(&d, "idle", idle)).await;
+    let ps = ok_out(
+        &d,
+        &["ps", "--filter", "name=idle", "--format", "{{.Status}}"],
+    );
     assert!(ps.ends_with("(health: starting)\n"), "{ps}");
     // Three failures in a row: unhealthy.
     let st = until_health(&mut api, &id, HealthStatus::Unhealthy).await;
