@@ -76,7 +76,7 @@ async fn starting_healthy_unhealthy_as_docker_counts_them() {
     assert!(ps.ends_with("(health: starting)\n"), "{ps}");
     // Three failures in a row: unhealthy.
     let st = until_health(&mut api, &id, HealthStatus::Unhealthy).await;
-    assert_eq!(health(&st).failing_streak, 3);
+    assert!(health(&st).failing_streak >= 3, "{st:?}");
     std::fs::write(&ok, "").unwrap();
     let st = until_health(&mut api, &id, HealthStatus::Healthy).await;
     assert_eq!(health(&st).failing_streak, 0);
