@@ -199,7 +199,9 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> io::Result<()> {
 
 /// Makes `path` a file of `len` bytes whose blocks are allocated now, so
 /// that writing up to `len` bytes into it later cannot fail for want of
-/// space.
+/// space. Not flushed: the room is taken as soon as the kernel has
+/// allocated it, and it matters only while the system runs (the file
+/// written into it is flushed then, write_reserved).
 pub fn reserve(path: &Path, len: u64) -> io::Result<()> {
     let f = std::fs::File::create(path)?;
     // SAFETY: fallocate on an fd we own, mode 0 (allocate), a valid range.
@@ -214,7 +216,7 @@ pub fn reserve(path: &Path, len: u64) -> io::Result<()> {
             e => Err(e),
         },
     };
-    if let Err(e) = allocated.and_then(|()| f.sync_all()) {
+    if let Err(e) = allocated {
         let _ = std::fs::remove_file(path);
         return Err(e);
     }
