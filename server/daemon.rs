@@ -82,7 +82,10 @@ pub async fn serve(args: Args, ops: tokio::runtime::Handle) -> Result<(), BoxErr
     let exe = crate::sys::sealed::own_binary()
         .map_err(|e| format!("cannot make the sealed copy of berthd: {e}"))?;
     let host = Box::new(Real {
-        wiring: crate::network::Wiring::new(exe.clone(), args.cni_path.clone()),
+        wiring: crate::network::Wiring::new(
+            crate::network::dir(&args.root).join("ipam"),
+            args.cni_path.clone(),
+        ),
         exe,
         parent,
     });

@@ -106,16 +106,6 @@ fn main() {
             }
         }
     }
-    if argv.get(1).is_some_and(|a| a == "netns") {
-        // Unshares a network namespace: single-threaded, no tokio.
-        match argv.get(2) {
-            Some(path) => network::netns::helper_main(Path::new(path)),
-            None => {
-                eprintln!("usage: berthd netns PATH");
-                std::process::exit(2)
-            }
-        }
-    }
     if argv.get(1).is_some_and(|a| a == "monitor") {
         // The monitor forks: it must stay single-threaded, so no tokio.
         init_tracing("info");

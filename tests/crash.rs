@@ -386,7 +386,7 @@ async fn kill_9_at_random_points_loses_nothing() {
         assert_eq!(traces(&d.root, id), Vec::<String>::new(), "container {id}");
     }
     for bridge in bridges(&d.root) {
-        assert_eq!(veths(&bridge), 0, "veths left on {bridge}");
+        assert_veths(&bridge, 0);
     }
     let a = acked.lock().unwrap();
     let restarts = received

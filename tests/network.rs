@@ -43,7 +43,7 @@ async fn a_published_port_reaches_the_server_and_a_port_in_use_is_refused() {
         "hello from web\n"
     );
     assert_eq!(get(&format!("{}:80", net.ip_address)), "hello from web\n");
-    assert_eq!(veths(&bridge.bridge), 1);
+    assert_veths(&bridge.bridge, 1);
     // The CLI shows it as Docker does.
     let shown = ok(berth(&d, &["port", "web"]));
     assert_eq!(
@@ -191,7 +191,7 @@ async fn a_published_port_reaches_the_server_and_a_port_in_use_is_refused() {
     );
     // Nothing of it is left; its port is free again.
     assert_eq!(traces(&d.root, &id), Vec::<String>::new());
-    assert_eq!(veths(&bridge.bridge), 1);
+    assert_veths(&bridge.bridge, 1);
     TcpListener::bind(("0.0.0.0", port)).unwrap();
     api.remove(pb::RemoveRequest {
         id: udp_id.clone(),
@@ -200,7 +200,7 @@ async fn a_published_port_reaches_the_server_and_a_port_in_use_is_refused() {
     .await
     .unwrap();
     assert_eq!(traces(&d.root, &udp_id), Vec::<String>::new());
-    assert_eq!(veths(&bridge.bridge), 0);
+    assert_veths(&bridge.bridge, 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -433,7 +433,7 @@ async fn addresses_survive_a_daemon_kill_and_nothing_is_left_after() {
     .unwrap();
     assert_eq!(traces(&d.root, &id), Vec::<String>::new());
     let bridge = bridge_of(&d, "bridge").await;
-    assert_eq!(veths(&bridge.bridge), 0);
+    assert_veths(&bridge.bridge, 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]

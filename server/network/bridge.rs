@@ -214,6 +214,13 @@ pub async fn ensure(net: &NetworkRecord) -> Result<(), Error> {
     run("ip", &["link", "set", br, "mtu", &mtu, "up"])
         .await
         .map_err(|e| fail("set it up", e))?;
+    // The host routes for its containers (the bridge plugin's isGateway
+    // did this on each ADD).
+    let forwarding = std::iter::once("/proc/sys/net/ipv4/ip_forward")
+        .chain(net.ipv6.map(|_| "/proc/sys/net/ipv6/conf/all/forwarding"));
+    for knob in forwarding {
+        std::fs::write(knob, "1").map_err(|e| fail("turn forwarding on", e.to_string()))?;
+    }
     ensure_rules(V4, br, &net.subnet.to_string(), net.internal).await?;
     match &net.ipv6 {
         Some(v6) => ensure_rules(V6, br, &v6.subnet.to_string(), net.internal).await,

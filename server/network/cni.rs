@@ -24,9 +24,14 @@ pub struct Invocation<'a> {
     pub path: &'a str,
 }
 
-/// ADD: the final result.
-pub async fn add(conflist: &Value, inv: &Invocation<'_>, runtime: &Value) -> Result<Value, Error> {
-    let mut prev: Option<Value> = None;
+/// ADD: the final result. `prev`: the result of what came before the
+/// list (berth's own wiring, native.rs), if anything did.
+pub async fn add(
+    conflist: &Value,
+    inv: &Invocation<'_>,
+    runtime: &Value,
+    mut prev: Option<Value>,
+) -> Result<Value, Error> {
     for plugin in plugins(conflist) {
         let conf = conf(conflist, plugin, runtime, prev.as_ref());
         let out = exec(plugin, "ADD", inv, &conf).await?;

@@ -17,6 +17,26 @@ impl NetworkRecord {
         if self.ip_range.is_none() && self.aux.is_empty() {
             return json!([{"subnet": subnet, "gateway": gateway}]);
         }
+        let ranges: Vec<serde_json::Value> = self
+            .ipv4_pool()
+            .into_iter()
+            .map(|(a, b)| {
+                json!({
+                    "subnet": subnet,
+                    "rangeStart": a.to_string(),
+                    "rangeEnd": b.to_string(),
+                    "gateway": gateway,
+                })
+            })
+            .collect();
+        json!(ranges)
+    }
+
+    /// The runs of IPv4 addresses containers get theirs from, in order:
+    /// the subnet less its network and broadcast addresses, or the part
+    /// of it `ip_range` gives, less the auxiliary addresses and the
+    /// gateway.
+    pub(super) fn ipv4_pool(&self) -> Vec<(Ipv4Addr, Ipv4Addr)> {
         let pool = self.ip_range.unwrap_or(self.subnet);
         let first = u32::from(pool.nth(0).unwrap_or(pool.last()))
             .max(u32::from(self.subnet.nth(1).unwrap_or(self.gateway)));
@@ -35,18 +55,9 @@ impl NetworkRecord {
         if start <= last {
             out.push((start, last));
         }
-        let ranges: Vec<serde_json::Value> = out
-            .into_iter()
-            .map(|(a, b)| {
-                json!({
-                    "subnet": subnet,
-                    "rangeStart": Ipv4Addr::from(a).to_string(),
-                    "rangeEnd": Ipv4Addr::from(b).to_string(),
-                    "gateway": gateway,
-                })
-            })
-            .collect();
-        json!(ranges)
+        out.into_iter()
+            .map(|(a, b)| (Ipv4Addr::from(a), Ipv4Addr::from(b)))
+            .collect()
     }
 }
 

@@ -1,9 +1,9 @@
 //! A container's network namespace, pinned by a bind mount at DIR/netns:
-//! it is made before PID 1 (which joins it) so the CNI plugins can wire it,
-//! and it outlives PID 1 until they have taken their wiring down (the
-//! bridge plugin finds the veth and the address it masquerades only inside
-//! the namespace). `berthd netns PATH` makes it: the daemon never unshares
-//! in its own (multi-threaded) process.
+//! it is made before PID 1 (which joins it) so its networks can be wired
+//! into it, and it outlives PID 1 until they are taken down (the CNI
+//! plugins look inside it for what they made). It is made on a thread of
+//! its own that ends once it has pinned it (netlink.rs): no thread of the
+//! runtime leaves the host's namespace.
 
 use crate::sys::linux;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -12,19 +12,6 @@ use std::path::Path;
 
 /// The pin's name in the container's directory.
 pub const PIN: &str = "netns";
-
-/// `berthd netns PATH`: a new network namespace with loopback up, pinned
-/// at PATH (which must not exist).
-pub fn helper_main(path: &Path) -> ! {
-    match make(path) {
-        Ok(()) => std::process::exit(0),
-        Err(e) => {
-            eprintln!("berthd netns {}: {e}", path.display());
-            let _ = std::fs::remove_file(path);
-            std::process::exit(1)
-        }
-    }
-}
 
 fn make(path: &Path) -> std::io::Result<()> {
     std::fs::File::options()
@@ -50,25 +37,15 @@ fn make(path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Makes the pin at `path` with the helper `exe`.
-pub async fn pin(exe: &Path, path: &Path) -> std::io::Result<()> {
-    let mut cmd = tokio::process::Command::new(exe);
-    crate::sys::linux::spawn_dying_with_us(&mut cmd);
-    let out = cmd
-        .arg0("berthd")
-        .arg("netns")
-        .arg(path)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .output()
-        .await?;
-    match out.status.success() {
-        true => Ok(()),
-        false => Err(std::io::Error::other(
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        )),
+/// A new network namespace with loopback up, pinned at `path` (which
+/// must not exist); nothing is left if it fails.
+pub async fn pin(path: &Path) -> std::io::Result<()> {
+    let at = path.to_path_buf();
+    let made = super::netlink::on_own_thread(move || make(&at)).await;
+    if made.is_err() {
+        let _ = std::fs::remove_file(path);
     }
+    made
 }
 
 /// Whether `path` is a pinned namespace (not the empty file a helper

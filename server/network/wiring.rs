@@ -1,10 +1,13 @@
 //! Putting a container on networks and taking it off. DIR/network.json
 //! says what is wired, an entry per network (the interface, the config
-//! list, the ports, the plugins' result), and is written before anything
-//! is: whatever a crash cuts short, the next detach takes down from it,
-//! with the pinned namespace still there for the plugins to look into.
+//! list, the ports, the host's end of the veth, the result), and is
+//! written before anything is: whatever a crash cuts short, the next
+//! detach takes down from it. berth's bridges are wired by berthd itself
+//! (native.rs), then the list's other plugins (portmap) run; an entry
+//! without a veth was wired by the plugins, and they take it down.
 
 use super::cni::{self, Invocation};
+use super::native;
 use super::netns::{self, PIN};
 use super::proxy::{self, Proxies};
 use super::{bridge, claims, io, Error, NetworkRecord, PortSpec};
@@ -26,6 +29,10 @@ pub struct Join<'a> {
     /// daemon's containers) has; host port 0 is any free one.
     pub ports: &'a [PortSpec],
     pub taken: &'a [PortSpec],
+    /// The addresses it asked for on this network.
+    pub fixed: Option<&'a crate::spec::Fixed>,
+    /// With the default routes through the network's gateways.
+    pub routes: bool,
 }
 
 /// A container's place on a network during one run.
@@ -73,15 +80,23 @@ struct Wired {
     result: Option<Value>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     ipv6_ports: bool,
+    /// Wired by berthd: the host's end of its veth, and the directory of
+    /// its address leases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    veth: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    leases: Option<PathBuf>,
 }
 
-/// The host's side of networks: the helper that pins namespaces, where
-/// the plugins are, and which bridges this daemon has made sure of.
+/// The host's side of networks: where the leases are, where the plugins
+/// are, and which bridges this daemon has made sure of.
 pub struct Wiring {
-    /// berthd's own binary, run as `berthd netns PATH`.
-    pub exe: PathBuf,
+    /// The networks' lease directories are in it.
+    ipam: PathBuf,
     /// CNI_PATH.
     pub cni_path: String,
+    /// Held while a lease is taken.
+    leasing: std::sync::Mutex<()>,
     ensured: tokio::sync::Mutex<HashSet<String>>,
     /// Published ports' IPv6 side.
     proxies: Proxies,
@@ -123,10 +138,12 @@ fn runtime_config(ports: &[PortSpec]) -> Value {
 }
 
 impl Wiring {
-    pub fn new(exe: PathBuf, cni_path: String) -> Wiring {
+    /// `ipam`: where the networks' leases are kept.
+    pub fn new(ipam: PathBuf, cni_path: String) -> Wiring {
         Wiring {
-            exe,
+            ipam,
             cni_path,
+            leasing: Default::default(),
             ensured: Default::default(),
             proxies: Default::default(),
         }
@@ -141,7 +158,7 @@ impl Wiring {
         }
         // What a helper killed halfway left.
         netns::unpin(&pin);
-        netns::pin(&self.exe, &pin)
+        netns::pin(&pin)
             .await
             .map_err(io("make the network namespace"))
     }
@@ -160,6 +177,8 @@ impl Wiring {
             ports: Vec::new(),
             result: None,
             ipv6_ports: false,
+            veth: Some(native::veth_name()),
+            leases: Some(native::lease_dir(&self.ipam, &net.name)),
         };
         if join.ports.is_empty() {
             all.push(wired);
@@ -182,8 +201,22 @@ impl Wiring {
             let wired = all
                 .last_mut()
                 .ok_or_else(|| Error::Plugin("nothing to wire".into()))?;
-            let inv = self.invocation(id, Some(&pin), ifname);
-            let result = cni::add(&wired.conflist, &inv, &runtime_config(&wired.ports)).await?;
+            let (veth, leases) = match (&wired.veth, &wired.leases) {
+                (Some(veth), Some(leases)) => (veth, leases),
+                _ => return Err(Error::Plugin("nothing to wire".into())),
+            };
+            let addrs = {
+                let _one = self.leasing.lock().unwrap_or_else(|p| p.into_inner());
+                native::lease(leases, net, id, ifname, join.fixed)?
+            };
+            native::wire(net, &pin, veth, ifname, &addrs, join.routes).await?;
+            let mut result = native::result(net, veth, ifname, &pin, &addrs);
+            let rest = after_bridge(&wired.conflist);
+            if !rest["plugins"].as_array().is_none_or(|p| p.is_empty()) {
+                let inv = self.invocation(id, Some(&pin), ifname);
+                let runtime = runtime_config(&wired.ports);
+                result = cni::add(&rest, &inv, &runtime, Some(result)).await?;
+            }
             wired.result = Some(result);
             let mut attached = attachment(net, wired)?;
             if proxy::on_ipv6(&wired.ports) {
@@ -210,11 +243,30 @@ impl Wiring {
             .into_iter()
             .partition(|w| only.is_none_or(|n| n == w.network_id));
         let pinned = netns::is_pinned(&pin);
+        let mut deferred = Vec::new();
         for w in going.iter().rev() {
             let inv = self.invocation(id, pinned.then_some(pin.as_path()), &w.ifname);
             let runtime = runtime_config(&w.ports);
-            if let Err(e) = cni::del(&w.conflist, &inv, &runtime, w.result.as_ref()).await {
+            // The plugins' part: all of it, or what came after berthd's.
+            let plugins = match &w.veth {
+                Some(_) => after_bridge(&w.conflist),
+                None => w.conflist.clone(),
+            };
+            let ran = match plugins["plugins"].as_array().is_none_or(|p| p.is_empty()) {
+                true => Ok(()),
+                false => cni::del(&plugins, &inv, &runtime, w.result.as_ref()).await,
+            };
+            if let Err(e) = ran {
                 tracing::warn!(container = id, network = %w.network_id, error = %e, "network teardown incomplete");
+            }
+            if let (Some(veth), Some(leases)) = (&w.veth, &w.leases) {
+                // After a run, its namespace goes with the pin below and
+                // the veth with it: not waited for.
+                match only {
+                    Some(_) => native::unwire(veth, false).await,
+                    None => deferred.push(veth.clone()),
+                }
+                super::leases::give_up(leases, id, &w.ifname);
             }
             if !w.ports.is_empty() {
                 self.proxies.stop(id);
@@ -233,6 +285,11 @@ impl Wiring {
                 netns::unpin(&pin);
                 let _ = std::fs::remove_file(dir.join(FILE));
             }
+        }
+        // Deleted even if something else holds the namespace still (a
+        // container that joined it).
+        for veth in deferred {
+            native::unwire(&veth, true).await;
         }
         going.into_iter().rev().map(|w| w.network_id).collect()
     }
@@ -276,6 +333,16 @@ impl Wiring {
     pub async fn forget(&self, net: &NetworkRecord) {
         self.ensured.lock().await.remove(&net.bridge);
     }
+}
+
+/// The config list without its bridge plugin: what runs after berthd
+/// wired the bridge itself.
+fn after_bridge(conflist: &Value) -> Value {
+    let mut rest = conflist.clone();
+    if let Some(plugins) = rest["plugins"].as_array_mut() {
+        plugins.retain(|p| p["type"] != "bridge");
+    }
+    rest
 }
 
 /// Where the container of directory `dir` is wired now, as its

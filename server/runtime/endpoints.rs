@@ -153,6 +153,8 @@ impl Runtime {
             ifname,
             ports,
             taken,
+            fixed: (fixed.network_id == net.id).then_some(&fixed),
+            routes: place != network::Place::More && !net.internal,
         };
         let a = self
             .host

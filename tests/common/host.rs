@@ -325,6 +325,17 @@ pub fn traces(root: &Path, id: &str) -> Vec<String> {
     found
 }
 
+/// Waits until `bridge` has `n` veths (within 10 s), and asserts it: a
+/// container's veth goes with its network namespace, which the kernel
+/// takes down after the request that let it go has answered.
+pub fn assert_veths(bridge: &str, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while veths(bridge) != n && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(veths(bridge), n, "veths on {bridge}");
+}
+
 /// The veths on `bridge`.
 pub fn veths(bridge: &str) -> usize {
     let out = std::process::Command::new("ip")
