@@ -8,77 +8,7 @@
 mod common;
 
 use berth::pb;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// A runc container running `sleep 1000` on `rootfs`; deleted on drop.
-struct Runc {
-    id: String,
-    root: std::path::PathBuf,
-}
-
-impl Runc {
-    fn start(dir: &std::path::Path, rootfs: &std::path::Path) -> Option<Runc> {
-        let bundle = dir.join("bundle");
-        std::fs::create_dir_all(&bundle).ok()?;
-        let ok = Command::new("runc")
-            .arg("spec")
-            .current_dir(&bundle)
-            .status()
-            .ok()?
-            .success();
-        if !ok {
-            return None;
-        }
-        let path = bundle.join("config.json");
-        let mut config: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&path).ok()?).ok()?;
-        config["root"] = serde_json::json!({"path": rootfs, "readonly": true});
-        config["process"]["terminal"] = serde_json::json!(false);
-        config["process"]["args"] = serde_json::json!(["sleep", "1000"]);
-        std::fs::write(&path, serde_json::to_vec(&config).ok()?).ok()?;
-        let r = Runc {
-            id: format!("berth-bench-{}", std::process::id()),
-            root: dir.join("runc-state"),
-        };
-        let started = Command::new("runc")
-            .arg("--root")
-            .arg(&r.root)
-            .args(["run", "-d", &r.id])
-            .current_dir(&bundle)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .ok()?
-            .success();
-        started.then_some(r)
-    }
-
-    fn exec(&self) -> Duration {
-        let t = Instant::now();
-        let ok = Command::new("runc")
-            .arg("--root")
-            .arg(&self.root)
-            .args(["exec", &self.id, "true"])
-            .stdin(Stdio::null())
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "runc exec failed");
-        t.elapsed()
-    }
-}
-
-impl Drop for Runc {
-    fn drop(&mut self) {
-        let _ = Command::new("runc")
-            .arg("--root")
-            .arg(&self.root)
-            .args(["delete", "-f", &self.id])
-            .status();
-    }
-}
+use std::time::Instant;
 
 #[tokio::main]
 async fn main() {
@@ -86,7 +16,8 @@ async fn main() {
     let d = common::Daemon::start_with_log("bench-exec", "warn").await;
     let mut api = d.api().await;
     let id = common::started(&mut api, common::spec("bench", &["sleep", "1000"])).await;
-    let runc = Runc::start(&d.dir, common::rootfs());
+    let runc_id = format!("berth-bench-{}", std::process::id());
+    let runc = common::bench::Runc::new(&d.dir, &["sleep", "1000"]).filter(|r| r.start(&runc_id));
     if runc.is_none() {
         eprintln!("exec bench: no runc here (apt-get install runc); berth alone");
     }
@@ -108,11 +39,14 @@ async fn main() {
             .into_inner();
         let took = t.elapsed();
         assert_eq!(r.exit_code, 0);
-        let other = runc.as_ref().map(Runc::exec);
+        let other = runc.as_ref().map(|r| r.exec(&runc_id));
         if i >= warmup {
             berth.push(took);
             reference.extend(other);
         }
+    }
+    if let Some(r) = &runc {
+        r.delete(&runc_id);
     }
     common::bench::report("berth exec", berth);
     if !reference.is_empty() {

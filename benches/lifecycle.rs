@@ -1,8 +1,10 @@
 //! `cargo bench --bench lifecycle`: N containers running `/bin/true`,
 //! each created, started, waited for and removed through the API, one after
-//! another. Prints the median and p99 of the whole lifecycle and of each
-//! step; on cgroup v2 also the start without CLONE_INTO_CGROUP.
-//! BERTH_BENCH_N sets N (default 300).
+//! another: with network none, then on the default bridge, in turn with
+//! runc's lifecycle of the same (`runc run` in the foreground) on the same
+//! rootfs. Prints the median and p99 of each whole lifecycle and of each
+//! step, and how many times runc's berth's is; on cgroup v2 also the
+//! start without CLONE_INTO_CGROUP. BERTH_BENCH_N sets N (default 300).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -11,6 +13,7 @@ use berth::pb;
 use std::time::{Duration, Instant};
 
 const STEPS: [&str; 4] = ["create", "start", "wait", "remove"];
+const NETWORKS: [(&str, &str); 2] = [("network none", "none"), ("default bridge", "")];
 
 #[tokio::main]
 async fn main() {
@@ -32,32 +35,59 @@ async fn main() {
         }
         false => None,
     };
+    let runc = common::bench::Runc::new(&d.dir, &["/bin/true"]);
+    if runc.is_none() {
+        eprintln!("lifecycle bench: no runc here (apt-get install runc); berth alone");
+    }
     let rootfs = common::rootfs().display().to_string();
-    let mut per_step: Vec<Vec<Duration>> = vec![Vec::with_capacity(n); STEPS.len()];
-    let mut total = Vec::with_capacity(n);
+    let mut per_step = vec![vec![Vec::with_capacity(n); STEPS.len()]; NETWORKS.len()];
+    let mut total = vec![Vec::with_capacity(n); NETWORKS.len()];
+    let mut reference = Vec::with_capacity(n);
     let warmup = 10;
     for i in 0..n + warmup {
-        let begin = Instant::now();
-        let t = lifecycle(&mut api, &rootfs, i).await;
-        let whole = begin.elapsed();
+        for (k, (_, network)) in NETWORKS.iter().enumerate() {
+            let begin = Instant::now();
+            let t = lifecycle(&mut api, &rootfs, network, &format!("bench-{k}-{i}")).await;
+            let whole = begin.elapsed();
+            if i >= warmup {
+                total[k].push(whole);
+                for (s, v) in t.into_iter().enumerate() {
+                    per_step[k][s].push(v);
+                }
+            }
+        }
         let join = match joining.as_mut() {
-            Some((_, api, _)) => Some(lifecycle(api, &rootfs, i).await[1]),
+            Some((_, api, _)) => Some(lifecycle(api, &rootfs, "none", &format!("j-{i}")).await[1]),
             None => None,
         };
+        let other = runc
+            .as_ref()
+            .map(|r| r.lifecycle(&format!("berth-bench-{i}")));
         if i >= warmup {
-            total.push(whole);
-            for (k, v) in t.into_iter().enumerate() {
-                per_step[k].push(v);
-            }
+            reference.extend(other);
             if let (Some((_, _, starts)), Some(join)) = (joining.as_mut(), join) {
                 starts.push(join);
             }
         }
     }
+    let median = |v: &[Duration]| {
+        let mut v = v.to_vec();
+        v.sort();
+        v[v.len() / 2]
+    };
     println!("lifecycle of /bin/true through the API, {n} containers one after another:");
-    common::bench::report("lifecycle", total);
-    for (name, samples) in STEPS.iter().zip(per_step) {
-        common::bench::report(name, samples);
+    for (k, (name, _)) in NETWORKS.iter().enumerate() {
+        println!("{name}:");
+        common::bench::report("lifecycle", total[k].clone());
+        for (step, samples) in STEPS.iter().zip(&per_step[k]) {
+            common::bench::report(step, samples.clone());
+        }
+    }
+    if !reference.is_empty() {
+        println!("runc run (foreground: create, start, wait, delete), in turn with the above:");
+        let times = median(&reference).as_secs_f64() / median(&total[0]).as_secs_f64();
+        common::bench::report("runc", reference);
+        println!("runc's lifecycle is {times:.1} times berth's with network none");
     }
     if let Some((_, _, starts)) = joining {
         println!("start when PID 1 joins its cgroup after clone (BERTH_CLONE_INTO_CGROUP=0), in turn with the above:");
@@ -65,15 +95,22 @@ async fn main() {
     }
 }
 
-/// Creates, starts, waits for and removes one container; the time of each.
-async fn lifecycle(api: &mut common::Api, rootfs: &str, i: usize) -> [Duration; 4] {
+/// Creates, starts, waits for and removes one container on `network`;
+/// the time of each.
+async fn lifecycle(
+    api: &mut common::Api,
+    rootfs: &str,
+    network: &str,
+    name: &str,
+) -> [Duration; 4] {
     let mut t = [Duration::ZERO; 4];
     let s = Instant::now();
     let id = api
         .create(pb::CreateRequest {
-            name: format!("bench-{i}"),
+            name: name.into(),
             rootfs: rootfs.to_string(),
             args: vec!["/bin/true".into()],
+            network: network.into(),
             ..Default::default()
         })
         .await
