@@ -3,8 +3,10 @@
 //! another: with network none, then on the default bridge, in turn with
 //! runc's lifecycle of the same (`runc run` in the foreground) on the same
 //! rootfs. Prints the median and p99 of each whole lifecycle and of each
-//! step, and how many times runc's berth's is; on cgroup v2 also the
-//! start without CLONE_INTO_CGROUP. BERTH_BENCH_N sets N (default 300).
+//! step, and how many times runc's berth's is; the lifecycle with network
+//! none when monitors are exec'd instead of forked by the launcher; on
+//! cgroup v2 also the start without CLONE_INTO_CGROUP. BERTH_BENCH_N sets
+//! N (default 300).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -35,6 +37,17 @@ async fn main() {
         }
         false => None,
     };
+    // A daemon whose monitors are exec'd from berthd's binary instead of
+    // forked by the launcher, in turn with the first: what the launcher
+    // saves.
+    let mut exec_d = common::Daemon::start_with_log("bench-exec", "warn").await;
+    exec_d.stop_daemon(libc::SIGTERM);
+    exec_d
+        .env
+        .push(("BERTH_MONITOR_LAUNCHER".into(), "0".into()));
+    exec_d.spawn().await;
+    let mut exec_api = exec_d.api().await;
+    let mut exec_total = Vec::with_capacity(n);
     let runc = common::bench::Runc::new(&d.dir, &["/bin/true"]);
     if runc.is_none() {
         eprintln!("lifecycle bench: no runc here (apt-get install runc); berth alone");
@@ -60,10 +73,14 @@ async fn main() {
             Some((_, api, _)) => Some(lifecycle(api, &rootfs, "none", &format!("j-{i}")).await[1]),
             None => None,
         };
+        let begin = Instant::now();
+        lifecycle(&mut exec_api, &rootfs, "none", &format!("x-{i}")).await;
+        let exec_whole = begin.elapsed();
         let other = runc
             .as_ref()
             .map(|r| r.lifecycle(&format!("berth-bench-{i}")));
         if i >= warmup {
+            exec_total.push(exec_whole);
             reference.extend(other);
             if let (Some((_, _, starts)), Some(join)) = (joining.as_mut(), join) {
                 starts.push(join);
@@ -83,6 +100,8 @@ async fn main() {
             common::bench::report(step, samples.clone());
         }
     }
+    println!("network none, the monitor exec'd from berthd's binary (BERTH_MONITOR_LAUNCHER=0), in turn with the above:");
+    common::bench::report("lifecycle", exec_total);
     if !reference.is_empty() {
         println!("runc run (foreground: create, start, wait, delete), in turn with the above:");
         let times = median(&reference).as_secs_f64() / median(&total[0]).as_secs_f64();

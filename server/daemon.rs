@@ -81,6 +81,14 @@ pub async fn serve(args: Args, ops: tokio::runtime::Handle) -> Result<(), BoxErr
     // binary, never from its file (sys/sealed.rs says why).
     let exe = crate::sys::sealed::own_binary()
         .map_err(|e| format!("cannot make the sealed copy of berthd: {e}"))?;
+    // Monitors are forks of the launcher, unless BERTH_MONITOR_LAUNCHER=0
+    // (benches/lifecycle.rs compares both).
+    let launcher = match std::env::var_os("BERTH_MONITOR_LAUNCHER").is_some_and(|v| v == "0") {
+        true => None,
+        false => crate::monitor::launcher::Launcher::start(&exe)
+            .inspect_err(|e| tracing::warn!(error = %e, "cannot start the monitors' launcher; monitors will be started from berthd's binary"))
+            .ok(),
+    };
     let host = Box::new(Real {
         wiring: crate::network::Wiring::new(
             crate::network::dir(&args.root).join("ipam"),
@@ -88,6 +96,7 @@ pub async fn serve(args: Args, ops: tokio::runtime::Handle) -> Result<(), BoxErr
         ),
         exe,
         parent,
+        launcher,
     });
     let rt = ops
         .spawn(async move { Runtime::open(&root, host, options, stop).await })

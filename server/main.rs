@@ -66,7 +66,7 @@ pub struct Args {
     /// layers, and decompression bombs, are refused.
     #[arg(long, env = "BERTH_MAX_LAYER_SIZE", default_value = "64g", value_parser = berth::parse_size)]
     pub max_layer_size: u64,
-    /// Where the CNI plugins (bridge, host-local, portmap) are: directories
+    /// Where the CNI plugins (portmap, for published ports) are: directories
     /// separated by ':'.
     #[arg(long, env = "BERTH_CNI_PATH", default_value = network::CNI_PATH)]
     pub cni_path: String,
@@ -86,7 +86,10 @@ fn main() {
         std::process::exit(1);
     }
     let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    if argv.get(1).is_some_and(|a| a == "exec" || a == "monitor") {
+    if argv
+        .get(1)
+        .is_some_and(|a| a == "exec" || a == "monitor" || a == "launcher")
+    {
         // These enter containers' namespaces (the monitor through its
         // clone, PID 1): no container may open their /proc files, whatever
         // fds they hold before their exec (sys/sealed.rs).
@@ -105,6 +108,11 @@ fn main() {
                 std::process::exit(2)
             }
         }
+    }
+    if argv.get(1).is_some_and(|a| a == "launcher") {
+        // Forks the monitors: single-threaded, no tokio, as they are.
+        init_tracing("info");
+        monitor::launcher::main()
     }
     if argv.get(1).is_some_and(|a| a == "monitor") {
         // The monitor forks: it must stay single-threaded, so no tokio.

@@ -1,6 +1,7 @@
 //! `berthd monitor DIR`: the single-threaded process that owns one running
-//! container. berthd starts it (fork+exec of its own binary) with its
-//! stdout connected to a unix socket; the monitor creates the cgroup,
+//! container. berthd's launcher forks it (launcher.rs; berthd execs its
+//! own binary where the launcher cannot) with its stdout connected to a
+//! unix socket; the monitor creates the cgroup,
 //! clones PID 1 into new namespaces, reports the pid and a pidfd for it over
 //! that socket, then waits for PID 1, kills whatever is left in the cgroup
 //! and writes the exit status (with the cgroup's OOM kill count) to
@@ -17,6 +18,7 @@
 mod attach;
 pub mod child;
 pub mod exec;
+pub mod launcher;
 mod output;
 pub mod protocol;
 mod stdio;

@@ -1,13 +1,14 @@
-//! Bridge networks through CNI. A network is a record (its subnet and
-//! gateway, IPv6 ones too if it has IPv6, and its bridge) and a CNI config
-//! list under the root (ROOT/networks/ID.conflist: bridge with host-local
-//! addresses, then portmap), which any CNI runtime can use as well.
-//! Outgoing traffic is masqueraded by one rule per network and family
-//! (bridge.rs), not one per container. A container on networks gets a
-//! network namespace of its own pinned in its directory (netns.rs), wired
-//! by the plugins before PID 1 joins it and unwired after it exits
-//! (wiring.rs); what is wired is written down first, so a wiring cut
-//! short by a crash is taken down at the next start of the daemon.
+//! Bridge networks. A network is a record (its subnet and gateway, IPv6
+//! ones too if it has IPv6, and its bridge) and a CNI config list under the
+//! root (ROOT/networks/ID.conflist: bridge with host-local addresses, then
+//! portmap), which any CNI runtime can use as well. Outgoing traffic is
+//! masqueraded by one rule per network and family (bridge.rs), not one per
+//! container. A container on networks gets a network namespace of its own
+//! pinned in its directory (netns.rs), wired by berthd (native.rs, then
+//! the list's portmap for published ports) before PID 1 joins it and
+//! unwired after it exits (wiring.rs); what is wired is written down
+//! first, so a wiring cut short by a crash is taken down at the next start
+//! of the daemon.
 
 mod bridge;
 mod claims;

@@ -3,6 +3,7 @@
 //! cgroups; the unit tests put a fake in its place, so the state machine
 //! is tested without root.
 
+use crate::monitor::launcher::Launcher;
 use crate::monitor::protocol::{self, Report, Reports, MONITOR_LOG};
 use crate::network::{self, Attachment, Join, NetworkRecord, Wiring};
 use crate::spec::Resources;
@@ -10,7 +11,7 @@ use crate::sys::cgroup::{self, Parent, Support, Usage};
 use crate::sys::{linux, readiness};
 use std::collections::HashMap;
 use std::future::Future;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -157,6 +158,9 @@ pub struct Real {
     /// Where the containers' cgroups are made.
     pub parent: Parent,
     pub wiring: Wiring,
+    /// Forks the monitors; without it (or once it failed) they are
+    /// `exe` run as `berthd monitor DIR`.
+    pub launcher: Option<Launcher>,
 }
 
 struct Pidfd(OwnedFd);
@@ -398,23 +402,42 @@ impl Real {
         gate: Option<OwnedFd>,
     ) -> std::io::Result<Spawned> {
         let (reports, theirs) = protocol::report_channel()?;
-        let log = std::fs::File::create(dir.join(MONITOR_LOG))?;
+        let log = OwnedFd::from(std::fs::File::create(dir.join(MONITOR_LOG))?);
         let stdin = match gate {
-            Some(fd) => std::process::Stdio::from(fd),
-            None => std::process::Stdio::null(),
+            Some(fd) => fd,
+            None => std::fs::File::open("/dev/null")?.into(),
         };
-        let child = std::process::Command::new(&self.exe)
-            .arg0("berthd")
-            .arg("monitor")
-            .arg(dir)
-            .env_remove("NOTIFY_SOCKET")
-            .stdin(stdin)
-            .stdout(std::process::Stdio::from(theirs))
-            .stderr(std::process::Stdio::from(log))
-            .spawn()?;
-        let pid = child.id() as i32;
-        // Race-free: the monitor is our unreaped child.
-        let fd = linux::pidfd_open(pid)?;
+        let launched = self.launcher.as_ref().map(|l| {
+            l.launch(
+                dir,
+                [stdin.as_raw_fd(), theirs.as_raw_fd(), log.as_raw_fd()],
+            )
+        });
+        let (pid, fd) = match launched {
+            Some(Ok(launched)) => {
+                // The monitor's now: the report socket must close when it
+                // goes.
+                drop((stdin, theirs, log));
+                launched
+            }
+            failed => {
+                if let Some(Err(e)) = failed {
+                    tracing::warn!(container = %id, error = %e, "the launcher cannot fork a monitor; starting one from berthd's binary");
+                }
+                let child = std::process::Command::new(&self.exe)
+                    .arg0("berthd")
+                    .arg("monitor")
+                    .arg(dir)
+                    .env_remove("NOTIFY_SOCKET")
+                    .stdin(std::process::Stdio::from(stdin))
+                    .stdout(std::process::Stdio::from(theirs))
+                    .stderr(std::process::Stdio::from(log))
+                    .spawn()?;
+                let pid = child.id() as i32;
+                // Race-free: the monitor is our unreaped child.
+                (pid, linux::pidfd_open(pid)?)
+            }
+        };
         let received = tokio::task::spawn_blocking(move || {
             let r = reports.receive();
             (reports, r)

@@ -1,5 +1,5 @@
-//! File descriptors between processes and in event loops: one passed
-//! over a unix socket (SCM_RIGHTS), and poll(2) over several.
+//! File descriptors between processes and in event loops: passed over a
+//! unix socket (SCM_RIGHTS), and poll(2) over several.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -7,14 +7,16 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 /// Sends `data` on a SEQPACKET socket in one message, with `fd` attached
 /// (SCM_RIGHTS) if given.
 pub fn send_with_fd(sock: &impl AsRawFd, data: &[u8], fd: Option<RawFd>) -> io::Result<()> {
+    send_with_fds(sock, data, fd.as_slice())
+}
+
+/// Sends `data` on a SEQPACKET socket in one message, with `fds` attached.
+pub fn send_with_fds(sock: &impl AsRawFd, data: &[u8], fds: &[RawFd]) -> io::Result<()> {
     use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-    let fds;
-    let cmsgs: &[ControlMessage] = match fd {
-        Some(fd) => {
-            fds = [fd];
-            &[ControlMessage::ScmRights(&fds)]
-        }
-        None => &[],
+    let rights = [ControlMessage::ScmRights(fds)];
+    let cmsgs: &[ControlMessage] = match fds.is_empty() {
+        true => &[],
+        false => &rights,
     };
     let iov = [io::IoSlice::new(data)];
     sendmsg::<()>(sock.as_raw_fd(), &iov, cmsgs, MsgFlags::empty(), None)?;
@@ -24,8 +26,15 @@ pub fn send_with_fd(sock: &impl AsRawFd, data: &[u8], fd: Option<RawFd>) -> io::
 /// Receives one message into `buf`, with the first fd that came with it
 /// (close-on-exec; any others are closed). Returns its length.
 pub fn recv_with_fd(sock: &impl AsRawFd, buf: &mut [u8]) -> io::Result<(usize, Option<OwnedFd>)> {
+    let (n, fds) = recv_with_fds(sock, buf)?;
+    Ok((n, fds.into_iter().next()))
+}
+
+/// Receives one message into `buf`, with the fds that came with it (up
+/// to four, close-on-exec). Returns its length.
+pub fn recv_with_fds(sock: &impl AsRawFd, buf: &mut [u8]) -> io::Result<(usize, Vec<OwnedFd>)> {
     use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+    let mut cmsg = nix::cmsg_space!([RawFd; 4]);
     let mut iov = [io::IoSliceMut::new(buf)];
     let msg = loop {
         match recvmsg::<()>(
@@ -38,18 +47,18 @@ pub fn recv_with_fd(sock: &impl AsRawFd, buf: &mut [u8]) -> io::Result<(usize, O
             r => break r?,
         }
     };
-    let mut fd = None;
+    let mut fds = Vec::new();
     for c in msg.cmsgs()? {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            for raw in fds {
-                // SAFETY: SCM_RIGHTS installed this fd in our table just
-                // now; nothing else owns it.
-                let owned = unsafe { OwnedFd::from_raw_fd(raw) };
-                fd.get_or_insert(owned);
-            }
+        if let ControlMessageOwned::ScmRights(raw) = c {
+            // SAFETY: SCM_RIGHTS installed these fds in our table just
+            // now; nothing else owns them.
+            fds.extend(
+                raw.into_iter()
+                    .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+            );
         }
     }
-    Ok((msg.bytes, fd))
+    Ok((msg.bytes, fds))
 }
 
 /// Waits until one of `fds` is readable (or hung up), or `timeout` passes

@@ -1,0 +1,188 @@
+//! `berthd launcher PAD`: a small single-threaded process that forks the
+//! monitors. berthd starts it once, from its sealed copy (sys/sealed.rs),
+//! before any container; a monitor is then a fork of it (a few hundred
+//! microseconds) instead of an exec of berthd (milliseconds: the binary
+//! mapped again, the dynamic loader, the runtime's start).
+//!
+//! berthd sends it, on a SEQPACKET socket that is its stdin, a container's
+//! directory with the monitor's stdin, stdout and stderr attached; it
+//! answers with the monitor's pid and a pidfd the kernel made with it
+//! (CLONE_PIDFD: race-free), or why it could not. The kernel reaps its
+//! children (SIGCHLD ignored): berthd watches a monitor through its pidfd
+//! and reads how the container ended from the exit file, as it does for a
+//! monitor it did not start. The launcher ends when berthd's end of the
+//! socket closes; the monitors go on.
+//!
+//! A monitor writes its command line over the launcher's (PAD, the
+//! launcher's last argument, makes the room) as `berthd monitor DIR`,
+//! what an exec'd one has, so that a berthd started later finds it as it
+//! finds any monitor (runtime/host.rs).
+
+use crate::sys::fds;
+use crate::sys::linux::{self, ArgArea, Forked};
+use std::ffi::OsStr;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Bytes of room for a monitor's command line: a path of PATH_MAX fits.
+const PAD: usize = 4096;
+
+/// The longest berthd waits for an answer before it stops using the
+/// launcher.
+const ANSWER_WITHIN: Duration = Duration::from_secs(10);
+
+/// Entry point of `berthd launcher PAD`; never returns.
+pub fn main() -> ! {
+    let area = ArgArea::own();
+    if let Err(e) = &area {
+        tracing::warn!(error = %e, "no room for the monitors' command lines");
+    }
+    linux::reap_children_automatically(true);
+    let sock = match take_stdin() {
+        Ok(sock) => sock,
+        Err(e) => {
+            tracing::error!(error = %e, "launcher: no socket on stdin");
+            std::process::exit(1)
+        }
+    };
+    let mut buf = vec![0u8; PAD];
+    loop {
+        let (n, stdio) = match fds::recv_with_fds(&sock, &mut buf) {
+            Ok(got) => got,
+            Err(e) => {
+                tracing::error!(error = %e, "launcher: cannot read a request");
+                std::process::exit(1)
+            }
+        };
+        // berthd closed its end.
+        if n == 0 {
+            std::process::exit(0);
+        }
+        let dir = PathBuf::from(OsStr::from_bytes(&buf[..n]));
+        let line: [&[u8]; 3] = [b"berthd", b"monitor", dir.as_os_str().as_bytes()];
+        let fits = area
+            .as_ref()
+            .map_err(|e| io::Error::new(e.kind(), e.to_string()))
+            .and_then(|a| a.fits(&line));
+        let stdio: Result<[OwnedFd; 3], _> = stdio.try_into();
+        let forked = match (fits, stdio) {
+            (Err(e), _) => Err(e),
+            (_, Err(_)) => Err(io::Error::other("a request needs stdin, stdout and stderr")),
+            (Ok(()), Ok(stdio)) => linux::clone_with_pidfd(0, None).map(|f| (f, stdio)),
+        };
+        let answer = match forked {
+            Ok((Forked::Child, stdio)) => {
+                // The monitor: berthd's socket is not its to hold.
+                drop(sock);
+                linux::reap_children_automatically(false);
+                if let Err(e) = set_stdio(stdio) {
+                    tracing::error!(error = %e, "monitor: cannot take its stdio");
+                    linux::exit_now(1)
+                }
+                if let Ok(area) = &area {
+                    let _ = area.rewrite(&line);
+                }
+                crate::monitor::main(&dir)
+            }
+            Ok((Forked::Parent { pid, pidfd }, _)) => {
+                fds::send_with_fds(&sock, &pid.to_le_bytes(), &[pidfd.as_raw_fd()])
+            }
+            Err(e) => fds::send_with_fds(&sock, e.to_string().as_bytes(), &[]),
+        };
+        if let Err(e) = answer {
+            tracing::error!(error = %e, "launcher: cannot answer");
+            std::process::exit(1)
+        }
+    }
+}
+
+/// Moves fd 0 (the socket) to a fresh close-on-exec fd and points fd 0
+/// at /dev/null.
+fn take_stdin() -> io::Result<OwnedFd> {
+    let sock = io::stdin().as_fd().try_clone_to_owned()?;
+    let null = std::fs::File::open("/dev/null")?;
+    nix::unistd::dup2_stdin(null)?;
+    Ok(sock)
+}
+
+fn set_stdio([stdin, stdout, stderr]: [OwnedFd; 3]) -> io::Result<()> {
+    nix::unistd::dup2_stdin(stdin)?;
+    nix::unistd::dup2_stdout(stdout)?;
+    nix::unistd::dup2_stderr(stderr)?;
+    Ok(())
+}
+
+/// berthd's handle on its launcher.
+pub struct Launcher {
+    /// None once it failed: it is not asked again.
+    sock: Mutex<Option<OwnedFd>>,
+    _child: std::process::Child,
+}
+
+impl Launcher {
+    /// Starts `exe` (berthd's sealed copy) as the launcher.
+    pub fn start(exe: &Path) -> io::Result<Launcher> {
+        use nix::sys::socket::{
+            setsockopt, socketpair, sockopt, AddressFamily, SockFlag, SockType,
+        };
+        use std::os::unix::process::CommandExt;
+        let (ours, theirs) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )?;
+        let within = nix::sys::time::TimeVal::new(ANSWER_WITHIN.as_secs() as i64, 0);
+        setsockopt(&ours, sockopt::ReceiveTimeout, &within)?;
+        let child = std::process::Command::new(exe)
+            .arg0("berthd")
+            .arg("launcher")
+            .arg("-".repeat(PAD))
+            .env_remove("NOTIFY_SOCKET")
+            .stdin(std::process::Stdio::from(theirs))
+            .stdout(std::process::Stdio::null())
+            .spawn()?;
+        Ok(Launcher {
+            sock: Mutex::new(Some(ours)),
+            _child: child,
+        })
+    }
+
+    /// Forks a monitor for container directory `dir` with `stdio`: its pid
+    /// and a pidfd for it.
+    pub fn launch(&self, dir: &Path, stdio: [RawFd; 3]) -> io::Result<(i32, OwnedFd)> {
+        let mut held = self.sock.lock().unwrap_or_else(|p| p.into_inner());
+        let sock = held
+            .as_ref()
+            .ok_or_else(|| io::Error::other("the launcher failed before"))?;
+        let asked = fds::send_with_fds(sock, dir.as_os_str().as_bytes(), &stdio);
+        let mut buf = [0u8; 1024];
+        let answer = asked.and_then(|()| fds::recv_with_fds(sock, &mut buf));
+        let (n, pidfd) = match answer {
+            Ok((n, fds)) => (n, fds.into_iter().next()),
+            Err(e) => {
+                // Whatever it answers later would be taken for the next
+                // request's answer.
+                *held = None;
+                return Err(e);
+            }
+        };
+        match (n, pidfd) {
+            (4, Some(pidfd)) => {
+                let pid = i32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]);
+                Ok((pid, pidfd))
+            }
+            (0, _) => {
+                *held = None;
+                Err(io::Error::other("the launcher is gone"))
+            }
+            _ => Err(io::Error::other(
+                String::from_utf8_lossy(&buf[..n]).into_owned(),
+            )),
+        }
+    }
+}
