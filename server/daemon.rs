@@ -82,13 +82,25 @@ pub async fn serve(args: Args, ops: tokio::runtime::Handle) -> Result<(), BoxErr
     let exe = crate::sys::sealed::own_binary()
         .map_err(|e| format!("cannot make the sealed copy of berthd: {e}"))?;
     // Monitors are forks of the launcher, unless BERTH_MONITOR_LAUNCHER=0
-    // (benches/lifecycle.rs compares both).
-    let launcher = match std::env::var_os("BERTH_MONITOR_LAUNCHER").is_some_and(|v| v == "0") {
-        true => None,
-        false => crate::monitor::launcher::Launcher::start(&exe)
-            .inspect_err(|e| tracing::warn!(error = %e, "cannot start the monitors' launcher; monitors will be started from berthd's binary"))
-            .ok(),
-    };
+    // (benches/lifecycle.rs compares both). It starts beside the daemon's
+    // own start; a monitor needed before it is ready is exec'd.
+    let launcher = Arc::new(std::sync::OnceLock::new());
+    if std::env::var_os("BERTH_MONITOR_LAUNCHER").is_none_or(|v| v != "0") {
+        let (slot, exe) = (launcher.clone(), exe.clone());
+        std::thread::spawn(move || {
+            // Monitors and containers inherit its priority: the
+            // operations' (this thread may come from the server runtime's).
+            crate::sys::linux::set_nice(0);
+            match crate::monitor::launcher::Launcher::start(&exe) {
+                Ok(l) => {
+                    let _ = slot.set(l);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot start the monitors' launcher; monitors will be started from berthd's binary")
+                }
+            }
+        });
+    }
     let host = Box::new(Real {
         wiring: crate::network::Wiring::new(
             crate::network::dir(&args.root).join("ipam"),

@@ -403,3 +403,115 @@ async fn init_forwards_term_and_exits_143() {
         vec![(Kill, 15, None), (Die, 0, Some(143)), (Stop, 0, None)]
     );
 }
+
+/// The parent of `pid` (0 if it is gone), and its command line.
+fn parent_of_checked(pid: i32) -> (i32, String) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let ppid: i32 = stat
+        .rsplit_once(") ")
+        .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0);
+    let cmd = std::fs::read(format!("/proc/{ppid}/cmdline")).unwrap_or_default();
+    (ppid, String::from_utf8_lossy(&cmd).into_owned())
+}
+
+/// The parent of `pid`, which runs, and its command line.
+fn parent_of(pid: i32) -> (i32, String) {
+    let parent = parent_of_checked(pid);
+    assert_ne!(parent.0, 0, "process {pid} is gone");
+    parent
+}
+/// Until the daemon's launcher runs (within 30 s).
+async fn until_launcher(d: &Daemon) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let launcher = || {
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| {
+                let pid = e.file_name().to_string_lossy().parse::<i32>();
+                pid.is_ok_and(|pid| {
+                    let (parent, _) = parent_of_checked(pid);
+                    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                    parent == d.pid() as i32 && cmd.starts_with(b"berthd\0launcher\0")
+                })
+            })
+    };
+    while !launcher() {
+        assert!(Instant::now() < deadline, "no launcher");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A monitor is a fork of the daemon's launcher (with
+/// BERTH_MONITOR_LAUNCHER=0, an exec of berthd by the daemon); either way
+/// its command line names its container, a daemon started after a kill -9
+/// finds it, and the exit that ends it is recorded.
+#[tokio::test(flavor = "multi_thread")]
+async fn monitors_forked_or_execd_are_found_after_a_kill_9() {
+    for launcher in [true, false] {
+        let mut d = Daemon::start("monitors").await;
+        if !launcher {
+            d.stop_daemon(libc::SIGTERM);
+            d.env.push(("BERTH_MONITOR_LAUNCHER".into(), "0".into()));
+            d.spawn().await;
+        }
+        if launcher {
+            // It starts beside the daemon: a monitor needed before it is
+            // there is exec'd.
+            until_launcher(&d).await;
+        }
+        let mut api = d.api().await;
+        let id = started(&mut api, spec("m", &["sleep", "1000"])).await;
+        let monitors = monitor_pids(&d.root);
+        assert_eq!(monitors.len(), 1, "launcher {launcher}");
+        let cmd = std::fs::read(format!("/proc/{}/cmdline", monitors[0])).unwrap();
+        let dir = d.root.join("containers").join(&id);
+        let want = format!("berthd\0monitor\0{}\0", dir.display());
+        assert!(
+            cmd.starts_with(want.as_bytes()),
+            "{:?}",
+            String::from_utf8_lossy(&cmd)
+        );
+        let (parent, parent_cmd) = parent_of(monitors[0]);
+        match launcher {
+            true => {
+                assert!(
+                    parent_cmd.starts_with("berthd\0launcher\0"),
+                    "{parent_cmd:?}"
+                );
+                assert_eq!(parent_of(parent).0, d.pid() as i32);
+            }
+            false => assert_eq!(parent, d.pid() as i32),
+        }
+        d.stop_daemon(libc::SIGKILL);
+        d.spawn().await;
+        let mut api = d.api().await;
+        assert_eq!(status(&mut api, &id).await.status, Status::Running as i32);
+        api.kill(pb::KillRequest {
+            id: id.clone(),
+            signal: String::new(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        let exit = api
+            .wait(pb::WaitRequest {
+                id: id.clone(),
+                condition: 0,
+                exit_count: None,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            (exit.exit_code, exit.signal),
+            (137, 9),
+            "launcher {launcher}"
+        );
+        api.remove(pb::RemoveRequest { id, force: false })
+            .await
+            .unwrap();
+    }
+}

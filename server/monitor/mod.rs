@@ -4,8 +4,9 @@
 //! unix socket; the monitor creates the cgroup,
 //! clones PID 1 into new namespaces, reports the pid and a pidfd for it over
 //! that socket, then waits for PID 1, kills whatever is left in the cgroup
-//! and writes the exit status (with the cgroup's OOM kill count) to
-//! `DIR/exit.json` atomically. Meanwhile it logs PID 1's output and
+//! and reports the exit status (with the cgroup's OOM kill count) on the
+//! socket, or writes it to `DIR/exit.json` atomically if berthd does not
+//! say it recorded it. Meanwhile it logs PID 1's output and
 //! serves attachers on `DIR/attach.sock` (attach.rs). It is PID 1's
 //! parent, so the status is never lost, even while berthd is down. No
 //! tokio here: it forks.
@@ -181,9 +182,10 @@ fn run_in_cgroup(
     );
     let started_at = now_nanos();
     tracing::info!(container = %config.id, pid, "container started");
-    if let Some(r) = reporter.take() {
-        report_started(&r, &config.id, pid, started_at, &pidfd);
-    }
+    // Kept once berthd confirmed the start: the exit is reported on it.
+    let reporter = reporter
+        .take()
+        .filter(|r| report_started(r, &config.id, pid, started_at, &pidfd));
     let attachers = output::pump(dir, config, started.sources, &pidfd, attachers);
     let status = linux::waitid_pidfd(&pidfd, false)
         .map_err(|e| Failure::new(Step::Wait, e))?
@@ -201,7 +203,12 @@ fn run_in_cgroup(
         oom_kills: cgroup.oom_kills(),
     };
     tracing::info!(container = %config.id, exit_code = record.exit_code, signal = record.signal, "container exited");
-    let written = record.write(dir);
+    // berthd records it as it comes; the file is for a berthd that is
+    // not there to (it reads it when it starts).
+    let written = match reporter.is_some_and(|r| r.exited(&record)) {
+        true => Ok(()),
+        false => record.write(dir),
+    };
     attachers.end(record.exit_code, record.signal);
     written
 }
@@ -262,13 +269,16 @@ fn clone_into_cgroup() -> bool {
     std::env::var_os("BERTH_CLONE_INTO_CGROUP").is_none_or(|v| v != "0")
 }
 
-/// Tells berthd PID 1 runs, and ends it if berthd does not confirm.
-fn report_started(r: &Reporter, id: &str, pid: i32, started_at: i64, pidfd: &OwnedFd) {
+/// Tells berthd PID 1 runs, and ends it if berthd does not confirm;
+/// whether it did.
+fn report_started(r: &Reporter, id: &str, pid: i32, started_at: i64, pidfd: &OwnedFd) -> bool {
     if let Err(e) = r.send(&Report::Started { pid, started_at }, Some(pidfd)) {
         tracing::warn!(error = %e, "cannot report to berthd");
     }
-    if !r.confirmed() {
+    let confirmed = r.confirmed();
+    if !confirmed {
         tracing::warn!(container = %id, "berthd did not record the start; ending the container");
         let _ = linux::pidfd_send_signal(pidfd, libc::SIGKILL);
     }
+    confirmed
 }

@@ -3,18 +3,23 @@
 //! ```text
 //! berthd                          monitor                       child (PID 1)
 //!   Config::write  -- config.json -->  Config::read
-//!   spawn `berthd monitor DIR` (stdout: the report socket)
+//!   launcher: fork `berthd monitor DIR` (stdout: the report socket)
 //!                                      clone ------------------->  Go::wait
 //!                                      Go::send  -- go pipe --->   joins its cgroup, sets up
 //!                                      Failure::receive <-- failure pipe -- Failure::send
 //!                                                                  (or EOF: it exec'd)
 //!   Reports::receive <-- Report (+ PID 1's pidfd) -- Report::send
 //!   Reports::confirm -- one byte -->   Report::confirmed
-//!   pidfd of the monitor: exited  <--  ExitRecord::write -- exit.json
+//!   read_exit <-- Report::Exited ------  Reporter::exited
+//!   exit_recorded -- one byte -->        (or none within 2 s:
+//!                                         ExitRecord::write -- exit.json)
+//!   pidfd of the monitor: exited
 //! ```
 //!
 //! A start the daemon does not confirm was never recorded: the monitor
-//! ends its container, so a container runs only if the store says so.
+//! ends its container, so a container runs only if the store says so. An
+//! exit the daemon does not say it recorded is written to exit.json, so
+//! an exit is never lost.
 
 mod step;
 pub use step::Step;
@@ -25,7 +30,7 @@ use crate::sys::{fds, linux, seccomp};
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 /// The monitor's input, written by berthd before each start.
@@ -195,14 +200,22 @@ impl Failure {
     }
 }
 
-/// What the monitor reports to berthd, once.
+/// What the monitor reports to berthd: how the start went, then, once
+/// berthd confirmed it, how PID 1 ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Report {
     /// PID 1 runs (its pidfd travels with the message).
     Started { pid: i32, started_at: i64 },
     /// The container could not be started; nothing is left behind.
     Failed(Failure),
+    /// PID 1 was reaped. berthd answers a byte once it has recorded this
+    /// durably; without that answer the monitor writes exit.json.
+    Exited(ExitRecord),
 }
+
+/// How long a monitor waits for berthd to record an exit it reported
+/// before it writes the exit file itself.
+pub const EXIT_RECORDED_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The monitor's end of the report socket: its stdout when berthd starts it.
 pub struct Reporter(File);
@@ -225,7 +238,21 @@ impl Reporter {
         fds::send_with_fd(&self.0, &data, pidfd.map(|fd| fd.as_raw_fd()))
     }
 
-    /// Waits for berthd to confirm a start: false if it went away first.
+    /// Reports how PID 1 ended and waits (EXIT_RECORDED_WITHIN at most)
+    /// for berthd to say it recorded it: false if it did not.
+    pub fn exited(&self, record: &ExitRecord) -> bool {
+        if self.send(&Report::Exited(*record), None).is_err() {
+            return false;
+        }
+        let ready = fds::poll(
+            &[(self.0.as_fd(), libc::POLLIN)],
+            Some(EXIT_RECORDED_WITHIN),
+        );
+        ready.is_ok_and(|r| r[0] & libc::POLLIN != 0) && self.confirmed()
+    }
+
+    /// Waits for berthd to confirm a start (or an exit recorded): false if
+    /// it went away first.
     pub fn confirmed(&self) -> bool {
         let mut ack = [0u8; 1];
         loop {
@@ -271,11 +298,28 @@ impl Reports {
     }
 
     /// Confirms the start: from here the monitor keeps the container
-    /// running even if the daemon goes away.
-    pub fn confirm(self) -> io::Result<()> {
+    /// running even if the daemon goes away. The socket stays: the exit
+    /// is reported on it.
+    pub fn confirm(self) -> io::Result<OwnedFd> {
         nix::unistd::write(&self.0, b"1")?;
-        Ok(())
+        Ok(self.0)
     }
+}
+
+/// The exit a monitor reported on `sock` (its report socket, after the
+/// confirmation): Ok(None) at end of file or for anything else.
+pub fn read_exit(sock: &impl AsRawFd) -> io::Result<Option<ExitRecord>> {
+    let mut buf = [0u8; 1024];
+    let (n, _) = fds::recv_with_fd(sock, &mut buf)?;
+    Ok(match serde_json::from_slice(&buf[..n]) {
+        Ok(Report::Exited(record)) => Some(record),
+        _ => None,
+    })
+}
+
+/// Tells the monitor on `sock` its reported exit is recorded.
+pub fn exit_recorded(sock: &impl AsFd) {
+    let _ = nix::unistd::write(sock, b"1");
 }
 
 /// The monitor's half of the go pipe: tells the child to go on.

@@ -323,6 +323,8 @@ pub struct Container {
     state: Mutex<State>,
     /// Sent after every transition.
     pub changed: watch::Sender<()>,
+    /// True once the last run's monitor is gone (watch.rs).
+    pub(super) monitor_gone: Mutex<watch::Receiver<bool>>,
 }
 
 impl Container {
@@ -345,6 +347,7 @@ impl Container {
                 removed: false,
             }),
             changed: watch::Sender::new(()),
+            monitor_gone: Mutex::new(watch::channel(true).1),
         }
     }
 

@@ -4,7 +4,7 @@
 //! is tested without root.
 
 use crate::monitor::launcher::Launcher;
-use crate::monitor::protocol::{self, Report, Reports, MONITOR_LOG};
+use crate::monitor::protocol::{self, ExitRecord, Report, Reports, MONITOR_LOG};
 use crate::network::{self, Attachment, Join, NetworkRecord, Wiring};
 use crate::spec::Resources;
 use crate::sys::cgroup::{self, Parent, Support, Usage};
@@ -41,9 +41,18 @@ pub trait Monitor: Send {
 }
 
 /// Tells a monitor its start was recorded; dropped unconfirmed, the
-/// monitor ends the container.
+/// monitor ends the container. Confirmed, it is where the monitor reports
+/// the exit.
 pub trait Confirm: Send {
-    fn confirm(self: Box<Self>) -> std::io::Result<()>;
+    fn confirm(self: Box<Self>) -> std::io::Result<Box<dyn ExitReports>>;
+}
+
+/// Where a confirmed monitor reports how PID 1 ended.
+pub trait ExitReports: Send {
+    /// The exit, when the monitor reports it; None if it goes without.
+    fn reported(&mut self) -> BoxFuture<'_, Option<ExitRecord>>;
+    /// Tells the monitor the exit is recorded (it need not write it).
+    fn recorded(&self);
 }
 
 /// A monitor just started and what it reported.
@@ -158,9 +167,9 @@ pub struct Real {
     /// Where the containers' cgroups are made.
     pub parent: Parent,
     pub wiring: Wiring,
-    /// Forks the monitors; without it (or once it failed) they are
-    /// `exe` run as `berthd monitor DIR`.
-    pub launcher: Option<Launcher>,
+    /// Forks the monitors once it is there; without it (or once it
+    /// failed) they are `exe` run as `berthd monitor DIR`.
+    pub launcher: std::sync::Arc<std::sync::OnceLock<Launcher>>,
 }
 
 struct Pidfd(OwnedFd);
@@ -226,8 +235,32 @@ impl Monitor for RealMonitor {
 }
 
 impl Confirm for Reports {
-    fn confirm(self: Box<Self>) -> std::io::Result<()> {
-        Reports::confirm(*self)
+    fn confirm(self: Box<Self>) -> std::io::Result<Box<dyn ExitReports>> {
+        let sock = Reports::confirm(*self)?;
+        let sock = readiness::nonblocking(sock)?;
+        Ok(Box::new(SocketReports(sock)))
+    }
+}
+
+/// The report socket after the confirmation.
+struct SocketReports(tokio::io::unix::AsyncFd<OwnedFd>);
+
+impl ExitReports for SocketReports {
+    fn reported(&mut self) -> BoxFuture<'_, Option<ExitRecord>> {
+        Box::pin(async move {
+            loop {
+                let mut ready = self.0.readable().await.ok()?;
+                match protocol::read_exit(ready.get_inner()) {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => ready.clear_ready(),
+                    Err(_) => return None,
+                    Ok(exit) => return exit,
+                }
+            }
+        })
+    }
+
+    fn recorded(&self) {
+        protocol::exit_recorded(self.0.get_ref());
     }
 }
 
@@ -407,7 +440,7 @@ impl Real {
             Some(fd) => fd,
             None => std::fs::File::open("/dev/null")?.into(),
         };
-        let launched = self.launcher.as_ref().map(|l| {
+        let launched = self.launcher.get().map(|l| {
             l.launch(
                 dir,
                 [stdin.as_raw_fd(), theirs.as_raw_fd(), log.as_raw_fd()],

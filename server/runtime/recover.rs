@@ -159,7 +159,7 @@ impl Runtime {
             None if was_running => {
                 // Recorded before the daemon serves, if the store takes it;
                 // with auto_remove, removed then too.
-                match self.record_exit(&c) {
+                match self.record_exit(&c, None) {
                     Ok(()) => {
                         self.disconnect(&c, false).await;
                         self.remove_if_auto(&c).await;
@@ -201,7 +201,7 @@ impl Runtime {
             tracing::warn!(container = %c.id, error = %e, "cannot bring the freezer in line with the record");
         }
         tracing::info!(container = %c.id, monitor = m.pid(), "re-attached to running container");
-        self.spawn_watcher(c.clone(), m);
+        self.spawn_watcher(c.clone(), m, None);
         self.spawn_oom_watcher(c.clone(), exits);
         self.spawn_prober(c.clone(), exits);
         if stopping {

@@ -15,6 +15,7 @@ impl Runtime {
         if let Some(exits) = kill_wait {
             c.exited_after(&mut changed, exits).await;
         }
+        c.drained().await;
         // Off its network before it goes, if its exit was not unwired yet
         // (its watcher waits for this lock).
         self.disconnect(&c, false).await;

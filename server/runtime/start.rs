@@ -62,6 +62,8 @@ impl Runtime {
                 return Ok(());
             }
         }
+        // The last run's monitor is done with the directory and cgroup.
+        c.drained().await;
         let plan = self.plan(&c).await?;
         // Before the wiring, which rewrites /etc/hosts with its own lines.
         self.prepare_run(&c)?;
@@ -164,11 +166,12 @@ impl Runtime {
         let then = then(c);
         // Confirm: from here the monitor keeps the container running even
         // if the daemon goes away.
-        if let Err(e) = confirm.confirm() {
-            tracing::warn!(container = %c.id, error = %e, "cannot confirm the start to the monitor");
-        }
+        let reports = confirm
+            .confirm()
+            .inspect_err(|e| tracing::warn!(container = %c.id, error = %e, "cannot confirm the start to the monitor"))
+            .ok();
         tracing::info!(container = %c.id, pid, "started");
-        self.spawn_watcher(c.clone(), monitor);
+        self.spawn_watcher(c.clone(), monitor, reports);
         self.spawn_oom_watcher(c.clone(), exits);
         self.spawn_prober(c.clone(), exits);
         then
@@ -407,6 +410,12 @@ fn running(
                 name: c.name(),
                 failure,
             })
+        }
+        Report::Exited(_) => {
+            return Err(Error::Internal(format!(
+                "start container {}: the monitor reported an exit before the start",
+                c.name()
+            )))
         }
     };
     match pid1 {

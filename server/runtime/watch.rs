@@ -4,7 +4,7 @@
 
 use super::container::{Container, IfUnsaved, Note, State, Status};
 use super::error::Result;
-use super::host::Monitor;
+use super::host::{ExitReports, Monitor};
 use super::networks::event;
 use super::policy;
 use super::Runtime;
@@ -21,20 +21,45 @@ use std::time::Duration;
 const OOM_RECHECKS: [u64; 7] = [0, 1, 4, 16, 64, 256, 1024];
 
 impl Runtime {
-    /// Waits for the monitor to exit, then records the exit and emits die.
-    pub(super) fn spawn_watcher(self: &Arc<Self>, c: Arc<Container>, monitor: Box<dyn Monitor>) {
+    /// Records the exit and emits die as the monitor reports it on
+    /// `reports`, or once the monitor has exited (from its exit file);
+    /// what follows the run (its networks, auto-remove, a restart) once it
+    /// has exited. Until then the container drains (Container::drained).
+    pub(super) fn spawn_watcher(
+        self: &Arc<Self>,
+        c: Arc<Container>,
+        monitor: Box<dyn Monitor>,
+        reports: Option<Box<dyn ExitReports>>,
+    ) {
         let rt = self.clone();
+        let drained = c.draining();
         tokio::spawn(async move {
-            monitor.exited().await;
+            let mut gone = monitor.exited();
+            if let Some(mut reports) = reports {
+                tokio::select! {
+                    () = &mut gone => {}
+                    Some(exit) = reports.reported() => {
+                        match rt.record_exit(&c, Some(exit)) {
+                            Ok(()) => reports.recorded(),
+                            // The monitor writes it; it is read from there.
+                            Err(e) => tracing::warn!(container = %c.id, error = %e, "cannot record the exit the monitor reported"),
+                        }
+                        gone.await;
+                    }
+                }
+            } else {
+                gone.await;
+            }
+            let _ = drained.send(true);
             rt.finish_run(c).await;
         });
     }
 
-    /// Records the end of the current run from the monitor's exit file and
-    /// emits die, a disconnect per network it was on, then stop if a stop
-    /// was in progress, in one transaction.
-    pub(super) fn record_exit(&self, c: &Container) -> Result<()> {
-        let exit = ExitRecord::read(&c.dir);
+    /// Records the end of the current run, as the monitor reported it or
+    /// from its exit file, and emits die, a disconnect per network it was
+    /// on, then stop if a stop was in progress, in one transaction.
+    pub(super) fn record_exit(&self, c: &Container, reported: Option<ExitRecord>) -> Result<()> {
+        let exit = reported.or_else(|| ExitRecord::read(&c.dir));
         // Its networks' names, read before its state is taken (a network
         // remove holds the networks while it reads containers' states).
         let networks = match c.spec().network {
@@ -114,7 +139,7 @@ impl Runtime {
     pub(super) async fn finish_run(self: Arc<Self>, c: Arc<Container>) {
         let mut shutdown = self.shutdown.clone();
         loop {
-            let Err(e) = self.record_exit(&c) else {
+            let Err(e) = self.record_exit(&c, None) else {
                 self.unwire(&c).await;
                 self.remove_if_auto(&c).await;
                 self.schedule_restart(c);
@@ -286,5 +311,27 @@ impl Runtime {
                 tracing::warn!(container = %c.id, error = %e, "cannot thaw for kill");
             }
         }
+    }
+}
+
+impl Container {
+    /// For a new run's watcher: the sender it tells once the monitor is
+    /// gone.
+    pub(super) fn draining(&self) -> tokio::sync::watch::Sender<bool> {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        *self.monitor_gone.lock().unwrap_or_else(|p| p.into_inner()) = rx;
+        tx
+    }
+
+    /// Waits until the last run's monitor is gone. Its exit may be
+    /// recorded before (as the monitor reported it), but what comes after
+    /// a run (a new start, a remove) must not meet it cleaning up.
+    pub(super) async fn drained(&self) {
+        let mut gone = self
+            .monitor_gone
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let _ = gone.wait_for(|gone| *gone).await;
     }
 }

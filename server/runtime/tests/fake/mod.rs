@@ -9,7 +9,7 @@ mod host;
 use crate::monitor::protocol::{ExitRecord, Failure, Report};
 use crate::network::{self, Attachment, Join, NetworkRecord};
 use crate::runtime::host::{
-    BoxFuture, Confirm, ExecStdio, Host, Monitor, OomNotifier, Pid1, Spawned,
+    BoxFuture, Confirm, ExecStdio, ExitReports, Host, Monitor, OomNotifier, Pid1, Spawned,
 };
 use crate::spec::Resources;
 use crate::sys::cgroup::{self, Support, Usage};
@@ -256,9 +256,20 @@ impl World {
 struct NoConfirm;
 
 impl Confirm for NoConfirm {
-    fn confirm(self: Box<Self>) -> std::io::Result<()> {
-        Ok(())
+    fn confirm(self: Box<Self>) -> std::io::Result<Box<dyn ExitReports>> {
+        Ok(Box::new(NoReports))
     }
+}
+
+/// A fake monitor reports no exit: its exit is read from the world.
+struct NoReports;
+
+impl ExitReports for NoReports {
+    fn reported(&mut self) -> BoxFuture<'_, Option<ExitRecord>> {
+        Box::pin(std::future::pending())
+    }
+
+    fn recorded(&self) {}
 }
 
 /// Never notifies; OOM kills are counted from `World::oom_kills` at exit.
