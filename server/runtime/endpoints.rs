@@ -353,43 +353,46 @@ impl Runtime {
     /// `own`, then each running peer's on the first network they share,
     /// with its aliases there.
     pub(super) fn hosts_lines(&self, c: &Container, own: &[Attachment]) -> Vec<String> {
-        let spec = c.spec();
-        let mut lines: Vec<String> = own
+        hosts_from(&c.id, &c.spec().hostname, own, &self.named())
+    }
+
+    /// Every running container as its peers' /etc/hosts name it: read
+    /// once for all the files a change rewrites.
+    fn named(&self) -> Vec<Named> {
+        self.all()
             .iter()
-            .flat_map(|a| addresses(a).map(|ip| format!("{ip}\t{}", spec.hostname)))
-            .collect();
-        let mut peers: Vec<(String, String)> = self
-            .all()
-            .iter()
-            .filter(|p| p.id != c.id)
             .filter_map(|p| {
                 let st = p.state();
                 if st.record.status != Status::Running {
                     return None;
                 }
-                let (a, ep) = own.iter().find_map(|mine| {
-                    let a = st
-                        .record
-                        .networks
-                        .iter()
-                        .find(|a| a.network_id == mine.network_id)?;
-                    let endpoints = st.record.spec.net.endpoints();
-                    let ep = endpoints.into_iter().find(|e| e.id == a.network_id);
-                    Some((a.clone(), ep.unwrap_or_default()))
-                })?;
+                let endpoints = st.record.spec.net.endpoints();
                 let name = st.record.spec.name.clone();
-                let names: Vec<&str> = std::iter::once(name.as_str())
-                    .chain(ep.aliases.iter().map(String::as_str))
+                let on = st
+                    .record
+                    .networks
+                    .iter()
+                    .map(|a| {
+                        let aliases = endpoints
+                            .iter()
+                            .filter(|e| e.id == a.network_id)
+                            .take(1)
+                            .flat_map(|e| e.aliases.iter().map(String::as_str));
+                        let names: Vec<&str> =
+                            std::iter::once(name.as_str()).chain(aliases).collect();
+                        let lines: Vec<String> = addresses(a)
+                            .map(|ip| format!("{ip}\t{}", names.join(" ")))
+                            .collect();
+                        (a.network_id.clone(), lines.join("\n"))
+                    })
                     .collect();
-                let lines: Vec<String> = addresses(&a)
-                    .map(|ip| format!("{ip}\t{}", names.join(" ")))
-                    .collect();
-                Some((name.clone(), lines.join("\n")))
+                Some(Named {
+                    id: p.id.clone(),
+                    name,
+                    on,
+                })
             })
-            .collect();
-        peers.sort();
-        lines.extend(peers.into_iter().map(|(_, l)| l));
-        lines
+            .collect()
     }
 
     /// Writes /etc/resolv.conf of running `c` again for its places `on`:
@@ -415,15 +418,46 @@ impl Runtime {
             })
             .cloned()
             .collect();
+        let named = self.named();
         for c in on {
             let own = c.state().record.networks.clone();
-            if let Err(e) =
-                super::start::write_hosts(&c.dir, &c.spec(), &self.hosts_lines(&c, &own))
-            {
+            let spec = c.spec();
+            let lines = hosts_from(&c.id, &spec.hostname, &own, &named);
+            if let Err(e) = super::start::write_hosts(&c.dir, &spec, &lines) {
                 tracing::warn!(container = %c.id, error = %e, "cannot update /etc/hosts");
             }
         }
     }
+}
+
+/// A running container as its peers' /etc/hosts name it: per network it
+/// is on, its lines there (its addresses, its name and aliases there).
+struct Named {
+    id: String,
+    name: String,
+    on: Vec<(String, String)>,
+}
+
+/// The lines /etc/hosts of container `id` gets (see hosts_lines), from
+/// `named`.
+fn hosts_from(id: &str, hostname: &str, own: &[Attachment], named: &[Named]) -> Vec<String> {
+    let mut lines: Vec<String> = own
+        .iter()
+        .flat_map(|a| addresses(a).map(|ip| format!("{ip}\t{hostname}")))
+        .collect();
+    let mut peers: Vec<(&str, &str)> = named
+        .iter()
+        .filter(|p| p.id != id)
+        .filter_map(|p| {
+            let (_, l) = own
+                .iter()
+                .find_map(|mine| p.on.iter().find(|(n, _)| *n == mine.network_id))?;
+            Some((p.name.as_str(), l.as_str()))
+        })
+        .collect();
+    peers.sort();
+    lines.extend(peers.into_iter().map(|(_, l)| l.to_string()));
+    lines
 }
 
 /// The addresses of a place on a network: IPv4, then IPv6 if it has it.
