@@ -1,7 +1,8 @@
 //! `berthd`: the berth daemon. Serves the berth API on a unix socket (and
 //! on TCP with mutual TLS if asked) and runs containers (daemon.rs);
-//! `berthd monitor DIR` is the per-container monitor it starts for itself,
-//! `berthd exec` and `berthd netns` its helpers (not for users).
+//! `berthd monitor DIR` is the per-container monitor it starts for itself
+//! (forked by `berthd launcher`), `berthd exec` its helper for execs (not
+//! for users).
 
 mod api;
 mod daemon;
