@@ -84,8 +84,9 @@ fn run(dir: &Path, reporter: &mut Option<Reporter>) -> Result<(), Failure> {
         })
         .and_then(|()| run_in_cgroup(dir, &config, &cgroup, reporter));
     let _ = std::fs::remove_file(dir.join(wire::SOCKET));
-    if let Err(e) = cgroup.delete() {
-        tracing::warn!(container = %config.id, error = %e, "cannot remove cgroup");
+    // A run that ended removed it before reporting its exit.
+    if result.is_err() {
+        remove_cgroup(&cgroup, &config.id);
     }
     if shareable {
         mounts::release_shared_shm(dir);
@@ -203,6 +204,10 @@ fn run_in_cgroup(
         oom_kills: cgroup.oom_kills(),
     };
     tracing::info!(container = %config.id, exit_code = record.exit_code, signal = record.signal, "container exited");
+    // Gone before the exit is told: whoever sees the container exited
+    // finds nothing of it left (attachers already connected stay).
+    let _ = std::fs::remove_file(dir.join(wire::SOCKET));
+    remove_cgroup(cgroup, &config.id);
     // berthd records it as it comes; the file is for a berthd that is
     // not there to (it reads it when it starts).
     let written = match reporter.is_some_and(|r| r.exited(&record)) {
@@ -211,6 +216,12 @@ fn run_in_cgroup(
     };
     attachers.end(record.exit_code, record.signal);
     written
+}
+
+fn remove_cgroup(cgroup: &Cgroup, id: &str) {
+    if let Err(e) = cgroup.delete() {
+        tracing::warn!(container = %id, error = %e, "cannot remove cgroup");
+    }
 }
 
 /// Enters the namespaces of other containers' processes: a PID namespace
