@@ -65,6 +65,13 @@ pub fn lease(
             .map(|(a, b)| (a.into(), b.into()))
             .collect(),
     };
+    // Checked before anything is leased.
+    let own_mac = match fixed.and_then(|f| f.mac.as_deref()) {
+        Some(m) => {
+            Some(parse_mac(m).ok_or_else(|| Error::Invalid(format!("invalid MAC address {m}")))?)
+        }
+        None => None,
+    };
     let wanted = fixed.and_then(|f| f.ip).map(IpAddr::from);
     if wanted == Some(IpAddr::from(net.gateway)) {
         return Err(Error::Conflict(format!(
@@ -114,15 +121,10 @@ pub fn lease(
             }
         }
     }
-    let mac = match fixed.and_then(|f| f.mac.as_deref()) {
-        Some(m) => {
-            parse_mac(m).ok_or_else(|| Error::Invalid(format!("invalid MAC address {m}")))?
-        }
-        None => {
-            let [a, b, c, d] = net_v4(ip).octets();
-            [0x02, 0x42, a, b, c, d]
-        }
-    };
+    let mac = own_mac.unwrap_or_else(|| {
+        let [a, b, c, d] = net_v4(ip).octets();
+        [0x02, 0x42, a, b, c, d]
+    });
     Ok(Addresses { ips, mac })
 }
 
@@ -258,11 +260,70 @@ pub fn lease_dir(ipam: &Path, net: &str) -> PathBuf {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::network::{Ipv6Net, Subnet6, DEFAULT_MTU};
+
+    fn network() -> NetworkRecord {
+        let subnet: crate::network::Subnet = "10.213.9.0/24".parse().unwrap();
+        let v6: Subnet6 = "fd00:9::/64".parse().unwrap();
+        NetworkRecord {
+            id: "0123456789abcdef".into(),
+            name: "app".into(),
+            subnet,
+            gateway: subnet.nth(1).unwrap(),
+            bridge: "berth0123456789".into(),
+            ipv6: Some(Ipv6Net {
+                subnet: v6,
+                gateway: v6.nth(1).unwrap(),
+            }),
+            mtu: DEFAULT_MTU,
+            labels: Default::default(),
+            created_at: 0,
+            ip_range: None,
+            aux: Default::default(),
+            internal: false,
+        }
+    }
+
+    #[test]
+    fn a_lease_skips_the_gateways_and_gives_dockers_mac() {
+        let dir = std::env::temp_dir().join(format!("berth-native-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let net = network();
+        let a = lease(&dir, &net, "c1", "eth0", None).unwrap();
+        let got: Vec<String> = a
+            .ips
+            .iter()
+            .map(|(ip, p, g)| format!("{ip}/{p} via {g}"))
+            .collect();
+        assert_eq!(
+            got,
+            ["10.213.9.2/24 via 10.213.9.1", "fd00:9::2/64 via fd00:9::1"]
+        );
+        assert_eq!(mac_string(&a.mac), "02:42:0a:d5:09:02");
+        // What it asks for, checked before anything is leased.
+        let bad = Fixed {
+            ip: Some("10.213.9.7".parse().unwrap()),
+            mac: Some("zz".into()),
+            ..Default::default()
+        };
+        assert!(lease(&dir, &net, "c2", "eth0", Some(&bad)).is_err());
+        let gateway = Fixed {
+            ip: Some("10.213.9.1".parse().unwrap()),
+            ..Default::default()
+        };
+        assert!(lease(&dir, &net, "c2", "eth0", Some(&gateway)).is_err());
+        let leased = std::fs::read_dir(&dir).unwrap().count();
+        // c1's two addresses and the two last_reserved_ip files.
+        assert_eq!(leased, 4);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn macs_read_and_print_alike() {
-        let mac = super::parse_mac("02:42:ac:11:00:0a").unwrap();
+        let mac = parse_mac("02:42:ac:11:00:0a").unwrap();
         assert_eq!(mac, [2, 0x42, 0xac, 0x11, 0, 10]);
-        assert_eq!(super::mac_string(&mac), "02:42:ac:11:00:0a");
-        assert_eq!(super::parse_mac("02:42:ac:11:00"), None);
+        assert_eq!(mac_string(&mac), "02:42:ac:11:00:0a");
+        assert_eq!(parse_mac("02:42:ac:11:00"), None);
     }
 }
