@@ -18,8 +18,9 @@
 //! what an exec'd one has, so that a berthd started later finds it as it
 //! finds any monitor (runtime/host.rs).
 
+use crate::sys::cmdline::ArgArea;
 use crate::sys::fds;
-use crate::sys::linux::{self, ArgArea, Forked};
+use crate::sys::linux::{self, Forked};
 use std::ffi::OsStr;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};

@@ -5,6 +5,7 @@
 #![allow(unsafe_code)]
 
 pub mod cgroup;
+pub mod cmdline;
 pub mod fds;
 pub mod linux;
 pub mod mounts;
