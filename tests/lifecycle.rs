@@ -496,15 +496,7 @@ async fn monitors_forked_or_execd_are_found_after_a_kill_9() {
         })
         .await
         .unwrap();
-        let exit = api
-            .wait(pb::WaitRequest {
-                id: id.clone(),
-                condition: 0,
-                exit_count: None,
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let exit = wait(&mut api, &id).await;
         assert_eq!(
             (exit.exit_code, exit.signal),
             (137, 9),
