@@ -11,7 +11,8 @@
 
 use super::error::{Error, Result};
 use super::host::Pid1;
-use crate::events::{now_nanos, timestamp, Bus};
+pub use super::note::Note;
+use crate::events::{now_nanos, Bus};
 use crate::spec::Spec;
 use crate::store::Batch;
 use berth::pb::{self, Action};
@@ -199,103 +200,6 @@ impl State {
     }
 }
 
-/// An event a transition journals, filled in from the container.
-#[derive(Debug, Clone)]
-pub struct Note {
-    action: Action,
-    signal: i32,
-    exit_code: Option<i32>,
-    /// When it happened, if not now.
-    time: Option<i64>,
-    oom_killed: bool,
-    /// Rename: the name before.
-    old_name: String,
-    /// Exec events: which exec, and its command line.
-    exec_id: String,
-    exec_command: String,
-    /// An event of another object journaled with the container's (a
-    /// network's disconnect at its exit), as it is.
-    other: Option<pb::Event>,
-    /// Health status: the health now.
-    health: pb::HealthStatus,
-}
-
-impl Note {
-    pub fn new(action: Action) -> Note {
-        Note {
-            action,
-            signal: 0,
-            exit_code: None,
-            time: None,
-            oom_killed: false,
-            old_name: String::new(),
-            exec_id: String::new(),
-            exec_command: String::new(),
-            other: None,
-            health: pb::HealthStatus::None,
-        }
-    }
-
-    /// A health_status event: the health is now `status`.
-    pub fn health(status: pb::HealthStatus) -> Note {
-        Note {
-            health: status,
-            ..Note::new(Action::HealthStatus)
-        }
-    }
-
-    /// `event`, of another object, journaled in the container's order.
-    pub fn other(event: pb::Event) -> Note {
-        Note {
-            other: Some(event),
-            ..Note::new(Action::Unspecified)
-        }
-    }
-
-    /// An exec event; `exit` (code, signal) for its die.
-    pub fn exec(action: Action, id: &str, command: &str, exit: Option<(i32, i32)>) -> Note {
-        Note {
-            exec_id: id.to_string(),
-            exec_command: command.to_string(),
-            exit_code: exit.map(|(code, _)| code),
-            signal: exit.map_or(0, |(_, signal)| signal),
-            ..Note::new(action)
-        }
-    }
-
-    pub fn rename(old_name: String) -> Note {
-        Note {
-            old_name,
-            ..Note::new(Action::Rename)
-        }
-    }
-
-    pub fn kill(signal: i32) -> Note {
-        Note {
-            signal,
-            ..Note::new(Action::Kill)
-        }
-    }
-
-    /// A die event: how the run in `r` ended, at its time.
-    pub fn die(r: &Record) -> Note {
-        Note {
-            signal: r.signal,
-            exit_code: Some(r.exit_code),
-            time: Some(r.finished_at),
-            oom_killed: r.oom_killed,
-            ..Note::new(Action::Die)
-        }
-    }
-
-    pub fn at(self, time: i64) -> Note {
-        Note {
-            time: Some(time),
-            ..self
-        }
-    }
-}
-
 /// Whether a change stands when the store cannot take it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IfUnsaved {
@@ -393,7 +297,7 @@ impl Container {
             .iter()
             .map(|n| {
                 last = n.time.unwrap_or_else(now_nanos).max(last);
-                self.event(&r, n, last)
+                n.event(&self.id, &r, last)
             })
             .collect();
         let mut batch = Batch::default();
@@ -426,41 +330,6 @@ impl Container {
     /// Sets the name (Rename, once the record holds the new one).
     pub fn set_name(&self, name: String) {
         *self.name.write().unwrap_or_else(|e| e.into_inner()) = name;
-    }
-
-    fn event(&self, r: &Record, n: &Note, time: i64) -> pb::Event {
-        if let Some(other) = &n.other {
-            return pb::Event {
-                time: Some(timestamp(time)),
-                ..other.clone()
-            };
-        }
-        pb::Event {
-            id: self.id.clone(),
-            name: r.spec.name.clone(),
-            action: n.action as i32,
-            signal: n.signal,
-            exit_code: n.exit_code,
-            time: Some(timestamp(time)),
-            oom_killed: n.oom_killed,
-            labels: r
-                .spec
-                .labels
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            old_name: n.old_name.clone(),
-            exec_id: n.exec_id.clone(),
-            exec_command: n.exec_command.clone(),
-            health_status: n.health as i32,
-            image: r
-                .spec
-                .image
-                .as_ref()
-                .map(|i| i.reference.clone())
-                .unwrap_or_default(),
-            ..Default::default()
-        }
     }
 
     /// Waits until the time (unix nanos) `due` reads from the state has

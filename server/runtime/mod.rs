@@ -30,6 +30,7 @@ mod logs;
 mod monitors;
 mod names;
 mod networks;
+mod note;
 mod pause;
 mod policy;
 mod prober;
