@@ -127,16 +127,9 @@ pub struct Launcher {
 impl Launcher {
     /// Starts `exe` (berthd's sealed copy) as the launcher.
     pub fn start(exe: &Path) -> io::Result<Launcher> {
-        use nix::sys::socket::{
-            setsockopt, socketpair, sockopt, AddressFamily, SockFlag, SockType,
-        };
+        use nix::sys::socket::{setsockopt, sockopt};
         use std::os::unix::process::CommandExt;
-        let (ours, theirs) = socketpair(
-            AddressFamily::Unix,
-            SockType::SeqPacket,
-            None,
-            SockFlag::SOCK_CLOEXEC,
-        )?;
+        let (ours, theirs) = fds::seqpacket_pair()?;
         let within = nix::sys::time::TimeVal::new(ANSWER_WITHIN.as_secs() as i64, 0);
         setsockopt(&ours, sockopt::ReceiveTimeout, &within)?;
         let child = std::process::Command::new(exe)

@@ -270,13 +270,7 @@ pub struct Reports(OwnedFd);
 
 /// A report socket pair: berthd's end, and the monitor's (its stdout).
 pub fn report_channel() -> io::Result<(Reports, OwnedFd)> {
-    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
-    let (ours, theirs) = socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )?;
+    let (ours, theirs) = fds::seqpacket_pair()?;
     Ok((Reports(ours), theirs))
 }
 

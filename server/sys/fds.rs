@@ -4,6 +4,17 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
+/// A connected pair of close-on-exec SEQPACKET unix sockets.
+pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    Ok(socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )?)
+}
+
 /// Sends `data` on a SEQPACKET socket in one message, with `fd` attached
 /// (SCM_RIGHTS) if given.
 pub fn send_with_fd(sock: &impl AsRawFd, data: &[u8], fd: Option<RawFd>) -> io::Result<()> {
