@@ -48,15 +48,17 @@ where
 }
 
 /// The daemon is shutting down, restarting or gone: UNAVAILABLE, or the
-/// connection broke under a call (a daemon killed mid-stream).
+/// connection broke under a call (a daemon killed mid-stream). A call the
+/// client's connection had queued when the connection closed ends
+/// CANCELLED ("operation was canceled: connection closed"); berthd never
+/// answers CANCELLED itself.
 pub fn unavailable(s: &tonic::Status) -> bool {
-    let broken = || {
-        let m = s.message();
-        m.contains("transport error") || m.contains("h2 protocol error")
-    };
+    let m = s.message();
+    let broken = || m.contains("transport error") || m.contains("h2 protocol error");
     match s.code() {
         tonic::Code::Unavailable => true,
         tonic::Code::Unknown | tonic::Code::Internal => broken(),
+        tonic::Code::Cancelled => m.contains("connection"),
         _ => false,
     }
 }
@@ -90,4 +92,35 @@ pub fn parse_time(s: &str) -> Result<prost_types::Timestamp, Failure> {
             )
         })?;
     Ok(prost_types::Timestamp::from(t))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unavailable;
+    use tonic::{Code, Status};
+
+    #[test]
+    fn a_broken_connection_is_unavailable_an_answer_is_not() {
+        let gone = [
+            Status::unavailable("error trying to connect"),
+            Status::unknown("transport error"),
+            Status::internal("h2 protocol error: connection reset"),
+            Status::new(Code::Cancelled, "operation was canceled: connection closed"),
+            Status::new(
+                Code::Cancelled,
+                "operation was canceled: connection was not ready",
+            ),
+        ];
+        for s in gone {
+            assert!(unavailable(&s), "{s:?}");
+        }
+        let answers = [
+            Status::not_found("no such container: w"),
+            Status::unknown("exec failed"),
+            Status::new(Code::Cancelled, "canceled"),
+        ];
+        for s in answers {
+            assert!(!unavailable(&s), "{s:?}");
+        }
+    }
 }
