@@ -16,38 +16,11 @@ mod common;
 
 use berth::pb::{self, Action};
 use common::*;
-use std::collections::HashSet;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tonic::Code;
+use std::time::Duration;
 
 const NAMES: [&str; 8] = ["c0", "c1", "c2", "c3", "c4", "c5", "r0", "r1"];
 const WORKERS: usize = 3;
-
-/// What the API acknowledged.
-#[derive(Default)]
-struct Acked {
-    created: HashSet<String>,
-    remove_tried: HashSet<String>,
-    removed: HashSet<String>,
-    ops: u64,
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 /// Containers with these names are on the default bridge network.
 const BRIDGED: [&str; 3] = ["c4", "c5", "r1"];
@@ -76,54 +49,6 @@ fn request(name: &str) -> pb::CreateRequest {
         restart_policy,
         ..spec(name, args)
     }
-}
-
-/// Each container's runs in the journal: start and die alternate, and
-/// there is a die for each exit its state counts: the state before the
-/// journal was read counts no more, the state after no fewer.
-fn check_runs(
-    round: usize,
-    journal: &[pb::Event],
-    before: &pb::Container,
-    after: &[pb::Container],
-) {
-    let c = before;
-    let mut dies = 0;
-    let mut running = false;
-    for e in journal.iter().filter(|e| e.id == c.id) {
-        match Action::try_from(e.action).unwrap() {
-            Action::Start => {
-                assert!(
-                    !running,
-                    "round {round}: {} started twice (seq {})",
-                    c.name, e.seq
-                );
-                running = true;
-            }
-            Action::Die => {
-                assert!(
-                    running,
-                    "round {round}: {} died twice (seq {})",
-                    c.name, e.seq
-                );
-                running = false;
-                dies += 1;
-            }
-            _ => {}
-        }
-    }
-    let st = c.state.as_ref().unwrap();
-    let later = after
-        .iter()
-        .find(|a| a.id == c.id)
-        .map_or(u64::MAX, |a| a.state.as_ref().unwrap().exit_count);
-    assert!(
-        st.exit_count <= dies && dies <= later,
-        "round {round}: {} counts {} then {later} exits, the journal {dies} dies",
-        c.name,
-        st.exit_count
-    );
-    assert!(st.restart_count <= st.exit_count);
 }
 
 /// One client: random operations on random names until aborted.
@@ -197,60 +122,6 @@ async fn worker(host: String, acked: Arc<Mutex<Acked>>, seed: u64) {
     }
 }
 
-/// What the host says about a container: (PID 1 alive, frozen, number of
-/// its monitors, processes in its cgroups, traces on networks).
-fn observe(root: &Path, id: &str, pid: u32) -> (bool, bool, usize, usize, usize) {
-    let frozen = frozen(id);
-    let dir = root.join("containers").join(id);
-    let monitors = monitor_pids(root)
-        .into_iter()
-        .filter(|m| {
-            std::fs::read(format!("/proc/{m}/cmdline")).is_ok_and(|c| {
-                c.split(|b| *b == 0)
-                    .any(|a| a == dir.as_os_str().as_encoded_bytes())
-            })
-        })
-        .count();
-    let procs = cgroup_dirs(id)
-        .iter()
-        .filter_map(|d| std::fs::read_to_string(d.join("cgroup.procs")).ok())
-        .map(|s| s.lines().count())
-        .sum();
-    let wired = traces(root, id).len();
-    (pid > 0 && alive(pid), frozen, monitors, procs, wired)
-}
-
-/// RUNNING exactly when PID 1 is alive, PAUSED exactly when frozen,
-/// neither means no process, no monitor and nothing on a network. Checked between two identical
-/// inspects, retried for a moment while an exit is still being recorded.
-async fn check_state(api: &mut Api, root: &Path, id: &str) {
-    let deadline = Instant::now() + Duration::from_secs(3);
-    loop {
-        let a = status(api, id).await;
-        let seen = observe(root, id, a.pid);
-        let b = status(api, id).await;
-        if a == b {
-            let (alive, frozen, monitors, procs, wired) = seen;
-            let want = match pb::Status::try_from(a.status).unwrap() {
-                pb::Status::Running => alive && !frozen && monitors == 1,
-                pb::Status::Paused => alive && frozen && monitors == 1,
-                _ => !alive && monitors == 0 && procs == 0 && wired == 0,
-            };
-            if want {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "container {id}: API says {:?} (pid {}), host says alive={alive} frozen={frozen} monitors={monitors} procs={procs} network traces={wired} {:?}",
-                pb::Status::try_from(a.status).unwrap(),
-                a.pid,
-                traces(root, id)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_at_random_points_loses_nothing() {
     let rounds: usize = std::env::var("BERTH_CRASH_ROUNDS")
@@ -303,73 +174,8 @@ async fn kill_9_at_random_points_loses_nothing() {
         received.extend(got);
 
         d.spawn().await;
-        let mut api = d.api().await;
-        // Every acknowledged create is there; every acknowledged remove is gone.
-        let (must_exist, must_be_gone) = {
-            let a = acked.lock().unwrap();
-            let exist: Vec<String> = a.created.difference(&a.remove_tried).cloned().collect();
-            (exist, a.removed.iter().cloned().collect::<Vec<_>>())
-        };
-        for id in &must_exist {
-            api.inspect(pb::InspectRequest { id: id.clone() })
-                .await
-                .unwrap_or_else(|e| {
-                    panic!("round {round}: acknowledged container {id} is gone: {e}")
-                });
-        }
-        for id in &must_be_gone {
-            let err = api
-                .inspect(pb::InspectRequest { id: id.clone() })
-                .await
-                .err()
-                .unwrap_or_else(|| panic!("round {round}: removed container {id} is back"));
-            assert_eq!(err.code(), Code::NotFound);
-        }
-        // The journal holds every received event, with the same seq, and
-        // no seq twice or missing.
-        let journal = d.journal().await;
-        assert_eq!(journal.first().map(|e| e.seq), Some(1));
-        for (i, e) in journal.iter().enumerate() {
-            assert_eq!(
-                e.seq,
-                i as u64 + 1,
-                "round {round}: journal seq gap or repeat"
-            );
-        }
-        for e in &received {
-            assert_eq!(
-                &journal[e.seq as usize - 1],
-                e,
-                "round {round}: event {} changed",
-                e.seq
-            );
-        }
-        let start = journal
-            .iter()
-            .rev()
-            .find(|e| e.action == Action::DaemonStart as i32)
-            .unwrap();
-        assert_eq!(start.resumed_from_seq, start.seq - 1);
-        // What the API says runs, runs.
-        let list = api
-            .list(pb::ListRequest {
-                all: true,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        for c in &list.containers {
-            check_state(&mut api, &d.root, &c.id).await;
-        }
-        // Exits and events agree, restarts included (the loops go on
-        // meanwhile).
-        let before = listed(&mut api).await;
-        let journal = d.journal().await;
-        let after = listed(&mut api).await;
-        for c in &before {
-            check_runs(round, &journal, c, &after);
-        }
+        let now = acked.lock().unwrap().clone();
+        check_survivors(&format!("round {round}"), &d, &now, &received).await;
     }
     // Everything removed: nothing of any container is left on a network.
     let mut api = d.api().await;

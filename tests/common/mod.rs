@@ -1,7 +1,7 @@
 //! The end-to-end test harness, by concern: a real `berthd` on a temporary
 //! socket and root per test (daemon), the rootfs (rootfs), requests and
 //! what they read back (requests), event streams (events), probes of the
-//! host (host), bridge networks (net), the command line (cli) and a real terminal for it
+//! host (host), bridge networks (net), what must survive a crash (survival), the command line (cli) and a real terminal for it
 //! (terminal), and benchmark figures (bench). Cleanup runs even when a
 //! test fails. Each test binary uses a part of it, so unused items are
 //! expected.
@@ -17,6 +17,7 @@ mod net;
 mod requests;
 mod rootfs;
 mod skip;
+mod survival;
 mod terminal;
 
 #[allow(unused_imports)] // not every test binary runs the CLI
@@ -31,6 +32,8 @@ pub use net::*;
 pub use requests::*;
 pub use rootfs::*;
 pub use skip::*;
+#[allow(unused_imports)] // only the crash and power-cut tests
+pub use survival::*;
 #[allow(unused_imports)] // only the terminal tests use a pty
 pub use terminal::*;
 
