@@ -47,7 +47,12 @@ impl Daemon {
 
     /// Like `start`, with berthd's log filter given (benchmarks log less).
     pub async fn start_with_log(test: &str, log: &str) -> Daemon {
-        let dir = test_dir(test);
+        Daemon::start_in(test_dir(test), log).await
+    }
+
+    /// A berthd whose socket, root and log are in `dir` (the power-cut
+    /// test's disk); the directory is removed with the daemon.
+    pub async fn start_in(dir: PathBuf, log: &str) -> Daemon {
         let mut d = Daemon {
             root: dir.join("root"),
             socket: dir.join("berth.sock"),
