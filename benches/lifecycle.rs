@@ -2,8 +2,10 @@
 //! each created, started, waited for and removed through the API, one after
 //! another: with network none, then on the default bridge, in turn with
 //! runc's lifecycle of the same (`runc run` in the foreground) on the same
-//! rootfs. Prints the median and p99 of each whole lifecycle and of each
-//! step, and how many times runc's berth's is; the lifecycle with network
+//! rootfs, and Docker's (a private dockerd, through its API, network
+//! none) where dockerd is installed. Prints the median and p99 of each
+//! whole lifecycle and of each step, and how many times runc's and
+//! Docker's berth's are; the lifecycle with network
 //! none when monitors are exec'd instead of forked by the launcher; on
 //! cgroup v2 also the start without CLONE_INTO_CGROUP. BERTH_BENCH_N sets
 //! N (default 300).
@@ -52,6 +54,8 @@ async fn main() {
     if runc.is_none() {
         eprintln!("lifecycle bench: no runc here (apt-get install runc); berth alone");
     }
+    let docker = common::docker::Docker::start(&d.dir);
+    let mut docker_ref = Vec::with_capacity(n);
     let rootfs = common::rootfs().display().to_string();
     let mut per_step = vec![vec![Vec::with_capacity(n); STEPS.len()]; NETWORKS.len()];
     let mut total = vec![Vec::with_capacity(n); NETWORKS.len()];
@@ -79,7 +83,9 @@ async fn main() {
         let other = runc
             .as_ref()
             .map(|r| r.lifecycle(&format!("berth-bench-{i}")));
+        let dockers = docker.as_ref().map(|k| k.lifecycle());
         if i >= warmup {
+            docker_ref.extend(dockers);
             exec_total.push(exec_whole);
             reference.extend(other);
             if let (Some((_, _, starts)), Some(join)) = (joining.as_mut(), join) {
@@ -107,6 +113,12 @@ async fn main() {
         let times = median(&reference).as_secs_f64() / median(&total[0]).as_secs_f64();
         common::bench::report("runc", reference);
         println!("runc's lifecycle is {times:.1} times berth's with network none");
+    }
+    if !docker_ref.is_empty() {
+        println!("Docker (private dockerd, its API: create, start, wait, remove; network none), in turn with the above:");
+        let times = median(&docker_ref).as_secs_f64() / median(&total[0]).as_secs_f64();
+        common::bench::report("docker", docker_ref);
+        println!("Docker's lifecycle is {times:.1} times berth's with network none");
     }
     if let Some((_, _, starts)) = joining {
         println!("start when PID 1 joins its cgroup after clone (BERTH_CLONE_INTO_CGROUP=0), in turn with the above:");

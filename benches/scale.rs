@@ -1,8 +1,9 @@
 //! `cargo bench --bench scale`: 200 containers (`sleep 1000`) created and
 //! started through the API with 8 requests in flight, then removed with
 //! force the same way; with network none and on the default bridge; and
-//! runc's `run -d` of as many with 8 in flight, on the same rootfs, in the
-//! same run. Prints containers started per second and the time of the
+//! runc's `run -d` of as many with 8 in flight, on the same rootfs, and
+//! Docker's (a private dockerd, through its API, network none) where
+//! dockerd is installed, in the same run. Prints containers started per second and the time of the
 //! removal. BERTH_SCALE_N sets the number (default 200),
 //! BERTH_SCALE_ROUNDS the rounds (default 3).
 
@@ -63,6 +64,7 @@ async fn main() {
     if runc.is_none() {
         eprintln!("scale bench: no runc here (apt-get install runc); berth alone");
     }
+    let docker = common::docker::Docker::start(&d.dir).map(Arc::new);
     println!("{n} containers started with {IN_FLIGHT} requests in flight, then removed:");
     for round in 0..rounds {
         let mut line = format!("round {round}:");
@@ -137,6 +139,36 @@ async fn main() {
             .await;
             line += &format!(
                 "  runc: {:>6.0}/s started, removed in {:>6.0} ms",
+                n as f64 / started.as_secs_f64(),
+                removed.as_secs_f64() * 1e3
+            );
+        }
+        if let Some(docker) = &docker {
+            let ids = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let (k, ids2) = (docker.clone(), ids.clone());
+            let started = in_flight(n, move |_| {
+                let (k, ids) = (k.clone(), ids2.clone());
+                async move {
+                    let id = tokio::task::spawn_blocking(move || k.run(&["sleep", "1000"]))
+                        .await
+                        .unwrap();
+                    ids.lock().unwrap().push(id);
+                }
+            })
+            .await;
+            let ids = Arc::new(ids.lock().unwrap().clone());
+            let k = docker.clone();
+            let removed = in_flight(n, move |i| {
+                let (k, ids) = (k.clone(), ids.clone());
+                async move {
+                    tokio::task::spawn_blocking(move || k.remove(&ids[i]))
+                        .await
+                        .unwrap();
+                }
+            })
+            .await;
+            line += &format!(
+                "  docker none: {:>6.0}/s started, removed in {:>6.0} ms",
                 n as f64 / started.as_secs_f64(),
                 removed.as_secs_f64() * 1e3
             );

@@ -325,11 +325,14 @@ impl Host for Real {
     }
 
     fn oom_notifier(&self, id: &str) -> std::io::Result<Box<dyn OomNotifier>> {
-        let fd = self
-            .parent
-            .cgroup(id)
-            .oom_notifier()
-            .map_err(std::io::Error::other)?;
+        let fd = self.parent.cgroup(id).oom_notifier().map_err(|e| {
+            // The cgroup is gone: its run has ended (the monitor removes it).
+            let kind = match &e {
+                cgroup::Error::Io { source, .. } => source.kind(),
+                _ => std::io::ErrorKind::Other,
+            };
+            std::io::Error::new(kind, e)
+        })?;
         Ok(Box::new(Notifier(readiness::watch(fd)?)))
     }
 }

@@ -177,6 +177,12 @@ impl Runtime {
     pub(super) fn spawn_oom_watcher(self: &Arc<Self>, c: Arc<Container>, exits: u64) {
         let mut notifier = match self.host.oom_notifier(&c.id) {
             Ok(n) => n,
+            // The run ended before it could be watched: the monitor's exit
+            // report counts its OOM kills.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                tracing::debug!(container = %c.id, error = %e, "run over before its OOM watch");
+                return;
+            }
             Err(e) => {
                 tracing::warn!(container = %c.id, error = %e, "cannot watch for OOM kills");
                 return;
