@@ -2,7 +2,9 @@
 //!
 //! - kill -> die: a Kill request to the die event at a subscriber, and the
 //!   process's exit (the monitor's reap time, the die event's `time`) to
-//!   the die event at the subscriber.
+//!   the die event at the subscriber; Docker's kill to die at an events
+//!   subscriber (a private dockerd, through its API; at most 50 samples)
+//!   where dockerd is installed.
 //! - journal append: events/s through the API (Kill requests, one client,
 //!   and eight on eight containers), and in the store alone (one event per durable
 //!   transaction, and 1,000 per transaction).
@@ -81,6 +83,30 @@ async fn kill_to_die(d: &Daemon, n: usize) {
     println!("kill -> die at a subscriber, {n} containers");
     report("request", request);
     report("exit", exit);
+    docker_kill_to_die(d, n.min(50));
+}
+
+/// Docker's kill to die at a subscriber of its events.
+fn docker_kill_to_die(d: &Daemon, n: usize) {
+    let Some(docker) = common::docker::Docker::start(&d.dir) else {
+        return;
+    };
+    let mut dies = docker.die_events();
+    let mut request = Vec::new();
+    for i in 0..n + 3 {
+        let id = docker.run(&["sleep", "100000"]);
+        let t = Instant::now();
+        docker.kill(&id, "KILL");
+        let line = dies.next().expect("docker die event").unwrap();
+        let got = t.elapsed();
+        assert!(line.contains(&id), "{line}");
+        if i >= 3 {
+            request.push(got);
+        }
+        docker.remove(&id);
+    }
+    println!("Docker's kill -> die at a subscriber of its events, {n} containers");
+    report("request", request);
 }
 
 async fn append_through_api(d: &Daemon) {

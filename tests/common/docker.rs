@@ -169,6 +169,70 @@ impl Docker {
         );
     }
 
+    /// `args` run in container `id` (exec create, start attached, its
+    /// exit code read back), as `docker exec` does; how long it took.
+    pub fn exec(&self, id: &str, args: &[&str]) -> Duration {
+        let t = Instant::now();
+        let e = self.json(
+            "POST",
+            &format!("/containers/{id}/exec"),
+            serde_json::json!({"Cmd": args, "AttachStdout": true, "AttachStderr": true}),
+            201,
+        );
+        let exec = e["Id"].as_str().unwrap().to_string();
+        // Attached: the answer is the process's output, ending with it.
+        let body = serde_json::json!({"Detach": false, "Tty": false}).to_string();
+        let (code, _) = self.call(
+            "POST",
+            &format!("/exec/{exec}/start"),
+            Some(("application/json", body.as_bytes())),
+        );
+        assert_eq!(code, 200, "docker exec start");
+        let state = self.json(
+            "GET",
+            &format!("/exec/{exec}/json"),
+            serde_json::Value::Null,
+            200,
+        );
+        assert_eq!(state["ExitCode"], 0);
+        t.elapsed()
+    }
+
+    /// A subscription to the die events of containers, read line by line
+    /// (the connection stays open).
+    pub fn die_events(&self) -> std::io::Lines<std::io::BufReader<UnixStream>> {
+        use std::io::BufRead;
+        let mut s = UnixStream::connect(&self.socket).unwrap();
+        let filters = r#"{"type":["container"],"event":["die"]}"#;
+        let query: String = filters
+            .bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => (b as char).to_string(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let head = format!("GET /v1.41/events?filters={query} HTTP/1.0\r\nHost: docker\r\n\r\n");
+        s.write_all(head.as_bytes()).unwrap();
+        let mut lines = std::io::BufReader::new(s).lines();
+        // The head, up to its blank line.
+        for line in lines.by_ref() {
+            if line.unwrap().is_empty() {
+                break;
+            }
+        }
+        lines
+    }
+
+    /// Sends `signal` to container `id`.
+    pub fn kill(&self, id: &str, signal: &str) {
+        self.json(
+            "POST",
+            &format!("/containers/{id}/kill?signal={signal}"),
+            serde_json::Value::Null,
+            204,
+        );
+    }
+
     /// The whole life of a `/bin/true` container through the API: create,
     /// start, wait, remove.
     pub fn lifecycle(&self) -> Duration {
