@@ -344,6 +344,40 @@ async fn directories_the_database_does_not_know_are_set_aside_not_deleted() {
     assert_eq!(all.len(), 1);
 }
 
+/// A removed container's directory leaves `containers/` before the
+/// remove is answered and is deleted after; what a daemon killed meanwhile
+/// left under `removed/` is deleted at its next start.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_removed_containers_directory_goes_even_across_a_kill() {
+    let mut d = Daemon::start("discard").await;
+    let mut api = d.api().await;
+    let id = created(&mut api, spec("gone", &["true"])).await;
+    api.remove(pb::RemoveRequest {
+        id: id.clone(),
+        force: false,
+    })
+    .await
+    .unwrap();
+    assert!(!d.container_dir(&id).exists());
+    let trash = d.root.join("removed");
+    until(|| !trash.join(&id).exists(), "the removed directory deleted").await;
+    // As a kill -9 leaves one: moved, not yet deleted.
+    d.stop_daemon(libc::SIGKILL);
+    let left = trash.join("e".repeat(64));
+    std::fs::create_dir_all(left.join("upper/etc")).unwrap();
+    std::fs::write(left.join("upper/etc/data"), "x").unwrap();
+    d.spawn().await;
+    until(|| !left.exists(), "the leftover deleted at start").await;
+}
+
+async fn until(done: impl Fn() -> bool, what: &str) {
+    let t = std::time::Instant::now();
+    while !done() {
+        assert!(t.elapsed() < Duration::from_secs(10), "{what}: not within 10 s");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// A second berthd on a live root is refused up front, --rebuild
 /// included, and changes nothing: the first keeps its database and its
 /// containers. The lock dies with its holder: after a kill -9 the root is

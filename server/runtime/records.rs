@@ -30,6 +30,62 @@ pub const RECORD_FILE: &str = "container.json";
 pub const DATABASE: &str = "berth.redb";
 /// Where directories of containers the database does not know go.
 pub const ORPHANED: &str = "orphaned";
+/// Where a removed container's directory waits to be deleted.
+pub const REMOVED: &str = "removed";
+
+/// Takes a removed container's directory out of `containers/` at once
+/// (one rename) and deletes it on a thread of its own, after the reply;
+/// what a crash leaves under `removed/` goes at the next start
+/// (`delete_removed`). Deleted where it is if it cannot be moved.
+pub fn discard_dir(root: &Path, dir: &Path, id: &str) {
+    let trash = root.join(REMOVED).join(id);
+    let moved =
+        std::fs::create_dir_all(root.join(REMOVED)).and_then(|()| std::fs::rename(dir, &trash));
+    let doomed = match moved {
+        Ok(()) => trash,
+        Err(e) => {
+            tracing::debug!(container = %id, error = %e, "deleting the directory in place");
+            dir.to_path_buf()
+        }
+    };
+    let id = id.to_string();
+    let spawned = std::thread::Builder::new()
+        .name("remove-dir".into())
+        .spawn(move || delete_dir(&id, &doomed));
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "no thread to delete a removed container's directory; it goes at the next start");
+    }
+}
+
+fn delete_dir(id: &str, dir: &Path) {
+    // Left mounted by a monitor that was killed.
+    crate::sys::mounts::release_shared_shm(dir);
+    if let Err(e) = std::fs::remove_dir_all(dir) {
+        tracing::warn!(container = %id, error = %e, "cannot remove container directory");
+    }
+}
+
+/// Deletes what removes left under `removed/` (berthd stopped before
+/// their deletion ended), on a thread of its own.
+pub fn delete_removed(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root.join(REMOVED)) else {
+        return;
+    };
+    let dirs: Vec<(String, PathBuf)> = entries
+        .flatten()
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .collect();
+    if dirs.is_empty() {
+        return;
+    }
+    let _ = std::thread::Builder::new()
+        .name("remove-dir".into())
+        .spawn(move || {
+            for (id, dir) in dirs {
+                delete_dir(&id, &dir);
+            }
+        });
+}
 
 /// Writes the record's copy into its directory, atomically (a temporary
 /// file renamed over it). Not fsynced: the database is durable, and a copy

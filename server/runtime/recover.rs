@@ -99,6 +99,7 @@ impl Runtime {
             rt.recover(record, monitor, booted.is_some()).await;
         }
         records::set_aside_orphans(root, &known, rt.host.as_ref());
+        records::delete_removed(root);
         if let Some(boot) = booted {
             tracing::info!(
                 "first start since the host booted: starting containers by their restart policies"

@@ -40,16 +40,7 @@ impl Runtime {
         if let Err(e) = self.host.remove_cgroup(&c.id) {
             tracing::warn!(container = %c.id, error = %e, "cannot remove cgroup");
         }
-        let dir = c.dir.clone();
-        let removed = tokio::task::spawn_blocking(move || {
-            // Left mounted by a monitor that was killed.
-            crate::sys::mounts::release_shared_shm(&dir);
-            std::fs::remove_dir_all(dir)
-        })
-        .await;
-        if let Ok(Err(e)) | Err(e) = removed.map_err(std::io::Error::other) {
-            tracing::warn!(container = %c.id, error = %e, "cannot remove container directory");
-        }
+        records::discard_dir(&self.root, &c.dir, &c.id);
         tracing::info!(container = %c.id, "removed");
         Ok(())
     }
