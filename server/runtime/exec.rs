@@ -138,9 +138,6 @@ impl Runtime {
         linux::random_bytes(&mut raw).map_err(|e| failed("generate exec id", e))?;
         let id: String = raw.iter().map(|b| format!("{b:02x}")).collect();
         let command = p.args.join(" ");
-        let journal =
-            |note: Note| c.transition(&mut c.state(), &self.bus, IfUnsaved::Keep, |_| vec![note]);
-        journal(Note::exec(Action::ExecCreate, &id, &command, None))?;
         let file = c.dir.join(format!("exec-{id}.json"));
         let spec = ExecSpec {
             pid,
@@ -192,7 +189,13 @@ impl Runtime {
             .unwrap_or(None),
             None => None,
         };
-        journal(Note::exec(Action::ExecStart, &id, &command, None))?;
+        // Created and started in one commit: one flush, not two.
+        c.transition(&mut c.state(), &self.bus, IfUnsaved::Keep, |_| {
+            vec![
+                Note::exec(Action::ExecCreate, &id, &command, None),
+                Note::exec(Action::ExecStart, &id, &command, None),
+            ]
+        })?;
         drop(op);
         tracing::info!(container = %c.id, exec = %id, command = %command, "exec started");
         let (tx, exit) = oneshot::channel();
