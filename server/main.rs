@@ -103,7 +103,7 @@ fn main() {
         // Joins namespaces: single-threaded, no tokio, as the monitor.
         init_tracing("warn");
         match (argv.get(2), argv.get(3)) {
-            (Some(dir), Some(file)) => monitor::exec::main(Path::new(dir), Path::new(file)),
+            (Some(dir), Some(file)) => monitor::exec::main(Path::new(dir), Path::new(file), None),
             _ => {
                 eprintln!("usage: berthd exec DIR FILE");
                 std::process::exit(2)

@@ -5,7 +5,7 @@
 mod common;
 use berth::pb::{self, exec_request::Input, exec_response::Output, Action};
 use common::*;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 type Stream = tonic::Streaming<pb::ExecResponse>;
 
@@ -478,4 +478,84 @@ async fn an_interactive_shell_through_a_real_pty() {
         actions.contains(&(Action::ExecDetach as i32)),
         "{actions:?}"
     );
+}
+
+/// The exec helpers of a container: processes whose command line is
+/// `berthd exec DIR ...`.
+fn exec_helpers(dir: &std::path::Path) -> Vec<i32> {
+    let want = format!("berthd\0exec\0{}\0", dir.display());
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.starts_with(want.as_bytes()))
+        })
+        .collect()
+}
+
+/// An exec's helper is a fork of the daemon's launcher (with
+/// BERTH_MONITOR_LAUNCHER=0, an exec of berthd by the daemon); either way
+/// its command line names the container and the process's end comes back
+/// whole: an exit code, the signal that killed it, a program that cannot
+/// start, a timeout's kill.
+#[tokio::test(flavor = "multi_thread")]
+async fn exec_helpers_forked_or_execd_tell_how_the_process_ended() {
+    for launcher in [true, false] {
+        let mut d = Daemon::start("exec-helpers").await;
+        if launcher {
+            until_launcher(&d).await;
+        } else {
+            d.stop_daemon(libc::SIGTERM);
+            d.env.push(("BERTH_MONITOR_LAUNCHER".into(), "0".into()));
+            d.spawn().await;
+        }
+        let mut api = d.api().await;
+        let id = started(&mut api, spec("h", &["sleep", "1000"])).await;
+        let ended = |r: pb::ExecSyncResponse| (r.exit_code, r.signal, r.timed_out);
+        let run = |args: &'static [&'static str], timeout: u32| {
+            let (mut api, id) = (api.clone(), id.clone());
+            async move { ended(sync(&mut api, &id, process(args), timeout).await.unwrap()) }
+        };
+        assert_eq!(
+            run(&["sh", "-c", "exit 7"], 0).await,
+            (7, 0, false),
+            "launcher {launcher}"
+        );
+        assert_eq!(
+            run(&["sh", "-c", "kill -TERM $$"], 0).await,
+            (143, 15, false),
+            "launcher {launcher}"
+        );
+        assert_eq!(
+            run(&["/nonexistent"], 0).await.0,
+            126,
+            "launcher {launcher}"
+        );
+        let timed_out = run(&["sleep", "100"], 1).await;
+        assert!(timed_out.2, "launcher {launcher}: {timed_out:?}");
+        // A helper while its process runs.
+        let slow = tokio::spawn(run(&["sleep", "2"], 0));
+        let dir = d.container_dir(&id);
+        let t = Instant::now();
+        let helper = loop {
+            if let Some(pid) = exec_helpers(&dir).first() {
+                break *pid;
+            }
+            assert!(t.elapsed() < Duration::from_secs(10), "no exec helper");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        let (parent, parent_cmd) = parent_of(helper);
+        match launcher {
+            true => assert!(
+                parent_cmd.starts_with("berthd\0launcher\0"),
+                "{parent_cmd:?}"
+            ),
+            false => assert_eq!(parent, d.pid() as i32),
+        }
+        assert_eq!(slow.await.unwrap(), (0, 0, false));
+        assert_eq!(exec_helpers(&dir), Vec::<i32>::new(), "launcher {launcher}");
+    }
 }

@@ -360,7 +360,11 @@ async fn a_removed_containers_directory_goes_even_across_a_kill() {
     .unwrap();
     assert!(!d.container_dir(&id).exists());
     let trash = d.root.join("removed");
-    until(|| !trash.join(&id).exists(), "the removed directory deleted").await;
+    until(
+        || !trash.join(&id).exists(),
+        "the removed directory deleted",
+    )
+    .await;
     // As a kill -9 leaves one: moved, not yet deleted.
     d.stop_daemon(libc::SIGKILL);
     let left = trash.join("e".repeat(64));
@@ -373,7 +377,10 @@ async fn a_removed_containers_directory_goes_even_across_a_kill() {
 async fn until(done: impl Fn() -> bool, what: &str) {
     let t = std::time::Instant::now();
     while !done() {
-        assert!(t.elapsed() < Duration::from_secs(10), "{what}: not within 10 s");
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "{what}: not within 10 s"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

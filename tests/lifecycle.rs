@@ -404,46 +404,6 @@ async fn init_forwards_term_and_exits_143() {
     );
 }
 
-/// The parent of `pid` (0 if it is gone), and its command line.
-fn parent_of_checked(pid: i32) -> (i32, String) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let ppid: i32 = stat
-        .rsplit_once(") ")
-        .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0);
-    let cmd = std::fs::read(format!("/proc/{ppid}/cmdline")).unwrap_or_default();
-    (ppid, String::from_utf8_lossy(&cmd).into_owned())
-}
-
-/// The parent of `pid`, which runs, and its command line.
-fn parent_of(pid: i32) -> (i32, String) {
-    let parent = parent_of_checked(pid);
-    assert_ne!(parent.0, 0, "process {pid} is gone");
-    parent
-}
-/// Until the daemon's launcher runs (within 30 s).
-async fn until_launcher(d: &Daemon) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let launcher = || {
-        std::fs::read_dir("/proc")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|e| {
-                let pid = e.file_name().to_string_lossy().parse::<i32>();
-                pid.is_ok_and(|pid| {
-                    let (parent, _) = parent_of_checked(pid);
-                    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-                    parent == d.pid() as i32 && cmd.starts_with(b"berthd\0launcher\0")
-                })
-            })
-    };
-    while !launcher() {
-        assert!(Instant::now() < deadline, "no launcher");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// A monitor is a fork of the daemon's launcher (with
 /// BERTH_MONITOR_LAUNCHER=0, an exec of berthd by the daemon); either way
 /// its command line names its container, a daemon started after a kill -9

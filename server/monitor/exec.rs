@@ -17,6 +17,10 @@
 //! exec by killing the helper; and with the container, whose pid namespace
 //! it is in. A failure before exec is a line on stderr and exit code 126,
 //! the program not found too, as Docker's exec ends.
+//!
+//! Forked by the launcher, the helper is not berthd's child: it also
+//! writes how the process ended on the fd it was given (`Ended`), before
+//! it ends the same way.
 
 use super::child;
 use super::protocol::{Config, ExecSpec, Failure, Step};
@@ -27,14 +31,58 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
-/// Entry point of `berthd exec DIR FILE`; never returns.
-pub fn main(dir: &Path, file: &Path) -> ! {
-    match run(dir, file) {
+/// Entry point of `berthd exec DIR FILE`; with `told`, how the process
+/// ended is written there too. Never returns.
+pub fn main(dir: &Path, file: &Path, told: Option<OwnedFd>) -> ! {
+    let status = run(dir, file);
+    let ended = match &status {
+        Ok(s) => Ended {
+            code: s.code(),
+            signal: s.signal(),
+        },
+        Err((_, code)) => Ended {
+            code: *code,
+            signal: 0,
+        },
+    };
+    if let Some(fd) = told {
+        let _ = rustix::io::write(&fd, &ended.encode());
+    }
+    match status {
         Ok(status) => mirror(status),
         Err((e, code)) => {
             eprintln!("berth exec: {}: {}", e.step.name(), e.message);
             linux::exit_now(code)
         }
+    }
+}
+
+/// How an exec's process ended, as a forked helper tells it: the exit
+/// code, or the signal that killed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ended {
+    pub code: i32,
+    pub signal: i32,
+}
+
+impl Ended {
+    pub const SIZE: usize = 8;
+
+    pub fn encode(&self) -> [u8; Self::SIZE] {
+        let mut out = [0u8; Self::SIZE];
+        out[..4].copy_from_slice(&self.code.to_le_bytes());
+        out[4..].copy_from_slice(&self.signal.to_le_bytes());
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<Ended> {
+        let bytes: &[u8; Self::SIZE] = bytes.try_into().ok()?;
+        let word =
+            |i: usize| i32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+        Some(Ended {
+            code: word(0),
+            signal: word(4),
+        })
     }
 }
 

@@ -1,22 +1,26 @@
 //! `berthd launcher PAD`: a small single-threaded process that forks the
-//! monitors. berthd starts it once, from its sealed copy (sys/sealed.rs),
-//! before any container; a monitor is then a fork of it (a few hundred
-//! microseconds) instead of an exec of berthd (milliseconds: the binary
-//! mapped again, the dynamic loader, the runtime's start).
+//! monitors and the exec helpers. berthd starts it once, from its sealed
+//! copy (sys/sealed.rs), before any container; a monitor or an exec helper
+//! is then a fork of it (a few hundred microseconds) instead of an exec of
+//! berthd (milliseconds: the binary mapped again, the dynamic loader, the
+//! runtime's start).
 //!
-//! berthd sends it, on a SEQPACKET socket that is its stdin, a container's
-//! directory with the monitor's stdin, stdout and stderr attached; it
-//! answers with the monitor's pid and a pidfd the kernel made with it
-//! (CLONE_PIDFD: race-free), or why it could not. The kernel reaps its
-//! children (SIGCHLD ignored): berthd watches a monitor through its pidfd
-//! and reads how the container ended from the exit file, as it does for a
-//! monitor it did not start. The launcher ends when berthd's end of the
-//! socket closes; the monitors go on.
+//! berthd sends it, on a SEQPACKET socket that is its stdin, a job: a
+//! container's directory for a monitor, with the monitor's stdin, stdout
+//! and stderr attached; or a directory and an exec file for an exec
+//! helper, with its stdio and a fourth fd on which the helper writes how
+//! the process ended (berthd is not its parent and cannot wait for it).
+//! The launcher answers with the child's pid and a pidfd the kernel made
+//! with it (CLONE_PIDFD: race-free), or why it could not. The kernel reaps
+//! its children (SIGCHLD ignored): berthd watches a monitor through its
+//! pidfd and reads how the container ended from the exit file, as it does
+//! for a monitor it did not start. The launcher ends when berthd's end of
+//! the socket closes; the monitors go on.
 //!
-//! A monitor writes its command line over the launcher's (PAD, the
-//! launcher's last argument, makes the room) as `berthd monitor DIR`,
-//! what an exec'd one has, so that a berthd started later finds it as it
-//! finds any monitor (runtime/host.rs).
+//! A child writes its command line over the launcher's (PAD, the
+//! launcher's last argument, makes the room) as `berthd monitor DIR` or
+//! `berthd exec DIR FILE`, what an exec'd one has, so that a berthd
+//! started later finds a monitor as it finds any (runtime/host.rs).
 
 use crate::sys::cmdline::ArgArea;
 use crate::sys::fds;
@@ -35,6 +39,71 @@ const PAD: usize = 4096;
 /// The longest berthd waits for an answer before it stops using the
 /// launcher.
 const ANSWER_WITHIN: Duration = Duration::from_secs(10);
+
+/// What the launcher forks.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Job {
+    /// `berthd monitor DIR`, with stdin, stdout and stderr.
+    Monitor(PathBuf),
+    /// `berthd exec DIR FILE`, with stdin, stdout, stderr and the fd the
+    /// helper writes the process's end on.
+    Exec(PathBuf, PathBuf),
+}
+
+impl Job {
+    /// As it goes on the socket: a tag byte, then the paths (NUL between).
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        match self {
+            Job::Monitor(dir) => {
+                out.push(b'm');
+                out.extend_from_slice(dir.as_os_str().as_bytes());
+            }
+            Job::Exec(dir, file) => {
+                out.push(b'e');
+                out.extend_from_slice(dir.as_os_str().as_bytes());
+                out.push(0);
+                out.extend_from_slice(file.as_os_str().as_bytes());
+            }
+        }
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Job> {
+        let path = |b: &[u8]| PathBuf::from(OsStr::from_bytes(b));
+        match bytes.split_first()? {
+            (b'm', dir) if !dir.is_empty() && !dir.contains(&0) => Some(Job::Monitor(path(dir))),
+            (b'e', rest) => {
+                let mut parts = rest.split(|b| *b == 0);
+                let (dir, file) = (parts.next()?, parts.next()?);
+                (parts.next().is_none() && !dir.is_empty() && !file.is_empty())
+                    .then(|| Job::Exec(path(dir), path(file)))
+            }
+            _ => None,
+        }
+    }
+
+    /// The fds a request for it carries.
+    fn fds(&self) -> usize {
+        match self {
+            Job::Monitor(_) => 3,
+            Job::Exec(..) => 4,
+        }
+    }
+
+    /// Its command line, as an exec'd one has it.
+    fn command_line(&self) -> Vec<&[u8]> {
+        match self {
+            Job::Monitor(dir) => vec![b"berthd", b"monitor", dir.as_os_str().as_bytes()],
+            Job::Exec(dir, file) => vec![
+                b"berthd",
+                b"exec",
+                dir.as_os_str().as_bytes(),
+                file.as_os_str().as_bytes(),
+            ],
+        }
+    }
+}
 
 /// Entry point of `berthd launcher PAD`; never returns.
 pub fn main() -> ! {
@@ -63,41 +132,61 @@ pub fn main() -> ! {
         if n == 0 {
             std::process::exit(0);
         }
-        let dir = PathBuf::from(OsStr::from_bytes(&buf[..n]));
-        let line: [&[u8]; 3] = [b"berthd", b"monitor", dir.as_os_str().as_bytes()];
+        let Some(job) = Job::decode(&buf[..n]) else {
+            answer_or_exit(fds::send_with_fds(
+                &sock,
+                b"a request the launcher cannot read",
+                &[],
+            ));
+            continue;
+        };
+        let line = job.command_line();
         let fits = area
             .as_ref()
             .map_err(|e| io::Error::new(e.kind(), e.to_string()))
             .and_then(|a| a.fits(&line));
-        let stdio: Result<[OwnedFd; 3], _> = stdio.try_into();
-        let forked = match (fits, stdio) {
+        let forked = match (fits, stdio.len() == job.fds()) {
             (Err(e), _) => Err(e),
-            (_, Err(_)) => Err(io::Error::other("a request needs stdin, stdout and stderr")),
-            (Ok(()), Ok(stdio)) => linux::clone_with_pidfd(0, None).map(|f| (f, stdio)),
+            (_, false) => Err(io::Error::other(format!(
+                "a request for {job:?} needs {} fds",
+                job.fds()
+            ))),
+            (Ok(()), true) => linux::clone_with_pidfd(0, None),
         };
         let answer = match forked {
-            Ok((Forked::Child, stdio)) => {
-                // The monitor: berthd's socket is not its to hold.
+            Ok(Forked::Child) => {
+                // berthd's socket is not the child's to hold.
                 drop(sock);
                 linux::reap_children_automatically(false);
+                let mut fds = stdio.into_iter();
+                let stdio = [(); 3].map(|()| fds.next().expect("counted"));
                 if let Err(e) = set_stdio(stdio) {
-                    tracing::error!(error = %e, "monitor: cannot take its stdio");
+                    tracing::error!(error = %e, "cannot take its stdio");
                     linux::exit_now(1)
                 }
                 if let Ok(area) = &area {
                     let _ = area.rewrite(&line);
                 }
-                crate::monitor::main(&dir)
+                match job {
+                    Job::Monitor(dir) => crate::monitor::main(&dir),
+                    Job::Exec(dir, file) => crate::monitor::exec::main(&dir, &file, fds.next()),
+                }
             }
-            Ok((Forked::Parent { pid, pidfd }, _)) => {
+            Ok(Forked::Parent { pid, pidfd }) => {
                 fds::send_with_fds(&sock, &pid.to_le_bytes(), &[pidfd.as_raw_fd()])
             }
             Err(e) => fds::send_with_fds(&sock, e.to_string().as_bytes(), &[]),
         };
-        if let Err(e) = answer {
-            tracing::error!(error = %e, "launcher: cannot answer");
-            std::process::exit(1)
-        }
+        answer_or_exit(answer);
+    }
+}
+
+/// An answer that cannot be sent leaves berthd's next answer in doubt:
+/// the launcher ends (berthd then execs what it needs).
+fn answer_or_exit(sent: io::Result<()>) {
+    if let Err(e) = sent {
+        tracing::error!(error = %e, "launcher: cannot answer");
+        std::process::exit(1)
     }
 }
 
@@ -146,14 +235,14 @@ impl Launcher {
         })
     }
 
-    /// Forks a monitor for container directory `dir` with `stdio`: its pid
-    /// and a pidfd for it.
-    pub fn launch(&self, dir: &Path, stdio: [RawFd; 3]) -> io::Result<(i32, OwnedFd)> {
+    /// Forks `job` with `fds` (as many as it takes): its pid and a pidfd
+    /// for it.
+    pub fn launch(&self, job: &Job, fds: &[RawFd]) -> io::Result<(i32, OwnedFd)> {
         let mut held = self.sock.lock().unwrap_or_else(|p| p.into_inner());
         let sock = held
             .as_ref()
             .ok_or_else(|| io::Error::other("the launcher failed before"))?;
-        let asked = fds::send_with_fds(sock, dir.as_os_str().as_bytes(), &stdio);
+        let asked = fds::send_with_fds(sock, &job.encode(), fds);
         let mut buf = [0u8; 1024];
         let answer = asked.and_then(|()| fds::recv_with_fds(sock, &mut buf));
         let (n, pidfd) = match answer {
@@ -177,6 +266,36 @@ impl Launcher {
             _ => Err(io::Error::other(
                 String::from_utf8_lossy(&buf[..n]).into_owned(),
             )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_go_over_the_socket_and_back() {
+        for job in [
+            Job::Monitor("/r/containers/abc".into()),
+            Job::Exec(
+                "/r/containers/abc".into(),
+                "/r/containers/abc/exec-1.json".into(),
+            ),
+        ] {
+            assert_eq!(Job::decode(&job.encode()), Some(job));
+        }
+        for bad in [
+            &b""[..],
+            b"m",
+            b"x/dir",
+            b"e/dir",
+            b"e/dir\0",
+            b"e\0/f",
+            b"e/d\0/f\0/g",
+            b"m/a\0b",
+        ] {
+            assert_eq!(Job::decode(bad), None, "{bad:?}");
         }
     }
 }

@@ -166,14 +166,12 @@ impl Runtime {
                 return Err(failed("start the exec", e));
             }
         };
-        // Race-free: the helper is our unreaped child.
-        let helper_pid = child.id().unwrap_or(0);
-        let helper = child.id().map(|pid| linux::pidfd_open(pid as i32));
-        let pidfd = match helper {
-            Some(Ok(fd)) => Arc::new(fd),
-            _ => {
-                let _ = child.start_kill();
-                return Err(failed("start the exec", "the helper is gone"));
+        let helper_pid = child.pid;
+        let pidfd = match child.pidfd.try_clone() {
+            Ok(fd) => Arc::new(fd),
+            Err(e) => {
+                child.kill();
+                return Err(failed("start the exec", e));
             }
         };
         // The helper sends the pty's master once it has made it (nothing if
@@ -203,18 +201,7 @@ impl Runtime {
             (child.stdin.take(), child.stdout.take(), child.stderr.take());
         let (bus, watched, exec) = (self.bus.clone(), c.clone(), id.clone());
         tokio::spawn(async move {
-            let status = child.wait().await;
-            let (code, signal) = match status {
-                Ok(s) => {
-                    use std::os::unix::process::ExitStatusExt;
-                    match (s.code(), s.signal()) {
-                        (Some(code), _) => (code, 0),
-                        (None, Some(sig)) => (128 + sig, sig),
-                        _ => (255, 0),
-                    }
-                }
-                Err(_) => (255, 0),
-            };
+            let (code, signal) = child.wait().await;
             let _ = std::fs::remove_file(&file);
             let note = Note::exec(Action::ExecDie, &exec, &command, Some((code, signal)));
             if let Err(e) =

@@ -3,8 +3,10 @@
 //! cgroups; the unit tests put a fake in its place, so the state machine
 //! is tested without root.
 
+use super::exec_helper;
+pub use super::exec_helper::{ExecChild, ExecStdio};
 use super::monitors::{find_monitors, Pidfd, RealMonitor};
-use crate::monitor::launcher::Launcher;
+use crate::monitor::launcher::{Job, Launcher};
 use crate::monitor::protocol::{self, ExitRecord, Report, MONITOR_LOG};
 use crate::network::{self, Attachment, Join, NetworkRecord, Wiring};
 use crate::spec::Resources;
@@ -136,23 +138,7 @@ pub trait Host: Send + Sync + 'static {
     fn republish(&self, id: &str, attached: &[Attachment]);
     /// Starts `berthd exec DIR FILE` (monitor/exec.rs) with the stdio
     /// asked for.
-    fn spawn_exec(
-        &self,
-        dir: &Path,
-        file: &Path,
-        stdio: ExecStdio,
-    ) -> std::io::Result<tokio::process::Child>;
-}
-
-/// An exec helper's stdio.
-pub enum ExecStdio {
-    /// stdout and stderr piped, stdin piped or /dev/null.
-    Pipes { stdin: bool },
-    /// Nothing: a detached exec.
-    Detached,
-    /// A terminal: stdin is this socket, on which the helper sends the
-    /// pty's master; stderr piped (for what fails before the terminal).
-    Terminal(std::os::unix::net::UnixStream),
+    fn spawn_exec(&self, dir: &Path, file: &Path, stdio: ExecStdio) -> std::io::Result<ExecChild>;
 }
 
 pub trait OomNotifier: Send {
@@ -238,33 +224,8 @@ impl Host for Real {
         self.wiring.republish(id, attached)
     }
 
-    fn spawn_exec(
-        &self,
-        dir: &Path,
-        file: &Path,
-        stdio: ExecStdio,
-    ) -> std::io::Result<tokio::process::Child> {
-        use std::process::Stdio;
-        let piped = |yes: bool| if yes { Stdio::piped() } else { Stdio::null() };
-        let (stdin, stdout, stderr) = match stdio {
-            ExecStdio::Pipes { stdin } => (piped(stdin), Stdio::piped(), Stdio::piped()),
-            ExecStdio::Detached => (Stdio::null(), Stdio::null(), Stdio::null()),
-            ExecStdio::Terminal(socket) => (
-                Stdio::from(OwnedFd::from(socket)),
-                Stdio::null(),
-                Stdio::piped(),
-            ),
-        };
-        tokio::process::Command::new(&self.exe)
-            .arg0("berthd")
-            .arg("exec")
-            .arg(dir)
-            .arg(file)
-            .env_remove("NOTIFY_SOCKET")
-            .stdin(stdin)
-            .stdout(stdout)
-            .stderr(stderr)
-            .spawn()
+    fn spawn_exec(&self, dir: &Path, file: &Path, stdio: ExecStdio) -> std::io::Result<ExecChild> {
+        exec_helper::spawn(self.launcher.get(), &self.exe, dir, file, stdio)
     }
 
     fn support(&self) -> Support {
@@ -354,8 +315,8 @@ impl Real {
         };
         let launched = self.launcher.get().map(|l| {
             l.launch(
-                dir,
-                [stdin.as_raw_fd(), theirs.as_raw_fd(), log.as_raw_fd()],
+                &Job::Monitor(dir.into()),
+                &[stdin.as_raw_fd(), theirs.as_raw_fd(), log.as_raw_fd()],
             )
         });
         let (pid, fd) = match launched {

@@ -19,6 +19,7 @@ mod create;
 mod endpoints;
 mod error;
 mod exec;
+mod exec_helper;
 mod export;
 mod health;
 pub mod host;

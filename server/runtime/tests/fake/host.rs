@@ -194,12 +194,7 @@ impl Host for Fake {
         Ok(Box::new(Silent))
     }
 
-    fn spawn_exec(
-        &self,
-        _: &Path,
-        _: &Path,
-        _: ExecStdio,
-    ) -> std::io::Result<tokio::process::Child> {
+    fn spawn_exec(&self, _: &Path, _: &Path, _: ExecStdio) -> std::io::Result<ExecChild> {
         Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
     }
 }

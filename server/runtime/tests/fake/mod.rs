@@ -9,7 +9,8 @@ mod host;
 use crate::monitor::protocol::{ExitRecord, Failure, Report};
 use crate::network::{self, Attachment, Join, NetworkRecord};
 use crate::runtime::host::{
-    BoxFuture, Confirm, ExecStdio, ExitReports, Host, Monitor, OomNotifier, Pid1, Spawned,
+    BoxFuture, Confirm, ExecChild, ExecStdio, ExitReports, Host, Monitor, OomNotifier, Pid1,
+    Spawned,
 };
 use crate::spec::Resources;
 use crate::sys::cgroup::{self, Support, Usage};
