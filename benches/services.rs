@@ -11,16 +11,16 @@
 //!    children; dockerd, containerd and the shim and theirs).
 //!
 //! Docker's figures need dockerd (Debian's docker.io): a private one is
-//! started on its own root (vfs, no bridge, no iptables) with the test
-//! rootfs imported as an image. BERTH_BENCH_N sets N (default 300).
+//! started on its own root (no bridge, no iptables) with the test rootfs
+//! imported as an image (tests/common/docker.rs). BERTH_BENCH_N sets N (default 300).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
 use berth::pb::{self, Action};
+use common::docker::{Docker, IMAGE};
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 const FIRST_DELAY: Duration = Duration::from_millis(100);
@@ -29,7 +29,7 @@ const FIRST_DELAY: Duration = Duration::from_millis(100);
 async fn main() {
     let n = common::bench::samples();
     let d = common::Daemon::start_with_log("bench-services", "warn").await;
-    let docker = Dockerd::start();
+    let docker = Docker::start(&d.dir);
     if docker.is_none() {
         eprintln!("services bench: no dockerd here (apt-get install docker.io): berth alone");
     }
@@ -38,7 +38,7 @@ async fn main() {
     let gaps = berth_restarts(&d, n).await;
     report_restarts("berth", gaps);
     if let Some(docker) = &docker {
-        report_restarts("docker", docker.restarts(n));
+        report_restarts("docker", docker_restarts(docker, n));
     }
 
     println!("a health probe (CMD-SHELL true), {n} probes:");
@@ -49,7 +49,7 @@ async fn main() {
         cpu.as_secs_f64() * 1e3
     );
     if let Some(docker) = &docker {
-        let (times, cpu) = docker.probes(n);
+        let (times, cpu) = docker_probes(docker, n);
         common::bench::report("docker", times);
         println!(
             "docker     daemon CPU per probe {:>8.3} ms",
@@ -147,121 +147,63 @@ fn cpu_time(pids: &[u32]) -> Duration {
     Duration::from_secs_f64(total)
 }
 
-/// A private dockerd, stopped and its root removed on drop.
-struct Dockerd {
-    dir: PathBuf,
-    child: Child,
-}
-
-impl Dockerd {
-    fn start() -> Option<Dockerd> {
-        Command::new("dockerd").arg("--version").output().ok()?;
-        let dir = common::test_dir("bench-dockerd");
-        let sock = dir.join("docker.sock");
-        let child = Command::new("dockerd")
-            .args(["--storage-driver=vfs", "--bridge=none", "--iptables=false"])
-            .arg("--data-root")
-            .arg(dir.join("data"))
-            .arg("--exec-root")
-            .arg(dir.join("exec"))
-            .arg("--pidfile")
-            .arg(dir.join("pid"))
-            .arg("-H")
-            .arg(format!("unix://{}", sock.display()))
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("log")).ok()?)
-            .spawn()
-            .ok()?;
-        let docker = Dockerd { dir, child };
-        for _ in 0..300 {
-            if docker.cli(&["version"]).is_some() {
-                let tar = Command::new("tar")
-                    .arg("-C")
-                    .arg(common::rootfs())
-                    .args(["-c", "."])
-                    .stdout(Stdio::piped())
-                    .spawn()
-                    .ok()?;
-                let imported = docker
-                    .command(&["import", "-", "berth-bench:1"])
-                    .stdin(tar.stdout?)
-                    .output()
-                    .ok()?;
-                return imported.status.success().then_some(docker);
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        None
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new("/usr/bin/docker");
-        cmd.arg("-H")
-            .arg(format!("unix://{}", self.dir.join("docker.sock").display()))
-            .args(args);
-        cmd
-    }
-
-    /// stdout of a docker command that succeeded.
-    fn cli(&self, args: &[&str]) -> Option<String> {
-        let out = self.command(args).stderr(Stdio::null()).output().ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
-    }
-
-    fn restarts(&self, n: usize) -> Vec<Duration> {
-        let mut events = self
-            .command(&[
-                "events",
-                "--filter",
-                "container=crash",
-                "--format",
-                "{{.TimeNano}} {{.Action}}",
-            ])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("docker events");
-        let mut lines = BufReader::new(events.stdout.take().unwrap()).lines();
-        let mut until = |action: &str| -> i128 {
-            loop {
-                let line = lines.next().expect("docker events ended").unwrap();
-                if let Some((t, a)) = line.split_once(' ') {
-                    if a == action {
-                        return t.parse().unwrap();
-                    }
+/// Docker's crash to restart under `always`, as berth_restarts times it.
+fn docker_restarts(docker: &Docker, n: usize) -> Vec<Duration> {
+    let mut events = docker
+        .command(&[
+            "events",
+            "--filter",
+            "container=crash",
+            "--format",
+            "{{.TimeNano}} {{.Action}}",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("docker events");
+    let mut lines = BufReader::new(events.stdout.take().unwrap()).lines();
+    let mut until = |action: &str| -> i128 {
+        loop {
+            let line = lines.next().expect("docker events ended").unwrap();
+            if let Some((t, a)) = line.split_once(' ') {
+                if a == action {
+                    return t.parse().unwrap();
                 }
             }
-        };
-        self.cli(&[
+        }
+    };
+    docker
+        .cli(&[
             "create",
             "--name",
             "crash",
             "--restart",
             "always",
-            "berth-bench:1",
+            IMAGE,
             "sh",
             "-c",
             "exit 1",
         ])
         .expect("docker create");
-        let mut gaps = Vec::with_capacity(n);
-        for _ in 0..n {
-            self.cli(&["start", "crash"]).expect("docker start");
-            let died = until("die");
-            gaps.push(gap(died, until("start")));
-            self.cli(&["stop", "-t", "0", "crash"])
-                .expect("docker stop");
-            until("stop");
-        }
-        let _ = events.kill();
-        let _ = events.wait();
-        self.cli(&["rm", "-f", "crash"]);
-        gaps
+    let mut gaps = Vec::with_capacity(n);
+    for _ in 0..n {
+        docker.cli(&["start", "crash"]).expect("docker start");
+        let died = until("die");
+        gaps.push(gap(died, until("start")));
+        docker
+            .cli(&["stop", "-t", "0", "crash"])
+            .expect("docker stop");
+        until("stop");
     }
+    let _ = events.kill();
+    let _ = events.wait();
+    docker.cli(&["rm", "-f", "crash"]);
+    gaps
+}
 
-    fn probes(&self, n: usize) -> (Vec<Duration>, Duration) {
-        self.cli(&[
+/// Docker's health probes, as berth_probes times them.
+fn docker_probes(docker: &Docker, n: usize) -> (Vec<Duration>, Duration) {
+    docker
+        .cli(&[
             "run",
             "-d",
             "--name",
@@ -270,51 +212,30 @@ impl Dockerd {
             "true",
             "--health-interval",
             "100ms",
-            "berth-bench:1",
+            IMAGE,
             "sleep",
             "100000",
         ])
         .expect("docker run");
-        let pids = daemon_pids(&["dockerd", "containerd", "containerd-shim-runc-v2"]);
-        let cpu_before = cpu_time(&pids);
-        let mut seen = std::collections::BTreeMap::new();
-        while seen.len() < n {
-            std::thread::sleep(Duration::from_millis(250));
-            let Some(log) = self.cli(&["inspect", "-f", "{{json .State.Health.Log}}", "probed"])
-            else {
-                continue;
-            };
-            let log: Vec<serde_json::Value> = serde_json::from_str(&log).unwrap_or_default();
-            for p in log {
-                let t = |k: &str| rfc3339(p[k].as_str().unwrap_or_default());
-                seen.insert(t("Start"), gap(t("Start"), t("End")));
-            }
-        }
-        let cpu = cpu_time(&pids).saturating_sub(cpu_before);
-        let probes = seen.len() as u32;
-        self.cli(&["rm", "-f", "probed"]);
-        (seen.into_values().take(n).collect(), cpu / probes)
-    }
-}
-
-impl Drop for Dockerd {
-    fn drop(&mut self) {
-        common::kill(self.child.id() as i32, libc::SIGTERM);
-        let _ = self.child.wait();
-        remove_tree(&self.dir);
-    }
-}
-
-/// Removes dockerd's root, unmounting what it left mounted first.
-fn remove_tree(dir: &Path) {
-    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap_or_default();
-    let prefix = dir.display().to_string();
-    for m in mounts.lines().filter_map(|l| l.split_whitespace().nth(1)) {
-        if m.starts_with(&prefix) {
-            let _ = Command::new("umount").arg("-l").arg(m).status();
+    let pids = daemon_pids(&["dockerd", "containerd", "containerd-shim-runc-v2"]);
+    let cpu_before = cpu_time(&pids);
+    let mut seen = std::collections::BTreeMap::new();
+    while seen.len() < n {
+        std::thread::sleep(Duration::from_millis(250));
+        let Some(log) = docker.cli(&["inspect", "-f", "{{json .State.Health.Log}}", "probed"])
+        else {
+            continue;
+        };
+        let log: Vec<serde_json::Value> = serde_json::from_str(&log).unwrap_or_default();
+        for p in log {
+            let t = |k: &str| rfc3339(p[k].as_str().unwrap_or_default());
+            seen.insert(t("Start"), gap(t("Start"), t("End")));
         }
     }
-    let _ = std::fs::remove_dir_all(dir);
+    let cpu = cpu_time(&pids).saturating_sub(cpu_before);
+    let probes = seen.len() as u32;
+    docker.cli(&["rm", "-f", "probed"]);
+    (seen.into_values().take(n).collect(), cpu / probes)
 }
 
 /// The pids of the processes with these names (Docker's daemon side).

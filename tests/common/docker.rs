@@ -2,7 +2,8 @@
 //! figures: its own data root, exec root, pidfile and socket, no bridge and
 //! no iptables rules of its own, the test rootfs imported as the image
 //! `berth-bench`. Driven through its HTTP API on the socket, as the docker
-//! CLI does but without the CLI's own start-up in the figures.
+//! CLI does but without the CLI's own start-up in the figures, or by the
+//! CLI where a bench wants what only it prints.
 
 use super::*;
 use std::io::{Read, Write};
@@ -15,7 +16,8 @@ pub struct Docker {
     child: Child,
 }
 
-const IMAGE: &str = "berth-bench";
+/// The test rootfs, as an image of this dockerd.
+pub const IMAGE: &str = "berth-bench";
 
 impl Docker {
     /// None (and why, on stderr) where dockerd is missing or does not
@@ -84,6 +86,23 @@ impl Docker {
             return None;
         }
         Some(docker)
+    }
+
+    /// The docker CLI (Debian's, /usr/bin/docker) on this dockerd.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("/usr/bin/docker");
+        cmd.arg("-H")
+            .arg(format!("unix://{}", self.socket.display()))
+            .args(args);
+        cmd
+    }
+
+    /// stdout of a docker command that succeeded.
+    pub fn cli(&self, args: &[&str]) -> Option<String> {
+        let out = self.command(args).stderr(Stdio::null()).output().ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// One HTTP/1.0 request (the answer ends with the connection): the
