@@ -111,15 +111,7 @@ async fn worker(host: String, acks: Arc<Acks>, w: u64, mut rng: Rng) {
             .await
             .unwrap();
         }
-        let exit = api
-            .wait(pb::WaitRequest {
-                id: id.clone(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .exit_code;
+        let exit = wait(&mut api, &id).await.exit_code;
         assert_eq!(exit, if killed { 137 } else { code });
         acks.ack(format!("exit {id} {exit}"));
         if rng.below(4) != 0 {
@@ -241,16 +233,7 @@ async fn check() {
         },
     )
     .await;
-    let exit = api
-        .wait(pb::WaitRequest {
-            id,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .exit_code;
-    assert_eq!(exit, 5);
+    assert_eq!(wait(&mut api, &id).await.exit_code, 5);
     let journal = d.journal().await;
     let dies = journal
         .iter()
