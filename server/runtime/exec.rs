@@ -187,13 +187,18 @@ impl Runtime {
             .unwrap_or(None),
             None => None,
         };
-        // Created and started in one commit: one flush, not two.
-        c.transition(&mut c.state(), &self.bus, IfUnsaved::Keep, |_| {
+        // Created and started in one commit: one flush, not two. An exec
+        // the journal cannot tell of does not run.
+        let journaled = c.transition(&mut c.state(), &self.bus, IfUnsaved::Keep, |_| {
             vec![
                 Note::exec(Action::ExecCreate, &id, &command, None),
                 Note::exec(Action::ExecStart, &id, &command, None),
             ]
-        })?;
+        });
+        if let Err(e) = journaled {
+            child.kill();
+            return Err(e);
+        }
         drop(op);
         tracing::info!(container = %c.id, exec = %id, command = %command, "exec started");
         let (tx, exit) = oneshot::channel();
