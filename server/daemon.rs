@@ -128,6 +128,19 @@ pub async fn serve(args: Args, ops: tokio::runtime::Handle) -> Result<(), BoxErr
     let bus = rt.bus();
     bus.spawn_retention(args.events_retention, shutdown.clone());
     let listener = bind(&args.socket, gid)?;
+    let cri = match args.cri_socket.as_os_str().is_empty() {
+        true => None,
+        false => {
+            secure_dir(&args.cri_socket)?;
+            let routes = crate::cri::routes(
+                rt.clone(),
+                images.clone(),
+                ops.clone(),
+                cgroups_rs::fs::hierarchies::is_cgroup2_unified_mode(),
+            );
+            Some((bind(&args.cri_socket, gid)?, routes))
+        }
+    };
     let system = SystemService {
         rt: rt.clone(),
         root: args.root.clone(),
@@ -159,8 +172,24 @@ pub async fn serve(args: Args, ops: tokio::runtime::Handle) -> Result<(), BoxErr
             None => Ok(()),
         }
     };
-    tokio::try_join!(async { unix.await.map_err(BoxError::from) }, tcp)?;
+    let cri = async {
+        match cri {
+            Some((listener, routes)) => {
+                tracing::info!(socket = %args.cri_socket.display(), "serving the CRI");
+                server()
+                    .add_routes(routes)
+                    .serve_with_incoming_shutdown(logged(listener), stopped())
+                    .await
+                    .map_err(BoxError::from)
+            }
+            None => Ok(()),
+        }
+    };
+    tokio::try_join!(async { unix.await.map_err(BoxError::from) }, tcp, cri)?;
     let _ = std::fs::remove_file(&args.socket);
+    if !args.cri_socket.as_os_str().is_empty() {
+        let _ = std::fs::remove_file(&args.cri_socket);
+    }
     Ok(())
 }
 

@@ -5,6 +5,7 @@
 //! for users).
 
 mod api;
+mod cri;
 mod daemon;
 mod dns;
 mod events;
@@ -71,6 +72,10 @@ pub struct Args {
     /// separated by ':'.
     #[arg(long, env = "BERTH_CNI_PATH", default_value = network::CNI_PATH)]
     pub cni_path: String,
+    /// Unix socket to serve Kubernetes' CRI (runtime.v1) on, for a kubelet
+    /// or crictl; an empty value serves none. Made like the API's socket.
+    #[arg(long, env = "BERTH_CRI_SOCKET", default_value = "/run/berth/cri.sock")]
+    pub cri_socket: PathBuf,
     #[command(flatten)]
     pub tcp: daemon::TcpArgs,
     /// Most requests and streams one connection may have open at once;

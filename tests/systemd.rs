@@ -126,10 +126,11 @@ async fn containers_stay_in_berthds_unit_across_a_restart() {
     let text = shipped.replace(
         exec,
         &format!(
-            "ExecStart={} --socket {} --root {}{args}",
+            "ExecStart={} --socket {} --root {} --cri-socket {}{args}",
             berthd(),
             socket.display(),
-            dir.join("root").display()
+            dir.join("root").display(),
+            dir.join("cri.sock").display()
         ),
     );
     let unit = Unit {

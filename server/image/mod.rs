@@ -92,6 +92,8 @@ pub struct Options {
 }
 
 pub struct Images {
+    /// ROOT/images.
+    dir: PathBuf,
     content: content::Content,
     layers: layers::Layers,
     registries: registry::Registries,
@@ -175,6 +177,7 @@ impl Images {
         let bus = rt.bus();
         let state = store::State::load(bus.store())?;
         let images = Images {
+            dir: dir.clone(),
             content: content::Content::open(&dir)?,
             layers: layers::Layers::open(&dir.join("layers"))?,
             registries: registry::Registries::open(
@@ -195,6 +198,11 @@ impl Images {
 
     fn state(&self) -> std::sync::RwLockReadGuard<'_, store::State> {
         self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Where the images are (blobs, layers).
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// The image a request names: a reference, an id or an id prefix.

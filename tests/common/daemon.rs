@@ -82,6 +82,7 @@ impl Daemon {
             .arg(&self.root)
             .arg("--log")
             .arg(&self.log)
+            .args(self.cri_socket())
             .args(&self.args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
@@ -336,6 +337,20 @@ fn unrule(program: &str, bridge: &str) {
 }
 
 impl Daemon {
+    /// The CRI socket in the test's directory (not the host's default),
+    /// unless the test gives one.
+    fn cri_socket(&self) -> Vec<std::ffi::OsString> {
+        match self.args.iter().any(|a| a.starts_with("--cri-socket")) {
+            true => Vec::new(),
+            false => vec!["--cri-socket".into(), self.dir.join("cri.sock").into()],
+        }
+    }
+
+    /// The CRI socket berthd serves.
+    pub fn cri_path(&self) -> PathBuf {
+        self.dir.join("cri.sock")
+    }
+
     /// Starts berthd again from a synchronous context (Drop).
     fn spawn_blocking(&mut self) {
         let mut child = Command::new(berthd());
@@ -345,6 +360,7 @@ impl Daemon {
             .arg("--root")
             .arg(&self.root)
             .args(["--log", "warn"])
+            .args(self.cri_socket())
             .args(&self.args)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
@@ -395,8 +411,14 @@ pub fn test_dir(name: &str) -> PathBuf {
 
 /// Runs berthd with `args` alone, expecting it to exit within 10 s.
 pub fn berthd_fails(args: &[&str]) -> std::process::Output {
+    // Never the host's default CRI socket.
+    let cri: &[&str] = match args.iter().any(|a| a.starts_with("--cri-socket")) {
+        true => &[],
+        false => &["--cri-socket", ""],
+    };
     let mut child = Command::new(berthd())
         .args(args)
+        .args(cri)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -1,0 +1,215 @@
+//! berthd's CRI socket (runtime.v1) through Kubernetes' own types (the
+//! k8s-cri crate): the runtime's identity, conditions and cgroup driver;
+//! images with the CRI's semantics, against a registry the test starts;
+//! and the calls not served yet answering UNIMPLEMENTED.
+
+mod common;
+
+use berth::pb;
+use common::*;
+use k8s_cri::v1 as cri;
+use k8s_cri::v1::image_service_client::ImageServiceClient;
+use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use tonic::transport::Channel;
+
+async fn cri_channel(d: &Daemon) -> Channel {
+    berth::connect(&format!("unix://{}", d.cri_path().display()))
+        .await
+        .unwrap()
+}
+
+fn spec(image: &str) -> Option<cri::ImageSpec> {
+    Some(cri::ImageSpec {
+        image: image.into(),
+        ..Default::default()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_runtime_says_who_it_is_and_what_it_can_do() {
+    let d = Daemon::start("cri-runtime").await;
+    let meta = std::fs::metadata(d.cri_path()).unwrap();
+    assert_eq!((meta.permissions().mode() & 0o777, meta.uid()), (0o660, 0));
+    let mut rt = RuntimeServiceClient::new(cri_channel(&d).await);
+    let v = rt
+        .version(cri::VersionRequest {
+            version: "v1".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (
+            v.version.as_str(),
+            v.runtime_name.as_str(),
+            v.runtime_api_version.as_str()
+        ),
+        ("0.1.0", "berth", "v1")
+    );
+    assert_eq!(v.runtime_version, env!("CARGO_PKG_VERSION"));
+    let status = rt
+        .status(cri::StatusRequest { verbose: false })
+        .await
+        .unwrap()
+        .into_inner();
+    let conditions: Vec<(String, bool, bool)> = status
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .map(|c| (c.r#type, c.status, c.reason.is_empty()))
+        .collect();
+    assert_eq!(
+        conditions,
+        [
+            ("RuntimeReady".to_string(), true, true),
+            ("NetworkReady".to_string(), false, false)
+        ]
+    );
+    let config = rt
+        .runtime_config(cri::RuntimeConfigRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        config.linux.unwrap().cgroup_driver,
+        cri::CgroupDriver::Cgroupfs as i32
+    );
+    let err = rt
+        .run_pod_sandbox(cri::RunPodSandboxRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unimplemented, "{err:?}");
+    // berth's own API is on its own socket, as before.
+    let mut api = d.api().await;
+    assert!(listed(&mut api).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn images_follow_the_cris_rules() {
+    if !registry_tools() {
+        return;
+    }
+    let dir = test_dir("cri-images");
+    let reg = Registry::start(&dir.join("registry"), Auth::None);
+    let (ids, name) = publish(&reg, &dir, "test/app:v1", &[base_image()], None);
+    let file = registries_file(&dir, &format!("[\"{}\"]\ninsecure = true\n", reg.addr));
+    let d = Daemon::start_with_args("cri-images", &["--registries", file.to_str().unwrap()]).await;
+    let mut images = ImageServiceClient::new(cri_channel(&d).await);
+
+    // A missing image's status is empty, not an error.
+    let st = images
+        .image_status(cri::ImageStatusRequest {
+            image: spec(&name),
+            verbose: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(st.image, None);
+    let err = images
+        .pull_image(cri::PullImageRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    let err = images
+        .pull_image(cri::PullImageRequest {
+            image: spec(&format!("{}/test/app:missing", reg.addr)),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound, "{err:?}");
+
+    let pulled = images
+        .pull_image(cri::PullImageRequest {
+            image: spec(&name),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(pulled.image_ref, ids[0]);
+    // A second tag through berth's own API.
+    let mut own = d.images().await;
+    let other = format!("{}/test/other:v2", reg.addr);
+    own.tag(pb::TagRequest {
+        source: name.clone(),
+        target: other.clone(),
+    })
+    .await
+    .unwrap();
+    let list = images
+        .list_images(cri::ListImagesRequest { filter: None })
+        .await
+        .unwrap()
+        .into_inner()
+        .images;
+    assert_eq!(list.len(), 1);
+    let image = &list[0];
+    assert_eq!(image.id, ids[0]);
+    let mut tags = image.repo_tags.clone();
+    tags.sort();
+    assert_eq!(tags, [name.clone(), other.clone()]);
+    assert_eq!(image.repo_digests.len(), 1);
+    assert!(image.repo_digests[0].starts_with(&format!("{}/test/app@sha256:", reg.addr)));
+    assert!(image.size > 0);
+    // No user in the image: root.
+    assert_eq!(
+        (image.uid, image.username.as_str()),
+        (Some(cri::Int64Value { value: 0 }), "")
+    );
+    let by_id = images
+        .image_status(cri::ImageStatusRequest {
+            image: spec(&ids[0]),
+            verbose: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(by_id.image.as_ref(), Some(image));
+    let fs = images
+        .image_fs_info(cri::ImageFsInfoRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let usage = &fs.image_filesystems[0];
+    assert_eq!(
+        usage.fs_id.as_ref().unwrap().mountpoint,
+        d.root.join("images").display().to_string()
+    );
+    assert!(usage.used_bytes.as_ref().unwrap().value >= image.size);
+
+    // Removing it by one name removes every tag; a missing one is no error.
+    images
+        .remove_image(cri::RemoveImageRequest { image: spec(&name) })
+        .await
+        .unwrap();
+    let left = images
+        .list_images(cri::ListImagesRequest { filter: None })
+        .await
+        .unwrap()
+        .into_inner()
+        .images;
+    assert_eq!(left, Vec::new());
+    let own_list = own
+        .list(pb::ListImagesRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .images;
+    assert_eq!(own_list, Vec::new());
+    images
+        .remove_image(cri::RemoveImageRequest { image: spec(&name) })
+        .await
+        .unwrap();
+}
+
+/// The test image of one layer, with the base files.
+fn base_image() -> TestImage {
+    TestImage::new(
+        vec![base_layer(Packing::Gzip)],
+        serde_json::json!({"Cmd": ["sh"], "Env": ["PATH=/bin"]}),
+    )
+}
