@@ -213,3 +213,66 @@ fn base_image() -> TestImage {
         serde_json::json!({"Cmd": ["sh"], "Env": ["PATH=/bin"]}),
     )
 }
+
+/// A pull ends at the call's deadline: against a registry that accepts
+/// and never answers, PullImage with a 1 s deadline fails soon after, the
+/// pull is stopped (the registry sees its connections closed), and nothing
+/// is stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pull_ends_at_the_calls_deadline() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (accepted, closed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (a, c) = (accepted.clone(), closed.clone());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            a.fetch_add(1, Ordering::SeqCst);
+            let c = c.clone();
+            // Reads what comes, answers nothing, notes the close.
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while std::io::Read::read(&mut conn, &mut buf).is_ok_and(|n| n > 0) {}
+                c.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+    });
+    let dir = test_dir("cri-deadline");
+    let file = registries_file(&dir, &format!("[\"{addr}\"]\ninsecure = true\n"));
+    let d =
+        Daemon::start_with_args("cri-deadline", &["--registries", file.to_str().unwrap()]).await;
+    let mut images = ImageServiceClient::new(cri_channel(&d).await);
+    let mut req = tonic::Request::new(cri::PullImageRequest {
+        image: spec(&format!("{addr}/stalled/app:v1")),
+        ..Default::default()
+    });
+    req.set_timeout(std::time::Duration::from_secs(1));
+    let t = std::time::Instant::now();
+    let err = images.pull_image(req).await.unwrap_err();
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(10),
+        "the deadline was not honoured: {:?} ({err:?})",
+        t.elapsed()
+    );
+    assert!(
+        accepted.load(Ordering::SeqCst) > 0,
+        "the pull never reached the registry"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while closed.load(Ordering::SeqCst) < accepted.load(Ordering::SeqCst) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pull went on after its deadline"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let left = images
+        .list_images(cri::ListImagesRequest { filter: None })
+        .await
+        .unwrap()
+        .into_inner()
+        .images;
+    assert_eq!(left, Vec::new());
+}

@@ -121,14 +121,18 @@ impl ImageService for CriImages {
         let images = self.images.clone();
         // Progress is for berth's own API; nobody reads it here.
         let (progress, mut updates) = tokio::sync::mpsc::channel(64);
-        let pulled = self
-            .ops
-            .spawn(async move {
-                let drain = tokio::spawn(async move { while updates.recv().await.is_some() {} });
-                let pulled = images.pull(&name, "", creds, progress).await;
-                let _ = drain.await;
-                pulled
-            })
+        // The pull ends with the call: at its deadline (tonic drops this
+        // future then) or when the client goes, the pull is aborted. What
+        // it had verified stays for the next pull; nothing half-written
+        // does (the content store's writers and a layer's staging remove
+        // themselves when dropped).
+        let mut pulling = AbortOnDrop(self.ops.spawn(async move {
+            let drain = tokio::spawn(async move { while updates.recv().await.is_some() {} });
+            let pulled = images.pull(&name, "", creds, progress).await;
+            let _ = drain.await;
+            pulled
+        }));
+        let pulled = (&mut pulling.0)
             .await
             .map_err(|e| Status::internal(format!("pull: {e}")))?
             .map_err(Status::from)?;
@@ -173,6 +177,15 @@ impl ImageService for CriImages {
             image_filesystems: vec![fs],
             container_filesystems: Vec::new(),
         }))
+    }
+}
+
+/// A task aborted when its handle is dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
