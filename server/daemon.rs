@@ -127,7 +127,7 @@ pub async fn serve(args: Args, ops: tokio::runtime::Handle) -> Result<(), BoxErr
     let images = crate::image::Images::open(&args.root, rt.clone(), image_options)?;
     let bus = rt.bus();
     bus.spawn_retention(args.events_retention, shutdown.clone());
-    let listener = bind(&args.socket, gid)?;
+    // The CRI socket first: whoever sees the API's socket finds it there.
     let cri = match args.cri_socket.as_os_str().is_empty() {
         true => None,
         false => {
@@ -141,6 +141,7 @@ pub async fn serve(args: Args, ops: tokio::runtime::Handle) -> Result<(), BoxErr
             Some((bind(&args.cri_socket, gid)?, routes))
         }
     };
+    let listener = bind(&args.socket, gid)?;
     let system = SystemService {
         rt: rt.clone(),
         root: args.root.clone(),
