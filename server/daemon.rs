@@ -128,17 +128,18 @@ pub async fn serve(args: Args, ops: tokio::runtime::Handle) -> Result<(), BoxErr
     let bus = rt.bus();
     bus.spawn_retention(args.events_retention, shutdown.clone());
     // The CRI socket first: whoever sees the API's socket finds it there.
-    let cri = match args.cri_socket.as_os_str().is_empty() {
+    let cri_socket = std::path::PathBuf::from(&args.cri_socket);
+    let cri = match args.cri_socket.is_empty() {
         true => None,
         false => {
-            secure_dir(&args.cri_socket)?;
+            secure_dir(&cri_socket)?;
             let routes = crate::cri::routes(
                 rt.clone(),
                 images.clone(),
                 ops.clone(),
                 cgroups_rs::fs::hierarchies::is_cgroup2_unified_mode(),
             );
-            Some((bind(&args.cri_socket, gid)?, routes))
+            Some((bind(&cri_socket, gid)?, routes))
         }
     };
     let listener = bind(&args.socket, gid)?;
@@ -176,7 +177,7 @@ pub async fn serve(args: Args, ops: tokio::runtime::Handle) -> Result<(), BoxErr
     let cri = async {
         match cri {
             Some((listener, routes)) => {
-                tracing::info!(socket = %args.cri_socket.display(), "serving the CRI");
+                tracing::info!(socket = %args.cri_socket, "serving the CRI");
                 server()
                     .add_routes(routes)
                     .serve_with_incoming_shutdown(logged(listener), stopped())
@@ -188,8 +189,8 @@ pub async fn serve(args: Args, ops: tokio::runtime::Handle) -> Result<(), BoxErr
     };
     tokio::try_join!(async { unix.await.map_err(BoxError::from) }, tcp, cri)?;
     let _ = std::fs::remove_file(&args.socket);
-    if !args.cri_socket.as_os_str().is_empty() {
-        let _ = std::fs::remove_file(&args.cri_socket);
+    if !args.cri_socket.is_empty() {
+        let _ = std::fs::remove_file(&cri_socket);
     }
     Ok(())
 }

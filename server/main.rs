@@ -75,7 +75,7 @@ pub struct Args {
     /// Unix socket to serve Kubernetes' CRI (runtime.v1) on, for a kubelet
     /// or crictl; an empty value serves none. Made like the API's socket.
     #[arg(long, env = "BERTH_CRI_SOCKET", default_value = "/run/berth/cri.sock")]
-    pub cri_socket: PathBuf,
+    pub cri_socket: String,
     #[command(flatten)]
     pub tcp: daemon::TcpArgs,
     /// Most requests and streams one connection may have open at once;

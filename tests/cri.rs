@@ -276,3 +276,12 @@ async fn a_pull_ends_at_the_calls_deadline() {
         .images;
     assert_eq!(left, Vec::new());
 }
+
+/// `--cri-socket ""` serves no CRI; berth's own API is there as ever.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_cri_socket_serves_none() {
+    let d = Daemon::start_with_args("cri-none", &["--cri-socket", ""]).await;
+    assert!(!d.cri_path().exists());
+    let mut api = d.api().await;
+    assert!(listed(&mut api).await.is_empty());
+}
