@@ -133,12 +133,7 @@ pub async fn serve(args: Args, ops: tokio::runtime::Handle) -> Result<(), BoxErr
         true => None,
         false => {
             secure_dir(&cri_socket)?;
-            let routes = crate::cri::routes(
-                rt.clone(),
-                images.clone(),
-                ops.clone(),
-                cgroups_rs::fs::hierarchies::is_cgroup2_unified_mode(),
-            );
+            let routes = crate::cri::routes(rt.clone(), images.clone(), ops.clone());
             Some((bind(&cri_socket, gid)?, routes))
         }
     };

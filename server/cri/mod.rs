@@ -30,9 +30,8 @@ pub fn routes(
     rt: Arc<crate::runtime::Runtime>,
     images: Arc<crate::image::Images>,
     ops: tokio::runtime::Handle,
-    cgroup_v2: bool,
 ) -> tonic::service::Routes {
-    let runtime = CriRuntime { rt, cgroup_v2 };
+    let runtime = CriRuntime { rt };
     let images = CriImages { images, ops };
     tonic::service::Routes::new(
         RuntimeServiceServer::new(runtime).max_decoding_message_size(MAX_REQUEST_BYTES),

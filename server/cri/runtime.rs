@@ -11,7 +11,6 @@ use tonic::{Request, Response, Status};
 
 pub struct CriRuntime {
     pub rt: Arc<crate::runtime::Runtime>,
-    pub cgroup_v2: bool,
 }
 
 /// The runtime's conditions: it runs containers, and pods have no network
@@ -102,7 +101,6 @@ runtime_service! {
         ) -> Result<Response<cri::RuntimeConfigResponse>, Status> {
             // berth makes its containers' cgroups itself, under its cgroup
             // parent, on v1 and v2 alike.
-            let _ = self.cgroup_v2;
             Ok(Response::new(cri::RuntimeConfigResponse {
                 linux: Some(cri::LinuxRuntimeConfiguration {
                     cgroup_driver: cri::CgroupDriver::Cgroupfs as i32,
