@@ -19,6 +19,16 @@ async fn cri_channel(d: &Daemon) -> Channel {
         .unwrap()
 }
 
+/// Every image the CRI lists.
+async fn all_images(images: &mut ImageServiceClient<Channel>) -> Vec<cri::Image> {
+    images
+        .list_images(cri::ListImagesRequest { filter: None })
+        .await
+        .unwrap()
+        .into_inner()
+        .images
+}
+
 fn spec(image: &str) -> Option<cri::ImageSpec> {
     Some(cri::ImageSpec {
         image: image.into(),
@@ -140,12 +150,7 @@ async fn images_follow_the_cris_rules() {
     })
     .await
     .unwrap();
-    let list = images
-        .list_images(cri::ListImagesRequest { filter: None })
-        .await
-        .unwrap()
-        .into_inner()
-        .images;
+    let list = all_images(&mut images).await;
     assert_eq!(list.len(), 1);
     let image = &list[0];
     assert_eq!(image.id, ids[0]);
@@ -186,12 +191,7 @@ async fn images_follow_the_cris_rules() {
         .remove_image(cri::RemoveImageRequest { image: spec(&name) })
         .await
         .unwrap();
-    let left = images
-        .list_images(cri::ListImagesRequest { filter: None })
-        .await
-        .unwrap()
-        .into_inner()
-        .images;
+    let left = all_images(&mut images).await;
     assert_eq!(left, Vec::new());
     let own_list = own
         .list(pb::ListImagesRequest::default())
@@ -269,12 +269,7 @@ async fn a_pull_ends_at_the_calls_deadline() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let left = images
-        .list_images(cri::ListImagesRequest { filter: None })
-        .await
-        .unwrap()
-        .into_inner()
-        .images;
+    let left = all_images(&mut images).await;
     assert_eq!(left, Vec::new());
 }
 
