@@ -186,11 +186,17 @@ async fn images_follow_the_cris_rules() {
     );
     assert!(usage.used_bytes.as_ref().unwrap().value >= image.size);
 
-    // Removing it by one name removes every tag; a missing one is no error.
-    images
-        .remove_image(cri::RemoveImageRequest { image: spec(&name) })
-        .await
-        .unwrap();
+    // Removing it by one name removes every tag; two removes at once both
+    // succeed; a missing one is no error.
+    let (mut first, mut second) = (images.clone(), images.clone());
+    let (a, b) = tokio::join!(
+        first.remove_image(cri::RemoveImageRequest { image: spec(&name) }),
+        second.remove_image(cri::RemoveImageRequest {
+            image: spec(&other)
+        }),
+    );
+    a.unwrap();
+    b.unwrap();
     let left = all_images(&mut images).await;
     assert_eq!(left, Vec::new());
     let own_list = own

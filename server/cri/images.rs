@@ -22,13 +22,18 @@ impl CriImages {
         let refs = self.images.references_of(&i.id);
         let (repo_digests, repo_tags): (Vec<String>, Vec<String>) =
             refs.into_iter().partition(|r| r.contains('@'));
-        let user = self
-            .images
-            .config(i)
+        let (config, manifest) = self.images.documents(i).unwrap_or_default();
+        let user = serde_json::from_slice::<crate::image::Config>(&config)
             .ok()
             .and_then(|c| c.config)
             .map(|c| c.user)
             .unwrap_or_default();
+        // The image's content, as containerd counts it for the kubelet's
+        // image GC: manifest, config and compressed layers (what berth's
+        // own API shows is the unpacked size, which an image of empty
+        // layers has none of).
+        let size =
+            (manifest.len() + config.len()) as u64 + i.layers.iter().map(|l| l.size).sum::<u64>();
         // "uid", "uid:gid", "name", "name:group": the user part decides.
         let name = user.split(':').next().unwrap_or_default();
         let (uid, username) = match name.parse::<i64>() {
@@ -44,7 +49,7 @@ impl CriImages {
             }),
             repo_tags,
             repo_digests,
-            size: i.size,
+            size,
             uid,
             username,
             pinned: false,
@@ -150,12 +155,16 @@ impl ImageService for CriImages {
         };
         // By id, with every tag: the CRI's remove.
         let images = self.images.clone();
-        self.ops
+        let removed = self
+            .ops
             .spawn(async move { images.remove(&image.id, true).await })
             .await
-            .map_err(|e| Status::internal(format!("remove image: {e}")))?
-            .map_err(Status::from)?;
-        Ok(Response::new(cri::RemoveImageResponse {}))
+            .map_err(|e| Status::internal(format!("remove image: {e}")))?;
+        match removed {
+            // Another RemoveImage got there first: gone is what was asked.
+            Ok(_) | Err(Error::NotFound(_)) => Ok(Response::new(cri::RemoveImageResponse {})),
+            Err(e) => Err(Status::from(e)),
+        }
     }
 
     async fn image_fs_info(
