@@ -21,8 +21,6 @@ pub type ExecStream = Pin<Box<dyn Stream<Item = Result<pb::ExecResponse, Status>
 type Writer = Box<dyn tokio::io::AsyncWrite + Send + Unpin>;
 type Reader = Box<dyn AsyncRead + Send + Unpin>;
 
-/// ExecSync keeps at most this much of each stream.
-const SYNC_LIMIT: usize = 16 << 20;
 const CHUNK: usize = 32 << 10;
 
 fn process(p: Option<pb::ExecProcess>) -> Result<ExecProcess, Status> {
@@ -262,61 +260,19 @@ pub async fn exec_sync(
     ops: &tokio::runtime::Handle,
     r: pb::ExecSyncRequest,
 ) -> Result<pb::ExecSyncResponse, Status> {
-    let mut p = process(r.process)?;
-    // Output and exit together: no stdin, no terminal, not in the
-    // background.
-    p.stdin = false;
-    p.detach = false;
-    p.tty = None;
-    let mut running = start(rt, ops, r.id, p).await?;
-    let read = |s: Option<Box<dyn AsyncRead + Send + Unpin>>| async move {
-        let mut kept = Vec::new();
-        let mut truncated = false;
-        if let Some(mut s) = s {
-            let mut buf = vec![0u8; CHUNK];
-            while let Ok(n) = s.read(&mut buf).await {
-                if n == 0 {
-                    break;
-                }
-                let room = SYNC_LIMIT.saturating_sub(kept.len());
-                truncated |= n > room;
-                kept.extend_from_slice(&buf[..n.min(room)]);
-            }
-        }
-        (kept, truncated)
-    };
-    let stdout = running
-        .stdout
-        .take()
-        .map(|s| Box::new(s) as Box<dyn AsyncRead + Send + Unpin>);
-    let stderr = running
-        .stderr
-        .take()
-        .map(|s| Box::new(s) as Box<dyn AsyncRead + Send + Unpin>);
-    let both = async { tokio::join!(read(stdout), read(stderr)) };
-    let (mut timed_out, outputs) = (false, None);
-    let outputs = match r.timeout_seconds {
-        0 => Some(both.await),
-        t => match tokio::time::timeout(Duration::from_secs(t.into()), both).await {
-            Ok(o) => Some(o),
-            Err(_) => {
-                timed_out = true;
-                running.signal.send(libc::SIGKILL);
-                outputs
-            }
-        },
-    };
-    let (code, signal) = running
-        .exit
+    let p = process(r.process)?;
+    let timeout = (r.timeout_seconds > 0).then(|| Duration::from_secs(r.timeout_seconds.into()));
+    let rt = rt.clone();
+    let out = ops
+        .spawn(async move { rt.exec_sync(&r.id, p, timeout).await })
         .await
-        .map_err(|_| Status::internal("the exec's end was not seen"))?;
-    let ((stdout, t1), (stderr, t2)) = outputs.unwrap_or_default();
+        .map_err(|e| Status::internal(format!("exec failed: {e}")))??;
     Ok(pb::ExecSyncResponse {
-        stdout,
-        stderr,
-        exit_code: code,
-        signal,
-        timed_out,
-        truncated: t1 || t2,
+        stdout: out.stdout,
+        stderr: out.stderr,
+        exit_code: out.exit_code,
+        signal: out.signal,
+        timed_out: out.timed_out,
+        truncated: out.truncated,
     })
 }

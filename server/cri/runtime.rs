@@ -1,35 +1,25 @@
-//! The CRI's RuntimeService: the runtime's name and version, its
-//! conditions, and the cgroup driver it manages cgroups with. Pods and
-//! containers are not served yet: those calls answer UNIMPLEMENTED, which
-//! the kubelet and crictl report as such.
+//! The CRI's RuntimeService: each call converts its request and hands
+//! it to pods.rs, containers.rs or network.rs; the runtime's name,
+//! version, conditions and cgroup driver are here. Calls not served yet
+//! answer UNIMPLEMENTED, which the kubelet and crictl report as such.
 
+use super::CriRuntime;
 use k8s_cri::v1 as cri;
 use k8s_cri::v1::runtime_service_server::RuntimeService;
 use std::pin::Pin;
-use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
-pub struct CriRuntime {
-    pub rt: Arc<crate::runtime::Runtime>,
-}
-
-/// The runtime's conditions: it runs containers, and pods have no network
-/// until berth runs pods (NetworkReady false, with the reason the kubelet
-/// shows).
+/// The runtime's conditions: it runs containers, and pods have a network
+/// (berth makes its pod network when the first pod needs it).
 fn conditions() -> Vec<cri::RuntimeCondition> {
-    vec![
-        cri::RuntimeCondition {
-            r#type: "RuntimeReady".into(),
+    ["RuntimeReady", "NetworkReady"]
+        .into_iter()
+        .map(|kind| cri::RuntimeCondition {
+            r#type: kind.into(),
             status: true,
             ..Default::default()
-        },
-        cri::RuntimeCondition {
-            r#type: "NetworkReady".into(),
-            status: false,
-            reason: "NetworkPluginNotReady".into(),
-            message: "berth does not run pod sandboxes yet".into(),
-        },
-    ]
+        })
+        .collect()
 }
 
 /// The impl, with every call not served yet answering UNIMPLEMENTED
@@ -108,6 +98,114 @@ runtime_service! {
             }))
         }
 
+        async fn run_pod_sandbox(
+            &self,
+            req: Request<cri::RunPodSandboxRequest>,
+        ) -> Result<Response<cri::RunPodSandboxResponse>, Status> {
+            self.run_sandbox(req.into_inner()).await.map(Response::new)
+        }
+
+        async fn stop_pod_sandbox(
+            &self,
+            req: Request<cri::StopPodSandboxRequest>,
+        ) -> Result<Response<cri::StopPodSandboxResponse>, Status> {
+            self.stop_sandbox(&req.into_inner().pod_sandbox_id).await?;
+            Ok(Response::new(cri::StopPodSandboxResponse {}))
+        }
+
+        async fn remove_pod_sandbox(
+            &self,
+            req: Request<cri::RemovePodSandboxRequest>,
+        ) -> Result<Response<cri::RemovePodSandboxResponse>, Status> {
+            self.remove_sandbox(&req.into_inner().pod_sandbox_id).await?;
+            Ok(Response::new(cri::RemovePodSandboxResponse {}))
+        }
+
+        async fn pod_sandbox_status(
+            &self,
+            req: Request<cri::PodSandboxStatusRequest>,
+        ) -> Result<Response<cri::PodSandboxStatusResponse>, Status> {
+            let r = req.into_inner();
+            self.sandbox_status(&r.pod_sandbox_id, r.verbose).map(Response::new)
+        }
+
+        async fn list_pod_sandbox(
+            &self,
+            req: Request<cri::ListPodSandboxRequest>,
+        ) -> Result<Response<cri::ListPodSandboxResponse>, Status> {
+            let items = self.list_sandboxes(req.into_inner().filter);
+            Ok(Response::new(cri::ListPodSandboxResponse { items }))
+        }
+
+        async fn create_container(
+            &self,
+            req: Request<cri::CreateContainerRequest>,
+        ) -> Result<Response<cri::CreateContainerResponse>, Status> {
+            CriRuntime::create_container(self, req.into_inner()).await.map(Response::new)
+        }
+
+        async fn start_container(
+            &self,
+            req: Request<cri::StartContainerRequest>,
+        ) -> Result<Response<cri::StartContainerResponse>, Status> {
+            CriRuntime::start_container(self, &req.into_inner().container_id).await?;
+            Ok(Response::new(cri::StartContainerResponse {}))
+        }
+
+        async fn stop_container(
+            &self,
+            req: Request<cri::StopContainerRequest>,
+        ) -> Result<Response<cri::StopContainerResponse>, Status> {
+            let r = req.into_inner();
+            CriRuntime::stop_container(self, &r.container_id, r.timeout).await?;
+            Ok(Response::new(cri::StopContainerResponse {}))
+        }
+
+        async fn remove_container(
+            &self,
+            req: Request<cri::RemoveContainerRequest>,
+        ) -> Result<Response<cri::RemoveContainerResponse>, Status> {
+            CriRuntime::remove_container(self, &req.into_inner().container_id).await?;
+            Ok(Response::new(cri::RemoveContainerResponse {}))
+        }
+
+        async fn list_containers(
+            &self,
+            req: Request<cri::ListContainersRequest>,
+        ) -> Result<Response<cri::ListContainersResponse>, Status> {
+            let containers = CriRuntime::list_containers(self, req.into_inner().filter);
+            Ok(Response::new(cri::ListContainersResponse { containers }))
+        }
+
+        async fn container_status(
+            &self,
+            req: Request<cri::ContainerStatusRequest>,
+        ) -> Result<Response<cri::ContainerStatusResponse>, Status> {
+            let r = req.into_inner();
+            CriRuntime::container_status(self, &r.container_id, r.verbose).map(Response::new)
+        }
+
+        async fn exec_sync(
+            &self,
+            req: Request<cri::ExecSyncRequest>,
+        ) -> Result<Response<cri::ExecSyncResponse>, Status> {
+            CriRuntime::exec_sync(self, req.into_inner()).await.map(Response::new)
+        }
+
+        async fn update_runtime_config(
+            &self,
+            req: Request<cri::UpdateRuntimeConfigRequest>,
+        ) -> Result<Response<cri::UpdateRuntimeConfigResponse>, Status> {
+            let cidr = req
+                .into_inner()
+                .runtime_config
+                .and_then(|c| c.network_config)
+                .map(|n| n.pod_cidr)
+                .unwrap_or_default();
+            self.set_pod_cidr(&cidr)?;
+            Ok(Response::new(cri::UpdateRuntimeConfigResponse {}))
+        }
+
         async fn get_container_events(
             &self,
             _: Request<cri::GetEventsRequest>,
@@ -116,20 +214,8 @@ runtime_service! {
         }
     }
     not_yet {
-        run_pod_sandbox(RunPodSandboxRequest) -> RunPodSandboxResponse;
-        stop_pod_sandbox(StopPodSandboxRequest) -> StopPodSandboxResponse;
-        remove_pod_sandbox(RemovePodSandboxRequest) -> RemovePodSandboxResponse;
-        pod_sandbox_status(PodSandboxStatusRequest) -> PodSandboxStatusResponse;
-        list_pod_sandbox(ListPodSandboxRequest) -> ListPodSandboxResponse;
-        create_container(CreateContainerRequest) -> CreateContainerResponse;
-        start_container(StartContainerRequest) -> StartContainerResponse;
-        stop_container(StopContainerRequest) -> StopContainerResponse;
-        remove_container(RemoveContainerRequest) -> RemoveContainerResponse;
-        list_containers(ListContainersRequest) -> ListContainersResponse;
-        container_status(ContainerStatusRequest) -> ContainerStatusResponse;
         update_container_resources(UpdateContainerResourcesRequest) -> UpdateContainerResourcesResponse;
         reopen_container_log(ReopenContainerLogRequest) -> ReopenContainerLogResponse;
-        exec_sync(ExecSyncRequest) -> ExecSyncResponse;
         exec(ExecRequest) -> ExecResponse;
         attach(AttachRequest) -> AttachResponse;
         port_forward(PortForwardRequest) -> PortForwardResponse;
@@ -137,7 +223,6 @@ runtime_service! {
         list_container_stats(ListContainerStatsRequest) -> ListContainerStatsResponse;
         pod_sandbox_stats(PodSandboxStatsRequest) -> PodSandboxStatsResponse;
         list_pod_sandbox_stats(ListPodSandboxStatsRequest) -> ListPodSandboxStatsResponse;
-        update_runtime_config(UpdateRuntimeConfigRequest) -> UpdateRuntimeConfigResponse;
         checkpoint_container(CheckpointContainerRequest) -> CheckpointContainerResponse;
         list_metric_descriptors(ListMetricDescriptorsRequest) -> ListMetricDescriptorsResponse;
         list_pod_sandbox_metrics(ListPodSandboxMetricsRequest) -> ListPodSandboxMetricsResponse;

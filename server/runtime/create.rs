@@ -35,6 +35,10 @@ impl Runtime {
                 .into_owned(),
             _ => id[..12].to_string(),
         };
+        // A sandbox's root is empty: its pause process needs nothing.
+        if req.sandbox && req.rootfs.is_empty() && req.image.is_none() {
+            req.rootfs = self.empty_root()?;
+        }
         let volumes = std::mem::take(&mut req.volumes);
         let mut spec = req.validate(&hostname, self.machine)?;
         // Its devices as the host has them now.
@@ -50,6 +54,16 @@ impl Runtime {
         // Containers whose namespaces it joins, by their full ids.
         for (_, name) in spec.namespaces.joined_mut() {
             *name = self.find(name)?.id.clone();
+        }
+        if !spec.pod.is_empty() {
+            let pod = self.find(&spec.pod)?;
+            if !pod.spec().sandbox {
+                return Err(Error::InvalidArgument(format!(
+                    "container {} is not a pod sandbox",
+                    pod.name()
+                )));
+            }
+            spec.pod = pod.id.clone();
         }
         // Another container's network: its hostname too.
         if let crate::spec::NamespaceMode::Container(id) = &spec.namespaces.net {
@@ -117,6 +131,14 @@ impl Runtime {
         self.insert(c);
         tracing::info!(container = %id, name = %name, "created");
         Ok((id, name))
+    }
+
+    /// An empty directory, the root of pod sandboxes.
+    fn empty_root(&self) -> Result<String> {
+        let dir = self.root.join("empty");
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| io_failed("create the sandboxes' root", &dir, e))?;
+        Ok(dir.display().to_string())
     }
 
     /// Reserves `name` for `id`, so two creates cannot both take it.

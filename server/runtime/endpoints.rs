@@ -98,8 +98,8 @@ impl Runtime {
         let spec = c.spec();
         super::start::write_hosts(&c.dir, &spec, &own)
             .and_then(|()| match self.resolver_for(&attached) {
-                Some(at) => super::start::write_resolv(&c.dir, &spec, Some(at)),
-                None => Ok(()),
+                Some(at) if !spec.sandbox => super::start::write_resolv(&c.dir, &spec, Some(at)),
+                _ => Ok(()),
             })
             .map_err(|e| {
                 let what = format!("start container {}: write /etc/hosts", c.name());
@@ -352,8 +352,9 @@ impl Runtime {
     /// a user network's resolver once it is on one, the host's servers
     /// once it is on none.
     fn refresh_resolv(&self, c: &Container, on: Vec<Attachment>) {
-        let at = self.resolver_for(&on);
-        if let Err(e) = super::start::write_resolv(&c.dir, &c.spec(), at) {
+        let spec = c.spec();
+        let at = self.resolver_for(&on).filter(|_| !spec.sandbox);
+        if let Err(e) = super::start::write_resolv(&c.dir, &spec, at) {
             tracing::warn!(container = %c.id, error = %e, "cannot update /etc/resolv.conf");
         }
     }

@@ -20,6 +20,7 @@ mod endpoints;
 mod error;
 mod exec;
 mod exec_helper;
+mod exec_sync;
 mod export;
 mod health;
 pub mod host;

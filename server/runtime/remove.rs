@@ -9,6 +9,14 @@ use berth::pb::Action;
 impl Runtime {
     pub async fn remove(&self, key: &str, force: bool) -> Result<()> {
         let c = self.find(key)?;
+        if c.spec().sandbox {
+            for member in self.members(&c.id) {
+                match Box::pin(self.remove(&member, force)).await {
+                    Ok(()) | Err(Error::NotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
         let _op = c.op.lock().await;
         let mut changed = c.changed.subscribe();
         let kill_wait = self.kill_for_remove(&c, key, force)?;
@@ -43,6 +51,22 @@ impl Runtime {
         records::discard_dir(&self.root, &c.dir, &c.id);
         tracing::info!(container = %c.id, "removed");
         Ok(())
+    }
+
+    /// The ids of the containers of pod sandbox `pod`, oldest first.
+    pub fn members(&self, pod: &str) -> Vec<String> {
+        let mut members: Vec<(i64, String)> = self
+            .index()
+            .by_id
+            .values()
+            .filter_map(|c| {
+                let st = c.state();
+                (st.record.spec.pod == pod && !st.removed)
+                    .then(|| (st.record.created_at, c.id.clone()))
+            })
+            .collect();
+        members.sort();
+        members.into_iter().map(|(_, id)| id).collect()
     }
 
     /// Removes `c` if it exited and asked to be removed then

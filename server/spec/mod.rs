@@ -176,6 +176,46 @@ pub struct Spec {
     /// berth's default filter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seccomp_profile: Option<String>,
+    /// A pod sandbox: PID 1 is berth's pause process (berth-init
+    /// --pause), which holds the pod's namespaces for the containers
+    /// that join them, reaps the zombies of a shared PID namespace and
+    /// exits 0 on SIGTERM or SIGINT. Its /etc/resolv.conf is its DNS
+    /// settings (or the host's), never a network's resolver.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub sandbox: bool,
+    /// The pod sandbox it belongs to (its id); empty: none. Removing the
+    /// sandbox removes it first (with the same force).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub pod: String,
+    /// What the client that made it wants kept with it verbatim (the
+    /// CRI's config of a pod or container), berth's own fields aside.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extension: Option<Extension>,
+}
+
+/// Opaque data kept with a container for the client that made it: its
+/// kind ("cri.sandbox", "cri.container") and bytes (a protobuf message).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extension {
+    pub kind: String,
+    #[serde(with = "base64_bytes")]
+    pub data: Vec<u8>,
+}
+
+mod base64_bytes {
+    use base64::Engine;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(b))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// The largest seccomp profile a create may give (Docker's default
@@ -279,6 +319,10 @@ pub struct Request {
     pub pid_mode: String,
     pub ipc_mode: String,
     pub uts_mode: String,
+    pub sandbox: bool,
+    /// The pod sandbox it joins (name or id, found by the runtime).
+    pub pod: String,
+    pub extension: Option<Extension>,
 }
 
 impl Request {
@@ -393,7 +437,8 @@ impl Request {
             working_dir,
             hostname,
             labels: self.labels,
-            init: self.init,
+            // The pause process is berth-init's.
+            init: self.init || self.sandbox,
             stop_signal,
             stop_timeout: self.stop_timeout.unwrap_or(DEFAULT_STOP_TIMEOUT),
             mounts,
@@ -424,6 +469,9 @@ impl Request {
             namespaces,
             seccomp_unconfined,
             seccomp_profile,
+            sandbox: self.sandbox,
+            pod: self.pod,
+            extension: self.extension,
         })
     }
 }

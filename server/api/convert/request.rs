@@ -67,6 +67,10 @@ impl From<pb::CreateRequest> for Request {
             pid_mode: r.pid_mode,
             ipc_mode: r.ipc_mode,
             uts_mode: r.uts_mode,
+            // Pods are made through the CRI.
+            sandbox: false,
+            pod: String::new(),
+            extension: None,
             exposed_ports: Vec::new(),
             volumes: Vec::new(),
             dns: r.dns,

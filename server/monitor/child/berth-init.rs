@@ -6,7 +6,7 @@
 //! nothing of the host: its executable is not berthd's file (which a
 //! container could otherwise read or, as in CVE-2019-5736, try to
 //! overwrite), its environment is the container's and its command line is
-//! `berth-init -- ARGS…`.
+//! `berth-init -- ARGS…`; a pod sandbox's, `berth-init --pause`.
 //!
 //! It runs already confined (user, capabilities, seccomp), starts ARGS
 //! (found through the container's PATH), forwards every signal it can catch
@@ -24,6 +24,8 @@ struct SigSet([u64; 16]);
 const SIG_BLOCK: c_int = 0;
 const SIG_SETMASK: c_int = 2;
 const SIGCHLD: c_int = 17;
+const SIGINT: c_int = 2;
+const SIGTERM: c_int = 15;
 const WNOHANG: c_int = 1;
 
 extern "C" {
@@ -37,6 +39,9 @@ extern "C" {
 }
 
 fn main() {
+    if std::env::args_os().nth(1).is_some_and(|a| a == "--pause") {
+        pause()
+    }
     let mut args = std::env::args_os().skip_while(|a| a != "--").skip(1);
     let Some(program) = args.next() else {
         eprintln!("berth-init: usage: berth-init -- PROGRAM [ARGS...]");
@@ -92,7 +97,31 @@ fn main() {
     }
 }
 
-/// Reaps every exited child; exits when `main` is among them.
+/// A pod's pause process: holds its namespaces, reaps whatever the
+/// shared PID namespace orphans, and exits 0 on SIGTERM or SIGINT (other
+/// signals do nothing).
+fn pause() -> ! {
+    let mut all = SigSet([0; 16]);
+    // SAFETY: as in main: a valid set, one thread.
+    unsafe {
+        sigfillset(&mut all);
+        pthread_sigmask(SIG_BLOCK, &all, std::ptr::null_mut());
+    }
+    loop {
+        let mut sig: c_int = 0;
+        // SAFETY: `all` is a filled set, `sig` a valid out pointer.
+        if unsafe { sigwait(&all, &mut sig) } != 0 {
+            continue;
+        }
+        match sig {
+            SIGCHLD => reap(0),
+            SIGTERM | SIGINT => std::process::exit(0),
+            _ => {}
+        }
+    }
+}
+
+/// Reaps every exited child; exits when `main` is among them (0: never).
 fn reap(main: c_int) {
     loop {
         let mut status: c_int = 0;

@@ -14,6 +14,8 @@ pub struct Exec {
     pub args: Vec<CString>,
     pub env: Vec<CString>,
     shown: String,
+    /// berth-init is to pause (a pod sandbox): there is no program.
+    pub pause: bool,
 }
 
 impl Exec {
@@ -55,6 +57,15 @@ pub(super) fn resolve(spec: &Spec) -> Result<Exec, Failure> {
     // Read inside the container's root, as switch_user reads it.
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     let env = spec.environment(&crate::spec::home(&spec.user, &passwd));
+    if spec.sandbox {
+        return Ok(Exec {
+            path: cs("berth-init")?,
+            args: Vec::new(),
+            env: env.iter().map(|e| cs(e)).collect::<Result<_, _>>()?,
+            shown: "pause".into(),
+            pause: true,
+        });
+    }
     let program = &spec.args[0];
     let path = if program.contains('/') {
         program.clone()
@@ -81,5 +92,6 @@ pub(super) fn resolve(spec: &Spec) -> Result<Exec, Failure> {
         args: spec.args.iter().map(|a| cs(a)).collect::<Result<_, _>>()?,
         env: env.iter().map(|e| cs(e)).collect::<Result<_, _>>()?,
         shown: program.clone(),
+        pause: false,
     })
 }

@@ -34,8 +34,14 @@ impl Image {
         if let Err(e) = nix::sys::signal::SigSet::all().thread_block() {
             return Failure::new(Step::Init, format!("block signals: {e}"));
         }
-        let mut argv: Vec<&std::ffi::CStr> = vec![c"berth-init", c"--"];
-        argv.extend(exec.args.iter().map(CString::as_c_str));
+        let mut argv: Vec<&std::ffi::CStr> = vec![c"berth-init"];
+        match exec.pause {
+            true => argv.push(c"--pause"),
+            false => {
+                argv.push(c"--");
+                argv.extend(exec.args.iter().map(CString::as_c_str));
+            }
+        }
         let argv: Vec<*const libc::c_char> = argv
             .iter()
             .map(|a| a.as_ptr())
