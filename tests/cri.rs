@@ -63,6 +63,11 @@ async fn the_runtime_says_who_it_is_and_what_it_can_do() {
         .await
         .unwrap()
         .into_inner();
+    // Pods have berth's own network until a CNI configuration says
+    // otherwise; both features critest asks about are there.
+    let features = status.runtime_handlers[0].features.unwrap();
+    assert!(features.recursive_read_only_mounts && !features.user_namespaces);
+    assert!(status.features.unwrap().supplemental_groups_policy);
     let conditions: Vec<(String, bool, bool)> = status
         .status
         .unwrap()
@@ -74,7 +79,7 @@ async fn the_runtime_says_who_it_is_and_what_it_can_do() {
         conditions,
         [
             ("RuntimeReady".to_string(), true, true),
-            ("NetworkReady".to_string(), false, false)
+            ("NetworkReady".to_string(), true, true)
         ]
     );
     let config = rt
@@ -90,7 +95,7 @@ async fn the_runtime_says_who_it_is_and_what_it_can_do() {
         .run_pod_sandbox(cri::RunPodSandboxRequest::default())
         .await
         .unwrap_err();
-    assert_eq!(err.code(), tonic::Code::Unimplemented, "{err:?}");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err:?}");
     // berth's own API is on its own socket, as before.
     let mut api = d.api().await;
     assert!(listed(&mut api).await.is_empty());

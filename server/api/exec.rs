@@ -34,6 +34,7 @@ fn process(p: Option<pb::ExecProcess>) -> Result<ExecProcess, Status> {
         stdin: p.stdin,
         detach: p.detach,
         tty: p.tty.then(|| terminal_size(p.size.unwrap_or_default())),
+        timeout: None,
     })
 }
 

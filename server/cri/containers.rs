@@ -64,6 +64,11 @@ impl super::CriRuntime {
             stdin_once: config.stdin_once,
             tty: config.tty.then_some((24, 80)),
             pod: sandbox.id.clone(),
+            // Only where the kubelet says: a relative path has no place.
+            cri_log: match config.log_path.starts_with('/') {
+                true => config.log_path.clone(),
+                false => String::new(),
+            },
             ..Default::default()
         };
         req.mounts = config.mounts.iter().map(mount).collect::<Result<_, _>>()?;
@@ -169,7 +174,24 @@ impl super::CriRuntime {
                     windows: None,
                 }),
                 image_id: image.map(|i| i.id.clone()).unwrap_or_default(),
-                user: None,
+                // As its first process runs now.
+                user: match state {
+                    cri::ContainerState::ContainerRunning => {
+                        crate::sys::procs::identity(r.pid as u32).map(|(uid, gid, groups)| {
+                            cri::ContainerUser {
+                                linux: Some(cri::LinuxContainerUser {
+                                    uid: uid.into(),
+                                    gid: gid.into(),
+                                    supplemental_groups: groups
+                                        .into_iter()
+                                        .map(i64::from)
+                                        .collect(),
+                                }),
+                            }
+                        })
+                    }
+                    _ => None,
+                },
             }),
             info,
         })
@@ -309,5 +331,6 @@ fn mount(m: &cri::Mount) -> Result<MountRequest, Status> {
         read_only: m.readonly,
         propagation: propagation.into(),
         volume: String::new(),
+        recursive_read_only: m.recursive_read_only,
     })
 }

@@ -17,6 +17,7 @@ mod pods;
 mod resources;
 mod runtime;
 mod security;
+mod stats;
 
 use crate::runtime::Record;
 use k8s_cri::v1::{

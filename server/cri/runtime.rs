@@ -22,6 +22,13 @@ fn conditions() -> Vec<cri::RuntimeCondition> {
         .collect()
 }
 
+/// Whether the kernel makes mounts read-only recursively
+/// (mount_setattr(2), Linux 5.12).
+fn recursive_read_only() -> bool {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    crate::sys::seccomp::kernel_version(release.trim()).is_some_and(|v| v >= (5, 12))
+}
+
 /// The impl, with every call not served yet answering UNIMPLEMENTED
 /// (generated: the trait has no defaults).
 macro_rules! runtime_service {
@@ -79,9 +86,14 @@ runtime_service! {
                 info,
                 runtime_handlers: vec![cri::RuntimeHandler {
                     name: String::new(),
-                    features: Some(cri::RuntimeHandlerFeatures::default()),
+                    features: Some(cri::RuntimeHandlerFeatures {
+                        recursive_read_only_mounts: recursive_read_only(),
+                        user_namespaces: false,
+                    }),
                 }],
-                features: Some(cri::RuntimeFeatures::default()),
+                features: Some(cri::RuntimeFeatures {
+                    supplemental_groups_policy: true,
+                }),
             }))
         }
 
@@ -192,6 +204,47 @@ runtime_service! {
             CriRuntime::exec_sync(self, req.into_inner()).await.map(Response::new)
         }
 
+        async fn reopen_container_log(
+            &self,
+            req: Request<cri::ReopenContainerLogRequest>,
+        ) -> Result<Response<cri::ReopenContainerLogResponse>, Status> {
+            let c = self.container(&req.into_inner().container_id)?;
+            self.rt.reopen_log(&c.id).await?;
+            Ok(Response::new(cri::ReopenContainerLogResponse {}))
+        }
+
+        async fn container_stats(
+            &self,
+            req: Request<cri::ContainerStatsRequest>,
+        ) -> Result<Response<cri::ContainerStatsResponse>, Status> {
+            let stats = CriRuntime::container_stats(self, &req.into_inner().container_id)?;
+            Ok(Response::new(cri::ContainerStatsResponse { stats: Some(stats) }))
+        }
+
+        async fn list_container_stats(
+            &self,
+            req: Request<cri::ListContainerStatsRequest>,
+        ) -> Result<Response<cri::ListContainerStatsResponse>, Status> {
+            let stats = CriRuntime::list_container_stats(self, req.into_inner().filter);
+            Ok(Response::new(cri::ListContainerStatsResponse { stats }))
+        }
+
+        async fn pod_sandbox_stats(
+            &self,
+            req: Request<cri::PodSandboxStatsRequest>,
+        ) -> Result<Response<cri::PodSandboxStatsResponse>, Status> {
+            let stats = self.pod_stats(&req.into_inner().pod_sandbox_id)?;
+            Ok(Response::new(cri::PodSandboxStatsResponse { stats: Some(stats) }))
+        }
+
+        async fn list_pod_sandbox_stats(
+            &self,
+            req: Request<cri::ListPodSandboxStatsRequest>,
+        ) -> Result<Response<cri::ListPodSandboxStatsResponse>, Status> {
+            let stats = self.list_pod_stats(req.into_inner().filter);
+            Ok(Response::new(cri::ListPodSandboxStatsResponse { stats }))
+        }
+
         async fn update_runtime_config(
             &self,
             req: Request<cri::UpdateRuntimeConfigRequest>,
@@ -215,14 +268,9 @@ runtime_service! {
     }
     not_yet {
         update_container_resources(UpdateContainerResourcesRequest) -> UpdateContainerResourcesResponse;
-        reopen_container_log(ReopenContainerLogRequest) -> ReopenContainerLogResponse;
         exec(ExecRequest) -> ExecResponse;
         attach(AttachRequest) -> AttachResponse;
         port_forward(PortForwardRequest) -> PortForwardResponse;
-        container_stats(ContainerStatsRequest) -> ContainerStatsResponse;
-        list_container_stats(ListContainerStatsRequest) -> ListContainerStatsResponse;
-        pod_sandbox_stats(PodSandboxStatsRequest) -> PodSandboxStatsResponse;
-        list_pod_sandbox_stats(ListPodSandboxStatsRequest) -> ListPodSandboxStatsResponse;
         checkpoint_container(CheckpointContainerRequest) -> CheckpointContainerResponse;
         list_metric_descriptors(ListMetricDescriptorsRequest) -> ListMetricDescriptorsResponse;
         list_pod_sandbox_metrics(ListPodSandboxMetricsRequest) -> ListPodSandboxMetricsResponse;

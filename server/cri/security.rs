@@ -45,6 +45,11 @@ pub fn apply(
         req.cap_drop = caps.drop_capabilities.clone();
     }
     req.read_only = sc.readonly_rootfs;
+    // The kubelet sends the runtime's defaults or its own lists; none
+    // means berth's defaults (as containerd takes it).
+    let given = |p: &Vec<String>| (!p.is_empty()).then(|| p.clone());
+    req.masked_paths = given(&sc.masked_paths);
+    req.readonly_paths = given(&sc.readonly_paths);
     req.no_new_privs = Some(sc.no_new_privs);
     req.user = user(&sc)?;
     req.tuning.group_add = sc
@@ -52,6 +57,8 @@ pub fn apply(
         .iter()
         .map(|g| g.to_string())
         .collect();
+    req.tuning.strict_groups =
+        sc.supplemental_groups_policy == cri::SupplementalGroupsPolicy::Strict as i32;
     // The deprecated path still comes from older kubelets and critest.
     #[allow(deprecated)]
     let path = sc.seccomp_profile_path.as_str();

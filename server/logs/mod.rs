@@ -10,6 +10,9 @@
 //! record of stream 0 whose payload (u64 LE) counts the lines written before
 //! it, so a reader that finds files missing knows how many lines went.
 
+mod cri;
+
+pub use cri::CriLog;
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};

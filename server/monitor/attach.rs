@@ -60,6 +60,8 @@ struct Client {
     gone: bool,
     /// When it last took output, or was not BEHIND.
     progress: Instant,
+    /// It asked for the CRI log to be reopened, and waits for the answer.
+    reopen: bool,
 }
 
 pub struct Attachers {
@@ -184,6 +186,7 @@ impl Attachers {
                             closed: false,
                             gone: false,
                             progress: Instant::now(),
+                            reopen: false,
                         });
                     }
                 }
@@ -222,7 +225,10 @@ impl Attachers {
                         break;
                     }
                 };
-                self.frame(frame);
+                match frame.0 {
+                    wire::REOPEN_LOG => self.clients[i].reopen = true,
+                    _ => self.frame(frame),
+                }
             }
             let c = &mut self.clients[i];
             if c.closed && self.pending.is_empty() {
@@ -276,6 +282,22 @@ impl Attachers {
         if self.close_pending {
             self.stdin = None;
         }
+    }
+
+    /// Whether an attacher asked for the CRI log to be reopened.
+    pub fn reopen_asked(&self) -> bool {
+        self.clients.iter().any(|c| c.reopen)
+    }
+
+    /// Tells those who asked that the CRI log was reopened: output read
+    /// from now on goes to the new file.
+    pub fn reopened(&mut self) {
+        for c in self.clients.iter_mut().filter(|c| c.reopen) {
+            c.reopen = false;
+            wire::frame(wire::LOG_REOPENED, &[], &mut c.out);
+            flush(c);
+        }
+        self.clients.retain(Client::alive);
     }
 
     /// Output of PID 1 (`stream`: wire::STDOUT or STDERR) for every

@@ -154,7 +154,11 @@ fn run(dir: &Path, file: &Path) -> Result<linux::ExitStatus, Failed> {
             }
             Forked::Parent { pid, pidfd } => (pid, pidfd),
         };
-    wait_forwarding(pid, &pidfd, &forwarded).map_err(|e| (Failure::new(Step::Wait, e), 126))
+    let deadline = spec
+        .timeout_ms
+        .map(|ms| std::time::Instant::now() + std::time::Duration::from_millis(ms));
+    wait_forwarding(pid, &pidfd, &forwarded, deadline)
+        .map_err(|e| (Failure::new(Step::Wait, e), 126))
 }
 
 /// Opens a pty in the container's /dev/pts and sends the master to
@@ -168,18 +172,28 @@ fn terminal(size: (u16, u16)) -> std::io::Result<String> {
     Ok(path)
 }
 
-/// Waits for the process, passing on the signals the helper receives.
+/// Waits for the process, passing on the signals the helper receives;
+/// kills it at `deadline`.
 fn wait_forwarding(
     pid: i32,
     pidfd: &OwnedFd,
     signals: &SigSet,
+    mut deadline: Option<std::time::Instant>,
 ) -> std::io::Result<linux::ExitStatus> {
     let sfd = SignalFd::with_flags(signals, SfdFlags::SFD_CLOEXEC).map_err(std::io::Error::from)?;
     loop {
         if let Some(status) = linux::waitid_pidfd(pidfd, true)? {
             return Ok(status);
         }
-        let ready = fds::poll_readable(&[pidfd.as_fd(), sfd.as_fd()], None)?;
+        let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+        if left.is_some_and(|l| l.is_zero()) {
+            // Reaped above once it is dead: gone from the container
+            // before the helper ends.
+            let _ = linux::pidfd_send_signal(pidfd, libc::SIGKILL);
+            deadline = None;
+            continue;
+        }
+        let ready = fds::poll_readable(&[pidfd.as_fd(), sfd.as_fd()], left)?;
         if ready.get(1).copied().unwrap_or(false) {
             if let Ok(Some(info)) = sfd.read_signal() {
                 if let Ok(s) = Signal::try_from(info.ssi_signo as i32) {

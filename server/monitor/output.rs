@@ -21,6 +21,8 @@ const CONGESTED_POLL: Duration = Duration::from_millis(100);
 struct Log<'a> {
     id: &'a str,
     writer: Option<logs::Writer>,
+    /// The CRI's copy, if it has one.
+    cri: Option<logs::CriLog>,
     splitters: [logs::Splitter; 2],
     failed: bool,
 }
@@ -30,9 +32,20 @@ const WIRE: [u8; 2] = [wire::STDOUT, wire::STDERR];
 
 impl Log<'_> {
     fn push(&mut self, i: usize, data: &[u8]) {
-        let (writer, failed, id) = (&mut self.writer, &mut self.failed, self.id);
-        let mut write = |line: &[u8]| record(writer, failed, id, STREAMS[i], line);
-        match data.is_empty() {
+        let (writer, cri, failed, id) =
+            (&mut self.writer, &mut self.cri, &mut self.failed, self.id);
+        let last = data.is_empty();
+        let mut write = |line: &[u8]| {
+            let time = now_nanos();
+            record(writer, failed, id, time, STREAMS[i], line);
+            if let Some(c) = cri {
+                if let Err(e) = c.write(time, STREAMS[i], line, last) {
+                    tracing::warn!(container = %id, error = %e, "cannot write the CRI log; dropping it");
+                    *cri = None;
+                }
+            }
+        };
+        match last {
             true => self.splitters[i].finish(&mut write),
             false => self.splitters[i].push(data, &mut write),
         }
@@ -42,12 +55,32 @@ impl Log<'_> {
         if let Some(w) = &mut self.writer {
             let _ = w.flush();
         }
+        if let Some(c) = &mut self.cri {
+            let _ = c.flush();
+        }
+    }
+
+    /// The CRI log opened again at its path (the kubelet renamed it).
+    fn reopen(&mut self) {
+        if let Some(c) = &mut self.cri {
+            if let Err(e) = c.reopen() {
+                tracing::warn!(container = %self.id, error = %e, "cannot reopen the CRI log; dropping it");
+                self.cri = None;
+            }
+        }
     }
 }
 
-fn record(writer: &mut Option<logs::Writer>, failed: &mut bool, id: &str, stream: u8, line: &[u8]) {
+fn record(
+    writer: &mut Option<logs::Writer>,
+    failed: &mut bool,
+    id: &str,
+    time: i64,
+    stream: u8,
+    line: &[u8],
+) {
     let Some(w) = writer else { return };
-    if let Err(e) = w.write(now_nanos(), stream, line) {
+    if let Err(e) = w.write(time, stream, line) {
         if !*failed {
             tracing::warn!(container = %id, error = %e, "cannot write the log; dropping output");
             *failed = true;
@@ -75,9 +108,18 @@ pub fn pump(
     let writer = logs::Writer::open(dir, config.log)
         .map_err(|e| tracing::warn!(container = %config.id, error = %e, "cannot open the log"))
         .ok();
+    let cri = (!config.spec.cri_log.is_empty())
+        .then(|| logs::CriLog::open(Path::new(&config.spec.cri_log)))
+        .and_then(|r| {
+            r.map_err(
+                |e| tracing::warn!(container = %config.id, error = %e, "cannot open the CRI log"),
+            )
+            .ok()
+        });
     let mut log = Log {
         id: &config.id,
         writer,
+        cri,
         splitters: Default::default(),
         failed: false,
     };
@@ -131,6 +173,11 @@ pub fn pump(
         // Attachers first: one that connected before PID 1 started is
         // there for its first byte.
         attach.ready(rest);
+        if attach.reopen_asked() {
+            log.flush();
+            log.reopen();
+            attach.reopened();
+        }
         for (&i, _) in which.iter().zip(outputs).filter(|(_, r)| **r != 0) {
             let Some(source) = &open[i] else { continue };
             let got = match nix::unistd::read(&source.fd, &mut buf) {

@@ -127,6 +127,10 @@ pub struct ExecSpec {
     /// master to berthd over its stdin, a unix socket.
     #[serde(default)]
     pub tty: Option<(u16, u16)>,
+    /// The helper kills the process with SIGKILL once this many
+    /// milliseconds have passed, and reaps it before it ends itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
 }
 
 impl ExecSpec {

@@ -19,10 +19,13 @@ pub const SOCKET: &str = "attach.sock";
 pub const STDIN: u8 = 1;
 pub const CLOSE_STDIN: u8 = 2;
 pub const RESIZE: u8 = 3;
+/// Reopen the CRI log (the kubelet rotated it); answered LOG_REOPENED.
+pub const REOPEN_LOG: u8 = 4;
 
 pub const STDOUT: u8 = 1;
 pub const STDERR: u8 = 2;
 pub const END: u8 = 3;
+pub const LOG_REOPENED: u8 = 4;
 
 const HEADER: usize = 5;
 /// No frame is larger; a bigger length is a broken peer.

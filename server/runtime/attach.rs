@@ -80,6 +80,57 @@ impl Runtime {
     }
 }
 
+impl Runtime {
+    /// Has the monitor of running container `key` reopen its CRI log (the
+    /// kubelet renamed it): output read after this returns goes to a new
+    /// file at its path.
+    pub async fn reopen_log(&self, key: &str) -> Result<()> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let c = self.find(key)?;
+        if c.spec().cri_log.is_empty() {
+            return Err(Error::FailedPrecondition(format!(
+                "container {} has no CRI log",
+                c.name()
+            )));
+        }
+        if !c.state().record.status.is_running() {
+            return Err(Error::FailedPrecondition(format!(
+                "container {} is not running",
+                c.name()
+            )));
+        }
+        let mut sock = std_to_tokio(connect(&c)?)
+            .map_err(|e| failed(format!("reopen the log of {}", c.name()), e))?;
+        let asked = async {
+            let mut frame = Vec::new();
+            wire::frame(wire::REOPEN_LOG, &[], &mut frame);
+            sock.write_all(&frame).await?;
+            let (mut frames, mut buf) = (wire::Frames::default(), vec![0u8; 64 << 10]);
+            loop {
+                while let Some((kind, _)) = frames
+                    .next()
+                    .map_err(|_| std::io::Error::other("a frame from the monitor is too long"))?
+                {
+                    if kind == wire::LOG_REOPENED {
+                        return Ok(());
+                    }
+                }
+                match sock.read(&mut buf).await? {
+                    0 => return Err(std::io::Error::other("the container exited")),
+                    n => frames.push(&buf[..n]),
+                }
+            }
+        };
+        match tokio::time::timeout(std::time::Duration::from_secs(10), asked).await {
+            Ok(r) => r.map_err(|e| failed(format!("reopen the log of {}", c.name()), e)),
+            Err(_) => Err(Error::Internal(format!(
+                "the monitor of {} did not reopen its log within 10 s",
+                c.name()
+            ))),
+        }
+    }
+}
+
 /// Connects to the monitor of `c`; refused or missing: it is not running
 /// (any more).
 fn connect(c: &Container) -> Result<std::os::unix::net::UnixStream> {

@@ -101,6 +101,7 @@ impl Runtime {
                 read_only: false,
                 propagation: Default::default(),
                 volume: Some(raw.iter().map(|b| format!("{b:02x}")).collect()),
+                recursive_read_only: false,
             });
         }
         self.support.check(&spec.resources).map_err(unsupported)?;

@@ -29,6 +29,8 @@ pub struct ExecProcess {
     pub detach: bool,
     /// A terminal of this size (rows, columns).
     pub tty: Option<(u16, u16)>,
+    /// Killed (SIGKILL) and reaped by its helper once this has passed.
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// A running exec: its pipes (as asked), a handle to signal it, and its
@@ -147,6 +149,7 @@ impl Runtime {
             user: p.user.clone(),
             privileged: p.privileged,
             tty: p.tty.filter(|_| !p.detach),
+            timeout_ms: p.timeout.map(|t| t.as_millis() as u64),
         };
         spec.write(&file).map_err(|e| failed("write the exec", e))?;
         let (stdio, ours) = match (p.detach, spec.tty) {

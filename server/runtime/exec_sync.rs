@@ -12,6 +12,9 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 /// At most this much of each stream is kept.
 pub const SYNC_LIMIT: usize = 16 << 20;
 const CHUNK: usize = 32 << 10;
+/// How long after the timeout berthd waits for the helper's kill to
+/// close the outputs.
+const HELPER_GRACE: Duration = Duration::from_secs(2);
 
 /// How an ExecSync ended.
 #[derive(Debug, Default)]
@@ -38,13 +41,18 @@ impl Runtime {
         p.stdin = false;
         p.detach = false;
         p.tty = None;
+        // The helper kills and reaps it at the timeout; berthd kills the
+        // helper if its outputs are still open a while after (something
+        // it started holds them).
+        p.timeout = timeout;
+        let started = std::time::Instant::now();
         let mut running = self.exec(key, p).await?;
         let (stdout, stderr) = (running.stdout.take(), running.stderr.take());
         let both = async { tokio::join!(read(stdout), read(stderr)) };
         let (mut timed_out, mut outputs) = (false, None);
         match timeout {
             None => outputs = Some(both.await),
-            Some(t) => match tokio::time::timeout(t, both).await {
+            Some(t) => match tokio::time::timeout(t + HELPER_GRACE, both).await {
                 Ok(o) => outputs = Some(o),
                 Err(_) => {
                     timed_out = true;
@@ -56,6 +64,7 @@ impl Runtime {
             .exit
             .await
             .map_err(|_| Error::Internal("the exec's end was not seen".into()))?;
+        timed_out |= signal == libc::SIGKILL && timeout.is_some_and(|t| started.elapsed() >= t);
         let ((stdout, t1), (stderr, t2)) = outputs.unwrap_or_default();
         Ok(SyncOutput {
             stdout,

@@ -126,6 +126,11 @@ impl Runtime {
         self.index.write().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Where containers' directories (and their writable layers) are.
+    pub fn containers_root(&self) -> PathBuf {
+        containers_dir(&self.root)
+    }
+
     fn dir_of(&self, id: &str) -> PathBuf {
         crate::monitor::protocol::container_dir(&self.root, id)
     }

@@ -97,6 +97,13 @@ impl Runtime {
         Ok(rx)
     }
 
+    /// One sample of container `key` now (no CPU percentage: that needs
+    /// two).
+    pub fn sample_now(&self, key: &str) -> Result<Sample> {
+        let c = self.find(key)?;
+        Ok(self.sample(&c, &mut HashMap::new()))
+    }
+
     /// Running and paused containers, oldest first.
     fn running(&self) -> Vec<Arc<Container>> {
         let all: Vec<Arc<Container>> = self.index().by_id.values().cloned().collect();

@@ -9,6 +9,12 @@ use super::{Input, MAX_LOG_FILES, MAX_LOG_SIZE, MAX_PIDS, MIN_LOG_SIZE};
 pub enum Error {
     #[error("invalid container name {0:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-]* is allowed")]
     Name(Input),
+    #[error("invalid CRI log path {0:?}: it must be absolute")]
+    CriLog(Input),
+    #[error("invalid masked or read-only path {0:?}: it must be absolute and not the root")]
+    ConfinedPath(Input),
+    #[error("invalid mount at {0}: a recursively read-only mount must be read-only and receive no mounts (private or rprivate propagation)")]
+    MountRecursiveReadOnly(String),
     #[error("give either a rootfs or an image, not both")]
     RootfsAndImage,
     #[error("no root filesystem: give an image or a rootfs directory")]

@@ -191,6 +191,17 @@ pub struct Spec {
     /// CRI's config of a pod or container), berth's own fields aside.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extension: Option<Extension>,
+    /// Its output is also written to this file in the CRI's log format
+    /// (the kubelet's log_path), by its monitor: never rotated by berth,
+    /// reopened when asked.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cri_log: String,
+    /// Paths hidden from it and paths it cannot write, instead of berth's
+    /// (Docker's) in /proc and /sys; None: berth's. Not when privileged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub masked_paths: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readonly_paths: Option<Vec<String>>,
 }
 
 /// Opaque data kept with a container for the client that made it: its
@@ -323,6 +334,11 @@ pub struct Request {
     /// The pod sandbox it joins (name or id, found by the runtime).
     pub pod: String,
     pub extension: Option<Extension>,
+    /// An absolute path, or empty.
+    pub cri_log: String,
+    /// Absolute paths; None: berth's.
+    pub masked_paths: Option<Vec<String>>,
+    pub readonly_paths: Option<Vec<String>>,
 }
 
 impl Request {
@@ -378,6 +394,22 @@ impl Request {
         }
         let hostname = hostname(std::mem::take(&mut self.hostname), hostname_default)?;
         self.check_labels_and_log()?;
+        if !self.cri_log.is_empty()
+            && (!self.cri_log.starts_with('/') || self.cri_log.contains('\0'))
+        {
+            return Err(Error::CriLog(self.cri_log.as_str().into()));
+        }
+        let paths = self
+            .masked_paths
+            .iter()
+            .chain(&self.readonly_paths)
+            .flatten();
+        if let Some(bad) = paths
+            .into_iter()
+            .find(|p| normalize(p).is_none_or(|n| n == "/"))
+        {
+            return Err(Error::ConfinedPath(bad.as_str().into()));
+        }
         let stop_signal = if self.stop_signal.is_empty() {
             libc::SIGTERM
         } else {
@@ -472,6 +504,9 @@ impl Request {
             sandbox: self.sandbox,
             pod: self.pod,
             extension: self.extension,
+            cri_log: self.cri_log,
+            masked_paths: self.masked_paths,
+            readonly_paths: self.readonly_paths,
         })
     }
 }

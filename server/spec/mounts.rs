@@ -19,6 +19,10 @@ pub struct MountSpec {
     /// in the container's directory); None: a host path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volume: Option<String>,
+    /// Read-only with every mount below it too (Docker's
+    /// bind-recursive=readonly; the CRI's recursive_read_only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recursive_read_only: bool,
 }
 
 /// A bind mount's propagation, as mount(8) names it.
@@ -84,6 +88,8 @@ pub struct MountRequest {
     pub propagation: String,
     /// A volume's name: refused until named volumes exist.
     pub volume: String,
+    /// Needs read_only, and a propagation that receives nothing.
+    pub recursive_read_only: bool,
 }
 
 impl MountRequest {
@@ -119,12 +125,16 @@ impl MountRequest {
         if within(&clean, "/proc") || within(&clean, "/sys") {
             return dest("nothing may be mounted on or under /proc and /sys");
         }
+        if self.recursive_read_only && (!self.read_only || propagation.receives()) {
+            return Err(Error::MountRecursiveReadOnly(clean));
+        }
         Ok(MountSpec {
             source: self.source,
             destination: clean,
             read_only: self.read_only,
             propagation,
             volume: None,
+            recursive_read_only: self.recursive_read_only,
         })
     }
 }

@@ -144,6 +144,11 @@ pub struct Tuning {
     pub sysctls: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub group_add: Vec<String>,
+    /// Its supplementary groups are its primary group and `group_add`
+    /// only: the groups the image's /etc/group puts its user in are left
+    /// out (the CRI's Strict supplemental groups policy).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub strict_groups: bool,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub domainname: String,
     #[serde(default)]

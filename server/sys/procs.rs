@@ -29,6 +29,27 @@ pub fn process(pid: u32) -> Option<Process> {
     parse(pid, &stat, &status, &cmdline, boot_time()?, ticks())
 }
 
+/// The identity `pid` runs with: effective uid and gid, and its
+/// supplementary groups (sorted, as the kernel keeps them).
+pub fn identity(pid: u32) -> Option<(u32, u32, Vec<u32>)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_identity(&status)
+}
+
+fn parse_identity(status: &str) -> Option<(u32, u32, Vec<u32>)> {
+    let field = |name: &str| {
+        status.lines().find_map(|l| l.strip_prefix(name)).map(|v| {
+            v.split_whitespace()
+                .filter_map(|n| n.parse::<u32>().ok())
+                .collect::<Vec<_>>()
+        })
+    };
+    // Real, effective, saved, filesystem: the effective one.
+    let uid = *field("Uid:")?.get(1)?;
+    let gid = *field("Gid:")?.get(1)?;
+    Some((uid, gid, field("Groups:")?))
+}
+
 /// The pid namespace `pid` lives in ("pid:[4026532201]"), if it still
 /// lives: what tells a container's process from a helper of berthd's in
 /// its cgroup (an exec's, which stays in the host's namespace).
@@ -169,6 +190,19 @@ fn net_dev(text: &str) -> (u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identity_is_the_effective_ids_and_the_groups() {
+        let status = "Name:\tsh\nUid:\t0\t1000\t1000\t1000\nGid:\t5\t1000\t1000\t1000\nGroups:\t1000 1234 50000 \n";
+        assert_eq!(
+            parse_identity(status),
+            Some((1000, 1000, vec![1000, 1234, 50000]))
+        );
+        assert_eq!(
+            parse_identity("Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nGroups:\t\n"),
+            Some((0, 0, vec![]))
+        );
+    }
 
     #[test]
     fn a_process_is_read_from_its_proc_files() {

@@ -29,6 +29,7 @@ impl From<pb::CreateRequest> for Request {
                     read_only: m.read_only,
                     propagation: m.propagation,
                     volume: m.volume,
+                    recursive_read_only: false,
                 })
                 .collect(),
             network: r.network,
@@ -71,6 +72,9 @@ impl From<pb::CreateRequest> for Request {
             sandbox: false,
             pod: String::new(),
             extension: None,
+            cri_log: String::new(),
+            masked_paths: None,
+            readonly_paths: None,
             exposed_ports: Vec::new(),
             volumes: Vec::new(),
             dns: r.dns,
@@ -108,6 +112,7 @@ impl From<pb::CreateRequest> for Request {
                 shm_size: r.shm_size_bytes,
                 sysctls: r.sysctls.into_iter().collect(),
                 group_add: r.group_add,
+                strict_groups: false,
                 domainname: r.domainname,
                 oom_score_adj: r.oom_score_adj.unwrap_or(0),
                 tmpfs: r

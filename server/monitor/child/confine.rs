@@ -40,12 +40,18 @@ const READ_ONLY: &[&str] = &[
 /// seccomp filter comes last: it forbids calls made before it.
 pub fn confine(spec: &Spec, filter: Option<&Program>) -> Result<(), Failure> {
     if !spec.privileged {
-        for path in MASKED {
-            mask(Path::new(path))
+        let paths = |given: &Option<Vec<String>>, default: &[&str]| -> Vec<String> {
+            match given {
+                Some(p) => p.clone(),
+                None => default.iter().map(|p| p.to_string()).collect(),
+            }
+        };
+        for path in paths(&spec.masked_paths, MASKED) {
+            mask(Path::new(&path))
                 .map_err(|e| Failure::new(Step::MaskPaths, format!("{path}: {e}")))?;
         }
-        for path in READ_ONLY {
-            read_only(Path::new(path))
+        for path in paths(&spec.readonly_paths, READ_ONLY) {
+            read_only(Path::new(&path))
                 .map_err(|e| Failure::new(Step::MaskPaths, format!("{path}: {e}")))?;
         }
     }
@@ -78,7 +84,7 @@ pub fn confine_process(spec: &Spec, filter: Option<&Program>) -> Result<(), Fail
             "" => "0",
             u => u,
         };
-        switch_user(user, &spec.tuning.group_add)?;
+        switch_user(user, &spec.tuning.group_add, spec.tuning.strict_groups)?;
     }
     capabilities(caps).map_err(|e| Failure::new(Step::Capabilities, e))?;
     if spec.no_new_privs() {
@@ -218,7 +224,7 @@ fn capabilities(caps: u64) -> std::io::Result<()> {
 /// /etc/group and `group_add`, then gid, then uid. The permitted set is
 /// kept across the uid change for `capabilities`; exec as a user other
 /// than root then leaves the process none.
-fn switch_user(user: &str, group_add: &[String]) -> Result<(), Failure> {
+fn switch_user(user: &str, group_add: &[String], strict: bool) -> Result<(), Failure> {
     let fail = |m: String| Failure::new(Step::User, m);
     let (u, g) = parse_user(user).ok_or_else(|| fail(format!("invalid user {user:?}")))?;
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
@@ -251,7 +257,7 @@ fn switch_user(user: &str, group_add: &[String]) -> Result<(), Failure> {
     };
     // Groups that list the user by name (name:password:gid:members).
     let mut groups = vec![nix::unistd::Gid::from_raw(gid)];
-    if let Some(name) = entry.as_ref().map(|f| f[0]) {
+    if let Some(name) = entry.as_ref().map(|f| f[0]).filter(|_| !strict) {
         for f in group.lines().map(|l| l.split(':').collect::<Vec<_>>()) {
             if f.len() >= 4 && f[3].split(',').any(|m| m == name) {
                 if let Some(g) = parse_id(f[2]) {

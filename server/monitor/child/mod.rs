@@ -216,6 +216,12 @@ fn enter_root(dir: &Path, config: &Config, nodev: MsFlags) -> Result<(), Failure
             volumes::populate(&merged, source, &m.destination)?;
         }
         let target = mounts::bind(&merged, &m.source, &m.destination, m.read_only)?;
+        if m.recursive_read_only {
+            step(
+                Step::BindMount,
+                crate::sys::mounts::read_only_recursive(&target),
+            )?;
+        }
         if sends || receives {
             mounts::propagate(&target, m.propagation)?;
         }
