@@ -71,6 +71,10 @@ impl super::CriRuntime {
             },
             ..Default::default()
         };
+        req.labels
+            .insert(super::CRI_LABEL.into(), "container".into());
+        req.labels
+            .insert(super::POD_LABEL.into(), sandbox.id.clone());
         req.mounts = config.mounts.iter().map(mount).collect::<Result<_, _>>()?;
         let linux = config.linux.clone().unwrap_or_default();
         super::security::apply(&mut req, &linux, &sandbox)?;

@@ -11,6 +11,7 @@
 //! any container does.
 
 mod containers;
+mod events;
 mod images;
 mod network;
 mod pods;
@@ -43,11 +44,18 @@ const CONTAINER: &str = "cri.container";
 /// processes, clamped to berthd's own.
 const SANDBOX_OOM_SCORE_ADJ: i32 = -998;
 
+/// berth's labels on CRI containers (not among the CRI's labels, which
+/// are the config's): "sandbox" or "container", and a container's pod
+/// (the sandbox's id).
+const CRI_LABEL: &str = "io.berth.cri";
+const POD_LABEL: &str = "io.berth.cri.pod";
+
+#[derive(Clone)]
 pub struct CriRuntime {
     rt: Arc<crate::runtime::Runtime>,
     images: Arc<crate::image::Images>,
     ops: tokio::runtime::Handle,
-    network: network::PodNetwork,
+    network: Arc<network::PodNetwork>,
 }
 
 /// Both services, as routes for a server.

@@ -1,6 +1,7 @@
 //! Pods' network: a berth bridge network of its own (`POD_NETWORK`), on
-//! the pod CIDR the kubelet sends in UpdateRuntimeConfig, or on berth's
-//! default pod subnet until it sends one, so that a fresh host runs pods.
+//! the pod CIDR the kubelet sends in UpdateRuntimeConfig, or until it
+//! sends one on a free subnet berth picks as for any network (so that a
+//! fresh host runs pods, and two daemons' pods never share a subnet).
 //! Made at the first pod that needs it; a later CIDR replaces it once no
 //! pod is on it.
 
@@ -9,9 +10,6 @@ use tonic::Status;
 
 /// The berth network pods are on.
 pub const POD_NETWORK: &str = "cri-pods";
-/// Its subnet until the kubelet gives a pod CIDR (podman's and
-/// containerd's example subnet).
-pub const DEFAULT_POD_CIDR: &str = "10.88.0.0/16";
 
 /// The pod CIDR asked for, if any.
 #[derive(Default)]
@@ -27,13 +25,12 @@ impl super::CriRuntime {
             .cidr
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .clone()
-            .unwrap_or_else(|| DEFAULT_POD_CIDR.to_string());
+            .clone();
         if let Ok(view) = self.rt.network_inspect(POD_NETWORK) {
             let on = view.record.subnet.to_string();
-            if on == wanted {
+            let Some(wanted) = wanted.as_ref().filter(|w| **w != on) else {
                 return Ok(POD_NETWORK.into());
-            }
+            };
             if !view.endpoints.is_empty() {
                 tracing::warn!(network = POD_NETWORK, subnet = %on, pod_cidr = %wanted, "pods still on the old subnet: new pods go there too");
                 return Ok(POD_NETWORK.into());
@@ -48,13 +45,13 @@ impl super::CriRuntime {
         }
         let made = self.rt.network_create(NewNetwork {
             name: POD_NETWORK.into(),
-            subnet: wanted.clone(),
+            subnet: wanted.clone().unwrap_or_default(),
             labels: [("io.berth.cri".to_string(), "pods".to_string())].into(),
             ..Default::default()
         });
         match made {
             Ok(_) => {
-                tracing::info!(network = POD_NETWORK, subnet = %wanted, "pod network made");
+                tracing::info!(network = POD_NETWORK, pod_cidr = ?wanted, "pod network made");
                 Ok(POD_NETWORK.into())
             }
             // Made by another pod meanwhile.

@@ -6,7 +6,6 @@
 use super::CriRuntime;
 use k8s_cri::v1 as cri;
 use k8s_cri::v1::runtime_service_server::RuntimeService;
-use std::pin::Pin;
 use tonic::{Request, Response, Status};
 
 /// The runtime's conditions: it runs containers, and pods have a network
@@ -51,8 +50,7 @@ macro_rules! runtime_service {
 
 runtime_service! {
     {
-        type GetContainerEventsStream =
-            Pin<Box<dyn tokio_stream::Stream<Item = Result<cri::ContainerEventResponse, Status>> + Send>>;
+        type GetContainerEventsStream = super::events::EventStream;
 
         async fn version(
             &self,
@@ -263,11 +261,23 @@ runtime_service! {
             &self,
             _: Request<cri::GetEventsRequest>,
         ) -> Result<Response<Self::GetContainerEventsStream>, Status> {
-            Err(Status::unimplemented("berth does not serve get_container_events yet"))
+            self.container_events().map(Response::new)
+        }
+
+        async fn update_container_resources(
+            &self,
+            req: Request<cri::UpdateContainerResourcesRequest>,
+        ) -> Result<Response<cri::UpdateContainerResourcesResponse>, Status> {
+            let r = req.into_inner();
+            let c = self.container(&r.container_id)?;
+            if let Some(linux) = &r.linux {
+                let wanted = super::resources::request(linux);
+                self.rt.update(&c.id, wanted, None).await?;
+            }
+            Ok(Response::new(cri::UpdateContainerResourcesResponse {}))
         }
     }
     not_yet {
-        update_container_resources(UpdateContainerResourcesRequest) -> UpdateContainerResourcesResponse;
         exec(ExecRequest) -> ExecResponse;
         attach(AttachRequest) -> AttachResponse;
         port_forward(PortForwardRequest) -> PortForwardResponse;

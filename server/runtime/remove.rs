@@ -56,9 +56,8 @@ impl Runtime {
     /// The ids of the containers of pod sandbox `pod`, oldest first.
     pub fn members(&self, pod: &str) -> Vec<String> {
         let mut members: Vec<(i64, String)> = self
-            .index()
-            .by_id
-            .values()
+            .all()
+            .iter()
             .filter_map(|c| {
                 let st = c.state();
                 (st.record.spec.pod == pod && !st.removed)

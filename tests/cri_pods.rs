@@ -1,0 +1,439 @@
+//! Pods and their containers through berthd's CRI socket, for what
+//! critest does not check: a pod and its containers through a kill -9 of
+//! berthd (still running, exits that happened meanwhile recorded), the
+//! CRI log format with a line over 16 KiB and a reopen that loses no
+//! line, and pods in berth's own API.
+
+mod common;
+
+use common::*;
+use k8s_cri::v1 as cri;
+use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+
+type Rt = RuntimeServiceClient<Channel>;
+
+async fn runtime(d: &Daemon) -> Rt {
+    let ch = berth::connect(&format!("unix://{}", d.cri_path().display()))
+        .await
+        .unwrap();
+    RuntimeServiceClient::new(ch)
+}
+
+fn pod_config(name: &str, log_dir: &Path) -> cri::PodSandboxConfig {
+    cri::PodSandboxConfig {
+        metadata: Some(cri::PodSandboxMetadata {
+            name: name.into(),
+            uid: format!("uid-{name}"),
+            namespace: "default".into(),
+            attempt: 0,
+        }),
+        hostname: name.into(),
+        log_directory: log_dir.display().to_string(),
+        dns_config: Some(cri::DnsConfig {
+            servers: vec!["10.96.0.10".into()],
+            searches: vec!["default.svc.cluster.local".into()],
+            options: vec!["ndots:5".into()],
+        }),
+        labels: [("app".to_string(), name.to_string())].into(),
+        annotations: [("note".to_string(), "kept as given".to_string())].into(),
+        ..Default::default()
+    }
+}
+
+async fn run_pod(rt: &mut Rt, config: &cri::PodSandboxConfig) -> String {
+    rt.run_pod_sandbox(cri::RunPodSandboxRequest {
+        config: Some(config.clone()),
+        runtime_handler: String::new(),
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .pod_sandbox_id
+}
+
+/// Creates and starts container `name` of the pod, running `script`.
+async fn run_container(
+    rt: &mut Rt,
+    pod: &str,
+    config: &cri::PodSandboxConfig,
+    name: &str,
+    script: &str,
+) -> String {
+    let id = rt
+        .create_container(cri::CreateContainerRequest {
+            pod_sandbox_id: pod.into(),
+            config: Some(cri::ContainerConfig {
+                metadata: Some(cri::ContainerMetadata {
+                    name: name.into(),
+                    attempt: 0,
+                }),
+                image: Some(cri::ImageSpec {
+                    image: "app:1".into(),
+                    ..Default::default()
+                }),
+                command: vec!["sh".into(), "-c".into(), script.into()],
+                log_path: format!("{name}.log"),
+                labels: [("container".to_string(), name.to_string())].into(),
+                ..Default::default()
+            }),
+            sandbox_config: Some(config.clone()),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .container_id;
+    rt.start_container(cri::StartContainerRequest {
+        container_id: id.clone(),
+    })
+    .await
+    .unwrap();
+    id
+}
+
+async fn status(rt: &mut Rt, id: &str) -> cri::ContainerStatus {
+    rt.container_status(cri::ContainerStatusRequest {
+        container_id: id.into(),
+        verbose: false,
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .status
+    .unwrap()
+}
+
+async fn pod_status(rt: &mut Rt, id: &str) -> cri::PodSandboxStatus {
+    rt.pod_sandbox_status(cri::PodSandboxStatusRequest {
+        pod_sandbox_id: id.into(),
+        verbose: false,
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .status
+    .unwrap()
+}
+
+async fn exec(rt: &mut Rt, id: &str, cmd: &[&str]) -> (i32, String) {
+    let r = rt
+        .exec_sync(cri::ExecSyncRequest {
+            container_id: id.into(),
+            cmd: cmd.iter().map(|s| s.to_string()).collect(),
+            timeout: 10,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    (r.exit_code, String::from_utf8_lossy(&r.stdout).into_owned())
+}
+
+/// The host pid of a container's PID 1, from berth's own API.
+async fn pid_of(d: &Daemon, id: &str) -> u32 {
+    common::status(&mut d.api().await, id).await.pid as u32
+}
+
+async fn until_exited(rt: &mut Rt, id: &str, within: Duration) -> cri::ContainerStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        let s = status(rt, id).await;
+        if s.state == cri::ContainerState::ContainerExited as i32 {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "{id} did not exit: {s:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pod_lives_through_a_kill_of_berthd() {
+    let mut d = Daemon::start("cri-pod-kill").await;
+    load(
+        &d,
+        docker_archive("app:1", serde_json::json!({"Cmd": ["sh"]})),
+    )
+    .await
+    .unwrap();
+    let logs = d.root.join("pod-logs");
+    let config = pod_config("web", &logs);
+    let mut rt = runtime(&d).await;
+    let pod = run_pod(&mut rt, &config).await;
+    let st = pod_status(&mut rt, &pod).await;
+    assert_eq!(st.state, cri::PodSandboxState::SandboxReady as i32);
+    assert_eq!(st.metadata, config.metadata);
+    assert_eq!(
+        (st.labels.clone(), st.annotations.clone()),
+        (config.labels.clone(), config.annotations.clone())
+    );
+    let ip = st.network.unwrap().ip;
+    assert!(ip.parse::<std::net::Ipv4Addr>().is_ok(), "pod ip {ip:?}");
+
+    let server = run_container(
+        &mut rt,
+        &pod,
+        &config,
+        "server",
+        "trap 'exit 3' TERM; while true; do sleep 0.1; done",
+    )
+    .await;
+    let brief = run_container(&mut rt, &pod, &config, "brief", "sleep 3; exit 7").await;
+    // The pod's names and namespaces: its hostname and DNS, one network
+    // namespace (the pod's address), one PID namespace.
+    assert_eq!(
+        exec(&mut rt, &server, &["hostname"]).await,
+        (0, "web\n".into())
+    );
+    let (_, resolv) = exec(&mut rt, &server, &["cat", "/etc/resolv.conf"]).await;
+    for line in [
+        "nameserver 10.96.0.10",
+        "search default.svc.cluster.local",
+        "options ndots:5",
+    ] {
+        assert!(
+            resolv.lines().any(|l| l == line),
+            "{line:?} not in {resolv:?}"
+        );
+    }
+    let (_, addrs) = exec(
+        &mut rt,
+        &server,
+        &["busybox", "ip", "-4", "-o", "addr", "show", "eth0"],
+    )
+    .await;
+    assert!(addrs.contains(&format!("inet {ip}/")), "{addrs}");
+    let (_, ps) = exec(&mut rt, &brief, &["busybox", "ps", "-o", "args"]).await;
+    assert!(ps.contains("pause") && ps.contains("while true"), "{ps}");
+    let server_pid = pid_of(&d, &server).await;
+
+    // berthd is killed; meanwhile "brief" exits 7.
+    d.stop_daemon(libc::SIGKILL);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    d.spawn().await;
+    let mut rt = runtime(&d).await;
+    let pods = rt
+        .list_pod_sandbox(cri::ListPodSandboxRequest { filter: None })
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    assert_eq!(pods.len(), 1);
+    assert_eq!(
+        (pods[0].id.as_str(), pods[0].state),
+        (pod.as_str(), cri::PodSandboxState::SandboxReady as i32)
+    );
+    let s = status(&mut rt, &server).await;
+    assert_eq!(s.state, cri::ContainerState::ContainerRunning as i32);
+    assert_eq!(
+        pid_of(&d, &server).await,
+        server_pid,
+        "the server was started again"
+    );
+    let s = until_exited(&mut rt, &brief, Duration::from_secs(10)).await;
+    assert_eq!((s.exit_code, s.reason.as_str()), (7, "Error"));
+    assert_eq!(
+        exec(&mut rt, &server, &["hostname"]).await,
+        (0, "web\n".into())
+    );
+
+    // Stopping the pod stops its containers; removing it removes them.
+    rt.stop_pod_sandbox(cri::StopPodSandboxRequest {
+        pod_sandbox_id: pod.clone(),
+    })
+    .await
+    .unwrap();
+    let s = until_exited(&mut rt, &server, Duration::from_secs(10)).await;
+    assert_eq!(
+        s.exit_code, 137,
+        "stopped with SIGKILL after the kubelet's own stop"
+    );
+    assert_eq!(
+        pod_status(&mut rt, &pod).await.state,
+        cri::PodSandboxState::SandboxNotready as i32
+    );
+    rt.remove_pod_sandbox(cri::RemovePodSandboxRequest {
+        pod_sandbox_id: pod.clone(),
+    })
+    .await
+    .unwrap();
+    let left = rt
+        .list_containers(cri::ListContainersRequest { filter: None })
+        .await
+        .unwrap()
+        .into_inner()
+        .containers;
+    assert!(left.is_empty(), "{left:?}");
+    assert!(listed(&mut d.api().await).await.is_empty());
+    // Gone is gone: stop and remove again succeed, status is NOT_FOUND.
+    rt.stop_pod_sandbox(cri::StopPodSandboxRequest {
+        pod_sandbox_id: pod.clone(),
+    })
+    .await
+    .unwrap();
+    rt.remove_container(cri::RemoveContainerRequest {
+        container_id: server.clone(),
+    })
+    .await
+    .unwrap();
+    let err = rt
+        .container_status(cri::ContainerStatusRequest {
+            container_id: server,
+            verbose: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::NotFound);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cri_logs_cut_long_lines_and_reopen_without_losing_one() {
+    let d = Daemon::start("cri-logs").await;
+    load(
+        &d,
+        docker_archive("app:1", serde_json::json!({"Cmd": ["sh"]})),
+    )
+    .await
+    .unwrap();
+    let logs = d.root.join("pod-logs");
+    let config = pod_config("chatty", &logs);
+    let mut rt = runtime(&d).await;
+    let pod = run_pod(&mut rt, &config).await;
+    // A line of 40000 characters, one on stderr, then a counter.
+    let script = "busybox head -c 40000 /dev/zero | busybox tr '\\0' x; echo; echo oops >&2; \
+                  i=0; while true; do echo line $i; i=$((i+1)); sleep 0.01; done";
+    let id = run_container(&mut rt, &pod, &config, "chatty", script).await;
+    let path = logs.join("chatty.log");
+    assert_eq!(
+        status(&mut rt, &id).await.log_path,
+        path.display().to_string()
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&path)
+        .unwrap_or_default()
+        .contains(" F line 20\n")
+    {
+        assert!(Instant::now() < deadline, "no counter in the log");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The kubelet's rotation: rename, then reopen.
+    let rotated = logs.join("chatty.log.20261206-000000");
+    std::fs::rename(&path, &rotated).unwrap();
+    rt.reopen_container_log(cri::ReopenContainerLogRequest {
+        container_id: id.clone(),
+    })
+    .await
+    .unwrap();
+    let old_after_reopen = std::fs::read_to_string(&rotated).unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let old = std::fs::read_to_string(&rotated).unwrap();
+    assert_eq!(
+        old, old_after_reopen,
+        "written to the rotated file after the reopen"
+    );
+    let new = std::fs::read_to_string(&path).unwrap();
+
+    let parse = |line: &str| -> (String, String, String) {
+        let mut parts = line.splitn(4, ' ');
+        let time = parts.next().unwrap();
+        assert!(time.ends_with('Z') && time.len() == 30, "time {time:?}");
+        let (stream, tag) = (parts.next().unwrap(), parts.next().unwrap());
+        (stream.into(), tag.into(), parts.next().unwrap_or("").into())
+    };
+    let lines: Vec<_> = old.lines().map(parse).collect();
+    let x = |n: usize| "x".repeat(n);
+    assert_eq!(lines[0], ("stdout".into(), "P".into(), x(16384)));
+    assert_eq!(lines[1], ("stdout".into(), "P".into(), x(16384)));
+    assert_eq!(
+        lines[2],
+        ("stdout".into(), "F".into(), x(40000 - 2 * 16384))
+    );
+    // stderr is a pipe of its own: its line comes in whatever order.
+    let errors: Vec<_> = lines.iter().filter(|l| l.0 == "stderr").collect();
+    assert_eq!(errors, [&("stderr".into(), "F".into(), "oops".into())]);
+    // Every counter line once, in order, across both files.
+    let counted: Vec<u32> = old
+        .lines()
+        .chain(new.lines())
+        .map(parse)
+        .filter_map(|(_, _, text)| text.strip_prefix("line ").map(|n| n.parse().unwrap()))
+        .collect();
+    assert!(new.lines().count() > 5, "nothing in the new file: {new:?}");
+    let expected: Vec<u32> = (0..counted.len() as u32).collect();
+    assert_eq!(counted, expected);
+    // berth's own log has it all too.
+    let own = berth_logs(&d, &id);
+    assert!(own.contains("line 0\n") && own.contains(&x(40000)));
+}
+
+/// `berth logs ID`: stdout and stderr together.
+fn berth_logs(d: &Daemon, id: &str) -> String {
+    let out = std::process::Command::new(berth_cli())
+        .args(["--host", &d.host(), "logs", id])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn container_events_come_from_the_journal() {
+    let d = Daemon::start("cri-events").await;
+    load(
+        &d,
+        docker_archive("app:1", serde_json::json!({"Cmd": ["sh"]})),
+    )
+    .await
+    .unwrap();
+    let config = pod_config("evented", &d.root.join("pod-logs"));
+    let mut rt = runtime(&d).await;
+    let mut events = rt
+        .get_container_events(cri::GetEventsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let pod = run_pod(&mut rt, &config).await;
+    let c = run_container(&mut rt, &pod, &config, "once", "exit 4").await;
+    until_exited(&mut rt, &c, Duration::from_secs(10)).await;
+    rt.remove_pod_sandbox(cri::RemovePodSandboxRequest {
+        pod_sandbox_id: pod.clone(),
+    })
+    .await
+    .unwrap();
+    use cri::ContainerEventType::*;
+    let want = [
+        (pod.clone(), ContainerCreatedEvent),
+        (pod.clone(), ContainerStartedEvent),
+        (c.clone(), ContainerCreatedEvent),
+        (c.clone(), ContainerStartedEvent),
+        (c.clone(), ContainerStoppedEvent),
+        // Removing the pod: its container goes first.
+        (c.clone(), ContainerDeletedEvent),
+        (pod.clone(), ContainerStoppedEvent),
+        (pod.clone(), ContainerDeletedEvent),
+    ];
+    let mut seen = Vec::new();
+    while seen.len() < want.len() {
+        let ev = tokio::time::timeout(Duration::from_secs(10), events.message())
+            .await
+            .expect("events stopped")
+            .unwrap()
+            .unwrap();
+        assert!(ev.created_at > 0);
+        if ev.container_id == c && ev.container_event_type == ContainerStoppedEvent as i32 {
+            // The pod and its containers as they stood then.
+            let status = ev.pod_sandbox_status.as_ref().unwrap();
+            assert_eq!(status.id, pod);
+            assert_eq!(status.metadata, config.metadata);
+            let exited: Vec<_> = ev
+                .containers_statuses
+                .iter()
+                .map(|s| (s.id.clone(), s.exit_code))
+                .collect();
+            assert_eq!(exited, [(c.clone(), 4)]);
+        }
+        let kind = cri::ContainerEventType::try_from(ev.container_event_type).unwrap();
+        seen.push((ev.container_id, kind));
+    }
+    assert_eq!(seen, want);
+}
