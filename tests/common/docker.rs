@@ -23,7 +23,7 @@ impl Docker {
     /// None (and why, on stderr) where dockerd is missing or does not
     /// come up.
     pub fn start(dir: &Path) -> Option<Docker> {
-        let Ok(path) = which("dockerd") else {
+        let Ok(path) = installed("dockerd") else {
             eprintln!("no dockerd here (apt-get install docker.io): no Docker figures");
             return None;
         };
@@ -305,7 +305,7 @@ impl Drop for Docker {
 }
 
 /// The path of `program` in $PATH (and the sbin directories root has).
-fn which(program: &str) -> Result<PathBuf, ()> {
+pub fn installed(program: &str) -> Result<PathBuf, ()> {
     let path = std::env::var("PATH").unwrap_or_default();
     let found = path
         .split(':')

@@ -2,14 +2,15 @@
 //! socket and root per test (daemon), the rootfs (rootfs), requests and
 //! what they read back (requests), event streams (events), probes of the
 //! host (host), bridge networks (net), what must survive a crash (survival), the command line (cli) and a real terminal for it
-//! (terminal), and benchmark figures (bench), with a private dockerd for reference
-//! (docker). Cleanup runs even when a
+//! (terminal), and benchmark figures (bench), with a private dockerd and a
+//! private containerd for reference (docker, containerd). Cleanup runs even when a
 //! test fails. Each test binary uses a part of it, so unused items are
 //! expected.
 #![allow(dead_code)]
 
 pub mod bench;
 mod cli;
+pub mod containerd;
 mod daemon;
 pub mod docker;
 mod events;
