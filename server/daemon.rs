@@ -133,7 +133,12 @@ pub async fn serve(args: Args, ops: tokio::runtime::Handle) -> Result<(), BoxErr
         true => None,
         false => {
             secure_dir(&cri_socket)?;
-            let routes = crate::cri::routes(rt.clone(), images.clone(), ops.clone());
+            let routes = crate::cri::routes(
+                rt.clone(),
+                images.clone(),
+                ops.clone(),
+                args.cni_conf_dir.clone(),
+            );
             Some((bind(&cri_socket, gid)?, routes))
         }
     };

@@ -76,6 +76,11 @@ pub struct Args {
     /// or crictl; an empty value serves none. Made like the API's socket.
     #[arg(long, env = "BERTH_CRI_SOCKET", default_value = "/run/berth/cri.sock")]
     pub cri_socket: String,
+    /// Where pods' CNI configuration is looked for (the first .conf,
+    /// .conflist or .json file, by name, as the kubelet expects); with
+    /// none there, pods go on berth's own pod network.
+    #[arg(long, env = "BERTH_CNI_CONF_DIR", default_value = "/etc/cni/net.d")]
+    pub cni_conf_dir: PathBuf,
     #[command(flatten)]
     pub tcp: daemon::TcpArgs,
     /// Most requests and streams one connection may have open at once;

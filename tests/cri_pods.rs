@@ -6,146 +6,10 @@
 
 mod common;
 
+use common::cri::*;
 use common::*;
 use k8s_cri::v1 as cri;
-use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
-use std::path::Path;
 use std::time::{Duration, Instant};
-use tonic::transport::Channel;
-
-type Rt = RuntimeServiceClient<Channel>;
-
-async fn runtime(d: &Daemon) -> Rt {
-    let ch = berth::connect(&format!("unix://{}", d.cri_path().display()))
-        .await
-        .unwrap();
-    RuntimeServiceClient::new(ch)
-}
-
-fn pod_config(name: &str, log_dir: &Path) -> cri::PodSandboxConfig {
-    cri::PodSandboxConfig {
-        metadata: Some(cri::PodSandboxMetadata {
-            name: name.into(),
-            uid: format!("uid-{name}"),
-            namespace: "default".into(),
-            attempt: 0,
-        }),
-        hostname: name.into(),
-        log_directory: log_dir.display().to_string(),
-        dns_config: Some(cri::DnsConfig {
-            servers: vec!["10.96.0.10".into()],
-            searches: vec!["default.svc.cluster.local".into()],
-            options: vec!["ndots:5".into()],
-        }),
-        labels: [("app".to_string(), name.to_string())].into(),
-        annotations: [("note".to_string(), "kept as given".to_string())].into(),
-        ..Default::default()
-    }
-}
-
-async fn run_pod(rt: &mut Rt, config: &cri::PodSandboxConfig) -> String {
-    rt.run_pod_sandbox(cri::RunPodSandboxRequest {
-        config: Some(config.clone()),
-        runtime_handler: String::new(),
-    })
-    .await
-    .unwrap()
-    .into_inner()
-    .pod_sandbox_id
-}
-
-/// Creates and starts container `name` of the pod, running `script`.
-async fn run_container(
-    rt: &mut Rt,
-    pod: &str,
-    config: &cri::PodSandboxConfig,
-    name: &str,
-    script: &str,
-) -> String {
-    let id = rt
-        .create_container(cri::CreateContainerRequest {
-            pod_sandbox_id: pod.into(),
-            config: Some(cri::ContainerConfig {
-                metadata: Some(cri::ContainerMetadata {
-                    name: name.into(),
-                    attempt: 0,
-                }),
-                image: Some(cri::ImageSpec {
-                    image: "app:1".into(),
-                    ..Default::default()
-                }),
-                command: vec!["sh".into(), "-c".into(), script.into()],
-                log_path: format!("{name}.log"),
-                labels: [("container".to_string(), name.to_string())].into(),
-                ..Default::default()
-            }),
-            sandbox_config: Some(config.clone()),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .container_id;
-    rt.start_container(cri::StartContainerRequest {
-        container_id: id.clone(),
-    })
-    .await
-    .unwrap();
-    id
-}
-
-async fn status(rt: &mut Rt, id: &str) -> cri::ContainerStatus {
-    rt.container_status(cri::ContainerStatusRequest {
-        container_id: id.into(),
-        verbose: false,
-    })
-    .await
-    .unwrap()
-    .into_inner()
-    .status
-    .unwrap()
-}
-
-async fn pod_status(rt: &mut Rt, id: &str) -> cri::PodSandboxStatus {
-    rt.pod_sandbox_status(cri::PodSandboxStatusRequest {
-        pod_sandbox_id: id.into(),
-        verbose: false,
-    })
-    .await
-    .unwrap()
-    .into_inner()
-    .status
-    .unwrap()
-}
-
-async fn exec(rt: &mut Rt, id: &str, cmd: &[&str]) -> (i32, String) {
-    let r = rt
-        .exec_sync(cri::ExecSyncRequest {
-            container_id: id.into(),
-            cmd: cmd.iter().map(|s| s.to_string()).collect(),
-            timeout: 10,
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    (r.exit_code, String::from_utf8_lossy(&r.stdout).into_owned())
-}
-
-/// The host pid of a container's PID 1, from berth's own API.
-async fn pid_of(d: &Daemon, id: &str) -> u32 {
-    common::status(&mut d.api().await, id).await.pid as u32
-}
-
-async fn until_exited(rt: &mut Rt, id: &str, within: Duration) -> cri::ContainerStatus {
-    let deadline = Instant::now() + within;
-    loop {
-        let s = status(rt, id).await;
-        if s.state == cri::ContainerState::ContainerExited as i32 {
-            return s;
-        }
-        assert!(Instant::now() < deadline, "{id} did not exit: {s:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pod_lives_through_a_kill_of_berthd() {
@@ -223,7 +87,7 @@ async fn a_pod_lives_through_a_kill_of_berthd() {
         (pods[0].id.as_str(), pods[0].state),
         (pod.as_str(), cri::PodSandboxState::SandboxReady as i32)
     );
-    let s = status(&mut rt, &server).await;
+    let s = container_status(&mut rt, &server).await;
     assert_eq!(s.state, cri::ContainerState::ContainerRunning as i32);
     assert_eq!(
         pid_of(&d, &server).await,
@@ -305,7 +169,7 @@ async fn cri_logs_cut_long_lines_and_reopen_without_losing_one() {
     let id = run_container(&mut rt, &pod, &config, "chatty", script).await;
     let path = logs.join("chatty.log");
     assert_eq!(
-        status(&mut rt, &id).await.log_path,
+        container_status(&mut rt, &id).await.log_path,
         path.display().to_string()
     );
     let deadline = Instant::now() + Duration::from_secs(20);

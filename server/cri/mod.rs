@@ -63,12 +63,13 @@ pub fn routes(
     rt: Arc<crate::runtime::Runtime>,
     images: Arc<crate::image::Images>,
     ops: tokio::runtime::Handle,
+    cni_conf_dir: std::path::PathBuf,
 ) -> tonic::service::Routes {
     let runtime = CriRuntime {
         rt,
         images: images.clone(),
         ops: ops.clone(),
-        network: Default::default(),
+        network: Arc::new(network::PodNetwork::new(cni_conf_dir)),
     };
     let images = CriImages { images, ops };
     tonic::service::Routes::new(

@@ -1,4 +1,6 @@
-//! Pods' network: a berth bridge network of its own (`POD_NETWORK`), on
+//! Pods' network: the CNI configuration in the conf dir (the first file
+//! by name, as the kubelet expects; its plugins do all the wiring), or
+//! with none there a berth bridge network of its own (`POD_NETWORK`), on
 //! the pod CIDR the kubelet sends in UpdateRuntimeConfig, or until it
 //! sends one on a free subnet berth picks as for any network (so that a
 //! fresh host runs pods, and two daemons' pods never share a subnet).
@@ -6,15 +8,60 @@
 //! pod is on it.
 
 use crate::runtime::NewNetwork;
+use serde_json::{json, Value};
+use std::path::PathBuf;
 use tonic::Status;
 
 /// The berth network pods are on.
 pub const POD_NETWORK: &str = "cri-pods";
 
-/// The pod CIDR asked for, if any.
-#[derive(Default)]
+/// Where CNI configuration is looked for, and the pod CIDR asked for.
 pub struct PodNetwork {
+    conf_dir: PathBuf,
     cidr: std::sync::Mutex<Option<String>>,
+}
+
+impl PodNetwork {
+    pub fn new(conf_dir: PathBuf) -> PodNetwork {
+        PodNetwork {
+            conf_dir,
+            cidr: Default::default(),
+        }
+    }
+
+    /// The configuration list of the first file of the conf dir, if there
+    /// is one (a single plugin's configuration becomes a list of it); an
+    /// error if that file cannot be used.
+    pub fn configured(&self) -> Result<Option<String>, String> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.conf_dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                matches!(
+                    p.extension().and_then(|e| e.to_str()),
+                    Some("conf" | "conflist" | "json")
+                )
+            })
+            .collect();
+        files.sort();
+        let Some(file) = files.first() else {
+            return Ok(None);
+        };
+        let bad = |why: String| format!("CNI configuration {}: {why}", file.display());
+        let text = std::fs::read_to_string(file).map_err(|e| bad(e.to_string()))?;
+        let conf: Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let list = match conf.get("plugins") {
+            Some(_) => conf,
+            None => {
+                json!({"cniVersion": conf["cniVersion"], "name": conf["name"], "plugins": [conf]})
+            }
+        };
+        let text = list.to_string();
+        crate::spec::cni_config(&text, Vec::new()).map_err(|e| bad(e.to_string()))?;
+        Ok(Some(text))
+    }
 }
 
 impl super::CriRuntime {

@@ -67,7 +67,15 @@ impl super::CriRuntime {
         if host_net {
             req.network = "host".into();
         } else {
-            req.network = self.pod_network().await?;
+            // The conf dir's CNI configuration, else berth's pod network.
+            match self
+                .network
+                .configured()
+                .map_err(Status::failed_precondition)?
+            {
+                Some(list) => req.cni = Some(list),
+                None => req.network = self.pod_network().await?,
+            }
             req.ports = config
                 .port_mappings
                 .iter()

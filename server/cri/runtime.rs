@@ -9,16 +9,25 @@ use k8s_cri::v1::runtime_service_server::RuntimeService;
 use tonic::{Request, Response, Status};
 
 /// The runtime's conditions: it runs containers, and pods have a network
-/// (berth makes its pod network when the first pod needs it).
-fn conditions() -> Vec<cri::RuntimeCondition> {
-    ["RuntimeReady", "NetworkReady"]
-        .into_iter()
-        .map(|kind| cri::RuntimeCondition {
-            r#type: kind.into(),
-            status: true,
-            ..Default::default()
-        })
-        .collect()
+/// (the conf dir's CNI configuration, or berth's own pod network, made
+/// when the first pod needs it) unless the conf dir's first file cannot
+/// be used.
+fn conditions(network: &super::network::PodNetwork) -> Vec<cri::RuntimeCondition> {
+    let ready = |kind: &str| cri::RuntimeCondition {
+        r#type: kind.into(),
+        status: true,
+        ..Default::default()
+    };
+    let network = match network.configured() {
+        Ok(_) => ready("NetworkReady"),
+        Err(why) => cri::RuntimeCondition {
+            r#type: "NetworkReady".into(),
+            status: false,
+            reason: "NetworkPluginNotReady".into(),
+            message: why,
+        },
+    };
+    vec![ready("RuntimeReady"), network]
 }
 
 /// Whether the kernel makes mounts read-only recursively
@@ -79,7 +88,7 @@ runtime_service! {
             }
             Ok(Response::new(cri::StatusResponse {
                 status: Some(cri::RuntimeStatus {
-                    conditions: conditions(),
+                    conditions: conditions(&self.network),
                 }),
                 info,
                 runtime_handlers: vec![cri::RuntimeHandler {

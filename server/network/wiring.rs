@@ -170,7 +170,7 @@ impl Wiring {
         let ifname = join.ifname;
         self.ensure_bridge(net).await?;
         let mut all = read(dir);
-        let mut wired = Wired {
+        let wired = Wired {
             network_id: net.id.clone(),
             ifname: ifname.to_string(),
             conflist: join.conflist,
@@ -180,22 +180,7 @@ impl Wiring {
             veth: Some(native::veth_name()),
             leases: Some(native::lease_dir(&self.ipam, &net.name)),
         };
-        if join.ports.is_empty() {
-            all.push(wired);
-            write(dir, &all)?;
-        } else {
-            // Host ports another daemon's containers publish are taken
-            // too: picked and written down under the host-wide lock.
-            let own = dir.join(FILE);
-            let ports_of = |p: &Path| read_file(p).into_iter().flat_map(|w| w.ports).collect();
-            claims::with_published(&own, ports_of, |elsewhere| {
-                let taken: Vec<PortSpec> = join.taken.iter().cloned().chain(elsewhere).collect();
-                wired.ports = super::ports::take(join.ports, &taken)?;
-                all.push(wired);
-                write(dir, &all)?;
-                claims::publish(id, &own)
-            })?;
-        }
+        self.record_wired(dir, id, &mut all, wired, join.ports, join.taken)?;
         let wire = async {
             let pin = dir.join(PIN);
             let wired = all
@@ -231,6 +216,81 @@ impl Wiring {
             self.detach(dir, id, Some(&net.id)).await;
         }
         attached
+    }
+
+    /// Puts container `id` (namespace pinned) on the network of a CNI
+    /// configuration list, every plugin of it run (no wiring of berthd's),
+    /// as eth0 with its default route, publishing `ports` (on host ports
+    /// none of `taken` has) through the list's portmap. On failure nothing
+    /// of it is left.
+    pub async fn attach_plugins(
+        &self,
+        dir: &Path,
+        id: &str,
+        conflist: Value,
+        ports: &[PortSpec],
+        taken: &[PortSpec],
+    ) -> Result<Attachment, Error> {
+        let name = conflist["name"].as_str().unwrap_or_default().to_string();
+        let network_id = format!("cni:{name}");
+        let mut all = read(dir);
+        let wired = Wired {
+            network_id: network_id.clone(),
+            ifname: first_interface(),
+            conflist,
+            ports: Vec::new(),
+            result: None,
+            ipv6_ports: false,
+            veth: None,
+            leases: None,
+        };
+        self.record_wired(dir, id, &mut all, wired, ports, taken)?;
+        let wire = async {
+            let pin = dir.join(PIN);
+            let wired = all
+                .last_mut()
+                .ok_or_else(|| Error::Plugin("nothing to wire".into()))?;
+            let inv = self.invocation(id, Some(&pin), &wired.ifname);
+            let runtime = runtime_config(&wired.ports);
+            let result = cni::add(&wired.conflist, &inv, &runtime, None).await?;
+            wired.result = Some(result);
+            let attached = plugins_attachment(&network_id, &name, wired)?;
+            write(dir, &all)?;
+            Ok(attached)
+        };
+        let attached = wire.await;
+        if attached.is_err() {
+            self.detach(dir, id, Some(&network_id)).await;
+        }
+        attached
+    }
+
+    /// Writes down what is about to be wired (`wired`, appended to
+    /// `all`), its host ports taken first under the host-wide lock when it
+    /// publishes: whatever a crash cuts short is taken down from it.
+    fn record_wired(
+        &self,
+        dir: &Path,
+        id: &str,
+        all: &mut Vec<Wired>,
+        mut wired: Wired,
+        ports: &[PortSpec],
+        taken: &[PortSpec],
+    ) -> Result<(), Error> {
+        if ports.is_empty() {
+            all.push(wired);
+            return write(dir, all);
+        }
+        // Host ports another daemon's containers publish are taken too.
+        let own = dir.join(FILE);
+        let ports_of = |p: &Path| read_file(p).into_iter().flat_map(|w| w.ports).collect();
+        claims::with_published(&own, ports_of, |elsewhere| {
+            let taken: Vec<PortSpec> = taken.iter().cloned().chain(elsewhere).collect();
+            wired.ports = super::ports::take(ports, &taken)?;
+            all.push(wired);
+            write(dir, all)?;
+            claims::publish(id, &own)
+        })
     }
 
     /// Takes container `id` off network `only`, or with None off every
@@ -357,8 +417,28 @@ pub fn wired_now(dir: &Path, nets: &[NetworkRecord]) -> Vec<Attachment> {
         .collect()
 }
 
+/// Where a CNI configuration list's plugins put it: the first IPv4
+/// address of their result (and its gateway, if they give one), on the
+/// interface they name.
+fn plugins_attachment(network_id: &str, name: &str, wired: &Wired) -> Result<Attachment, Error> {
+    attachment_on(network_id, name, Ipv4Addr::UNSPECIFIED, None, wired)
+}
+
 /// The addresses, gateways and MAC the bridge plugin gave.
 fn attachment(net: &NetworkRecord, wired: &Wired) -> Result<Attachment, Error> {
+    let gateway6 = net.ipv6.map(|v6| v6.gateway);
+    attachment_on(&net.id, &net.name, net.gateway, gateway6, wired)
+}
+
+/// The attachment a result gives on network `id` (`name`): its
+/// gateways where the result has none; IPv6 only with `gateway6`.
+fn attachment_on(
+    id: &str,
+    name: &str,
+    gateway4: Ipv4Addr,
+    gateway6: Option<Ipv6Addr>,
+    wired: &Wired,
+) -> Result<Attachment, Error> {
     let result = wired.result.as_ref().unwrap_or(&Value::Null);
     let bad = || Error::Plugin(format!("the CNI result holds no IPv4 address: {result}"));
     // (address, prefix, gateway, interface index) of each family.
@@ -380,17 +460,17 @@ fn attachment(net: &NetworkRecord, wired: &Wired) -> Result<Attachment, Error> {
         .iter()
         .find_map(|(ip, p, g, i)| match (ip, g) {
             (std::net::IpAddr::V4(ip), Some(std::net::IpAddr::V4(g))) => Some((*ip, *p, *g, *i)),
-            (std::net::IpAddr::V4(ip), _) => Some((*ip, *p, net.gateway, *i)),
+            (std::net::IpAddr::V4(ip), _) => Some((*ip, *p, gateway4, *i)),
             _ => None,
         })
         .ok_or_else(bad)?;
-    let ipv6 = ips.iter().find_map(|(ip, p, g, _)| match (ip, net.ipv6) {
-        (std::net::IpAddr::V6(ip), Some(v6)) => Some(Address6 {
+    let ipv6 = ips.iter().find_map(|(ip, p, g, _)| match (ip, gateway6) {
+        (std::net::IpAddr::V6(ip), Some(gateway6)) => Some(Address6 {
             ip: *ip,
             prefix: *p,
             gateway: match g {
                 Some(std::net::IpAddr::V6(g)) => *g,
-                _ => v6.gateway,
+                _ => gateway6,
             },
         }),
         _ => None,
@@ -399,8 +479,8 @@ fn attachment(net: &NetworkRecord, wired: &Wired) -> Result<Attachment, Error> {
         .and_then(|i| result["interfaces"][i as usize]["mac"].as_str())
         .unwrap_or_default();
     Ok(Attachment {
-        network_id: net.id.clone(),
-        network: net.name.clone(),
+        network_id: id.to_string(),
+        network: name.to_string(),
         ifname: wired.ifname.clone(),
         ip,
         prefix,

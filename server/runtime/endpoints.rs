@@ -36,7 +36,7 @@ impl Runtime {
     /// namespace pinned. None if it is not on bridge networks.
     pub(super) async fn plan(&self, c: &Container) -> Result<Option<Plan<'_>>> {
         let spec = c.spec();
-        if spec.network != Network::Bridge {
+        if !spec.network.wired() {
             return Ok(None);
         }
         let nets = spec
@@ -88,14 +88,17 @@ impl Runtime {
         plan: &Plan<'_>,
         gate: OwnedFd,
     ) -> Result<Vec<Attachment>> {
+        let spec = c.spec();
         let mut attached = Vec::new();
+        if let Some(list) = &spec.cni {
+            attached.push(self.join_plugins(c, list, plan).await?);
+        }
         for (i, net) in plan.nets.iter().enumerate() {
             let ports = if i == 0 { &plan.wanted[..] } else { &[] };
             let ifname = format!("eth{i}");
             attached.push(self.join(c, net, &ifname, ports, &plan.taken).await?);
         }
         let own = self.hosts_lines(c, &attached);
-        let spec = c.spec();
         super::start::write_hosts(&c.dir, &spec, &own)
             .and_then(|()| match self.resolver_for(&attached) {
                 Some(at) if !spec.sandbox => super::start::write_resolv(&c.dir, &spec, Some(at)),
@@ -108,6 +111,22 @@ impl Runtime {
         // PID 1 may be gone already (its start failed): nothing to tell.
         let _ = std::fs::File::from(gate).write_all(b"1");
         Ok(attached)
+    }
+
+    /// Puts `c` (its namespace pinned) on the network of its CNI
+    /// configuration list `list`, with its ports.
+    async fn join_plugins(&self, c: &Container, list: &str, plan: &Plan<'_>) -> Result<Attachment> {
+        let conflist: serde_json::Value = serde_json::from_str(list)
+            .map_err(|e| Error::Internal(format!("the CNI configuration of {}: {e}", c.name())))?;
+        self.host
+            .attach_plugins(&c.dir, &c.id, conflist, &plan.wanted, &plan.taken)
+            .await
+            .map_err(|e| match from_network(e) {
+                Error::FailedPrecondition(m) => {
+                    Error::FailedPrecondition(format!("cannot start container {}: {m}", c.name()))
+                }
+                e => e,
+            })
     }
 
     /// Puts `c` (its namespace pinned) on `net` as `ifname`, with a
@@ -193,7 +212,7 @@ impl Runtime {
     /// it is on any still; with disconnect events if `announce` (a failed
     /// start: after an exit they were journaled with its die).
     pub(super) async fn disconnect(&self, c: &Container, announce: bool) {
-        if c.spec().network != Network::Bridge {
+        if !c.spec().network.wired() {
             return;
         }
         for id in self.host.detach(&c.dir, &c.id, None).await {

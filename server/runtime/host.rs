@@ -124,6 +124,17 @@ pub trait Host: Send + Sync + 'static {
         id: &'a str,
         join: Join<'a>,
     ) -> BoxFuture<'a, Result<Attachment, network::Error>>;
+    /// Puts container `id` (its namespace pinned) on the network of a
+    /// CNI configuration list, its plugins doing all the wiring. On
+    /// failure nothing of it is left.
+    fn attach_plugins<'a>(
+        &'a self,
+        dir: &'a Path,
+        id: &'a str,
+        conflist: serde_json::Value,
+        ports: &'a [network::PortSpec],
+        taken: &'a [network::PortSpec],
+    ) -> BoxFuture<'a, Result<Attachment, network::Error>>;
     /// Takes container `id` off network `only`, or with None off every
     /// network and its namespace unpinned; the ids of the networks it
     /// was on.
@@ -209,6 +220,17 @@ impl Host for Real {
         join: Join<'a>,
     ) -> BoxFuture<'a, Result<Attachment, network::Error>> {
         Box::pin(self.wiring.attach(dir, id, join))
+    }
+
+    fn attach_plugins<'a>(
+        &'a self,
+        dir: &'a Path,
+        id: &'a str,
+        conflist: serde_json::Value,
+        ports: &'a [network::PortSpec],
+        taken: &'a [network::PortSpec],
+    ) -> BoxFuture<'a, Result<Attachment, network::Error>> {
+        Box::pin(self.wiring.attach_plugins(dir, id, conflist, ports, taken))
     }
 
     fn detach<'a>(

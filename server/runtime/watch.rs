@@ -158,7 +158,7 @@ impl Runtime {
     /// is under way.
     pub(super) async fn unwire(&self, c: &Container) {
         // Not for the others: the lock would only make them wait.
-        if c.spec().network != crate::spec::Network::Bridge {
+        if !c.spec().network.wired() {
             return;
         }
         let _op = c.op.lock().await;

@@ -32,7 +32,8 @@ pub use limits::{Rate, Throttle};
 pub use mounts::{volume_destination, MountRequest, MountSpec, Propagation};
 pub use namespaces::{Mode as NamespaceMode, Namespaces};
 pub use network::{
-    exposed, Endpoint, Fixed, NetworkSpec, PortRequest, PortSpec, Protocol, DEFAULT_NETWORK,
+    cni as cni_config, exposed, Endpoint, Fixed, NetworkSpec, PortRequest, PortSpec, Protocol,
+    DEFAULT_NETWORK,
 };
 pub use paths::normalize;
 use paths::{validate_rootfs, validate_working_dir, within};
@@ -65,6 +66,10 @@ pub enum Network {
     /// Another container's network namespace (`Namespaces::net`), with
     /// its hostname, /etc/hosts and /etc/resolv.conf.
     Container,
+    /// Its own network namespace, wired by the plugins of a CNI
+    /// configuration list (`Spec::cni`) at each start and unwired after
+    /// its exit.
+    Cni,
 }
 
 impl Network {
@@ -74,7 +79,13 @@ impl Network {
             Network::Host => "host",
             Network::Bridge => "bridge",
             Network::Container => "container",
+            Network::Cni => "cni",
         }
+    }
+
+    /// Its namespace is pinned by berthd and wired before PID 1 runs.
+    pub fn wired(self) -> bool {
+        matches!(self, Network::Bridge | Network::Cni)
     }
 }
 
@@ -202,6 +213,11 @@ pub struct Spec {
     pub masked_paths: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readonly_paths: Option<Vec<String>>,
+    /// With `Network::Cni`: the configuration list (JSON) whose plugins
+    /// wire it; `net.name` is the list's name, `net.ports` what its
+    /// portmap publishes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cni: Option<String>,
 }
 
 /// Opaque data kept with a container for the client that made it: its
@@ -339,6 +355,8 @@ pub struct Request {
     /// Absolute paths; None: berth's.
     pub masked_paths: Option<Vec<String>>,
     pub readonly_paths: Option<Vec<String>>,
+    /// A CNI configuration list (JSON): the network then is its.
+    pub cni: Option<String>,
 }
 
 impl Request {
@@ -436,13 +454,21 @@ impl Request {
             n => n,
         };
         let fixed = network::Fixed::parse(net_name, &self.ip, &self.ip6, &self.mac)?;
-        let (network, net) = network::validate(
-            &self.network,
-            self.ports,
-            self.publish_all,
-            self.aliases,
-            fixed,
-        )?;
+        let (network, net) = match &self.cni {
+            Some(_) if !matches!(self.network.as_str(), "" | "cni") => {
+                return Err(Error::NamespaceConflict(
+                    "a CNI configuration and the network mode",
+                ))
+            }
+            Some(list) => network::cni(list, self.ports)?,
+            None => network::validate(
+                &self.network,
+                self.ports,
+                self.publish_all,
+                self.aliases,
+                fixed,
+            )?,
+        };
         let tuning = self.tuning.validate(network, &namespaces)?;
         let entrypoint_args = self.entrypoint_args.min(self.args.len());
         let (seccomp_unconfined, seccomp_profile) = match self.seccomp_profile.trim() {
@@ -507,6 +533,7 @@ impl Request {
             cri_log: self.cri_log,
             masked_paths: self.masked_paths,
             readonly_paths: self.readonly_paths,
+            cni: self.cni,
         })
     }
 }

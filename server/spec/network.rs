@@ -233,6 +233,34 @@ pub fn validate(
     ))
 }
 
+/// A namespace of its own wired by the plugins of a CNI configuration
+/// list (`conflist`, JSON: a name, a cniVersion and at least one plugin
+/// with a type), publishing `ports` through the list's portmap.
+pub fn cni(conflist: &str, ports: Vec<PortRequest>) -> Result<(Network, NetworkSpec), Error> {
+    let bad = |why: &'static str| Error::CniConfig(why);
+    let v: serde_json::Value = serde_json::from_str(conflist).map_err(|_| bad("it is not JSON"))?;
+    let named = |k: &str| v[k].as_str().is_some_and(|s| !s.is_empty());
+    if !named("name") || !named("cniVersion") {
+        return Err(bad("it needs a name and a cniVersion"));
+    }
+    let plugins = v["plugins"].as_array().filter(|p| !p.is_empty());
+    if plugins.is_none_or(|p| {
+        p.iter()
+            .any(|p| p["type"].as_str().is_none_or(str::is_empty))
+    }) {
+        return Err(bad("it needs plugins, each with a type"));
+    }
+    let ports = ports.into_iter().map(port).collect::<Result<_, _>>()?;
+    Ok((
+        Network::Cni,
+        NetworkSpec {
+            name: v["name"].as_str().unwrap_or_default().to_string(),
+            ports,
+            ..Default::default()
+        },
+    ))
+}
+
 fn no_network(mode: Network, aliases: &[String]) -> Result<(Network, NetworkSpec), Error> {
     match aliases.first() {
         Some(a) => Err(Error::Alias(a.as_str().into())),

@@ -88,7 +88,9 @@ impl Resolve {
     pub fn hosts(&self, network: Network, host_hosts: &str, own: &[String]) -> String {
         let mut out = match network {
             Network::Host => host_hosts.to_string(),
-            Network::None | Network::Bridge | Network::Container => DEFAULT_HOSTS.to_string(),
+            Network::None | Network::Bridge | Network::Container | Network::Cni => {
+                DEFAULT_HOSTS.to_string()
+            }
         };
         if !out.is_empty() && !out.ends_with('\n') {
             out.push('\n');

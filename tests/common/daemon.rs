@@ -337,13 +337,18 @@ fn unrule(program: &str, bridge: &str) {
 }
 
 impl Daemon {
-    /// The CRI socket in the test's directory (not the host's default),
-    /// unless the test gives one.
+    /// The CRI socket and CNI conf dir in the test's directory (not the
+    /// host's defaults), unless the test gives them.
     fn cri_socket(&self) -> Vec<std::ffi::OsString> {
-        match self.args.iter().any(|a| a.starts_with("--cri-socket")) {
-            true => Vec::new(),
-            false => vec!["--cri-socket".into(), self.dir.join("cri.sock").into()],
+        let given = |flag: &str| self.args.iter().any(|a| a.starts_with(flag));
+        let mut args = Vec::new();
+        if !given("--cri-socket") {
+            args.extend(["--cri-socket".into(), self.dir.join("cri.sock").into()]);
         }
+        if !given("--cni-conf-dir") {
+            args.extend(["--cni-conf-dir".into(), self.dir.join("net.d").into()]);
+        }
+        args
     }
 
     /// The CRI socket berthd serves.

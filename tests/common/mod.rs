@@ -11,6 +11,7 @@
 pub mod bench;
 mod cli;
 pub mod containerd;
+pub mod cri;
 mod daemon;
 pub mod docker;
 mod events;

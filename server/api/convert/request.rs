@@ -75,6 +75,7 @@ impl From<pb::CreateRequest> for Request {
             cri_log: String::new(),
             masked_paths: None,
             readonly_paths: None,
+            cni: None,
             exposed_ports: Vec::new(),
             volumes: Vec::new(),
             dns: r.dns,

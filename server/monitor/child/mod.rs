@@ -65,7 +65,7 @@ fn prepare(
     let spec = &config.spec;
     // The namespace the CNI plugins wire, before /sys is mounted (it
     // shows the mounter's network devices).
-    if spec.network == Network::Bridge {
+    if spec.network.wired() {
         let ns = step(
             Step::JoinNetwork,
             File::open(dir.join(crate::network::netns::PIN)),
@@ -107,7 +107,7 @@ fn prepare(
     // The daemon wires the namespace meanwhile: its byte on the
     // monitor's stdin (inherited) says the networks are ready; EOF, that
     // it failed or went away.
-    if spec.network == Network::Bridge {
+    if spec.network.wired() {
         step(Step::JoinNetwork, networks_wired())?;
     }
     // Sysctls once eth0 is there, before /proc/sys is made read-only.

@@ -65,6 +65,17 @@ impl Host for Fake {
         })
     }
 
+    fn attach_plugins<'a>(
+        &'a self,
+        _: &'a Path,
+        _: &'a str,
+        _: serde_json::Value,
+        _: &'a [network::PortSpec],
+        _: &'a [network::PortSpec],
+    ) -> BoxFuture<'a, Result<Attachment, network::Error>> {
+        Box::pin(async { Err(network::Error::Plugin("no CNI plugins in the fake".into())) })
+    }
+
     fn detach<'a>(
         &'a self,
         _: &'a Path,
