@@ -102,6 +102,7 @@ pub async fn serve(args: Args, ops: tokio::runtime::Handle) -> Result<(), BoxErr
         });
     }
     let host = Box::new(Real {
+        placed: Default::default(),
         wiring: crate::network::Wiring::new(
             crate::network::dir(&args.root).join("ipam"),
             args.cni_path.clone(),

@@ -301,3 +301,86 @@ async fn container_events_come_from_the_journal() {
     }
     assert_eq!(seen, want);
 }
+
+/// A cgroup tree of a test's, removed (deepest first, in every hierarchy)
+/// when the test ends.
+struct CgroupTree(String);
+
+impl Drop for CgroupTree {
+    fn drop(&mut self) {
+        let roots = std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .chain([std::path::PathBuf::from("/sys/fs/cgroup")]);
+        for root in roots {
+            let top = root.join(&self.0);
+            let mut dirs: Vec<std::path::PathBuf> = Vec::new();
+            let mut todo = vec![top];
+            while let Some(d) = todo.pop() {
+                if let Ok(entries) = std::fs::read_dir(&d) {
+                    todo.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+                    dirs.push(d);
+                }
+            }
+            for d in dirs.iter().rev() {
+                let _ = std::fs::remove_dir(d);
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pods_cgroups_are_in_its_cgroup_parent() {
+    let d = Daemon::start("cri-cgroups").await;
+    load(
+        &d,
+        docker_archive("app:1", serde_json::json!({"Cmd": ["sh"]})),
+    )
+    .await
+    .unwrap();
+    let mut raw = [0u8; 4];
+    getrandom(&mut raw);
+    let tree = CgroupTree(format!(
+        "berth-test-kubepods-{:08x}",
+        u32::from_le_bytes(raw)
+    ));
+    let parent = format!("/{}/burstable/pod-uid-1", tree.0);
+    let mut config = pod_config("grouped", &d.root.join("pod-logs"));
+    config.linux = Some(cri::LinuxPodSandboxConfig {
+        cgroup_parent: parent.clone(),
+        ..Default::default()
+    });
+    let mut rt = runtime(&d).await;
+    let pod = run_pod(&mut rt, &config).await;
+    let c = run_container(&mut rt, &pod, &config, "busy", "sleep 1000").await;
+    // Each one's cgroup is the parent and its CRI id (the kubelet's stats
+    // find containers by it).
+    for id in [&pod, &c] {
+        let pid = pid_of(&d, id).await;
+        let cgroups = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        let want = format!("{parent}/{id}");
+        assert!(
+            cgroups.lines().any(|l| l.ends_with(&format!(":{want}"))),
+            "{want} not in {cgroups}"
+        );
+    }
+    // Limits, stats and a kill of berthd go by that cgroup too.
+    let stats = rt
+        .container_stats(cri::ContainerStatsRequest {
+            container_id: c.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .stats
+        .unwrap();
+    assert!(stats.memory.unwrap().working_set_bytes.unwrap().value > 0);
+    rt.remove_pod_sandbox(cri::RemovePodSandboxRequest {
+        pod_sandbox_id: pod,
+    })
+    .await
+    .unwrap();
+    assert!(listed(&mut d.api().await).await.is_empty());
+}

@@ -64,6 +64,8 @@ impl super::CriRuntime {
             stdin_once: config.stdin_once,
             tty: config.tty.then_some((24, 80)),
             pod: sandbox.id.clone(),
+            // In the pod's cgroup, beside its sandbox.
+            cgroup_parent: sandbox.spec.cgroup_parent.clone(),
             // Only where the kubelet says: a relative path has no place.
             cri_log: match config.log_path.starts_with('/') {
                 true => config.log_path.clone(),

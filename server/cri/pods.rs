@@ -57,6 +57,8 @@ impl super::CriRuntime {
             ..Default::default()
         };
         req.labels.insert(super::CRI_LABEL.into(), "sandbox".into());
+        // The kubelet's pod cgroup (cgroupfs: "/kubepods/burstable/pod…").
+        req.cgroup_parent = linux.cgroup_parent.clone();
         req.tuning.sysctls = linux.sysctls.clone().into_iter().collect();
         req.tuning.oom_score_adj = super::oom_score_adj(super::SANDBOX_OOM_SCORE_ADJ);
         if let Some(dns) = &config.dns_config {

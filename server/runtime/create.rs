@@ -107,6 +107,12 @@ impl Runtime {
         self.support.check(&spec.resources).map_err(unsupported)?;
         let name = spec.name.clone();
         self.reserve_name(&name, &id)?;
+        if !spec.cgroup_parent.is_empty() {
+            if let Err(e) = self.host.place_cgroup(&id, &spec.cgroup_parent) {
+                self.index_mut().names.remove(&name);
+                return Err(Error::InvalidArgument(e.to_string()));
+            }
+        }
         let dir = self.dir_of(&id);
         // The record and its create event go into the store together, and
         // the container is visible to others only after that.
@@ -121,6 +127,7 @@ impl Runtime {
         });
         if let Err(e) = made {
             let _ = std::fs::remove_dir_all(&c.dir);
+            self.host.forget_cgroup(&id);
             self.index_mut().names.remove(&name);
             return Err(e);
         }

@@ -71,6 +71,11 @@ pub trait Host: Send + Sync + 'static {
     fn support(&self) -> Support;
     /// The path of container `id`'s cgroup below the hierarchy's root.
     fn cgroup_path(&self, id: &str) -> String;
+    /// Container `id`'s cgroup goes in `parent` (made ready as berthd's
+    /// own parent is), not berthd's: from now on, and for every call
+    /// about its cgroup here, until it is forgotten.
+    fn place_cgroup(&self, id: &str, parent: &str) -> Result<(), cgroup::Error>;
+    fn forget_cgroup(&self, id: &str);
     /// Starts the monitor of container `id` in `dir` (its config written)
     /// and waits for its report.
     /// Starts the monitor; with `gate` (on bridge networks), PID 1 waits
@@ -164,6 +169,8 @@ pub struct Real {
     pub exe: PathBuf,
     /// Where the containers' cgroups are made.
     pub parent: Parent,
+    /// Containers whose cgroups are made elsewhere (their own parent).
+    pub placed: std::sync::RwLock<HashMap<String, Parent>>,
     pub wiring: Wiring,
     /// Forks the monitors once it is there; without it (or once it
     /// failed) they are `exe` run as `berthd monitor DIR`.
@@ -255,7 +262,23 @@ impl Host for Real {
     }
 
     fn cgroup_path(&self, id: &str) -> String {
-        self.parent.child(id)
+        self.parent_of(id).child(id)
+    }
+
+    fn place_cgroup(&self, id: &str, parent: &str) -> Result<(), cgroup::Error> {
+        let parent = Parent::setup(parent)?;
+        self.placed
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_string(), parent);
+        Ok(())
+    }
+
+    fn forget_cgroup(&self, id: &str) {
+        self.placed
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
     }
 
     fn spawn<'a>(
@@ -272,43 +295,43 @@ impl Host for Real {
     }
 
     fn freeze(&self, id: &str) -> Result<(), cgroup::Error> {
-        tokio::task::block_in_place(|| self.parent.cgroup(id).freeze())
+        tokio::task::block_in_place(|| self.parent_of(id).cgroup(id).freeze())
     }
 
     fn thaw(&self, id: &str) -> Result<(), cgroup::Error> {
-        self.parent.cgroup(id).thaw()
+        self.parent_of(id).cgroup(id).thaw()
     }
 
     fn signal_all(&self, id: &str, signal: i32) -> Result<(), cgroup::Error> {
-        tokio::task::block_in_place(|| self.parent.cgroup(id).signal_all(signal))
+        tokio::task::block_in_place(|| self.parent_of(id).cgroup(id).signal_all(signal))
     }
 
     fn kill_all(&self, id: &str) -> Result<(), cgroup::Error> {
-        self.parent.cgroup(id).kill_all()
+        self.parent_of(id).cgroup(id).kill_all()
     }
 
     fn pids(&self, id: &str) -> Vec<u32> {
-        self.parent.cgroup(id).pids()
+        self.parent_of(id).cgroup(id).pids()
     }
 
     fn set_limits(&self, id: &str, from: &Resources, to: &Resources) -> Result<(), cgroup::Error> {
-        tokio::task::block_in_place(|| self.parent.cgroup(id).set_limits(from, to))
+        tokio::task::block_in_place(|| self.parent_of(id).cgroup(id).set_limits(from, to))
     }
 
     fn remove_cgroup(&self, id: &str) -> Result<(), cgroup::Error> {
-        self.parent.cgroup(id).delete()
+        self.parent_of(id).cgroup(id).delete()
     }
 
     fn usage(&self, id: &str) -> Usage {
-        self.parent.cgroup(id).usage()
+        self.parent_of(id).cgroup(id).usage()
     }
 
     fn oom_kills(&self, id: &str) -> Option<u64> {
-        self.parent.cgroup(id).oom_kills()
+        self.parent_of(id).cgroup(id).oom_kills()
     }
 
     fn oom_notifier(&self, id: &str) -> std::io::Result<Box<dyn OomNotifier>> {
-        let fd = self.parent.cgroup(id).oom_notifier().map_err(|e| {
+        let fd = self.parent_of(id).cgroup(id).oom_notifier().map_err(|e| {
             // The cgroup is gone: its run has ended (the monitor removes it).
             let kind = match &e {
                 cgroup::Error::Io { source, .. } => source.kind(),
@@ -321,6 +344,16 @@ impl Host for Real {
 }
 
 impl Real {
+    /// Where container `id`'s cgroup is made.
+    fn parent_of(&self, id: &str) -> Parent {
+        self.placed
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .unwrap_or(&self.parent)
+            .clone()
+    }
+
     /// Starts `berthd monitor DIR` (its stdin `gate`, or /dev/null) and
     /// reads its report.
     async fn spawn_monitor(

@@ -137,6 +137,12 @@ impl Runtime {
                 tracing::warn!(container = %record.id, error = %e, "cannot write the record copy");
             }
         }
+        let parent = &record.spec.cgroup_parent;
+        if !parent.is_empty() {
+            if let Err(e) = self.host.place_cgroup(&record.id, parent) {
+                tracing::warn!(container = %record.id, cgroup_parent = %parent, error = %e, "cannot set up the container's cgroup parent");
+            }
+        }
         let was_running = record.status.is_running();
         let c = Arc::new(Container::new(record, dir));
         self.insert(c.clone());

@@ -48,6 +48,7 @@ impl Runtime {
         if let Err(e) = self.host.remove_cgroup(&c.id) {
             tracing::warn!(container = %c.id, error = %e, "cannot remove cgroup");
         }
+        self.host.forget_cgroup(&c.id);
         records::discard_dir(&self.root, &c.dir, &c.id);
         tracing::info!(container = %c.id, "removed");
         Ok(())

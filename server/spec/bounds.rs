@@ -43,6 +43,37 @@ impl Request {
         Ok(())
     }
 
+    /// The CRI log, masked and read-only paths, and the cgroup parent:
+    /// absolute, and nothing that leads elsewhere.
+    pub(super) fn check_paths(&self) -> Result<(), Error> {
+        if !self.cri_log.is_empty()
+            && (!self.cri_log.starts_with('/') || self.cri_log.contains('\0'))
+        {
+            return Err(Error::CriLog(self.cri_log.as_str().into()));
+        }
+        let paths = self
+            .masked_paths
+            .iter()
+            .chain(&self.readonly_paths)
+            .flatten();
+        if let Some(bad) = paths
+            .into_iter()
+            .find(|p| super::normalize(p).is_none_or(|n| n == "/"))
+        {
+            return Err(Error::ConfinedPath(bad.as_str().into()));
+        }
+        let parent = &self.cgroup_parent;
+        let parts = || parent.split('/').filter(|c| !c.is_empty());
+        let sane = parent.starts_with('/')
+            && parts().count() > 0
+            && !parts().any(|c| matches!(c, "." | ".."))
+            && !parent.contains('\0');
+        if !parent.is_empty() && !sane {
+            return Err(Error::CgroupParent(parent.as_str().into()));
+        }
+        Ok(())
+    }
+
     pub(super) fn check_labels_and_log(&self) -> Result<(), Error> {
         if let Some(k) = self
             .labels

@@ -15,6 +15,8 @@ pub enum Error {
     ConfinedPath(Input),
     #[error("invalid mount at {0}: a recursively read-only mount must be read-only and receive no mounts (private or rprivate propagation)")]
     MountRecursiveReadOnly(String),
+    #[error("invalid cgroup parent {0:?}: give an absolute path below the hierarchy's root, without \".\" or \"..\"")]
+    CgroupParent(Input),
     #[error("invalid CNI configuration list: {0}")]
     CniConfig(&'static str),
     #[error("give either a rootfs or an image, not both")]

@@ -218,6 +218,11 @@ pub struct Spec {
     /// portmap publishes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cni: Option<String>,
+    /// The cgroup its cgroup is made in (below the hierarchy's root, as
+    /// "/kubepods/besteffort/pod1"), instead of berthd's --cgroup-parent;
+    /// empty: berthd's.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub cgroup_parent: String,
 }
 
 /// Opaque data kept with a container for the client that made it: its
@@ -357,6 +362,8 @@ pub struct Request {
     pub readonly_paths: Option<Vec<String>>,
     /// A CNI configuration list (JSON): the network then is its.
     pub cni: Option<String>,
+    /// An absolute cgroup path, or empty.
+    pub cgroup_parent: String,
 }
 
 impl Request {
@@ -412,22 +419,7 @@ impl Request {
         }
         let hostname = hostname(std::mem::take(&mut self.hostname), hostname_default)?;
         self.check_labels_and_log()?;
-        if !self.cri_log.is_empty()
-            && (!self.cri_log.starts_with('/') || self.cri_log.contains('\0'))
-        {
-            return Err(Error::CriLog(self.cri_log.as_str().into()));
-        }
-        let paths = self
-            .masked_paths
-            .iter()
-            .chain(&self.readonly_paths)
-            .flatten();
-        if let Some(bad) = paths
-            .into_iter()
-            .find(|p| normalize(p).is_none_or(|n| n == "/"))
-        {
-            return Err(Error::ConfinedPath(bad.as_str().into()));
-        }
+        self.check_paths()?;
         let stop_signal = if self.stop_signal.is_empty() {
             libc::SIGTERM
         } else {
@@ -534,6 +526,7 @@ impl Request {
             masked_paths: self.masked_paths,
             readonly_paths: self.readonly_paths,
             cni: self.cni,
+            cgroup_parent: self.cgroup_parent,
         })
     }
 }

@@ -76,6 +76,7 @@ impl From<pb::CreateRequest> for Request {
             masked_paths: None,
             readonly_paths: None,
             cni: None,
+            cgroup_parent: String::new(),
             exposed_ports: Vec::new(),
             volumes: Vec::new(),
             dns: r.dns,

@@ -65,6 +65,12 @@ impl Host for Fake {
         })
     }
 
+    fn place_cgroup(&self, _: &str, _: &str) -> Result<(), cgroup::Error> {
+        Ok(())
+    }
+
+    fn forget_cgroup(&self, _: &str) {}
+
     fn attach_plugins<'a>(
         &'a self,
         _: &'a Path,
