@@ -99,14 +99,7 @@ async fn a_pod_goes_on_the_conf_dirs_cni_network() {
     std::fs::write(net_d.join("99-other.conflist"), "not json").unwrap();
     std::fs::write(net_d.join("README"), "not a configuration").unwrap();
     let net_d_arg = net_d.display().to_string();
-    let d = Daemon::start_with_args("cri-cni", &["--cni-conf-dir", &net_d_arg]).await;
-    load(
-        &d,
-        docker_archive("app:1", serde_json::json!({"Cmd": ["sh"]})),
-    )
-    .await
-    .unwrap();
-    let mut rt = runtime(&d).await;
+    let (d, mut rt) = cri_daemon("cri-cni", &["--cni-conf-dir", &net_d_arg]).await;
     let host_port = free_port();
     let (pod, ip) = serving_pod(&mut rt, &d, "cni", host_port).await;
     let net: Vec<&str> = subnet.split('/').collect();
@@ -185,14 +178,7 @@ async fn a_pod_goes_on_the_conf_dirs_cni_network() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn without_a_cni_configuration_pods_go_on_berths_network() {
-    let d = Daemon::start("cri-own-net").await;
-    load(
-        &d,
-        docker_archive("app:1", serde_json::json!({"Cmd": ["sh"]})),
-    )
-    .await
-    .unwrap();
-    let mut rt = runtime(&d).await;
+    let (d, mut rt) = cri_daemon("cri-own-net", &[]).await;
     let host_port = free_port();
     let (pod, ip) = serving_pod(&mut rt, &d, "own", host_port).await;
     answers(ip, host_port).await;

@@ -13,16 +13,9 @@ use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pod_lives_through_a_kill_of_berthd() {
-    let mut d = Daemon::start("cri-pod-kill").await;
-    load(
-        &d,
-        docker_archive("app:1", serde_json::json!({"Cmd": ["sh"]})),
-    )
-    .await
-    .unwrap();
+    let (mut d, mut rt) = cri_daemon("cri-pod-kill", &[]).await;
     let logs = d.root.join("pod-logs");
     let config = pod_config("web", &logs);
-    let mut rt = runtime(&d).await;
     let pod = run_pod(&mut rt, &config).await;
     let st = pod_status(&mut rt, &pod).await;
     assert_eq!(st.state, cri::PodSandboxState::SandboxReady as i32);
@@ -152,16 +145,9 @@ async fn a_pod_lives_through_a_kill_of_berthd() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cri_logs_cut_long_lines_and_reopen_without_losing_one() {
-    let d = Daemon::start("cri-logs").await;
-    load(
-        &d,
-        docker_archive("app:1", serde_json::json!({"Cmd": ["sh"]})),
-    )
-    .await
-    .unwrap();
+    let (d, mut rt) = cri_daemon("cri-logs", &[]).await;
     let logs = d.root.join("pod-logs");
     let config = pod_config("chatty", &logs);
-    let mut rt = runtime(&d).await;
     let pod = run_pod(&mut rt, &config).await;
     // A line of 40000 characters, one on stderr, then a counter.
     let script = "busybox head -c 40000 /dev/zero | busybox tr '\\0' x; echo; echo oops >&2; \
@@ -242,15 +228,8 @@ fn berth_logs(d: &Daemon, id: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn container_events_come_from_the_journal() {
-    let d = Daemon::start("cri-events").await;
-    load(
-        &d,
-        docker_archive("app:1", serde_json::json!({"Cmd": ["sh"]})),
-    )
-    .await
-    .unwrap();
+    let (d, mut rt) = cri_daemon("cri-events", &[]).await;
     let config = pod_config("evented", &d.root.join("pod-logs"));
-    let mut rt = runtime(&d).await;
     let mut events = rt
         .get_container_events(cri::GetEventsRequest {})
         .await
@@ -333,13 +312,7 @@ impl Drop for CgroupTree {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pods_cgroups_are_in_its_cgroup_parent() {
-    let d = Daemon::start("cri-cgroups").await;
-    load(
-        &d,
-        docker_archive("app:1", serde_json::json!({"Cmd": ["sh"]})),
-    )
-    .await
-    .unwrap();
+    let (d, mut rt) = cri_daemon("cri-cgroups", &[]).await;
     let mut raw = [0u8; 4];
     getrandom(&mut raw);
     let tree = CgroupTree(format!(
@@ -352,7 +325,6 @@ async fn a_pods_cgroups_are_in_its_cgroup_parent() {
         cgroup_parent: parent.clone(),
         ..Default::default()
     });
-    let mut rt = runtime(&d).await;
     let pod = run_pod(&mut rt, &config).await;
     let c = run_container(&mut rt, &pod, &config, "busy", "sleep 1000").await;
     // Each one's cgroup is the parent and its CRI id (the kubelet's stats
@@ -383,4 +355,77 @@ async fn a_pods_cgroups_are_in_its_cgroup_parent() {
     .await
     .unwrap();
     assert!(listed(&mut d.api().await).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pod_cidr_and_a_containers_resources_can_change() {
+    let (d, mut rt) = cri_daemon("cri-updates", &[]).await;
+    let mut raw = [0u8; 2];
+    getrandom(&mut raw);
+    let cidr = format!("10.{}.{}.0/24", 150 + raw[0] % 50, raw[1]);
+    let update = |cidr: &str| cri::UpdateRuntimeConfigRequest {
+        runtime_config: Some(cri::RuntimeConfig {
+            network_config: Some(cri::NetworkConfig {
+                pod_cidr: cidr.into(),
+            }),
+        }),
+    };
+    let err = rt
+        .update_runtime_config(update("10.1.2.3/99"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    rt.update_runtime_config(update(&cidr)).await.unwrap();
+    let config = pod_config("cidr", &d.root.join("pod-logs"));
+    let pod = run_pod(&mut rt, &config).await;
+    let ip = pod_status(&mut rt, &pod).await.network.unwrap().ip;
+    let prefix = cidr.rsplit_once('.').unwrap().0;
+    assert!(
+        ip.starts_with(&format!("{prefix}.")),
+        "{ip} is not in {cidr}"
+    );
+
+    let c = run_container(&mut rt, &pod, &config, "limited", "sleep 1000").await;
+    let limits = cri::LinuxContainerResources {
+        memory_limit_in_bytes: 64 << 20,
+        cpu_shares: 512,
+        // What the kubelet always sends, hugetlb controller or not.
+        hugepage_limits: vec![cri::HugepageLimit {
+            page_size: "2MB".into(),
+            limit: 0,
+        }],
+        ..Default::default()
+    };
+    rt.update_container_resources(cri::UpdateContainerResourcesRequest {
+        container_id: c.clone(),
+        linux: Some(limits),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let shown = container_status(&mut rt, &c)
+        .await
+        .resources
+        .unwrap()
+        .linux
+        .unwrap();
+    assert_eq!(
+        (shown.memory_limit_in_bytes, shown.cpu_shares),
+        (64 << 20, 512)
+    );
+    let inspected = inspect(&mut d.api().await, &c).await;
+    assert_eq!(
+        inspected
+            .config
+            .unwrap()
+            .resources
+            .unwrap()
+            .memory_limit_bytes,
+        Some(64 << 20)
+    );
+    rt.remove_pod_sandbox(cri::RemovePodSandboxRequest {
+        pod_sandbox_id: pod,
+    })
+    .await
+    .unwrap();
 }

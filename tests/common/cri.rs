@@ -7,6 +7,20 @@ use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 
 pub type Rt = RuntimeServiceClient<Channel>;
 
+/// A daemon (with `args`) that has the image `app:1` (the test rootfs,
+/// Cmd sh), and a CRI client of it.
+pub async fn cri_daemon(test: &str, args: &[&str]) -> (Daemon, Rt) {
+    let d = Daemon::start_with_args(test, args).await;
+    load(
+        &d,
+        docker_archive("app:1", serde_json::json!({"Cmd": ["sh"]})),
+    )
+    .await
+    .unwrap();
+    let rt = runtime(&d).await;
+    (d, rt)
+}
+
 pub async fn runtime(d: &Daemon) -> Rt {
     let ch = berth::connect(&format!("unix://{}", d.cri_path().display()))
         .await
