@@ -154,6 +154,8 @@ async fn cri_logs_cut_long_lines_and_reopen_without_losing_one() {
                   i=0; while true; do echo line $i; i=$((i+1)); sleep 0.01; done";
     let id = run_container(&mut rt, &pod, &config, "chatty", script).await;
     let path = logs.join("chatty.log");
+    // There as soon as the start returns (critest reads it at once).
+    assert!(path.exists(), "no CRI log once started");
     assert_eq!(
         container_status(&mut rt, &id).await.log_path,
         path.display().to_string()

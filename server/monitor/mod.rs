@@ -181,13 +181,14 @@ fn run_in_cgroup(
         config.spec.stdin_once,
         started.terminal,
     );
+    let cri_log = output::cri_log(config);
     let started_at = now_nanos();
     tracing::info!(container = %config.id, pid, "container started");
     // Kept once berthd confirmed the start: the exit is reported on it.
     let reporter = reporter
         .take()
         .filter(|r| report_started(r, &config.id, pid, started_at, &pidfd));
-    let attachers = output::pump(dir, config, started.sources, &pidfd, attachers);
+    let attachers = output::pump(dir, config, started.sources, &pidfd, attachers, cri_log);
     let status = linux::waitid_pidfd(&pidfd, false)
         .map_err(|e| Failure::new(Step::Wait, e))?
         .ok_or_else(|| Failure::new(Step::Wait, "no status"))?;

@@ -95,6 +95,17 @@ pub struct Source {
     pub stream: usize,
 }
 
+/// The CRI log, if the container has one: opened (made) before the start
+/// is reported, so that it is there once the start returns.
+pub fn cri_log(config: &Config) -> Option<logs::CriLog> {
+    if config.spec.cri_log.is_empty() {
+        return None;
+    }
+    logs::CriLog::open(Path::new(&config.spec.cri_log))
+        .map_err(|e| tracing::warn!(container = %config.id, error = %e, "cannot open the CRI log"))
+        .ok()
+}
+
 /// Copies PID 1's output into the log and to the attachers until PID 1
 /// has exited and its outputs are closed, or DRAIN_AFTER_EXIT after it
 /// exited; returns the attachers, to be told how PID 1 ended.
@@ -104,18 +115,11 @@ pub fn pump(
     sources: Vec<Source>,
     pidfd: &OwnedFd,
     mut attach: Attachers,
+    cri: Option<logs::CriLog>,
 ) -> Attachers {
     let writer = logs::Writer::open(dir, config.log)
         .map_err(|e| tracing::warn!(container = %config.id, error = %e, "cannot open the log"))
         .ok();
-    let cri = (!config.spec.cri_log.is_empty())
-        .then(|| logs::CriLog::open(Path::new(&config.spec.cri_log)))
-        .and_then(|r| {
-            r.map_err(
-                |e| tracing::warn!(container = %config.id, error = %e, "cannot open the CRI log"),
-            )
-            .ok()
-        });
     let mut log = Log {
         id: &config.id,
         writer,
