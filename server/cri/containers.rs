@@ -18,84 +18,14 @@ impl super::CriRuntime {
         &self,
         r: cri::CreateContainerRequest,
     ) -> Result<cri::CreateContainerResponse, Status> {
-        let mut config = r
+        let config = r
             .config
             .ok_or_else(|| Status::invalid_argument("a container needs a config"))?;
         let sandbox = self
             .sandbox(&r.pod_sandbox_id)?
             .ok_or_else(|| Status::not_found(format!("no pod sandbox {:?}", r.pod_sandbox_id)))?;
-        let pod = super::pods::sandbox_config(&sandbox);
-        let meta = config.metadata.clone().unwrap_or_default();
-        if meta.name.is_empty() {
-            return Err(Status::invalid_argument(
-                "a container's metadata needs a name",
-            ));
-        }
+        let (mut req, config) = request(config, &sandbox)?;
         let image = config.image.clone().unwrap_or_default().image;
-        if image.is_empty() {
-            return Err(Status::invalid_argument("a container needs an image"));
-        }
-        if !config.log_path.is_empty() && !pod.log_directory.is_empty() {
-            config.log_path = std::path::Path::new(&pod.log_directory)
-                .join(&config.log_path)
-                .display()
-                .to_string();
-        }
-        let pod_meta = pod.metadata.clone().unwrap_or_default();
-        let mut req = Request {
-            name: berth_name(
-                &[
-                    &meta.name,
-                    &pod_meta.name,
-                    &pod_meta.namespace,
-                    &pod_meta.uid,
-                ],
-                meta.attempt,
-            ),
-            args: config.args.clone(),
-            env: config
-                .envs
-                .iter()
-                .map(|e| format!("{}={}", e.key, e.value))
-                .collect(),
-            working_dir: config.working_dir.clone(),
-            labels: config.labels.clone().into_iter().collect(),
-            stdin_open: config.stdin,
-            stdin_once: config.stdin_once,
-            tty: config.tty.then_some((24, 80)),
-            pod: sandbox.id.clone(),
-            // In the pod's cgroup, beside its sandbox.
-            cgroup_parent: sandbox.spec.cgroup_parent.clone(),
-            // Only where the kubelet says: a relative path has no place.
-            cri_log: match config.log_path.starts_with('/') {
-                true => config.log_path.clone(),
-                false => String::new(),
-            },
-            ..Default::default()
-        };
-        req.labels
-            .insert(super::CRI_LABEL.into(), "container".into());
-        req.labels
-            .insert(super::POD_LABEL.into(), sandbox.id.clone());
-        req.mounts = config.mounts.iter().map(mount).collect::<Result<_, _>>()?;
-        let linux = config.linux.clone().unwrap_or_default();
-        super::security::apply(&mut req, &linux, &sandbox)?;
-        if let Some(res) = &linux.resources {
-            req.resources = super::resources::request(res);
-            req.tuning.oom_score_adj = super::oom_score_adj(res.oom_score_adj as i32);
-        }
-        req.tuning.devices = config
-            .devices
-            .iter()
-            .map(|d| crate::spec::Device {
-                host_path: d.host_path.clone(),
-                container_path: d.container_path.clone(),
-                permissions: d.permissions.clone(),
-                kind: 'c',
-                major: 0,
-                minor: 0,
-            })
-            .collect();
         let entrypoint = (!config.command.is_empty()).then(|| config.command.clone());
         let (found, _guard) = self.images.for_container(&image).await?;
         crate::image::run::apply(found, entrypoint, &mut req)?;
@@ -298,6 +228,77 @@ impl super::CriRuntime {
     }
 }
 
+/// berth's create request for a CRI container of `sandbox` (all but the
+/// image's part), and the config as it is kept: its log path made the
+/// full path in the pod's log directory.
+fn request(
+    mut config: cri::ContainerConfig,
+    sandbox: &Record,
+) -> Result<(Request, cri::ContainerConfig), Status> {
+    let pod = super::pods::sandbox_config(sandbox);
+    let meta = config.metadata.clone().unwrap_or_default();
+    if meta.name.is_empty() {
+        return Err(Status::invalid_argument(
+            "a container's metadata needs a name",
+        ));
+    }
+    let image = config.image.clone().unwrap_or_default().image;
+    if image.is_empty() {
+        return Err(Status::invalid_argument("a container needs an image"));
+    }
+    if !config.log_path.is_empty() && !pod.log_directory.is_empty() {
+        config.log_path = std::path::Path::new(&pod.log_directory)
+            .join(&config.log_path)
+            .display()
+            .to_string();
+    }
+    let pod_meta = pod.metadata.clone().unwrap_or_default();
+    let mut req = Request {
+        name: berth_name(
+            &[
+                &meta.name,
+                &pod_meta.name,
+                &pod_meta.namespace,
+                &pod_meta.uid,
+            ],
+            meta.attempt,
+        ),
+        args: config.args.clone(),
+        env: config
+            .envs
+            .iter()
+            .map(|e| format!("{}={}", e.key, e.value))
+            .collect(),
+        working_dir: config.working_dir.clone(),
+        labels: config.labels.clone().into_iter().collect(),
+        stdin_open: config.stdin,
+        stdin_once: config.stdin_once,
+        tty: config.tty.then_some((24, 80)),
+        pod: sandbox.id.clone(),
+        // In the pod's cgroup, beside its sandbox.
+        cgroup_parent: sandbox.spec.cgroup_parent.clone(),
+        // Only where the kubelet says: a relative path has no place.
+        cri_log: match config.log_path.starts_with('/') {
+            true => config.log_path.clone(),
+            false => String::new(),
+        },
+        ..Default::default()
+    };
+    req.labels
+        .insert(super::CRI_LABEL.into(), "container".into());
+    req.labels
+        .insert(super::POD_LABEL.into(), sandbox.id.clone());
+    req.mounts = config.mounts.iter().map(mount).collect::<Result<_, _>>()?;
+    let linux = config.linux.clone().unwrap_or_default();
+    super::security::apply(&mut req, &linux, sandbox)?;
+    if let Some(res) = &linux.resources {
+        req.resources = super::resources::request(res);
+        req.tuning.oom_score_adj = super::oom_score_adj(res.oom_score_adj as i32);
+    }
+    req.tuning.devices = config.devices.iter().map(device).collect();
+    Ok((req, config))
+}
+
 /// The CRI state and, once exited, why: OOMKilled, Completed (0) or
 /// Error.
 fn state(r: &Record) -> (cri::ContainerState, &'static str) {
@@ -317,6 +318,18 @@ pub(super) fn container_config(r: &Record) -> cri::ContainerConfig {
         .as_ref()
         .and_then(|e| cri::ContainerConfig::decode(e.data.as_slice()).ok())
         .unwrap_or_default()
+}
+
+/// A host device; its kind and numbers are read from the host at create.
+fn device(d: &cri::Device) -> crate::spec::Device {
+    crate::spec::Device {
+        host_path: d.host_path.clone(),
+        container_path: d.container_path.clone(),
+        permissions: d.permissions.clone(),
+        kind: 'c',
+        major: 0,
+        minor: 0,
+    }
 }
 
 fn mount(m: &cri::Mount) -> Result<MountRequest, Status> {
