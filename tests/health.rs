@@ -377,7 +377,8 @@ async fn the_images_healthcheck_runs_unless_turned_off() {
     });
     let id = started(&mut api, over).await;
     let st = until_health(&mut api, &id, HealthStatus::Unhealthy).await;
-    assert_eq!(health(&st).failing_streak, 2);
+    // Unhealthy at the second failure; more may have come by the read.
+    assert!(health(&st).failing_streak >= 2, "{st:?}");
     // --no-healthcheck turns it off.
     let out = berth(
         &d,

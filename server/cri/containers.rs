@@ -332,7 +332,16 @@ fn device(d: &cri::Device) -> crate::spec::Device {
     }
 }
 
+/// A bind mount. A missing host path is made a directory, as containerd
+/// and Docker's `-v` make it (the kubelet's hostPath volumes without a
+/// type rely on that).
 fn mount(m: &cri::Mount) -> Result<MountRequest, Status> {
+    let host = std::path::Path::new(&m.host_path);
+    if host.is_absolute() && std::fs::symlink_metadata(host).is_err() {
+        std::fs::create_dir_all(host).map_err(|e| {
+            Status::invalid_argument(format!("cannot make host path {:?}: {e}", m.host_path))
+        })?;
+    }
     let propagation = match cri::MountPropagation::try_from(m.propagation) {
         Ok(cri::MountPropagation::PropagationPrivate) => "rprivate",
         Ok(cri::MountPropagation::PropagationHostToContainer) => "rslave",

@@ -89,8 +89,33 @@ impl Ended {
 /// A failure and the exit code it ends the exec with.
 type Failed = (Failure, i32);
 
+/// The signals a helper passes on to its process: all it can catch but
+/// those that report its own faults.
+pub fn forwarded() -> SigSet {
+    let mut forwarded = SigSet::all();
+    for s in [
+        Signal::SIGKILL,
+        Signal::SIGSTOP,
+        Signal::SIGCHLD,
+        Signal::SIGSEGV,
+        Signal::SIGBUS,
+        Signal::SIGILL,
+        Signal::SIGFPE,
+    ] {
+        forwarded.remove(s);
+    }
+    forwarded
+}
+
 fn run(dir: &Path, file: &Path) -> Result<linux::ExitStatus, Failed> {
     let cannot = |e: Failure| (e, 126);
+    // Signals wait from the first thing on (berthd may send one as soon
+    // as the helper exists: before the process does, it would end the
+    // helper); the signalfd takes them, the child unblocks them. A helper
+    // forked by the launcher has them blocked from its birth.
+    let forwarded = forwarded();
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), None)
+        .map_err(|e| (Failure::new(Step::JoinNamespaces, e), 126))?;
     let spec = ExecSpec::take(file).map_err(cannot)?;
     let config = Config::read(dir).map_err(cannot)?;
     let join = |e: std::io::Error| (Failure::new(Step::JoinNamespaces, e), 126);
@@ -115,21 +140,6 @@ fn run(dir: &Path, file: &Path) -> Result<linux::ExitStatus, Failed> {
         | libc::CLONE_NEWIPC
         | libc::CLONE_NEWNET;
     linux::setns_pidfd(&pid1, namespaces).map_err(join)?;
-    // Signals wait in a signalfd from now on; the child unblocks them.
-    let mut forwarded = SigSet::all();
-    for s in [
-        Signal::SIGKILL,
-        Signal::SIGSTOP,
-        Signal::SIGCHLD,
-        Signal::SIGSEGV,
-        Signal::SIGBUS,
-        Signal::SIGILL,
-        Signal::SIGFPE,
-    ] {
-        forwarded.remove(s);
-    }
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&forwarded), None)
-        .map_err(|e| (Failure::new(Step::JoinNamespaces, e), 126))?;
     // A terminal: made in the container's devpts, its master sent to
     // berthd, its other side the process's stdio.
     let terminal = match spec.tty {

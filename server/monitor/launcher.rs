@@ -151,7 +151,31 @@ pub fn main() -> ! {
                 "a request for {job:?} needs {} fds",
                 job.fds()
             ))),
-            (Ok(()), true) => linux::clone_with_pidfd(0, None),
+            (Ok(()), true) => {
+                // An exec's helper is born with the signals it passes on
+                // blocked: berthd may send one the moment it has the pid.
+                let blocked = matches!(job, Job::Exec(..)).then(|| {
+                    let mut old = nix::sys::signal::SigSet::empty();
+                    let set = crate::monitor::exec::forwarded();
+                    nix::sys::signal::sigprocmask(
+                        nix::sys::signal::SigmaskHow::SIG_BLOCK,
+                        Some(&set),
+                        Some(&mut old),
+                    )
+                    .map(|()| old)
+                });
+                let forked = linux::clone_with_pidfd(0, None);
+                if let Some(Ok(old)) = blocked {
+                    if !matches!(forked, Ok(Forked::Child)) {
+                        let _ = nix::sys::signal::sigprocmask(
+                            nix::sys::signal::SigmaskHow::SIG_SETMASK,
+                            Some(&old),
+                            None,
+                        );
+                    }
+                }
+                forked
+            }
         };
         let answer = match forked {
             Ok(Forked::Child) => {
