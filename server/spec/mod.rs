@@ -6,6 +6,7 @@ mod bounds;
 mod caps;
 mod devices;
 mod error;
+mod extension;
 mod health;
 mod input;
 mod limits;
@@ -26,6 +27,7 @@ use caps::capability_name;
 pub use caps::CAPABILITIES;
 pub use devices::{parse_rule as parse_device_rule, CgroupRule, Device};
 pub use error::Error;
+pub use extension::Extension;
 pub use health::{HealthAction, HealthRequest, Healthcheck};
 pub use input::Input;
 pub use limits::{Rate, Throttle};
@@ -223,31 +225,6 @@ pub struct Spec {
     /// empty: berthd's.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub cgroup_parent: String,
-}
-
-/// Opaque data kept with a container for the client that made it: its
-/// kind ("cri.sandbox", "cri.container") and bytes (a protobuf message).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Extension {
-    pub kind: String,
-    #[serde(with = "base64_bytes")]
-    pub data: Vec<u8>,
-}
-
-mod base64_bytes {
-    use base64::Engine;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(b: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(b))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let text = String::deserialize(d)?;
-        base64::engine::general_purpose::STANDARD
-            .decode(text)
-            .map_err(serde::de::Error::custom)
-    }
 }
 
 /// The largest seccomp profile a create may give (Docker's default
