@@ -428,37 +428,13 @@ async fn the_pod_cidr_and_a_containers_resources_can_change() {
 
     // A hostPath that is not there yet is made, as a directory.
     let host = d.dir.join("volumes/made-by-create");
-    let writer = rt
-        .create_container(cri::CreateContainerRequest {
-            pod_sandbox_id: pod.clone(),
-            config: Some(cri::ContainerConfig {
-                metadata: Some(cri::ContainerMetadata {
-                    name: "writer".into(),
-                    attempt: 0,
-                }),
-                image: Some(cri::ImageSpec {
-                    image: "app:1".into(),
-                    ..Default::default()
-                }),
-                command: vec!["sh".into(), "-c".into(), "echo kept > /data/f".into()],
-                mounts: vec![cri::Mount {
-                    host_path: host.display().to_string(),
-                    container_path: "/data".into(),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }),
-            sandbox_config: Some(config.clone()),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .container_id;
-    rt.start_container(cri::StartContainerRequest {
-        container_id: writer.clone(),
-    })
-    .await
-    .unwrap();
+    let mut made = container_config("writer", "echo kept > /data/f");
+    made.mounts = vec![cri::Mount {
+        host_path: host.display().to_string(),
+        container_path: "/data".into(),
+        ..Default::default()
+    }];
+    let writer = start_with(&mut rt, &pod, &config, made).await;
     let s = until_exited(&mut rt, &writer, Duration::from_secs(10)).await;
     assert_eq!((s.exit_code, s.reason.as_str()), (0, "Completed"));
     assert_eq!(std::fs::read_to_string(host.join("f")).unwrap(), "kept\n");

@@ -60,31 +60,36 @@ pub async fn run_pod(rt: &mut Rt, config: &cri::PodSandboxConfig) -> String {
     .pod_sandbox_id
 }
 
-/// Creates and starts container `name` of the pod, running `script`.
-pub async fn run_container(
+/// The config of container `name` of the test image, running `script`,
+/// logging to NAME.log.
+pub fn container_config(name: &str, script: &str) -> cri::ContainerConfig {
+    cri::ContainerConfig {
+        metadata: Some(cri::ContainerMetadata {
+            name: name.into(),
+            attempt: 0,
+        }),
+        image: Some(cri::ImageSpec {
+            image: "app:1".into(),
+            ..Default::default()
+        }),
+        command: vec!["sh".into(), "-c".into(), script.into()],
+        log_path: format!("{name}.log"),
+        labels: [("container".to_string(), name.to_string())].into(),
+        ..Default::default()
+    }
+}
+
+/// Creates and starts a container of the pod; its id.
+pub async fn start_with(
     rt: &mut Rt,
     pod: &str,
     config: &cri::PodSandboxConfig,
-    name: &str,
-    script: &str,
+    container: cri::ContainerConfig,
 ) -> String {
     let id = rt
         .create_container(cri::CreateContainerRequest {
             pod_sandbox_id: pod.into(),
-            config: Some(cri::ContainerConfig {
-                metadata: Some(cri::ContainerMetadata {
-                    name: name.into(),
-                    attempt: 0,
-                }),
-                image: Some(cri::ImageSpec {
-                    image: "app:1".into(),
-                    ..Default::default()
-                }),
-                command: vec!["sh".into(), "-c".into(), script.into()],
-                log_path: format!("{name}.log"),
-                labels: [("container".to_string(), name.to_string())].into(),
-                ..Default::default()
-            }),
+            config: Some(container),
             sandbox_config: Some(config.clone()),
         })
         .await
@@ -97,6 +102,17 @@ pub async fn run_container(
     .await
     .unwrap();
     id
+}
+
+/// Creates and starts container `name` of the pod, running `script`.
+pub async fn run_container(
+    rt: &mut Rt,
+    pod: &str,
+    config: &cri::PodSandboxConfig,
+    name: &str,
+    script: &str,
+) -> String {
+    start_with(rt, pod, config, container_config(name, script)).await
 }
 
 pub async fn container_status(rt: &mut Rt, id: &str) -> cri::ContainerStatus {
