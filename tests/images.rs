@@ -380,7 +380,6 @@ async fn pull_run_save_load_with_skopeo_as_judge() {
             .count(),
         0
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -455,7 +454,6 @@ async fn an_index_resolves_to_this_platform() {
     let err = missing.await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::NotFound, "{err:?}");
     assert!(err.message().contains("linux/s390x"), "{err:?}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -554,7 +552,6 @@ async fn basic_auth_over_tls_and_login() {
         err.message().to_lowercase().contains("certificate"),
         "{err:?}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -584,7 +581,6 @@ async fn bearer_token_auth() {
     );
     let mut api = d.api().await;
     assert_eq!(run_image(&mut api, &name, &[]).await, (0, "token\n".into()));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn run_with_stdin(cmd: &mut std::process::Command, input: &[u8]) -> std::process::Output {
@@ -634,7 +630,6 @@ async fn docker_hub_names_go_to_a_mirror() {
             .starts_with("berth-test   latest   "),
         "{table}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -703,7 +698,6 @@ async fn hostile_layers_are_refused_and_leave_nothing() {
     assert!(entries("images/ingest").is_empty());
     assert!(!Path::new("/escaped").exists() && !d.root.join("escaped").exists());
     assert!(image_events(&d).await.is_empty());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -739,7 +733,6 @@ async fn concurrent_pulls_fetch_each_blob_once() {
         let blob = l["digest"].as_str().unwrap();
         assert_eq!(reg.blob_gets(blob), 1, "{blob} fetched more than once");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -939,7 +932,6 @@ async fn many_layers_mount_and_images_survive_a_restart() {
             "{l}"
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1022,7 +1014,6 @@ async fn a_pull_cut_by_kill_9_leaves_nothing_half_visible() {
         0
     );
     assert_eq!(image_events(&d).await.len(), 1);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A layer two images share is counted once by `system df`, and is

@@ -104,7 +104,6 @@ fn the_daemon_refuses_a_socket_it_cannot_secure() {
         !root.exists(),
         "nothing is set up before the socket is secured"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -136,7 +136,7 @@ async fn containers_stay_in_berthds_unit_across_a_restart() {
     let unit = Unit {
         file: Path::new("/run/systemd/system").join(&name),
         name: name.clone(),
-        dir,
+        dir: dir.keep(),
     };
     std::fs::write(&unit.file, text).unwrap();
     systemctl(&["daemon-reload"]);

@@ -47,7 +47,7 @@ impl Daemon {
 
     /// Like `start`, with berthd's log filter given (benchmarks log less).
     pub async fn start_with_log(test: &str, log: &str) -> Daemon {
-        Daemon::start_in(test_dir(test), log).await
+        Daemon::start_in(test_dir(test).keep(), log).await
     }
 
     /// A berthd whose socket, root and log are in `dir` (the power-cut
@@ -402,8 +402,8 @@ pub fn bridges(root: &Path) -> Vec<String> {
 }
 
 /// A new directory of the test's own under the system's temporary one
-/// (`berth-test-NAME-RANDOM`).
-pub fn test_dir(name: &str) -> PathBuf {
+/// (`berth-test-NAME-RANDOM`), removed when the test ends, failed or not.
+pub fn test_dir(name: &str) -> TestDir {
     let mut raw = [0u8; 4];
     getrandom(&mut raw);
     let dir = std::env::temp_dir().join(format!(
@@ -411,7 +411,38 @@ pub fn test_dir(name: &str) -> PathBuf {
         raw[0], raw[1], raw[2], raw[3]
     ));
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    TestDir(dir)
+}
+
+/// A test's scratch directory; dropping it removes it.
+pub struct TestDir(PathBuf);
+
+impl TestDir {
+    /// The path, no longer removed by this guard: its new owner removes it.
+    pub fn keep(mut self) -> PathBuf {
+        std::mem::take(&mut self.0)
+    }
+}
+
+impl std::ops::Deref for TestDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TestDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        if !self.0.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
 }
 
 /// Runs berthd with `args` alone, expecting it to exit within 10 s.
