@@ -4,13 +4,10 @@
 //! the client goes; the container runs on in the two last cases.
 
 use super::convert::terminal_size;
-use crate::monitor::wire::{self, Frames};
-use crate::runtime::Runtime;
+use crate::runtime::{AttachOutput, AttachReader, Runtime};
 use berth::pb::{self, attach_request::Input, attach_response::Output};
 use std::pin::Pin;
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::Stream;
@@ -89,22 +86,6 @@ impl Detacher {
     }
 }
 
-async fn send_frame(w: &mut OwnedWriteHalf, kind: u8, data: &[u8]) {
-    let mut buf = Vec::with_capacity(data.len() + 5);
-    for chunk in data.chunks(wire::MAX_FRAME) {
-        wire::frame(kind, chunk, &mut buf);
-    }
-    if data.is_empty() {
-        wire::frame(kind, data, &mut buf);
-    }
-    let _ = w.write_all(&buf).await;
-}
-
-async fn resize(w: &mut OwnedWriteHalf, s: pb::TerminalSize) {
-    let (rows, cols) = terminal_size(s);
-    send_frame(w, wire::RESIZE, &wire::size(rows, cols)).await;
-}
-
 pub async fn attach(
     rt: &Arc<Runtime>,
     ops: &tokio::runtime::Handle,
@@ -127,10 +108,15 @@ pub async fn attach(
             .map_err(|e| Status::internal(format!("attach failed: {e}")))?
             .map_err(Status::from)?
     };
-    let (stdin, tty) = (s.stdin && attached.stdin_open, attached.tty);
-    let (rd, mut wr) = attached.socket.into_split();
+    let (stdin, tty, id) = (
+        s.stdin && attached.stdin_open,
+        attached.tty,
+        attached.id.clone(),
+    );
+    let (rd, mut wr) = attached.split();
     if let (true, Some(size)) = (tty, s.size) {
-        resize(&mut wr, size).await;
+        let (rows, cols) = terminal_size(size);
+        wr.resize(rows, cols).await;
     }
     let (tx, rx) = mpsc::channel(64);
     let (detach_tx, detach_rx) = oneshot::channel();
@@ -146,7 +132,7 @@ pub async fn attach(
         }
         drop(done_tx);
     });
-    let (rt, id) = (rt.clone(), attached.id);
+    let rt = rt.clone();
     tokio::spawn(async move {
         // As Docker's: the keys are looked for on a terminal only, so
         // piped bytes pass whatever they hold.
@@ -161,7 +147,7 @@ pub async fn attach(
                 // No more input: stdin ends, the output flows on.
                 Ok(None) => {
                     if stdin {
-                        send_frame(&mut wr, wire::CLOSE_STDIN, b"").await;
+                        wr.close_stdin().await;
                     }
                     let _ = done_rx.await;
                     return;
@@ -171,21 +157,20 @@ pub async fn attach(
             match input {
                 Some(Input::Stdin(data)) if stdin => {
                     let (data, detach) = detacher.feed(&data);
-                    if !data.is_empty() {
-                        send_frame(&mut wr, wire::STDIN, &data).await;
-                    }
+                    wr.stdin(&data).await;
                     if detach {
-                        send_frame(&mut wr, wire::CLOSE_STDIN, b"").await;
+                        wr.close_stdin().await;
                         rt.detached(&id);
                         tracing::info!(container = %id, "detached");
                         let _ = detach_tx.send(());
                         return;
                     }
                 }
-                Some(Input::CloseStdin(true)) if stdin => {
-                    send_frame(&mut wr, wire::CLOSE_STDIN, b"").await
+                Some(Input::CloseStdin(true)) if stdin => wr.close_stdin().await,
+                Some(Input::Resize(size)) if tty => {
+                    let (rows, cols) = terminal_size(size);
+                    wr.resize(rows, cols).await
                 }
-                Some(Input::Resize(size)) if tty => resize(&mut wr, size).await,
                 _ => {}
             }
         }
@@ -193,56 +178,47 @@ pub async fn attach(
     Ok(Box::pin(ReceiverStream::new(rx)))
 }
 
-/// Sends the output frames on until END, a detach, or the client's end.
-async fn read_output(mut rd: OwnedReadHalf, tx: Sender, mut detach: oneshot::Receiver<()>) {
-    let mut frames = Frames::default();
-    let mut buf = vec![0u8; 64 << 10];
+/// Sends the output on until its end, a detach, or the client's end.
+async fn read_output(mut rd: AttachReader, tx: Sender, mut detach: oneshot::Receiver<()>) {
     loop {
-        loop {
-            let out = match frames.next() {
-                Ok(Some((wire::STDOUT, data))) => Output::Stdout(data),
-                Ok(Some((wire::STDERR, data))) => Output::Stderr(data),
-                Ok(Some((wire::END, data))) => {
-                    if let Some((exit_code, signal)) = wire::parse_exit(&data) {
-                        let exit = Output::Exit(pb::AttachExit { exit_code, signal });
-                        let _ = tx.send(Ok(pb::AttachResponse { output: Some(exit) })).await;
-                    }
-                    return;
-                }
-                Ok(Some(_)) => continue,
-                Ok(None) => break,
-                Err(wire::TooLong) => {
-                    let _ = tx
-                        .send(Err(Status::internal("attach: a broken frame")))
-                        .await;
-                    return;
-                }
-            };
-            if tx
-                .send(Ok(pb::AttachResponse { output: Some(out) }))
-                .await
-                .is_err()
-            {
-                return;
-            }
-        }
-        let n = tokio::select! {
-            r = rd.read(&mut buf) => r.unwrap_or(0),
+        let next = tokio::select! {
+            o = rd.next() => o,
             Ok(()) = &mut detach => {
                 let detached = Output::Detached(true);
                 let _ = tx.send(Ok(pb::AttachResponse { output: Some(detached) })).await;
                 return;
             }
         };
-        if n == 0 {
-            let cut = Status::aborted(
-                "attach: cut off by the container's monitor: this attacher took no output for a \
-                 second while 4 MiB behind (or the monitor is gone)",
-            );
-            let _ = tx.send(Err(cut)).await;
+        let out = match next {
+            AttachOutput::Stdout(data) => Output::Stdout(data),
+            AttachOutput::Stderr(data) => Output::Stderr(data),
+            AttachOutput::Exit(exit_code, signal) => {
+                let exit = Output::Exit(pb::AttachExit { exit_code, signal });
+                let _ = tx.send(Ok(pb::AttachResponse { output: Some(exit) })).await;
+                return;
+            }
+            AttachOutput::Broken => {
+                let _ = tx
+                    .send(Err(Status::internal("attach: a broken frame")))
+                    .await;
+                return;
+            }
+            AttachOutput::Cut => {
+                let cut = Status::aborted(
+                    "attach: cut off by the container's monitor: this attacher took no output \
+                     for a second while 4 MiB behind (or the monitor is gone)",
+                );
+                let _ = tx.send(Err(cut)).await;
+                return;
+            }
+        };
+        if tx
+            .send(Ok(pb::AttachResponse { output: Some(out) }))
+            .await
+            .is_err()
+        {
             return;
         }
-        frames.push(&buf[..n]);
     }
 }
 

@@ -18,8 +18,6 @@ use tokio_stream::Stream;
 use tonic::{Status, Streaming};
 
 pub type ExecStream = Pin<Box<dyn Stream<Item = Result<pb::ExecResponse, Status>> + Send>>;
-type Writer = Box<dyn tokio::io::AsyncWrite + Send + Unpin>;
-type Reader = Box<dyn AsyncRead + Send + Unpin>;
 
 const CHUNK: usize = 32 << 10;
 
@@ -108,23 +106,8 @@ pub async fn exec(
     let signal = running.signal.clone();
     // Stdin: the client's bytes, a close, signals, resizes. A broken
     // client stream ends the process.
-    let terminal = running.terminal.take();
-    let (mut stdin, output, resizer): (Option<Writer>, Option<Reader>, _) = match terminal {
-        Some(master) => {
-            let dup = master.try_clone().ok();
-            let out = master
-                .try_clone()
-                .ok()
-                .map(|m| Box::new(tokio::fs::File::from_std(std::fs::File::from(m))) as Reader);
-            let input = Box::new(tokio::fs::File::from_std(std::fs::File::from(master))) as Writer;
-            (Some(input), out, dup)
-        }
-        None => (
-            running.stdin.take().map(|w| Box::new(w) as Writer),
-            running.stdout.take().map(|r| Box::new(r) as Reader),
-            None,
-        ),
-    };
+    let io = running.io();
+    let (mut stdin, output, resizer) = (io.input, io.stdout, io.resizer);
     let input_signal = signal.clone();
     let (detached_tx, detached) = oneshot::channel();
     let detached_note = {
@@ -177,9 +160,7 @@ pub async fn exec(
     });
     let outputs = [
         output.map(|r| tokio::spawn(pump(r, tx.clone(), Output::Stdout))),
-        running
-            .stderr
-            .take()
+        io.stderr
             .map(|r| tokio::spawn(pump(r, tx.clone(), Output::Stderr))),
     ];
     tokio::spawn(async move {

@@ -156,3 +156,97 @@ fn std_to_tokio(s: std::os::unix::net::UnixStream) -> std::io::Result<tokio::net
     s.set_nonblocking(true)?;
     tokio::net::UnixStream::from_std(s)
 }
+
+/// What an attacher reads, in order: PID 1's output, then its end, or
+/// the cut of a connection the monitor closed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AttachOutput {
+    Stdout(Vec<u8>),
+    Stderr(Vec<u8>),
+    /// PID 1 ended: (exit code, signal).
+    Exit(i32, i32),
+    /// The monitor closed the connection without an end: this attacher
+    /// took no output for a second while 4 MiB behind, or the monitor is
+    /// gone.
+    Cut,
+    /// The monitor sent what is not a frame.
+    Broken,
+}
+
+/// The half of an attach that reads the container's output.
+pub struct AttachReader {
+    rd: tokio::net::unix::OwnedReadHalf,
+    frames: wire::Frames,
+    buf: Vec<u8>,
+}
+
+/// The half that writes to the container: stdin, its close, resizes.
+pub struct AttachWriter(tokio::net::unix::OwnedWriteHalf);
+
+impl Attached {
+    pub fn split(self) -> (AttachReader, AttachWriter) {
+        let (rd, wr) = self.socket.into_split();
+        let reader = AttachReader {
+            rd,
+            frames: wire::Frames::default(),
+            buf: vec![0u8; 64 << 10],
+        };
+        (reader, AttachWriter(wr))
+    }
+}
+
+impl AttachReader {
+    /// The next output; after Exit, Cut or Broken there is no more.
+    pub async fn next(&mut self) -> AttachOutput {
+        use tokio::io::AsyncReadExt;
+        loop {
+            match self.frames.next() {
+                Ok(Some((wire::STDOUT, data))) => return AttachOutput::Stdout(data),
+                Ok(Some((wire::STDERR, data))) => return AttachOutput::Stderr(data),
+                Ok(Some((wire::END, data))) => {
+                    return match wire::parse_exit(&data) {
+                        Some((code, signal)) => AttachOutput::Exit(code, signal),
+                        None => AttachOutput::Broken,
+                    }
+                }
+                Ok(Some(_)) => continue,
+                Ok(None) => {}
+                Err(wire::TooLong) => return AttachOutput::Broken,
+            }
+            match self.rd.read(&mut self.buf).await {
+                Ok(0) | Err(_) => return AttachOutput::Cut,
+                Ok(n) => self.frames.push(&self.buf[..n]),
+            }
+        }
+    }
+}
+
+impl AttachWriter {
+    async fn send(&mut self, kind: u8, data: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        let mut buf = Vec::with_capacity(data.len() + 5);
+        for chunk in data.chunks(wire::MAX_FRAME) {
+            wire::frame(kind, chunk, &mut buf);
+        }
+        if data.is_empty() {
+            wire::frame(kind, data, &mut buf);
+        }
+        let _ = self.0.write_all(&buf).await;
+    }
+
+    pub async fn stdin(&mut self, data: &[u8]) {
+        if !data.is_empty() {
+            self.send(wire::STDIN, data).await
+        }
+    }
+
+    /// The attacher's input ended: PID 1's stdin is closed if the
+    /// container was made with stdin_once.
+    pub async fn close_stdin(&mut self) {
+        self.send(wire::CLOSE_STDIN, b"").await
+    }
+
+    pub async fn resize(&mut self, rows: u16, cols: u16) {
+        self.send(wire::RESIZE, &wire::size(rows, cols)).await
+    }
+}

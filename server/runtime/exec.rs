@@ -62,6 +62,49 @@ impl Signaller {
     }
 }
 
+/// An exec's stdio taken out of its Running, the same with or without a
+/// terminal: what goes to its input, its output and error streams, and
+/// with a terminal a handle to resize it.
+pub struct ExecIo {
+    pub input: Option<Box<dyn tokio::io::AsyncWrite + Send + Unpin>>,
+    pub stdout: Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>>,
+    pub stderr: Option<ChildStderr>,
+    pub resizer: Option<OwnedFd>,
+}
+
+impl Running {
+    /// Takes the stdio out (once: then all is None). With a terminal its
+    /// master is the input and the output; stderr is then the helper's,
+    /// for what fails before the terminal.
+    pub fn io(&mut self) -> ExecIo {
+        let file = |fd: OwnedFd| tokio::fs::File::from_std(std::fs::File::from(fd));
+        let stderr = self.stderr.take();
+        match self.terminal.take() {
+            Some(master) => ExecIo {
+                resizer: master.try_clone().ok(),
+                stdout: master
+                    .try_clone()
+                    .ok()
+                    .map(|m| Box::new(file(m)) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+                input: Some(Box::new(file(master))),
+                stderr,
+            },
+            None => ExecIo {
+                input: self
+                    .stdin
+                    .take()
+                    .map(|w| Box::new(w) as Box<dyn tokio::io::AsyncWrite + Send + Unpin>),
+                stdout: self
+                    .stdout
+                    .take()
+                    .map(|r| Box::new(r) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+                stderr,
+                resizer: None,
+            },
+        }
+    }
+}
+
 impl ExecProcess {
     fn check(&self) -> Result<()> {
         let bad = |m: String| Err(Error::InvalidArgument(m));

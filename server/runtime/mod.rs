@@ -53,6 +53,7 @@ mod update;
 mod wait;
 mod watch;
 
+pub use attach::{AttachOutput, AttachReader};
 pub use container::{Record, Status};
 pub use error::{Error, Result};
 pub use exec::{ExecProcess, Running, Signaller};
