@@ -134,11 +134,21 @@ pub async fn serve(args: Args, ops: tokio::runtime::Handle) -> Result<(), BoxErr
         true => None,
         false => {
             secure_dir(&cri_socket)?;
+            let streams =
+                crate::cri::Streams::serve(&args.cri_stream_address, rt.clone(), ops.clone())
+                    .await
+                    .map_err(|e| {
+                        format!(
+                            "serve the CRI's streams on {}: {e}",
+                            args.cri_stream_address
+                        )
+                    })?;
             let routes = crate::cri::routes(
                 rt.clone(),
                 images.clone(),
                 ops.clone(),
                 args.cni_conf_dir.clone(),
+                streams,
             );
             Some((bind(&cri_socket, gid)?, routes))
         }

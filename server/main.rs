@@ -81,6 +81,11 @@ pub struct Args {
     /// none there, pods go on berth's own pod network.
     #[arg(long, env = "BERTH_CNI_CONF_DIR", default_value = "/etc/cni/net.d")]
     pub cni_conf_dir: PathBuf,
+    /// Where the CRI's streaming server (exec, attach, port-forward URLs)
+    /// listens: ADDR:PORT, port 0 for any free one. Loopback by default:
+    /// the kubelet on this host is its client.
+    #[arg(long, env = "BERTH_CRI_STREAM_ADDRESS", default_value = "127.0.0.1:0")]
+    pub cri_stream_address: String,
     #[command(flatten)]
     pub tcp: daemon::TcpArgs,
     /// Most requests and streams one connection may have open at once;

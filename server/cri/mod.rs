@@ -19,6 +19,8 @@ mod resources;
 mod runtime;
 mod security;
 mod stats;
+mod stream;
+mod streaming;
 
 use crate::runtime::Record;
 use k8s_cri::v1::{
@@ -28,6 +30,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use images::CriImages;
+pub use stream::Streams;
 
 /// The CRI's name for berth and the API version it speaks.
 pub const RUNTIME_NAME: &str = "berth";
@@ -56,6 +59,7 @@ pub struct CriRuntime {
     images: Arc<crate::image::Images>,
     ops: tokio::runtime::Handle,
     network: Arc<network::PodNetwork>,
+    streams: Arc<Streams>,
 }
 
 /// Both services, as routes for a server.
@@ -64,12 +68,14 @@ pub fn routes(
     images: Arc<crate::image::Images>,
     ops: tokio::runtime::Handle,
     cni_conf_dir: std::path::PathBuf,
+    streams: Arc<Streams>,
 ) -> tonic::service::Routes {
     let runtime = CriRuntime {
         rt,
         images: images.clone(),
         ops: ops.clone(),
         network: Arc::new(network::PodNetwork::new(cni_conf_dir)),
+        streams,
     };
     let images = CriImages { images, ops };
     tonic::service::Routes::new(

@@ -211,6 +211,27 @@ runtime_service! {
             CriRuntime::exec_sync(self, req.into_inner()).await.map(Response::new)
         }
 
+        async fn exec(
+            &self,
+            req: Request<cri::ExecRequest>,
+        ) -> Result<Response<cri::ExecResponse>, Status> {
+            self.exec_url(req.into_inner()).map(Response::new)
+        }
+
+        async fn attach(
+            &self,
+            req: Request<cri::AttachRequest>,
+        ) -> Result<Response<cri::AttachResponse>, Status> {
+            self.attach_url(req.into_inner()).map(Response::new)
+        }
+
+        async fn port_forward(
+            &self,
+            req: Request<cri::PortForwardRequest>,
+        ) -> Result<Response<cri::PortForwardResponse>, Status> {
+            self.port_forward_url(req.into_inner()).map(Response::new)
+        }
+
         async fn reopen_container_log(
             &self,
             req: Request<cri::ReopenContainerLogRequest>,
@@ -287,9 +308,6 @@ runtime_service! {
         }
     }
     not_yet {
-        exec(ExecRequest) -> ExecResponse;
-        attach(AttachRequest) -> AttachResponse;
-        port_forward(PortForwardRequest) -> PortForwardResponse;
         checkpoint_container(CheckpointContainerRequest) -> CheckpointContainerResponse;
         list_metric_descriptors(ListMetricDescriptorsRequest) -> ListMetricDescriptorsResponse;
         list_pod_sandbox_metrics(ListPodSandboxMetricsRequest) -> ListPodSandboxMetricsResponse;

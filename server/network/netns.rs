@@ -69,3 +69,23 @@ pub fn unpin(path: &Path) {
     }
     let _ = std::fs::remove_file(path);
 }
+
+/// A TCP connection to `port` on loopback inside the namespace pinned at
+/// `pin` (the host's with None): 127.0.0.1, else ::1. The socket is made
+/// on a thread of its own that enters the namespace; it stays in it.
+pub async fn connect_local(pin: Option<&Path>, port: u16) -> std::io::Result<std::net::TcpStream> {
+    let pin = pin.map(Path::to_path_buf);
+    let connect = move || {
+        if let Some(pin) = &pin {
+            let ns = std::fs::File::open(pin)?;
+            nix::sched::setns(&ns, CloneFlags::CLONE_NEWNET)?;
+        }
+        let v4 = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let timeout = std::time::Duration::from_secs(10);
+        std::net::TcpStream::connect_timeout(&v4, timeout).or_else(|e| {
+            let v6 = std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port));
+            std::net::TcpStream::connect_timeout(&v6, timeout).map_err(|_| e)
+        })
+    };
+    super::netlink::on_own_thread(connect).await
+}
