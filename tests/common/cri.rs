@@ -168,3 +168,48 @@ pub async fn until_exited(rt: &mut Rt, id: &str, within: Duration) -> cri::Conta
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// crictl from the CRI test kit (`BERTH_CRI_KIT`, else ../shared/cri),
+/// installed once into target/cri-tools; None (the check skipped) if there
+/// is no kit.
+pub fn crictl() -> Option<PathBuf> {
+    static INSTALLED: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    let installed = INSTALLED.get_or_init(|| {
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let kit = std::env::var_os("BERTH_CRI_KIT")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| manifest.join("../shared/cri"));
+        let tools = manifest.join("target/cri-tools");
+        let crictl = tools.join("crictl");
+        if !crictl.exists() {
+            let ok = std::process::Command::new(kit.join("install"))
+                .arg(&tools)
+                .stdout(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                return None;
+            }
+        }
+        Some(crictl)
+    });
+    if installed.is_none() {
+        skip(
+            Need::Tools,
+            "no CRI test kit: set BERTH_CRI_KIT to its directory (../shared/cri)",
+        );
+    }
+    installed.clone()
+}
+
+/// crictl against the daemon's CRI socket, `args` after its own.
+pub fn crictl_cmd(crictl: &Path, d: &Daemon, args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(crictl);
+    cmd.arg("-r")
+        .arg(format!("unix://{}", d.cri_path().display()))
+        .arg("--timeout=20s")
+        .args(args)
+        .env("HOME", d.share("home"))
+        .stdin(std::process::Stdio::null());
+    cmd
+}

@@ -44,9 +44,47 @@ impl Call {
     }
 }
 
+/// The calls waiting for their client, by token.
+struct Tokens {
+    ttl: Duration,
+    pending: Mutex<HashMap<String, (Instant, Call)>>,
+}
+
+impl Tokens {
+    fn new(ttl: Duration) -> Tokens {
+        Tokens {
+            ttl,
+            pending: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A new token for `call` (made at `now`); expired ones are dropped.
+    fn insert(&self, call: Call, now: Instant) -> std::io::Result<String> {
+        let mut raw = [0u8; 24];
+        crate::sys::linux::random_bytes(&mut raw)?;
+        let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        let mut pending = self.pending.lock().unwrap();
+        pending.retain(|_, (made, _)| now.duration_since(*made) < self.ttl);
+        pending.insert(token.clone(), (now, call));
+        Ok(token)
+    }
+
+    /// The call of an unexpired token for a `kind` path, which is then
+    /// spent.
+    fn take(&self, kind: &str, token: &str, now: Instant) -> Option<Call> {
+        let mut pending = self.pending.lock().unwrap();
+        match pending.get(token) {
+            Some((made, call)) if now.duration_since(*made) < self.ttl && call.path() == kind => {
+                pending.remove(token).map(|(_, call)| call)
+            }
+            _ => None,
+        }
+    }
+}
+
 pub struct Streams {
     addr: SocketAddr,
-    pending: Mutex<HashMap<String, (Instant, Call)>>,
+    tokens: Tokens,
     rt: Arc<Runtime>,
     ops: tokio::runtime::Handle,
 }
@@ -66,7 +104,7 @@ impl Streams {
         }
         let streams = Arc::new(Streams {
             addr,
-            pending: Mutex::new(HashMap::new()),
+            tokens: Tokens::new(TOKEN_TTL),
             rt,
             ops,
         });
@@ -96,31 +134,18 @@ impl Streams {
 
     /// A one-time URL for `call`.
     pub fn url(&self, call: Call) -> Result<String, tonic::Status> {
-        let mut raw = [0u8; 24];
-        crate::sys::linux::random_bytes(&mut raw)
+        let kind = call.path();
+        let token = self
+            .tokens
+            .insert(call, Instant::now())
             .map_err(|e| tonic::Status::internal(format!("make a stream token: {e}")))?;
-        let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-        let url = format!("http://{}/{}/{token}", self.addr, call.path());
-        let mut pending = self.pending.lock().unwrap();
-        pending.retain(|_, (made, _)| made.elapsed() < TOKEN_TTL);
-        pending.insert(token, (Instant::now(), call));
-        Ok(url)
-    }
-
-    /// The call of an unexpired token of `kind`, which is then spent.
-    fn take(&self, kind: &str, token: &str) -> Option<Call> {
-        let mut pending = self.pending.lock().unwrap();
-        match pending.get(token) {
-            Some((made, call)) if made.elapsed() < TOKEN_TTL && call.path() == kind => {}
-            _ => return None,
-        }
-        pending.remove(token).map(|(_, call)| call)
+        Ok(format!("http://{}/{kind}/{token}", self.addr))
     }
 
     fn handle(self: &Arc<Self>, req: Request<Incoming>) -> Response<Full<Bytes>> {
         let path: Vec<&str> = req.uri().path().trim_matches('/').split('/').collect();
         let call = match path[..] {
-            [kind, token] => self.take(kind, token),
+            [kind, token] => self.tokens.take(kind, token, Instant::now()),
             _ => None,
         };
         let Some(call) = call else {
@@ -250,4 +275,34 @@ fn refuse(status: StatusCode, why: &str) -> Response<Full<Bytes>> {
         .header("content-type", "text/plain; charset=utf-8")
         .body(Full::new(Bytes::from(format!("{why}\n"))))
         .expect("a valid response")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_serves_once_its_own_kind_and_expires() {
+        let tokens = Tokens::new(Duration::from_secs(30));
+        let t0 = Instant::now();
+        let exec = tokens.insert(Call::PortForward(None), t0).unwrap();
+        assert_eq!(exec.len(), 48);
+        assert!(
+            tokens.take("exec", &exec, t0).is_none(),
+            "another kind's path"
+        );
+        assert!(tokens.take("portforward", &exec, t0).is_some());
+        assert!(tokens.take("portforward", &exec, t0).is_none(), "spent");
+        let stale = tokens.insert(Call::PortForward(None), t0).unwrap();
+        let late = t0 + Duration::from_secs(30);
+        assert!(
+            tokens.take("portforward", &stale, late).is_none(),
+            "expired"
+        );
+        // A stale one is dropped when the next is made.
+        let again = tokens.insert(Call::PortForward(None), t0).unwrap();
+        tokens.insert(Call::PortForward(None), late).unwrap();
+        assert!(!tokens.pending.lock().unwrap().contains_key(&again));
+        assert!(tokens.take("portforward", "nothing", t0).is_none());
+    }
 }

@@ -36,8 +36,10 @@ pub enum Ended {
     Failed(String),
 }
 
-/// A terminal's size before the client's first resize.
+/// A terminal's size if the client sends none.
 const DEFAULT_SIZE: (u16, u16) = (24, 80);
+/// How long a terminal's first size is waited for.
+const FIRST_SIZE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Runs `req`'s command in its container for the session. A client that
 /// goes (`gone` resolves first) has the process killed.
@@ -45,13 +47,21 @@ pub async fn exec(
     rt: Arc<Runtime>,
     ops: tokio::runtime::Handle,
     req: cri::ExecRequest,
-    s: Session,
+    mut s: Session,
     gone: impl std::future::Future<Output = ()>,
 ) -> Ended {
+    // A client with a terminal sends its size first thing: the process
+    // starts at that size rather than being resized once it runs.
+    let mut size = DEFAULT_SIZE;
+    if let (true, Some(sizes)) = (req.tty, s.resize.as_mut()) {
+        if let Ok(Some(first)) = tokio::time::timeout(FIRST_SIZE, sizes.recv()).await {
+            size = first;
+        }
+    }
     let p = ExecProcess {
         args: req.cmd,
         stdin: req.stdin,
-        tty: req.tty.then_some(DEFAULT_SIZE),
+        tty: req.tty.then_some(size),
         ..Default::default()
     };
     let id = req.container_id;
