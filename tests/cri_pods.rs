@@ -283,6 +283,42 @@ async fn container_events_come_from_the_journal() {
     assert_eq!(seen, want);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_event_stream_begins_with_what_happened_while_berthd_was_down() {
+    let (mut d, mut rt) = cri_daemon("cri-events-down", &[]).await;
+    let config = pod_config("downtime", &d.root.join("pod-logs"));
+    let pod = run_pod(&mut rt, &config).await;
+    let c = run_container(&mut rt, &pod, &config, "late", "sleep 2; exit 5").await;
+    d.stop_daemon(libc::SIGKILL);
+    // It exits while no daemon runs; its monitor keeps the code.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    d.spawn().await;
+    let mut rt = runtime(&d).await;
+    let mut events = rt
+        .get_container_events(cri::GetEventsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    loop {
+        let ev = tokio::time::timeout(Duration::from_secs(10), events.message())
+            .await
+            .expect("the exit was not replayed")
+            .unwrap()
+            .unwrap();
+        if ev.container_id == c
+            && ev.container_event_type == cri::ContainerEventType::ContainerStoppedEvent as i32
+        {
+            let exit: Vec<_> = ev
+                .containers_statuses
+                .iter()
+                .map(|s| (s.id.clone(), s.exit_code))
+                .collect();
+            assert_eq!(exit, [(c.clone(), 5)]);
+            break;
+        }
+    }
+}
+
 /// A cgroup tree of a test's, removed (deepest first, in every hierarchy)
 /// when the test ends.
 struct CgroupTree(String);

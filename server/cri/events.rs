@@ -3,6 +3,12 @@
 //! container (their berth label `io.berth.cri` says which) becomes the
 //! CRI's event, with the pod's status and its containers' as they are
 //! when it is sent (a destroyed pod has none).
+//!
+//! A new stream begins with the last minute's events: a kubelet that
+//! reconnects after berthd was down (or after its own restart) gets the
+//! changes it could not have seen, the exits recorded when berthd came
+//! back and those in flight when it died, instead of only what follows.
+//! The statuses sent are current, so a change seen twice does no harm.
 
 use super::{CriRuntime, CRI_LABEL};
 use crate::events::{Filter, Start};
@@ -26,6 +32,16 @@ fn kind(action: i32) -> Option<cri::ContainerEventType> {
     })
 }
 
+/// How far back a new stream begins.
+const REPLAY: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn replay_from() -> i64 {
+    let since = std::time::SystemTime::now() - REPLAY;
+    since
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
 impl CriRuntime {
     pub(super) fn container_events(&self) -> Result<EventStream, Status> {
         let filter = Filter {
@@ -40,7 +56,7 @@ impl CriRuntime {
         let events = self
             .rt
             .bus()
-            .subscribe(filter, Start::Now, None)
+            .subscribe(filter, Start::At(replay_from()), None)
             .map_err(Status::from)?;
         let cri = self.clone();
         let stream = events.filter_map(move |ev| {
