@@ -20,9 +20,8 @@ use std::io::{BufRead, Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use tonic::transport::Channel;
 
-type Rt = RuntimeServiceClient<Channel>;
+use common::cri::Rt;
 
 const PODS: usize = 100;
 
@@ -46,45 +45,24 @@ fn pod_config(i: usize) -> cri::PodSandboxConfig {
     }
 }
 
-/// Runs a pod with container `name` of `image` running `cmd`; (pod, container).
+/// Runs pod `i` with a container of `image` running `cmd`; (pod, container).
 async fn run(rt: &mut Rt, image: &str, i: usize, cmd: &[&str], stdin: bool) -> (String, String) {
     let config = pod_config(i);
-    let pod = rt
-        .run_pod_sandbox(cri::RunPodSandboxRequest {
-            config: Some(config.clone()),
-            runtime_handler: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .pod_sandbox_id;
-    let id = rt
-        .create_container(cri::CreateContainerRequest {
-            pod_sandbox_id: pod.clone(),
-            config: Some(cri::ContainerConfig {
-                metadata: Some(cri::ContainerMetadata {
-                    name: "c".into(),
-                    attempt: 0,
-                }),
-                image: Some(cri::ImageSpec {
-                    image: image.into(),
-                    ..Default::default()
-                }),
-                command: cmd.iter().map(|s| s.to_string()).collect(),
-                stdin,
-                ..Default::default()
-            }),
-            sandbox_config: Some(config),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .container_id;
-    rt.start_container(cri::StartContainerRequest {
-        container_id: id.clone(),
-    })
-    .await
-    .unwrap();
+    let pod = common::cri::run_pod(rt, &config).await;
+    let container = cri::ContainerConfig {
+        metadata: Some(cri::ContainerMetadata {
+            name: "c".into(),
+            attempt: 0,
+        }),
+        image: Some(cri::ImageSpec {
+            image: image.into(),
+            ..Default::default()
+        }),
+        command: cmd.iter().map(|s| s.to_string()).collect(),
+        stdin,
+        ..Default::default()
+    };
+    let id = common::cri::start_with(rt, &pod, &config, container).await;
     (pod, id)
 }
 
