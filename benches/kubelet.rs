@@ -25,6 +25,11 @@ use common::cri::Rt;
 
 const PODS: usize = 100;
 
+/// The pods' cgroups' parent, of this run's own.
+fn cgroups() -> String {
+    format!("berth-bench-kubepods-{}", std::process::id())
+}
+
 async fn client(socket: &Path) -> Rt {
     let ch = berth::connect(&format!("unix://{}", socket.display()))
         .await
@@ -32,8 +37,14 @@ async fn client(socket: &Path) -> Rt {
     RuntimeServiceClient::new(ch)
 }
 
-fn pod_config(i: usize) -> cri::PodSandboxConfig {
+/// Pod `i`, its cgroup under `parent` as the kubelet puts it under
+/// /kubepods (containerd's pod stats need one).
+fn pod_config(i: usize, parent: &str) -> cri::PodSandboxConfig {
     cri::PodSandboxConfig {
+        linux: Some(cri::LinuxPodSandboxConfig {
+            cgroup_parent: format!("/{parent}/pod{i}"),
+            ..Default::default()
+        }),
         metadata: Some(cri::PodSandboxMetadata {
             name: format!("list-{i}"),
             uid: format!("uid-{i}"),
@@ -47,7 +58,7 @@ fn pod_config(i: usize) -> cri::PodSandboxConfig {
 
 /// Runs pod `i` with a container of `image` running `cmd`; (pod, container).
 async fn run(rt: &mut Rt, image: &str, i: usize, cmd: &[&str], stdin: bool) -> (String, String) {
-    let config = pod_config(i);
+    let config = pod_config(i, &cgroups());
     let pod = common::cri::run_pod(rt, &config).await;
     let container = cri::ContainerConfig {
         metadata: Some(cri::ContainerMetadata {
@@ -214,6 +225,7 @@ async fn measure(rt: &mut Rt, socket: &Path, image: &str, crictl: Option<&Path>)
 
 #[tokio::main]
 async fn main() {
+    let _tree = common::CgroupTree(cgroups());
     let d = common::Daemon::start_with_log("bench-kubelet", "warn").await;
     common::load(
         &d,

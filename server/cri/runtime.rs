@@ -37,6 +37,16 @@ fn recursive_read_only() -> bool {
     crate::sys::seccomp::kernel_version(release.trim()).is_some_and(|v| v >= (5, 12))
 }
 
+/// Runs `work` (stats: it reads every container's cgroup files) on a
+/// thread where blocking is allowed, not on the server's.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Status> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Status::internal(format!("stats failed: {e}")))
+}
+
 /// The impl, with every call not served yet answering UNIMPLEMENTED
 /// (generated: the trait has no defaults).
 macro_rules! runtime_service {
@@ -245,7 +255,8 @@ runtime_service! {
             &self,
             req: Request<cri::ContainerStatsRequest>,
         ) -> Result<Response<cri::ContainerStatsResponse>, Status> {
-            let stats = CriRuntime::container_stats(self, &req.into_inner().container_id)?;
+            let (this, id) = (self.clone(), req.into_inner().container_id);
+            let stats = blocking(move || CriRuntime::container_stats(&this, &id)).await??;
             Ok(Response::new(cri::ContainerStatsResponse { stats: Some(stats) }))
         }
 
@@ -253,7 +264,8 @@ runtime_service! {
             &self,
             req: Request<cri::ListContainerStatsRequest>,
         ) -> Result<Response<cri::ListContainerStatsResponse>, Status> {
-            let stats = CriRuntime::list_container_stats(self, req.into_inner().filter);
+            let (this, filter) = (self.clone(), req.into_inner().filter);
+            let stats = blocking(move || CriRuntime::list_container_stats(&this, filter)).await?;
             Ok(Response::new(cri::ListContainerStatsResponse { stats }))
         }
 
@@ -261,7 +273,8 @@ runtime_service! {
             &self,
             req: Request<cri::PodSandboxStatsRequest>,
         ) -> Result<Response<cri::PodSandboxStatsResponse>, Status> {
-            let stats = self.pod_stats(&req.into_inner().pod_sandbox_id)?;
+            let (this, id) = (self.clone(), req.into_inner().pod_sandbox_id);
+            let stats = blocking(move || this.pod_stats(&id)).await??;
             Ok(Response::new(cri::PodSandboxStatsResponse { stats: Some(stats) }))
         }
 
@@ -269,7 +282,8 @@ runtime_service! {
             &self,
             req: Request<cri::ListPodSandboxStatsRequest>,
         ) -> Result<Response<cri::ListPodSandboxStatsResponse>, Status> {
-            let stats = self.list_pod_stats(req.into_inner().filter);
+            let (this, filter) = (self.clone(), req.into_inner().filter);
+            let stats = blocking(move || this.list_pod_stats(filter)).await?;
             Ok(Response::new(cri::ListPodSandboxStatsResponse { stats }))
         }
 

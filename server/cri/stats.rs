@@ -61,17 +61,21 @@ impl super::CriRuntime {
 
     fn stats_of(&self, r: &Record) -> Result<cri::ContainerStats, Status> {
         let s = self.rt.sample_now(&r.id)?;
+        Ok(self.stats_from(r, &s))
+    }
+
+    fn stats_from(&self, r: &Record, s: &Sample) -> cri::ContainerStats {
         let config = container_config(r);
         let now = now_nanos();
-        Ok(cri::ContainerStats {
+        cri::ContainerStats {
             attributes: Some(cri::ContainerAttributes {
                 id: r.id.clone(),
                 metadata: config.metadata,
                 labels: config.labels,
                 annotations: config.annotations,
             }),
-            cpu: Some(cpu(&s, now)),
-            memory: Some(memory(&s, now)),
+            cpu: Some(cpu(s, now)),
+            memory: Some(memory(s, now)),
             writable_layer: Some(cri::FilesystemUsage {
                 timestamp: now,
                 fs_id: Some(cri::FilesystemIdentifier {
@@ -81,7 +85,7 @@ impl super::CriRuntime {
                 inodes_used: None,
             }),
             swap: None,
-        })
+        }
     }
 
     fn pod_stats_of(&self, sandbox: &Record) -> Result<cri::PodSandboxStats, Status> {
@@ -93,14 +97,14 @@ impl super::CriRuntime {
             .filter_map(|id| self.rt.inspect(id).ok())
             .filter(|r| r.status.is_running())
             .collect();
-        let containers: Vec<cri::ContainerStats> = members
+        // Each member sampled once: its own figures and the pod's sum.
+        let (containers, samples): (Vec<cri::ContainerStats>, Vec<Sample>) = members
             .iter()
-            .filter_map(|r| self.stats_of(r).ok())
-            .collect();
-        let samples: Vec<Sample> = members
-            .iter()
-            .filter_map(|r| self.rt.sample_now(&r.id).ok())
-            .collect();
+            .filter_map(|r| {
+                let s = self.rt.sample_now(&r.id).ok()?;
+                Some((self.stats_from(r, &s), s))
+            })
+            .unzip();
         let mut total = own.clone();
         for s in &samples {
             total.cpu_usage_nanos += s.cpu_usage_nanos;

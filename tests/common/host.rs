@@ -385,3 +385,32 @@ pub async fn until_launcher(d: &Daemon) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// A cgroup tree of a test's, removed (deepest first, in every hierarchy)
+/// when the test ends.
+pub struct CgroupTree(pub String);
+
+impl Drop for CgroupTree {
+    fn drop(&mut self) {
+        let roots = std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .chain([std::path::PathBuf::from("/sys/fs/cgroup")]);
+        for root in roots {
+            let top = root.join(&self.0);
+            let mut dirs: Vec<std::path::PathBuf> = Vec::new();
+            let mut todo = vec![top];
+            while let Some(d) = todo.pop() {
+                if let Ok(entries) = std::fs::read_dir(&d) {
+                    todo.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+                    dirs.push(d);
+                }
+            }
+            for d in dirs.iter().rev() {
+                let _ = std::fs::remove_dir(d);
+            }
+        }
+    }
+}

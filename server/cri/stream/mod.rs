@@ -112,8 +112,14 @@ impl Streams {
         let serving = streams.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    continue;
+                let tcp = match listener.accept().await {
+                    Ok((tcp, _)) => tcp,
+                    Err(e) => {
+                        // Out of descriptors, most likely: not a busy loop.
+                        tracing::warn!(error = %e, "the CRI's stream server cannot accept");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
                 };
                 let _ = tcp.set_nodelay(true);
                 let s = serving.clone();
