@@ -389,7 +389,9 @@ fn an_exit_not_yet_recorded_races_pause_kill_and_remove() {
     let stop = d
         .tokio
         .spawn(async move { rt.stop(&key, Some(0), None).await });
-    while !d.rt.inspect(&id).unwrap().stopped_by_user {
+    // (Not stopped_by_user: the kill of TERM above set it already. Until
+    // the stop holds, a remove could take the container's lock first.)
+    while d.rt.inspect(&id).unwrap().stop_deadline == 0 {
         std::thread::sleep(Duration::from_millis(5));
     }
     let (rt, key) = (d.rt.clone(), id.clone());
