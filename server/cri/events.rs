@@ -12,6 +12,7 @@
 
 use super::{CriRuntime, CRI_LABEL};
 use crate::events::{Filter, Start};
+use crate::sys::time::now_nanos;
 use berth::pb::{Action, EventType};
 use k8s_cri::v1 as cri;
 use std::pin::Pin;
@@ -59,6 +60,7 @@ impl CriRuntime {
             .subscribe(filter, Start::At(replay_from()), None)
             .map_err(Status::from)?;
         let cri = self.clone();
+        let subscribed = now_nanos();
         let stream = events.filter_map(move |ev| {
             let ev = match ev {
                 Ok(ev) => ev,
@@ -69,7 +71,11 @@ impl CriRuntime {
                 "sandbox" => ev.id.clone(),
                 _ => ev.labels.get(super::POD_LABEL).cloned().unwrap_or_default(),
             };
-            Some(Ok(cri.event(&ev.id, &pod, kind, &ev)))
+            // Of the replayed ones, those of pods gone since are left out:
+            // with no pod status the kubelet can do nothing with them.
+            let event = cri.event(&ev.id, &pod, kind, &ev);
+            let replayed = event.created_at < subscribed;
+            (event.pod_sandbox_status.is_some() || !replayed).then_some(Ok(event))
         });
         Ok(Box::pin(stream))
     }
