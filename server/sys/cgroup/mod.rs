@@ -44,6 +44,26 @@ pub enum Error {
     Parent { requested: String, why: String },
 }
 
+/// The host's cgroup hierarchies, read once: where they are mounted does
+/// not change while berthd runs, and reading /proc/self/mountinfo for
+/// every cgroup opened costs more with every container's mounts (it was
+/// most of a stats call with 100 pods).
+pub(super) fn hierarchy() -> Box<dyn cgroups_rs::fs::Hierarchy> {
+    enum Known {
+        V1(hierarchies::V1),
+        V2(hierarchies::V2),
+    }
+    static KNOWN: std::sync::OnceLock<Known> = std::sync::OnceLock::new();
+    let known = KNOWN.get_or_init(|| match hierarchies::is_cgroup2_unified_mode() {
+        true => Known::V2(hierarchies::V2::new()),
+        false => Known::V1(hierarchies::V1::new()),
+    });
+    match known {
+        Known::V1(h) => Box::new(h.clone()),
+        Known::V2(h) => Box::new(h.clone()),
+    }
+}
+
 /// A container's cgroup (which may not exist yet).
 pub struct Cgroup {
     inner: Inner,
@@ -54,7 +74,7 @@ impl Cgroup {
     /// [`Parent::cgroup`]).
     pub fn load(path: &str) -> Cgroup {
         Cgroup {
-            inner: Inner::load(hierarchies::auto(), path),
+            inner: Inner::load(hierarchy(), path),
         }
     }
 

@@ -67,7 +67,7 @@ impl Parent {
                 ));
             }
             let path = parts.join("/");
-            Inner::load(hierarchies::auto(), &path)
+            Inner::load(super::hierarchy(), &path)
                 .create()
                 .map_err(|e| bad(e.to_string()))?;
             return Ok(Parent::at(&path));

@@ -7,7 +7,7 @@ use cgroups_rs::fs::cpu::CpuController;
 use cgroups_rs::fs::cpuset::CpuSetController;
 use cgroups_rs::fs::memory::MemController;
 use cgroups_rs::fs::pid::PidController;
-use cgroups_rs::fs::{hierarchies, Cgroup as Inner};
+use cgroups_rs::fs::Cgroup as Inner;
 use std::path::Path;
 
 /// What the host's cgroups can enforce, probed once on berth's parent
@@ -59,7 +59,7 @@ impl Support {
     /// Looks at what the containers' parent cgroup (made ready by
     /// [`Parent::setup`]) passes down.
     pub fn probe(parent: &Parent) -> Support {
-        let parent = Inner::load(hierarchies::auto(), parent.path());
+        let parent = Inner::load(super::hierarchy(), parent.path());
         let v2 = parent.v2();
         let has = |dir: Option<&Path>, v1: &str, v2_file: &str| {
             dir.is_some_and(|d| d.join(if v2 { v2_file } else { v1 }).exists())
